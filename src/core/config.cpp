@@ -1,0 +1,277 @@
+#include "core/config.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <set>
+
+#include "core/clock.hpp"
+#include "core/yaml.hpp"
+
+namespace skiff {
+
+namespace {
+
+using Type = SettingSpec::Type;
+
+std::vector<std::string> SplitKey(std::string_view key) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t end = key.find('.', start);
+    out.emplace_back(key.substr(start, end == key.npos ? key.npos : end - start));
+    if (end == key.npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+void SetPath(json::value& doc, std::string_view key, json::value v) {
+  auto parts = SplitKey(key);
+  json::object* obj = &doc.as_object();
+  for (size_t i = 0; i + 1 < parts.size(); ++i) obj = &EnsureObject(*obj, parts[i]);
+  (*obj)[parts.back()] = std::move(v);
+}
+
+// Converts a text value (flag, env var, default) to JSON of the declared type.
+Result<json::value> FromText(const SettingSpec& spec, const std::string& text) {
+  switch (spec.type) {
+    case Type::kString:
+      return json::value(json::string(text));
+    case Type::kInt: {
+      int64_t n = 0;
+      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || p != text.data() + text.size()) {
+        return InvalidArgument("expected an integer, got \"" + text + "\"");
+      }
+      return json::value(n);
+    }
+    case Type::kBool: {
+      if (text == "true" || text == "1" || text == "yes") return json::value(true);
+      if (text == "false" || text == "0" || text == "no") return json::value(false);
+      return InvalidArgument("expected true or false, got \"" + text + "\"");
+    }
+    case Type::kDuration: {
+      SKIFF_RETURN_IF_ERROR(ParseDuration(text));
+      return json::value(json::string(text));
+    }
+    case Type::kBytes: {
+      SKIFF_RETURN_IF_ERROR(ParseBytes(text));
+      return json::value(json::string(text));
+    }
+    case Type::kSection:
+      return ParseYaml(text);
+  }
+  return Internal("unknown setting type");
+}
+
+// Checks a value read from the config file against its declared type, normalizing numbers
+// given for durations (seconds) and bytes.
+Result<json::value> CheckFileValue(const SettingSpec& spec, const json::value& v) {
+  switch (spec.type) {
+    case Type::kString:
+      if (v.is_string()) return v;
+      if (v.is_int64() || v.is_uint64() || v.is_double() || v.is_bool()) {
+        return json::value(json::string(Serialize(v)));
+      }
+      return InvalidArgument("expected a string");
+    case Type::kInt:
+      if (v.is_int64()) return v;
+      if (v.is_uint64()) return InvalidArgument("integer out of range");
+      return InvalidArgument("expected an integer");
+    case Type::kBool:
+      if (v.is_bool()) return v;
+      return InvalidArgument("expected true or false");
+    case Type::kDuration:
+    case Type::kBytes:
+      if (v.is_int64()) return json::value(json::string(std::to_string(v.get_int64())));
+      if (v.is_string()) return FromText(spec, std::string(v.get_string()));
+      return InvalidArgument(spec.type == Type::kDuration
+                                 ? "expected a duration such as 30s or 5m"
+                                 : "expected a size such as 1MiB or 65536");
+    case Type::kSection:
+      return v;
+  }
+  return Internal("unknown setting type");
+}
+
+// Walks the file's document; every leaf must be a declared key or inside a declared section.
+Status CheckKnownKeys(const json::value& v, const std::string& prefix,
+                      const std::map<std::string, const SettingSpec*>& by_key,
+                      const std::set<std::string>& parents, const YamlDocument& doc,
+                      std::string_view config_name) {
+  const auto* obj = v.if_object();
+  if (obj == nullptr) return Status::Ok();
+  for (const auto& kv : *obj) {
+    std::string key = prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
+    if (by_key.count(key)) continue;
+    if (parents.count(key)) {
+      SKIFF_RETURN_IF_ERROR(CheckKnownKeys(kv.value(), key, by_key, parents, doc, config_name));
+      continue;
+    }
+    return InvalidArgument(std::string(config_name) + " line " + std::to_string(doc.LineOf(key)) +
+                           ": unknown setting \"" + key + "\"");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+std::string EnvNameFor(std::string_view key) {
+  std::string out = "SKIFF_";
+  for (size_t i = 0; i < key.size(); ++i) {
+    char c = key[i];
+    if (c == '.' || c == '-') {
+      out += '_';
+    } else if (std::isupper(static_cast<unsigned char>(c)) && i > 0 && key[i - 1] != '.' &&
+               !std::isupper(static_cast<unsigned char>(key[i - 1]))) {
+      out += '_';
+      out += c;
+    } else {
+      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    }
+  }
+  return out;
+}
+
+Result<uint64_t> ParseBytes(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  if (i == 0 || i > 15) {
+    return InvalidArgument("invalid size \"" + std::string(s) + "\": use bytes or KiB/MiB/GiB");
+  }
+  uint64_t n = std::stoull(std::string(s.substr(0, i)));
+  std::string_view unit = s.substr(i);
+  uint64_t mult = 1;
+  if (unit.empty() || unit == "B") {
+    mult = 1;
+  } else if (unit == "KiB" || unit == "Ki" || unit == "K" || unit == "KB") {
+    mult = 1024;
+  } else if (unit == "MiB" || unit == "Mi" || unit == "M" || unit == "MB") {
+    mult = 1024 * 1024;
+  } else if (unit == "GiB" || unit == "Gi" || unit == "G" || unit == "GB") {
+    mult = 1024ull * 1024 * 1024;
+  } else {
+    return InvalidArgument("invalid size \"" + std::string(s) + "\": unknown unit \"" +
+                           std::string(unit) + "\" (use KiB, MiB or GiB)");
+  }
+  return n * mult;
+}
+
+std::optional<std::string> GetEnv(const std::string& name) {
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
+
+Result<Settings> Settings::Load(
+    const std::vector<SettingSpec>& specs, std::string_view config_text,
+    std::string_view config_name,
+    const std::function<std::optional<std::string>(const std::string&)>& env,
+    const std::map<std::string, std::string>& flags) {
+  Settings s;
+  std::map<std::string, const SettingSpec*> by_key;
+  std::set<std::string> parents;
+  for (const auto& spec : specs) {
+    by_key[spec.key] = &spec;
+    auto parts = SplitKey(spec.key);
+    std::string p;
+    for (size_t i = 0; i + 1 < parts.size(); ++i) {
+      p += (i ? "." : "") + parts[i];
+      parents.insert(p);
+    }
+  }
+  // Defaults.
+  for (const auto& spec : specs) {
+    if (spec.default_value.empty()) continue;
+    auto v = FromText(spec, spec.default_value);
+    SKIFF_CHECK(v.has_value());
+    SetPath(s.doc_, spec.key, std::move(*v));
+    s.source_[spec.key] = "default";
+  }
+  // File.
+  if (!config_text.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(auto docs, ParseYamlDocuments(config_text));
+    if (docs.size() > 1) {
+      return InvalidArgument(std::string(config_name) + ": expected one YAML document");
+    }
+    if (!docs.empty()) {
+      const YamlDocument& doc = docs.front();
+      if (!doc.value.is_object()) {
+        return InvalidArgument(std::string(config_name) + ": expected a mapping of settings");
+      }
+      SKIFF_RETURN_IF_ERROR(CheckKnownKeys(doc.value, "", by_key, parents, doc, config_name));
+      for (const auto& spec : specs) {
+        const json::value* v = Find(doc.value, spec.key);
+        if (v == nullptr) continue;
+        auto checked = CheckFileValue(spec, *v);
+        if (!checked) {
+          return InvalidArgument(std::string(config_name) + " line " +
+                                 std::to_string(doc.LineOf(spec.key)) + ": setting \"" +
+                                 spec.key + "\": " + checked.error().message());
+        }
+        SetPath(s.doc_, spec.key, std::move(*checked));
+        s.source_[spec.key] = "file";
+      }
+    }
+  }
+  // Environment, then flags.
+  for (const auto& spec : specs) {
+    std::string name = EnvNameFor(spec.key);
+    if (auto value = env(name)) {
+      auto v = FromText(spec, *value);
+      if (!v) {
+        return InvalidArgument("environment variable " + name + ": " + v.error().message());
+      }
+      SetPath(s.doc_, spec.key, std::move(*v));
+      s.source_[spec.key] = "env";
+    }
+    if (!spec.flag.empty()) {
+      auto it = flags.find(spec.flag);
+      if (it != flags.end()) {
+        auto v = FromText(spec, it->second);
+        if (!v) return InvalidArgument("flag --" + spec.flag + ": " + v.error().message());
+        SetPath(s.doc_, spec.key, std::move(*v));
+        s.source_[spec.key] = "flag";
+      }
+    }
+  }
+  return s;
+}
+
+std::string Settings::GetString(std::string_view key) const { return skiff::GetString(doc_, key); }
+
+int64_t Settings::GetInt(std::string_view key) const {
+  const json::value* v = Find(doc_, key);
+  return v != nullptr && v->is_int64() ? v->get_int64() : 0;
+}
+
+bool Settings::GetBool(std::string_view key) const {
+  const json::value* v = Find(doc_, key);
+  return v != nullptr && v->is_bool() && v->get_bool();
+}
+
+std::chrono::milliseconds Settings::GetDuration(std::string_view key) const {
+  auto d = ParseDuration(GetString(key));
+  return d ? *d : std::chrono::milliseconds(0);
+}
+
+uint64_t Settings::GetBytes(std::string_view key) const {
+  auto b = ParseBytes(GetString(key));
+  return b ? *b : 0;
+}
+
+const json::value& Settings::GetSection(std::string_view key) const {
+  static const json::value kNull;
+  const json::value* v = Find(doc_, key);
+  return v != nullptr ? *v : kNull;
+}
+
+bool Settings::Has(std::string_view key) const { return Find(doc_, key) != nullptr; }
+
+std::string Settings::SourceOf(std::string_view key) const {
+  auto it = source_.find(key);
+  return it == source_.end() ? "unset" : it->second;
+}
+
+}  // namespace skiff

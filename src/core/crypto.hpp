@@ -1,0 +1,29 @@
+#pragma once
+// Small cryptographic helpers over OpenSSL: randomness, identifiers, digests and encodings.
+// Thread-safe.
+
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace skiff {
+
+// Cryptographically random bytes (OpenSSL RAND_bytes). Aborts if the CSPRNG fails.
+std::string RandomBytes(size_t n);
+// A random RFC 4122 version-4 UUID, lower case ("3f2c...-...").
+std::string NewUid();
+// A random opaque token of `bytes` random bytes, base64url without padding.
+std::string RandomToken(size_t bytes = 32);
+
+std::string Sha256(std::string_view data);  // raw 32 bytes
+std::string HexEncode(std::string_view bytes);
+std::string Base64UrlEncode(std::string_view bytes);  // no padding
+Result<std::string> Base64UrlDecode(std::string_view text);
+std::string Base64Encode(std::string_view bytes);  // standard alphabet, padded
+Result<std::string> Base64Decode(std::string_view text);
+
+// Compares in time that depends only on the lengths.
+bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+}  // namespace skiff

@@ -1,0 +1,20 @@
+#pragma once
+// File helpers: bounded reads, atomic durable writes with explicit modes (secrets are 0600),
+// and directories created with a mode. Blocking: call from the blocking pool or start-up.
+
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace skiff {
+
+Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
+// Writes to a temporary file in the same directory with `mode`, fsyncs, renames over `path`
+// and fsyncs the directory: readers see the old or the new content, never a mix.
+Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode);
+// Creates `path` (and parents) with `mode` if missing. An existing directory keeps its mode.
+Status EnsureDirectory(const std::string& path, unsigned mode);
+bool FileExists(const std::string& path);
+
+}  // namespace skiff

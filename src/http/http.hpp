@@ -1,0 +1,110 @@
+#pragma once
+// skiff_http: HTTP/1.1 on Boost.Beast/Asio. Owns sockets, connections, limits, time-outs, the
+// router, the metrics of requests, and an HTTP client. Depends on skiff_core only. This
+// header and router.hpp are sans-I/O: Asio/Beast appear only in .cpp files.
+//
+// Threading: the server runs one io_context per I/O thread; each connection is one coroutine on
+// one of them. Handlers are called on an I/O thread and must not block; work that blocks
+// (SQLite, files) is posted to blocking_pool(), CPU-heavy work to cpu_pool(). A Responder may be
+// called from any thread, exactly once.
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/principal.hpp"
+#include "core/result.hpp"
+
+namespace skiff::http {
+
+// Ordered, case-insensitive header list. Keeps duplicates (Set replaces all, Add appends).
+class HeaderMap {
+ public:
+  using Entry = std::pair<std::string, std::string>;
+  // The first value of `name`, or nullopt.
+  std::optional<std::string_view> Get(std::string_view name) const;
+  std::vector<std::string_view> GetAll(std::string_view name) const;
+  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  void Set(std::string_view name, std::string_view value);
+  void Add(std::string_view name, std::string_view value);
+  void Remove(std::string_view name);
+  size_t size() const { return entries_.size(); }
+  std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
+  std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+
+ private:
+  std::vector<Entry> entries_;
+};
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
+struct Request {
+  std::string method;     // as sent, e.g. "GET"
+  std::string target;     // raw request-target as sent
+  std::string path;       // percent-decoded, normalized path (no "." or ".." segments)
+  std::string raw_query;  // the part after '?', not decoded
+  HeaderMap headers;
+  std::string body;
+  std::string remote_addr;  // "127.0.0.1:54321"
+  bool keep_alive = true;
+  // Set by authentication before dispatch; empty for public routes.
+  std::optional<Principal> principal;
+  // Set by the router: the route's name (for metrics and logs) and the pattern's remainder
+  // for prefix routes ("/api/*" matched by "/api/v1" gives "v1").
+  std::string route;
+  std::string path_rest;
+
+  // Decoded value of the first query parameter `name` ("a+b" and "a%20b" both give "a b").
+  std::optional<std::string> Query(std::string_view name) const;
+};
+
+// A body produced over time (Kubernetes watch streams, logs). The connection pulls chunks and
+// writes each as it comes (chunked transfer encoding).
+class BodyStream {
+ public:
+  virtual ~BodyStream() = default;
+  // Calls `ready` exactly once, from any thread, with the next chunk, or nullopt when the
+  // stream has ended. The connection calls Pull again only after `ready` has run.
+  virtual void Pull(std::function<void(std::optional<std::string>)> ready) = 0;
+  // The client went away or the server is shutting down: a pending Pull must complete
+  // promptly (with nullopt) and later ones at once. May be called from any thread.
+  virtual void Cancel() = 0;
+};
+
+struct Response {
+  int status = 200;
+  HeaderMap headers;
+  std::string body;
+  // When set, `body` is ignored and the stream's chunks are the body.
+  std::shared_ptr<BodyStream> stream;
+
+  static Response Text(int status, std::string body);
+  static Response Json(int status, std::string body);
+};
+
+// Completes a request. Call exactly once, from any thread.
+using Responder = std::function<void(Response)>;
+// The shape every request handler has at the server's edge.
+using Handler = std::function<void(Request&, Responder)>;
+
+// Runs tasks on a pool of threads (the server's blocking or CPU pool).
+class TaskRunner {
+ public:
+  virtual ~TaskRunner() = default;
+  virtual void Post(std::function<void()> task) = 0;
+};
+
+// Decodes %XX escapes (and '+' as space when `plus_is_space`). Returns nullopt on a
+// malformed escape.
+std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space);
+std::string PercentEncode(std::string_view s);
+// Normalizes a request path: must start with '/', decodes percent escapes, rejects encoded
+// '/' (%2F), NUL, backslash and "." / ".." segments that would escape the root, and collapses
+// duplicate slashes. Returns InvalidArgument with a reason on ambiguity.
+Result<std::string> NormalizePath(std::string_view raw_path);
+
+}  // namespace skiff::http
