@@ -1,0 +1,45 @@
+#pragma once
+// skiff_auth: authentication, step 2-3 of the request flow (DESIGN.md). Strips identity
+// headers that clients must not set, and turns credentials into a Principal. This first layer
+// verifies static bearer tokens (the bootstrap admin token); OIDC sessions, JWT/JWKS and ALB
+// headers plug in as further Authenticators. Depends on skiff_core and the sans-I/O types of
+// skiff_http. Authenticators are immutable after construction; thread-safe.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/principal.hpp"
+#include "core/result.hpp"
+#include "http/http.hpp"
+
+namespace skiff::auth {
+
+// Headers that carry identity between trusted components. A client that sends them is
+// ignored, never believed: they are removed before authentication.
+const std::vector<std::string>& IdentityHeaders();
+void StripIdentityHeaders(http::HeaderMap& headers);
+
+// Extracts the token of "Authorization: Bearer <token>" (scheme case-insensitive).
+std::optional<std::string> BearerToken(const http::Request& req);
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // A Principal, or Unauthenticated: missing credentials say what to send, wrong ones say
+  // only that they are wrong (never which part).
+  virtual Result<Principal> Authenticate(const http::Request& req) const = 0;
+};
+
+// Static bearer tokens. Stores SHA-256 digests only and compares in constant time.
+class TokenAuthenticator final : public Authenticator {
+ public:
+  void AddToken(std::string_view token, Principal principal);
+  Result<Principal> Authenticate(const http::Request& req) const override;
+
+ private:
+  std::vector<std::pair<std::string, Principal>> tokens_;  // (sha256(token), principal)
+};
+
+}  // namespace skiff::auth

@@ -1,0 +1,41 @@
+#pragma once
+// The client commands of `skiff`: get, apply, delete, kubeconfig, version. Each returns the
+// process exit code and writes results to stdout and errors (in words that say what to do) to
+// stderr.
+
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace skiff::cli {
+
+struct GetOptions {
+  std::string resource;
+  std::vector<std::string> names;
+  std::string ns;
+  bool all_namespaces = false;
+  std::string output;  // "", "wide", "yaml", "json", "name"
+  std::string selector;
+};
+int RunGet(const Settings& settings, const GetOptions& options);
+
+struct ApplyOptions {
+  std::vector<std::string> files;  // "-" = stdin
+  std::string ns;
+};
+int RunApply(const Settings& settings, const ApplyOptions& options);
+
+struct DeleteOptions {
+  std::string resource;
+  std::vector<std::string> names;
+  std::vector<std::string> files;
+  std::string ns;
+  bool ignore_not_found = false;
+};
+int RunDelete(const Settings& settings, const DeleteOptions& options);
+
+int RunKubeconfig(const Settings& settings);
+int RunVersion(const Settings& settings);
+
+}  // namespace skiff::cli

@@ -1,0 +1,103 @@
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+
+#include "cli/cli.hpp"
+#include "cli/commands.hpp"
+#include "cli/server_app.hpp"
+#include "cli/settings.hpp"
+#include "core/log.hpp"
+
+namespace skiff::cli {
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "skiff: the Kubeflow platform in one program. Model serving (KServe protocols), pipelines\n"
+      "(KFP API), OIDC login with RBAC, an Istio-style gateway and a dashboard.\n\n"
+      "Start the server with `skiff up`; talk to it with kubectl (`skiff kubeconfig`) or with\n"
+      "`skiff get/apply/delete`.",
+      "skiff"};
+  app.fallthrough();
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("skiff ") + SKIFF_VERSION);
+
+  // Settings flags: recorded only when given, so that env and file values are not overridden
+  // by defaults.
+  std::map<std::string, std::string> flags;
+  std::string config_path;
+  app.add_option("--config", config_path,
+                 "settings file (default: ./skiff.yaml when present; env SKIFF_CONFIG)");
+  for (const auto& spec : SettingSpecs()) {
+    if (spec.flag.empty()) continue;
+    std::string help = spec.help + " [env " + EnvNameFor(spec.key) + "; file key " + spec.key +
+                       (spec.default_value.empty() ? "" : "; default " + spec.default_value) + "]";
+    std::string flag = spec.flag;
+    app.add_option_function<std::string>(
+        "--" + flag, [&flags, flag](const std::string& v) { flags[flag] = v; }, help);
+  }
+
+  auto* up = app.add_subcommand("up", "start the skiff server (Ctrl-C drains and stops it)");
+  app.add_subcommand("version", "print the client and server versions");
+  app.add_subcommand("kubeconfig",
+                     "print a kubeconfig for kubectl: skiff kubeconfig > skiff.kubeconfig && "
+                     "KUBECONFIG=skiff.kubeconfig kubectl get namespaces");
+
+  GetOptions get_opts;
+  auto* get = app.add_subcommand(
+      "get", "list or show resources: skiff get namespaces, skiff get ns team-a -o yaml");
+  get->add_option("resource", get_opts.resource,
+                  "resource type (namespaces, ns, inferenceservices, isvc, ...)")
+      ->required();
+  get->add_option("names", get_opts.names, "names of the objects (all when omitted)");
+  get->add_option("-n,--namespace", get_opts.ns, "namespace (default: default)");
+  get->add_flag("-A,--all-namespaces", get_opts.all_namespaces, "list across all namespaces");
+  get->add_option("-o,--output", get_opts.output, "yaml, json, wide or name");
+  get->add_option("-l,--selector", get_opts.selector, "label selector, e.g. app=web,tier!=db");
+
+  ApplyOptions apply_opts;
+  auto* apply = app.add_subcommand(
+      "apply", "create or update resources from YAML or JSON: skiff apply -f ns.yaml");
+  apply->add_option("-f,--filename", apply_opts.files, "file, directory or - for stdin")
+      ->required();
+  apply->add_option("-n,--namespace", apply_opts.ns, "namespace for objects that do not name one");
+
+  DeleteOptions delete_opts;
+  auto* del = app.add_subcommand(
+      "delete", "delete resources: skiff delete ns team-a, skiff delete -f ns.yaml");
+  del->add_option("resource", delete_opts.resource, "resource type");
+  del->add_option("names", delete_opts.names, "names of the objects");
+  del->add_option("-f,--filename", delete_opts.files, "file, directory or - for stdin");
+  del->add_option("-n,--namespace", delete_opts.ns, "namespace (default: default)");
+  del->add_flag("--ignore-not-found", delete_opts.ignore_not_found,
+                "succeed when an object is already gone");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  auto settings = LoadSettings(config_path, flags);
+  if (!settings) {
+    std::fprintf(stderr, "skiff: %s\n", settings.error().message().c_str());
+    return 2;
+  }
+  InitLogging(settings->GetString("log.level"), settings->GetString("log.format"));
+
+  const std::string& cmd = app.get_subcommands().front()->get_name();
+  if (cmd == "up") {
+    (void)up;
+    return RunServer(*settings);
+  }
+  if (cmd == "version") return RunVersion(*settings);
+  if (cmd == "kubeconfig") return RunKubeconfig(*settings);
+  if (cmd == "get") return RunGet(*settings, get_opts);
+  if (cmd == "apply") return RunApply(*settings, apply_opts);
+  if (cmd == "delete") return RunDelete(*settings, delete_opts);
+  (void)get;
+  (void)apply;
+  (void)del;
+  return 2;
+}
+
+}  // namespace skiff::cli

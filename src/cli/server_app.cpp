@@ -1,0 +1,228 @@
+#include "cli/server_app.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+
+#include "api/api.hpp"
+#include "auth/auth.hpp"
+#include "cli/settings.hpp"
+#include "core/crypto.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/metrics.hpp"
+#include "http/router.hpp"
+#include "http/server.hpp"
+#include "store/store.hpp"
+
+namespace skiff::cli {
+
+namespace {
+
+constexpr std::string_view kTokenPrefix = "skf_";
+
+// Reads the bootstrap admin token, creating it (0600) on first start. Sets `created`.
+Result<std::string> BootstrapToken(const std::string& data_dir, bool* created) {
+  std::string path = data_dir + "/admin.token";
+  *created = false;
+  if (FileExists(path)) {
+    SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(path, 4096));
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+      text.pop_back();
+    }
+    if (text.size() < 20) {
+      return FailedPrecondition(path +
+                                " does not hold a valid token: delete it and restart skiff "
+                                "to create a new one");
+    }
+    return text;
+  }
+  std::string token = std::string(kTokenPrefix) + RandomToken(32);
+  SKIFF_RETURN_IF_ERROR(WriteFileAtomic(path, token + "\n", 0600));
+  *created = true;
+  return token;
+}
+
+// Creates the namespaces every Kubernetes-style cluster has, when missing.
+Status EnsureDefaultNamespace(store::Store& store, Clock& clock) {
+  auto existing = store.Get({"namespaces", "", "default"});
+  if (existing) return Status::Ok();
+  if (existing.error().code() != Code::kNotFound) return existing.error();
+  json::object ns{{"apiVersion", "v1"},
+                  {"kind", "Namespace"},
+                  {"metadata", json::object{{"name", "default"},
+                                            {"uid", NewUid()},
+                                            {"creationTimestamp", FormatRfc3339(clock.Now())},
+                                            {"generation", 1}}},
+                  {"spec", json::object{{"finalizers", json::array{"kubernetes"}}}},
+                  {"status", json::object{{"phase", "Active"}}}};
+  auto created = store.Create({"namespaces", "", "default"}, std::move(ns));
+  if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
+  return Status::Ok();
+}
+
+bool IsPublicPath(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
+
+bool IsApiPath(std::string_view path) {
+  return path.rfind("/api", 0) == 0 || path == "/version" || path.rfind("/openapi", 0) == 0;
+}
+
+}  // namespace
+
+int RunServer(const Settings& settings, const std::function<void(const std::string&)>& on_ready) {
+  // Signals are taken synchronously by this thread (sigwait); block them everywhere first so
+  // that threads started below inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto hostport = SplitHostPort(settings.GetString("addr"));
+  if (!hostport) {
+    std::fprintf(stderr, "skiff: %s\n", hostport.error().message().c_str());
+    return 2;
+  }
+  std::string data_dir = settings.GetString("dataDir");
+  if (Status s = EnsureDirectory(data_dir, 0700); !s.ok()) {
+    std::fprintf(stderr, "skiff: cannot use data directory: %s\n", s.message().c_str());
+    return 1;
+  }
+
+  store::SqliteOptions store_options;
+  store_options.path = data_dir + "/skiff.db";
+  store_options.synchronous = settings.GetString("store.synchronous");
+  store_options.history_size = settings.GetInt("store.historySize");
+  if (store_options.synchronous != "full" && store_options.synchronous != "normal") {
+    std::fprintf(stderr, "skiff: store.synchronous must be \"full\" or \"normal\"\n");
+    return 2;
+  }
+  auto store = store::OpenSqliteStore(store_options);
+  if (!store) {
+    std::fprintf(stderr, "skiff: cannot open the database %s: %s\n", store_options.path.c_str(),
+                 store.error().message().c_str());
+    return 1;
+  }
+  if (Status s = EnsureDefaultNamespace(**store, SystemClock()); !s.ok()) {
+    std::fprintf(stderr, "skiff: cannot initialise the database: %s\n", s.message().c_str());
+    return 1;
+  }
+  bool token_created = false;
+  auto token = BootstrapToken(data_dir, &token_created);
+  if (!token) {
+    std::fprintf(stderr, "skiff: %s\n", token.error().message().c_str());
+    return 1;
+  }
+
+  api::KindRegistry kinds;
+  if (Status s = api::RegisterCoreKinds(kinds); !s.ok()) {
+    std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  api::ApiOptions api_options;
+  api_options.server_version = std::string("v1.32.0-skiff.") + SKIFF_VERSION;
+  api_options.git_commit = SKIFF_GIT_VERSION;
+  api_options.max_watch =
+      std::chrono::duration_cast<std::chrono::seconds>(settings.GetDuration("api.maxWatch"));
+  api::ResourceApi resource_api(kinds, **store, SystemClock(), api_options);
+
+  auth::TokenAuthenticator authenticator;
+  authenticator.AddToken(*token, Principal{"admin", {"system:masters"}, "token", true});
+
+  MetricsRegistry metrics;
+  metrics.AddGaugeFunc("skiff_process_resident_memory_bytes", "Resident memory of the process.",
+                       [] { return ProcessResidentBytes(); });
+
+  http::ServerOptions options;
+  options.host = hostport->first;
+  options.port = hostport->second;
+  options.io_threads = static_cast<int>(settings.GetInt("http.ioThreads"));
+  options.blocking_threads = static_cast<int>(settings.GetInt("http.blockingThreads"));
+  options.max_header_bytes = settings.GetBytes("http.maxHeaderBytes");
+  options.max_body_bytes = settings.GetBytes("http.maxBodyBytes");
+  options.header_timeout = settings.GetDuration("http.headerTimeout");
+  options.body_timeout = settings.GetDuration("http.bodyTimeout");
+  options.idle_timeout = settings.GetDuration("http.idleTimeout");
+  options.write_timeout = settings.GetDuration("http.writeTimeout");
+  options.handler_timeout = settings.GetDuration("http.handlerTimeout");
+  options.max_connections = static_cast<size_t>(settings.GetInt("http.maxConnections"));
+  options.shutdown_grace = settings.GetDuration("http.shutdownGrace");
+
+  std::unique_ptr<http::Router> router;
+  std::atomic<bool> ready{false};
+  auto root = [&](http::Request& req, http::Responder respond) {
+    auth::StripIdentityHeaders(req.headers);
+    if (!IsPublicPath(req.path)) {
+      auto principal = authenticator.Authenticate(req);
+      if (!principal) {
+        http::Response r = IsApiPath(req.path) ? api::StatusToResponse(principal.error())
+                                               : http::ErrorResponse(principal.error());
+        r.headers.Set("WWW-Authenticate", "Bearer realm=\"skiff\"");
+        respond(std::move(r));
+        return;
+      }
+      req.principal = std::move(*principal);
+    }
+    router->Dispatch(req, std::move(respond));
+  };
+  http::Server server(options, root, &metrics);
+  router = std::make_unique<http::Router>(&server.blocking_pool(), &server.cpu_pool());
+  router->Add({"GET", "HEAD"}, "/healthz",
+              http::SyncHandler([](http::Request&) { return http::Response::Text(200, "ok\n"); }),
+              http::Execution::kInline);
+  router->Add({"GET", "HEAD"}, "/readyz", http::SyncHandler([&](http::Request&) {
+                return ready.load() ? http::Response::Text(200, "ok\n")
+                                    : http::Response::Text(503, "shutting down\n");
+              }),
+              http::Execution::kInline);
+  router->Add({"GET"}, "/metrics", http::SyncHandler([&](http::Request&) {
+                http::Response r = http::Response::Text(200, metrics.Render());
+                r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+                return r;
+              }),
+              http::Execution::kInline);
+  auto api_handler =
+      http::SyncHandler([&](http::Request& req) { return resource_api.Handle(req); });
+  for (const char* pattern : {"/api/*", "/apis/*", "/version", "/openapi/*"}) {
+    router->Add({}, pattern, api_handler, http::Execution::kBlocking);
+  }
+
+  auto port = server.Start();
+  if (!port) {
+    std::fprintf(stderr, "skiff: cannot listen on %s: %s\n", settings.GetString("addr").c_str(),
+                 port.error().message().c_str());
+    return 1;
+  }
+  ready = true;
+  std::string host = hostport->first;
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  std::string url = "http://" + host + ":" + std::to_string(*port);
+  std::printf("skiff %s is up at %s (data in %s)\n", SKIFF_VERSION, url.c_str(), data_dir.c_str());
+  if (token_created) {
+    std::printf("Admin token (shown once; saved in %s/admin.token, mode 0600):\n  %s\n",
+                data_dir.c_str(), token->c_str());
+  }
+  std::printf(
+      "kubectl:  skiff kubeconfig --data-dir %s > skiff.kubeconfig && "
+      "KUBECONFIG=skiff.kubeconfig kubectl get namespaces\n",
+      data_dir.c_str());
+  std::fflush(stdout);
+  spdlog::info("listening on {}", url);
+  if (on_ready) on_ready(url);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, draining (grace {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               options.shutdown_grace.count());
+  ready = false;
+  resource_api.CloseWatches();
+  server.Shutdown();
+  server.Wait();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace skiff::cli

@@ -1,0 +1,95 @@
+#include "cli/settings.hpp"
+
+#include <charconv>
+
+#include "core/fs.hpp"
+
+namespace skiff::cli {
+
+using Type = SettingSpec::Type;
+
+const std::vector<SettingSpec>& SettingSpecs() {
+  static const std::vector<SettingSpec> kSpecs = {
+      {"addr", Type::kString, "127.0.0.1:8080",
+       "address to listen on (host:port; port 0 picks one)", "addr"},
+      {"dataDir", Type::kString, "./skiff-data", "directory for the database, keys and tokens",
+       "data-dir"},
+      {"server", Type::kString, "",
+       "URL of the skiff server for client commands (default: http://ADDR)", "server"},
+      {"token", Type::kString, "",
+       "bearer token for client commands (default: DATA_DIR/admin.token)", "token"},
+      {"log.level", Type::kString, "info", "trace, debug, info, warn, error or off", "log-level"},
+      {"log.format", Type::kString, "text", "text or json", "log-format"},
+      {"http.ioThreads", Type::kInt, "0", "I/O threads (0 = one per core)", ""},
+      {"http.blockingThreads", Type::kInt, "8", "threads for blocking work (database)", ""},
+      {"http.maxHeaderBytes", Type::kBytes, "16KiB", "largest request line + headers (431 above)",
+       ""},
+      {"http.maxBodyBytes", Type::kBytes, "8MiB", "largest request body (413 above)", ""},
+      {"http.headerTimeout", Type::kDuration, "10s", "time to receive request headers (408)", ""},
+      {"http.bodyTimeout", Type::kDuration, "60s", "time to receive a request body (408)", ""},
+      {"http.idleTimeout", Type::kDuration, "60s", "keep-alive idle time before closing", ""},
+      {"http.writeTimeout", Type::kDuration, "60s", "time to write one response or chunk", ""},
+      {"http.handlerTimeout", Type::kDuration, "300s", "time for a handler to answer (504)", ""},
+      {"http.maxConnections", Type::kInt, "10000", "open connections before answering 503", ""},
+      {"http.shutdownGrace", Type::kDuration, "10s", "time in-flight requests get on shutdown",
+       "shutdown-grace"},
+      {"store.synchronous", Type::kString, "full",
+       "SQLite durability: full (fsync per commit) or normal", ""},
+      {"store.historySize", Type::kInt, "10000", "resource events kept for watch resumption", ""},
+      {"api.maxWatch", Type::kDuration, "30m",
+       "longest a watch stays open before clients reconnect", ""},
+  };
+  return kSpecs;
+}
+
+Result<Settings> LoadSettings(const std::string& config_flag,
+                              const std::map<std::string, std::string>& flags) {
+  std::string path = config_flag;
+  bool explicit_path = !path.empty();
+  if (!explicit_path) {
+    if (auto env = GetEnv("SKIFF_CONFIG")) {
+      path = *env;
+      explicit_path = true;
+    }
+  }
+  if (!explicit_path && FileExists("skiff.yaml")) path = "skiff.yaml";
+  std::string text;
+  if (!path.empty()) {
+    auto content = ReadFile(path, 4 << 20);
+    if (!content) {
+      return InvalidArgument("cannot read config file " + path + ": " + content.error().message());
+    }
+    text = std::move(*content);
+  }
+  return Settings::Load(SettingSpecs(), text, path.empty() ? "skiff.yaml" : path, GetEnv, flags);
+}
+
+Result<std::pair<std::string, uint16_t>> SplitHostPort(std::string_view addr) {
+  std::string host;
+  std::string_view port;
+  if (!addr.empty() && addr.front() == '[') {
+    size_t close = addr.find(']');
+    if (close == addr.npos || close + 1 >= addr.size() || addr[close + 1] != ':') {
+      return InvalidArgument("invalid address \"" + std::string(addr) + "\": use [IPv6]:PORT");
+    }
+    host = std::string(addr.substr(1, close - 1));
+    port = addr.substr(close + 2);
+  } else {
+    size_t colon = addr.rfind(':');
+    if (colon == addr.npos) {
+      return InvalidArgument("invalid address \"" + std::string(addr) +
+                             "\": use HOST:PORT, e.g. 127.0.0.1:8080");
+    }
+    host = std::string(addr.substr(0, colon));
+    port = addr.substr(colon + 1);
+  }
+  unsigned p = 0;
+  auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (ec != std::errc() || ptr != port.data() + port.size() || p > 65535 || port.empty()) {
+    return InvalidArgument("invalid port in address \"" + std::string(addr) + "\"");
+  }
+  if (host.empty()) host = "0.0.0.0";
+  return std::make_pair(host, static_cast<uint16_t>(p));
+}
+
+}  // namespace skiff::cli
