@@ -51,22 +51,22 @@ struct Mutation {
   enum class Op { kCreate, kUpdate, kDelete };
   Op op;
   Key key;
-  json::object object;            // kCreate/kUpdate: the new document (metadata included)
-  int64_t expected_version = 0;   // kUpdate/kDelete: 0 = unconditional, else must match
+  json::object object;           // kCreate/kUpdate: the new document (metadata included)
+  int64_t expected_version = 0;  // kUpdate/kDelete: 0 = unconditional, else must match
 };
 
 struct ListOptions {
-  std::string ns;          // empty = all namespaces
-  Selector label_selector;  // empty = everything
-  int64_t limit = 0;       // 0 = no limit
+  std::string ns;              // empty = all namespaces
+  Selector label_selector;     // empty = everything
+  int64_t limit = 0;           // 0 = no limit
   std::string continue_token;  // from a previous ListResult
 };
 
 struct ListResult {
-  std::vector<Object> items;  // ordered by (ns, name)
+  std::vector<Object> items;     // ordered by (ns, name)
   int64_t resource_version = 0;  // the store's version at which the list was read
-  std::string continue_token;   // non-empty when more items remain
-  int64_t remaining = 0;        // items after this page, when known
+  std::string continue_token;    // non-empty when more items remain
+  int64_t remaining = 0;         // items after this page, when known
 };
 
 // A live watch. Destroying it (or Stop) ends delivery; after Stop returns, no callback runs.
@@ -119,8 +119,14 @@ struct SqliteOptions {
   // write is lost even on power failure. "normal": WAL without per-commit fsync; survives a
   // process crash (SIGKILL) but may lose the last commits on power loss.
   std::string synchronous = "full";
-  int64_t history_size = 10'000;  // events kept for watch replay
+  int64_t history_size = 10'000;  // events kept for watch replay; >= 1
+  // Reader connections for Get/List/watch replay, so reads never wait for a write (WAL). 0 (and
+  // always for ":memory:") reads on the writer connection under the write mutex.
   int read_connections = 4;
+  int busy_timeout_ms = 5'000;  // how long a statement waits for another process's lock
+  int watch_threads = 2;        // dispatcher threads running watch callbacks
+  // Pending events per watcher; a watcher that falls further behind ends with Expired.
+  int64_t watch_queue_size = 1'000;
 };
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options);
