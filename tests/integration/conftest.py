@@ -1,0 +1,176 @@
+"""Fixtures that run the real `skiff` binary and real clients (kubectl, curl) against it.
+
+Every server listens on 127.0.0.1 with a port the kernel picks (the server prints it), keeps its
+state in a fresh temporary data directory, and is stopped (and checked to exit 0) at the end of
+the test. Every wait has a deadline; nothing sleeps to synchronise.
+"""
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+import requests
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SKIFF = os.environ.get("SKIFF_BIN") or os.path.join(ROOT, "build", "release", "skiff")
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+class LineReader:
+    """Reads a pipe on a thread so tests can wait for a line with a deadline."""
+
+    def __init__(self, pipe):
+        self.lines = queue.Queue()
+        self.all = []
+        self._thread = threading.Thread(target=self._run, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _run(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.all.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, pattern, timeout=15):
+        """Returns the first match of `pattern` in a later line, or fails at the deadline."""
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line matching {pattern!r} within {timeout}s; saw {self.all!r}")
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                raise AssertionError(f"stream ended before a line matching {pattern!r}; saw {self.all!r}")
+            m = rx.search(line)
+            if m:
+                return m
+
+
+def wait_until(predicate, timeout=10, interval=0.05, what="condition"):
+    """Polls `predicate` until it returns a true value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Skiff:
+    def __init__(self, data_dir, args=(), env=None, config=None):
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.env = dict(os.environ)
+        self.env.update(env or {})
+        self.config = config
+        self.proc = None
+        self.url = None
+        self.out = None
+        self.err = None
+
+    def start(self, timeout=15):
+        cmd = [SKIFF, "up", "--data-dir", self.data_dir]
+        if not any(a.startswith("--addr") for a in self.args) and "SKIFF_ADDR" not in self.env:
+            cmd += ["--addr", "127.0.0.1:0"]
+        if self.config:
+            cmd += ["--config", self.config]
+        cmd += self.args
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        self.out = LineReader(self.proc.stdout)
+        self.err = LineReader(self.proc.stderr)
+        m = self.out.wait_for(r"is up at (http://\S+)", timeout=timeout)
+        self.url = m.group(1)
+        return self
+
+    @property
+    def token(self):
+        with open(os.path.join(self.data_dir, "admin.token")) as f:
+            return f.read().strip()
+
+    def headers(self, extra=None):
+        h = {"Authorization": f"Bearer {self.token}"}
+        h.update(extra or {})
+        return h
+
+    def request(self, method, path, auth=True, **kw):
+        headers = kw.pop("headers", {})
+        if auth:
+            headers = self.headers(headers)
+        kw.setdefault("timeout", 10)
+        return requests.request(method, self.url + path, headers=headers, **kw)
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise AssertionError(f"skiff did not stop within {timeout}s after signal {sig}")
+
+    def cli(self, *args, input=None, timeout=30, check=False):
+        """Runs a `skiff` client command against this server."""
+        cmd = [SKIFF, *args, "--server", self.url, "--data-dir", self.data_dir]
+        r = subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
+                           env=self.env)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{cmd} failed ({r.returncode}): {r.stderr}")
+        return r
+
+
+@pytest.fixture
+def tmpdir_path():
+    d = tempfile.mkdtemp(prefix="skiff-it-")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def skiff(tmpdir_path):
+    s = Skiff(os.path.join(tmpdir_path, "data")).start()
+    yield s
+    rc = s.stop()
+    assert rc == 0, f"skiff exited with {rc}; stderr: {s.err.all[-20:]}"
+
+
+class Kubectl:
+    def __init__(self, kubeconfig, cache_dir):
+        self.kubeconfig = kubeconfig
+        self.cache_dir = cache_dir
+
+    def base(self):
+        return [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir", self.cache_dir]
+
+    def run(self, *args, input=None, timeout=60, check=True):
+        r = subprocess.run(self.base() + list(args), input=input, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
+        return r
+
+    def popen(self, *args):
+        return subprocess.Popen(self.base() + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.fixture
+def kubectl(skiff, tmpdir_path):
+    r = skiff.cli("kubeconfig", check=True)
+    path = os.path.join(tmpdir_path, "kubeconfig")
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    return Kubectl(path, os.path.join(tmpdir_path, "kube-cache"))
