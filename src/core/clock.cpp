@@ -28,6 +28,16 @@ bool Digits(std::string_view s, size_t pos, size_t n, int& out) {
   return true;
 }
 
+int DaysIn(int year, int month) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : kDays[month - 1];
+}
+
+Status BadDuration(std::string_view s, std::string_view why) {
+  return InvalidArgument("invalid duration \"" + std::string(s) + "\": " + std::string(why));
+}
+
 }  // namespace
 
 Clock& SystemClock() {
@@ -63,7 +73,8 @@ Result<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s) {
       !Digits(s, 17, 2, se)) {
     return InvalidArgument("invalid RFC 3339 time \"" + std::string(s) + "\"");
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) {
+  // Ranges as Go's time.Parse checks them (it rejects leap second 60 and February 30th).
+  if (mo < 1 || mo > 12 || d < 1 || d > DaysIn(y, mo) || h > 23 || mi > 59 || se > 59) {
     return InvalidArgument("invalid RFC 3339 time \"" + std::string(s) + "\": out of range");
   }
   size_t pos = 19;
@@ -90,6 +101,9 @@ Result<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s) {
         !Digits(s, pos + 4, 2, om)) {
       return InvalidArgument("invalid RFC 3339 time \"" + std::string(s) + "\": bad offset");
     }
+    if (oh > 23 || om > 59) {
+      return InvalidArgument("invalid RFC 3339 time \"" + std::string(s) + "\": bad offset");
+    }
     offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
@@ -111,26 +125,37 @@ Result<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s) {
 
 Result<std::chrono::milliseconds> ParseDuration(std::string_view s) {
   using namespace std::chrono;
+  const std::string_view original = s;
   if (s.empty()) return InvalidArgument("empty duration");
-  bool all_digits = true;
+  if (s.front() == '-') return BadDuration(original, "negative durations are not allowed");
+  if (s.front() == '+') s.remove_prefix(1);
+  if (s.empty()) return BadDuration(original, "no number");
+  bool all_digits = !s.empty();
   for (char c : s) all_digits = all_digits && c >= '0' && c <= '9';
   if (all_digits) {
-    if (s.size() > 12) return InvalidArgument("duration \"" + std::string(s) + "\" is too large");
+    if (s.size() > 12) return BadDuration(original, "too large");
     return milliseconds(std::stoll(std::string(s)) * 1000);
   }
+  // Go's time.ParseDuration grammar: one or more "<decimal><unit>", where the decimal has
+  // digits before or after an optional '.'.
   double total_ms = 0;
   size_t pos = 0;
   while (pos < s.size()) {
-    size_t start = pos;
-    while (pos < s.size() && ((s[pos] >= '0' && s[pos] <= '9') || s[pos] == '.')) ++pos;
-    if (start == pos) {
-      return InvalidArgument("invalid duration \"" + std::string(s) +
-                             "\": use a number and unit such as 300ms, 30s, 5m or 1h");
+    const size_t start = pos;
+    size_t int_digits = 0, frac_digits = 0;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos, ++int_digits;
+    if (pos < s.size() && s[pos] == '.') {
+      ++pos;
+      while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos, ++frac_digits;
     }
-    double n = std::strtod(std::string(s.substr(start, pos - start)).c_str(), nullptr);
-    size_t ustart = pos;
+    if (int_digits + frac_digits == 0) {
+      return BadDuration(original, "use a number and unit such as 300ms, 30s, 5m or 1h30m");
+    }
+    if (int_digits > 15) return BadDuration(original, "too large");
+    const double n = std::strtod(std::string(s.substr(start, pos - start)).c_str(), nullptr);
+    const size_t ustart = pos;
     while (pos < s.size() && !((s[pos] >= '0' && s[pos] <= '9') || s[pos] == '.')) ++pos;
-    std::string_view unit = s.substr(ustart, pos - ustart);
+    const std::string_view unit = s.substr(ustart, pos - ustart);
     double mult;
     if (unit == "ms") {
       mult = 1;
@@ -140,46 +165,80 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view s) {
       mult = 60'000;
     } else if (unit == "h") {
       mult = 3'600'000;
-    } else if (unit == "us" || unit == "µs") {
+    } else if (unit == "us" || unit == "\u00b5s" || unit == "\u03bcs") {  // micro sign, mu
       mult = 0.001;
     } else if (unit == "ns") {
       mult = 0.000001;
+    } else if (unit.empty()) {
+      return BadDuration(original, "missing unit after a number (use ms, s, m or h)");
     } else {
-      return InvalidArgument("invalid duration \"" + std::string(s) + "\": unknown unit \"" +
-                             std::string(unit) + "\" (use ms, s, m or h)");
+      return BadDuration(original,
+                         "unknown unit \"" + std::string(unit) + "\" (use ms, s, m or h)");
     }
     total_ms += n * mult;
   }
-  if (total_ms > 1e15) return InvalidArgument("duration \"" + std::string(s) + "\" is too large");
+  if (total_ms > 1e15) return BadDuration(original, "too large");
   return milliseconds(static_cast<int64_t>(std::llround(total_ms)));
 }
 
 std::string FormatDuration(std::chrono::milliseconds d) {
-  auto ms = d.count();
-  if (ms % 1000 != 0) return std::to_string(ms) + "ms";
-  auto s = ms / 1000;
-  if (s != 0 && s % 3600 == 0) return std::to_string(s / 3600) + "h";
-  if (s != 0 && s % 60 == 0) return std::to_string(s / 60) + "m";
-  return std::to_string(s) + "s";
+  // Go's time.Duration.String() without its zero components: "1h30m", "2m5s", "1.5s", "250ms",
+  // "0s". ParseDuration reads every non-negative result back to the same value.
+  int64_t ms = d.count();
+  std::string out;
+  if (ms < 0) {
+    out = "-";
+    ms = -ms;
+  }
+  if (ms == 0) return "0s";
+  if (ms < 1000) return out + std::to_string(ms) + "ms";
+  const int64_t h = ms / 3'600'000, m = ms / 60'000 % 60, s = ms / 1000 % 60, frac = ms % 1000;
+  if (h) out += std::to_string(h) + "h";
+  if (m) out += std::to_string(m) + "m";
+  if (s || frac) {
+    out += std::to_string(s);
+    if (frac) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(frac));
+      std::string f = buf;
+      while (f.back() == '0') f.pop_back();
+      out += f;
+    }
+    out += "s";
+  }
+  return out;
 }
 
 std::string ShortAge(std::chrono::system_clock::duration d) {
+  // k8s.io/apimachinery/pkg/util/duration.HumanDuration, which kubectl prints as AGE: about
+  // two significant figures, and "<invalid>" for a time more than a second in the future.
   using namespace std::chrono;
-  auto s = duration_cast<seconds>(d).count();
-  if (s < 0) s = 0;
-  if (s < 120) return std::to_string(s) + "s";
-  auto m = s / 60;
-  if (m < 10) return std::to_string(m) + "m" + (s % 60 ? std::to_string(s % 60) + "s" : "");
-  if (m < 180) return std::to_string(m) + "m";
-  auto h = m / 60;
-  if (h < 8) return std::to_string(h) + "h" + (m % 60 ? std::to_string(m % 60) + "m" : "");
-  if (h < 48) return std::to_string(h) + "h";
-  auto days = h / 24;
-  if (days < 8) return std::to_string(days) + "d" + (h % 24 ? std::to_string(h % 24) + "h" : "");
-  if (days < 365 * 2) return std::to_string(days) + "d";
-  auto years = days / 365;
-  if (years < 8) return std::to_string(years) + "y" + (days % 365 ? std::to_string(days % 365) + "d" : "");
-  return std::to_string(years) + "y";
+  const int64_t s = duration_cast<seconds>(d).count();  // truncates toward zero, as Go's int()
+  if (s < -1) return "<invalid>";
+  if (s < 0) return "0s";
+  if (s < 60 * 2) return std::to_string(s) + "s";
+  const int64_t minutes = s / 60;
+  if (minutes < 10) {
+    const int64_t rem = s % 60;
+    return std::to_string(minutes) + "m" + (rem ? std::to_string(rem) + "s" : "");
+  }
+  if (minutes < 60 * 3) return std::to_string(minutes) + "m";
+  const int64_t hours = s / 3600;
+  if (hours < 8) {
+    const int64_t rem = minutes % 60;
+    return std::to_string(hours) + "h" + (rem ? std::to_string(rem) + "m" : "");
+  }
+  if (hours < 48) return std::to_string(hours) + "h";
+  if (hours < 24 * 8) {
+    const int64_t rem = hours % 24;
+    return std::to_string(hours / 24) + "d" + (rem ? std::to_string(rem) + "h" : "");
+  }
+  if (hours < 24 * 365 * 2) return std::to_string(hours / 24) + "d";
+  if (hours < 24 * 365 * 8) {
+    const int64_t rem = hours / 24 % 365;
+    return std::to_string(hours / 24 / 365) + "y" + (rem ? std::to_string(rem) + "d" : "");
+  }
+  return std::to_string(hours / 24 / 365) + "y";
 }
 
 }  // namespace skiff

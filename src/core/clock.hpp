@@ -49,10 +49,13 @@ class FakeClock final : public Clock {
 std::string FormatRfc3339(std::chrono::system_clock::time_point t, bool micros = false);
 Result<std::chrono::system_clock::time_point> ParseRfc3339(std::string_view s);
 
-// Go-style durations: "300ms", "30s", "5m", "1h30m", "1.5s". A bare integer is seconds.
+// Go-style durations: "300ms", "30s", "5m", "1h30m", "1.5s" (also us/µs/ns, rounded to
+// milliseconds). A bare integer is seconds. Negative durations are rejected.
 Result<std::chrono::milliseconds> ParseDuration(std::string_view s);
+// "1h30m", "2m5s", "1.5s", "250ms", "0s": ParseDuration reads it back.
 std::string FormatDuration(std::chrono::milliseconds d);
-// kubectl's short age format: "5s", "3m", "2h", "4d", "1y".
+// kubectl's AGE column (apimachinery duration.HumanDuration): "90s", "5m30s", "3h", "2d5h",
+// "400d", "3y20d"; "<invalid>" when d is below -1s (clock skew tolerated up to that).
 std::string ShortAge(std::chrono::system_clock::duration d);
 
 }  // namespace skiff

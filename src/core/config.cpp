@@ -47,8 +47,14 @@ Result<json::value> FromText(const SettingSpec& spec, const std::string& text) {
       return json::value(n);
     }
     case Type::kBool: {
-      if (text == "true" || text == "1" || text == "yes") return json::value(true);
-      if (text == "false" || text == "0" || text == "no") return json::value(false);
+      std::string lower;
+      for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (lower == "true" || lower == "1" || lower == "yes" || lower == "on") {
+        return json::value(true);
+      }
+      if (lower == "false" || lower == "0" || lower == "no" || lower == "off") {
+        return json::value(false);
+      }
       return InvalidArgument("expected true or false, got \"" + text + "\"");
     }
     case Type::kDuration: {
@@ -71,7 +77,8 @@ Result<json::value> CheckFileValue(const SettingSpec& spec, const json::value& v
   switch (spec.type) {
     case Type::kString:
       if (v.is_string()) return v;
-      if (v.is_int64() || v.is_uint64() || v.is_double() || v.is_bool()) {
+      if (v.is_double()) return json::value(json::string(FormatJsonNumber(v.get_double())));
+      if (v.is_int64() || v.is_uint64() || v.is_bool()) {
         return json::value(json::string(Serialize(v)));
       }
       return InvalidArgument("expected a string");
@@ -95,22 +102,49 @@ Result<json::value> CheckFileValue(const SettingSpec& spec, const json::value& v
   return Internal("unknown setting type");
 }
 
-// Walks the file's document; every leaf must be a declared key or inside a declared section.
-Status CheckKnownKeys(const json::value& v, const std::string& prefix,
+std::string PointerSegment(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Walks the file's document; every key must be declared, be a parent of declared keys (and then
+// hold a mapping), or lie inside a declared key (a kSection's free structure).
+Status CheckKnownKeys(const json::value& v, const std::string& prefix, const std::string& pointer,
                       const std::map<std::string, const SettingSpec*>& by_key,
                       const std::set<std::string>& parents, const YamlDocument& doc,
                       std::string_view config_name) {
   const auto* obj = v.if_object();
   if (obj == nullptr) return Status::Ok();
   for (const auto& kv : *obj) {
-    std::string key = prefix.empty() ? std::string(kv.key()) : prefix + "." + std::string(kv.key());
+    const std::string name(kv.key());
+    const std::string key = prefix.empty() ? name : prefix + "." + name;
+    const std::string ptr = pointer + "/" + PointerSegment(name);
+    const std::string where = std::string(config_name) + " line " + std::to_string(doc.LineOf(ptr));
+    // "http.addr: x" at the top level would otherwise look declared but never be read.
+    if (name.empty() || name.find('.') != std::string::npos) {
+      return InvalidArgument(where + ": unknown setting \"" + key +
+                             "\" (write nested keys as nested mappings)");
+    }
     if (by_key.count(key)) continue;
     if (parents.count(key)) {
-      SKIFF_RETURN_IF_ERROR(CheckKnownKeys(kv.value(), key, by_key, parents, doc, config_name));
+      if (kv.value().is_null()) continue;  // "http:" with nothing under it
+      if (!kv.value().is_object()) {
+        return InvalidArgument(where + ": setting \"" + key + "\" must be a mapping");
+      }
+      SKIFF_RETURN_IF_ERROR(
+          CheckKnownKeys(kv.value(), key, ptr, by_key, parents, doc, config_name));
       continue;
     }
-    return InvalidArgument(std::string(config_name) + " line " + std::to_string(doc.LineOf(key)) +
-                           ": unknown setting \"" + key + "\"");
+    return InvalidArgument(where + ": unknown setting \"" + key + "\"");
   }
   return Status::Ok();
 }
@@ -118,44 +152,77 @@ Status CheckKnownKeys(const json::value& v, const std::string& prefix,
 }  // namespace
 
 std::string EnvNameFor(std::string_view key) {
+  auto upper = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
+  auto lower_or_digit = [](char c) {
+    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+  };
   std::string out = "SKIFF_";
   for (size_t i = 0; i < key.size(); ++i) {
-    char c = key[i];
+    const char c = key[i];
     if (c == '.' || c == '-') {
       out += '_';
-    } else if (std::isupper(static_cast<unsigned char>(c)) && i > 0 && key[i - 1] != '.' &&
-               !std::isupper(static_cast<unsigned char>(key[i - 1]))) {
-      out += '_';
-      out += c;
-    } else {
-      out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      continue;
     }
+    // A word starts at an upper-case letter after a lower-case letter or digit ("maxBody"), or
+    // at the last capital of an acronym followed by a lower-case letter ("tlsCAFile" ->
+    // TLS_CA_FILE).
+    if (upper(c) && i > 0 && out.back() != '_' &&
+        (lower_or_digit(key[i - 1]) ||
+         (upper(key[i - 1]) && i + 1 < key.size() &&
+          std::islower(static_cast<unsigned char>(key[i + 1]))))) {
+      out += '_';
+    }
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   }
   return out;
 }
 
 Result<uint64_t> ParseBytes(std::string_view s) {
+  auto invalid = [&](std::string_view why) {
+    return InvalidArgument("invalid size \"" + std::string(s) + "\": " + std::string(why));
+  };
   size_t i = 0;
   while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-  if (i == 0 || i > 15) {
-    return InvalidArgument("invalid size \"" + std::string(s) + "\": use bytes or KiB/MiB/GiB");
-  }
-  uint64_t n = std::stoull(std::string(s.substr(0, i)));
+  if (i == 0) return invalid("use a number of bytes with an optional unit such as KiB or MiB");
+  uint64_t n = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + i, n);
+  if (ec != std::errc()) return invalid("too large");
   std::string_view unit = s.substr(i);
-  uint64_t mult = 1;
-  if (unit.empty() || unit == "B") {
-    mult = 1;
-  } else if (unit == "KiB" || unit == "Ki" || unit == "K" || unit == "KB") {
-    mult = 1024;
-  } else if (unit == "MiB" || unit == "Mi" || unit == "M" || unit == "MB") {
-    mult = 1024 * 1024;
-  } else if (unit == "GiB" || unit == "Gi" || unit == "G" || unit == "GB") {
-    mult = 1024ull * 1024 * 1024;
-  } else {
-    return InvalidArgument("invalid size \"" + std::string(s) + "\": unknown unit \"" +
-                           std::string(unit) + "\" (use KiB, MiB or GiB)");
+  if (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  // Binary units as Kubernetes quantities spell them (Ki, Mi, Gi, Ti, with or without the B);
+  // decimal units (k/K, M, G, T, with or without the B) are powers of 1000 as in Kubernetes.
+  struct UnitMultiplier {
+    std::string_view name;
+    uint64_t mult;
+  };
+  static constexpr UnitMultiplier kUnits[] = {
+      {"", 1},
+      {"B", 1},
+      {"Ki", 1ull << 10},
+      {"KiB", 1ull << 10},
+      {"Mi", 1ull << 20},
+      {"MiB", 1ull << 20},
+      {"Gi", 1ull << 30},
+      {"GiB", 1ull << 30},
+      {"Ti", 1ull << 40},
+      {"TiB", 1ull << 40},
+      {"k", 1000},
+      {"K", 1000},
+      {"kB", 1000},
+      {"KB", 1000},
+      {"M", 1000 * 1000},
+      {"MB", 1000 * 1000},
+      {"G", 1000ull * 1000 * 1000},
+      {"GB", 1000ull * 1000 * 1000},
+      {"T", 1000ull * 1000 * 1000 * 1000},
+      {"TB", 1000ull * 1000 * 1000 * 1000},
+  };
+  for (const auto& u : kUnits) {
+    if (unit != u.name) continue;
+    if (n > UINT64_MAX / u.mult) return invalid("too large");
+    return n * u.mult;
   }
-  return n * mult;
+  return invalid("unknown unit \"" + std::string(unit) + "\" (use KiB, MiB or GiB)");
 }
 
 std::optional<std::string> GetEnv(const std::string& name) {
@@ -200,10 +267,12 @@ Result<Settings> Settings::Load(
       if (!doc.value.is_object()) {
         return InvalidArgument(std::string(config_name) + ": expected a mapping of settings");
       }
-      SKIFF_RETURN_IF_ERROR(CheckKnownKeys(doc.value, "", by_key, parents, doc, config_name));
+      SKIFF_RETURN_IF_ERROR(
+          CheckKnownKeys(doc.value, "", "", by_key, parents, doc, config_name));
       for (const auto& spec : specs) {
         const json::value* v = Find(doc.value, spec.key);
-        if (v == nullptr) continue;
+        // "key:" with no value (null) leaves the setting as if the file did not mention it.
+        if (v == nullptr || v->is_null()) continue;
         auto checked = CheckFileValue(spec, *v);
         if (!checked) {
           return InvalidArgument(std::string(config_name) + " line " +
@@ -218,7 +287,9 @@ Result<Settings> Settings::Load(
   // Environment, then flags.
   for (const auto& spec : specs) {
     std::string name = EnvNameFor(spec.key);
-    if (auto value = env(name)) {
+    // An empty variable counts as unset (as viper and most shells' users expect).
+    std::optional<std::string> value = env ? env(name) : std::nullopt;
+    if (value && !value->empty()) {
       auto v = FromText(spec, *value);
       if (!v) {
         return InvalidArgument("environment variable " + name + ": " + v.error().message());

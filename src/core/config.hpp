@@ -4,6 +4,12 @@
 // declare their settings (SettingSpec) and read typed values; sections with free structure
 // (user lists, connectors) are declared as kSection and validated by their owners. An
 // immutable value once loaded; share it as std::shared_ptr<const Settings>.
+//
+// Text forms (defaults, environment, flags): kBool takes true/false/yes/no/on/off/1/0 in any
+// case; kDuration takes Go durations ("300ms", "1h30m") or bare seconds ("30"); kBytes takes
+// "512", "64KiB", "1MiB", "1Gi" (binary) or "1M", "1GB" (decimal, powers of 1000, as in
+// Kubernetes quantities); kSection takes YAML or JSON. In the file, a key with an empty value
+// ("dataDir:") and, in the environment, an empty variable count as not given.
 
 #include <chrono>
 #include <functional>
@@ -24,7 +30,8 @@ struct SettingSpec {
   std::string help;
   std::string flag;  // long flag name without dashes ("addr"), empty when there is none
   // The environment variable is derived: SKIFF_ + key upper-cased with '.' and camelCase
-  // boundaries turned into '_' ("http.maxBodyBytes" -> SKIFF_HTTP_MAX_BODY_BYTES).
+  // boundaries turned into '_' ("http.maxBodyBytes" -> SKIFF_HTTP_MAX_BODY_BYTES,
+  // "tls.clientCAFile" -> SKIFF_TLS_CLIENT_CA_FILE).
 };
 
 std::string EnvNameFor(std::string_view key);
@@ -48,7 +55,7 @@ class Settings {
   // The raw subtree of a kSection setting (null when absent).
   const json::value& GetSection(std::string_view key) const;
   bool Has(std::string_view key) const;
-  // Where the effective value came from: "default", "file", "env", "flag".
+  // Where the effective value came from: "default", "file", "env", "flag", or "unset".
   std::string SourceOf(std::string_view key) const;
 
   const json::value& document() const { return doc_; }

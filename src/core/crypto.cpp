@@ -38,27 +38,46 @@ std::string Encode(std::string_view in, const char* alphabet, bool pad) {
   return out;
 }
 
-Result<std::string> Decode(std::string_view in, bool url) {
-  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
-  if (in.size() % 4 == 1) return InvalidArgument("invalid base64 length");
+// Decodes like Go's encoding/base64: '\r' and '\n' are ignored; padding, when present, must be
+// complete and only at the end. The standard alphabet requires padding (StdEncoding, as
+// Kubernetes Secret data); the URL alphabet accepts it with or without (RawURLEncoding for JWTs,
+// URLEncoding otherwise).
+Result<std::string> Decode(std::string_view text, bool url) {
+  std::string in;
+  in.reserve(text.size());
+  for (char c : text) {
+    if (c != '\r' && c != '\n') in += c;
+  }
+  size_t data_len = in.size();
+  while (data_len > 0 && in[data_len - 1] == '=') --data_len;
+  const size_t pad = in.size() - data_len;
+  if (pad > 2) return InvalidArgument("invalid base64: too much padding");
+  if (pad > 0 || !url) {
+    if (in.size() % 4 != 0) return InvalidArgument("invalid base64: length is not a multiple of 4");
+    if (pad > 0 && (data_len + pad) % 4 != 0) return InvalidArgument("invalid base64 padding");
+  }
+  if (data_len % 4 == 1) return InvalidArgument("invalid base64 length");
+  // A padded final quantum must hold exactly the bytes its padding says.
+  if (pad > 0 && 4 - pad != data_len % 4) return InvalidArgument("invalid base64 padding");
   std::string out;
-  out.reserve(in.size() * 3 / 4);
+  out.reserve(data_len * 3 / 4);
   uint32_t acc = 0;
   int bits = 0;
-  for (char c : in) {
-    int v;
+  for (size_t i = 0; i < data_len; ++i) {
+    const char c = in[i];
+    uint32_t v;
     if (c >= 'A' && c <= 'Z') {
-      v = c - 'A';
+      v = static_cast<uint32_t>(c - 'A');
     } else if (c >= 'a' && c <= 'z') {
-      v = c - 'a' + 26;
+      v = static_cast<uint32_t>(c - 'a' + 26);
     } else if (c >= '0' && c <= '9') {
-      v = c - '0' + 52;
+      v = static_cast<uint32_t>(c - '0' + 52);
     } else if (c == (url ? '-' : '+')) {
       v = 62;
     } else if (c == (url ? '_' : '/')) {
       v = 63;
     } else {
-      return InvalidArgument("invalid base64 character");
+      return InvalidArgument("invalid base64 character at offset " + std::to_string(i));
     }
     acc = (acc << 6) | v;
     bits += 6;

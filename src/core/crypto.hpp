@@ -19,8 +19,11 @@ std::string RandomToken(size_t bytes = 32);
 std::string Sha256(std::string_view data);  // raw 32 bytes
 std::string HexEncode(std::string_view bytes);
 std::string Base64UrlEncode(std::string_view bytes);  // no padding
+// URL alphabet, padding optional (JWT segments have none). '\r' and '\n' are ignored.
 Result<std::string> Base64UrlDecode(std::string_view text);
 std::string Base64Encode(std::string_view bytes);  // standard alphabet, padded
+// Standard alphabet, padding required, as Go's base64.StdEncoding (Kubernetes Secret data).
+// '\r' and '\n' are ignored.
 Result<std::string> Base64Decode(std::string_view text);
 
 // Compares in time that depends only on the lengths.

@@ -4,95 +4,146 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+
+#include "core/crypto.hpp"
 
 namespace skiff {
 
 namespace {
 
-Status Errno(std::string_view what, const std::string& path) {
-  int e = errno;
-  Code code = e == ENOENT ? Code::kNotFound : e == EACCES ? Code::kPermissionDenied : Code::kInternal;
+Status Errno(std::string_view what, const std::string& path, int e = errno) {
+  Code code;
+  switch (e) {
+    case ENOENT:
+      code = Code::kNotFound;
+      break;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      code = Code::kPermissionDenied;
+      break;
+    case EEXIST:
+      code = Code::kAlreadyExists;
+      break;
+    case ENOSPC:
+    case EDQUOT:
+      code = Code::kResourceExhausted;
+      break;
+    case ENOTDIR:
+    case EISDIR:
+      code = Code::kFailedPrecondition;
+      break;
+    default:
+      code = Code::kInternal;
+  }
   return Status(code, std::string(what) + " " + path + ": " + std::strerror(e));
 }
+
+// Closes on scope exit unless released.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  // Closes now and reports the result (close can report a deferred write error, e.g. on NFS).
+  int Close() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_;
+};
 
 }  // namespace
 
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot open", path);
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Errno("cannot open", path);
   std::string out;
   char buf[65536];
   while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Status s = Errno("cannot read", path);
-      ::close(fd);
-      return s;
+      return Errno("cannot read", path);
     }
     if (n == 0) break;
     out.append(buf, static_cast<size_t>(n));
     if (out.size() > max_bytes) {
-      ::close(fd);
       return InvalidArgument(path + " is larger than " + std::to_string(max_bytes) + " bytes");
     }
   }
-  ::close(fd);
   return out;
 }
 
 Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode) {
   std::filesystem::path p(path);
   std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
-  std::string tmp = dir + "/." + p.filename().string() + ".tmp" + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Errno("cannot create", tmp);
+  // Unique per call, so that concurrent writers (threads of this process or other processes)
+  // never share a temporary file; O_EXCL makes sure of it.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = dir + "/." + p.filename().string() + ".tmp" + std::to_string(::getpid()) +
+                    "." + std::to_string(counter.fetch_add(1)) + "." +
+                    HexEncode(RandomBytes(4));
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777));
+  if (fd.get() < 0) return Errno("cannot create", tmp);
+  auto fail = [&](std::string_view what) {
+    Status s = Errno(what, tmp);
+    ::unlink(tmp.c_str());
+    return s;
+  };
   // The umask may have narrowed the mode; secrets must be exactly `mode`.
-  ::fchmod(fd, mode);
+  if (::fchmod(fd.get(), mode & 07777) != 0) return fail("cannot chmod");
   size_t off = 0;
   while (off < data.size()) {
-    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      Status s = Errno("cannot write", tmp);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return s;
+      return fail("cannot write");
     }
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    Status s = Errno("cannot fsync", tmp);
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  }
-  ::close(fd);
+  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
+  if (fd.Close() != 0) return fail("cannot close");
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     Status s = Errno("cannot rename onto", path);
     ::unlink(tmp.c_str());
     return s;
   }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dfd.get() >= 0) ::fsync(dfd.get());
   return Status::Ok();
 }
 
 Status EnsureDirectory(const std::string& path, unsigned mode) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return Status::Ok();
-  std::filesystem::path p(path);
-  if (p.has_parent_path() && !p.parent_path().empty()) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status::Ok();
+    return FailedPrecondition("cannot create directory " + path + ": a file of that name exists");
+  }
+  std::filesystem::path p = std::filesystem::path(path).lexically_normal();
+  if (p.has_relative_path() && !p.has_filename()) p = p.parent_path();  // "a/b/" -> "a/b"
+  if (p.has_parent_path() && p.parent_path() != p && !p.parent_path().empty()) {
     SKIFF_RETURN_IF_ERROR(EnsureDirectory(p.parent_path().string(), 0755));
   }
-  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Errno("cannot create directory", path);
-  ::chmod(path.c_str(), mode);
+  if (::mkdir(p.c_str(), mode & 07777) != 0) {
+    const int e = errno;
+    // Lost a race with another creator: an existing directory keeps its mode.
+    if (e == EEXIST && ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::Ok();
+    return Errno("cannot create directory", path, e);
+  }
+  // mkdir's mode is narrowed by the umask; the caller asked for exactly `mode`.
+  if (::chmod(p.c_str(), mode & 07777) != 0) return Errno("cannot chmod", path);
   return Status::Ok();
 }
 

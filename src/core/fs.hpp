@@ -9,11 +9,14 @@
 
 namespace skiff {
 
+// Errors: NotFound for a missing file, PermissionDenied, InvalidArgument when the file is
+// larger than max_bytes.
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes = 64 << 20);
 // Writes to a temporary file in the same directory with `mode`, fsyncs, renames over `path`
 // and fsyncs the directory: readers see the old or the new content, never a mix.
 Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned mode);
-// Creates `path` (and parents) with `mode` if missing. An existing directory keeps its mode.
+// Creates `path` with exactly `mode` (whatever the umask) if missing; missing parents get 0755.
+// An existing directory keeps its mode; an existing non-directory is FailedPrecondition.
 Status EnsureDirectory(const std::string& path, unsigned mode);
 bool FileExists(const std::string& path);
 

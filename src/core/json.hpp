@@ -19,10 +19,16 @@ Result<json::value> ParseJson(std::string_view text);
 // Parses and requires a JSON object at the top level.
 Result<json::object> ParseJsonObject(std::string_view text);
 
+// Compact JSON. Doubles are written as Go's encoding/json writes them ("0.5", "1e+21", "1e-7",
+// never "5E-1"); NaN and infinities, which JSON cannot express, are written as null.
 std::string Serialize(const json::value& v);
+// One double as Serialize writes it.
+std::string FormatJsonNumber(double d);
 
-// Looks up "a.b.c" (dots) or "/a/b/c" (JSON pointer, with ~0 ~1 escapes). Returns nullptr when
-// any step is missing or not an object (array indexes are accepted as decimal segments).
+// Looks up "a.b.c" (dots) or "/a/b/c" (JSON pointer, RFC 6901, with ~0 ~1 escapes); "" is the
+// root. Returns nullptr when any step is missing, is not a container, or the pointer is malformed.
+// Array indexes are decimal segments without leading zeros ("spec.containers.0.image"). Keys
+// that contain dots need the pointer form ("/metadata/labels/app.kubernetes.io~1name").
 const json::value* Find(const json::value& root, std::string_view path);
 json::value* FindMutable(json::value& root, std::string_view path);
 

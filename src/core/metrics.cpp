@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+
+#include "core/result.hpp"
 
 namespace skiff {
 
@@ -41,24 +45,78 @@ std::string Labels(const std::vector<std::string>& names, const std::vector<std:
   return out.empty() ? out : "{" + out + "}";
 }
 
+// A sample value or bucket bound as the Prometheus Go client writes it (strconv 'g', shortest):
+// "0.1", "2.5", "1e+06", "+Inf". Bounds must match the usual spelling for le="0.1" queries.
 std::string Num(double v) {
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   if (std::isnan(v)) return "NaN";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (v == 0) return "0";
+  char sci[64];
+  auto r = std::to_chars(sci, sci + sizeof sci, v, std::chars_format::scientific);
+  std::string_view s(sci, static_cast<size_t>(r.ptr - sci));
+  const int exp = std::atoi(std::string(s.substr(s.find('e') + 1)).c_str());
+  if (exp < -4 || exp >= 6) return std::string(s);
+  char fixed[64];
+  r = std::to_chars(fixed, fixed + sizeof fixed, v, std::chars_format::fixed);
+  return std::string(fixed, r.ptr);
+}
+
+std::string EscapeHelp(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool ValidName(const std::string& name, bool allow_colon) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                    (allow_colon && c == ':') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void CheckNames(const std::string& name, const std::vector<std::string>& labels,
+                bool histogram) {
+  SKIFF_CHECK(ValidName(name, /*allow_colon=*/true));
+  for (const auto& l : labels) {
+    SKIFF_CHECK(ValidName(l, /*allow_colon=*/false));
+    SKIFF_CHECK(l.rfind("__", 0) != 0);  // reserved for Prometheus
+    SKIFF_CHECK(!histogram || l != "le");
+  }
+}
+
+std::vector<double> CleanBounds(std::vector<double> bounds) {
+  // +Inf is implicit and NaN is no bound; duplicates would render duplicate series.
+  bounds.erase(std::remove_if(bounds.begin(), bounds.end(),
+                              [](double b) { return !std::isfinite(b); }),
+               bounds.end());
+  std::sort(bounds.begin(), bounds.end());
+  bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
+  return bounds;
 }
 
 }  // namespace
 
 Histogram::Histogram(const std::vector<double>& bounds)
-    : bounds_(bounds), buckets_(new std::atomic<uint64_t>[bounds.size() + 1]) {
-  std::sort(bounds_.begin(), bounds_.end());
+    : bounds_(CleanBounds(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
   for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
 }
 
 void Histogram::Observe(double v) {
-  size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
+  // Buckets are "less than or equal" (le); NaN belongs to no finite bucket, only +Inf.
+  size_t i = std::isnan(v) ? bounds_.size()
+                           : std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
   buckets_[i].fetch_add(1, std::memory_order_relaxed);
   double cur = sum_.load(std::memory_order_relaxed);
   while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
@@ -84,6 +142,7 @@ const std::vector<double>& DefaultLatencyBuckets() {
 
 Family<Counter>& MetricsRegistry::AddCounter(const std::string& name, const std::string& help,
                                              std::vector<std::string> labels) {
+  CheckNames(name, labels, false);
   auto e = std::make_unique<Entry>();
   e->name = name;
   e->help = help;
@@ -91,13 +150,14 @@ Family<Counter>& MetricsRegistry::AddCounter(const std::string& name, const std:
   e->counter = std::make_unique<Family<Counter>>(std::move(labels),
                                                  [] { return std::make_unique<Counter>(); });
   auto& ref = *e->counter;
-  std::lock_guard lock(mu_);
-  entries_.push_back(std::move(e));
+  if (ref.label_names().empty()) ref.With({});  // a label-less metric renders 0 from the start
+  Add(std::move(e));
   return ref;
 }
 
 Family<Gauge>& MetricsRegistry::AddGauge(const std::string& name, const std::string& help,
                                          std::vector<std::string> labels) {
+  CheckNames(name, labels, false);
   auto e = std::make_unique<Entry>();
   e->name = name;
   e->help = help;
@@ -105,14 +165,15 @@ Family<Gauge>& MetricsRegistry::AddGauge(const std::string& name, const std::str
   e->gauge = std::make_unique<Family<Gauge>>(std::move(labels),
                                              [] { return std::make_unique<Gauge>(); });
   auto& ref = *e->gauge;
-  std::lock_guard lock(mu_);
-  entries_.push_back(std::move(e));
+  if (ref.label_names().empty()) ref.With({});
+  Add(std::move(e));
   return ref;
 }
 
 Family<Histogram>& MetricsRegistry::AddHistogram(const std::string& name, const std::string& help,
                                                  std::vector<std::string> labels,
                                                  std::vector<double> bounds) {
+  CheckNames(name, labels, true);
   auto e = std::make_unique<Entry>();
   e->name = name;
   e->help = help;
@@ -120,27 +181,41 @@ Family<Histogram>& MetricsRegistry::AddHistogram(const std::string& name, const 
   e->histogram = std::make_unique<Family<Histogram>>(
       std::move(labels), [bounds] { return std::make_unique<Histogram>(bounds); });
   auto& ref = *e->histogram;
-  std::lock_guard lock(mu_);
-  entries_.push_back(std::move(e));
+  if (ref.label_names().empty()) ref.With({});
+  Add(std::move(e));
   return ref;
 }
 
 void MetricsRegistry::AddGaugeFunc(const std::string& name, const std::string& help,
                                    std::function<double()> fn) {
+  CheckNames(name, {}, false);
+  SKIFF_CHECK(fn != nullptr);
   auto e = std::make_unique<Entry>();
   e->name = name;
   e->help = help;
   e->type = "gauge";
   e->fn = std::move(fn);
+  Add(std::move(e));
+}
+
+void MetricsRegistry::Add(std::unique_ptr<Entry> e) {
   std::lock_guard lock(mu_);
+  // Two families of one name would render an invalid exposition: a bug, not an error.
+  for (const auto& existing : entries_) SKIFF_CHECK(existing->name != e->name);
   entries_.push_back(std::move(e));
 }
 
 std::string MetricsRegistry::Render() const {
+  // Entries never move or die, so they can be rendered outside the lock; a GaugeFunc may then
+  // take its own locks (or even register metrics) without deadlocking.
+  std::vector<const Entry*> entries;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& e : entries_) entries.push_back(e.get());
+  }
   std::string out;
-  std::lock_guard lock(mu_);
-  for (const auto& e : entries_) {
-    out += "# HELP " + e->name + " " + e->help + "\n";
+  for (const Entry* e : entries) {
+    out += "# HELP " + e->name + " " + EscapeHelp(e->help) + "\n";
     out += "# TYPE " + e->name + " " + e->type + "\n";
     if (e->fn) {
       out += e->name + " " + Num(e->fn()) + "\n";

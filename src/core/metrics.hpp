@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "core/result.hpp"
+
 namespace skiff {
 
 class Counter {
@@ -80,6 +82,9 @@ class Family {
   std::map<std::vector<std::string>, std::unique_ptr<T>> children_;
 };
 
+// REQUIRES (checked, aborting): names match [a-zA-Z_:][a-zA-Z0-9_:]*, label names
+// [a-zA-Z_][a-zA-Z0-9_]* without a leading "__" (and not "le" on a histogram), and no two
+// families share a name. A family without labels renders 0 before its first use.
 class MetricsRegistry {
  public:
   Family<Counter>& AddCounter(const std::string& name, const std::string& help,
@@ -103,6 +108,8 @@ class MetricsRegistry {
     std::unique_ptr<Family<Histogram>> histogram;
     std::function<double()> fn;
   };
+  void Add(std::unique_ptr<Entry> e);
+
   mutable std::mutex mu_;  // guards entries_ (additions only; entries never move or die)
   std::vector<std::unique_ptr<Entry>> entries_;
 };
@@ -112,6 +119,7 @@ double ProcessResidentBytes();
 
 template <class T>
 T& Family<T>::With(const std::vector<std::string>& values) {
+  SKIFF_CHECK(values.size() == label_names_.size());
   {
     std::shared_lock lock(mu_);
     auto it = children_.find(values);

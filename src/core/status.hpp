@@ -79,6 +79,10 @@ inline Status Unauthenticated(std::string msg) {
 inline Status ResourceExhausted(std::string msg) {
   return {Code::kResourceExhausted, std::move(msg)};
 }
+// A request or body over a size limit (HTTP 413).
+inline Status TooLarge(std::string msg) {
+  return {Code::kResourceExhausted, std::move(msg), "TooLarge"};
+}
 inline Status FailedPrecondition(std::string msg) {
   return {Code::kFailedPrecondition, std::move(msg)};
 }

@@ -29,6 +29,9 @@ Result<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text);
 // Parses exactly one YAML (or JSON) document.
 Result<json::value> ParseYaml(std::string_view text);
 
+// Resolves one plain (unquoted) scalar to JSON the way sigs.k8s.io/yaml does; see yaml.cpp.
+json::value ResolveYamlScalar(std::string_view plain);
+
 // Emits block-style YAML in key order, quoting strings that would otherwise read back as
 // another type.
 std::string ToYaml(const json::value& v);

@@ -21,7 +21,7 @@ struct ClientRequest {
   std::string body;
   std::chrono::milliseconds timeout{30'000};  // whole exchange
   size_t max_response_bytes = 64 * 1024 * 1024;
-  std::string ca_file;        // https: extra trust anchor (PEM); empty = system store
+  std::string ca_file;  // https: extra trust anchor (PEM); empty = system store
   bool insecure_skip_verify = false;
 };
 
@@ -31,11 +31,14 @@ struct ClientResponse {
   std::string body;
 };
 
-// Blocking. Errors: Unavailable (connect/reset), DeadlineExceeded, InvalidArgument (bad URL),
-// ResourceExhausted (response too large), Unauthenticated is never used here.
+// Blocking. Errors: Unavailable (resolve/connect/reset/TLS verification), DeadlineExceeded,
+// InvalidArgument (bad URL, unreadable ca_file), ResourceExhausted (response too large),
+// Unauthenticated is never used here. Sends "Connection: close" (one connection per call).
 Result<ClientResponse> Fetch(const ClientRequest& request);
 
-// Streams a response body chunk by chunk (watch). `on_chunk` returns false to stop. Blocking.
+// Streams a response body piece by piece as it arrives (watch); `on_chunk` returns false to stop.
+// Returns the response status. Blocking. `timeout` bounds connecting plus the response header,
+// and then each wait for more body (not the whole stream); max_response_bytes does not apply.
 Result<int> FetchStream(const ClientRequest& request,
                         const std::function<bool(std::string_view chunk)>& on_chunk);
 

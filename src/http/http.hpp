@@ -32,6 +32,8 @@ class HeaderMap {
   void Set(std::string_view name, std::string_view value);
   void Add(std::string_view name, std::string_view value);
   void Remove(std::string_view name);
+  // Removes every entry; keeps the storage for reuse.
+  void clear() { entries_.clear(); }
   size_t size() const { return entries_.size(); }
   std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
   std::vector<Entry>::const_iterator end() const { return entries_.end(); }
@@ -86,9 +88,13 @@ struct Response {
   static Response Json(int status, std::string body);
 };
 
-// Completes a request. Call exactly once, from any thread.
+// Completes a request. Call exactly once, from any thread; later calls are ignored. If every
+// copy of a Responder is destroyed without having been called, the server answers 500.
 using Responder = std::function<void(Response)>;
-// The shape every request handler has at the server's edge.
+// The shape every request handler has at the server's edge. The Request& is valid only until the
+// handler returns: a handler that answers later must copy or move out what it needs (moving from
+// the request is allowed, but leave `route` in place: the server reads it for metrics after the
+// handler returns; Router's pooled routes do this for you).
 using Handler = std::function<void(Request&, Responder)>;
 
 // Runs tasks on a pool of threads (the server's blocking or CPU pool).

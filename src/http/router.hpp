@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "http/http.hpp"
@@ -32,7 +33,7 @@ class Router {
 
   // Dispatches; sets req.route and req.path_rest. Answers 404/405 itself.
   void Dispatch(Request& req, Responder respond) const;
-  // The handler usable as the server's root.
+  // The handler usable as the server's root. Refers to this Router, which must outlive it.
   Handler AsHandler() const;
 
  private:
@@ -51,7 +52,10 @@ class Router {
 };
 
 // A JSON error body {"error": ..., "code": ..., "message": ...} for routes that have no
-// protocol-specific error shape.
+// protocol-specific error shape. "code" is the HTTP status (skiff::HttpStatusFor), "error" the
+// Status reason or else its code name. A 500 never carries the Status message ("internal error").
 Response ErrorResponse(const Status& status);
+// The same body shape for statuses that have no Status code (405, 408, 413, 431).
+Response ErrorResponse(int http_status, std::string_view error, std::string_view message);
 
 }  // namespace skiff::http

@@ -10,6 +10,7 @@
 
 #include "core/metrics.hpp"
 #include "core/result.hpp"
+#include "http/client.hpp"
 #include "http/http.hpp"
 
 namespace skiff::http {
@@ -19,9 +20,9 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 picks a free port
   int io_threads = 0;    // 0 = hardware concurrency
   int blocking_threads = 8;
-  int cpu_threads = 0;  // 0 = hardware concurrency
-  size_t max_header_bytes = 16 * 1024;       // request line + headers; over -> 431
-  size_t max_body_bytes = 8 * 1024 * 1024;  // over -> 413
+  int cpu_threads = 0;                               // 0 = hardware concurrency
+  size_t max_header_bytes = 16 * 1024;               // request line + headers; over -> 431
+  size_t max_body_bytes = 8 * 1024 * 1024;           // over -> 413
   std::chrono::milliseconds header_timeout{10'000};  // to receive a full header -> 408
   std::chrono::milliseconds body_timeout{60'000};    // to receive the body -> 408
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive between requests -> close
@@ -35,9 +36,13 @@ struct ServerOptions {
 
 class Server {
  public:
-  // `metrics` may be null. Registers skiff_http_requests_total{route,method,code},
-  // skiff_http_request_duration_seconds{route,method}, skiff_http_open_connections.
+  // `metrics` may be null; otherwise it must outlive the Server, and no other Server may register
+  // on it (families would be duplicated). Registers skiff_http_requests_total{route,method,code},
+  // skiff_http_request_duration_seconds{route,method}, skiff_http_open_connections. Requests
+  // that never reached the handler (400, 408, 413, 431) are counted with route="".
   Server(ServerOptions options, Handler root, MetricsRegistry* metrics);
+  // Shuts down (if needed), then joins the pools: tasks still queued there are dropped, and
+  // their Responders answer nothing (the connections are gone).
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -45,13 +50,24 @@ class Server {
   // Binds and starts the I/O threads. Returns the bound port.
   Result<uint16_t> Start();
   // Stops accepting, lets in-flight requests finish (bounded by the grace period), cancels
-  // streams and idle keep-alive connections, then stops the threads. Idempotent.
+  // streams and idle keep-alive connections, then stops the threads. Idempotent. Blocks until
+  // done, except when called on one of the server's own I/O threads (from a handler): then it
+  // starts the shutdown on a helper thread and returns at once.
   void Shutdown();
-  // Blocks until Shutdown has completed.
+  // Blocks until Shutdown has completed (returns at once if Start never succeeded).
   void Wait();
 
+  // Pools for handlers' blocking and CPU-bound work. Valid for the Server's lifetime; tasks
+  // posted after Shutdown may never run.
   TaskRunner& blocking_pool();
   TaskRunner& cpu_pool();
+
+  // An asynchronous HTTP/1.1 exchange (same semantics and errors as http::Fetch) run on one of
+  // the server's I/O threads, for proxying without blocking. `done` is called exactly once on
+  // an I/O thread and must not block, unless the server shuts down first: then the exchange is
+  // abandoned and `done` is destroyed without being called. One connection per exchange (no
+  // pooling). REQUIRES: Start() succeeded.
+  void Fetch(ClientRequest request, std::function<void(Result<ClientResponse>)> done);
   uint16_t port() const;
   size_t open_connections() const;
 
