@@ -1,0 +1,673 @@
+#include "http/connection.hpp"
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <charconv>
+
+#include "core/log.hpp"
+#include "http/router.hpp"
+
+namespace skiff::http::internal {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kReadSize = 16 * 1024;
+// A disconnect-detecting read stops when this much pipelined input has piled up.
+constexpr size_t kMaxDetectBuffer = 64 * 1024;
+// Lingering close after an error answer: discard input for this long (or this many bytes) so
+// that the peer reads our answer instead of a reset.
+constexpr std::chrono::milliseconds kLinger{1000};
+constexpr size_t kLingerBytes = 1 << 20;
+// A request body's capacity above this is released after the request.
+constexpr size_t kKeepBodyCapacity = 64 * 1024;
+
+auto Nothrow(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+
+void AppendNumber(std::string& out, uint64_t v, int base = 10) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, base);
+  out.append(buf, r.ptr);
+}
+
+bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+// Each connection's Responder: exactly-once delivery to the connection's thread, and a 500 when
+// every copy is dropped unanswered.
+class ResponderState {
+ public:
+  ResponderState(std::shared_ptr<WorkerHandle> handle, std::weak_ptr<Connection> conn, uint64_t seq)
+      : handle_(std::move(handle)), conn_(std::move(conn)), seq_(seq) {}
+  ~ResponderState() {
+    if (!called_.exchange(true)) Send(ErrorResponse(Internal("handler dropped its responder")));
+  }
+  void Call(Response r) {
+    if (called_.exchange(true)) {
+      SPDLOG_WARN("a Responder was called more than once; the extra response is dropped");
+      return;
+    }
+    Send(std::move(r));
+  }
+
+ private:
+  void Send(Response r) {
+    if (handle_->OnThisThread()) {
+      if (auto c = conn_.lock()) c->Deliver(seq_, std::move(r));
+      return;
+    }
+    handle_->Post([conn = conn_, seq = seq_, r = std::move(r)]() mutable {
+      if (auto c = conn.lock()) c->Deliver(seq, std::move(r));
+    });
+  }
+
+  std::shared_ptr<WorkerHandle> handle_;
+  std::weak_ptr<Connection> conn_;
+  uint64_t seq_;
+  std::atomic<bool> called_{false};
+};
+
+}  // namespace
+
+// Fills a Request straight from Beast's parser callbacks (no intermediate beast::http::fields).
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  RequestParser(Request* req, const ServerOptions& o) : req_(req) {
+    header_limit(static_cast<uint32_t>(std::min<size_t>(o.max_header_bytes, UINT32_MAX)));
+    body_limit(o.max_body_bytes);
+    eager(true);
+  }
+  int version() const { return version_; }
+  bool expect_continue() const { return expect_continue_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
+                       int version, error_code&) override {
+    req_->method.assign(method.data(), method.size());
+    req_->target.assign(target.data(), target.size());
+    version_ = version;
+  }
+  void on_response_impl(int, beast::string_view, int, error_code& ec) override {
+    ec = bhttp::error::bad_version;
+  }
+  void on_field_impl(bhttp::field f, beast::string_view name, beast::string_view value,
+                     error_code&) override {
+    if (f == bhttp::field::expect &&
+        EqualsIgnoreCase({value.data(), value.size()}, "100-continue")) {
+      expect_continue_ = true;
+    }
+    req_->headers.Add({name.data(), name.size()}, {value.data(), value.size()});
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<uint64_t>& length, error_code&) override {
+    if (length) req_->body.reserve(static_cast<size_t>(*length));  // already within body_limit
+  }
+  size_t on_body_impl(beast::string_view body, error_code&) override {
+    req_->body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(uint64_t, beast::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(uint64_t, beast::string_view body, error_code&) override {
+    req_->body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  Request* req_;
+  int version_ = 11;
+  bool expect_continue_ = false;
+};
+
+Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, bool admitted)
+    : core_(core),
+      worker_(worker),
+      socket_(std::move(socket)),
+      admitted_(admitted),
+      watchdog_(socket_.get_executor()),
+      wake_timer_(socket_.get_executor()) {
+  {
+    std::lock_guard lock(core_.mu);
+    ++core_.live;
+  }
+  worker_.connections.insert(this);
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (!ec) {
+    remote_addr_ = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  socket_.set_option(tcp::no_delay(true), ec);
+}
+
+Connection::~Connection() {
+  worker_.connections.erase(this);
+  if (admitted_) core_.open->fetch_sub(1);
+  {
+    std::lock_guard lock(core_.mu);
+    --core_.live;
+  }
+  core_.cv.notify_all();
+}
+
+void Connection::Start(std::shared_ptr<Connection> self) {
+  if (self->core_.stopping.load()) self->closing_ = true;
+  self->watchdog_.expires_at(steady_clock::time_point::max());
+  self->ArmWatchdog();
+  auto executor = self->socket_.get_executor();
+  net::co_spawn(executor, Run(std::move(self)), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      SPDLOG_WARN("http connection ended by exception: {}", ex.what());
+    }
+  });
+}
+
+net::awaitable<void> Connection::Run(std::shared_ptr<Connection> self) {
+  try {
+    if (self->admitted_) {
+      co_await self->Loop();
+    } else {
+      co_await self->RejectBusy();
+    }
+  } catch (const std::exception& e) {
+    SPDLOG_WARN("http connection from {} failed: {}", self->remote_addr_, e.what());
+  }
+  self->Close();
+}
+
+void Connection::SetDeadline(std::chrono::milliseconds d) {
+  timed_out_ = false;
+  deadline_ = steady_clock::now() + d;
+  // Only a deadline earlier than the armed one needs a timer operation (it wakes the pending
+  // wait, which re-arms); later deadlines are picked up when the watchdog fires.
+  if (deadline_ < watchdog_.expiry()) watchdog_.expires_at(deadline_);
+}
+
+void Connection::ArmWatchdog() {
+  watchdog_.async_wait([self = shared_from_this()](error_code) { self->OnWatchdog(); });
+}
+
+void Connection::OnWatchdog() {
+  if (closed_) return;
+  auto now = steady_clock::now();
+  if (deadline_ <= now) {
+    timed_out_ = true;
+    deadline_ = steady_clock::time_point::max();
+    watchdog_.expires_at(deadline_);
+    error_code ec;
+    socket_.cancel(ec);
+  } else if (watchdog_.expiry() <= now) {
+    watchdog_.expires_at(deadline_);
+  }
+  ArmWatchdog();
+}
+
+void Connection::Close() {
+  if (closed_) return;
+  closed_ = true;
+  watchdog_.cancel();
+  wake_timer_.cancel();
+  error_code ec;
+  socket_.close(ec);
+}
+
+void Connection::BeginShutdown() {
+  closing_ = true;
+  if (phase_ == Phase::kIdle) {
+    error_code ec;
+    socket_.cancel(ec);
+  } else if (phase_ == Phase::kStreaming && stream_) {
+    stream_->Cancel();
+  }
+}
+
+void Connection::ForceClose() {
+  forced_ = true;
+  closing_ = true;
+  if (stream_) stream_->Cancel();
+  Close();
+}
+
+void Connection::Deliver(uint64_t seq, Response response) {
+  if (seq != seq_ || response_) return;
+  response_.emplace(std::move(response));
+  if (waiting_) wake_timer_.cancel();
+}
+
+void Connection::DeliverChunk(uint64_t seq, std::optional<std::string> chunk) {
+  if (seq != pull_seq_ || chunk_ready_) return;
+  chunk_ready_ = true;
+  if (!chunk) stream_ended_ = true;
+  chunk_ = std::move(chunk);
+  if (waiting_) wake_timer_.cancel();
+}
+
+net::awaitable<void> Connection::WaitForWake(steady_clock::time_point until) {
+  wake_timer_.expires_at(until);
+  waiting_ = true;
+  error_code ec;
+  co_await wake_timer_.async_wait(Nothrow(ec));
+  waiting_ = false;
+}
+
+void Connection::ResetRequest() {
+  request_.method.clear();
+  request_.target.clear();
+  request_.path.clear();
+  request_.raw_query.clear();
+  request_.headers.clear();
+  if (request_.body.capacity() > kKeepBodyCapacity) {
+    std::string().swap(request_.body);
+  } else {
+    request_.body.clear();
+  }
+  request_.remote_addr = remote_addr_;
+  request_.keep_alive = true;
+  request_.principal.reset();
+  request_.route.clear();
+  request_.path_rest.clear();
+}
+
+net::awaitable<void> Connection::Loop() {
+  bool fresh = true;
+  for (;;) {
+    // Wait for the first byte of a request: silence here is not an error, just the end.
+    if (buffer_.size() == 0) {
+      if (closing_ || core_.stopping.load()) co_return;
+      phase_ = Phase::kIdle;
+      SetDeadline(fresh ? core_.options.header_timeout : core_.options.idle_timeout);
+      size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+      if (ec_) co_return;
+      buffer_.commit(n);
+    }
+    fresh = false;
+    phase_ = Phase::kReading;
+    started_ = steady_clock::now();
+    ResetRequest();
+    ReadOutcome read = co_await ReadRequest();
+    if (read.kind == ReadOutcome::kClosed) co_return;
+    method_.assign(MethodLabel(request_.method));
+    route_.clear();
+    if (read.kind == ReadOutcome::kReject) {
+      response_.emplace(ErrorResponse(read.status, read.error, read.message));
+      keep_alive_ = false;
+      phase_ = Phase::kWriting;
+      bool ok = co_await Write();
+      core_.Record(worker_, route_, method_, read.status,
+                   std::chrono::duration<double>(steady_clock::now() - started_).count());
+      if (ok) co_await LingerClose();
+      co_return;
+    }
+    keep_alive_ = request_.keep_alive;
+
+    Status target_error;
+    if (!PrepareTarget(&target_error)) {
+      response_.emplace(ErrorResponse(target_error));
+    } else {
+      phase_ = Phase::kHandling;
+      co_await Handle();
+      if (forced_ || !response_) co_return;
+    }
+    if (closing_ || core_.stopping.load()) keep_alive_ = false;
+    const int status = response_->status;
+    phase_ = Phase::kWriting;
+    bool ok = co_await Write();
+    core_.Record(worker_, route_, method_, status,
+                 std::chrono::duration<double>(steady_clock::now() - started_).count());
+    response_.reset();
+    if (!ok) co_return;
+    if (!keep_alive_ || closing_) {
+      error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      co_return;
+    }
+  }
+}
+
+net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
+  parser_ = std::make_unique<RequestParser>(&request_, core_.options);
+  RequestParser& p = *parser_;
+  auto failure = [](const error_code& ec) {
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    if (ec == bhttp::error::header_limit) {
+      out.status = 431;
+      out.error = "RequestHeaderFieldsTooLarge";
+      out.message = "request header too large";
+    } else if (ec == bhttp::error::body_limit) {
+      out.status = 413;
+      out.error = "PayloadTooLarge";
+      out.message = "request body too large";
+    } else {
+      out.status = 400;
+      out.error = "BadRequest";
+      out.message = "malformed request: " + ec.message();
+    }
+    return out;
+  };
+  auto timeout = [](std::string what) {
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    out.status = 408;
+    out.error = "RequestTimeout";
+    out.message = "timed out reading the request " + what;
+    return out;
+  };
+
+  bool deadline_set = false;
+  while (!p.is_header_done()) {
+    if (buffer_.size() > 0) {
+      size_t used = p.put(net::const_buffer(buffer_.data()), ec_);
+      buffer_.consume(used);
+      if (!ec_ && used > 0) continue;
+      if (ec_ && ec_ != bhttp::error::need_more) co_return failure(ec_);
+    }
+    if (!deadline_set) {
+      SetDeadline(core_.options.header_timeout);
+      deadline_set = true;
+    }
+    size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+    if (ec_) {
+      if (timed_out_) co_return timeout("header");
+      co_return ReadOutcome::Closed();
+    }
+    buffer_.commit(n);
+  }
+  version_ = p.version();
+  request_.keep_alive = p.keep_alive();
+
+  if (!p.is_done()) {
+    if (p.expect_continue() && version_ >= 11 && buffer_.size() == 0) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      SetDeadline(core_.options.write_timeout);
+      co_await net::async_write(socket_, net::buffer(kContinue), Nothrow(ec_));
+      if (ec_) co_return ReadOutcome::Closed();
+    }
+    SetDeadline(core_.options.body_timeout);
+    while (!p.is_done()) {
+      if (buffer_.size() > 0) {
+        size_t used = p.put(net::const_buffer(buffer_.data()), ec_);
+        buffer_.consume(used);
+        if (!ec_ && used > 0) continue;
+        if (ec_ && ec_ != bhttp::error::need_more) co_return failure(ec_);
+      }
+      size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+      if (ec_) {
+        if (timed_out_) co_return timeout("body");
+        co_return ReadOutcome::Closed();
+      }
+      buffer_.commit(n);
+    }
+  }
+  ClearDeadline();
+  co_return ReadOutcome{};
+}
+
+// Splits the request-target into path and query and normalizes the path. Accepts origin-form
+// ("/a?b") and absolute-form ("http://host/a?b", RFC 9112 section 3.2.2).
+bool Connection::PrepareTarget(Status* error) {
+  std::string_view target = request_.target;
+  if (target.empty() || target.front() != '/') {
+    size_t scheme = target.find("://");
+    if (scheme == std::string_view::npos || scheme == 0) {
+      *error = InvalidArgument("request-target must be a path or an absolute URL");
+      return false;
+    }
+    size_t slash = target.find('/', scheme + 3);
+    size_t query = target.find('?', scheme + 3);
+    if (slash == std::string_view::npos || (query != std::string_view::npos && query < slash)) {
+      target = query == std::string_view::npos ? std::string_view("/")
+                                               : target.substr(query);  // "?q" with an empty path
+    } else {
+      target = target.substr(slash);
+    }
+  }
+  size_t q = target.find('?');
+  std::string_view raw_path = target.substr(0, q);
+  if (q != std::string_view::npos) request_.raw_query.assign(target.substr(q + 1));
+  if (raw_path.empty()) raw_path = "/";
+  auto path = NormalizePath(raw_path);
+  if (!path) {
+    *error = path.error();
+    return false;
+  }
+  request_.path = std::move(*path);
+  return true;
+}
+
+net::awaitable<void> Connection::Handle() {
+  ++seq_;
+  response_.reset();
+  {
+    Responder responder(
+        [state = std::make_shared<ResponderState>(worker_.handle, weak_from_this(), seq_)](
+            Response r) { state->Call(std::move(r)); });
+    try {
+      core_.root(request_, std::move(responder));
+    } catch (const std::exception& e) {
+      SPDLOG_ERROR("root handler threw: {}", e.what());
+      if (!response_) response_.emplace(ErrorResponse(Internal("handler threw")));
+    } catch (...) {
+      SPDLOG_ERROR("root handler threw a non-exception");
+      if (!response_) response_.emplace(ErrorResponse(Internal("handler threw")));
+    }
+  }
+  route_.assign(request_.route);
+  if (response_) co_return;  // answered inline: the fast path
+
+  ClearDeadline();
+  co_await WaitForWake(steady_clock::now() + core_.options.handler_timeout);
+  if (response_ || forced_ || closed_) co_return;
+  ++seq_;  // a late answer is dropped
+  response_.emplace(ErrorResponse(504, "GatewayTimeout", "the handler did not answer in time"));
+}
+
+net::awaitable<bool> Connection::Write() {
+  Response& resp = *response_;
+  const int status = resp.status;
+  const bool head_request = request_.method == "HEAD";
+  const bool bodiless_status = status < 200 || status == 204 || status == 304;
+  const bool streaming = resp.stream != nullptr && !bodiless_status;
+  const bool chunked = streaming && version_ >= 11;
+  if (streaming && !chunked) keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
+
+  std::string& h = head_;
+  h.clear();
+  h += "HTTP/1.1 ";
+  AppendNumber(h, static_cast<uint64_t>(status));
+  h += ' ';
+  h += ReasonPhrase(status);
+  h += "\r\n";
+  if (!core_.options.server_header.empty()) {
+    h += "Server: ";
+    h += core_.options.server_header;
+    h += "\r\n";
+  }
+  AppendDateHeader(h);
+  for (const auto& [name, value] : resp.headers) {
+    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;
+    }
+    if (EqualsIgnoreCase(name, "Connection")) {
+      if (EqualsIgnoreCase(value, "close")) keep_alive_ = false;
+      continue;
+    }
+    if (name.empty() || HasCrLf(name) || HasCrLf(value)) {
+      SPDLOG_WARN("dropping response header with CR/LF (route {})", route_);
+      continue;
+    }
+    h += name;
+    h += ": ";
+    h += value;
+    h += "\r\n";
+  }
+  if (chunked) {
+    h += "Transfer-Encoding: chunked\r\n";
+  } else if (!streaming && status >= 200 && status != 204) {
+    h += "Content-Length: ";
+    AppendNumber(h, resp.body.size());
+    h += "\r\n";
+  }
+  if (!keep_alive_) {
+    h += "Connection: close\r\n";
+  } else if (version_ < 11) {
+    h += "Connection: keep-alive\r\n";
+  }
+  h += "\r\n";
+
+  SetDeadline(core_.options.write_timeout);
+  if (!streaming && !head_request && !bodiless_status && !resp.body.empty()) {
+    std::array<net::const_buffer, 2> bufs = {net::buffer(h), net::buffer(resp.body)};
+    co_await net::async_write(socket_, bufs, Nothrow(ec_));
+  } else {
+    co_await net::async_write(socket_, net::buffer(h), Nothrow(ec_));
+  }
+  ClearDeadline();
+  if (ec_) {
+    if (resp.stream) resp.stream->Cancel();
+    co_return false;
+  }
+  if (resp.stream) {
+    if (!streaming || head_request) {
+      resp.stream->Cancel();
+      co_return true;
+    }
+    co_return co_await StreamBody(resp.stream, chunked);
+  }
+  co_return true;
+}
+
+net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, bool chunked) {
+  phase_ = Phase::kStreaming;
+  stream_ = stream;
+  stream_ended_ = false;
+  peer_gone_ = false;
+  if (closing_) stream->Cancel();
+  StartDetector();
+  bool write_failed = false;
+  std::string size_line;
+  for (;;) {
+    if (peer_gone_ || forced_) break;
+    std::optional<std::string> chunk = co_await PullChunk(*stream);
+    if (!chunk) break;
+    if (chunk->empty()) continue;
+    SetDeadline(core_.options.write_timeout);
+    if (chunked) {
+      size_line.clear();
+      AppendNumber(size_line, chunk->size(), 16);
+      size_line += "\r\n";
+      std::array<net::const_buffer, 3> bufs = {net::buffer(size_line), net::buffer(*chunk),
+                                               net::buffer("\r\n", 2)};
+      co_await net::async_write(socket_, bufs, Nothrow(ec_));
+    } else {
+      co_await net::async_write(socket_, net::buffer(*chunk), Nothrow(ec_));
+    }
+    ClearDeadline();
+    if (ec_) {
+      write_failed = true;
+      break;
+    }
+  }
+  if (!stream_ended_) stream->Cancel();
+  stream_.reset();
+  ++pull_seq_;  // a chunk still in flight is dropped
+
+  bool ok = !write_failed && !peer_gone_ && !forced_;
+  if (ok && chunked) {
+    SetDeadline(core_.options.write_timeout);
+    co_await net::async_write(socket_, net::buffer("0\r\n\r\n", 5), Nothrow(ec_));
+    ClearDeadline();
+    ok = !ec_;
+  }
+  // Take back the socket's read side: stop the detector and keep whatever it read.
+  if (detecting_) {
+    stop_detect_ = true;
+    error_code ec;
+    socket_.cancel(ec);
+    while (detecting_ && !closed_) co_await WaitForWake(steady_clock::time_point::max());
+    stop_detect_ = false;
+  }
+  if (peer_gone_) ok = false;
+  phase_ = Phase::kWriting;
+  co_return ok;
+}
+
+net::awaitable<std::optional<std::string>> Connection::PullChunk(BodyStream& stream) {
+  ++pull_seq_;
+  chunk_ready_ = false;
+  chunk_.reset();
+  stream.Pull([handle = worker_.handle, conn = weak_from_this(),
+               seq = pull_seq_](std::optional<std::string> chunk) {
+    if (handle->OnThisThread()) {
+      if (auto c = conn.lock()) c->DeliverChunk(seq, std::move(chunk));
+      return;
+    }
+    handle->Post([conn, seq, chunk = std::move(chunk)]() mutable {
+      if (auto c = conn.lock()) c->DeliverChunk(seq, std::move(chunk));
+    });
+  });
+  while (!chunk_ready_ && !peer_gone_ && !forced_ && !closed_) {
+    co_await WaitForWake(steady_clock::time_point::max());
+  }
+  if (!chunk_ready_) co_return std::nullopt;
+  co_return std::move(chunk_);
+}
+
+// A read pending alongside a stream's writes: its failure is how a client's disconnect shows.
+void Connection::StartDetector() {
+  if (detecting_ || closed_ || buffer_.size() >= kMaxDetectBuffer) return;
+  detecting_ = true;
+  socket_.async_read_some(
+      buffer_.prepare(kReadSize),
+      [self = shared_from_this()](error_code ec, size_t n) { self->OnDetect(ec, n); });
+}
+
+void Connection::OnDetect(error_code ec, size_t n) {
+  detecting_ = false;
+  if (!ec) {
+    buffer_.commit(n);
+    if (!stop_detect_ && phase_ == Phase::kStreaming) {
+      StartDetector();
+      if (detecting_) return;
+    }
+  } else if (!stop_detect_) {
+    peer_gone_ = true;
+    if (stream_) stream_->Cancel();
+  }
+  if (waiting_) wake_timer_.cancel();
+}
+
+net::awaitable<void> Connection::LingerClose() {
+  error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  SetDeadline(kLinger);
+  size_t discarded = 0;
+  while (discarded < kLingerBytes) {
+    buffer_.clear();
+    size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+    if (ec_) break;
+    discarded += n;
+  }
+  buffer_.clear();
+}
+
+net::awaitable<void> Connection::RejectBusy() {
+  response_.emplace(ErrorResponse(503, "Unavailable", "too many connections"));
+  keep_alive_ = false;
+  request_.method = "GET";
+  phase_ = Phase::kWriting;
+  bool ok = co_await Write();
+  response_.reset();
+  if (ok) co_await LingerClose();
+}
+
+}  // namespace skiff::http::internal

@@ -1,0 +1,125 @@
+#pragma once
+// Private to skiff_http: one HTTP/1.1 connection, run as one coroutine on its worker's thread.
+//
+// Time-outs use one lazily re-armed watchdog timer: setting a later deadline is a plain store,
+// so the common keep-alive request costs no timer operation. When the deadline passes the
+// watchdog cancels the socket's pending operations and sets timed_out_; the coroutine reads
+// that flag to tell a time-out (408) from a peer that went away.
+//
+// Waiting for a handler's Responder or a BodyStream's chunk uses wake_timer_: the coroutine
+// waits on it (with the handler time-out, or forever), and the delivery, which always runs on
+// the worker's thread, stores the value and cancels the timer. Deliveries carry a sequence
+// number so that a late answer to an earlier request is dropped.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "http/server_internal.hpp"
+
+namespace skiff::http::internal {
+
+class RequestParser;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // `admitted` false: the server is full; the connection answers 503 and closes.
+  Connection(ServerCore& core, Worker& worker, tcp::socket socket, bool admitted);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts the coroutine. Call on the worker's thread.
+  static void Start(std::shared_ptr<Connection> self);
+
+  // Shutdown hooks, called on the worker's thread. BeginShutdown closes an idle connection,
+  // cancels a stream and makes the current response the last; ForceClose closes the socket and
+  // wakes every wait.
+  void BeginShutdown();
+  void ForceClose();
+
+  // Deliveries, on the worker's thread.
+  void Deliver(uint64_t seq, Response response);
+  void DeliverChunk(uint64_t seq, std::optional<std::string> chunk);
+
+ private:
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming };
+  struct ReadOutcome {
+    enum Kind { kOk, kClosed, kReject } kind = kOk;
+    int status = 0;
+    std::string error, message;
+    static ReadOutcome Closed() {
+      ReadOutcome out;
+      out.kind = kClosed;
+      return out;
+    }
+  };
+
+  static net::awaitable<void> Run(std::shared_ptr<Connection> self);
+  net::awaitable<void> Loop();
+  net::awaitable<void> RejectBusy();
+  net::awaitable<ReadOutcome> ReadRequest();
+  net::awaitable<void> Handle();
+  // Writes response_; clears keep_alive_ when the connection must close. False on I/O failure.
+  net::awaitable<bool> Write();
+  net::awaitable<bool> StreamBody(std::shared_ptr<BodyStream> stream, bool chunked);
+  net::awaitable<std::optional<std::string>> PullChunk(BodyStream& stream);
+  net::awaitable<void> WaitForWake(std::chrono::steady_clock::time_point until);
+  net::awaitable<void> LingerClose();
+
+  void ResetRequest();
+  bool PrepareTarget(Status* error);
+  void SetDeadline(std::chrono::milliseconds d);
+  void ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+  void ArmWatchdog();
+  void OnWatchdog();
+  void StartDetector();
+  void OnDetect(boost::system::error_code ec, size_t n);
+  void Close();
+
+  ServerCore& core_;
+  Worker& worker_;
+  tcp::socket socket_;
+  const bool admitted_;
+  boost::beast::flat_buffer buffer_;
+  std::string remote_addr_;
+
+  net::steady_timer watchdog_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool timed_out_ = false;
+  net::steady_timer wake_timer_;
+  bool waiting_ = false;
+
+  Phase phase_ = Phase::kIdle;
+  bool closing_ = false;  // shutdown: this response is the last
+  bool forced_ = false;   // shutdown grace is over
+  bool closed_ = false;
+  boost::system::error_code ec_;
+
+  // The current request.
+  std::unique_ptr<RequestParser> parser_;
+  Request request_;
+  int version_ = 11;
+  bool keep_alive_ = true;
+  std::string method_;  // copied before dispatch: the handler may move from request_
+  std::string route_;
+  std::chrono::steady_clock::time_point started_;
+  uint64_t seq_ = 0;
+  std::optional<Response> response_;
+  std::string head_;  // response head, reused
+
+  // The current stream.
+  std::shared_ptr<BodyStream> stream_;
+  uint64_t pull_seq_ = 0;
+  bool chunk_ready_ = false;
+  bool stream_ended_ = false;
+  std::optional<std::string> chunk_;
+  bool detecting_ = false;    // a disconnect-detecting read is pending
+  bool stop_detect_ = false;  // we cancelled it ourselves
+  bool peer_gone_ = false;
+};
+
+}  // namespace skiff::http::internal

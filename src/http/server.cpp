@@ -1,0 +1,354 @@
+#include "http/server.hpp"
+
+#include <time.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/status.hpp>
+#include <charconv>
+
+#include "core/log.hpp"
+#include "http/client_internal.hpp"
+#include "http/connection.hpp"
+
+namespace skiff::http {
+
+namespace internal {
+
+namespace {
+
+// Ignores exceptions a task throws (a handler bug must not take the pool thread down).
+class PoolRunner final : public TaskRunner {
+ public:
+  explicit PoolRunner(int threads) : pool_(static_cast<size_t>(threads)) {}
+  void Post(std::function<void()> task) override {
+    net::post(pool_, [task = std::move(task)]() {
+      try {
+        task();
+      } catch (const std::exception& e) {
+        SPDLOG_ERROR("pool task threw: {}", e.what());
+      } catch (...) {
+        SPDLOG_ERROR("pool task threw a non-exception");
+      }
+    });
+  }
+  void Stop() { pool_.stop(); }
+  void Join() { pool_.join(); }
+
+ private:
+  net::thread_pool pool_;
+};
+
+int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+}  // namespace
+
+std::string_view MethodLabel(std::string_view method) {
+  static constexpr std::string_view kKnown[] = {"GET",   "HEAD",    "POST",  "PUT",    "DELETE",
+                                                "PATCH", "OPTIONS", "TRACE", "CONNECT"};
+  for (auto k : kKnown) {
+    if (method == k) return k;
+  }
+  return method.empty() ? std::string_view() : std::string_view("OTHER");
+}
+
+std::string_view ReasonPhrase(int status) {
+  auto r = boost::beast::http::obsolete_reason(
+      boost::beast::http::int_to_status(static_cast<unsigned>(status)));
+  if (r.empty() || r.front() == '<') return "Status";
+  return {r.data(), r.size()};
+}
+
+void AppendDateHeader(std::string& out) {
+  thread_local time_t cached_second = 0;
+  thread_local char cached[64] = {0};
+  thread_local size_t cached_len = 0;
+  time_t now = ::time(nullptr);
+  if (now != cached_second) {
+    struct tm tm;
+    ::gmtime_r(&now, &tm);
+    cached_len = ::strftime(cached, sizeof cached, "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    cached_second = now;
+  }
+  out.append(cached, cached_len);
+}
+
+void ServerCore::Record(Worker& w, std::string_view route, std::string_view method, int code,
+                        double seconds) {
+  if (requests_total == nullptr) return;
+  std::string& key = w.metric_key;
+  key.assign(route);
+  key += '\x1f';
+  key += method;
+  key += '\x1f';
+  char buf[12];
+  auto r = std::to_chars(buf, buf + sizeof buf, code);
+  std::string_view code_str(buf, static_cast<size_t>(r.ptr - buf));
+  key += code_str;
+  auto it = w.metric_cache.find(key);
+  MetricChildren children;
+  if (it != w.metric_cache.end()) {
+    children = it->second;
+  } else {
+    std::string route_s(route), method_s(method);
+    children.requests = &requests_total->With({route_s, method_s, std::string(code_str)});
+    children.duration = &request_duration->With({route_s, method_s});
+    // Bounded: route names come from the route table, methods and codes from small sets.
+    if (w.metric_cache.size() < 4096) w.metric_cache.emplace(key, children);
+  }
+  children.requests->Inc();
+  children.duration->Observe(seconds);
+}
+
+}  // namespace internal
+
+using internal::Connection;
+using internal::tcp;
+using internal::Worker;
+using internal::net::awaitable;
+namespace net = internal::net;
+
+struct Server::Impl {
+  internal::ServerCore core;
+  internal::PoolRunner blocking;
+  internal::PoolRunner cpu;
+  uint16_t port = 0;
+
+  std::mutex mu;  // guards started, shutdown_begun, done, helper
+  std::condition_variable done_cv;
+  bool started = false;
+  bool shutdown_begun = false;
+  bool done = false;
+  std::thread helper;  // runs Shutdown when it was asked for on an I/O thread
+
+  Impl(ServerOptions options, Handler root)
+      : blocking(std::max(1, options.blocking_threads)),
+        cpu(options.cpu_threads > 0 ? options.cpu_threads : internal::DefaultThreads()) {
+    core.options = std::move(options);
+    core.root = std::move(root);
+  }
+
+  bool OnIoThread() const {
+    for (const auto& w : core.workers) {
+      if (w->handle->OnThisThread()) return true;
+    }
+    return false;
+  }
+
+  // Runs `f` on every worker's thread and waits for all of them (bounded).
+  template <class F>
+  void OnEveryWorker(F f) {
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(core.workers.size()));
+    for (auto& w : core.workers) {
+      net::post(*w->ctx, [f, wp = w.get(), pending, this]() {
+        f(*wp);
+        if (pending->fetch_sub(1) == 1) {
+          std::lock_guard lock(core.mu);
+          core.cv.notify_all();
+        }
+      });
+    }
+    std::unique_lock lock(core.mu);
+    core.cv.wait_for(lock, std::chrono::seconds(5), [&] { return pending->load() == 0; });
+  }
+
+  void DoShutdown();
+};
+
+namespace {
+
+awaitable<void> AcceptLoop(internal::ServerCore* core_ptr) {
+  boost::system::error_code ec;
+  internal::ServerCore& core = *core_ptr;
+  for (;;) {
+    Worker& w = core.NextWorker();
+    tcp::socket socket(*w.ctx);
+    co_await core.acceptor->async_accept(socket, net::redirect_error(net::use_awaitable, ec));
+    if (core.stopping.load()) co_return;
+    if (ec) {
+      if (ec == net::error::operation_aborted || ec == net::error::bad_descriptor) co_return;
+      // Out of descriptors and the like: back off instead of spinning.
+      SPDLOG_WARN("http accept failed: {}", ec.message());
+      net::steady_timer t(core.acceptor->get_executor(), std::chrono::milliseconds(50));
+      co_await t.async_wait(net::redirect_error(net::use_awaitable, ec));
+      continue;
+    }
+    bool admitted = core.open->fetch_add(1) < static_cast<int64_t>(core.options.max_connections);
+    if (!admitted) core.open->fetch_sub(1);
+    net::post(*w.ctx, [&core, &w, admitted, socket = std::move(socket)]() mutable {
+      Connection::Start(std::make_shared<Connection>(core, w, std::move(socket), admitted));
+    });
+  }
+}
+
+}  // namespace
+
+Server::Server(ServerOptions options, Handler root, MetricsRegistry* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(root))) {
+  if (metrics != nullptr) {
+    impl_->core.requests_total = &metrics->AddCounter(
+        "skiff_http_requests_total", "HTTP requests answered", {"route", "method", "code"});
+    impl_->core.request_duration = &metrics->AddHistogram(
+        "skiff_http_request_duration_seconds",
+        "Time from the first byte of a request to its last response byte", {"route", "method"});
+    metrics->AddGaugeFunc(
+        "skiff_http_open_connections", "Open HTTP connections",
+        [open = impl_->core.open]() { return static_cast<double>(open->load()); });
+  }
+}
+
+Server::~Server() {
+  Shutdown();
+  Wait();
+  if (impl_->helper.joinable()) impl_->helper.join();
+  impl_->blocking.Stop();
+  impl_->cpu.Stop();
+  impl_->blocking.Join();
+  impl_->cpu.Join();
+  // Connections still suspended (forced past the grace period) die with their io_context.
+  impl_->core.acceptor.reset();
+  for (auto& w : impl_->core.workers) w->handle->Detach();
+  for (auto& w : impl_->core.workers) w->ctx.reset();
+}
+
+Result<uint16_t> Server::Start() {
+  Impl& impl = *impl_;
+  {
+    std::lock_guard lock(impl.mu);
+    if (impl.started) return FailedPrecondition("server already started");
+  }
+  const auto& opts = impl.core.options;
+  int n = opts.io_threads > 0 ? opts.io_threads : internal::DefaultThreads();
+  for (int i = 0; i < n; ++i) impl.core.workers.push_back(std::make_unique<Worker>(i));
+
+  boost::system::error_code ec;
+  auto addr = net::ip::make_address(opts.host, ec);
+  tcp::endpoint endpoint;
+  if (!ec) {
+    endpoint = tcp::endpoint(addr, opts.port);
+  } else {
+    tcp::resolver resolver(*impl.core.workers[0]->ctx);
+    auto results = resolver.resolve(opts.host, std::to_string(opts.port), ec);
+    if (ec || results.empty()) {
+      impl.core.workers.clear();
+      return InvalidArgument("cannot resolve listen host \"" + opts.host + "\"");
+    }
+    endpoint = *results.begin();
+  }
+  const std::string where = opts.host + ":" + std::to_string(opts.port);
+  impl.core.acceptor.emplace(*impl.core.workers[0]->ctx);
+  impl.core.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) impl.core.acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl.core.acceptor->bind(endpoint, ec);
+  if (!ec) impl.core.acceptor->listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl.core.acceptor.reset();
+    impl.core.workers.clear();
+    return Unavailable("cannot listen on " + where + ": " + ec.message());
+  }
+  impl.port = impl.core.acceptor->local_endpoint().port();
+
+  for (auto& w : impl.core.workers) {
+    Worker* wp = w.get();
+    w->thread = std::thread([wp] {
+      wp->handle->SetThread(std::this_thread::get_id());
+      for (;;) {
+        try {
+          wp->ctx->run();
+          break;
+        } catch (const std::exception& e) {
+          SPDLOG_ERROR("http I/O thread caught: {}", e.what());
+        }
+      }
+      wp->handle->SetThread(std::thread::id());
+    });
+  }
+  net::co_spawn(*impl.core.workers[0]->ctx, AcceptLoop(&impl.core), [](std::exception_ptr e) {
+    if (e) SPDLOG_ERROR("http accept loop ended by an exception");
+  });
+  {
+    std::lock_guard lock(impl.mu);
+    impl.started = true;
+  }
+  return impl.port;
+}
+
+void Server::Impl::DoShutdown() {
+  core.stopping.store(true);
+  auto grace_end = std::chrono::steady_clock::now() + core.options.shutdown_grace;
+  net::post(*core.workers[0]->ctx, [this] {
+    boost::system::error_code ec;
+    core.acceptor->close(ec);
+  });
+  OnEveryWorker([](Worker& w) {
+    // BeginShutdown may end a connection (and erase it) only later, on this thread: copy.
+    std::vector<Connection*> conns(w.connections.begin(), w.connections.end());
+    for (Connection* c : conns) c->BeginShutdown();
+  });
+  {
+    std::unique_lock lock(core.mu);
+    core.cv.wait_until(lock, grace_end, [&] { return core.live == 0; });
+  }
+  bool forced;
+  {
+    std::lock_guard lock(core.mu);
+    forced = core.live > 0;
+  }
+  if (forced) {
+    SPDLOG_WARN("http shutdown grace period over; closing remaining connections");
+    OnEveryWorker([](Worker& w) {
+      std::vector<Connection*> conns(w.connections.begin(), w.connections.end());
+      for (Connection* c : conns) c->ForceClose();
+    });
+    std::unique_lock lock(core.mu);
+    core.cv.wait_for(lock, std::chrono::seconds(1), [&] { return core.live == 0; });
+  }
+  for (auto& w : core.workers) {
+    w->guard.reset();
+    w->ctx->stop();
+  }
+  for (auto& w : core.workers) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+  std::lock_guard lock(mu);
+  done = true;
+  done_cv.notify_all();
+}
+
+void Server::Shutdown() {
+  Impl& impl = *impl_;
+  {
+    std::lock_guard lock(impl.mu);
+    if (!impl.started || impl.shutdown_begun) return;
+    impl.shutdown_begun = true;
+    if (impl.OnIoThread()) {
+      // Joining the I/O threads from one of them would deadlock.
+      impl.helper = std::thread([&impl] { impl.DoShutdown(); });
+      return;
+    }
+  }
+  impl.DoShutdown();
+}
+
+void Server::Wait() {
+  std::unique_lock lock(impl_->mu);
+  impl_->done_cv.wait(lock, [&] { return !impl_->started || impl_->done; });
+}
+
+TaskRunner& Server::blocking_pool() { return impl_->blocking; }
+TaskRunner& Server::cpu_pool() { return impl_->cpu; }
+uint16_t Server::port() const { return impl_->port; }
+
+size_t Server::open_connections() const {
+  return static_cast<size_t>(std::max<int64_t>(0, impl_->core.open->load()));
+}
+
+void Server::Fetch(ClientRequest request, std::function<void(Result<ClientResponse>)> done) {
+  SKIFF_CHECK(!impl_->core.workers.empty());
+  internal::StartFetch(*impl_->core.NextWorker().ctx, std::move(request), std::move(done));
+}
+
+}  // namespace skiff::http

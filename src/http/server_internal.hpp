@@ -1,0 +1,120 @@
+#pragma once
+// Private to skiff_http: the state server.cpp and connection.cpp share. Includes Asio, so only
+// .cpp files of src/http may include it.
+//
+// Threading: each Worker is one io_context run by one thread; everything a connection owns is
+// touched only on its worker's thread. Foreign threads (pools, handlers' own threads) reach a
+// connection only through WorkerHandle::Post, which stays safe after the io_context is gone.
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "core/metrics.hpp"
+#include "http/server.hpp"
+
+namespace skiff::http::internal {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class Connection;
+
+// A way for any thread to run a function on one worker's thread, or to learn that it is the
+// worker's thread. Outlives the io_context (shared by Responders that may outlive the server).
+class WorkerHandle {
+ public:
+  explicit WorkerHandle(net::io_context* ctx) : ctx_(ctx) {}
+  bool OnThisThread() const { return thread_id_.load() == std::this_thread::get_id(); }
+  void SetThread(std::thread::id id) { thread_id_.store(id); }
+  // Runs `f` on the worker's thread later; drops it if the io_context is gone.
+  template <class F>
+  void Post(F&& f) {
+    std::lock_guard lock(mu_);
+    if (ctx_ != nullptr) net::post(*ctx_, std::forward<F>(f));
+  }
+  // Called before the io_context is destroyed.
+  void Detach() {
+    std::lock_guard lock(mu_);
+    ctx_ = nullptr;
+  }
+
+ private:
+  std::atomic<std::thread::id> thread_id_{};
+  std::mutex mu_;  // guards ctx_
+  net::io_context* ctx_;
+};
+
+struct MetricChildren {
+  Counter* requests = nullptr;
+  Histogram* duration = nullptr;
+};
+
+struct Worker {
+  explicit Worker(int index)
+      : index(index),
+        ctx(std::make_unique<net::io_context>(1)),
+        guard(net::make_work_guard(*ctx)),
+        handle(std::make_shared<WorkerHandle>(ctx.get())) {}
+
+  int index;
+  std::unique_ptr<net::io_context> ctx;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::shared_ptr<WorkerHandle> handle;
+  std::thread thread;
+  // Live connections of this worker, for shutdown. Touched only on this worker's thread (or
+  // after it has stopped).
+  std::unordered_set<Connection*> connections;
+  // Metric children by "route\x1fmethod\x1fcode"; touched only on this worker's thread.
+  std::unordered_map<std::string, MetricChildren> metric_cache;
+  std::string metric_key;  // reused key buffer
+};
+
+// What every connection reads; owned by Server::Impl, outlives every connection.
+struct ServerCore {
+  ServerOptions options;
+  Handler root;
+  Family<Counter>* requests_total = nullptr;  // null when metrics are off
+  Family<Histogram>* request_duration = nullptr;
+  // Open (admitted) connections; shared with the metrics gauge, which may outlive the server.
+  std::shared_ptr<std::atomic<int64_t>> open = std::make_shared<std::atomic<int64_t>>(0);
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::optional<tcp::acceptor> acceptor;  // used on workers[0]'s thread
+  std::atomic<size_t> next_worker{0};
+  std::atomic<bool> stopping{false};  // Shutdown began: answer the current request, then close
+
+  std::mutex mu;               // guards live (and pairs with cv)
+  std::condition_variable cv;  // notified when a connection ends
+  int64_t live = 0;            // Connection objects alive, admitted or being rejected
+
+  Worker& NextWorker() {
+    size_t i = next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size();
+    return *workers[i];
+  }
+
+  // Records one answered request. Call on `w`'s thread.
+  void Record(Worker& w, std::string_view route, std::string_view method, int code, double seconds);
+};
+
+// Bounds a method label to the standard verbs (a client must not grow the metric families).
+std::string_view MethodLabel(std::string_view method);
+
+// "HTTP/1.1 <code> <reason>\r\n"-ready reason phrase.
+std::string_view ReasonPhrase(int status);
+
+// Appends "Date: <IMF-fixdate>\r\n", formatted once per second per thread.
+void AppendDateHeader(std::string& out);
+
+}  // namespace skiff::http::internal
