@@ -87,6 +87,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
   }
   int version() const { return version_; }
   bool expect_continue() const { return expect_continue_; }
+  bool transfer_encoding() const { return transfer_encoding_; }
 
  private:
   void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target,
@@ -104,6 +105,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
         EqualsIgnoreCase({value.data(), value.size()}, "100-continue")) {
       expect_continue_ = true;
     }
+    if (f == bhttp::field::transfer_encoding) transfer_encoding_ = true;
     req_->headers.Add({name.data(), name.size()}, {value.data(), value.size()});
   }
   void on_header_impl(error_code&) override {}
@@ -124,6 +126,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
   Request* req_;
   int version_ = 11;
   bool expect_continue_ = false;
+  bool transfer_encoding_ = false;
 };
 
 Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, bool admitted)
@@ -384,6 +387,24 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   }
   version_ = p.version();
   request_.keep_alive = p.keep_alive();
+  // Beast treats a Transfer-Encoding without a final "chunked" as no body; for a request that
+  // would turn the body into a smuggled request (RFC 9112 section 6.3 rule 4: reject).
+  if (p.transfer_encoding() && !p.chunked()) {
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    out.status = 400;
+    out.error = "BadRequest";
+    out.message = "unsupported transfer-encoding";
+    co_return out;
+  }
+  if (version_ >= 11 && !request_.headers.Has("Host")) {
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    out.status = 400;
+    out.error = "BadRequest";
+    out.message = "HTTP/1.1 request without Host";
+    co_return out;
+  }
 
   if (!p.is_done()) {
     if (p.expect_continue() && version_ >= 11 && buffer_.size() == 0) {

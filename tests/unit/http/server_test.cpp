@@ -198,6 +198,21 @@ TEST(ServerTest, GarbageIs400AndCloses) {
   EXPECT_EQ(r->status, 400);
   EXPECT_TRUE(c.WaitClosed());
 
+  for (const char* bad : {
+           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+           "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\nGET / "
+           "HTTP/1.1\r\n\r\n",
+           "GET /healthz HTTP/1.1\r\n\r\n",  // no Host
+       }) {
+    RawConn smuggle(ts.port());
+    ASSERT_TRUE(smuggle.Send(bad));
+    auto rs = smuggle.ReadResponse();
+    ASSERT_TRUE(rs) << bad;
+    EXPECT_EQ(rs->status, 400) << bad;
+    EXPECT_TRUE(smuggle.WaitClosed()) << bad;
+  }
+
   RawConn bad_length(ts.port());
   ASSERT_TRUE(bad_length.Send("POST /echo HTTP/1.1\r\nContent-Length: zz\r\n\r\n"));
   auto r2 = bad_length.ReadResponse();
