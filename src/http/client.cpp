@@ -24,6 +24,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "http/client_internal.hpp"
 
@@ -164,16 +165,23 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
 
   net::awaitable<Result<ClientResponse>> Exchange() {
     error_code ec;
-    auto endpoints = co_await resolver_.async_resolve(target_.host, target_.port, Nothrow(ec));
-    if (ec) co_return Failure(ec, "resolving");
+    // An IP literal needs no resolver (whose first use starts a thread per io_context).
+    std::vector<tcp::endpoint> endpoints;
+    error_code addr_ec;
+    auto literal = net::ip::make_address(target_.host, addr_ec);
+    if (!addr_ec) {
+      endpoints.emplace_back(literal, static_cast<uint16_t>(std::stoi(target_.port)));
+    } else {
+      auto results = co_await resolver_.async_resolve(target_.host, target_.port, Nothrow(ec));
+      if (ec) co_return Failure(ec, "resolving");
+      for (const auto& r : results) endpoints.push_back(r.endpoint());
+    }
     if (target_.https) {
       SKIFF_CO_ASSIGN_OR_RETURN(auto ctx, TlsContext(req_.ca_file, req_.insecure_skip_verify));
       tls_.emplace(std::move(plain_), *ctx);
       tls_ctx_ = std::move(ctx);
       co_await net::async_connect(tls_->next_layer(), endpoints, Nothrow(ec));
       if (ec) co_return Failure(ec, "connecting to");
-      error_code addr_ec;
-      net::ip::make_address(target_.host, addr_ec);
       if (addr_ec) {  // SNI carries DNS names only (RFC 6066 section 3)
         SSL_set_tlsext_host_name(tls_->native_handle(), target_.host.c_str());
       }

@@ -34,6 +34,8 @@ struct ClientResponse {
 // Blocking. Errors: Unavailable (resolve/connect/reset/TLS verification), DeadlineExceeded,
 // InvalidArgument (bad URL, unreadable ca_file), ResourceExhausted (response too large),
 // Unauthenticated is never used here. Sends "Connection: close" (one connection per call).
+// Known limit: resolving a DNS name (getaddrinfo) cannot be interrupted, so a hung resolver can
+// make a call outlast `timeout`; IP literals skip the resolver.
 Result<ClientResponse> Fetch(const ClientRequest& request);
 
 // Streams a response body piece by piece as it arrives (watch); `on_chunk` returns false to stop.
