@@ -62,14 +62,24 @@ struct ListOptions {
   std::string continue_token;  // from a previous ListResult
 };
 
+// Paging: a continue token names the last key returned and the first page's version. A later
+// page reads the current state after that key (no item present throughout is skipped or
+// repeated; items created meanwhile appear if they sort after it). Tokens do not expire (the
+// store keeps no old snapshots to be "too old" for); a malformed one is InvalidArgument.
 struct ListResult {
-  std::vector<Object> items;     // ordered by (ns, name)
-  int64_t resource_version = 0;  // the store's version at which the list was read
-  std::string continue_token;    // non-empty when more items remain
-  int64_t remaining = 0;         // items after this page, when known
+  std::vector<Object> items;  // ordered by (ns, name)
+  // The store's version at which the list was read (in the same read transaction). For a
+  // continued list, the first page's version, so a watch from it misses no change to items on
+  // earlier pages.
+  int64_t resource_version = 0;
+  std::string continue_token;  // non-empty when more items remain
+  int64_t remaining = 0;       // matching items after this page (exact)
 };
 
-// A live watch. Destroying it (or Stop) ends delivery; after Stop returns, no callback runs.
+// A live watch. Destroying it (or Stop) ends delivery; after Stop returns, no callback runs
+// (Stop waits for one in progress). Stop, or destroying the handle, from inside the watch's own
+// callback is allowed and returns at once: that callback finishes and no other follows. A
+// handle may outlive its store. Stop is idempotent.
 class Watch {
  public:
   virtual ~Watch() = default;
@@ -80,7 +90,9 @@ struct WatchOptions {
   std::string ns;
   Selector label_selector;
   // Deliver events with resource_version > from_version. 0 = start now (no replay). A version
-  // older than the kept history fails with Expired (HTTP 410 Gone).
+  // older than the kept history fails with Expired (HTTP 410 Gone); the current version (or a
+  // later one) replays nothing. Replayed events come from the durable history, so a watch can
+  // resume across restarts.
   int64_t from_version = 0;
 };
 
@@ -103,8 +115,11 @@ class Store {
   virtual Result<ListResult> List(const std::string& resource, const ListOptions& options) = 0;
 
   // Starts a watch on `resource`. `on_event` is called in version order, one call at a time;
-  // `on_error` once if the watch breaks (e.g. the watcher fell too far behind: Expired), after
-  // which no more events come.
+  // `on_error` once if the watch breaks (e.g. the watcher fell too far behind: Expired; the
+  // store closing: Unavailable), after which no more events come. Filtering follows Kubernetes'
+  // watch cache: a MODIFIED object that moves into the selector arrives as ADDED, one that moves
+  // out as DELETED (its previous content at the new version). Callbacks may use the store and
+  // Stop any watch, but must not block and must not destroy the store. `on_error` may be empty.
   virtual Result<std::unique_ptr<Watch>> StartWatch(
       const std::string& resource, const WatchOptions& options,
       std::function<void(const Event&)> on_event, std::function<void(const Status&)> on_error) = 0;
