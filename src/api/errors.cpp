@@ -31,9 +31,12 @@ json::object StatusObject(const Status& status, const KindInfo* kind, std::strin
     case Code::kAborted:
       reason = "Conflict";
       if (!qr.empty() && !name.empty()) {
-        message = "Operation cannot be fulfilled on " + qr + " " + quoted +
-                  ": the object has been modified; please apply your changes to the latest "
-                  "version and try again";
+        // A failed precondition says which one; any other conflict is a lost race.
+        message = "Operation cannot be fulfilled on " + qr + " " + quoted + ": " +
+                  (status.reason() == kPreconditionReason
+                       ? status.message()
+                       : std::string("the object has been modified; please apply your changes "
+                                     "to the latest version and try again"));
       }
       break;
     case Code::kInvalidArgument:

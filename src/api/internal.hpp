@@ -11,6 +11,14 @@ namespace skiff::api::internal {
 
 http::Response JsonResponse(int code, const json::value& body);
 
+// Status::reason of a Conflict (Code::kAborted) raised by a failed precondition (uid or
+// resourceVersion in DeleteOptions or in the object): its message is kept in the 409.
+inline constexpr std::string_view kPreconditionReason = "Precondition";
+inline Status PreconditionFailed(std::string msg) {
+  return {Code::kAborted, "Precondition failed: " + std::move(msg),
+          std::string(kPreconditionReason)};
+}
+
 // metav1.Status for an error, worded as the Kubernetes API server words it. `kind` may be null
 // (then `resource` names the resource), `name` may be empty.
 json::object StatusObject(const Status& status, const KindInfo* kind, std::string_view resource,

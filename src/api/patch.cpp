@@ -1,5 +1,6 @@
 #include "api/patch.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 namespace skiff::api {
@@ -31,12 +32,22 @@ const json::value& ChildSchema(const json::value& schema, std::string_view key) 
 Result<json::value> Strategic(const json::value& target, const json::value& patch,
                               const json::value& schema);
 
+// A list item {"$patch": "replace"} (and nothing else) means: the other items replace the list.
+bool IsListReplaceDirective(const json::value& item) {
+  const json::object* o = item.if_object();
+  if (o == nullptr || o->size() != 1) return false;
+  const json::value* d = o->if_contains(kPatchDirective);
+  return d != nullptr && d->is_string() && d->get_string() == "replace";
+}
+
 // Merges two lists by the merge key: patch items replace/merge the item with the same key,
 // items with {"$patch": "delete"} remove it, new items are appended.
 Result<json::array> MergeListByKey(const json::array& target, const json::array& patch,
                                    const std::string& key, const json::value& item_schema) {
-  json::array out = target;
+  bool replace = std::any_of(patch.begin(), patch.end(), IsListReplaceDirective);
+  json::array out = replace ? json::array() : target;
   for (const auto& p : patch) {
+    if (IsListReplaceDirective(p)) continue;
     const json::object* po = p.if_object();
     if (po == nullptr) return InvalidArgument("strategic merge patch: list items must be objects");
     const json::value* kv = po->if_contains(key);
@@ -120,19 +131,25 @@ Result<json::value> Strategic(const json::value& target, const json::value& patc
       }
       continue;
     }
-    if (value.is_array() && existing != nullptr && existing->is_array()) {
+    if (value.is_array()) {
       std::string strategy = GetString(child_schema, "x-kubernetes-patch-strategy");
       std::string merge_key = GetString(child_schema, "x-kubernetes-patch-merge-key");
       if (strategy.find("merge") != std::string::npos && !merge_key.empty()) {
+        // Also when there is no list yet: the patch's items still go through the merge so that
+        // directives ({"$patch": "delete"} items, nested ones) are applied, not stored.
         const json::value* items =
             child_schema.is_object() ? child_schema.get_object().if_contains("items") : nullptr;
-        SKIFF_ASSIGN_OR_RETURN(json::array merged,
-                               MergeListByKey(existing->get_array(), value.get_array(), merge_key,
-                                              items ? *items : NullValue()));
+        static const json::array kEmpty;
+        const json::array& base =
+            existing != nullptr && existing->is_array() ? existing->get_array() : kEmpty;
+        SKIFF_ASSIGN_OR_RETURN(
+            json::array merged,
+            MergeListByKey(base, value.get_array(), merge_key, items ? *items : NullValue()));
         result[key] = std::move(merged);
         continue;
       }
-      if (strategy.find("merge") != std::string::npos) {
+      if (strategy.find("merge") != std::string::npos && existing != nullptr &&
+          existing->is_array()) {
         // Merge of a primitive list: union, keeping order.
         json::array merged = existing->get_array();
         for (const auto& item : value.get_array()) {
@@ -158,6 +175,34 @@ Result<json::value> Strategic(const json::value& target, const json::value& patc
     result = std::move(kept);
   }
   return json::value(std::move(result));
+}
+
+// RFC 6902 section 4.6 equality: numbers are equal when their values are (1 == 1.0), objects
+// regardless of member order, arrays element by element.
+bool JsonEqual(const json::value& a, const json::value& b) {
+  if (a.is_number() && b.is_number()) {
+    if (a.is_double() || b.is_double()) return a.to_number<double>() == b.to_number<double>();
+    return a == b;  // int64/uint64 compare by value in Boost.JSON
+  }
+  if (a.kind() != b.kind()) return false;
+  if (const json::array* x = a.if_array()) {
+    const json::array& y = b.get_array();
+    if (x->size() != y.size()) return false;
+    for (size_t i = 0; i < x->size(); ++i) {
+      if (!JsonEqual((*x)[i], y[i])) return false;
+    }
+    return true;
+  }
+  if (const json::object* x = a.if_object()) {
+    const json::object& y = b.get_object();
+    if (x->size() != y.size()) return false;
+    for (const auto& kv : *x) {
+      const json::value* other = y.if_contains(kv.key());
+      if (other == nullptr || !JsonEqual(kv.value(), *other)) return false;
+    }
+    return true;
+  }
+  return a == b;
 }
 
 // Parses an RFC 6901 pointer into unescaped tokens.
@@ -320,13 +365,20 @@ Result<json::value> ApplyJsonPatch(const json::value& target, const json::value&
     } else if (name == "remove") {
       st = Remove(doc, *toks);
     } else if (name == "replace") {
-      st = Remove(doc, *toks);
+      // The whole document ("") may be replaced too (RFC 6902 section 4.3: the target must exist,
+      // and the root always does).
+      st = toks->empty() ? Status::Ok() : Remove(doc, *toks);
       if (st.ok()) st = Add(doc, *toks, *value);
     } else if (name == "move" || name == "copy") {
       const json::value* fromv = op->if_contains("from");
       if (fromv == nullptr || !fromv->is_string()) return fail(InvalidArgument("missing \"from\""));
       auto from = PointerTokens(fromv->get_string());
       if (!from) return fail(from.error());
+      if (name == "move" && from->size() < toks->size() &&
+          std::equal(from->begin(), from->end(), toks->begin())) {
+        // RFC 6902 section 4.4: a location cannot be moved into one of its children.
+        return fail(InvalidArgument("\"from\" must not be a proper prefix of \"path\""));
+      }
       auto v = Get(doc, *from);
       if (!v) return fail(v.error());
       if (name == "move") st = Remove(doc, *from);
@@ -334,7 +386,7 @@ Result<json::value> ApplyJsonPatch(const json::value& target, const json::value&
     } else if (name == "test") {
       auto v = Get(doc, *toks);
       if (!v) return fail(v.error());
-      if (*v != *value) return fail(InvalidArgument("test failed: value differs"));
+      if (!JsonEqual(*v, *value)) return fail(InvalidArgument("test failed: value differs"));
     } else {
       return fail(InvalidArgument("unknown op \"" + name + "\""));
     }

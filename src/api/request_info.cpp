@@ -52,21 +52,23 @@ Result<RequestInfo> ParseRequestInfo(std::string_view method, std::string_view p
     if (i >= parts.size()) return NotFound("the server could not find the requested resource");
   }
   std::vector<std::string_view> rest(parts.begin() + static_cast<std::ptrdiff_t>(i), parts.end());
+  // /namespaces/NAME[/status|/finalize] is the Namespace object itself; /namespaces/NS/RESOURCE...
+  // is a resource inside namespace NS (even when RESOURCE is "namespaces": that one then is not
+  // found, as namespaces are not namespaced).
+  bool namespace_object = false;
   if (rest[0] == "namespaces" && rest.size() > 1) {
     info.ns = std::string(rest[1]);
     if (rest.size() > 2 && rest[2] != "status" && rest[2] != "finalize") {
       rest.erase(rest.begin(), rest.begin() + 2);
+    } else {
+      namespace_object = true;
     }
   }
   info.resource = std::string(rest[0]);
   if (rest.size() > 1) info.name = std::string(rest[1]);
   if (rest.size() > 2) info.subresource = std::string(rest[2]);
   if (rest.size() > 3) return NotFound("the server could not find the requested resource");
-  // A Namespace object addressed as /api/v1/namespaces/NAME: its name is the "namespace".
-  if (info.resource == "namespaces" && info.name.empty() && !info.ns.empty()) {
-    info.name = info.ns;
-  }
-  if (info.resource == "namespaces") info.ns.clear();
+  if (namespace_object) info.ns.clear();
 
   bool watch = legacy_watch || watch_param == "true" || watch_param == "1";
   if (method == "GET" || method == "HEAD") {

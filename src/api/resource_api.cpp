@@ -1,5 +1,8 @@
 #include <algorithm>
 #include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
 
 #include "api/patch.hpp"
 #include "api/resource_api_impl.hpp"
@@ -19,6 +22,37 @@ using internal::StatusResponse;
 namespace {
 
 constexpr std::string_view kNotFoundMessage = "the server could not find the requested resource";
+
+std::string KeyString(const store::Key& key) { return key.ns + "/" + key.name; }
+
+// The field-selector view of a watch: turns store events into what a client filtering by
+// fields must see. Store callbacks of one watch come one at a time; the mutex is for safety.
+struct FieldWatchState {
+  std::mutex mu;                      // guards the members below
+  std::map<std::string, bool> known;  // key -> whether the client was last told it matches
+  bool unknown_may_match = false;
+
+  // The event to send, or nullopt to send nothing.
+  std::optional<store::EventType> Translate(const std::string& key, store::EventType type,
+                                            bool matches) {
+    std::lock_guard lock(mu);
+    if (type == store::EventType::kDeleted) {
+      known.erase(key);
+      // A deletion carries the last state: the client has the object if that state matched.
+      if (matches) return type;
+      return std::nullopt;
+    }
+    bool matched = false;  // a new object matched nothing before
+    if (type == store::EventType::kModified) {
+      auto it = known.find(key);
+      matched = it != known.end() ? it->second : unknown_may_match;
+    }
+    known[key] = matches;
+    if (matches) return matched ? type : store::EventType::kAdded;
+    if (matched) return store::EventType::kDeleted;
+    return std::nullopt;
+  }
+};
 
 }  // namespace
 
@@ -381,6 +415,12 @@ http::Response ResourceApi::Impl::Watch(const http::Request& req, const KindInfo
   IncludeObject include = *include_or;
 
   auto stream = std::make_shared<internal::WatchStream>();
+  // Which objects the client was last told match the field selector: an object that stops
+  // matching is sent as DELETED, one that starts matching as ADDED, as Kubernetes does (and
+  // as the store does for label selectors). Keys absent from `known` are unknown: after an
+  // initial list they did not match; when resuming from a resourceVersion they may have.
+  auto fields_state = std::make_shared<FieldWatchState>();
+  fields_state->unknown_may_match = !(rv_param.empty() || rv_param == "0");
   // Without a resourceVersion (or "0"), Kubernetes first sends the current state as ADDED.
   if (rv_param.empty() || rv_param == "0") {
     store::ListOptions lo;
@@ -390,6 +430,7 @@ http::Response ResourceApi::Impl::Watch(const http::Request& req, const KindInfo
     if (!list) return StatusResponse(list.error(), &kind);
     for (auto& o : list->items) {
       if (!fields.empty() && !MatchesFields(o.object, fields)) continue;
+      if (!fields.empty()) fields_state->known[KeyString(o.key)] = true;
       stream->Push(
           EncodeEvent(kind, shape, include, store::EventType::kAdded, std::move(o.object)));
     }
@@ -403,14 +444,17 @@ http::Response ResourceApi::Impl::Watch(const http::Request& req, const KindInfo
   }
   std::weak_ptr<internal::WatchStream> weak = stream;
   const KindInfo* kp = &kind;
-  auto on_event = [this, weak, kp, shape, include, fields](const store::Event& ev) {
+  auto on_event = [this, weak, kp, shape, include, fields, fields_state](const store::Event& ev) {
     auto s = weak.lock();
     if (!s) return;
+    store::EventType type = ev.type;
     if (!fields.empty()) {
-      // Field selectors apply to the object's state; like labels, moving out reads as DELETED.
-      if (!MatchesFields(ev.object.object, fields)) return;
+      auto t = fields_state->Translate(KeyString(ev.object.key), type,
+                                       MatchesFields(ev.object.object, fields));
+      if (!t) return;
+      type = *t;
     }
-    s->Push(EncodeEvent(*kp, shape, include, ev.type, ev.object.object));
+    s->Push(EncodeEvent(*kp, shape, include, type, ev.object.object));
   };
   auto on_error = [weak, kp](const Status& st) {
     auto s = weak.lock();

@@ -228,8 +228,8 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
   std::string body_uid = GetString(json::value(md), "uid");
   std::string old_uid = GetString(old_root, "metadata.uid");
   if (!body_uid.empty() && body_uid != old_uid) {
-    return StatusResponse(Conflict("Precondition failed: UID in precondition: " + body_uid +
-                                   ", UID in object meta: " + old_uid),
+    return StatusResponse(internal::PreconditionFailed("UID in precondition: " + body_uid +
+                                                       ", UID in object meta: " + old_uid),
                           &kind, {}, info.name);
   }
   // Server-owned metadata is carried over; clients cannot change it.
@@ -406,43 +406,58 @@ http::Response ResourceApi::Impl::Delete(const http::Request& req, const KindInf
     }
   }
   store::Key key{kind.StorageResource(), info.ns, info.name};
-  auto current = store.Get(key);
-  if (!current) return StatusResponse(current.error(), &kind, {}, info.name);
-  if (!expected_uid.empty() &&
-      expected_uid != GetString(json::value(current->object), "metadata.uid")) {
-    return StatusResponse(Conflict("Precondition failed: UID in precondition: " + expected_uid),
-                          &kind, {}, info.name);
-  }
-  if (expected != 0 && expected != current->resource_version) {
-    return StatusResponse(Conflict(""), &kind, {}, info.name);
-  }
-  if (*dry) return Render(req, kind, 200, std::move(current->object));
+  const bool is_namespace = kind.group.empty() && kind.plural == "namespaces";
+  // The checks and the write are retried together when the object (or, for a namespace,
+  // anything in it) changed between our reads and the commit; a resourceVersion precondition
+  // is then simply no longer met.
+  for (int attempt = 0;; ++attempt) {
+    auto current = store.Get(key);
+    if (!current) return StatusResponse(current.error(), &kind, {}, info.name);
+    std::string current_uid = GetString(json::value(current->object), "metadata.uid");
+    if (!expected_uid.empty() && expected_uid != current_uid) {
+      return StatusResponse(internal::PreconditionFailed("UID in precondition: " + expected_uid +
+                                                         ", UID in object meta: " + current_uid),
+                            &kind, {}, info.name);
+    }
+    if (expected != 0 && expected != current->resource_version) {
+      return StatusResponse(
+          internal::PreconditionFailed(
+              "ResourceVersion in precondition: " + std::to_string(expected) +
+              ", ResourceVersion in object meta: " + std::to_string(current->resource_version)),
+          &kind, {}, info.name);
+    }
+    if (*dry) return Render(req, kind, 200, std::move(current->object));
 
-  std::vector<store::Mutation> mutations;
-  if (kind.group.empty() && kind.plural == "namespaces") {
-    // Deleting a namespace deletes everything in it, in the same transaction.
-    std::vector<std::string> seen;
-    for (const auto& k : kinds.NamespacedKinds()) {
-      std::string resource = k->StorageResource();
-      if (std::find(seen.begin(), seen.end(), resource) != seen.end()) continue;
-      seen.push_back(resource);
-      store::ListOptions lo;
-      lo.ns = info.name;
-      auto items = store.List(resource, lo);
-      if (!items) return StatusResponse(items.error());
-      for (auto& o : items->items) {
-        mutations.push_back({store::Mutation::Op::kDelete, o.key, {}, o.resource_version});
+    std::vector<store::Mutation> mutations;
+    if (is_namespace) {
+      // Deleting a namespace deletes everything in it, in the same transaction.
+      std::vector<std::string> seen;
+      for (const auto& k : kinds.NamespacedKinds()) {
+        std::string resource = k->StorageResource();
+        if (std::find(seen.begin(), seen.end(), resource) != seen.end()) continue;
+        seen.push_back(resource);
+        store::ListOptions lo;
+        lo.ns = info.name;
+        auto items = store.List(resource, lo);
+        if (!items) return StatusResponse(items.error());
+        for (auto& o : items->items) {
+          mutations.push_back({store::Mutation::Op::kDelete, o.key, {}, o.resource_version});
+        }
       }
     }
+    mutations.push_back({store::Mutation::Op::kDelete, key, {}, current->resource_version});
+    auto done = store.Commit(std::move(mutations));
+    if (!done) {
+      if (done.error().code() == Code::kAborted && expected == 0 &&
+          attempt + 1 < options.max_patch_retries) {
+        continue;
+      }
+      return StatusResponse(done.error(), &kind, {}, info.name);
+    }
+    json::object last = std::move(done->back().object);
+    if (is_namespace) EnsureObject(last, "status")["phase"] = "Terminating";
+    return Render(req, kind, 200, std::move(last));
   }
-  mutations.push_back({store::Mutation::Op::kDelete, key, {}, current->resource_version});
-  auto done = store.Commit(std::move(mutations));
-  if (!done) return StatusResponse(done.error(), &kind, {}, info.name);
-  json::object last = std::move(done->back().object);
-  if (kind.group.empty() && kind.plural == "namespaces") {
-    EnsureObject(last, "status")["phase"] = "Terminating";
-  }
-  return Render(req, kind, 200, std::move(last));
 }
 
 http::Response ResourceApi::Impl::DeleteCollection(const http::Request& req, const KindInfo& kind,

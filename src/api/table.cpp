@@ -14,6 +14,12 @@ struct Step {
   std::string value;  // filter value
 };
 
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
+  while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
+  return s;
+}
+
 std::vector<Step> ParsePath(std::string_view p) {
   std::vector<Step> steps;
   if (!p.empty() && p.front() == '{' && p.back() == '}') p = p.substr(1, p.size() - 2);
@@ -33,9 +39,10 @@ std::vector<Step> ParsePath(std::string_view p) {
         // ?(@.key=="value")
         size_t eq = inner.find("==");
         if (eq != inner.npos) {
-          std::string key(inner.substr(4, eq - 4));
+          std::string key(Trim(inner.substr(4, eq - 4)));
           std::string_view val = inner.substr(eq + 2);
           if (!val.empty() && val.back() == ')') val.remove_suffix(1);
+          val = Trim(val);  // kubectl writes both `@.type=="Ready"` and `@.type == "Ready"`
           if (val.size() >= 2 && (val.front() == '"' || val.front() == '\'')) {
             val = val.substr(1, val.size() - 2);
           }

@@ -1,5 +1,7 @@
 #include "api/validation.hpp"
 
+#include <cmath>
+
 namespace skiff::api {
 
 namespace {
@@ -77,15 +79,62 @@ bool TypeMatches(std::string_view type, const json::value& v) {
   if (v.is_null()) return true;  // null means "unset" in Kubernetes JSON
   if (type == "string") return v.is_string();
   if (type == "integer") {
-    return v.is_int64() || v.is_uint64() ||
-           (v.is_double() &&
-            v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())));
+    if (v.is_int64() || v.is_uint64()) return true;
+    if (!v.is_double()) return false;
+    // 3.0 is an integer; 1e300 is integral too, but no int64 can hold it.
+    double d = v.get_double();
+    return std::trunc(d) == d && std::fabs(d) < 9.2e18;
   }
   if (type == "number") return v.is_number();
   if (type == "boolean") return v.is_bool();
   if (type == "array") return v.is_array();
   if (type == "object") return v.is_object();
   return true;
+}
+
+void Walk(const json::value& schema, json::value& v, const std::string& path, FieldValidation mode,
+          SchemaCheck& out);
+
+// The members of `obj` against an object schema: known ones recursively, unknown ones reported
+// (and pruned unless Strict) unless the schema keeps them (x-kubernetes-preserve-unknown-fields,
+// additionalProperties). `skip_type_meta` leaves apiVersion, kind and metadata alone (the root,
+// where CheckSchema checks them against fixed schemas).
+void WalkObject(const json::value& schema, json::object& obj, const std::string& path,
+                FieldValidation mode, SchemaCheck& out, bool skip_type_meta) {
+  const json::object* s = schema.if_object();
+  if (s == nullptr) return;
+  std::string type = GetString(schema, "type");
+  const json::value* preserve = s->if_contains("x-kubernetes-preserve-unknown-fields");
+  bool keep_unknown = preserve != nullptr && preserve->is_bool() && preserve->get_bool();
+  const json::object* props = GetObject(schema, "properties");
+  const json::value* additional = s->if_contains("additionalProperties");
+  std::vector<std::string> prune;
+  for (auto& kv : obj) {
+    if (skip_type_meta &&
+        (kv.key() == "apiVersion" || kv.key() == "kind" || kv.key() == "metadata")) {
+      continue;
+    }
+    std::string child = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
+    const json::value* child_schema = nullptr;
+    if (props != nullptr) {
+      if (auto it = props->find(kv.key()); it != props->end()) child_schema = &it->value();
+    }
+    if (child_schema == nullptr && additional != nullptr && additional->is_object()) {
+      child_schema = additional;
+    }
+    if (child_schema == nullptr) {
+      bool additional_ok = additional != nullptr && additional->is_bool() && additional->get_bool();
+      if (keep_unknown || additional_ok ||
+          (props == nullptr && additional == nullptr && type.empty())) {
+        continue;
+      }
+      out.unknown_fields.push_back(child);
+      if (mode != FieldValidation::kStrict) prune.emplace_back(kv.key());
+      continue;
+    }
+    Walk(*child_schema, kv.value(), child, mode, out);
+  }
+  for (const auto& k : prune) obj.erase(k);
 }
 
 void Walk(const json::value& schema, json::value& v, const std::string& path, FieldValidation mode,
@@ -106,36 +155,8 @@ void Walk(const json::value& schema, json::value& v, const std::string& path, Fi
     out.type_errors.push_back(path + ": expected " + type + ", got " + TypeName(v));
     return;
   }
-  if (const auto* obj = v.if_object()) {
-    (void)obj;
-    const json::value* preserve = s->if_contains("x-kubernetes-preserve-unknown-fields");
-    bool keep_unknown = preserve != nullptr && preserve->is_bool() && preserve->get_bool();
-    const json::object* props = GetObject(schema, "properties");
-    const json::value* additional = s->if_contains("additionalProperties");
-    std::vector<std::string> prune;
-    for (auto& kv : v.as_object()) {
-      std::string child = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
-      const json::value* child_schema = nullptr;
-      if (props != nullptr) {
-        if (auto it = props->find(kv.key()); it != props->end()) child_schema = &it->value();
-      }
-      if (child_schema == nullptr && additional != nullptr && additional->is_object()) {
-        child_schema = additional;
-      }
-      if (child_schema == nullptr) {
-        bool additional_ok =
-            additional != nullptr && additional->is_bool() && additional->get_bool();
-        if (keep_unknown || additional_ok ||
-            (props == nullptr && additional == nullptr && type.empty())) {
-          continue;
-        }
-        out.unknown_fields.push_back(child);
-        if (mode != FieldValidation::kStrict) prune.emplace_back(kv.key());
-        continue;
-      }
-      Walk(*child_schema, kv.value(), child, mode, out);
-    }
-    for (const auto& k : prune) v.as_object().erase(k);
+  if (auto* obj = v.if_object()) {
+    WalkObject(schema, *obj, path, mode, out, /*skip_type_meta=*/false);
   } else if (auto* arr = v.if_array()) {
     const json::value* items = s->if_contains("items");
     if (items == nullptr) return;
@@ -262,32 +283,17 @@ Result<FieldValidation> ParseFieldValidation(std::string_view value) {
 
 SchemaCheck CheckSchema(const KindInfo& kind, json::object& obj, FieldValidation mode) {
   SchemaCheck out;
-  for (auto& kv : obj) {
-    std::string key(kv.key());
-    if (key == "apiVersion" || key == "kind") {
-      if (!kv.value().is_string()) out.type_errors.push_back(key + ": expected string");
-      continue;
+  for (std::string_view key : {"apiVersion", "kind"}) {
+    if (const json::value* v = obj.if_contains(key); v != nullptr && !v->is_string()) {
+      out.type_errors.push_back(std::string(key) + ": expected string");
     }
-    if (key == "metadata") {
-      Walk(ObjectMetaSchema(), kv.value(), "metadata", mode, out);
-      continue;
-    }
-    if (kind.schema.is_null()) continue;
-    const json::object* props = GetObject(kind.schema, "properties");
-    const json::value* child = nullptr;
-    if (props != nullptr) {
-      if (auto it = props->find(key); it != props->end()) child = &it->value();
-    }
-    if (child == nullptr) {
-      out.unknown_fields.push_back(key);
-      continue;
-    }
-    Walk(*child, kv.value(), key, mode, out);
   }
-  if (mode != FieldValidation::kStrict && !kind.schema.is_null()) {
-    for (const auto& f : out.unknown_fields) {
-      if (f.find('.') == std::string::npos && f.find('[') == std::string::npos) obj.erase(f);
-    }
+  if (json::value* md = obj.if_contains("metadata")) {
+    Walk(ObjectMetaSchema(), *md, "metadata", mode, out);
+  }
+  // The rest against the kind's schema, whose root may itself keep unknown fields.
+  if (!kind.schema.is_null()) {
+    WalkObject(kind.schema, obj, "", mode, out, /*skip_type_meta=*/true);
   }
   return out;
 }
