@@ -91,7 +91,9 @@ Result<json::value> CheckFileValue(const SettingSpec& spec, const json::value& v
       return InvalidArgument("expected true or false");
     case Type::kDuration:
     case Type::kBytes:
-      if (v.is_int64()) return json::value(json::string(std::to_string(v.get_int64())));
+      // Numbers (seconds, bytes) are validated in their text form like everything else.
+      if (v.is_int64()) return FromText(spec, std::to_string(v.get_int64()));
+      if (v.is_uint64()) return FromText(spec, std::to_string(v.get_uint64()));
       if (v.is_string()) return FromText(spec, std::string(v.get_string()));
       return InvalidArgument(spec.type == Type::kDuration
                                  ? "expected a duration such as 30s or 5m"
@@ -154,7 +156,8 @@ Status CheckKnownKeys(const json::value& v, const std::string& prefix, const std
 std::string EnvNameFor(std::string_view key) {
   auto upper = [](char c) { return std::isupper(static_cast<unsigned char>(c)) != 0; };
   auto lower_or_digit = [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c));
+    return std::islower(static_cast<unsigned char>(c)) ||
+           std::isdigit(static_cast<unsigned char>(c));
   };
   std::string out = "SKIFF_";
   for (size_t i = 0; i < key.size(); ++i) {
@@ -167,9 +170,8 @@ std::string EnvNameFor(std::string_view key) {
     // at the last capital of an acronym followed by a lower-case letter ("tlsCAFile" ->
     // TLS_CA_FILE).
     if (upper(c) && i > 0 && out.back() != '_' &&
-        (lower_or_digit(key[i - 1]) ||
-         (upper(key[i - 1]) && i + 1 < key.size() &&
-          std::islower(static_cast<unsigned char>(key[i + 1]))))) {
+        (lower_or_digit(key[i - 1]) || (upper(key[i - 1]) && i + 1 < key.size() &&
+                                        std::islower(static_cast<unsigned char>(key[i + 1]))))) {
       out += '_';
     }
     out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -267,8 +269,7 @@ Result<Settings> Settings::Load(
       if (!doc.value.is_object()) {
         return InvalidArgument(std::string(config_name) + ": expected a mapping of settings");
       }
-      SKIFF_RETURN_IF_ERROR(
-          CheckKnownKeys(doc.value, "", "", by_key, parents, doc, config_name));
+      SKIFF_RETURN_IF_ERROR(CheckKnownKeys(doc.value, "", "", by_key, parents, doc, config_name));
       for (const auto& spec : specs) {
         const json::value* v = Find(doc.value, spec.key);
         // "key:" with no value (null) leaves the setting as if the file did not mention it.
@@ -276,8 +277,8 @@ Result<Settings> Settings::Load(
         auto checked = CheckFileValue(spec, *v);
         if (!checked) {
           return InvalidArgument(std::string(config_name) + " line " +
-                                 std::to_string(doc.LineOf(spec.key)) + ": setting \"" +
-                                 spec.key + "\": " + checked.error().message());
+                                 std::to_string(doc.LineOf(spec.key)) + ": setting \"" + spec.key +
+                                 "\": " + checked.error().message());
         }
         SetPath(s.doc_, spec.key, std::move(*checked));
         s.source_[spec.key] = "file";

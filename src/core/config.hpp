@@ -24,7 +24,7 @@ namespace skiff {
 
 struct SettingSpec {
   enum class Type { kString, kInt, kBool, kDuration, kBytes, kSection };
-  std::string key;   // dotted path in the config file, e.g. "http.maxBodyBytes"
+  std::string key;  // dotted path in the config file, e.g. "http.maxBodyBytes"
   Type type = Type::kString;
   std::string default_value;  // in the same text form a flag takes; empty = unset
   std::string help;
@@ -41,10 +41,11 @@ class Settings {
   // `config_text` is the YAML file content (empty when there is none); `config_name` is used in
   // error messages; `env` looks up environment variables; `flags` maps flag names that were
   // given on the command line to their values.
-  static Result<Settings> Load(const std::vector<SettingSpec>& specs, std::string_view config_text,
-                               std::string_view config_name,
-                               const std::function<std::optional<std::string>(const std::string&)>& env,
-                               const std::map<std::string, std::string>& flags);
+  static Result<Settings> Load(
+      const std::vector<SettingSpec>& specs, std::string_view config_text,
+      std::string_view config_name,
+      const std::function<std::optional<std::string>(const std::string&)>& env,
+      const std::map<std::string, std::string>& flags);
 
   // REQUIRES: `key` was declared with the matching type. Values were validated at load.
   std::string GetString(std::string_view key) const;

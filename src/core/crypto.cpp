@@ -5,6 +5,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 namespace skiff {
 
 namespace {
@@ -93,8 +95,13 @@ Result<std::string> Decode(std::string_view text, bool url) {
 
 std::string RandomBytes(size_t n) {
   std::string out(n, '\0');
-  if (n > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    CheckFailed("RAND_bytes", __FILE__, __LINE__);
+  // RAND_bytes takes an int length; fill in chunks that fit.
+  constexpr size_t kChunk = size_t{1} << 30;
+  for (size_t off = 0; off < n; off += kChunk) {
+    const int len = static_cast<int>(std::min(kChunk, n - off));
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data() + off), len) != 1) {
+      CheckFailed("RAND_bytes", __FILE__, __LINE__);
+    }
   }
   return out;
 }

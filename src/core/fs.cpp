@@ -92,9 +92,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
   // Unique per call, so that concurrent writers (threads of this process or other processes)
   // never share a temporary file; O_EXCL makes sure of it.
   static std::atomic<uint64_t> counter{0};
-  std::string tmp = dir + "/." + p.filename().string() + ".tmp" + std::to_string(::getpid()) +
-                    "." + std::to_string(counter.fetch_add(1)) + "." +
-                    HexEncode(RandomBytes(4));
+  std::string tmp = dir + "/." + p.filename().string() + ".tmp" + std::to_string(::getpid()) + "." +
+                    std::to_string(counter.fetch_add(1)) + "." + HexEncode(RandomBytes(4));
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777));
   if (fd.get() < 0) return Errno("cannot create", tmp);
   auto fail = [&](std::string_view what) {

@@ -33,7 +33,8 @@ const json::value* Find(const json::value& root, std::string_view path);
 json::value* FindMutable(json::value& root, std::string_view path);
 
 // Typed lookups that return the fallback when missing or of another type.
-std::string GetString(const json::value& root, std::string_view path, std::string_view fallback = {});
+std::string GetString(const json::value& root, std::string_view path,
+                      std::string_view fallback = {});
 const json::object* GetObject(const json::value& root, std::string_view path);
 
 // Returns obj[key] as an object, creating (or replacing a non-object) when needed.

@@ -86,8 +86,7 @@ bool ValidName(const std::string& name, bool allow_colon) {
   return true;
 }
 
-void CheckNames(const std::string& name, const std::vector<std::string>& labels,
-                bool histogram) {
+void CheckNames(const std::string& name, const std::vector<std::string>& labels, bool histogram) {
   SKIFF_CHECK(ValidName(name, /*allow_colon=*/true));
   for (const auto& l : labels) {
     SKIFF_CHECK(ValidName(l, /*allow_colon=*/false));
@@ -98,9 +97,9 @@ void CheckNames(const std::string& name, const std::vector<std::string>& labels,
 
 std::vector<double> CleanBounds(std::vector<double> bounds) {
   // +Inf is implicit and NaN is no bound; duplicates would render duplicate series.
-  bounds.erase(std::remove_if(bounds.begin(), bounds.end(),
-                              [](double b) { return !std::isfinite(b); }),
-               bounds.end());
+  bounds.erase(
+      std::remove_if(bounds.begin(), bounds.end(), [](double b) { return !std::isfinite(b); }),
+      bounds.end());
   std::sort(bounds.begin(), bounds.end());
   bounds.erase(std::unique(bounds.begin(), bounds.end()), bounds.end());
   return bounds;
@@ -135,8 +134,8 @@ std::vector<uint64_t> Histogram::CumulativeCounts() const {
 }
 
 const std::vector<double>& DefaultLatencyBuckets() {
-  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10, 30};
+  static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                               0.25,   0.5,   1,      2.5,   5,    10,    30};
   return kBuckets;
 }
 
@@ -162,8 +161,8 @@ Family<Gauge>& MetricsRegistry::AddGauge(const std::string& name, const std::str
   e->name = name;
   e->help = help;
   e->type = "gauge";
-  e->gauge = std::make_unique<Family<Gauge>>(std::move(labels),
-                                             [] { return std::make_unique<Gauge>(); });
+  e->gauge =
+      std::make_unique<Family<Gauge>>(std::move(labels), [] { return std::make_unique<Gauge>(); });
   auto& ref = *e->gauge;
   if (ref.label_names().empty()) ref.With({});
   Add(std::move(e));
@@ -239,8 +238,8 @@ std::string MetricsRegistry::Render() const {
         out += e->name + "_bucket" + Labels(names, labels, "le=\"+Inf\"") + " " +
                std::to_string(counts.back()) + "\n";
         out += e->name + "_sum" + Labels(names, labels) + " " + Num(h.Sum()) + "\n";
-        out += e->name + "_count" + Labels(names, labels) + " " + std::to_string(counts.back()) +
-               "\n";
+        out +=
+            e->name + "_count" + Labels(names, labels) + " " + std::to_string(counts.back()) + "\n";
       });
     }
   }

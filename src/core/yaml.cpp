@@ -187,7 +187,11 @@ namespace {
 
 class Converter {
  public:
-  Converter(YamlDocument& doc, size_t& budget) : doc_(doc), budget_(budget) {}
+  Converter(YamlDocument& doc, size_t& budget, std::string_view text)
+      : doc_(doc), budget_(budget), text_(text) {
+    // yaml-cpp's marks count bytes after a UTF-8 byte order mark.
+    if (text_.substr(0, 3) == "\xEF\xBB\xBF") bom_ = 3;
+  }
 
   Result<json::value> Convert(const YAML::Node& node, const std::string& pointer, int depth) {
     if (!Spend(1)) return TooMuch(node);
@@ -197,6 +201,7 @@ class Converter {
         return json::value(nullptr);
       case YAML::NodeType::Scalar: {
         if (!Spend(node.Scalar().size())) return TooMuch(node);
+        SKIFF_RETURN_IF_ERROR(CheckQuoteClosed(node));
         // Quoted and block scalars get the tag "!" from yaml-cpp; "!!str" forces a string.
         // Plain scalars ("?") and other tags resolve by their text.
         if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
@@ -236,6 +241,7 @@ class Converter {
             return InvalidArgument("line " + std::to_string(line) +
                                    ": YAML merge keys (<<) are not supported");
           }
+          SKIFF_RETURN_IF_ERROR(CheckQuoteClosed(kv.first));
           const std::string& key = kv.first.Scalar();
           if (obj.contains(key)) {
             return InvalidArgument("line " + std::to_string(line) + ": duplicate key \"" + key +
@@ -254,6 +260,39 @@ class Converter {
   }
 
  private:
+  // yaml-cpp 0.7 accepts a quoted scalar that is still open at the end of the stream and makes
+  // the rest of the text part of it ("a: \"oops\nb: 2" reads as a = "oops b: 2"). Every other
+  // YAML parser, go-yaml included, rejects that; so do we, by finding the closing quote.
+  Status CheckQuoteClosed(const YAML::Node& node) const {
+    if (node.Tag() != "!" && node.Tag() != "tag:yaml.org,2002:str") return Status::Ok();
+    const YAML::Mark mark = node.Mark();
+    if (mark.pos < 0) return Status::Ok();
+    size_t p = static_cast<size_t>(mark.pos) + bom_;
+    auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    // The mark may be at a tag or an anchor in front of the scalar.
+    while (p < text_.size() && (text_[p] == '!' || text_[p] == '&')) {
+      while (p < text_.size() && !space(text_[p])) ++p;
+      while (p < text_.size() && space(text_[p])) ++p;
+    }
+    if (p >= text_.size() || (text_[p] != '"' && text_[p] != '\'')) return Status::Ok();
+    const char quote = text_[p++];
+    while (p < text_.size()) {
+      const char c = text_[p];
+      if (quote == '"' && c == '\\') {
+        p += 2;
+      } else if (c == quote && quote == '\'' && p + 1 < text_.size() && text_[p + 1] == '\'') {
+        p += 2;  // '' is an escaped single quote
+      } else if (c == quote) {
+        return Status::Ok();
+      } else {
+        ++p;
+      }
+    }
+    return InvalidArgument("invalid YAML at line " + std::to_string(mark.line + 1) + " column " +
+                           std::to_string(mark.column + 1) +
+                           ": quoted scalar is not closed before the end of the input");
+  }
+
   bool Spend(size_t n) {
     if (n > budget_) return false;
     budget_ -= n;
@@ -271,6 +310,8 @@ class Converter {
 
   YamlDocument& doc_;
   size_t& budget_;
+  std::string_view text_;
+  size_t bom_ = 0;
 };
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
@@ -327,7 +368,9 @@ std::string FormatYamlFloat(double d) {
 
 void EmitString(YAML::Emitter& out, const std::string& s) {
   if (FitsLiteralBlock(s)) {
-    out << YAML::Literal << s;
+    // yaml-cpp ends the block with a line break of its own, which "clip" chomping keeps as the
+    // one final newline; passing ours too would add an empty line.
+    out << YAML::Literal << s.substr(0, s.size() - 1);
   } else if (NeedsQuotes(s)) {
     out << YAML::DoubleQuoted << s;
   } else {
@@ -392,8 +435,7 @@ void Emit(YAML::Emitter& out, const json::value& v) {
 
 std::string At(const YAML::Mark& mark) {
   if (mark.is_null()) return "";
-  return " at line " + std::to_string(mark.line + 1) + " column " +
-         std::to_string(mark.column + 1);
+  return " at line " + std::to_string(mark.line + 1) + " column " + std::to_string(mark.column + 1);
 }
 
 }  // namespace
@@ -406,7 +448,8 @@ int YamlDocument::LineOf(std::string_view path) const {
     size_t start = 0;
     while (true) {
       size_t end = path.find('.', start);
-      pointer += "/" + EscapePointer(path.substr(start, end == path.npos ? path.npos : end - start));
+      pointer +=
+          "/" + EscapePointer(path.substr(start, end == path.npos ? path.npos : end - start));
       if (end == path.npos) break;
       start = end + 1;
     }
@@ -438,7 +481,7 @@ Result<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text) {
     if (node.IsNull() || !node.IsDefined()) continue;
     YamlDocument doc;
     doc.line = node.Mark().line + 1;
-    Converter conv(doc, budget);
+    Converter conv(doc, budget, text);
     try {
       SKIFF_ASSIGN_OR_RETURN(doc.value, conv.Convert(node, "", 0));
     } catch (const YAML::Exception& e) {
