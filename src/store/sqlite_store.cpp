@@ -322,6 +322,7 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
 }
 
 Result<std::vector<Object>> SqliteStore::Commit(std::vector<Mutation> mutations) {
+  if (mutations.empty()) return std::vector<Object>{};
   for (const Mutation& m : mutations) SKIFF_RETURN_IF_ERROR(ValidateKey(m.key));
   std::vector<std::shared_ptr<Change>> changes;
   std::lock_guard lock(write_mu_);

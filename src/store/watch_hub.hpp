@@ -125,6 +125,8 @@ class Watcher {
 
   // After Stop returns no callback is running or will run, except that Stop called from this
   // watcher's own callback returns at once (that callback finishes; no other follows).
+  // Stop waits for a callback running on another thread, so two callbacks that stop each
+  // other's watches at the same time deadlock; callbacks should hand such work off instead.
   void Stop();
 
  private:

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 namespace skiff::store {
@@ -166,6 +167,30 @@ TEST(SelectorTest, RequirementsAreSortedByKeyWithSortedValues) {
   EXPECT_EQ(s.requirements()[1].op, Requirement::Op::kExists);
   EXPECT_EQ(s.requirements()[2].op, Requirement::Op::kEquals);
   EXPECT_EQ(s.ToString(), "a notin (b,c),m,z=1");
+}
+
+// Random token soup: parsing never crashes, and whatever parses prints back to itself.
+TEST(SelectorTest, RandomInputsParseOrFailCleanlyAndRoundTrip) {
+  const std::vector<std::string> pieces = {
+      "a", "b", "x.y/z", "in", "notin", "=", "==", "!=", "!", "(",  ")",
+      ",", " ", "<",     ">",  "1",     "-", "_",  "A",  "/", "\t", "é"};
+  std::mt19937 rng(12345);  // fixed seed: deterministic
+  int parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const int n = static_cast<int>(rng() % 12);
+    for (int j = 0; j < n; ++j) text += pieces[rng() % pieces.size()];
+    Result<Selector> s = Selector::Parse(text);
+    if (!s) {
+      EXPECT_EQ(s.error().code(), Code::kInvalidArgument) << text;
+      continue;
+    }
+    ++parsed;
+    Result<Selector> again = Selector::Parse(s->ToString());
+    ASSERT_TRUE(again) << text << " -> " << s->ToString() << ": " << again.error();
+    EXPECT_EQ(*again, *s) << text << " -> " << s->ToString();
+  }
+  EXPECT_GT(parsed, 100);
 }
 
 }  // namespace

@@ -157,6 +157,13 @@ TEST_F(SqliteStoreTest, CommitAppliesAllInOrderWithOneVersionEach) {
   EXPECT_FALSE(store_->Get({kCm, "", "x"}));
 }
 
+TEST_F(SqliteStoreTest, EmptyCommitChangesNothing) {
+  Result<std::vector<Object>> r = store_->Commit({});
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE(r->empty());
+  EXPECT_EQ(store_->CurrentVersion(), 0);
+}
+
 TEST_F(SqliteStoreTest, CommitIsAllOrNothing) {
   MustCreate("x");  // v1
   for (Mutation::Op failing : {Mutation::Op::kUpdate, Mutation::Op::kCreate}) {

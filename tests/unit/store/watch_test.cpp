@@ -235,18 +235,18 @@ TEST_F(WatchTest, StopWaitsForARunningCallbackAndNothingRunsAfter) {
   Put("b");
   ASSERT_EQ(entered.get_future().wait_for(kWait), std::future_status::ready);
 
-  std::atomic<bool> stopped{false};
+  std::promise<void> stopped;
+  std::future<void> stop_returned = stopped.get_future();
   std::thread stopper([&] {
     (*w)->Stop();
-    stopped = true;
     EXPECT_FALSE(in_callback.load());  // Stop returned: no callback is running
+    stopped.set_value();
   });
-  // Stop cannot return while the callback runs. Give it a real chance to (wrongly) return.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_FALSE(stopped.load());
+  // Stop cannot return while the callback runs; give it a real chance to (wrongly) return.
+  EXPECT_EQ(stop_returned.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
   release.set_value();
+  EXPECT_EQ(stop_returned.wait_for(kWait), std::future_status::ready);
   stopper.join();
-  EXPECT_TRUE(stopped.load());
   int64_t v = Put("c");
   Barrier(v);
   EXPECT_EQ(calls.load(), 1);  // "b" was queued but not delivered after Stop; "c" neither
