@@ -14,6 +14,10 @@ Status StatusFromSqlite(int rc, sqlite3* db, std::string_view what) {
       return Unavailable("database is busy: " + msg);
     case SQLITE_FULL:
       return ResourceExhausted("database or disk is full: " + msg);
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return FailedPrecondition(msg);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return {Code::kDataLoss, "database is corrupt: " + msg};

@@ -20,6 +20,7 @@
 namespace skiff::store::sqlite {
 
 // Maps a SQLite result code to a Status: BUSY/LOCKED -> Unavailable, FULL -> ResourceExhausted,
+// CANTOPEN/READONLY/PERM -> FailedPrecondition (the operator must fix the path or permissions),
 // CORRUPT/NOTADB -> DataLoss, anything else -> Internal. `what` says what was being done.
 Status StatusFromSqlite(int rc, sqlite3* db, std::string_view what);
 

@@ -417,6 +417,11 @@ TEST(SqliteStoreOptionsTest, InvalidOptionsAreRejected) {
   o.history_size = 10;
   o.path = "";
   EXPECT_FALSE(OpenSqliteStore(o));
+  o.path = dir.File("no-such-dir/x.db");
+  Result<std::unique_ptr<Store>> missing = OpenSqliteStore(o);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code(), Code::kFailedPrecondition) << missing.error();
+  EXPECT_THAT(missing.error().message(), HasSubstr("no-such-dir/x.db"));
   o.path = dir.File("x.db");
   EXPECT_TRUE(OpenSqliteStore(o));
 }
