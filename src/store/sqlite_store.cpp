@@ -9,13 +9,15 @@
 //       that watches resume from a version across restarts. `prev_json` is the state before a
 //       MODIFIED change (needed to turn it into ADDED/DELETED for a selector, as Kubernetes).
 //
-// Concurrency: one writer connection behind `write_mu_`; reads use a pool of read-only
-// connections, which in WAL mode see the last committed snapshot without waiting for writers.
+// Concurrency: one writer connection behind `write_mu_`, fed by a group-commit queue; reads use
+// a pool of read-only connections, which in WAL mode see the last committed snapshot without
+// waiting for writers.
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 
 #include "store/sqlite_db.hpp"
@@ -127,6 +129,18 @@ class SqliteStore final : public Store {
     SKIFF_ASSIGN_OR_RETURN(std::vector<Object> out, Commit(std::move(one)));
     return std::move(out.front());
   }
+  // Group commit, as LevelDB's writer queue: concurrent Commit calls queue up; the one at the
+  // front leads and applies the calls queued so far in one SQLite transaction, so they share
+  // one fsync. Each call runs inside its own SAVEPOINT: a failed precondition rolls back that
+  // call alone. Every call returns only after the shared COMMIT succeeded.
+  struct PendingCommit {
+    std::vector<Mutation>* mutations = nullptr;
+    Result<std::vector<Object>> result = std::vector<Object>{};  // written by the leader
+    bool done = false;                                           // guarded by queue_mu_
+    std::condition_variable cv;
+  };
+  static constexpr size_t kMaxGroup = 256;
+  void CommitGroup(const std::vector<PendingCommit*>& group);
   // Applies one mutation inside the open write transaction.
   Status Apply(Mutation& m, int64_t& revision, std::vector<std::shared_ptr<Change>>& changes);
   Result<std::vector<std::shared_ptr<const Event>>> ReadReplay(const std::string& resource,
@@ -169,6 +183,9 @@ class SqliteStore final : public Store {
   // StartWatch can register at an exact version. Held for the whole write transaction.
   std::mutex write_mu_;
   std::unique_ptr<Connection> writer_;
+
+  std::mutex queue_mu_;                      // guards commit_queue_ and PendingCommit::done
+  std::deque<PendingCommit*> commit_queue_;  // front = the current or next leader
 
   std::vector<std::unique_ptr<Connection>> readers_;  // fixed after Open()
   std::mutex pool_mu_;                                // guards idle_readers_
@@ -324,17 +341,66 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
 Result<std::vector<Object>> SqliteStore::Commit(std::vector<Mutation> mutations) {
   if (mutations.empty()) return std::vector<Object>{};
   for (const Mutation& m : mutations) SKIFF_RETURN_IF_ERROR(ValidateKey(m.key));
+  PendingCommit self;
+  self.mutations = &mutations;
+  std::unique_lock queue_lock(queue_mu_);
+  commit_queue_.push_back(&self);
+  self.cv.wait(queue_lock, [&] { return self.done || commit_queue_.front() == &self; });
+  if (self.done) return std::move(self.result);  // a leader committed it for us
+
+  // Leader: commit everything queued so far, ourselves first.
+  const size_t n = std::min(commit_queue_.size(), kMaxGroup);
+  std::vector<PendingCommit*> group(commit_queue_.begin(),
+                                    commit_queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  queue_lock.unlock();
+  CommitGroup(group);
+  queue_lock.lock();
+  for (PendingCommit* p : group) {
+    commit_queue_.pop_front();
+    if (p != &self) {
+      p->done = true;
+      p->cv.notify_one();  // under queue_mu_: `p` lives until its owner sees `done`
+    }
+  }
+  if (!commit_queue_.empty()) commit_queue_.front()->cv.notify_one();  // the next leader
+  return std::move(self.result);
+}
+
+void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
   std::vector<std::shared_ptr<Change>> changes;
+  std::vector<std::pair<size_t, size_t>> ranges(group.size());  // each call's slice of changes
+  std::vector<bool> failed(group.size(), false);
   std::lock_guard lock(write_mu_);
   int64_t revision = 0;
-  {
+  Status status = [&]() -> Status {
     SKIFF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*writer_, Transaction::Kind::kWrite));
     SKIFF_ASSIGN_OR_RETURN(revision,
                            writer_->QueryInt("SELECT value FROM meta WHERE key = 'revision'"));
-    // Any failure returns before Commit(): the transaction's destructor rolls back every
-    // mutation applied so far, and the version is unchanged.
-    for (Mutation& m : mutations) SKIFF_RETURN_IF_ERROR(Apply(m, revision, changes));
-    if (!changes.empty()) {
+    const int64_t start = revision;
+    for (size_t i = 0; i < group.size(); ++i) {
+      const size_t mark = changes.size();
+      const int64_t revision_mark = revision;
+      SKIFF_RETURN_IF_ERROR(writer_->Exec("SAVEPOINT skiff_commit"));
+      Status applied = Status::Ok();
+      for (Mutation& m : *group[i]->mutations) {
+        applied = Apply(m, revision, changes);
+        if (!applied.ok()) break;
+      }
+      if (!applied.ok()) {
+        // This call fails alone: undo its mutations and its versions, keep the others'. If
+        // SQLite already rolled back the whole transaction (I/O error, disk full), the group
+        // fails with that error.
+        if (writer_->InAutocommit()) return applied;
+        SKIFF_RETURN_IF_ERROR(writer_->Exec("ROLLBACK TO skiff_commit"));
+        changes.resize(mark);
+        revision = revision_mark;
+        failed[i] = true;
+        group[i]->result = applied;
+      }
+      SKIFF_RETURN_IF_ERROR(writer_->Exec("RELEASE skiff_commit"));
+      ranges[i] = {mark, changes.size()};
+    }
+    if (revision != start) {
       SKIFF_ASSIGN_OR_RETURN(Statement meta,
                              writer_->Prepare("UPDATE meta SET value = ?1 WHERE key = 'revision'"));
       meta.Bind(1, revision);
@@ -344,15 +410,25 @@ Result<std::vector<Object>> SqliteStore::Commit(std::vector<Mutation> mutations)
       SKIFF_RETURN_IF_ERROR(trim.Run());
     }
     // Returns only once SQLite has made the commit durable (see PRAGMA synchronous in Open).
-    SKIFF_RETURN_IF_ERROR(tx.Commit());
+    // Any earlier return rolls the whole transaction back (Transaction's destructor).
+    return tx.Commit();
+  }();
+  if (!status.ok()) {
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (!failed[i]) group[i]->result = status;
+    }
+    return;
   }
   current_version_ = revision;
   hub_->Publish(changes);
-  std::vector<Object> out;
-  out.reserve(changes.size());
-  // The published objects are shared with watchers and immutable; callers get their own copy.
-  for (const std::shared_ptr<Change>& change : changes) out.push_back(change->object());
-  return out;
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (failed[i]) continue;
+    std::vector<Object> out;
+    out.reserve(ranges[i].second - ranges[i].first);
+    // The published objects are shared with watchers and immutable; callers get their own copy.
+    for (size_t c = ranges[i].first; c < ranges[i].second; ++c) out.push_back(changes[c]->object());
+    group[i]->result = std::move(out);
+  }
 }
 
 Result<ListResult> SqliteStore::List(const std::string& resource, const ListOptions& options) {
