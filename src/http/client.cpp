@@ -21,6 +21,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/url/parse.hpp>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -77,13 +78,21 @@ Result<Target> ParseTarget(const std::string& url) {
   return t;
 }
 
-// TLS client contexts, one per (ca_file, insecure) pair, shared by every exchange: loading the
-// system trust store costs milliseconds. An SSL_CTX is safe to share once configured.
+// TLS client contexts, one per (ca_file and its version, insecure) key, shared by every exchange:
+// loading the system trust store costs milliseconds. An SSL_CTX is safe to share once configured.
+// The CA file's modification time and size are part of the key, so a rotated file is reloaded.
 Result<std::shared_ptr<ssl::context>> TlsContext(const std::string& ca_file, bool insecure) {
+  std::string key = (insecure ? "1|" : "0|") + ca_file;
+  if (!ca_file.empty()) {
+    std::error_code fs_ec;
+    auto mtime = std::filesystem::last_write_time(ca_file, fs_ec);
+    auto size = std::filesystem::file_size(ca_file, fs_ec);
+    if (fs_ec) return InvalidArgument("cannot read CA file " + ca_file + ": " + fs_ec.message());
+    key += "|" + std::to_string(mtime.time_since_epoch().count()) + "|" + std::to_string(size);
+  }
   static std::mutex mu;  // guards cache
-  static std::map<std::pair<std::string, bool>, std::shared_ptr<ssl::context>> cache;
+  static std::map<std::string, std::shared_ptr<ssl::context>> cache;
   std::lock_guard lock(mu);
-  auto key = std::make_pair(ca_file, insecure);
   if (auto it = cache.find(key); it != cache.end()) return it->second;
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
@@ -95,6 +104,7 @@ Result<std::shared_ptr<ssl::context>> TlsContext(const std::string& ca_file, boo
     if (ec) return InvalidArgument("cannot load CA file " + ca_file + ": " + ec.message());
   }
   ctx->set_verify_mode(insecure ? ssl::verify_none : ssl::verify_peer);
+  if (cache.size() >= 64) cache.clear();  // bounded: old versions of rotated files
   cache.emplace(key, ctx);
   return ctx;
 }

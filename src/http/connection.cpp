@@ -136,17 +136,18 @@ Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, boo
       admitted_(admitted),
       watchdog_(socket_.get_executor()),
       wake_timer_(socket_.get_executor()) {
+  if (core_.tls) tls_.emplace(std::move(socket_), *core_.tls);
   {
     std::lock_guard lock(core_.mu);
     ++core_.live;
   }
   worker_.connections.insert(this);
   error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
+  auto ep = sock().remote_endpoint(ec);
   if (!ec) {
     remote_addr_ = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
-  socket_.set_option(tcp::no_delay(true), ec);
+  sock().set_option(tcp::no_delay(true), ec);
 }
 
 Connection::~Connection() {
@@ -163,7 +164,7 @@ void Connection::Start(std::shared_ptr<Connection> self) {
   if (self->core_.stopping.load()) self->closing_ = true;
   self->watchdog_.expires_at(steady_clock::time_point::max());
   self->ArmWatchdog();
-  auto executor = self->socket_.get_executor();
+  auto executor = self->watchdog_.get_executor();
   net::co_spawn(executor, Run(std::move(self)), [](std::exception_ptr e) {
     if (!e) return;
     try {
@@ -207,7 +208,7 @@ void Connection::OnWatchdog() {
     deadline_ = steady_clock::time_point::max();
     watchdog_.expires_at(deadline_);
     error_code ec;
-    socket_.cancel(ec);
+    sock().cancel(ec);
   } else if (watchdog_.expiry() <= now) {
     watchdog_.expires_at(deadline_);
   }
@@ -220,14 +221,14 @@ void Connection::Close() {
   watchdog_.cancel();
   wake_timer_.cancel();
   error_code ec;
-  socket_.close(ec);
+  sock().close(ec);
 }
 
 void Connection::BeginShutdown() {
   closing_ = true;
   if (phase_ == Phase::kIdle) {
     error_code ec;
-    socket_.cancel(ec);
+    sock().cancel(ec);
   } else if (phase_ == Phase::kStreaming && stream_) {
     stream_->Cancel();
   }
@@ -281,6 +282,11 @@ void Connection::ResetRequest() {
 }
 
 net::awaitable<void> Connection::Loop() {
+  if (tls_) {
+    SetDeadline(core_.options.header_timeout);
+    co_await tls_->async_handshake(net::ssl::stream_base::server, Nothrow(ec_));
+    if (ec_) co_return;  // not TLS, untrusted by the client, or too slow: nothing to answer
+  }
   bool fresh = true;
   for (;;) {
     // Wait for the first byte of a request: silence here is not an error, just the end.
@@ -288,7 +294,7 @@ net::awaitable<void> Connection::Loop() {
       if (closing_ || core_.stopping.load()) co_return;
       phase_ = Phase::kIdle;
       SetDeadline(fresh ? core_.options.header_timeout : core_.options.idle_timeout);
-      size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+      size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
       if (ec_) co_return;
       buffer_.commit(n);
     }
@@ -330,7 +336,7 @@ net::awaitable<void> Connection::Loop() {
     if (!ok) co_return;
     if (!keep_alive_ || closing_) {
       error_code ec;
-      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      sock().shutdown(tcp::socket::shutdown_send, ec);
       co_return;
     }
   }
@@ -378,7 +384,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
       SetDeadline(core_.options.header_timeout);
       deadline_set = true;
     }
-    size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+    size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
     if (ec_) {
       if (timed_out_) co_return timeout("header");
       co_return ReadOutcome::Closed();
@@ -410,7 +416,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
     if (p.expect_continue() && version_ >= 11 && buffer_.size() == 0) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       SetDeadline(core_.options.write_timeout);
-      co_await net::async_write(socket_, net::buffer(kContinue), Nothrow(ec_));
+      co_await WriteAll(net::buffer(kContinue), Nothrow(ec_));
       if (ec_) co_return ReadOutcome::Closed();
     }
     SetDeadline(core_.options.body_timeout);
@@ -421,7 +427,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
         if (!ec_ && used > 0) continue;
         if (ec_ && ec_ != bhttp::error::need_more) co_return failure(ec_);
       }
-      size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+      size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
       if (ec_) {
         if (timed_out_) co_return timeout("body");
         co_return ReadOutcome::Closed();
@@ -548,9 +554,9 @@ net::awaitable<bool> Connection::Write() {
   SetDeadline(core_.options.write_timeout);
   if (!streaming && !head_request && !bodiless_status && !resp.body.empty()) {
     std::array<net::const_buffer, 2> bufs = {net::buffer(h), net::buffer(resp.body)};
-    co_await net::async_write(socket_, bufs, Nothrow(ec_));
+    co_await WriteAll(bufs, Nothrow(ec_));
   } else {
-    co_await net::async_write(socket_, net::buffer(h), Nothrow(ec_));
+    co_await WriteAll(net::buffer(h), Nothrow(ec_));
   }
   ClearDeadline();
   if (ec_) {
@@ -588,9 +594,9 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
       size_line += "\r\n";
       std::array<net::const_buffer, 3> bufs = {net::buffer(size_line), net::buffer(*chunk),
                                                net::buffer("\r\n", 2)};
-      co_await net::async_write(socket_, bufs, Nothrow(ec_));
+      co_await WriteAll(bufs, Nothrow(ec_));
     } else {
-      co_await net::async_write(socket_, net::buffer(*chunk), Nothrow(ec_));
+      co_await WriteAll(net::buffer(*chunk), Nothrow(ec_));
     }
     ClearDeadline();
     if (ec_) {
@@ -605,7 +611,7 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
   bool ok = !write_failed && !peer_gone_ && !forced_;
   if (ok && chunked) {
     SetDeadline(core_.options.write_timeout);
-    co_await net::async_write(socket_, net::buffer("0\r\n\r\n", 5), Nothrow(ec_));
+    co_await WriteAll(net::buffer("0\r\n\r\n", 5), Nothrow(ec_));
     ClearDeadline();
     ok = !ec_;
   }
@@ -613,7 +619,7 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
   if (detecting_) {
     stop_detect_ = true;
     error_code ec;
-    socket_.cancel(ec);
+    sock().cancel(ec);
     while (detecting_ && !closed_) co_await WaitForWake(steady_clock::time_point::max());
     stop_detect_ = false;
   }
@@ -647,9 +653,8 @@ net::awaitable<std::optional<std::string>> Connection::PullChunk(BodyStream& str
 void Connection::StartDetector() {
   if (detecting_ || closed_ || buffer_.size() >= kMaxDetectBuffer) return;
   detecting_ = true;
-  socket_.async_read_some(
-      buffer_.prepare(kReadSize),
-      [self = shared_from_this()](error_code ec, size_t n) { self->OnDetect(ec, n); });
+  ReadSome(buffer_.prepare(kReadSize),
+           [self = shared_from_this()](error_code ec, size_t n) { self->OnDetect(ec, n); });
 }
 
 void Connection::OnDetect(error_code ec, size_t n) {
@@ -669,12 +674,12 @@ void Connection::OnDetect(error_code ec, size_t n) {
 
 net::awaitable<void> Connection::LingerClose() {
   error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  sock().shutdown(tcp::socket::shutdown_send, ec);
   SetDeadline(kLinger);
   size_t discarded = 0;
   while (discarded < kLingerBytes) {
     buffer_.clear();
-    size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+    size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
     if (ec_) break;
     discarded += n;
   }

@@ -12,7 +12,9 @@
 // number so that a late answer to an earlier request is dropped.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <memory>
 #include <optional>
@@ -80,9 +82,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnDetect(boost::system::error_code ec, size_t n);
   void Close();
 
+  // The TCP socket, inside the TLS stream when there is one.
+  tcp::socket& sock() { return tls_ ? tls_->next_layer() : socket_; }
+  // Reads/writes through TLS when on; both branches have the same awaitable type.
+  template <class Buffers, class Token>
+  auto ReadSome(const Buffers& b, Token&& token) {
+    if (tls_) return tls_->async_read_some(b, std::forward<Token>(token));
+    return socket_.async_read_some(b, std::forward<Token>(token));
+  }
+  template <class Buffers, class Token>
+  auto WriteAll(const Buffers& b, Token&& token) {
+    if (tls_) return net::async_write(*tls_, b, std::forward<Token>(token));
+    return net::async_write(socket_, b, std::forward<Token>(token));
+  }
+
   ServerCore& core_;
   Worker& worker_;
-  tcp::socket socket_;
+  tcp::socket socket_;  // moved into tls_ when TLS is on
+  std::optional<net::ssl::stream<tcp::socket>> tls_;
   const bool admitted_;
   boost::beast::flat_buffer buffer_;
   std::string remote_addr_;

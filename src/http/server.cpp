@@ -44,6 +44,23 @@ class PoolRunner final : public TaskRunner {
 
 int DefaultThreads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
+Result<std::shared_ptr<net::ssl::context>> ServerTlsContext(const std::string& cert_file,
+                                                            const std::string& key_file) {
+  if (cert_file.empty() || key_file.empty()) {
+    return InvalidArgument("TLS needs both a certificate file and a key file");
+  }
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_server);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1 | net::ssl::context::single_dh_use);
+  boost::system::error_code ec;
+  ctx->use_certificate_chain_file(cert_file, ec);
+  if (ec) return InvalidArgument("cannot load TLS certificate " + cert_file + ": " + ec.message());
+  ctx->use_private_key_file(key_file, net::ssl::context::pem, ec);
+  if (ec) return InvalidArgument("cannot load TLS key " + key_file + ": " + ec.message());
+  return ctx;
+}
+
 }  // namespace
 
 std::string_view MethodLabel(std::string_view method) {
@@ -221,6 +238,10 @@ Result<uint16_t> Server::Start() {
     if (impl.started) return FailedPrecondition("server already started");
   }
   const auto& opts = impl.core.options;
+  if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(impl.core.tls,
+                           internal::ServerTlsContext(opts.tls_cert_file, opts.tls_key_file));
+  }
   int n = opts.io_threads > 0 ? opts.io_threads : internal::DefaultThreads();
   for (int i = 0; i < n; ++i) impl.core.workers.push_back(std::make_unique<Worker>(i));
 

@@ -32,6 +32,10 @@ struct ServerOptions {
   size_t max_connections = 10'000;  // over -> 503 and close
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string server_header = "skiff";
+  // HTTPS: when both are set the listener speaks TLS only (TLS 1.2+). PEM files: the server
+  // certificate chain and its private key. The handshake must finish within header_timeout.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {
@@ -47,7 +51,8 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and starts the I/O threads. Returns the bound port.
+  // Binds and starts the I/O threads. Returns the bound port. Errors: InvalidArgument (bad host,
+  // unreadable TLS files), Unavailable (cannot listen).
   Result<uint16_t> Start();
   // Stops accepting, lets in-flight requests finish (bounded by the grace period), cancels
   // streams and idle keep-alive connections, then stops the threads. Idempotent. Blocks until

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <memory>
@@ -86,6 +87,7 @@ struct Worker {
 struct ServerCore {
   ServerOptions options;
   Handler root;
+  std::shared_ptr<net::ssl::context> tls;     // null: plain HTTP
   Family<Counter>* requests_total = nullptr;  // null when metrics are off
   Family<Histogram>* request_duration = nullptr;
   // Open (admitted) connections; shared with the metrics gauge, which may outlive the server.

@@ -2,10 +2,7 @@
 // self-signed certificates generated at test time.
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <atomic>
 #include <cstdio>
@@ -13,53 +10,15 @@
 #include <thread>
 
 #include "http/client.hpp"
+#include "unit/http/test_certs.hpp"
 #include "unit/http/test_util.hpp"
 
 namespace skiff::http {
 namespace {
 
 using namespace std::chrono_literals;
-
-struct Cert {
-  EVP_PKEY* key = nullptr;
-  X509* x509 = nullptr;
-  std::string pem_path;
-  ~Cert() {
-    X509_free(x509);
-    EVP_PKEY_free(key);
-    if (!pem_path.empty()) std::remove(pem_path.c_str());
-  }
-};
-
-// A self-signed P-256 certificate for `cn` with the given subjectAltName ("DNS:a,IP:b").
-std::unique_ptr<Cert> MakeCert(const std::string& cn, const std::string& san) {
-  auto c = std::make_unique<Cert>();
-  c->key = EVP_EC_gen("P-256");
-  c->x509 = X509_new();
-  X509_set_version(c->x509, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(c->x509), 1);
-  X509_gmtime_adj(X509_getm_notBefore(c->x509), -60);
-  X509_gmtime_adj(X509_getm_notAfter(c->x509), 3600);
-  X509_set_pubkey(c->x509, c->key);
-  X509_NAME* name = X509_get_subject_name(c->x509);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  X509_set_issuer_name(c->x509, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, c->x509, c->x509, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, san.c_str());
-  X509_add_ext(c->x509, ext, -1);
-  X509_EXTENSION_free(ext);
-  X509_sign(c->x509, c->key, EVP_sha256());
-  c->pem_path = (std::filesystem::temp_directory_path() /
-                 ("skiff-http-test-ca-" + std::to_string(::getpid()) + "-" + cn + ".pem"))
-                    .string();
-  FILE* f = std::fopen(c->pem_path.c_str(), "w");
-  PEM_write_X509(f, c->x509);
-  std::fclose(f);
-  return c;
-}
+using testing::Cert;
+using testing::MakeCert;
 
 // Answers every TLS connection with "secure" and closes. Runs until destroyed.
 class TlsServer {
