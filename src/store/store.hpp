@@ -132,7 +132,8 @@ struct SqliteOptions {
   std::string path;  // database file; ":memory:" for tests
   // "full" (default): every commit is fsynced before it is acknowledged, so no acknowledged
   // write is lost even on power failure. "normal": WAL without per-commit fsync; survives a
-  // process crash (SIGKILL) but may lose the last commits on power loss.
+  // process crash (SIGKILL) but may lose the last commits on power loss. Concurrent commits are
+  // grouped into one SQLite transaction (one fsync), each still atomic on its own.
   std::string synchronous = "full";
   int64_t history_size = 10'000;  // events kept for watch replay; >= 1
   // Reader connections for Get/List/watch replay, so reads never wait for a write (WAL). 0 (and
