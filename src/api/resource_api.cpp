@@ -186,8 +186,13 @@ http::Response ResourceApi::Impl::Render(const http::Request& req, const KindInf
     case Shape::kTable: {
       auto include = ParseIncludeObject(req.Query("includeObject").value_or(""));
       json::object md;
-      if (const auto* rv = Find(json::value(obj), "metadata.resourceVersion"))
-        md["resourceVersion"] = *rv;
+      // Looked up in `obj` itself: a pointer from Find(json::value(obj), ...) would point into
+      // a temporary that is gone by the time it is read.
+      if (const json::value* meta = obj.if_contains("metadata"); meta && meta->is_object()) {
+        if (const json::value* rv = meta->get_object().if_contains("resourceVersion")) {
+          md["resourceVersion"] = *rv;
+        }
+      }
       return JsonResponse(code, MakeTable(kind, {obj}, clock.Now(),
                                           include ? *include : IncludeObject::kMetadata, md));
     }
@@ -369,8 +374,13 @@ std::string ResourceApi::Impl::EncodeEvent(const KindInfo& kind, Shape shape, In
   switch (shape) {
     case Shape::kTable: {
       json::object md;
-      if (const auto* rv = Find(json::value(obj), "metadata.resourceVersion"))
-        md["resourceVersion"] = *rv;
+      // Looked up in `obj` itself: a pointer from Find(json::value(obj), ...) would point into
+      // a temporary that is gone by the time it is read.
+      if (const json::value* meta = obj.if_contains("metadata"); meta && meta->is_object()) {
+        if (const json::value* rv = meta->get_object().if_contains("resourceVersion")) {
+          md["resourceVersion"] = *rv;
+        }
+      }
       event["object"] = MakeTable(kind, {obj}, clock.Now(), include, std::move(md));
       break;
     }

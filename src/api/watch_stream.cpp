@@ -127,8 +127,10 @@ void WatchReaper::Run() {
       cv_.wait(lock);
       continue;
     }
-    auto first = streams_.begin();
-    if (cv_.wait_until(lock, first->first) == std::cv_status::timeout) {
+    // A copy: wait_until reads the deadline again after waking, and CloseAll may have freed the
+    // map node (and so a referenced key) meanwhile.
+    const auto deadline = streams_.begin()->first;
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
       auto now = std::chrono::steady_clock::now();
       std::vector<std::shared_ptr<WatchStream>> due;
       while (!streams_.empty() && streams_.begin()->first <= now) {

@@ -132,7 +132,8 @@ inline KindInfo WidgetKind() {
   k.columns = {{"Replicas", "integer", ".spec.replicas", "Desired replicas", 0, "", nullptr}};
   k.validate = [](const json::object& obj) {
     FieldErrors errs;
-    const json::value* r = Find(json::value(obj), "spec.replicas");
+    const json::value root(obj);
+    const json::value* r = Find(root, "spec.replicas");
     if (r != nullptr && r->is_int64() && r->get_int64() < 0) {
       errs.push_back({FieldError::Type::kInvalid, "spec.replicas", "must be >= 0", *r});
     }

@@ -435,7 +435,8 @@ TEST_F(ResourceApiTest, UpdateWithStaleVersionIsConflict) {
             R"(Operation cannot be fulfilled on namespaces "a": the object has been modified; )"
             "please apply your changes to the latest version and try again");
   EXPECT_EQ(Get("/api/v1/namespaces/a").Str("metadata.labels.x"), "1");
-  EXPECT_FALSE(Find(Get("/api/v1/namespaces/a").body, "metadata.labels.y"));
+  Reply after = Get("/api/v1/namespaces/a");
+  EXPECT_FALSE(Find(after.body, "metadata.labels.y"));
 
   Reply bad_rv =
       Do("PUT", "/api/v1/namespaces/a", R"({"metadata":{"name":"a","resourceVersion":"abc"}})");
@@ -653,7 +654,8 @@ TEST_F(ResourceApiTest, PatchRetriesLostRacesAFewTimes) {
   EXPECT_EQ(gave_up.status, 409) << gave_up;
   EXPECT_EQ(gave_up.Str("reason"), "Conflict");
   store_->InjectConflicts(0);
-  EXPECT_FALSE(Find(Get("/api/v1/namespaces/a").body, "metadata.labels.y"));
+  Reply after = Get("/api/v1/namespaces/a");
+  EXPECT_FALSE(Find(after.body, "metadata.labels.y"));
 }
 
 TEST_F(ResourceApiTest, ConcurrentPatchesLoseNoUpdate) {

@@ -254,5 +254,32 @@ TEST(WatchStream, OverflowEndsTheStream) {
   EXPECT_EQ(n, internal::WatchStream::kMaxQueued);
 }
 
+TEST(WatchReaper, EndsStreamsAtTheirDeadline) {
+  internal::WatchReaper reaper;
+  auto soon = std::make_shared<internal::WatchStream>();
+  auto later = std::make_shared<internal::WatchStream>();
+  reaper.Add(later, std::chrono::steady_clock::now() + std::chrono::hours(1));
+  reaper.Add(soon, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
+  StreamReader reader(soon);
+  EXPECT_EQ(reader.Next(), std::nullopt);  // within kWait
+  EXPECT_FALSE(later->finished());
+  reaper.CloseAll();
+  EXPECT_TRUE(later->finished());
+}
+
+TEST(WatchReaper, CloseAllWhileTheReaperWaitsOnADeadline) {
+  // The reaper thread sleeps until the first deadline; CloseAll must not free what it waits on.
+  for (int i = 0; i < 50; ++i) {
+    internal::WatchReaper reaper;
+    auto s = std::make_shared<internal::WatchStream>();
+    reaper.Add(s, std::chrono::steady_clock::now() + std::chrono::hours(1));
+    reaper.CloseAll();
+    EXPECT_TRUE(s->finished());
+    auto late = std::make_shared<internal::WatchStream>();
+    reaper.Add(late, std::chrono::steady_clock::now() + std::chrono::hours(1));
+    EXPECT_TRUE(late->finished());
+  }
+}
+
 }  // namespace
 }  // namespace skiff::api
