@@ -1,7 +1,7 @@
 #pragma once
-// skiff_http: HTTP/1.1 on Boost.Beast/Asio. Owns sockets, connections, limits, time-outs, the
-// router, the metrics of requests, and an HTTP client. Depends on skiff_core only. This
-// header and router.hpp are sans-I/O: Asio/Beast appear only in .cpp files.
+// skiff_http: HTTP/1.1 on Boost.Beast/Asio. Owns sockets, connections, limits, time-outs, TLS
+// (listener and client), the router, the metrics of requests, and an HTTP client. Depends on
+// skiff_core only. This header and router.hpp are sans-I/O: Asio/Beast appear only in .cpp files.
 //
 // Threading: the server runs one io_context per I/O thread; each connection is one coroutine on
 // one of them. Handlers are called on an I/O thread and must not block; work that blocks
