@@ -133,7 +133,7 @@ http::Response ResourceApi::Impl::Create(const http::Request& req, const KindInf
 
   json::object& md = EnsureObject(obj, "metadata");
   if (kind.namespaced) {
-    std::string body_ns = GetString(json::value(md), "namespace");
+    std::string body_ns = GetString(md, "namespace");
     if (!body_ns.empty() && body_ns != info.ns) {
       return StatusResponse(InvalidArgument(
           "the namespace of the provided object does not match the namespace sent on the "
@@ -143,9 +143,9 @@ http::Response ResourceApi::Impl::Create(const http::Request& req, const KindInf
   } else {
     md.erase("namespace");
   }
-  std::string name = GetString(json::value(md), "name");
+  std::string name = GetString(md, "name");
   if (name.empty()) {
-    std::string generate = GetString(json::value(md), "generateName");
+    std::string generate = GetString(md, "generateName");
     if (!generate.empty()) {
       name = generate + internal::GenerateSuffix();
       md["name"] = name;
@@ -207,7 +207,7 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
 
   const json::value old_root(old.object);
   json::object& md = EnsureObject(obj, "metadata");
-  std::string body_name = GetString(json::value(md), "name");
+  std::string body_name = GetString(md, "name");
   if (!body_name.empty() && body_name != info.name) {
     return StatusResponse(InvalidArgument("the name of the object (" + body_name +
                                           ") does not match the name on the URL (" + info.name +
@@ -215,7 +215,7 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
   }
   md["name"] = info.name;
   if (kind.namespaced) {
-    std::string body_ns = GetString(json::value(md), "namespace");
+    std::string body_ns = GetString(md, "namespace");
     if (!body_ns.empty() && body_ns != info.ns) {
       return StatusResponse(InvalidArgument(
           "the namespace of the provided object does not match the namespace sent on the "
@@ -225,7 +225,7 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
   } else {
     md.erase("namespace");
   }
-  std::string body_uid = GetString(json::value(md), "uid");
+  std::string body_uid = GetString(md, "uid");
   std::string old_uid = GetString(old_root, "metadata.uid");
   if (!body_uid.empty() && body_uid != old_uid) {
     return StatusResponse(internal::PreconditionFailed("UID in precondition: " + body_uid +
@@ -301,7 +301,7 @@ http::Response ResourceApi::Impl::Update(const http::Request& req, const KindInf
   auto old = store.Get({kind.StorageResource(), info.ns, info.name});
   if (!old) return StatusResponse(old.error(), &kind, {}, info.name);
   int64_t expected = 0;
-  std::string rv = GetString(json::value(obj), "metadata.resourceVersion");
+  std::string rv = GetString(obj, "metadata.resourceVersion");
   if (!rv.empty()) {
     expected = internal::ParseVersion(rv);
     if (expected <= 0) {
@@ -413,7 +413,7 @@ http::Response ResourceApi::Impl::Delete(const http::Request& req, const KindInf
   for (int attempt = 0;; ++attempt) {
     auto current = store.Get(key);
     if (!current) return StatusResponse(current.error(), &kind, {}, info.name);
-    std::string current_uid = GetString(json::value(current->object), "metadata.uid");
+    std::string current_uid = GetString(current->object, "metadata.uid");
     if (!expected_uid.empty() && expected_uid != current_uid) {
       return StatusResponse(internal::PreconditionFailed("UID in precondition: " + expected_uid +
                                                          ", UID in object meta: " + current_uid),

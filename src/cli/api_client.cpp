@@ -17,6 +17,7 @@ std::string Lower(std::string_view s) {
 }  // namespace
 
 std::string AdminTokenPath(const std::string& data_dir) { return data_dir + "/admin.token"; }
+std::string DefaultCaPath(const std::string& data_dir) { return data_dir + "/tls/ca.crt"; }
 
 std::string ResourceRef::Path(const std::string& ns, const std::string& name) const {
   std::string p = group.empty() ? "/api/" + version : "/apis/" + group + "/" + version;
@@ -39,7 +40,14 @@ Result<ApiClient> ApiClient::FromSettings(const Settings& settings) {
     std::string host = hp.first;
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
-    c.server_ = "http://" + host + ":" + std::to_string(hp.second);
+    // Same port for both; prefer TLS when the server's private CA is at hand.
+    std::string ca = settings.GetString("caFile");
+    if (ca.empty()) ca = DefaultCaPath(settings.GetString("dataDir"));
+    c.server_ = (FileExists(ca) ? "https://" : "http://") + host + ":" + std::to_string(hp.second);
+  }
+  c.ca_file_ = settings.GetString("caFile");
+  if (c.ca_file_.empty() && FileExists(DefaultCaPath(settings.GetString("dataDir")))) {
+    c.ca_file_ = DefaultCaPath(settings.GetString("dataDir"));
   }
   while (!c.server_.empty() && c.server_.back() == '/') c.server_.pop_back();
   c.token_ = settings.GetString("token");
@@ -65,6 +73,7 @@ Result<http::ClientResponse> ApiClient::Do(const std::string& method, const std:
   http::ClientRequest req;
   req.method = method;
   req.url = server_ + path;
+  req.ca_file = ca_file_;
   req.headers.Set("Authorization", "Bearer " + token_);
   req.headers.Set("Accept", accept);
   req.headers.Set("User-Agent", std::string("skiff/") + SKIFF_VERSION);

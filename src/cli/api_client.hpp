@@ -43,12 +43,14 @@ class ApiClient {
 
   const std::string& server() const { return server_; }
   const std::string& token() const { return token_; }
+  const std::string& ca_file() const { return ca_file_; }
 
  private:
   Status LoadDiscovery();
 
   std::string server_;
   std::string token_;
+  std::string ca_file_;  // extra trust anchor for https (the server's private CA)
   std::optional<std::vector<ResourceRef>> resources_;
 };
 
@@ -57,5 +59,7 @@ Status ServerError(const http::ClientResponse& response);
 
 // The bootstrap token file of a data directory.
 std::string AdminTokenPath(const std::string& data_dir);
+// Where `skiff up` keeps its private CA certificate.
+std::string DefaultCaPath(const std::string& data_dir);
 
 }  // namespace skiff::cli

@@ -8,6 +8,7 @@
 
 #include "api/patch.hpp"
 #include "cli/api_client.hpp"
+#include "core/crypto.hpp"
 #include "core/fs.hpp"
 #include "core/yaml.hpp"
 #include "http/http.hpp"
@@ -174,7 +175,7 @@ std::string WithLine(const Manifest& m, const http::ClientResponse& resp, const 
 std::string NamespaceFor(const ResourceRef& ref, const json::object& obj,
                          const std::string& flag_ns, Status* error) {
   if (!ref.namespaced) return {};
-  std::string ns = GetString(json::value(obj), "metadata.namespace");
+  std::string ns = GetString(obj, "metadata.namespace");
   if (!flag_ns.empty() && !ns.empty() && ns != flag_ns) {
     *error = InvalidArgument(
         "the namespace from the provided object \"" + ns + "\" does not match the namespace \"" +
@@ -438,12 +439,27 @@ int RunDelete(const Settings& settings, const DeleteOptions& o) {
 int RunKubeconfig(const Settings& settings) {
   auto client = ApiClient::FromSettings(settings);
   if (!client) return Fail(client.error());
+  // kubectl sends bearer tokens only over TLS: point it at the TLS side of the listener.
+  std::string server = client->server();
+  json::object cluster;
+  if (server.rfind("http://", 0) == 0 && !client->ca_file().empty()) {
+    server = "https://" + server.substr(7);
+  }
+  cluster["server"] = server;
+  if (server.rfind("https://", 0) == 0 && !client->ca_file().empty()) {
+    auto ca = ReadFile(client->ca_file(), 1 << 20);
+    if (!ca) return Fail(ca.error());
+    cluster["certificate-authority-data"] = Base64Encode(*ca);
+  } else if (server.rfind("http://", 0) == 0) {
+    std::fprintf(stderr,
+                 "warning: %s is plain HTTP and kubectl will not send the token over it; start "
+                 "skiff with TLS (tls.mode auto, the default) and give --ca-file\n",
+                 server.c_str());
+  }
   json::object config{
       {"apiVersion", "v1"},
       {"kind", "Config"},
-      {"clusters",
-       json::array{json::object{{"name", "skiff"},
-                                {"cluster", json::object{{"server", client->server()}}}}}},
+      {"clusters", json::array{json::object{{"name", "skiff"}, {"cluster", std::move(cluster)}}}},
       {"users", json::array{json::object{{"name", "skiff-admin"},
                                          {"user", json::object{{"token", client->token()}}}}}},
       {"contexts", json::array{json::object{{"name", "skiff"},
@@ -463,6 +479,7 @@ int RunVersion(const Settings& settings) {
   http::ClientRequest req;
   req.url = client->server() + "/version";
   req.headers.Set("Authorization", "Bearer " + client->token());
+  req.ca_file = client->ca_file();
   req.timeout = std::chrono::milliseconds(2000);
   auto resp = http::Fetch(req);
   if (resp && resp->status == 200) {

@@ -228,6 +228,29 @@ const json::value* Find(const json::value& root, std::string_view path) {
   return cur;
 }
 
+const json::value* Find(const json::object& root, std::string_view path) {
+  std::vector<std::string> segments;
+  if (!Segments(path, segments) || segments.empty()) return nullptr;
+  auto it = root.find(segments.front());
+  if (it == root.end()) return nullptr;
+  const json::value* cur = &it->value();
+  for (size_t i = 1; i < segments.size(); ++i) {
+    const std::string& seg = segments[i];
+    if (const auto* obj = cur->if_object()) {
+      auto found = obj->find(seg);
+      if (found == obj->end()) return nullptr;
+      cur = &found->value();
+    } else if (const auto* arr = cur->if_array()) {
+      size_t idx = 0;
+      if (!ArrayIndex(seg, idx) || idx >= arr->size()) return nullptr;
+      cur = &(*arr)[idx];
+    } else {
+      return nullptr;
+    }
+  }
+  return cur;
+}
+
 json::value* FindMutable(json::value& root, std::string_view path) {
   return const_cast<json::value*>(Find(root, path));
 }
@@ -238,7 +261,18 @@ std::string GetString(const json::value& root, std::string_view path, std::strin
   return std::string(v->get_string());
 }
 
+std::string GetString(const json::object& root, std::string_view path, std::string_view fallback) {
+  const json::value* v = Find(root, path);
+  if (v == nullptr || !v->is_string()) return std::string(fallback);
+  return std::string(v->get_string());
+}
+
 const json::object* GetObject(const json::value& root, std::string_view path) {
+  const json::value* v = Find(root, path);
+  return v == nullptr ? nullptr : v->if_object();
+}
+
+const json::object* GetObject(const json::object& root, std::string_view path) {
   const json::value* v = Find(root, path);
   return v == nullptr ? nullptr : v->if_object();
 }

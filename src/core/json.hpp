@@ -30,12 +30,22 @@ std::string FormatJsonNumber(double d);
 // Array indexes are decimal segments without leading zeros ("spec.containers.0.image"). Keys
 // that contain dots need the pointer form ("/metadata/labels/app.kubernetes.io~1name").
 const json::value* Find(const json::value& root, std::string_view path);
+// The same, starting at an object (the empty path finds nothing: there is no json::value).
+const json::value* Find(const json::object& root, std::string_view path);
+// A temporary would die before the returned pointer is used.
+const json::value* Find(json::value&& root, std::string_view path) = delete;
+const json::value* Find(json::object&& root, std::string_view path) = delete;
 json::value* FindMutable(json::value& root, std::string_view path);
 
 // Typed lookups that return the fallback when missing or of another type.
 std::string GetString(const json::value& root, std::string_view path,
                       std::string_view fallback = {});
+std::string GetString(const json::object& root, std::string_view path,
+                      std::string_view fallback = {});
 const json::object* GetObject(const json::value& root, std::string_view path);
+const json::object* GetObject(const json::object& root, std::string_view path);
+const json::object* GetObject(json::value&& root, std::string_view path) = delete;
+const json::object* GetObject(json::object&& root, std::string_view path) = delete;
 
 // Returns obj[key] as an object, creating (or replacing a non-object) when needed.
 json::object& EnsureObject(json::object& obj, std::string_view key);

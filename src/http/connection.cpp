@@ -136,7 +136,6 @@ Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, boo
       admitted_(admitted),
       watchdog_(socket_.get_executor()),
       wake_timer_(socket_.get_executor()) {
-  if (core_.tls) tls_.emplace(std::move(socket_), *core_.tls);
   {
     std::lock_guard lock(core_.mu);
     ++core_.live;
@@ -275,6 +274,7 @@ void Connection::ResetRequest() {
     request_.body.clear();
   }
   request_.remote_addr = remote_addr_;
+  request_.tls = tls_.has_value();
   request_.keep_alive = true;
   request_.principal.reset();
   request_.route.clear();
@@ -282,10 +282,23 @@ void Connection::ResetRequest() {
 }
 
 net::awaitable<void> Connection::Loop() {
-  if (tls_) {
+  if (core_.tls) {
+    // TLS and plain HTTP share the port: a TLS ClientHello starts with a handshake record
+    // (content type 22). The bytes read to decide are handed to the handshake.
     SetDeadline(core_.options.header_timeout);
-    co_await tls_->async_handshake(net::ssl::stream_base::server, Nothrow(ec_));
-    if (ec_) co_return;  // not TLS, untrusted by the client, or too slow: nothing to answer
+    size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+    if (ec_) co_return;
+    buffer_.commit(n);
+    const auto* first = static_cast<const unsigned char*>(buffer_.data().data());
+    if (n > 0 && first[0] == 0x16) {
+      tls_.emplace(std::move(socket_), *core_.tls);
+      size_t used = co_await tls_->async_handshake(net::ssl::stream_base::server, buffer_.data(),
+                                                   Nothrow(ec_));
+      if (ec_) co_return;  // untrusted by the client, or too slow: nothing to answer
+      buffer_.consume(used);
+    } else if (core_.options.tls_only) {
+      co_return;
+    }
   }
   bool fresh = true;
   for (;;) {

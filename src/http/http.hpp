@@ -53,6 +53,7 @@ struct Request {
   std::string body;
   std::string remote_addr;  // "127.0.0.1:54321"
   bool keep_alive = true;
+  bool tls = false;  // the connection is TLS
   // Set by authentication before dispatch; empty for public routes.
   std::optional<Principal> principal;
   // Set by the router: the route's name (for metrics and logs) and the pattern's remainder

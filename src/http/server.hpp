@@ -32,10 +32,13 @@ struct ServerOptions {
   size_t max_connections = 10'000;  // over -> 503 and close
   std::chrono::milliseconds shutdown_grace{10'000};
   std::string server_header = "skiff";
-  // HTTPS: when both are set the listener speaks TLS only (TLS 1.2+). PEM files: the server
+  // HTTPS: when both are set the listener speaks TLS (TLS 1.2+). PEM files: the server
   // certificate chain and its private key. The handshake must finish within header_timeout.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // With TLS on, a connection whose first byte is not a TLS handshake record is served as
+  // plain HTTP on the same port (curl, probes, browsers on loopback) unless this is set.
+  bool tls_only = false;
 };
 
 class Server {

@@ -100,7 +100,13 @@ def test_unknown_resource_type(skiff):
 
 def test_kubeconfig_has_server_and_token(skiff):
     cfg = yaml.safe_load(skiff.cli("kubeconfig", check=True).stdout)
-    assert cfg["clusters"][0]["cluster"]["server"] == skiff.url
+    # kubectl sends tokens only over TLS: the kubeconfig points at the TLS side of the port,
+    # trusting skiff's private CA.
+    cluster = cfg["clusters"][0]["cluster"]
+    assert cluster["server"] == skiff.url.replace("http://", "https://")
+    import base64
+    with open(f"{skiff.data_dir}/tls/ca.crt", "rb") as f:
+        assert base64.b64decode(cluster["certificate-authority-data"]) == f.read()
     assert cfg["users"][0]["user"]["token"] == skiff.token
     assert cfg["current-context"] == "skiff"
 

@@ -27,6 +27,10 @@ class ServerTlsTest : public ::testing::Test {
           r.Add(
               {"GET"}, "/healthz", [](Request&) { return Response::Text(200, "ok"); },
               Execution::kInline);
+          r.Add(
+              {"GET"}, "/scheme",
+              [](Request& req) { return Response::Text(200, req.tls ? "tls" : "plain"); },
+              Execution::kInline);
           r.Add({"GET"}, "/watch", [this](Request&, Responder respond) {
             Response resp;
             resp.stream = watch_;
@@ -117,8 +121,34 @@ TEST_F(ServerTlsTest, KeepAliveAndPipeliningOverTls) {
   ::close(fd);
 }
 
-TEST_F(ServerTlsTest, PlainHttpOnTheTlsPortIsClosed) {
-  RawConn c(server_.port());
+TEST_F(ServerTlsTest, PlainHttpSharesThePort) {
+  // Plain HTTP and TLS on one port: the first byte tells them apart, and the handler sees which.
+  ClientRequest plain;
+  plain.url = "http://127.0.0.1:" + std::to_string(server_.port()) + "/scheme";
+  plain.timeout = 5s;
+  auto p = Fetch(plain);
+  ASSERT_TRUE(p) << p.error();
+  EXPECT_EQ(p->status, 200);
+  EXPECT_EQ(p->body, "plain");
+  auto t = Fetch(Req("/scheme"));
+  ASSERT_TRUE(t) << t.error();
+  EXPECT_EQ(t->body, "tls");
+}
+
+TEST(ServerTlsOnlyTest, PlainHttpIsClosedWhenTlsIsRequired) {
+  auto cert = MakeCert("localhost", "DNS:localhost,IP:127.0.0.1");
+  ServerOptions o;
+  o.tls_cert_file = cert->pem_path;
+  o.tls_key_file = cert->key_path;
+  o.tls_only = true;
+  o.header_timeout = 500ms;
+  o.shutdown_grace = 1000ms;
+  TestServer server(o, [](Router& r, Server&) {
+    r.Add(
+        {"GET"}, "/healthz", [](Request&) { return Response::Text(200, "ok"); },
+        Execution::kInline);
+  });
+  RawConn c(server.port());
   ASSERT_TRUE(c.Send(testing::Get("/healthz")));
   EXPECT_TRUE(c.WaitClosed(5s));
   EXPECT_EQ(c.buffered().find("HTTP/1.1 200"), std::string::npos);
