@@ -142,6 +142,17 @@ bool MatchesFields(const json::object& obj, const std::vector<FieldRequirement>&
   return true;
 }
 
+Status ParseSelectors(const http::Request& req, store::Selector* labels,
+                      std::vector<FieldRequirement>* fields) {
+  if (auto sel = req.Query("labelSelector"); sel && !sel->empty()) {
+    SKIFF_ASSIGN_OR_RETURN(*labels, store::Selector::Parse(*sel));
+  }
+  if (auto fs = req.Query("fieldSelector"); fs && !fs->empty()) {
+    SKIFF_ASSIGN_OR_RETURN(*fields, ParseFieldSelector(*fs));
+  }
+  return Status::Ok();
+}
+
 json::object Comparable(json::object obj) {
   if (auto* md = obj.if_contains("metadata"); md && md->is_object()) {
     md->as_object().erase("resourceVersion");
@@ -311,16 +322,9 @@ http::Response ResourceApi::Impl::List(const http::Request& req, const KindInfo&
                                        const RequestInfo& info) {
   store::ListOptions opts;
   opts.ns = info.ns;
-  if (auto sel = req.Query("labelSelector"); sel && !sel->empty()) {
-    auto parsed = store::Selector::Parse(*sel);
-    if (!parsed) return StatusResponse(parsed.error());
-    opts.label_selector = std::move(*parsed);
-  }
   std::vector<FieldRequirement> fields;
-  if (auto fs = req.Query("fieldSelector"); fs && !fs->empty()) {
-    auto parsed = ParseFieldSelector(*fs);
-    if (!parsed) return StatusResponse(parsed.error());
-    fields = std::move(*parsed);
+  if (Status st = internal::ParseSelectors(req, &opts.label_selector, &fields); !st.ok()) {
+    return StatusResponse(st);
   }
   if (auto limit = req.Query("limit"); limit && !limit->empty()) {
     int64_t n = ParseVersion(*limit);
@@ -398,16 +402,9 @@ http::Response ResourceApi::Impl::Watch(const http::Request& req, const KindInfo
                                         const RequestInfo& info) {
   store::WatchOptions opts;
   opts.ns = info.ns;
-  if (auto sel = req.Query("labelSelector"); sel && !sel->empty()) {
-    auto parsed = store::Selector::Parse(*sel);
-    if (!parsed) return StatusResponse(parsed.error());
-    opts.label_selector = std::move(*parsed);
-  }
   std::vector<FieldRequirement> fields;
-  if (auto fs = req.Query("fieldSelector"); fs && !fs->empty()) {
-    auto parsed = ParseFieldSelector(*fs);
-    if (!parsed) return StatusResponse(parsed.error());
-    fields = std::move(*parsed);
+  if (Status st = internal::ParseSelectors(req, &opts.label_selector, &fields); !st.ok()) {
+    return StatusResponse(st);
   }
   // A single object watched by name (/namespaces/NAME?watch=1) is a field selector on its name.
   if (!info.name.empty()) fields.push_back({"metadata.name", info.name, true});

@@ -30,6 +30,9 @@ struct FieldRequirement {
 };
 Result<std::vector<FieldRequirement>> ParseFieldSelector(std::string_view text);
 bool MatchesFields(const json::object& obj, const std::vector<FieldRequirement>& reqs);
+// Reads ?labelSelector= and ?fieldSelector=; InvalidArgument naming the problem.
+Status ParseSelectors(const http::Request& req, store::Selector* labels,
+                      std::vector<FieldRequirement>* fields);
 // The object without server-bumped metadata, to detect updates that change nothing.
 json::object Comparable(json::object obj);
 // Whether anything outside metadata and status differs (bumps metadata.generation).

@@ -14,6 +14,25 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// One entry of an APIResourceList.
+ResourceRef RefFromDiscovery(const json::value& r, const std::string& group,
+                             const std::string& version) {
+  ResourceRef ref;
+  ref.group = group;
+  ref.version = version;
+  ref.kind = GetString(r, "kind");
+  ref.plural = GetString(r, "name");
+  ref.singular = GetString(r, "singularName");
+  const json::value* ns = Find(r, "namespaced");
+  ref.namespaced = ns != nullptr && ns->is_bool() && ns->get_bool();
+  if (const auto* sn = Find(r, "shortNames"); sn && sn->is_array()) {
+    for (const auto& s : sn->get_array()) {
+      if (s.is_string()) ref.short_names.emplace_back(s.get_string());
+    }
+  }
+  return ref;
+}
+
 }  // namespace
 
 std::string AdminTokenPath(const std::string& data_dir) { return data_dir + "/admin.token"; }
@@ -157,20 +176,7 @@ Status ApiClient::LoadDiscovery() {
     for (const auto& r : resources->get_array()) {
       std::string name = GetString(r, "name");
       if (name.find('/') != std::string::npos) continue;  // subresources
-      ResourceRef ref;
-      ref.group = group;
-      ref.version = version;
-      ref.kind = GetString(r, "kind");
-      ref.plural = name;
-      ref.singular = GetString(r, "singularName");
-      const json::value* ns = Find(r, "namespaced");
-      ref.namespaced = ns != nullptr && ns->is_bool() && ns->get_bool();
-      if (const auto* sn = Find(r, "shortNames"); sn && sn->is_array()) {
-        for (const auto& s : sn->get_array()) {
-          if (s.is_string()) ref.short_names.emplace_back(s.get_string());
-        }
-      }
-      out.push_back(std::move(ref));
+      out.push_back(RefFromDiscovery(r, group, version));
     }
   }
   resources_ = std::move(out);
@@ -224,15 +230,7 @@ Result<ResourceRef> ApiClient::ResolveKind(std::string_view api_version, std::st
       for (const auto& r : resources->get_array()) {
         if (GetString(r, "kind") != kind || GetString(r, "name").find('/') != std::string::npos)
           continue;
-        ResourceRef ref;
-        ref.group = group;
-        ref.version = version;
-        ref.kind = std::string(kind);
-        ref.plural = GetString(r, "name");
-        ref.singular = GetString(r, "singularName");
-        const json::value* ns = Find(r, "namespaced");
-        ref.namespaced = ns != nullptr && ns->is_bool() && ns->get_bool();
-        return ref;
+        return RefFromDiscovery(r, group, version);
       }
     }
   }
