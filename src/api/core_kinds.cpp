@@ -1,9 +1,143 @@
 // The kinds of the core group that skiff serves itself.
 #include "api/kind.hpp"
+#include "api/protobuf.hpp"
 
 namespace skiff::api {
 
 namespace {
+
+// Protobuf descriptors: field numbers from k8s.io/api/core/v1/generated.proto, JSON names and
+// omitempty from the json tags of k8s.io/api/core/v1/types.go.
+constexpr ProtoField kNamespaceConditionFields[] = {
+    {.number = 1, .json_name = "type", .emit = ProtoEmit::kAlways},
+    {.number = 2, .json_name = "status", .emit = ProtoEmit::kAlways},
+    {.number = 4, .json_name = "lastTransitionTime", .type = ProtoType::kTime},
+    {.number = 5, .json_name = "reason"},
+    {.number = 6, .json_name = "message"},
+};
+constexpr ProtoMessage kNamespaceConditionProto{"NamespaceCondition", kNamespaceConditionFields};
+
+constexpr ProtoField kNamespaceSpecFields[] = {
+    {.number = 1, .json_name = "finalizers", .repeated = true},
+};
+constexpr ProtoMessage kNamespaceSpecProto{"NamespaceSpec", kNamespaceSpecFields};
+
+constexpr ProtoField kNamespaceStatusFields[] = {
+    {.number = 1, .json_name = "phase"},
+    {.number = 2,
+     .json_name = "conditions",
+     .type = ProtoType::kMessage,
+     .repeated = true,
+     .message = &kNamespaceConditionProto},
+};
+constexpr ProtoMessage kNamespaceStatusProto{"NamespaceStatus", kNamespaceStatusFields};
+
+constexpr ProtoField kNamespaceFields[] = {
+    {.number = 1,
+     .json_name = "metadata",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kObjectMetaProto},
+    {.number = 2,
+     .json_name = "spec",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kNamespaceSpecProto},
+    {.number = 3,
+     .json_name = "status",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kNamespaceStatusProto},
+};
+constexpr ProtoMessage kNamespaceProto{"Namespace", kNamespaceFields};
+
+constexpr ProtoField kScopedResourceSelectorRequirementFields[] = {
+    {.number = 1, .json_name = "scopeName", .emit = ProtoEmit::kAlways},
+    {.number = 2, .json_name = "operator", .emit = ProtoEmit::kAlways},
+    {.number = 3, .json_name = "values", .repeated = true},
+};
+constexpr ProtoMessage kScopedResourceSelectorRequirementProto{
+    "ScopedResourceSelectorRequirement", kScopedResourceSelectorRequirementFields};
+
+constexpr ProtoField kScopeSelectorFields[] = {
+    {.number = 1,
+     .json_name = "matchExpressions",
+     .type = ProtoType::kMessage,
+     .repeated = true,
+     .message = &kScopedResourceSelectorRequirementProto},
+};
+constexpr ProtoMessage kScopeSelectorProto{"ScopeSelector", kScopeSelectorFields};
+
+constexpr ProtoField kResourceQuotaSpecFields[] = {
+    {.number = 1, .json_name = "hard", .type = ProtoType::kQuantityMap},
+    {.number = 2, .json_name = "scopes", .repeated = true},
+    {.number = 3,
+     .json_name = "scopeSelector",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kPresence,
+     .message = &kScopeSelectorProto},
+};
+constexpr ProtoMessage kResourceQuotaSpecProto{"ResourceQuotaSpec", kResourceQuotaSpecFields};
+
+constexpr ProtoField kResourceQuotaStatusFields[] = {
+    {.number = 1, .json_name = "hard", .type = ProtoType::kQuantityMap},
+    {.number = 2, .json_name = "used", .type = ProtoType::kQuantityMap},
+};
+constexpr ProtoMessage kResourceQuotaStatusProto{"ResourceQuotaStatus", kResourceQuotaStatusFields};
+
+constexpr ProtoField kResourceQuotaFields[] = {
+    {.number = 1,
+     .json_name = "metadata",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kObjectMetaProto},
+    {.number = 2,
+     .json_name = "spec",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kResourceQuotaSpecProto},
+    {.number = 3,
+     .json_name = "status",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kResourceQuotaStatusProto},
+};
+constexpr ProtoMessage kResourceQuotaProto{"ResourceQuota", kResourceQuotaFields};
+
+constexpr ProtoField kLimitRangeItemFields[] = {
+    {.number = 1, .json_name = "type", .emit = ProtoEmit::kAlways},
+    {.number = 2, .json_name = "max", .type = ProtoType::kQuantityMap},
+    {.number = 3, .json_name = "min", .type = ProtoType::kQuantityMap},
+    {.number = 4, .json_name = "default", .type = ProtoType::kQuantityMap},
+    {.number = 5, .json_name = "defaultRequest", .type = ProtoType::kQuantityMap},
+    {.number = 6, .json_name = "maxLimitRequestRatio", .type = ProtoType::kQuantityMap},
+};
+constexpr ProtoMessage kLimitRangeItemProto{"LimitRangeItem", kLimitRangeItemFields};
+
+constexpr ProtoField kLimitRangeSpecFields[] = {
+    // `json:"limits"` without omitempty: no items is null, as Go writes a nil slice.
+    {.number = 1,
+     .json_name = "limits",
+     .type = ProtoType::kMessage,
+     .repeated = true,
+     .emit = ProtoEmit::kAlways,
+     .message = &kLimitRangeItemProto},
+};
+constexpr ProtoMessage kLimitRangeSpecProto{"LimitRangeSpec", kLimitRangeSpecFields};
+
+constexpr ProtoField kLimitRangeFields[] = {
+    {.number = 1,
+     .json_name = "metadata",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kObjectMetaProto},
+    {.number = 2,
+     .json_name = "spec",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kLimitRangeSpecProto},
+};
+constexpr ProtoMessage kLimitRangeProto{"LimitRange", kLimitRangeFields};
 
 json::value Schema(std::string_view text) {
   auto v = ParseJson(text);
@@ -37,6 +171,7 @@ KindInfo NamespaceKind() {
   })");
   k.columns = {
       {"Status", "string", ".status.phase", "The status of the namespace", 0, "", nullptr}};
+  k.protobuf = &kNamespaceProto;
   k.prepare_for_create = [](json::object& obj) {
     json::object& spec = EnsureObject(obj, "spec");
     if (!spec.contains("finalizers")) spec["finalizers"] = json::array{"kubernetes"};
@@ -68,6 +203,7 @@ KindInfo ResourceQuotaKind() {
         "used": {"type": "object", "additionalProperties": {"x-kubernetes-int-or-string": true}}}}
     }
   })");
+  k.protobuf = &kResourceQuotaProto;
   return k;
 }
 
@@ -88,6 +224,7 @@ KindInfo LimitRangeKind() {
           "x-kubernetes-preserve-unknown-fields": true}}}}
     }
   })");
+  k.protobuf = &kLimitRangeProto;
   return k;
 }
 

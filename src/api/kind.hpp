@@ -40,6 +40,8 @@ struct PrinterColumn {
   std::function<json::value(const json::object&)> compute;
 };
 
+struct ProtoMessage;  // api/protobuf.hpp
+
 struct KindInfo {
   std::string group;                     // "" for the core group
   std::string version;                   // "v1"
@@ -59,6 +61,9 @@ struct KindInfo {
   // /openapi/v3, strict field validation and pruning. Null = accept any fields.
   json::value schema;
   std::vector<PrinterColumn> columns;  // after NAME; AGE is appended unless listed
+  // The generated.proto message of a built-in kind, for create and update bodies sent as
+  // application/vnd.kubernetes.protobuf by kubectl's typed clients. Null: JSON and YAML only.
+  const ProtoMessage* protobuf = nullptr;
 
   // Hooks (all optional). They run inside a store transaction's retry loop: keep them pure.
   // Fill defaults and server-owned fields on create (e.g. status.phase).

@@ -1,6 +1,7 @@
 // Writes: create, update (PUT), patch, delete and deletecollection, with the checks the
 // Kubernetes API server makes, in its words.
 #include "api/patch.hpp"
+#include "api/protobuf.hpp"
 #include "api/resource_api_impl.hpp"
 #include "api/validation.hpp"
 #include "core/crypto.hpp"
@@ -22,8 +23,9 @@ std::string ContentType(const http::Request& req) {
   return ct;
 }
 
-// Decodes a create/update body: JSON, or YAML for curl users (errors then name the line).
-Result<json::object> DecodeObject(const http::Request& req) {
+// Decodes a create/update body: JSON, YAML for curl users (errors then name the line), or
+// Kubernetes protobuf from kubectl's typed clients for kinds with a descriptor.
+Result<json::object> DecodeObject(const http::Request& req, const KindInfo& kind) {
   std::string ct = ContentType(req);
   if (req.body.empty())
     return InvalidArgument("the request body is empty: send the object as JSON");
@@ -33,8 +35,14 @@ Result<json::object> DecodeObject(const http::Request& req) {
   } else if (ct.empty() || ct == "application/json" || ct == "*/*") {
     SKIFF_ASSIGN_OR_RETURN(v, ParseJson(req.body));
   } else if (ct == "application/vnd.kubernetes.protobuf") {
-    return Status(Code::kUnimplemented, "protobuf bodies are not supported: send application/json",
-                  "UnsupportedMediaType");
+    if (kind.protobuf == nullptr) {
+      return Status(Code::kUnimplemented,
+                    kind.kind + " (" + kind.GroupVersion() +
+                        ") cannot be sent as application/vnd.kubernetes.protobuf: send "
+                        "application/json",
+                    "UnsupportedMediaType");
+    }
+    return DecodeKubernetesProtobuf(req.body, *kind.protobuf, kind.GroupVersion(), kind.kind);
   } else {
     return Status(Code::kUnimplemented,
                   "the body of the request was in an unknown format - accepted media types "
@@ -122,7 +130,7 @@ FieldErrors ValidateAll(const KindInfo& kind, const json::object& obj) {
 
 http::Response ResourceApi::Impl::Create(const http::Request& req, const KindInfo& kind,
                                          const RequestInfo& info) {
-  auto decoded = DecodeObject(req);
+  auto decoded = DecodeObject(req, kind);
   if (!decoded) return StatusResponse(decoded.error(), &kind);
   json::object obj = std::move(*decoded);
   auto dry = DryRun(req);
@@ -295,7 +303,7 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
 
 http::Response ResourceApi::Impl::Update(const http::Request& req, const KindInfo& kind,
                                          const RequestInfo& info) {
-  auto decoded = DecodeObject(req);
+  auto decoded = DecodeObject(req, kind);
   if (!decoded) return StatusResponse(decoded.error(), &kind);
   json::object obj = std::move(*decoded);
   auto old = store.Get({kind.StorageResource(), info.ns, info.name});
