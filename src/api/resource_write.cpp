@@ -478,16 +478,9 @@ http::Response ResourceApi::Impl::DeleteCollection(const http::Request& req, con
   if (!dry) return StatusResponse(dry.error());
   store::ListOptions lo;
   lo.ns = info.ns;
-  if (auto sel = req.Query("labelSelector"); sel && !sel->empty()) {
-    auto parsed = store::Selector::Parse(*sel);
-    if (!parsed) return StatusResponse(parsed.error());
-    lo.label_selector = std::move(*parsed);
-  }
   std::vector<internal::FieldRequirement> fields;
-  if (auto fs = req.Query("fieldSelector"); fs && !fs->empty()) {
-    auto parsed = internal::ParseFieldSelector(*fs);
-    if (!parsed) return StatusResponse(parsed.error());
-    fields = std::move(*parsed);
+  if (Status st = internal::ParseSelectors(req, &lo.label_selector, &fields); !st.ok()) {
+    return StatusResponse(st);
   }
   auto items = store.List(kind.StorageResource(), lo);
   if (!items) return StatusResponse(items.error(), &kind);
