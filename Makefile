@@ -13,6 +13,7 @@ all: build
 
 deps:
 	@scripts/deps.sh test
+	@scripts/peers.sh
 
 $(BUILD)/build.ninja:
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
