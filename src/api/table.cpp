@@ -99,7 +99,9 @@ json::value EvalColumnPath(const json::value& root, std::string_view path) {
       const json::value* found = nullptr;
       for (const auto& item : *a) {
         const json::value* f = Find(item, s.field);
-        if (f != nullptr && f->is_string() && f->get_string() == s.value) {
+        // Strings compare by text; booleans and numbers by their JSON spelling (==true, ==100).
+        if (f != nullptr && (f->is_string() ? f->get_string() == s.value
+                                            : !f->is_structured() && Serialize(*f) == s.value)) {
           found = &item;
           break;
         }

@@ -51,6 +51,14 @@ TEST(EvalColumnPath, Filters) {
             json::value(nullptr));
 }
 
+TEST(EvalColumnPath, FiltersOnBooleansAndNumbers) {
+  // KServe's printer columns select traffic entries by booleans: [?(@.latestRevision==true)].
+  const json::value traffic = J(R"({"t": [{"latestRevision": false, "percent": 90},
+                                           {"latestRevision": true, "percent": 10}]})");
+  EXPECT_EQ(EvalColumnPath(traffic, ".t[?(@.latestRevision==true)].percent"), json::value(10));
+  EXPECT_EQ(EvalColumnPath(traffic, ".t[?(@.percent==90)].latestRevision"), json::value(false));
+}
+
 TEST(EvalColumnPath, QuotedKeys) {
   EXPECT_EQ(EvalColumnPath(kPod, R"(.metadata.labels['app.kubernetes.io/name'])"),
             json::value("x"));
