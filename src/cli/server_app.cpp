@@ -10,14 +10,17 @@
 
 #include "api/api.hpp"
 #include "auth/auth.hpp"
+#include "cli/demo.hpp"
+#include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
+#include "cli/tls_setup.hpp"
 #include "core/crypto.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
-#include "http/certs.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "serving/inference_service.hpp"
 #include "store/store.hpp"
 
 namespace skiff::cli {
@@ -64,61 +67,6 @@ Status EnsureDefaultNamespace(store::Store& store, Clock& clock) {
   auto created = store.Create({"namespaces", "", "default"}, std::move(ns));
   if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
   return Status::Ok();
-}
-
-// Sets up the listener's TLS from the tls.* settings. Returns the CA certificate file clients
-// should trust ("" when TLS is off or the certificate comes from the user's files).
-Result<std::string> ConfigureTls(const Settings& settings, const std::string& data_dir,
-                                 const std::string& listen_host, http::ServerOptions& options) {
-  std::string mode = settings.GetString("tls.mode");
-  options.tls_only = settings.GetBool("tls.only");
-  if (mode == "off") {
-    if (options.tls_only) return InvalidArgument("tls.only needs tls.mode auto or files");
-    spdlog::warn("TLS is off: kubectl will not send its token over plain HTTP");
-    return std::string();
-  }
-  if (mode == "files") {
-    options.tls_cert_file = settings.GetString("tls.certFile");
-    options.tls_key_file = settings.GetString("tls.keyFile");
-    if (options.tls_cert_file.empty() || options.tls_key_file.empty()) {
-      return InvalidArgument("tls.mode files needs tls.certFile and tls.keyFile");
-    }
-    SKIFF_RETURN_IF_ERROR(http::CheckCertificatePair(options.tls_cert_file, options.tls_key_file));
-    return std::string();
-  }
-  if (mode != "auto") {
-    return InvalidArgument("tls.mode must be auto, files or off, got \"" + mode + "\"");
-  }
-  http::SelfSignedOptions o;
-  o.dir = data_dir + "/tls";
-  o.dns_names = {"localhost"};
-  o.ip_addresses = {"127.0.0.1", "::1"};
-  char name[256] = {};
-  if (gethostname(name, sizeof name - 1) == 0 && name[0] != '\0' &&
-      std::string_view(name) != "localhost") {
-    o.dns_names.emplace_back(name);
-  }
-  auto add = [&](std::string h) {
-    while (!h.empty() && h.front() == ' ') h.erase(h.begin());
-    while (!h.empty() && h.back() == ' ') h.pop_back();
-    if (h.empty() || h == "0.0.0.0" || h == "::") return;
-    bool ip =
-        h.find_first_not_of("0123456789.") == std::string::npos || h.find(':') != std::string::npos;
-    auto& list = ip ? o.ip_addresses : o.dns_names;
-    if (std::find(list.begin(), list.end(), h) == list.end()) list.push_back(h);
-  };
-  add(listen_host);
-  std::string extra = settings.GetString("tls.hosts");
-  for (size_t start = 0; start <= extra.size() && !extra.empty();) {
-    size_t comma = extra.find(',', start);
-    add(extra.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  SKIFF_ASSIGN_OR_RETURN(http::TlsFiles files, http::EnsureSelfSignedTls(o, SystemClock()));
-  options.tls_cert_file = files.cert;
-  options.tls_key_file = files.key;
-  return files.ca_cert;
 }
 
 bool IsPublicPath(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
@@ -179,6 +127,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
     return 1;
   }
+  if (Status s = serving::RegisterInferenceServiceKinds(kinds); !s.ok()) {
+    std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
+    return 1;
+  }
   api::ApiOptions api_options;
   api_options.server_version = std::string("v1.32.0-skiff.") + SKIFF_VERSION;
   api_options.git_commit = SKIFF_GIT_VERSION;
@@ -214,6 +166,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   }
 
   std::unique_ptr<http::Router> router;
+  // Declared before the server so that it is destroyed after the server's thread pools, which
+  // may still be running a model load that uses it.
+  std::unique_ptr<ServingStack> serving;
   std::atomic<bool> ready{false};
   auto root = [&](http::Request& req, http::Responder respond) {
     auth::StripIdentityHeaders(req.headers);
@@ -228,10 +183,26 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       }
       req.principal = std::move(*principal);
     }
+    if (serving->frontend->Matches(req)) {
+      req.route = "serving";
+      serving->frontend->Handle(req, std::move(respond));
+      return;
+    }
     router->Dispatch(req, std::move(respond));
   };
   http::Server server(options, root, &metrics);
   router = std::make_unique<http::Router>(&server.blocking_pool(), &server.cpu_pool());
+  auto serving_or =
+      MakeServing(settings, data_dir, **store, server.blocking_pool(), server.cpu_pool(), metrics);
+  if (!serving_or) {
+    std::fprintf(stderr, "skiff: model serving: %s\n", serving_or.error().message().c_str());
+    return 2;
+  }
+  serving = std::move(*serving_or);
+  if (Status s = serving->controller->Start(); !s.ok()) {
+    std::fprintf(stderr, "skiff: model serving: %s\n", s.ToString().c_str());
+    return 1;
+  }
   router->Add({"GET", "HEAD"}, "/healthz",
               http::SyncHandler([](http::Request&) { return http::Response::Text(200, "ok\n"); }),
               http::Execution::kInline);
@@ -281,6 +252,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       data_dir.c_str());
   std::fflush(stdout);
   spdlog::info("listening on {}", url);
+  if (settings.GetBool("demo.enabled")) {
+    server.blocking_pool().Post([&resource_api, data_dir] { DeployDemo(resource_api, data_dir); });
+  }
   if (on_ready) on_ready(url);
 
   int sig = 0;
@@ -289,6 +263,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                options.shutdown_grace.count());
   ready = false;
   resource_api.CloseWatches();
+  serving->controller->Stop();
   server.Shutdown();
   server.Wait();
   spdlog::info("stopped");

@@ -42,12 +42,13 @@ namespace skiff::serving {
 
 class ModelExecutor;
 class ModelStorage;
+class ServingMetrics;
 
 // One loaded revision, shared by the serving table and in-flight requests.
 struct LoadedRevision {
   std::string ns;
-  std::string service;   // InferenceService name (also the V1/V2 model name)
-  std::string name;      // revision name, e.g. sklearn-iris-predictor-00001
+  std::string service;  // InferenceService name (also the V1/V2 model name)
+  std::string name;     // revision name, e.g. sklearn-iris-predictor-00001
   PredictorTemplate predictor;
   std::shared_ptr<Model> model;
   std::shared_ptr<ModelExecutor> executor;
@@ -65,7 +66,7 @@ struct ServedModel {
   std::string ns;
   std::string name;
   bool ready = false;
-  std::string reason;  // why not ready (for 503 messages)
+  std::string reason;               // why not ready (for 503 messages)
   std::vector<ServedRoute> routes;  // percents sum to 100 when ready
   // Request counter for the deterministic weighted split.
   std::shared_ptr<std::atomic<uint64_t>> counter = std::make_shared<std::atomic<uint64_t>>(0);
@@ -144,7 +145,7 @@ class Controller {
   Status SaveRecord(const ServiceState& svc, const RevisionRecord& rec);
   void DeleteRecords(const Key& key);
   std::shared_ptr<ModelExecutor> MakeExecutor(const LoadedRevision& rev,
-                                               std::shared_ptr<Model> model);
+                                              std::shared_ptr<Model> model);
 
   store::Store& store_;
   RuntimeRegistry& runtimes_;
@@ -152,6 +153,7 @@ class Controller {
   http::TaskRunner& blocking_;
   http::TaskRunner& cpu_;
   MetricsRegistry* metrics_;
+  std::unique_ptr<ServingMetrics> serving_metrics_;
   Clock& clock_;
   ControllerOptions options_;
 

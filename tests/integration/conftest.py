@@ -74,6 +74,9 @@ class Skiff:
         self.data_dir = data_dir
         self.args = list(args)
         self.env = dict(os.environ)
+        # The sklearn-iris demo trains a model with Python at first start; tests that want it
+        # turn it on.
+        self.env.setdefault("SKIFF_DEMO_ENABLED", "false")
         self.env.update(env or {})
         self.config = config
         self.proc = None

@@ -1,0 +1,223 @@
+#include "serving/frontend.hpp"
+
+#include "serving/executor.hpp"
+#include "serving/protocol_v1.hpp"
+#include "serving/protocol_v2.hpp"
+
+namespace skiff::serving {
+
+namespace {
+
+bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+std::string HostName(const http::Request& req) {
+  std::string host(req.headers.Get("Host").value_or(""));
+  if (!host.empty() && host.front() == '[') return {};  // an IPv6 literal is no model name
+  if (size_t colon = host.find(':'); colon != std::string::npos) host.resize(colon);
+  for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return host;
+}
+
+bool IsServingPath(std::string_view p) {
+  return p == "/v1/models" || StartsWith(p, "/v1/models/") || p == "/v2" || StartsWith(p, "/v2/");
+}
+
+}  // namespace
+
+Frontend::Frontend(Controller& controller, ProtocolLimits limits)
+    : controller_(controller), limits_(limits) {}
+
+std::optional<Frontend::Target> Frontend::Resolve(const http::Request& req,
+                                                  const ServingTable& table) const {
+  // Host-based: the first two labels name the model and its namespace.
+  std::string host = HostName(req);
+  size_t d1 = host.find('.');
+  size_t d2 = d1 == std::string::npos ? std::string::npos : host.find('.', d1 + 1);
+  if (d2 != std::string::npos) {
+    std::string first = host.substr(0, d1);
+    std::string ns = host.substr(d1 + 1, d2 - d1 - 1);
+    for (std::string_view suffix : {"", "-predictor-default", "-predictor"}) {
+      if (first.size() <= suffix.size() ||
+          first.compare(first.size() - suffix.size(), suffix.size(), suffix) != 0) {
+        continue;
+      }
+      std::string name = first.substr(0, first.size() - suffix.size());
+      if (table.Lookup(ns, name) != nullptr) return Target{ns, name, req.path};
+    }
+  }
+  const std::string& p = req.path;
+  if (StartsWith(p, "/kfserving/")) {
+    // /kfserving/NS/NAME[:verb]: KFServing's path-based URL for V1.
+    std::string_view rest = std::string_view(p).substr(11);
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+    return Target{std::string(rest.substr(0, slash)),
+                  {},
+                  "/v1/models/" + std::string(rest.substr(slash + 1))};
+  }
+  if (StartsWith(p, "/serving/")) {
+    std::string_view rest = std::string_view(p).substr(9);
+    size_t s1 = rest.find('/');
+    size_t s2 = s1 == std::string_view::npos ? s1 : rest.find('/', s1 + 1);
+    if (s2 == std::string_view::npos || s1 == 0 || s2 == s1 + 1) return std::nullopt;
+    return Target{std::string(rest.substr(0, s1)), std::string(rest.substr(s1 + 1, s2 - s1 - 1)),
+                  std::string(rest.substr(s2))};
+  }
+  if (IsServingPath(p)) return Target{{}, {}, p};
+  return std::nullopt;
+}
+
+bool Frontend::Matches(const http::Request& req) const {
+  return Resolve(req, *controller_.table()).has_value();
+}
+
+const ServedModel* Frontend::Find(const ServingTable& table, const Target& target,
+                                  const std::string& model, http::Response* error) const {
+  if (!target.name.empty() && model != target.name) {
+    *error = ProtocolErrorResponse(ModelNotFound(model));
+    return nullptr;
+  }
+  if (!target.ns.empty()) {
+    const ServedModel* m = table.Lookup(target.ns, model);
+    if (m == nullptr) *error = ProtocolErrorResponse(ModelNotFound(model));
+    return m;
+  }
+  auto found = table.ByName(model);
+  if (found.empty()) {
+    *error = ProtocolErrorResponse(ModelNotFound(model));
+    return nullptr;
+  }
+  if (found.size() > 1) {
+    std::string namespaces;
+    for (const auto* m : found) namespaces += (namespaces.empty() ? "" : ", ") + m->ns;
+    *error = ProtocolErrorResponse(InvalidArgument(
+        "model " + model + " exists in namespaces " + namespaces +
+        ": name one with Host: " + model + ".NAMESPACE." + controller_.options().domain +
+        " or the path /serving/NAMESPACE/" + model + "/..."));
+    return nullptr;
+  }
+  return found.front();
+}
+
+void Frontend::Handle(http::Request& req, http::Responder respond) const {
+  auto table = controller_.table();
+  auto target = Resolve(req, *table);
+  if (!target) {
+    respond(ProtocolErrorResponse(NotFound("no model answers " + req.path)));
+    return;
+  }
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  const bool post = req.method == "POST";
+  http::Response error;
+  if (StartsWith(target->path, "/v1/")) {
+    auto v1 = ParseV1Path(target->path);
+    if (!v1) {
+      respond(ProtocolErrorResponse(NotFound("no V1 endpoint at " + target->path)));
+      return;
+    }
+    if (v1->kind == V1Path::Kind::kList) {
+      if (!get) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use GET")));
+      std::vector<std::string> names;
+      for (const auto& [key, m] : table->models) {
+        if (!target->ns.empty() && key.first != target->ns) continue;
+        if (!target->name.empty() && key.second != target->name) continue;
+        if (std::find(names.begin(), names.end(), key.second) == names.end())
+          names.push_back(key.second);
+      }
+      return respond(EncodeV1ModelList(names));
+    }
+    const ServedModel* m = Find(*table, *target, v1->model, &error);
+    if (m == nullptr) return respond(std::move(error));
+    switch (v1->kind) {
+      case V1Path::Kind::kModel:
+        if (!get) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use GET")));
+        return respond(EncodeV1ModelReady(m->name, m->ready));
+      case V1Path::Kind::kPredict:
+        if (!post) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use POST")));
+        return Infer(*m, false, req, std::move(respond));
+      default:
+        return respond(ProtocolErrorResponse(
+            Status(Code::kUnimplemented,
+                   "model " + m->name + " has no explainer: :explain is not served")));
+    }
+  }
+  auto v2 = ParseV2Path(target->path);
+  if (!v2) {
+    respond(ProtocolErrorResponse(NotFound("no V2 endpoint at " + target->path)));
+    return;
+  }
+  switch (v2->kind) {
+    case V2Path::Kind::kServerMetadata:
+      return respond(EncodeV2ServerMetadata("skiff", SKIFF_VERSION));
+    case V2Path::Kind::kLive:
+      return respond(EncodeV2Live());
+    case V2Path::Kind::kReady: {
+      bool all = true;
+      for (const auto& [key, model] : table->models) {
+        if (!target->ns.empty() && key.first != target->ns) continue;
+        if (!target->name.empty() && key.second != target->name) continue;
+        all = all && model.ready;
+      }
+      return respond(EncodeV2ServerReady(all));
+    }
+    default:
+      break;
+  }
+  const ServedModel* m = Find(*table, *target, v2->model, &error);
+  if (m == nullptr) return respond(std::move(error));
+  switch (v2->kind) {
+    case V2Path::Kind::kModelReady:
+      return respond(EncodeV2ModelReady(m->name, m->ready));
+    case V2Path::Kind::kModelMetadata: {
+      auto rev = m->Pick();
+      if (!rev) return respond(ProtocolErrorResponse(ModelNotReady(m->name)));
+      ModelMetadata md = rev->metadata;
+      md.name = m->name;
+      if (md.versions.empty()) md.versions = {rev->name};
+      return respond(EncodeV2ModelMetadata(md));
+    }
+    case V2Path::Kind::kInfer:
+      if (!post) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use POST")));
+      return Infer(*m, true, req, std::move(respond));
+    default:
+      return respond(ProtocolErrorResponse(NotFound("no V2 endpoint at " + target->path)));
+  }
+}
+
+void Frontend::Infer(const ServedModel& model, bool v2, http::Request& req,
+                     http::Responder respond) const {
+  auto revision = model.Pick();
+  if (!revision) {
+    respond(ProtocolErrorResponse(Status(
+        Code::kUnavailable, "Model with name " + model.name + " is not ready: " + model.reason)));
+    return;
+  }
+  auto parsed = v2 ? ParseV2InferRequest(req, limits_) : ParseV1PredictRequest(req.body, limits_);
+  if (!parsed) {
+    respond(ProtocolErrorResponse(parsed.error()));
+    return;
+  }
+  V2ResponseSpec spec;
+  if (v2) spec = ResponseSpecFor(*parsed);
+  std::string name = model.name;
+  std::string version = revision->name;
+  // The revision (and so its model) stays alive until the callback has run.
+  revision->executor->Submit(
+      std::move(*parsed), [revision, v2, spec = std::move(spec), name, version,
+                           respond = std::move(respond)](Result<InferResponse> result) mutable {
+        if (!result) {
+          respond(ProtocolErrorResponse(result.error()));
+          return;
+        }
+        result->model_name = name;
+        if (result->model_version.empty()) result->model_version = version;
+        auto encoded = v2 ? EncodeV2InferResponse(*result, spec) : EncodeV1PredictResponse(*result);
+        if (!encoded) {
+          respond(ProtocolErrorResponse(encoded.error()));
+          return;
+        }
+        respond(std::move(*encoded));
+      });
+}
+
+}  // namespace skiff::serving

@@ -1,0 +1,51 @@
+#pragma once
+// The serving front end: which requests are for a model, and answering them with the KServe V1
+// and V2 protocols. A request reaches a model by any of the URLs KServe users have:
+//
+//   Host: NAME.NAMESPACE.<domain>                        any V1/V2 path
+//   Host: NAME-predictor-default.NAMESPACE.<domain>      (KFServing and KServe <= 0.7 hosts)
+//   Host: NAME-predictor.NAMESPACE.<domain>              (KServe >= 0.8 predictor hosts)
+//   /kfserving/NAMESPACE/NAME:predict                    V1, path-based (ALB + Cognito setups)
+//   /serving/NAMESPACE/NAME/v1/... and .../v2/...        any V1/V2 path, path-based
+//   /v1/models/NAME..., /v2/models/NAME...               when NAME is unique across namespaces
+//
+// The domain part of a Host is not checked: whatever name the user's DNS or load balancer uses
+// reaches the model. Sans-I/O apart from the Responder; thread-safe (reads the controller's
+// table snapshot).
+
+#include <optional>
+#include <string>
+
+#include "http/http.hpp"
+#include "serving/controller.hpp"
+#include "serving/protocol.hpp"
+
+namespace skiff::serving {
+
+class Frontend {
+ public:
+  explicit Frontend(Controller& controller, ProtocolLimits limits = {});
+
+  // True when the request addresses a model (by Host, or by a serving path).
+  bool Matches(const http::Request& req) const;
+  // Answers a request for which Matches() is true. Inference runs through the revision's
+  // executor (inline for cheap models, else on the CPU pool); `respond` is called once.
+  void Handle(http::Request& req, http::Responder respond) const;
+
+ private:
+  struct Target {
+    std::string ns;    // empty: find the model by name in any namespace
+    std::string name;  // empty: taken from the path
+    std::string path;  // the V1/V2 path
+  };
+  std::optional<Target> Resolve(const http::Request& req, const ServingTable& table) const;
+  // The model named `model` for `target`, or an error response.
+  const ServedModel* Find(const ServingTable& table, const Target& target, const std::string& model,
+                          http::Response* error) const;
+  void Infer(const ServedModel& model, bool v2, http::Request& req, http::Responder respond) const;
+
+  Controller& controller_;
+  ProtocolLimits limits_;
+};
+
+}  // namespace skiff::serving
