@@ -168,7 +168,7 @@ Result<json::value> ParseRequestJson(std::string_view body, json::storage_ptr sp
   json::parse_options opts;
   opts.max_depth = kMaxJsonDepth;
   {
-    json::stream_parser p({}, opts);
+    json::stream_parser p(sp, opts);  // its temporary stack comes from `sp` too
     p.reset(sp);
     boost::system::error_code ec;
     p.write(body.data(), body.size(), ec);

@@ -72,7 +72,8 @@ class InstanceReader {
     } else if (cur->is_object()) {
       return ObjectError(FirstPath(shape_.size()));
     } else {
-      values_.reserve(static_cast<size_t>(count));
+      t.data.resize(static_cast<size_t>(count) * sizeof(double));
+      values_ = t.data.data();
     }
     path_.reserve(shape_.size());
     SKIFF_RETURN_IF_ERROR(Walk(instances, 0));
@@ -84,7 +85,6 @@ class InstanceReader {
       t.strings = std::move(strings_);
     } else {
       t.datatype = DataType::kFp64;
-      t.data.assign(reinterpret_cast<const char*>(values_.data()), values_.size() * sizeof(double));
     }
     return Status::Ok();
   }
@@ -141,7 +141,8 @@ class InstanceReader {
         d = std::numeric_limits<double>::quiet_NaN();
         break;  // null: see protocol.hpp
     }
-    values_.push_back(d);
+    std::memcpy(values_ + next_ * sizeof(double), &d, sizeof d);
+    ++next_;
     return Status::Ok();
   }
 
@@ -175,7 +176,8 @@ class InstanceReader {
   std::vector<int64_t> shape_;
   std::vector<size_t> path_;
   bool bytes_ = false;
-  std::vector<double> values_;
+  char* values_ = nullptr;  // the tensor's data, sized by the shape before the walk
+  size_t next_ = 0;
   std::vector<std::string> strings_;
 };
 
