@@ -45,6 +45,7 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 bench: build
 	@scripts/deps.sh bench
 	bench/run.sh $(BUILD)/skiff
+	bench/serving.sh $(BUILD)/skiff
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
