@@ -378,6 +378,7 @@ Result<InferRequest> ParseV2InferRequest(const http::Request& request,
 V2ResponseSpec ResponseSpecFor(const InferRequest& request) {
   V2ResponseSpec spec;
   spec.outputs = request.outputs;
+  spec.id = request.id;
   if (const json::value* b = request.parameters.if_contains("binary_data_output")) {
     spec.binary_data_output = b->is_bool() && b->get_bool();
   }
@@ -417,9 +418,10 @@ Result<http::Response> EncodeV2InferResponse(const InferResponse& response,
     body += ",\"model_version\":";
     protocol_json::AppendString(body, response.model_version);
   }
-  if (!response.id.empty()) {
+  const std::string& id = response.id.empty() ? spec.id : response.id;
+  if (!id.empty()) {
     body += ",\"id\":";
-    protocol_json::AppendString(body, response.id);
+    protocol_json::AppendString(body, id);
   }
   if (!response.parameters.empty()) {
     body += ",\"parameters\":";

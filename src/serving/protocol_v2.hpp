@@ -69,6 +69,7 @@ Result<InferRequest> ParseV2InferRequest(const http::Request& request,
 struct V2ResponseSpec {
   std::vector<RequestedOutput> outputs;  // empty: every output the model returned
   bool binary_data_output = false;       // default for outputs not listed
+  std::string id;                        // the request's id, echoed when the model set none
 };
 V2ResponseSpec ResponseSpecFor(const InferRequest& request);
 

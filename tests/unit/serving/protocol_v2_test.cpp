@@ -283,6 +283,19 @@ TEST(ProtocolV2, IdParametersAndRequestedOutputs) {
   V2ResponseSpec spec = ResponseSpecFor(*r);
   EXPECT_TRUE(spec.binary_data_output);
   EXPECT_EQ(spec.outputs.size(), 2u);
+  EXPECT_EQ(spec.id, "req-1");
+  // The request's id is echoed when the model's response carries none.
+  InferResponse resp;
+  resp.model_name = "m";
+  resp.outputs.push_back(Tensor::FromInt64s("a", {1}, {1}));
+  resp.outputs.push_back(Tensor::FromInt64s("b", {1}, {2}));
+  spec.binary_data_output = false;
+  spec.outputs.clear();
+  auto http = EncodeV2InferResponse(resp, spec);
+  ASSERT_TRUE(http) << http.error();
+  EXPECT_THAT(http->body, StartsWith(R"({"model_name":"m","id":"req-1","outputs":[)"));
+  resp.id = "model-id";
+  EXPECT_THAT(EncodeV2InferResponse(resp, spec)->body, HasSubstr(R"("id":"model-id")"));
 }
 
 // {"inputs":[FP32 [2] binary, BYTES [2] binary, INT32 [1] JSON]} followed by the binary data.
