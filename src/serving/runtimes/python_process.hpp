@@ -30,7 +30,7 @@ using Deadline = std::chrono::steady_clock::time_point;
 
 struct WorkerSpawnOptions {
   std::vector<std::string> argv;  // argv[0] is the program's absolute path
-  // Set on top of this process's environment.
+  // The child's whole environment (nothing is inherited).
   std::map<std::string, std::string> env;
   std::string stdin_data;  // written to the child's stdin, which is then closed
   size_t stderr_tail_bytes = 16 << 10;

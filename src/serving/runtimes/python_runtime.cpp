@@ -10,6 +10,8 @@
 #include "serving/runtimes/python_process.hpp"
 #include "serving/runtimes/python_protocol.hpp"
 
+extern char** environ;
+
 namespace skiff::serving {
 
 namespace embedded {
@@ -403,6 +405,50 @@ class PythonModel final : public Model, public PythonModelControl {
   bool stopping_ = false;
 };
 
+// The workers' environment: the predictor's env on top of an allow-list of this process's
+// variables (locale, paths, proxies), so that user code does not see skiff's own secrets (S3 or
+// OIDC credentials in the environment), plus single-threaded BLAS unless configured.
+std::map<std::string, std::string> WorkerEnvironment(
+    const std::map<std::string, std::string>& predictor_env) {
+  static constexpr std::string_view kInherited[] = {"PATH",
+                                                    "HOME",
+                                                    "USER",
+                                                    "LOGNAME",
+                                                    "LANG",
+                                                    "LANGUAGE",
+                                                    "TZ",
+                                                    "TMPDIR",
+                                                    "PYTHONPATH",
+                                                    "OMP_NUM_THREADS",
+                                                    "OPENBLAS_NUM_THREADS",
+                                                    "MKL_NUM_THREADS",
+                                                    "HTTP_PROXY",
+                                                    "HTTPS_PROXY",
+                                                    "NO_PROXY",
+                                                    "http_proxy",
+                                                    "https_proxy",
+                                                    "no_proxy"};
+  std::map<std::string, std::string> env = {
+      {"PATH", "/usr/local/bin:/usr/bin:/bin"},
+      {"OMP_NUM_THREADS", "1"},
+      {"OPENBLAS_NUM_THREADS", "1"},
+      {"MKL_NUM_THREADS", "1"},
+  };
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = kv.substr(0, eq);
+    bool keep = key.starts_with("LC_") || std::find(std::begin(kInherited), std::end(kInherited),
+                                                    key) != std::end(kInherited);
+    if (keep) env[std::string(key)] = std::string(kv.substr(eq + 1));
+  }
+  for (const auto& [k, v] : predictor_env) env[k] = v;
+  env["PYTHONUNBUFFERED"] = "1";
+  env["PYTHONDONTWRITEBYTECODE"] = "1";
+  return env;
+}
+
 }  // namespace
 
 PythonRuntime::PythonRuntime(PythonRuntimeOptions options) : options_(std::move(options)) {
@@ -436,13 +482,7 @@ Result<std::shared_ptr<Model>> PythonRuntime::Load(const LoadRequest& request) {
     worker_config["class_name"] = it->second;
   }
   config.argv = {options_.python, "-X", "faulthandler", "-", Serialize(worker_config)};
-  config.env = {{"OMP_NUM_THREADS", "1"}, {"OPENBLAS_NUM_THREADS", "1"}, {"MKL_NUM_THREADS", "1"}};
-  for (const char* k : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) {
-    if (std::getenv(k)) config.env.erase(k);
-  }
-  for (const auto& [k, v] : request.env) config.env[k] = v;
-  config.env["PYTHONUNBUFFERED"] = "1";
-  config.env["PYTHONDONTWRITEBYTECODE"] = "1";
+  config.env = WorkerEnvironment(request.env);
 
   auto model = std::make_shared<PythonModel>(options_, std::move(config));
   const auto deadline = steady_clock::now() + request.timeout;

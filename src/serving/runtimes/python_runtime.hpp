@@ -29,10 +29,11 @@
 // Errors the model raises: ValueError/TypeError/KeyError/IndexError and kserve InvalidInput ->
 // InvalidArgument, others -> Internal, with "ExceptionType: message".
 //
-// Workers get this process's environment plus the predictor's env, PYTHONUNBUFFERED=1,
-// PYTHONDONTWRITEBYTECODE=1 and (unless set) OMP/OpenBLAS/MKL thread counts of 1: the pool,
-// not BLAS threads, provides the parallelism. Unloading (destroying the model) kills and reaps
-// every worker.
+// Workers get the predictor's env on top of an allow-list of this process's environment
+// (PATH, HOME, locale, TMPDIR, PYTHONPATH, proxies: not skiff's own credentials), with
+// PYTHONUNBUFFERED=1, PYTHONDONTWRITEBYTECODE=1 and OMP/OpenBLAS/MKL thread counts of 1 unless
+// set: the pool, not BLAS threads, provides the parallelism. They run as skiff's own user; there
+// is no sandbox. Unloading (destroying the model) kills and reaps every worker.
 
 #include <chrono>
 #include <memory>

@@ -72,7 +72,11 @@ def read_frame():
 
 
 def write_frame(header, payload=b""):
-    h = json.dumps(header, default=_json_default).encode("utf-8")
+    try:
+        text = json.dumps(header, allow_nan=False, default=_json_default)
+    except ValueError:  # NaN or Infinity, which JSON cannot carry: null, as skiff writes them
+        text = json.dumps(_finite(header), allow_nan=False, default=_json_default)
+    h = text.encode("utf-8")
     data = MAGIC + struct.pack("<IQ", len(h), len(payload)) + h
     if len(payload) < (1 << 16):
         write_all(memoryview(data + payload))
@@ -165,6 +169,18 @@ def json_predictions(name, predictions, descs, chunks, offset):
     texts = np.empty(len(items), dtype=object)
     texts[:] = [json.dumps(p, default=_json_default) for p in items]
     return encode_tensor(name, texts, descs, chunks, offset, {"content_type": "json"})
+
+
+def _finite(x):
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, (np.ndarray, np.generic)):
+        return _finite(x.tolist())
+    return x
 
 
 def _json_default(x):

@@ -97,6 +97,9 @@ class Doubler(kserve.Model):
             return {"predictions": [{"label": "odd", "score": 0.5}, [1, 2]]}
         if first == -2:
             time.sleep(60)
+        if first == -6:
+            return {"predictions": [os.environ.get("AWS_SECRET_ACCESS_KEY", "absent"),
+                                    os.environ.get("FROM_PREDICTOR", "absent")]}
         assert payload["seen_preprocess"]
         return {"predictions": [sum(r) * self.factor for r in rows], "pid": os.getpid()}
 )PY";
@@ -292,6 +295,19 @@ TEST_F(PythonRuntimeTest, CustomPredictorServesV1Payloads) {
   ASSERT_EQ(out.shape, (std::vector<int64_t>{2}));
   EXPECT_EQ(out.As<double>()[0], 6.0);
   EXPECT_EQ(out.As<double>()[1], 15.0);
+}
+
+TEST_F(PythonRuntimeTest, WorkersSeeThePredictorEnvButNotSkiffsSecrets) {
+  TempDir dir;
+  ::setenv("AWS_SECRET_ACCESS_KEY", "skiff-own-secret", 1);
+  LoadRequest req = Request(CustomDir(dir), "custom");
+  req.env["FROM_PREDICTOR"] = "yes";
+  auto model = MustLoad(req);
+  ::unsetenv("AWS_SECRET_ACCESS_KEY");
+  ASSERT_TRUE(model);
+  auto resp = model->Infer(Rows(1, 1, {-6}));
+  ASSERT_TRUE(resp) << resp.error();
+  EXPECT_EQ(resp->outputs[0].strings, (std::vector<std::string>{"absent", "yes"}));
 }
 
 TEST_F(PythonRuntimeTest, CustomPredictionsThatAreNotATensorComeBackAsJson) {
