@@ -33,6 +33,7 @@ struct Manifest {
 
 struct Snapshot {
   std::string bucket;
+  std::string prefix;  // the listed prefix ("" for a single object)
   bool single = false;
   std::vector<S3Object> objects;
   std::vector<std::string> rel;  // where each object goes, relative to the snapshot directory
@@ -297,6 +298,7 @@ Result<std::string> ModelStorage::Fetch(const std::string& storage_uri) {
 }
 
 Result<std::string> ModelStorage::FetchLocal(const std::string& uri, std::string path) {
+  if (path.rfind("localhost/", 0) == 0) path.erase(0, 9);  // file://localhost/abs
   if (path.empty()) return InvalidArgument("storageUri \"" + uri + "\" names no path");
   fs::path p(path);
   std::error_code ec;
@@ -414,64 +416,21 @@ Result<std::string> ModelStorage::FetchS3(const std::string& uri) {
   auto lock = LockKey("s3\n" + key, holder);
   SKIFF_RETURN_IF_ERROR(EnsureDirectory(entry_dir, kDirMode));
 
-  // What the URI names now: the objects under the prefix, or one object.
-  Snapshot snap;
-  snap.bucket = loc.bucket;
-  std::string prefix = loc.key;
-  bool directory = prefix.empty() || prefix.back() == '/';
-  if (!directory) prefix += '/';
-  auto listed = s3_.List(loc.bucket, prefix, options_.s3_page_size, options_.max_objects, deadline,
-                         options_.io_timeout);
-  Status discover;
-  if (listed) {
-    for (auto& o : *listed) {
-      if (o.key.back() == '/') continue;  // "folder" marker objects
-      snap.objects.push_back(std::move(o));
-    }
-    if (snap.objects.empty()) {
-      if (directory) {
-        discover = NotFound("storageUri \"" + uri + "\": no objects under this prefix in bucket " +
-                            loc.bucket);
-      } else {
-        // Not a "directory": the URI may name one object.
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        auto head =
-            http::Fetch(s3_.Prepare("HEAD", loc.bucket, loc.key, {}, sigv4::kEmptyPayloadHash,
-                                    std::min(left, options_.io_timeout)));
-        if (!head) {
-          discover = head.error().WithPrefix("storageUri \"" + uri + "\"");
-        } else if (head->status == 404) {
-          discover = NotFound("storageUri \"" + uri + "\": no object with key \"" + loc.key +
-                              "\" and no objects under \"" + prefix + "\" in bucket " + loc.bucket);
-        } else if (head->status / 100 != 2) {
-          discover = s3_.StatusFor(head->status, "", "storageUri \"" + uri + "\"");
-        } else {
-          S3Object obj;
-          obj.key = loc.key;
-          auto len = head->headers.Get("Content-Length");
-          if (len) std::from_chars(len->data(), len->data() + len->size(), obj.size);
-          auto etag = head->headers.Get("ETag");
-          if (etag) obj.etag = std::string(*etag);
-          snap.single = true;
-          snap.objects.push_back(std::move(obj));
-        }
-      }
-    }
-  } else {
-    discover = listed.error().WithPrefix("storageUri \"" + uri + "\"");
-  }
-  if (!discover.ok()) {
-    if (discover.code() == Code::kUnavailable || discover.code() == Code::kDeadlineExceeded) {
+  auto discovered = Discover(uri, loc, deadline);
+  if (!discovered) {
+    const Status& e = discovered.error();
+    if (e.code() == Code::kUnavailable || e.code() == Code::kDeadlineExceeded) {
       auto cached = NewestVerifiedSnapshot(entry_dir);
       if (cached) {
         ++stale_fallbacks_;
-        spdlog::warn("model storage: {}; using the cached copy {}", discover.message(), *cached);
+        spdlog::warn("model storage: {}; using the cached copy {}", e.message(), *cached);
         return cached;
       }
     }
-    return discover;
+    return e;
   }
+  Snapshot& snap = *discovered;
+  const std::string& prefix = snap.prefix;
 
   // Local paths, checked before anything is written.
   std::set<std::string> rels;
@@ -509,6 +468,58 @@ Result<std::string> ModelStorage::FetchS3(const std::string& uri) {
   }
   snap.version = HexEncode(Sha256(listing)).substr(0, 16);
   return UseSnapshot(uri, entry_dir, snap, deadline);
+}
+
+Result<Snapshot> ModelStorage::Discover(const std::string& uri, const S3Uri& loc,
+                                        SteadyTime deadline) {
+  const std::string what = "storageUri \"" + uri + "\"";
+  Snapshot snap;
+  snap.bucket = loc.bucket;
+  const bool directory = loc.key.empty() || loc.key.back() == '/';
+  const std::string prefix = directory ? loc.key : loc.key + "/";
+  auto listed = s3_.List(loc.bucket, prefix, options_.s3_page_size, options_.max_objects, deadline,
+                         options_.io_timeout);
+  if (listed) {
+    for (auto& o : *listed) {
+      if (o.key.back() != '/') snap.objects.push_back(std::move(o));  // skip "folder" markers
+    }
+    if (!snap.objects.empty()) {
+      snap.prefix = prefix;
+      return snap;
+    }
+    if (directory) {
+      return NotFound(what + ": no objects under this prefix in bucket " + loc.bucket);
+    }
+  } else if (directory || listed.error().code() != Code::kPermissionDenied) {
+    return listed.error().WithPrefix(what);
+  }
+
+  // Not a "directory", or not listable (a bucket policy may grant GetObject without
+  // ListBucket): the URI may name one object.
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) return DeadlineExceeded(what + ": timed out");
+  auto head = http::Fetch(s3_.Prepare("HEAD", loc.bucket, loc.key, {}, sigv4::kEmptyPayloadHash,
+                                      std::min(left, options_.io_timeout)));
+  if (!listed && (!head || head->status / 100 != 2)) return listed.error().WithPrefix(what);
+  if (!head) return head.error().WithPrefix(what);
+  if (head->status == 404) {
+    return NotFound(what + ": no object with key \"" + loc.key + "\" and no objects under \"" +
+                    prefix + "\" in bucket " + loc.bucket);
+  }
+  if (head->status / 100 != 2) {
+    auto region = head->headers.Get("x-amz-bucket-region");
+    return s3_.StatusFor(head->status, "", what, region ? *region : std::string_view());
+  }
+  S3Object obj;
+  obj.key = loc.key;
+  if (auto len = head->headers.Get("Content-Length")) {
+    std::from_chars(len->data(), len->data() + len->size(), obj.size);
+  }
+  if (auto etag = head->headers.Get("ETag")) obj.etag = std::string(*etag);
+  snap.single = true;
+  snap.objects.push_back(std::move(obj));
+  return snap;
 }
 
 Result<std::string> ModelStorage::UseSnapshot(const std::string& uri, const std::string& entry_dir,
@@ -550,7 +561,7 @@ Result<std::pair<uint64_t, std::string>> ModelStorage::DownloadObject(
   auto outcome = storage_io::StreamToFile(req, path, budget, deadline, /*max_redirects=*/0);
   if (!outcome) {
     Status e = outcome.error();
-    if (e.code() == Code::kResourceExhausted) {
+    if (e.reason() == storage_io::kOverLimit) {
       return ResourceExhausted(what + ": the model exceeds the size limit of " +
                                std::to_string(options_.max_download_bytes) +
                                " bytes (raise the storage max_download_bytes setting if the model "

@@ -105,6 +105,10 @@ class ModelStorage {
 
   using Snapshot = storage_detail::Snapshot;
   using Manifest = storage_detail::Manifest;
+  // What an s3:// URI names now: the objects under KEY/ (or under the prefix when the URI ends
+  // with '/'), else the one object KEY.
+  Result<Snapshot> Discover(const std::string& uri, const S3Uri& loc,
+                            std::chrono::steady_clock::time_point deadline);
   Result<std::string> UseSnapshot(const std::string& uri, const std::string& entry_dir,
                                   const Snapshot& snap,
                                   std::chrono::steady_clock::time_point deadline);

@@ -162,10 +162,12 @@ Result<DownloadOutcome> StreamToFile(http::ClientRequest request, const std::str
         return false;
       }
       if (written + chunk.size() > max_bytes) {
-        stop = ResourceExhausted(what + ": the download exceeds the model size limit of " +
-                                 std::to_string(max_bytes) +
-                                 " bytes (raise the storage max_download_bytes setting if the "
-                                 "model really is that large)");
+        stop = Status(Code::kResourceExhausted,
+                      what + ": the download exceeds the model size limit of " +
+                          std::to_string(max_bytes) +
+                          " bytes (raise the storage max_download_bytes setting if the model "
+                          "really is that large)",
+                      std::string(kOverLimit));
         return false;
       }
       if (!WriteAll(fd.get(), chunk)) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "core/result.hpp"
 #include "http/client.hpp"
@@ -23,6 +24,10 @@ struct DownloadOutcome {
   Digest digest;           // of the body written (2xx only)
   std::string error_body;  // for a non-2xx answer: the first 64 KiB of its body
 };
+
+// The Status reason of StreamToFile's "body over max_bytes" error (ResourceExhausted is also
+// what a full disk gives).
+inline constexpr std::string_view kOverLimit = "OverLimit";
 
 // Sends `request` and streams a 2xx response body into a new file at `path` (created exclusively
 // with mode 0600 and fsynced; its directory must exist). For any other status the file is

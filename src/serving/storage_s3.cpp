@@ -147,13 +147,15 @@ Result<S3ListPage> ParseListObjectsV2(std::string_view doc) {
       obj.key = std::move(*decoded);
     }
     if (obj.key.empty()) return InvalidArgument("an object in the listing has no key");
-    std::string_view size = Trim(c.ChildText("Size"));
+    const std::string size_text = c.ChildText("Size");
+    std::string_view size = Trim(size_text);
     auto [end, ec] = std::from_chars(size.data(), size.data() + size.size(), obj.size);
     if (size.empty() || ec != std::errc() || end != size.data() + size.size()) {
       return InvalidArgument("bad <Size> \"" + std::string(size) + "\" for key \"" + obj.key +
                              "\" in a listing");
     }
-    std::string_view etag = Trim(c.ChildText("ETag"));
+    const std::string etag_text = c.ChildText("ETag");
+    std::string_view etag = Trim(etag_text);
     if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"') {
       etag = etag.substr(1, etag.size() - 2);
     }

@@ -11,9 +11,10 @@ const Element* Element::Child(std::string_view child_name) const {
   return nullptr;
 }
 
-std::string Element::ChildText(std::string_view child_name) const {
+const std::string& Element::ChildText(std::string_view child_name) const {
+  static const std::string kEmpty;
   const Element* c = Child(child_name);
-  return c ? c->text : std::string();
+  return c ? c->text : kEmpty;
 }
 
 namespace {

@@ -23,8 +23,9 @@ struct Element {
 
   // The first child named `name`, or null.
   const Element* Child(std::string_view name) const;
-  // The text of the first child named `name`, or "" when there is none.
-  std::string ChildText(std::string_view name) const;
+  // The text of the first child named `name`, or "" when there is none. The reference lives as
+  // long as this element.
+  const std::string& ChildText(std::string_view name) const;
 };
 
 // Parses one document. Errors: InvalidArgument naming the byte offset and what was expected.
