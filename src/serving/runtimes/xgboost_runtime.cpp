@@ -73,26 +73,7 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 bool IsNumeric(DataType t) { return t != DataType::kBytes; }
 
-// Predictions from one Booster on a dense float32 matrix. REQUIRES: the caller owns `booster`
-// for the duration of the call (one thread per Booster).
-Result<Tensor> Predict(void* booster, const float* data, uint64_t rows, uint64_t cols,
-                       int nthread) {
-  DMatrixHandle raw = nullptr;
-  if (XGDMatrixCreateFromMat_omp(data, rows, cols, std::numeric_limits<float>::quiet_NaN(), &raw,
-                                 nthread) != 0) {
-    return InvalidArgument("XGBoost cannot build a DMatrix from the input: " + LastXgbError());
-  }
-  DMatrixPtr dmat(raw);
-  // Booster.predict(DMatrix) in Python 1.7: normal prediction, all trees, not strict.
-  static constexpr const char* kConfig =
-      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
-      R"( "strict_shape": false})";
-  const bst_ulong* out_shape = nullptr;
-  bst_ulong out_dim = 0;
-  const float* out = nullptr;
-  if (XGBoosterPredictFromDMatrix(booster, dmat.get(), kConfig, &out_shape, &out_dim, &out) != 0) {
-    return Internal("XGBoost prediction failed: " + LastXgbError());
-  }
+Tensor OutputTensor(const bst_ulong* out_shape, bst_ulong out_dim, const float* out) {
   Tensor t;
   t.name = kOutputName;
   t.datatype = DataType::kFp32;
@@ -106,11 +87,55 @@ Result<Tensor> Predict(void* booster, const float* data, uint64_t rows, uint64_t
   return t;
 }
 
+// How a model predicts. Both give the same floats as Python's Booster.predict(DMatrix(X)) (the
+// tests check this bit for bit); in-place prediction skips building a DMatrix, which costs
+// more than the trees for small requests.
+enum class PredictPath { kInplace, kDMatrix };
+
+// Predictions from one Booster on a dense float32 matrix: normal prediction, all trees, not
+// strict (Booster.predict's defaults). REQUIRES: the caller owns `booster` for the call (one
+// thread per Booster).
+Result<Tensor> Predict(void* booster, PredictPath path, const float* data, uint64_t rows,
+                       uint64_t cols, int nthread) {
+  const bst_ulong* out_shape = nullptr;
+  bst_ulong out_dim = 0;
+  const float* out = nullptr;
+  if (path == PredictPath::kInplace) {
+    // __array_interface__ of the row-major float32 matrix; NaN is missing.
+    const std::string values = "{\"data\": [" + std::to_string(reinterpret_cast<uintptr_t>(data)) +
+                               ", true], \"shape\": [" + std::to_string(rows) + ", " +
+                               std::to_string(cols) + "], \"typestr\": \"<f4\", \"version\": 3}";
+    static constexpr const char* kConfig =
+        R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+        R"( "strict_shape": false, "missing": NaN, "cache_id": 0})";
+    if (XGBoosterPredictFromDense(booster, values.c_str(), kConfig, nullptr, &out_shape, &out_dim,
+                                  &out) != 0) {
+      return Internal("XGBoost prediction failed: " + LastXgbError());
+    }
+    return OutputTensor(out_shape, out_dim, out);
+  }
+  DMatrixHandle raw = nullptr;
+  if (XGDMatrixCreateFromMat_omp(data, rows, cols, std::numeric_limits<float>::quiet_NaN(), &raw,
+                                 nthread) != 0) {
+    return InvalidArgument("XGBoost cannot build a DMatrix from the input: " + LastXgbError());
+  }
+  DMatrixPtr dmat(raw);
+  static constexpr const char* kConfig =
+      R"({"type": 0, "training": false, "iteration_begin": 0, "iteration_end": 0,)"
+      R"( "strict_shape": false})";
+  if (XGBoosterPredictFromDMatrix(booster, dmat.get(), kConfig, &out_shape, &out_dim, &out) != 0) {
+    return Internal("XGBoost prediction failed: " + LastXgbError());
+  }
+  return OutputTensor(out_shape, out_dim, out);
+}
+
 class XgboostModel final : public Model {
  public:
-  XgboostModel(std::string name, std::vector<BoosterPtr> boosters, uint64_t features,
-               std::vector<int64_t> output_shape, std::string objective, int nthread)
+  XgboostModel(std::string name, std::vector<BoosterPtr> boosters, PredictPath path,
+               uint64_t features, std::vector<int64_t> output_shape, std::string objective,
+               int nthread)
       : name_(std::move(name)),
+        path_(path),
         features_(features),
         output_shape_(std::move(output_shape)),
         objective_(std::move(objective)),
@@ -151,7 +176,7 @@ class XgboostModel final : public Model {
       return response;
     }
     BoosterPtr booster = Acquire();
-    auto result = Predict(booster.get(), matrix.values.data(), rows, features_, nthread_);
+    auto result = Predict(booster.get(), path_, matrix.values.data(), rows, features_, nthread_);
     Release(std::move(booster));
     if (!result) return result.error().WithPrefix("model \"" + name_ + "\"");
     response.outputs.push_back(std::move(*result));
@@ -251,6 +276,7 @@ class XgboostModel final : public Model {
   }
 
   const std::string name_;
+  const PredictPath path_;
   const uint64_t features_;
   const std::vector<int64_t> output_shape_;
   const std::string objective_;
@@ -372,17 +398,29 @@ Result<std::shared_ptr<Model>> XgboostRuntime::Load(const LoadRequest& request) 
   if (features == 0) {
     return FailedPrecondition("XGBoost model " + file + " has no features");
   }
-  std::string objective = "unknown";
+  std::string objective = "unknown", gbm = "gbtree";
   bst_ulong config_len = 0;
   const char* config = nullptr;
   if (XGBoosterSaveJsonConfig(first, &config_len, &config) == 0) {
     auto parsed = ParseJson(std::string_view(config, config_len));
-    if (parsed) objective = GetString(*parsed, "learner.objective.name", "unknown");
+    if (parsed) {
+      objective = GetString(*parsed, "learner.objective.name", "unknown");
+      gbm = GetString(*parsed, "learner.gradient_booster.name", "gbtree");
+    }
   }
 
   // One prediction on an all-missing row gives the output shape (and checks the model runs).
   std::vector<float> probe(features, std::numeric_limits<float>::quiet_NaN());
-  auto probed = Predict(first, probe.data(), 1, features, options_.threads_per_predict);
+  // In-place prediction only for gbtree: dart's in-place path in 1.7 does not weight trees as
+  // Booster.predict(DMatrix) does (the tests caught it), and gblinear has none.
+  PredictPath path = gbm == "gbtree" ? PredictPath::kInplace : PredictPath::kDMatrix;
+  auto probed = Predict(first, path, probe.data(), 1, features, options_.threads_per_predict);
+  if (!probed && path == PredictPath::kInplace) {
+    spdlog::debug("xgboost: {}: no in-place prediction ({}); using a DMatrix", file,
+                  probed.error().message());
+    path = PredictPath::kDMatrix;
+    probed = Predict(first, path, probe.data(), 1, features, options_.threads_per_predict);
+  }
   if (!probed) {
     return FailedPrecondition("XGBoost model " + file +
                               " loads but cannot predict: " + probed.error().message());
@@ -391,9 +429,11 @@ Result<std::shared_ptr<Model>> XgboostRuntime::Load(const LoadRequest& request) 
   if (output_shape.empty()) output_shape.push_back(1);
   output_shape[0] = -1;
 
-  spdlog::info("xgboost: loaded {} for model {} ({} features, objective {}, {} boosters)", file,
-               request.model_name, features, objective, boosters.size());
-  return std::make_shared<XgboostModel>(request.model_name, std::move(boosters), features,
+  spdlog::info("xgboost: loaded {} for model {} ({} {}, {} features, objective {}, {} boosters)",
+               file, request.model_name, gbm,
+               path == PredictPath::kInplace ? "in-place" : "via DMatrix", features, objective,
+               boosters.size());
+  return std::make_shared<XgboostModel>(request.model_name, std::move(boosters), path, features,
                                         std::move(output_shape), std::move(objective),
                                         options_.threads_per_predict);
 }
