@@ -5,14 +5,22 @@
 //   /abs/path, rel/path, file://...  used in place (checked to exist; relative to base_dir)
 //   http://..., https://...          downloaded once into the cache (TLS verified)
 //   s3://bucket/prefix/              every object under the prefix, mirrored as a directory
-//   s3://bucket/key                  that one object (a file), unless key/ is a "directory"
+//   s3://bucket/key                  the objects under key/ as a directory if there are any,
+//                                    else the one object `key` (a file, found by HEAD, so a
+//                                    policy granting GetObject without ListBucket works)
 //   gs://, pvc://, hdfs://, Azure    FailedPrecondition: not supported by this build
 //
-// Cache layout (cache_dir, 0700, inside the data dir), keyed by the SHA-256 of the URI:
-//   http/<K>/<name>       the downloaded file, named after the URL's last path segment
-//   http/<K>.meta         "sha256 <hex>\nsize <n>\nname <name>\nuri <uri>\n", written last
-//   s3/<K>/<V>/...        a snapshot of the objects (V: hash of the listing's keys, sizes, ETags)
-//   s3/<K>/<V>.manifest   one line per file: "<sha256> <size> <URI-encoded relative path>"
+// Cache layout (cache_dir, 0700, inside the data dir):
+//   http/<K>/<name>       the downloaded file, named after the URL's last path segment;
+//                         K = hex SHA-256 of the URI
+//   http/<K>.meta         "sha256 <hex>\nsize <n>\nname <enc>\nuri <enc>\n" (URI-encoded
+//                         name and URI), written last: the entry's commit record
+//   s3/<K>/<V>/...        a snapshot of the objects, keys mirrored as relative paths;
+//                         K = hex SHA-256 of endpoint + URI, V = 16 hex digits of the SHA-256 of
+//                         the listing (relative paths, sizes, ETags)
+//   s3/<K>/<V>.manifest   "skiff-s3-snapshot 1 dir|single", then one line per file:
+//                         "<sha256> <size> <URI-encoded relative path>"; written last
+// The newest other snapshot of a URI is kept (a runtime may still read it); older ones go.
 // Entries are written to hidden temporaries and renamed into place, so a crash never leaves a
 // half-written file that looks complete. Every reuse re-hashes the files against the recorded
 // SHA-256 ("checksum on disk"); a missing or corrupted file is downloaded again.

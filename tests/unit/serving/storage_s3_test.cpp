@@ -340,6 +340,14 @@ TEST_F(StorageS3Test, ANewUploadUnderThePrefixGivesANewSnapshot) {
   EXPECT_NE(*v2, *v1);
   EXPECT_EQ(ReadText(*v2 + "/model.joblib"), "version two");
   EXPECT_EQ(ReadText(*v1 + "/model.joblib"), "v1");  // the previous snapshot is kept
+
+  Put("versions/model.joblib", "third");
+  auto v3 = storage->Fetch("s3://models/versions/");
+  ASSERT_TRUE(v3) << v3.error();
+  EXPECT_EQ(ReadText(*v3 + "/model.joblib"), "third");
+  EXPECT_TRUE(fs::exists(*v2));
+  EXPECT_FALSE(fs::exists(*v1));  // only one older snapshot is kept
+  EXPECT_FALSE(fs::exists(*v1 + ".manifest"));
 }
 
 TEST_F(StorageS3Test, SizeLimitIsCheckedBeforeDownloading) {
