@@ -66,7 +66,9 @@ bool ArrayIndex(const std::string& seg, size_t& idx) {
   return ec == std::errc() && p == seg.data() + seg.size();
 }
 
-void AppendEscaped(std::string& out, std::string_view s) {
+}  // namespace
+
+void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out += '"';
   size_t run = 0;  // start of the pending run of characters that need no escaping
@@ -107,6 +109,8 @@ void AppendEscaped(std::string& out, std::string_view s) {
   out += '"';
 }
 
+namespace {
+
 void Write(std::string& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::null:
@@ -131,7 +135,7 @@ void Write(std::string& out, const json::value& v) {
       out += FormatJsonNumber(v.get_double());
       break;
     case json::kind::string:
-      AppendEscaped(out, v.get_string());
+      AppendJsonString(out, v.get_string());
       break;
     case json::kind::array: {
       out += '[';
@@ -150,7 +154,7 @@ void Write(std::string& out, const json::value& v) {
       for (const auto& kv : v.get_object()) {
         if (!first) out += ',';
         first = false;
-        AppendEscaped(out, kv.key());
+        AppendJsonString(out, kv.key());
         out += ':';
         Write(out, kv.value());
       }

@@ -22,6 +22,8 @@ Result<json::object> ParseJsonObject(std::string_view text);
 // Compact JSON. Doubles are written as Go's encoding/json writes them ("0.5", "1e+21", "1e-7",
 // never "5E-1"); NaN and infinities, which JSON cannot express, are written as null.
 std::string Serialize(const json::value& v);
+// Appends `s` as a JSON string literal (quotes and escapes). REQUIRES: valid UTF-8.
+void AppendJsonString(std::string& out, std::string_view s);
 // One double as Serialize writes it.
 std::string FormatJsonNumber(double d);
 
