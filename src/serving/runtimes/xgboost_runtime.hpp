@@ -5,7 +5,10 @@
 // does (`booster.predict(DMatrix(np.array(instances))).tolist()`): one FP32 output "output-0"
 // holding exactly what Booster.predict returns: probabilities of the positive class for
 // binary:logistic ([n]), an [n, k] matrix for multi:softprob, class indexes (as floats) for
-// multi:softmax, values for reg:*, margins/scores for raw and ranking objectives.
+// multi:softmax, values for reg:*, margins/scores for raw and ranking objectives. gbtree models
+// predict in place (XGBoosterPredictFromDense, no DMatrix per request); dart and gblinear
+// through a DMatrix, because their in-place results differ or are missing in 1.7. Either way
+// the floats are bit-identical to Python's (tests check).
 //
 // Input: one numeric tensor shaped [n, n_features] (any numeric datatype; converted to float32
 // as DMatrix does), or several tensors shaped [n] / [n, m] taken as columns in order (KServe's

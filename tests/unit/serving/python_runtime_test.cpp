@@ -1,5 +1,5 @@
 // The "python" runtime with real /usr/bin/python3 workers: scikit-learn estimators the native
-// runtime does not serve (trained at test time, one Python run for the suite), custom model.py
+// runtime does not serve (trained at test time, one cached Python run), custom model.py
 // predictors, and the failure paths: workers that crash, hang, raise or fail to start.
 
 #include "serving/runtimes/python_runtime.hpp"
@@ -107,12 +107,9 @@ class Doubler(kserve.Model):
 class PythonRuntimeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    data_ = new TempDir();
-    auto run = testing::RunPython(data_->path(), "train.py", kTrainScript);
-    if (run.exit_code != 0) {
-      *setup_error_ = "training with /usr/bin/python3 failed (" + std::to_string(run.exit_code) +
-                      "):\n" + run.output;
-    }
+    auto run = testing::RunPythonCached("sklearn", kTrainScript);
+    *setup_error_ = run.error;
+    data_ = new Dir{run.dir};
   }
   static void TearDownTestSuite() {
     delete data_;
@@ -188,11 +185,16 @@ class PythonRuntimeTest : public ::testing::Test {
     return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'Z';
   }
 
-  static TempDir* data_;
+  // The cached training output: `*data_ / "name"` is a path in it.
+  struct Dir {
+    std::string path;
+    std::string operator/(const std::string& name) const { return path + "/" + name; }
+  };
+  static Dir* data_;
   static std::string* setup_error_;
 };
 
-TempDir* PythonRuntimeTest::data_ = nullptr;
+PythonRuntimeTest::Dir* PythonRuntimeTest::data_ = nullptr;
 std::string* PythonRuntimeTest::setup_error_ = new std::string();
 
 TEST_F(PythonRuntimeTest, KNeighborsPredictionsEqualScikitLearns) {

@@ -74,6 +74,39 @@ inline PythonRun RunPython(const std::string& dir, const std::string& name,
   return run;
 }
 
+// Runs `script` once per build of the test binary and returns the directory holding its
+// outputs (or an error text): ctest runs every test in its own process, so suite-level training
+// is cached in <test binary dir>/python-cache/<name>-<hash of script>. Concurrent first runs
+// each train into a private directory and the first rename wins.
+struct CachedRun {
+  std::string dir;
+  std::string error;
+};
+inline CachedRun RunPythonCached(const std::string& name, const std::string& script,
+                                 int timeout_seconds = 300) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  fs::path cache = (ec ? fs::temp_directory_path() : exe.parent_path()) / "python-cache";
+  char hash[32];
+  std::snprintf(hash, sizeof hash, "%016zx", std::hash<std::string>{}(script));
+  const fs::path final_dir = cache / (name + "-" + hash);
+  if (fs::exists(final_dir / ".done")) return {final_dir.string(), ""};
+  fs::create_directories(cache, ec);
+  std::string tmpl = (final_dir.string() + ".tmp-XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr)
+    return {"", "cannot create a directory in " + cache.string()};
+  PythonRun run = RunPython(tmpl, "script.py", script, timeout_seconds);
+  if (run.exit_code != 0) {
+    fs::remove_all(tmpl, ec);
+    return {"", "/usr/bin/python3 failed (" + std::to_string(run.exit_code) + "):\n" + run.output};
+  }
+  WriteText(tmpl + "/.done", "");
+  fs::rename(tmpl, final_dir, ec);
+  if (ec) fs::remove_all(tmpl, ec);  // another process got there first
+  return {final_dir.string(), ""};
+}
+
 // A little-endian binary file of T values, as numpy's tofile() writes it.
 template <class T>
 std::vector<T> ReadBinary(const std::string& path) {

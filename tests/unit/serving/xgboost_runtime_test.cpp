@@ -1,7 +1,7 @@
-// XGBoost runtime: models trained at test time with Debian's python3-xgboost (one Python run
-// for the whole suite), saved as JSON, UBJSON and the legacy binary format, must predict
-// exactly (bit for bit in float32) what Python's Booster.predict(DMatrix) returns on held-out
-// rows, as KServe's xgbserver answers.
+// XGBoost runtime: models trained at test time with Debian's python3-xgboost (one Python run,
+// cached per build, for the whole suite), saved as JSON, UBJSON and the legacy binary format, must
+// predict exactly (bit for bit in float32) what Python's Booster.predict(DMatrix) returns on
+// held-out rows, as KServe's xgbserver answers.
 
 #include "serving/runtimes/xgboost_runtime.hpp"
 
@@ -76,12 +76,9 @@ struct Case {
 class XgboostRuntimeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    auto run = testing::RunPython(dir_->path(), "train.py", kTrainScript);
-    if (run.exit_code != 0) {
-      *setup_error_ = "training with /usr/bin/python3 failed (" + std::to_string(run.exit_code) +
-                      "):\n" + run.output;
-    }
+    auto run = testing::RunPythonCached("xgboost", kTrainScript);
+    *setup_error_ = run.error;
+    dir_ = new Dir{run.dir};
   }
   static void TearDownTestSuite() {
     delete dir_;
@@ -140,11 +137,16 @@ class XgboostRuntimeTest : public ::testing::Test {
     EXPECT_EQ(mismatches, 0) << what;
   }
 
-  static TempDir* dir_;
+  // The cached training output: `*dir_ / "name"` is a path in it.
+  struct Dir {
+    std::string path;
+    std::string operator/(const std::string& name) const { return path + "/" + name; }
+  };
+  static Dir* dir_;
   static std::string* setup_error_;
 };
 
-TempDir* XgboostRuntimeTest::dir_ = nullptr;
+XgboostRuntimeTest::Dir* XgboostRuntimeTest::dir_ = nullptr;
 std::string* XgboostRuntimeTest::setup_error_ = new std::string();
 
 TEST_F(XgboostRuntimeTest, PredictionsEqualPythonForEveryObjectiveAndFormat) {
