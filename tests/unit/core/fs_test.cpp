@@ -167,14 +167,6 @@ TEST_F(FsTest, ReadMissingIsNotFound) {
   EXPECT_FALSE(FileExists(Path("missing")));
 }
 
-TEST_F(FsTest, ReadUnreadableIsPermissionDenied) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root reads anything";
-  ASSERT_TRUE(WriteFileAtomic(Path("locked"), "x", 0000).ok());
-  auto r = ReadFile(Path("locked"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code(), Code::kPermissionDenied);
-}
-
 TEST_F(FsTest, ReadMaxBytes) {
   ASSERT_TRUE(WriteFileAtomic(Path("ten"), "0123456789", 0600).ok());
   EXPECT_EQ(*ReadFile(Path("ten"), 10), "0123456789");
