@@ -1,5 +1,6 @@
 #include "serving/controller.hpp"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 
@@ -70,6 +71,7 @@ struct Controller::ServiceState {
     std::shared_ptr<const LoadedRevision> loaded;
   };
   Key key;
+  std::string uid;  // metadata.uid of the object this state belongs to
   bool records_loaded = false;
   std::map<std::string, Rev> revs;  // by revision name
   int64_t generation = 0;
@@ -205,34 +207,47 @@ bool Controller::WaitIdle(std::chrono::milliseconds timeout) {
 }
 
 void Controller::Run() {
+  // Failed loads are looked at every `tick` (real time), whether or not other work keeps the
+  // controller busy; their retry times are on clock_.
+  const auto tick = std::clamp<std::chrono::steady_clock::duration>(
+      options_.retry_backoff, std::chrono::milliseconds(10), std::chrono::seconds(1));
+  auto next_check = std::chrono::steady_clock::now() + tick;
   for (;;) {
     std::function<void(Controller&)> task;
+    bool check = false;
     {
       std::unique_lock lock(inbox_->mu);
       inbox_->busy = false;
       if (inbox_->tasks.empty() && inbox_->loads == 0) inbox_->idle_cv.notify_all();
-      bool woke = inbox_->cv.wait_for(lock, std::chrono::seconds(1),
-                                      [&] { return inbox_->stopping || !inbox_->tasks.empty(); });
+      inbox_->cv.wait_until(lock, next_check,
+                            [&] { return inbox_->stopping || !inbox_->tasks.empty(); });
       if (inbox_->stopping) return;
-      if (!woke) {
-        // Failed loads whose retry time has come.
-        lock.unlock();
-        auto now = std::chrono::steady_clock::now();
-        for (const auto& [key, svc] : services_) {
-          for (const auto& [name, rev] : svc->revs) {
-            if (rev.state == ServiceState::Load::kFailed && now >= rev.retry_at &&
-                (name == svc->latest || name == svc->stable)) {
-              Enqueue(key);
-            }
-          }
-        }
-        continue;
+      if (auto now = std::chrono::steady_clock::now(); now >= next_check) {
+        check = true;
+        next_check = now + tick;
       }
-      task = std::move(inbox_->tasks.front());
-      inbox_->tasks.pop_front();
-      inbox_->busy = true;
+      if (!inbox_->tasks.empty()) {
+        task = std::move(inbox_->tasks.front());
+        inbox_->tasks.pop_front();
+        inbox_->busy = true;
+      }
     }
-    task(*this);
+    if (check) EnqueueDueRetries();
+    if (task) task(*this);
+  }
+}
+
+void Controller::EnqueueDueRetries() {
+  const auto now = clock_.Steady();
+  for (const auto& [key, svc] : services_) {
+    // Reconcile loads nothing for these: enqueueing them would only spin.
+    if (!svc->spec_errors.empty() || !svc->conflict.empty()) continue;
+    for (const auto& [name, rev] : svc->revs) {
+      if (rev.state == ServiceState::Load::kFailed && now >= rev.retry_at &&
+          (name == svc->latest || name == svc->stable || name == svc->rolled_out)) {
+        Enqueue(key);
+      }
+    }
   }
 }
 
@@ -245,12 +260,19 @@ Status Controller::SaveRecord(const ServiceState& svc, const RevisionRecord& rec
                                                                      {kGroupLabel, svc.key.group}}},
                                              {"creationTimestamp", FormatRfc3339(clock_.Now())}}},
                    {"spec", json::object{{"inferenceService", svc.key.name},
+                                         {"inferenceServiceUid", svc.uid},
                                          {"number", rec.number},
                                          {"predictor", rec.predictor.ToJson()}}}};
   auto created =
       store_.Create({std::string(kRevisionResource), svc.key.ns, rec.name}, std::move(obj));
   if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
   return Status::Ok();
+}
+
+void Controller::EnqueueShadowed(const Key& key) {
+  if (key.group != kKServeGroup) return;
+  Key other{std::string(kKfservingGroup), key.ns, key.name};
+  if (services_.count(other) > 0) Enqueue(other);
 }
 
 void Controller::DeleteRecords(const Key& key) {
@@ -377,13 +399,14 @@ void Controller::StartLoad(ServiceState& svc, const std::string& revision) {
         rev.reason = reason;
         rev.message = model.error().message();
         rev.failed_at = FormatRfc3339(c.clock_.Now());
-        // Retry with backoff (the file may be fixed in place): 10 s, 20 s, ... up to 5 min.
-        rev.failures = std::min(rev.failures + 1, 6);
-        rev.retry_at =
-            std::chrono::steady_clock::now() + std::chrono::seconds(10) * (1 << (rev.failures - 1));
-        if (rev.retry_at - std::chrono::steady_clock::now() > std::chrono::minutes(5)) {
-          rev.retry_at = std::chrono::steady_clock::now() + std::chrono::minutes(5);
+        // Retry with backoff (the file may be fixed in place): retry_backoff (10 s), doubling
+        // per consecutive failure, up to retry_backoff_max (5 min).
+        rev.failures = std::min(rev.failures + 1, 64);
+        auto backoff = c.options_.retry_backoff;
+        for (int i = 1; i < rev.failures && backoff < c.options_.retry_backoff_max; ++i) {
+          backoff *= 2;
         }
+        rev.retry_at = c.clock_.Steady() + std::min(backoff, c.options_.retry_backoff_max);
         spdlog::warn("{}/{} revision {} failed to load: {}", key.ns, key.name, name, rev.message);
       } else {
         auto loaded = std::make_shared<LoadedRevision>();
@@ -420,16 +443,26 @@ void Controller::Reconcile(const Key& key) {
       spdlog::info("{}/{} deleted: unloading its revisions", key.ns, key.name);
       DeleteRecords(key);
       Publish();
+      EnqueueShadowed(key);  // a v1alpha2 service of this name may serve now
     }
     return;
+  }
+  const json::object& obj = current->object;
+  const std::string uid = GetString(obj, "metadata.uid");
+  if (auto it = services_.find(key); it != services_.end() && it->second->uid != uid) {
+    // Deleted and created again before we looked: a new object, whose revisions start over.
+    spdlog::info("{}/{} was replaced: unloading the old object's revisions", key.ns, key.name);
+    services_.erase(it);
+    DeleteRecords(key);
   }
   auto& slot = services_[key];
   if (!slot) {
     slot = std::make_unique<ServiceState>();
     slot->key = key;
+    slot->uid = uid;
+    EnqueueShadowed(key);  // a v1alpha2 service of this name no longer serves
   }
   ServiceState& svc = *slot;
-  const json::object& obj = current->object;
   if (const json::value* g = Find(obj, "metadata.generation"); g && g->is_int64()) {
     svc.generation = g->get_int64();
   }
@@ -449,6 +482,13 @@ void Controller::Reconcile(const Key& key) {
       return;
     }
     for (const auto& o : list->items) {
+      std::string owner_uid = GetString(o.object, "spec.inferenceServiceUid");
+      if (!owner_uid.empty() && owner_uid != svc.uid) {
+        // Left by an earlier object of the same name (deleted while skiff was down).
+        auto deleted = store_.Delete(o.key, o.resource_version);
+        (void)deleted;
+        continue;
+      }
       const json::object* p = GetObject(o.object, "spec.predictor");
       if (p == nullptr) continue;
       auto tmpl = PredictorTemplate::FromJson(*p);
@@ -493,8 +533,9 @@ void Controller::Reconcile(const Key& key) {
       svc.revs.emplace(name, std::move(rev));
       return name;
     };
-    svc.latest = revision_for(spec.state->latest);
+    // The stable (v1alpha2 default) predictor first, so that it gets the lower number.
     svc.stable = spec.state->stable ? revision_for(*spec.state->stable) : std::string();
+    svc.latest = revision_for(spec.state->latest);
     svc.canary_percent = spec.state->canary_percent;
   }
 
@@ -509,14 +550,18 @@ void Controller::Reconcile(const Key& key) {
   }
 
   // Revisions worth keeping: latest, stable, and the ones that serve until the latest is ready.
-  std::set<std::string> keep = {svc.latest};
-  if (!svc.stable.empty()) keep.insert(svc.stable);
-  if (!svc.rolled_out.empty()) keep.insert(svc.rolled_out);
+  // None while another API group's service of this name is served.
+  std::set<std::string> keep;
+  if (svc.conflict.empty()) {
+    keep.insert(svc.latest);
+    if (!svc.stable.empty()) keep.insert(svc.stable);
+    if (!svc.rolled_out.empty()) keep.insert(svc.rolled_out);
+  }
   for (const auto& name : keep) {
     auto it = svc.revs.find(name);
     if (it == svc.revs.end() || !svc.spec_errors.empty()) continue;
-    bool retry_due = it->second.state == ServiceState::Load::kFailed &&
-                     std::chrono::steady_clock::now() >= it->second.retry_at;
+    bool retry_due =
+        it->second.state == ServiceState::Load::kFailed && clock_.Steady() >= it->second.retry_at;
     if (it->second.state == ServiceState::Load::kIdle || retry_due) StartLoad(svc, name);
   }
 
@@ -560,7 +605,7 @@ void Controller::Reconcile(const Key& key) {
     svc.routes.push_back({svc.revs.at(name).loaded, percent});
   }
   // Unload what is no longer needed (in-flight requests keep their own reference).
-  keep.insert(svc.rolled_out);
+  if (svc.conflict.empty()) keep.insert(svc.rolled_out);
   for (auto it = svc.revs.begin(); it != svc.revs.end(); ++it) {
     if (!keep.count(it->first) && it->second.loaded) {
       spdlog::info("{}/{}: unloading revision {}", key.ns, key.name, it->first);
@@ -591,6 +636,8 @@ void Controller::Publish() {
       auto it = svc->revs.find(svc->latest);
       if (!svc->spec_errors.empty()) {
         m.reason = "the InferenceService spec is invalid";
+      } else if (!svc->conflict.empty()) {
+        m.reason = svc->conflict;
       } else if (it != svc->revs.end() && it->second.state == ServiceState::Load::kFailed) {
         m.reason = it->second.message;
       } else {
@@ -640,8 +687,16 @@ Status Controller::WriteStatus(ServiceState& svc) {
       p_message += (p_message.empty() ? "" : "; ") + api::FormatFieldError(e);
     transition = "InvalidSpec";
     active_state = "";
+    // The same errors as last written keep their time: a status write only when something
+    // changed (else every reconcile in a later second would rewrite it).
+    std::string since = now;
+    if (const json::object* last = GetObject(svc.status, "modelStatus.lastFailureInfo");
+        last != nullptr && GetString(*last, "reason") == "InvalidPredictorSpec" &&
+        GetString(*last, "message") == p_message) {
+      since = GetString(*last, "time", now);
+    }
     failure =
-        json::object{{"reason", "InvalidPredictorSpec"}, {"message", p_message}, {"time", now}};
+        json::object{{"reason", "InvalidPredictorSpec"}, {"message", p_message}, {"time", since}};
   } else if (!svc.conflict.empty()) {
     p_status = "False";
     p_reason = "Conflict";

@@ -12,7 +12,13 @@
 //   without it the latest takes 100% once ready (it is "rolled out"). A revision that fails to
 //   load leaves the previous one serving and says why in status.
 // - Deleting an InferenceService drops its revisions; the model is freed when the last
-//   in-flight request lets go of it.
+//   in-flight request lets go of it. An object deleted and created again under the same name
+//   (a new metadata.uid) starts over at revision 00001, even when the controller saw only the
+//   new object (records carry the owner's uid).
+// - When serving.kserve.io and serving.kubeflow.org both define a namespace/name, the v1beta1
+//   one serves; the v1alpha2 one loads nothing and reports Conflict until the other is deleted.
+// - A revision that failed to load is retried with backoff (ControllerOptions::retry_backoff,
+//   on the injected Clock's steady time).
 //
 // Threading: one controller thread owns all reconcile state; store watch callbacks and model
 // loads (on the blocking pool) post work to it. The serving table is an immutable snapshot
@@ -90,6 +96,11 @@ struct ControllerOptions {
   std::string work_dir;                // per-revision private directories for runtimes
   size_t queue_depth = 128;            // per-revision request queue
   std::chrono::milliseconds load_timeout{300'000};
+  // A revision that failed to load is retried after retry_backoff, doubling per consecutive
+  // failure up to retry_backoff_max (the model files may be fixed in place). Measured on the
+  // controller's Clock (Steady); tests shorten it or advance a FakeClock.
+  std::chrono::milliseconds retry_backoff{10'000};
+  std::chrono::milliseconds retry_backoff_max{300'000};
 };
 
 class Controller {
@@ -111,7 +122,9 @@ class Controller {
   std::shared_ptr<const ServingTable> table() const { return table_.load(); }
   const ControllerOptions& options() const { return options_; }
 
-  // Waits until the controller has processed everything queued so far (tests, demo set-up).
+  // Waits until the controller has processed everything queued so far and no load is running
+  // (tests, demo set-up). A store write made just before may not have reached the controller's
+  // watch yet: wait for its effect (e.g. status.observedGeneration) first.
   bool WaitIdle(std::chrono::milliseconds timeout);
 
  private:
@@ -136,6 +149,11 @@ class Controller {
   };
 
   void Run();
+  // Enqueues services with a failed revision whose retry time (on clock_) has come.
+  void EnqueueDueRetries();
+  // After a serving.kserve.io service appears or goes: reconcile the serving.kubeflow.org one of
+  // the same namespace/name, whose conflict it starts or ends.
+  void EnqueueShadowed(const Key& key);
   static void Post(const std::shared_ptr<Inbox>& inbox, std::function<void(Controller&)> task);
   void Enqueue(const Key& key);
   void Reconcile(const Key& key);

@@ -22,6 +22,16 @@ bool IsServingPath(std::string_view p) {
   return p == "/v1/models" || StartsWith(p, "/v1/models/") || p == "/v2" || StartsWith(p, "/v2/");
 }
 
+// 405 with Allow (RFC 9110 15.5.6): the endpoint exists, the method is wrong. KServe's body.
+http::Response MethodNotAllowed(std::string_view allow) {
+  http::Response r = JsonResponse(405, "{\"error\":\"Method Not Allowed: use " +
+                                           std::string(allow.substr(0, allow.find(','))) + "\"}");
+  r.headers.Set("Allow", allow);
+  return r;
+}
+constexpr std::string_view kAllowGet = "GET, HEAD";
+constexpr std::string_view kAllowPost = "POST";
+
 }  // namespace
 
 Frontend::Frontend(Controller& controller, ProtocolLimits limits)
@@ -29,11 +39,12 @@ Frontend::Frontend(Controller& controller, ProtocolLimits limits)
 
 std::optional<Frontend::Target> Frontend::Resolve(const http::Request& req,
                                                   const ServingTable& table) const {
-  // Host-based: the first two labels name the model and its namespace.
+  // Host-based: the first two labels name the model and its namespace. Only V1/V2 paths: the
+  // listener also serves the API and the UI, which a Host naming a model must not hide.
   std::string host = HostName(req);
   size_t d1 = host.find('.');
   size_t d2 = d1 == std::string::npos ? std::string::npos : host.find('.', d1 + 1);
-  if (d2 != std::string::npos) {
+  if (d2 != std::string::npos && IsServingPath(req.path)) {
     std::string first = host.substr(0, d1);
     std::string ns = host.substr(d1 + 1, d2 - d1 - 1);
     for (std::string_view suffix : {"", "-predictor-default", "-predictor"}) {
@@ -116,7 +127,7 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
       return;
     }
     if (v1->kind == V1Path::Kind::kList) {
-      if (!get) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use GET")));
+      if (!get) return respond(MethodNotAllowed(kAllowGet));
       std::vector<std::string> names;
       for (const auto& [key, m] : table->models) {
         if (!target->ns.empty() && key.first != target->ns) continue;
@@ -130,10 +141,10 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     if (m == nullptr) return respond(std::move(error));
     switch (v1->kind) {
       case V1Path::Kind::kModel:
-        if (!get) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use GET")));
+        if (!get) return respond(MethodNotAllowed(kAllowGet));
         return respond(EncodeV1ModelReady(m->name, m->ready));
       case V1Path::Kind::kPredict:
-        if (!post) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use POST")));
+        if (!post) return respond(MethodNotAllowed(kAllowPost));
         return Infer(*m, false, req, std::move(respond));
       default:
         return respond(ProtocolErrorResponse(
@@ -145,6 +156,9 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
   if (!v2) {
     respond(ProtocolErrorResponse(NotFound("no V2 endpoint at " + target->path)));
     return;
+  }
+  if (v2->kind == V2Path::Kind::kInfer ? !post : !get) {
+    return respond(MethodNotAllowed(v2->kind == V2Path::Kind::kInfer ? kAllowPost : kAllowGet));
   }
   switch (v2->kind) {
     case V2Path::Kind::kServerMetadata:
@@ -169,15 +183,18 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     case V2Path::Kind::kModelReady:
       return respond(EncodeV2ModelReady(m->name, m->ready));
     case V2Path::Kind::kModelMetadata: {
-      auto rev = m->Pick();
-      if (!rev) return respond(ProtocolErrorResponse(ModelNotReady(m->name)));
+      // The latest serving revision describes the model; Pick() would take a share of the
+      // canary split from the inference requests.
+      if (!m->ready || m->routes.empty()) {
+        return respond(ProtocolErrorResponse(ModelNotReady(m->name)));
+      }
+      auto rev = m->routes.back().revision;
       ModelMetadata md = rev->metadata;
       md.name = m->name;
       if (md.versions.empty()) md.versions = {rev->name};
       return respond(EncodeV2ModelMetadata(md));
     }
     case V2Path::Kind::kInfer:
-      if (!post) return respond(ProtocolErrorResponse(Status(Code::kUnimplemented, "use POST")));
       return Infer(*m, true, req, std::move(respond));
     default:
       return respond(ProtocolErrorResponse(NotFound("no V2 endpoint at " + target->path)));
@@ -186,15 +203,22 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
 
 void Frontend::Infer(const ServedModel& model, bool v2, http::Request& req,
                      http::Responder respond) const {
-  auto revision = model.Pick();
-  if (!revision) {
+  if (!model.ready || model.routes.empty()) {
     respond(ProtocolErrorResponse(Status(
         Code::kUnavailable, "Model with name " + model.name + " is not ready: " + model.reason)));
     return;
   }
   auto parsed = v2 ? ParseV2InferRequest(req, limits_) : ParseV1PredictRequest(req.body, limits_);
   if (!parsed) {
+    // Counted against the latest revision; a request that never runs takes no share of the
+    // canary split, so the split stays exact over the requests that do.
+    model.routes.back().revision->executor->RecordRejected(parsed.error());
     respond(ProtocolErrorResponse(parsed.error()));
+    return;
+  }
+  auto revision = model.Pick();
+  if (!revision) {  // unreachable: ready with routes
+    respond(ProtocolErrorResponse(ModelNotReady(model.name)));
     return;
   }
   V2ResponseSpec spec;

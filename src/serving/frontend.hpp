@@ -10,7 +10,9 @@
 //   /v1/models/NAME..., /v2/models/NAME...               when NAME is unique across namespaces
 //
 // The domain part of a Host is not checked: whatever name the user's DNS or load balancer uses
-// reaches the model. Sans-I/O apart from the Responder; thread-safe (reads the controller's
+// reaches the model. A Host naming a model captures only V1/V2 paths: the API and UI on the same
+// listener stay reachable under any name. A known endpoint asked with the wrong method answers
+// 405 with Allow. Sans-I/O apart from the Responder; thread-safe (reads the controller's
 // table snapshot).
 
 #include <optional>
