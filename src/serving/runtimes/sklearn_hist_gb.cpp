@@ -82,7 +82,9 @@ class HistGradientBoosting : public Estimator {
         trees_(std::move(trees)) {}
 
   FinitePolicy policy() const override { return FinitePolicy::kAllowAll; }
-  bool has_proba() const override { return link_ == HistLink::kLogit || link_ == HistLink::kSoftmax; }
+  bool has_proba() const override {
+    return link_ == HistLink::kLogit || link_ == HistLink::kSoftmax;
+  }
   int64_t complexity() const override {
     int64_t n = 0;
     for (const HistTree& t : trees_) n += static_cast<int64_t>(t.nodes.size());
@@ -207,11 +209,10 @@ Result<std::unique_ptr<Estimator>> ParseHistGradientBoosting(const Reader& r,
   } else {
     return r.Error("link", "unknown link \"" + link_name + "\"");
   }
-  const bool ok = classifier
-                      ? (link == HistLink::kLogit && k == 1 && shape.n_classes == 2) ||
-                            (link == HistLink::kSoftmax && k == shape.n_classes && k > 2)
-                      : (link == HistLink::kIdentity || link == HistLink::kLog) && k == 1 &&
-                            shape.n_targets == 1;
+  const bool ok = classifier ? (link == HistLink::kLogit && k == 1 && shape.n_classes == 2) ||
+                                   (link == HistLink::kSoftmax && k == shape.n_classes && k > 2)
+                             : (link == HistLink::kIdentity || link == HistLink::kLog) && k == 1 &&
+                                   shape.n_targets == 1;
   if (!ok) return r.Error("link", "link \"" + link_name + "\" does not fit this estimator");
   if (classifier && !shape.has_proba) return r.Error("has_proba", "expected predict_proba");
   SKIFF_ASSIGN_OR_RETURN(std::vector<Reader> rs, r.Objects("predictors"));

@@ -122,7 +122,8 @@ Result<std::unique_ptr<Estimator>> ParseLinear(const Reader& r, const EstimatorS
   Proba proba = Proba::kNone;
   Link link = Link::kIdentity;
   if (classifier) {
-    if (shape.n_classes < 2 || (!(n_out == 1 && shape.n_classes == 2) && n_out != shape.n_classes)) {
+    if (shape.n_classes < 2 ||
+        (!(n_out == 1 && shape.n_classes == 2) && n_out != shape.n_classes)) {
       return r.Error("n_outputs", std::to_string(n_out) + " score rows for " +
                                       std::to_string(shape.n_classes) + " classes");
     }

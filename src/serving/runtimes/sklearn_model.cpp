@@ -88,8 +88,7 @@ void SklearnModel::PredictValues(const double* x, int64_t n, double* out) const 
 
 Status SklearnModel::Verify() const {
   if (check_rows_ == 0) return Status::Ok();
-  const std::string fallback =
-      "; it will be served by the Python worker runtime instead";
+  const std::string fallback = "; it will be served by the Python worker runtime instead";
   auto mismatch = [&](int64_t row, const std::string& what) {
     return FailedPrecondition("the native evaluator for " + description_ +
                               " differs from scikit-learn on probe row " + std::to_string(row) +
@@ -128,9 +127,9 @@ Status SklearnModel::Verify() const {
   PredictValues(x.data(), check_rows_, values.data());
   for (size_t i = 0; i < values.size(); ++i) {
     if (!Close(values[i], check_values_[i])) {
-      return mismatch(static_cast<int64_t>(i) / n_targets_,
-                      "value " + FormatJsonNumber(values[i]) + ", scikit-learn " +
-                          FormatJsonNumber(check_values_[i]));
+      return mismatch(static_cast<int64_t>(i) / n_targets_, "value " + FormatJsonNumber(values[i]) +
+                                                                ", scikit-learn " +
+                                                                FormatJsonNumber(check_values_[i]));
     }
   }
   return Status::Ok();
@@ -211,8 +210,7 @@ Result<std::unique_ptr<SklearnModel>> SklearnModel::Parse(std::string_view text)
     SKIFF_ASSIGN_OR_RETURN(int64_t rows, cr.Int("rows", 0, 1 << 16));
     SKIFF_ASSIGN_OR_RETURN(m->check_x_, cr.F64s("x", rows * f));
     if (m->task_ == Task::kClassifier) {
-      SKIFF_ASSIGN_OR_RETURN(m->check_classes_,
-                             cr.Ints("predict", rows, 0, shape.n_classes - 1));
+      SKIFF_ASSIGN_OR_RETURN(m->check_classes_, cr.Ints("predict", rows, 0, shape.n_classes - 1));
       if (!cr.IsNull("proba") && m->has_proba()) {
         SKIFF_ASSIGN_OR_RETURN(m->check_proba_, cr.F64s("proba", rows * shape.n_classes));
       }

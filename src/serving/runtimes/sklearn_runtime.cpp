@@ -4,7 +4,6 @@
 #include "serving/runtimes/sklearn_runtime.hpp"
 
 #include <openssl/evp.h>
-
 #include <stdlib.h>
 
 #include <algorithm>
@@ -100,8 +99,8 @@ std::string Tail(const std::string& err, size_t max_chars = 600) {
 }
 
 // Runs the importer for one pickle; on success the native file is at `out`.
-Status Import(const SklearnOptions& options, const std::string& model_file,
-              const std::string& out, std::chrono::milliseconds timeout) {
+Status Import(const SklearnOptions& options, const std::string& model_file, const std::string& out,
+              std::chrono::milliseconds timeout) {
   const std::string file = stdfs::path(model_file).filename().string();
   std::vector<std::string> env = {"OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1",
                                   "MKL_NUM_THREADS=1"};
@@ -114,8 +113,7 @@ Status Import(const SklearnOptions& options, const std::string& model_file,
   }
   if (run->timed_out) {
     return DeadlineExceeded("converting " + file + " with " + options.python +
-                            " did not finish within the load time-out (" + Seconds(timeout) +
-                            ")");
+                            " did not finish within the load time-out (" + Seconds(timeout) + ")");
   }
   // The status line.
   json::object status;
@@ -157,8 +155,8 @@ Status Import(const SklearnOptions& options, const std::string& model_file,
     return InvalidArgument(file + " is not a valid joblib or pickle file (" + message +
                            "): save the model with joblib.dump(model, \"model.joblib\")");
   }
-  return FailedPrecondition("the native importer could not convert " + file + " (" + message +
-                            ")" + kFallback);
+  return FailedPrecondition("the native importer could not convert " + file + " (" + message + ")" +
+                            kFallback);
 }
 
 Result<std::shared_ptr<const sklearn::SklearnModel>> ParseFile(const std::string& path,

@@ -126,8 +126,7 @@ class SklearnServedModel final : public Model {
 
   Result<InferResponse> Infer(const InferRequest& request) override {
     const int64_t f = model_->n_features();
-    const std::string expected =
-        "[N, " + std::to_string(f) + "]";
+    const std::string expected = "[N, " + std::to_string(f) + "]";
     if (request.inputs.size() != 1) {
       return InvalidArgument("expected one input tensor of shape " + expected + ", got " +
                              std::to_string(request.inputs.size()));
@@ -177,9 +176,9 @@ class SklearnServedModel final : public Model {
         } else if (o.name == "output-0") {
           wants.push_back({o.name, proba_default_});
         } else {
-          return InvalidArgument("unknown output \"" + o.name + "\": this model has output-0, " +
-                                 (model_->has_proba() ? "predict and predict_proba"
-                                                      : "and predict"));
+          return InvalidArgument(
+              "unknown output \"" + o.name + "\": this model has output-0, " +
+              (model_->has_proba() ? "predict and predict_proba" : "and predict"));
         }
       }
     }
@@ -213,8 +212,8 @@ class SklearnServedModel final : public Model {
           values.resize(n * t);
           model_->PredictValues(x.data(), n, values.data());
         }
-        std::vector<int64_t> shape = model_->targets_2d() ? std::vector<int64_t>{n, t}
-                                                          : std::vector<int64_t>{n};
+        std::vector<int64_t> shape =
+            model_->targets_2d() ? std::vector<int64_t>{n, t} : std::vector<int64_t>{n};
         resp.outputs.push_back(Tensor::FromDoubles(std::move(w.name), std::move(shape), values));
       }
     }

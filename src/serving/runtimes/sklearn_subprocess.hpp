@@ -12,11 +12,11 @@
 namespace skiff::serving::sklearn {
 
 struct SubprocessResult {
-  int exit_code = -1;    // when the child exited
-  int term_signal = 0;   // when a signal ended it (SIGKILL after a time-out included)
+  int exit_code = -1;   // when the child exited
+  int term_signal = 0;  // when a signal ended it (SIGKILL after a time-out included)
   bool timed_out = false;
-  std::string out;       // stdout, the first max_output bytes
-  std::string err;       // stderr, the last max_output bytes
+  std::string out;  // stdout, the first max_output bytes
+  std::string err;  // stderr, the last max_output bytes
 };
 
 // Runs argv[0] (an absolute path) with argv, stdin from /dev/null, the parent's environment

@@ -78,10 +78,9 @@ void MulticlassProbability(int k, const double* r, double* p, double* q, double*
 
 class Svm : public Estimator {
  public:
-  Svm(int64_t f, SvmType type, Kernel kernel, double gamma, double coef0, int degree,
-      int64_t n_sv, std::vector<int64_t> n_support, std::vector<double> sv,
-      std::vector<double> coef, std::vector<double> intercept, std::vector<double> prob_a,
-      std::vector<double> prob_b)
+  Svm(int64_t f, SvmType type, Kernel kernel, double gamma, double coef0, int degree, int64_t n_sv,
+      std::vector<int64_t> n_support, std::vector<double> sv, std::vector<double> coef,
+      std::vector<double> intercept, std::vector<double> prob_a, std::vector<double> prob_b)
       : f_(f),
         type_(type),
         kernel_(kernel),
@@ -290,8 +289,7 @@ Result<std::unique_ptr<Estimator>> ParseSvm(const Reader& r, const EstimatorShap
   }
   return std::unique_ptr<Estimator>(std::make_unique<Svm>(
       f, type, kernel, gamma, coef0, static_cast<int>(degree), l, std::move(n_support),
-      std::move(sv), std::move(coef), std::move(intercept), std::move(prob_a),
-      std::move(prob_b)));
+      std::move(sv), std::move(coef), std::move(intercept), std::move(prob_a), std::move(prob_b)));
 }
 
 }  // namespace skiff::serving::sklearn

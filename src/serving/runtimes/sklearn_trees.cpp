@@ -33,7 +33,7 @@ struct Tree {
     const Node* node = base;
     while (node->left != -1) {
       node = base + (static_cast<double>(row[node->feature]) <= node->threshold ? node->left
-                                                                                  : node->right);
+                                                                                : node->right);
     }
     return value.data() + (node - base) * width;
   }
@@ -52,7 +52,8 @@ Result<Tree> ParseTree(const Reader& r, int64_t f, int64_t width) {
   t.nodes.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     const bool leaf = left[i] == -1;
-    if (leaf != (right[i] == -1)) return r.Error("left", "node " + std::to_string(i) + " is half a leaf");
+    if (leaf != (right[i] == -1))
+      return r.Error("left", "node " + std::to_string(i) + " is half a leaf");
     // Children come after their parent in scikit-learn's depth-first layout; requiring it here
     // also rules out cycles in a damaged file.
     if (!leaf && (left[i] <= i || right[i] <= i || feature[i] < 0)) {
@@ -243,8 +244,8 @@ class GradientBoosting : public Estimator {
         for (int64_t j = 0; j < k_; ++j) {
           double v = std::exp(raw[j] - lse);
           if (std::isnan(v)) v = 0;
-          if (std::isinf(v)) v = v > 0 ? std::numeric_limits<double>::max()
-                                       : -std::numeric_limits<double>::max();
+          if (std::isinf(v))
+            v = v > 0 ? std::numeric_limits<double>::max() : -std::numeric_limits<double>::max();
           p[j] = v;
         }
         return;
@@ -299,9 +300,9 @@ Result<std::unique_ptr<Estimator>> ParseGradientBoosting(const Reader& r,
   } else {
     return r.Error("loss", "unknown loss \"" + loss_name + "\"");
   }
-  const bool ok = classifier ? (loss == GbLoss::kMultinomial ? k == shape.n_classes && k > 2
-                                                             : loss != GbLoss::kIdentity &&
-                                                                   k == 1 && shape.n_classes == 2)
+  const bool ok = classifier ? (loss == GbLoss::kMultinomial
+                                    ? k == shape.n_classes && k > 2
+                                    : loss != GbLoss::kIdentity && k == 1 && shape.n_classes == 2)
                              : loss == GbLoss::kIdentity && k == 1 && shape.n_targets == 1;
   if (!ok) return r.Error("loss", "loss \"" + loss_name + "\" does not fit this estimator");
   if (classifier && !shape.has_proba) return r.Error("has_proba", "expected predict_proba");

@@ -118,8 +118,8 @@ Result<std::vector<double>> Reader::F64s(std::string_view key, int64_t expected)
   auto d = DecodeF64s(v->get_string());
   if (!d) return Error(key, d.error().message());
   if (expected >= 0 && static_cast<int64_t>(d->size()) != expected) {
-    return Error(key, "expected " + std::to_string(expected) + " values, got " +
-                          std::to_string(d->size()));
+    return Error(
+        key, "expected " + std::to_string(expected) + " values, got " + std::to_string(d->size()));
   }
   return std::move(*d);
 }
@@ -129,8 +129,8 @@ Result<std::vector<double>> Reader::F64List(std::string_view key, int64_t expect
   if (v == nullptr || !v->is_array()) return Error(key, "expected an array of floats");
   const json::array& a = v->get_array();
   if (expected >= 0 && static_cast<int64_t>(a.size()) != expected) {
-    return Error(key, "expected " + std::to_string(expected) + " values, got " +
-                          std::to_string(a.size()));
+    return Error(
+        key, "expected " + std::to_string(expected) + " values, got " + std::to_string(a.size()));
   }
   std::vector<double> out;
   out.reserve(a.size());
@@ -149,8 +149,8 @@ Result<std::vector<int64_t>> Reader::Ints(std::string_view key, int64_t expected
   if (v == nullptr || !v->is_array()) return Error(key, "expected an array of integers");
   const json::array& a = v->get_array();
   if (expected >= 0 && static_cast<int64_t>(a.size()) != expected) {
-    return Error(key, "expected " + std::to_string(expected) + " values, got " +
-                          std::to_string(a.size()));
+    return Error(
+        key, "expected " + std::to_string(expected) + " values, got " + std::to_string(a.size()));
   }
   std::vector<int64_t> out;
   out.reserve(a.size());
