@@ -26,6 +26,7 @@ using std::chrono::steady_clock;
 constexpr milliseconds kExitWait{5'000};      // for a killed or dying worker to be reaped
 constexpr milliseconds kOutputWait{1'000};    // for a dead worker's last output
 constexpr size_t kQuotedOutputBytes = 4'000;  // of a worker's output, in load errors
+constexpr milliseconds kIdleCheck{1'000};     // how often idle workers are checked
 
 std::string Seconds(milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -135,15 +136,20 @@ class PythonModel final : public Model, public PythonModelControl {
     const auto deadline = steady_clock::now() + config_.request_timeout;
     std::unique_lock lock(mu_);
     int index = -1;
-    cv_.wait_until(lock, deadline, [&] {
-      index = IdleSlotLocked();
-      return stopping_ || index >= 0 || AllFailedLocked();
-    });
-    if (stopping_) return Unavailable("model \"" + config_.name + "\" is being unloaded");
-    if (index < 0) {
-      if (AllFailedLocked()) return Unavailable(NotReadyMessageLocked());
-      return Unavailable("no Python worker for model \"" + config_.name + "\" became free within " +
-                         Seconds(config_.request_timeout) + " (workers are restarting)");
+    for (;;) {
+      cv_.wait_until(lock, deadline, [&] {
+        index = IdleSlotLocked();
+        return stopping_ || index >= 0 || AllFailedLocked();
+      });
+      if (stopping_) return Unavailable("model \"" + config_.name + "\" is being unloaded");
+      if (index < 0) {
+        if (AllFailedLocked()) return Unavailable(NotReadyMessageLocked());
+        return Unavailable("no Python worker for model \"" + config_.name +
+                           "\" became free within " + Seconds(config_.request_timeout) +
+                           " (workers are restarting)");
+      }
+      // A worker that died while idle (OOM killer, a stray signal) costs no request.
+      if (!ReplaceIfExitedLocked(index)) break;
     }
     Slot& slot = slots_[index];
     slot.state = SlotState::kBusy;
@@ -357,6 +363,8 @@ class PythonModel final : public Model, public PythonModelControl {
       if (!due.empty()) {
         lock.unlock();
         auto results = StartWorkers(due, steady_clock::now() + options_.start_timeout);
+        lock.lock();
+        if (stopping_) break;  // the failures are our own kills
         for (size_t k = 0; k < due.size(); ++k) {
           if (results[k].ok()) {
             spdlog::info("{} restarted", WorkerName(due[k]));
@@ -364,15 +372,34 @@ class PythonModel final : public Model, public PythonModelControl {
             spdlog::warn("{} failed to start: {}", WorkerName(due[k]), results[k].message());
           }
         }
-        lock.lock();
         continue;
       }
-      if (next == steady_clock::time_point::max()) {
-        cv_.wait(lock);
-      } else {
-        cv_.wait_until(lock, next);
+      // Idle workers are checked every kIdleCheck, so that one that died is replaced before a
+      // request needs it.
+      bool replaced = false;
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].state == SlotState::kIdle)
+          replaced |= ReplaceIfExitedLocked(static_cast<int>(i));
       }
+      if (replaced) continue;
+      cv_.wait_until(lock, std::min(next, steady_clock::now() + kIdleCheck));
     }
+  }
+
+  // REQUIRES: mu_ held; slot `index` is idle. If its worker has exited, hands the slot to the
+  // supervisor for a restart and returns true.
+  bool ReplaceIfExitedLocked(int index) {
+    Slot& slot = slots_[index];
+    auto how = slot.process->WaitExit(steady_clock::now());  // does not block
+    if (!how) return false;
+    spdlog::warn("{} (pid {}) {} while idle; restarting it", WorkerName(index), slot.process->pid(),
+                 *how);
+    graveyard_.push_back(std::move(slot.process));
+    slot.state = SlotState::kDown;
+    slot.start_failures = 0;
+    slot.restart_at = steady_clock::now();
+    cv_.notify_all();
+    return true;
   }
 
   // REQUIRES: mu_ held.

@@ -148,7 +148,8 @@ def encode_tensor(name, value, descs, chunks, offset, parameters=None):
         key = arr.dtype.str.lstrip("<>|=")
         if key not in NAMES:
             arr, key = arr.astype(np.float64), "f8"
-        data, dt = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes(), NAMES[key]
+        arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
+        data, dt = arr.tobytes(), NAMES[key]
     pad = (-offset) % 8
     if pad:
         chunks.append(b"\0" * pad)

@@ -58,6 +58,16 @@ with open("labels/model.pickle", "wb") as f:
     pickle.dump(named, f)
 with open("labels_pred.txt", "w") as f:
     f.write("\n".join(named.predict(Xte)))
+os.makedirs("text")
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.pipeline import make_pipeline
+texts = ["good great fine", "bad awful terrible", "great movie", "terrible film", "fine acting",
+         "awful plot"]
+pipe = make_pipeline(CountVectorizer(), MultinomialNB()).fit(texts, [1, 0, 1, 0, 1, 0])
+joblib.dump(pipe, "text/model.joblib")
+queries = ["great fine film", "awful terrible acting", "movie", "caf\u00e9 ok"]
+np.asarray(pipe.predict(queries), dtype=np.int64).tofile("text_pred.i64")
 print("ok")
 )PY";
 
@@ -260,6 +270,19 @@ TEST_F(PythonRuntimeTest, StringLabelsComeBackAsBytes) {
   EXPECT_EQ(model->Metadata().outputs[0].datatype, DataType::kBytes);
 }
 
+TEST_F(PythonRuntimeTest, TextPipelineTakesStrings) {
+  auto model = MustLoad(Request(*data_ / "text"));
+  ASSERT_TRUE(model);
+  InferRequest r;
+  r.inputs.push_back(Tensor::FromStrings(
+      "input-0", {4}, {"great fine film", "awful terrible acting", "movie", "caf\xc3\xa9 ok"}));
+  auto resp = model->Infer(r);
+  ASSERT_TRUE(resp) << resp.error();
+  auto want = ReadBinary<int64_t>(*data_ / "text_pred.i64");
+  ASSERT_EQ(resp->outputs[0].ElementCount(), 4);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(resp->outputs[0].As<int64_t>()[i], want[i]);
+}
+
 TEST_F(PythonRuntimeTest, WrongFeatureCountIsInvalidArgumentWithScikitLearnsMessage) {
   auto model = MustLoad(Request(*data_ / "knn"));
   ASSERT_TRUE(model);
@@ -408,6 +431,27 @@ TEST_F(PythonRuntimeTest, WorkerKilledMidRequestAnswersUnavailableAndRestarts) {
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(first_pid); }));
 }
 
+TEST_F(PythonRuntimeTest, IdleWorkerThatDiesIsReplacedWithoutFailingARequest) {
+  TempDir dir;
+  auto model = MustLoad(Request(CustomDir(dir), "custom"));
+  ASSERT_TRUE(model);
+  // Noticed by the supervisor's periodic check, with no request.
+  const int first = Control(model).WorkerPids().at(0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] {
+    auto pids = Control(model).WorkerPids();
+    return !pids.empty() && pids[0] != first;
+  }));
+  ASSERT_TRUE(Control(model).WaitForIdleWorkers(1, steady_clock::now() + milliseconds(20'000)));
+  // Noticed by a request (or the supervisor, whichever is first): the request succeeds.
+  const int second = Control(model).WorkerPids().at(0);
+  ASSERT_EQ(::kill(second, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return ProcessGone(second); }));
+  auto r = model->Infer(Rows(1, 1, {1}));
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_NE(Control(model).WorkerPids().at(0), second);
+}
+
 TEST_F(PythonRuntimeTest, WorkerThatExitsMidRequestSaysHow) {
   TempDir dir;
   auto model = MustLoad(Request(CustomDir(dir), "custom"));
@@ -436,6 +480,8 @@ TEST_F(PythonRuntimeTest, HangingWorkerMissesItsDeadlineAndIsReplaced) {
   EXPECT_GE(took, milliseconds(1'000));
   EXPECT_LT(took, milliseconds(8'000));
   EXPECT_TRUE(WaitUntil([&] { return ProcessGone(pid); }));
+  // Requests wait for a restarting worker only within their own (1s) deadline.
+  ASSERT_TRUE(Control(model).WaitForIdleWorkers(1, steady_clock::now() + milliseconds(20'000)));
   auto next = model->Infer(Rows(1, 1, {2}));
   ASSERT_TRUE(next) << next.error();
 }
