@@ -10,8 +10,10 @@
 // *.joblib/*.pkl/*.pickle file; or the path is the file), loaded as KServe's sklearnserver
 // does; predict(X), or predict_proba(X) when the predictor's env has PREDICT_PROBA=true. One
 // input tensor is X; several are columns (a DataFrame when pandas is installed).
-// Custom: the payload is KServe's V1 dict ({"instances": [...]}) for protocol v1 and a
-// kserve.InferRequest-like object for v2; predict returns {"predictions": [...]}, a V2-style
+// Custom: the payload is KServe's V1 dict for protocol v1 ({"instances": [...]} plus the body's
+// other fields, which the V1 codec passes as request parameters; a body's "inputs" also arrives
+// as "instances") and a kserve.InferRequest-like object for v2; predict returns {"predictions":
+// [...]}, a V2-style
 // {"outputs": [...]} dict or InferResponse, or an array. Predictions that are not a
 // rectangular array of numbers or strings come back as one BYTES tensor of JSON texts with the
 // tensor parameter content_type=json. When the real kserve package is missing, a small

@@ -456,11 +456,14 @@ class CustomModel:
             payload = InferRequest(self.name, [InferInput(n, a.shape, header_dtype(header, n), a)
                                                for n, a in inputs],
                                    header.get("id"), header.get("parameters") or {})
-        elif len(inputs) == 1:
-            payload = {"instances": inputs[0][1].tolist()}
         else:
-            payload = {"inputs": [{"name": n, "shape": list(a.shape), "data": a.tolist()}
-                                  for n, a in inputs]}
+            # The V1 body's other top-level fields arrive as request parameters.
+            payload = dict(header.get("parameters") or {})
+            if len(inputs) == 1:
+                payload["instances"] = inputs[0][1].tolist()
+            else:
+                payload["inputs"] = [{"name": n, "shape": list(a.shape), "data": a.tolist()}
+                                     for n, a in inputs]
         obj, headers = self.obj, {}
         for step in ("preprocess", "predict", "postprocess"):
             fn = getattr(obj, step, None)

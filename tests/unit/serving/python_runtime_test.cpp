@@ -111,7 +111,8 @@ class Doubler(kserve.Model):
             return {"predictions": [os.environ.get("AWS_SECRET_ACCESS_KEY", "absent"),
                                     os.environ.get("FROM_PREDICTOR", "absent")]}
         assert payload["seen_preprocess"]
-        return {"predictions": [sum(r) * self.factor for r in rows], "pid": os.getpid()}
+        factor = payload.get("factor", self.factor)
+        return {"predictions": [sum(r) * factor for r in rows], "pid": os.getpid()}
 )PY";
 
 class PythonRuntimeTest : public ::testing::Test {
@@ -320,6 +321,13 @@ TEST_F(PythonRuntimeTest, CustomPredictorServesV1Payloads) {
   ASSERT_EQ(out.shape, (std::vector<int64_t>{2}));
   EXPECT_EQ(out.As<double>()[0], 6.0);
   EXPECT_EQ(out.As<double>()[1], 15.0);
+
+  // Other fields of the V1 body (request parameters) are part of the payload, as in KServe.
+  InferRequest with_factor = Rows(1, 2, {1, 2});
+  with_factor.parameters["factor"] = 10;
+  auto scaled = model->Infer(with_factor);
+  ASSERT_TRUE(scaled) << scaled.error();
+  EXPECT_EQ(scaled->outputs[0].As<double>()[0], 30.0);
 }
 
 TEST_F(PythonRuntimeTest, WorkersSeeThePredictorEnvButNotSkiffsSecrets) {
