@@ -133,6 +133,21 @@ def export_transformer(t):
         }
     if n == "MaxAbsScaler":
         return {"type": n, "scale": f64s(t.scale_)}
+    if n == "SimpleImputer":
+        np = _np()
+        if t.add_indicator:
+            raise Unsupported(n, "add_indicator=True")
+        mv = t.missing_values
+        if isinstance(mv, bool) or not isinstance(mv, (int, float, np.integer, np.floating)):
+            raise Unsupported(n, "missing_values=%r" % (mv,))
+        stats = np.asarray(t.statistics_)
+        if stats.dtype.kind not in "fiu":
+            raise Unsupported(n, "non-numeric statistics")
+        stats = stats.astype(np.float64)
+        keeps_all = t.strategy == "constant" or getattr(t, "keep_empty_features", False)
+        if not keeps_all and np.isnan(stats).any():
+            raise Unsupported(n, "features without observed values (transform drops them)")
+        return {"type": n, "missing_values": f64(mv), "statistics": f64s(stats)}
     if n == "Normalizer":
         if t.norm not in ("l1", "l2", "max"):
             raise Unsupported(n, "norm=%r" % (t.norm,))

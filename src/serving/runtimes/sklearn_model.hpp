@@ -42,6 +42,9 @@
 //   RobustScaler    {"center": f64[F] | null, "scale": f64[F] | null} x = (x - center) / scale
 //   MaxAbsScaler    {"scale": f64[F]}                                  x = x / scale
 //   Normalizer      {"norm": "l1" | "l2" | "max"}   each row divided by its norm (0 -> 1)
+//   SimpleImputer   {"missing_values": f64 ("nan" or a number), "statistics": f64[F]}
+//                   entries equal to missing_values (NaN: entries that are NaN) become
+//                   statistics[j] (only without add_indicator and without dropped features)
 //
 // Estimator, common fields:
 //   type       scikit-learn class name ("LogisticRegression", "RandomForestClassifier", ...)
@@ -91,9 +94,10 @@
 // Non-finite inputs follow scikit-learn's input validation, deliberately: a step or estimator
 // that scikit-learn refuses NaN or infinity for (linear models, SVMs, trees and forests, gradient
 // boosting, Normalizer) refuses them here too (InvalidArgument naming the row, the feature and
-// the estimator); the scalers pass NaN through (and refuse infinity), and HistGradientBoosting
-// accepts NaN (routed by missing_go_to_left) and infinities. Trees cast features to float32
-// first, so values beyond float32's range count as infinite, as in scikit-learn.
+// the estimator); the scalers pass NaN through (and refuse infinity), SimpleImputer with
+// missing_values=NaN replaces it, and HistGradientBoosting accepts NaN (routed by
+// missing_go_to_left) and infinities. Trees cast features to float32 first, so values beyond
+// float32's range count as infinite, as in scikit-learn.
 // ---------------------------------------------------------------------------------------------
 
 #include <cstdint>

@@ -1,5 +1,6 @@
-// Pipeline steps in front of an estimator: scikit-learn's scalers and Normalizer, with the
-// operations in the order their transform() methods apply them (sklearn/preprocessing/_data.py).
+// Pipeline steps in front of an estimator: scikit-learn's scalers, Normalizer and SimpleImputer,
+// with the operations in the order their transform() methods apply them
+// (sklearn/preprocessing/_data.py, sklearn/impute/_base.py).
 
 #include <cmath>
 #include <limits>
@@ -64,6 +65,35 @@ class MinMaxScaler : public Transformer {
   std::vector<double> scale_, min_;
   bool clip_;
   double lo_, hi_;
+};
+
+// SimpleImputer: entries equal to missing_values (or NaN when that is NaN) become the feature's
+// statistic. Only the shape-preserving forms are exported (no add_indicator, no dropped
+// all-missing features).
+class SimpleImputer : public Transformer {
+ public:
+  SimpleImputer(double missing, std::vector<double> statistics)
+      : missing_(missing), statistics_(std::move(statistics)) {}
+
+  std::string_view name() const override { return "SimpleImputer"; }
+  // _validate_input: force_all_finite="allow-nan" when missing_values is NaN, else True.
+  FinitePolicy policy() const override {
+    return std::isnan(missing_) ? FinitePolicy::kAllowNan : FinitePolicy::kFinite;
+  }
+
+  void Apply(double* x, int64_t n, int64_t f) const override {
+    const bool nan = std::isnan(missing_);
+    for (int64_t i = 0; i < n; ++i) {
+      double* row = x + i * f;
+      for (int64_t j = 0; j < f; ++j) {
+        if (nan ? std::isnan(row[j]) : row[j] == missing_) row[j] = statistics_[j];
+      }
+    }
+  }
+
+ private:
+  double missing_;
+  std::vector<double> statistics_;
 };
 
 class Normalizer : public Transformer {
@@ -147,6 +177,12 @@ Result<std::unique_ptr<Transformer>> ParseTransformer(const Reader& r, int64_t f
     SKIFF_ASSIGN_OR_RETURN(std::vector<double> range, r.F64List("feature_range", 2));
     return std::unique_ptr<Transformer>(
         std::make_unique<MinMaxScaler>(std::move(scale), std::move(min), clip, range[0], range[1]));
+  }
+  if (type == "SimpleImputer") {
+    SKIFF_ASSIGN_OR_RETURN(double missing, r.F64("missing_values"));
+    SKIFF_ASSIGN_OR_RETURN(std::vector<double> statistics, r.F64s("statistics", f));
+    return std::unique_ptr<Transformer>(
+        std::make_unique<SimpleImputer>(missing, std::move(statistics)));
   }
   if (type == "Normalizer") {
     SKIFF_ASSIGN_OR_RETURN(std::string norm, r.String("norm"));

@@ -159,6 +159,21 @@ Status Import(const SklearnOptions& options, const std::string& model_file, cons
                             kFallback);
 }
 
+// Files converted from the same pickle by other importer versions are dead weight once this
+// version has converted it.
+void RemoveOtherVersions(const std::string& work_dir, const std::string& sha,
+                         const std::string& keep) {
+  const std::string prefix = "sklearn-" + sha + "-";
+  std::error_code ec;
+  for (stdfs::directory_iterator it(work_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && it->path().string() != keep) {
+      std::error_code ignored;
+      stdfs::remove(it->path(), ignored);
+    }
+  }
+}
+
 Result<std::shared_ptr<const sklearn::SklearnModel>> ParseFile(const std::string& path,
                                                                size_t max_bytes) {
   SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(path, max_bytes));
@@ -258,6 +273,7 @@ Result<std::shared_ptr<Model>> SklearnRuntime::Load(const LoadRequest& request) 
                                 ")" + kFallback);
     }
     model = std::move(*parsed);
+    RemoveOtherVersions(work_dir, sha, cached);
   }
   SKIFF_RETURN_IF_ERROR(model->Verify());
   return NewSklearnModel(request, std::move(model), options_.cheap_complexity);

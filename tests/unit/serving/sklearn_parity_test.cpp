@@ -175,10 +175,12 @@ TEST(SklearnParity, SupportVectorMachines) {
                       "svc_sigmoid", "nu_svc", "svr", "nu_svr", "one_class_svm"});
 }
 
-TEST(SklearnParity, PipelinesWithEveryScaler) {
+TEST(SklearnParity, PipelinesWithEveryScalerAndImputer) {
   CheckFamily("pipeline", {"pipeline_standard", "pipeline_minmax_clip", "pipeline_minmax_range",
                            "pipeline_robust", "pipeline_maxabs", "pipeline_normalizer_l1",
-                           "pipeline_normalizer_l2", "pipeline_normalizer_max", "pipeline_nested"});
+                           "pipeline_normalizer_l2", "pipeline_normalizer_max", "pipeline_nested",
+                           "pipeline_imputer_mean", "pipeline_imputer_median_forest",
+                           "pipeline_imputer_constant"});
 }
 
 TEST(SklearnParity, ClassLabelsOfEveryType) {

@@ -186,12 +186,16 @@ TEST(SklearnRuntime, DamagedCacheIsConvertedAgain) {
   ASSERT_TRUE(bytes);
   const std::string cached = SklearnCachePath(work, HexEncode(Sha256(*bytes)));
   ASSERT_TRUE(WriteFileAtomic(cached, "{\"format\": \"skiff-sklearn\", \"vers", 0600).ok());
+  // A file converted by an older importer version is removed once this one has converted.
+  const std::string old_version = work + "/sklearn-" + HexEncode(Sha256(*bytes)) + "-000000.json";
+  ASSERT_TRUE(WriteFileAtomic(old_version, "{}", 0600).ok());
   SklearnRuntime runtime;
   auto m = runtime.Load(Request("m", c.dir, work));
   ASSERT_TRUE(m) << m.error();
   auto text = ReadFile(cached);
   ASSERT_TRUE(text);
   EXPECT_THAT(*text, HasSubstr("\"DecisionTreeClassifier\""));
+  EXPECT_FALSE(FileExists(old_version));
   stdfs::remove_all(work);
 }
 

@@ -25,7 +25,7 @@ import warnings
 import joblib
 import numpy as np
 from sklearn import datasets, ensemble, linear_model, pipeline, preprocessing, svm, tree
-from sklearn import semi_supervised
+from sklearn import impute, semi_supervised
 from sklearn.model_selection import train_test_split
 
 warnings.simplefilter("ignore")  # convergence warnings do not matter for parity
@@ -251,6 +251,26 @@ add("pipeline_nested", "pipeline",
                        ("model", ensemble.GradientBoostingRegressor(n_estimators=20,
                                                                     random_state=0))]),
     *args(diab))
+
+def finite_or_nan(data):
+    X_train, X_test, y_train, y_test = data
+    return X_train, np.where(np.isinf(X_test), np.nan, X_test), y_train, y_test
+
+
+add("pipeline_imputer_mean", "pipeline",
+    pipeline.make_pipeline(impute.SimpleImputer(), preprocessing.StandardScaler(),
+                           linear_model.LogisticRegression(max_iter=5000)),
+    *args(finite_or_nan(with_missing(cancer, 5))))
+add("pipeline_imputer_median_forest", "pipeline",
+    pipeline.make_pipeline(impute.SimpleImputer(strategy="median"),
+                           ensemble.RandomForestRegressor(n_estimators=10, random_state=0)),
+    *args(finite_or_nan(with_missing(diab, 6))))
+_neg_iris = [a.copy() for a in iris]
+_neg_iris[0][::5, 1] = -1
+_neg_iris[1][::4, 2] = -1
+add("pipeline_imputer_constant", "pipeline",
+    pipeline.make_pipeline(impute.SimpleImputer(missing_values=-1, strategy="constant",
+                                                fill_value=0.5), svm.SVC()), *args(_neg_iris))
 
 # --- class labels of every type --------------------------------------------------------------
 names = np.array(["setosa", "versicolor", "virginica"], dtype=object)
