@@ -14,6 +14,7 @@
 
 #include "core/crypto.hpp"
 #include "core/fs.hpp"
+#include "serving/protocol_v1.hpp"
 #include "sklearn_test_util.hpp"
 
 namespace skiff::serving {
@@ -93,6 +94,15 @@ TEST(SklearnRuntime, KServeIrisSampleThroughTheImporter) {
   EXPECT_EQ(Int64s(out), std::vector<int64_t>({1, 1}));
   EXPECT_EQ(Int64s(out), c.int_labels);  // and scikit-learn says the same
   EXPECT_TRUE((*model)->Cheap());
+
+  // The same through KServe's V1 protocol, as the README's curl shows it.
+  auto v1 = ParseV1PredictRequest(R"({"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]})");
+  ASSERT_TRUE(v1) << v1.error();
+  auto v1_resp = (*model)->Infer(*v1);
+  ASSERT_TRUE(v1_resp) << v1_resp.error();
+  auto body = EncodeV1Predictions(*v1_resp);
+  ASSERT_TRUE(body) << body.error();
+  EXPECT_EQ(*body, R"({"predictions":[1,1]})");
   EXPECT_GE((*model)->MaxConcurrency(), 64);
 
   // The converted file is cached by the pickle's SHA-256: a second load (a restart) needs no
