@@ -146,6 +146,10 @@ class SklearnServedModel final : public Model {
                              expected + "), got shape " + ShapeText(in.shape));
     }
     if (n == 0) return InvalidArgument("no instances: expected shape " + expected + " with N >= 1");
+    if (n > static_cast<int64_t>(in.data.size())) {  // also keeps n * f * 8 from overflowing
+      return InvalidArgument("input \"" + in.name + "\" has shape " + ShapeText(in.shape) +
+                             " but holds only " + std::to_string(in.data.size()) + " bytes");
+    }
     const int64_t count = n * f;
     const size_t need = static_cast<size_t>(count) * ElementSize(in.datatype);
     if (in.data.size() != need) {

@@ -270,6 +270,10 @@ TEST(SklearnRuntime, WrongFeatureCountNamesTheExpectedShape) {
   auto sd = model->Infer(short_data);
   ASSERT_FALSE(sd);
   EXPECT_THAT(sd.error().message(), HasSubstr("needs 64"));
+  short_data.inputs[0].shape = {int64_t{1} << 60, 4};
+  auto huge = model->Infer(short_data);
+  ASSERT_FALSE(huge);
+  EXPECT_THAT(huge.error().message(), HasSubstr("holds only 32 bytes"));
 }
 
 TEST(SklearnRuntime, AnyNumericDatatypeAndOneDimensionalInput) {
