@@ -240,6 +240,11 @@ void Controller::Run() {
 void Controller::EnqueueDueRetries() {
   const auto now = clock_.Steady();
   for (const auto& [key, svc] : services_) {
+    // Queued requests whose deadline passed while every slot was busy get their 504 now rather
+    // than when a slot frees.
+    for (const auto& [name, rev] : svc->revs) {
+      if (rev.loaded && rev.loaded->executor) rev.loaded->executor->ExpireDeadlines();
+    }
     // Reconcile loads nothing for these: enqueueing them would only spin.
     if (!svc->spec_errors.empty() || !svc->conflict.empty()) continue;
     for (const auto& [name, rev] : svc->revs) {
