@@ -155,7 +155,7 @@ TEST(SklearnParity, TreesAndForests) {
   CheckFamily("trees",
               {"decision_tree_classifier", "decision_tree_regressor", "random_forest_classifier",
                "random_forest_regressor", "extra_trees_classifier", "extra_trees_regressor",
-               "random_forest_weighted"});
+               "random_forest_weighted", "decision_tree_float32_boundaries"});
 }
 
 TEST(SklearnParity, GradientBoosting) {
@@ -167,7 +167,7 @@ TEST(SklearnParity, GradientBoosting) {
 TEST(SklearnParity, HistGradientBoostingWithMissingValuesAndCategories) {
   CheckFamily("hist", {"hist_gradient_boosting_binary", "hist_gradient_boosting_multiclass",
                        "hist_gradient_boosting_regressor", "hist_gradient_boosting_poisson",
-                       "hist_gradient_boosting_categorical"});
+                       "hist_gradient_boosting_categorical", "hist_gradient_boosting_boundaries"});
 }
 
 TEST(SklearnParity, SupportVectorMachines) {

@@ -160,6 +160,28 @@ add("random_forest_weighted", "trees",
     ensemble.RandomForestClassifier(n_estimators=20, class_weight="balanced", max_depth=6,
                                     random_state=1), *args(cls10))
 
+# Rows on both sides of every split, within float32 rounding of the threshold: trees compare
+# float32(x) <= threshold, histogram gradient boosting compares float64 x.
+def boundary_rows(base, features, thresholds):
+    rows = []
+    for f, t in zip(features, thresholds):
+        if not np.isfinite(t):
+            continue
+        t32 = float(np.float32(t))
+        for v in sorted({t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf), t32,
+                         np.nextafter(t32, np.inf), np.nextafter(t32, -np.inf)}):
+            r = base[len(rows) % len(base)].copy()
+            r[f] = v
+            rows.append(r)
+    return np.array(rows)
+
+
+_dt = tree.DecisionTreeRegressor(max_depth=8, random_state=0).fit(diab[0], diab[2])
+_internal = _dt.tree_.children_left != -1
+add("decision_tree_float32_boundaries", "trees", _dt, None, None,
+    boundary_rows(diab[1], _dt.tree_.feature[_internal], _dt.tree_.threshold[_internal]),
+    fit=False)
+
 # --- gradient boosting -----------------------------------------------------------------------
 add("gradient_boosting_binary", "boosting",
     ensemble.GradientBoostingClassifier(n_estimators=40, random_state=0), *args(cancer))
@@ -201,6 +223,11 @@ add("hist_gradient_boosting_regressor", "hist",
 add("hist_gradient_boosting_poisson", "hist",
     ensemble.HistGradientBoostingRegressor(loss="poisson", max_iter=30, random_state=0),
     *args(split(_pX, _py)))
+_hgb = ensemble.HistGradientBoostingRegressor(max_iter=10, random_state=0).fit(diab[0], diab[2])
+_nodes = np.concatenate([p[0].nodes for p in _hgb._predictors])
+_nodes = _nodes[_nodes["is_leaf"] == 0]
+add("hist_gradient_boosting_boundaries", "hist", _hgb, None, None,
+    boundary_rows(diab[1], _nodes["feature_idx"], _nodes["num_threshold"]), fit=False)
 _crng = np.random.default_rng(4)
 _cX = np.column_stack([_crng.integers(0, 12, 600), _crng.standard_normal(600),
                        _crng.integers(0, 5, 600)]).astype(np.float64)
