@@ -13,9 +13,7 @@
 
 namespace skiff {
 
-namespace {
-
-Status Errno(std::string_view what, const std::string& path, int e = errno) {
+Status ErrnoStatus(std::string_view what, const std::string& path, int e) {
   Code code;
   switch (e) {
     case ENOENT:
@@ -43,31 +41,26 @@ Status Errno(std::string_view what, const std::string& path, int e = errno) {
   return Status(code, std::string(what) + " " + path + ": " + std::strerror(e));
 }
 
-// Closes on scope exit unless released.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  // Closes now and reports the result (close can report a deferred write error, e.g. on NFS).
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
- private:
-  int fd_;
-};
+int UniqueFd::Close() {
+  int rc = ::close(fd_);
+  fd_ = -1;
+  return rc;
+}
+
+namespace {
+
+Status Errno(std::string_view what, const std::string& path, int e = errno) {
+  return ErrnoStatus(what, path, e);
+}
 
 }  // namespace
 
 Result<std::string> ReadFile(const std::string& path, size_t max_bytes) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return Errno("cannot open", path);
   std::string out;
   char buf[65536];
@@ -94,7 +87,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
   static std::atomic<uint64_t> counter{0};
   std::string tmp = dir + "/." + p.filename().string() + ".tmp" + std::to_string(::getpid()) + "." +
                     std::to_string(counter.fetch_add(1)) + "." + HexEncode(RandomBytes(4));
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777));
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777));
   if (fd.get() < 0) return Errno("cannot create", tmp);
   auto fail = [&](std::string_view what) {
     Status s = Errno(what, tmp);
@@ -119,7 +112,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
     ::unlink(tmp.c_str());
     return s;
   }
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (dfd.get() >= 0) ::fsync(dfd.get());
   return Status::Ok();
 }

@@ -20,4 +20,25 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, unsigned 
 Status EnsureDirectory(const std::string& path, unsigned mode);
 bool FileExists(const std::string& path);
 
+// A Status for a failed system call on `path`: "<what> <path>: <strerror>", with the code that
+// fits errno (ENOENT -> NotFound, EACCES/EPERM/EROFS -> PermissionDenied, EEXIST ->
+// AlreadyExists, ENOSPC/EDQUOT -> ResourceExhausted, ENOTDIR/EISDIR -> FailedPrecondition,
+// else Internal).
+Status ErrnoStatus(std::string_view what, const std::string& path, int error_number);
+
+// A file descriptor closed on scope exit unless closed earlier with Close().
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd();
+  int get() const { return fd_; }
+  // Closes now and returns close()'s result (it can report a deferred write error, e.g. NFS).
+  int Close();
+
+ private:
+  int fd_;
+};
+
 }  // namespace skiff

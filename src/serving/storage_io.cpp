@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/crypto.hpp"
+#include "core/fs.hpp"
 
 namespace skiff::serving::storage_io {
 
@@ -22,40 +23,8 @@ namespace {
 constexpr size_t kErrorBodyBytes = 64 * 1024;
 
 Status Errno(std::string_view what, const std::string& path, int e) {
-  std::string msg = std::string(what) + " " + path + ": " + std::strerror(e);
-  switch (e) {
-    case ENOENT:
-      return NotFound(msg);
-    case ENOSPC:
-    case EDQUOT:
-      return ResourceExhausted(msg);
-    case EACCES:
-    case EPERM:
-    case EROFS:
-      return PermissionDenied(msg);
-    default:
-      return Internal(msg);
-  }
+  return ErrnoStatus(what, path, e);
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  int Close() {
-    int rc = ::close(fd_);
-    fd_ = -1;
-    return rc;
-  }
-
- private:
-  int fd_;
-};
 
 struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -141,7 +110,7 @@ Result<DownloadOutcome> StreamToFile(http::ClientRequest request, const std::str
     if (left.count() <= 0) return DeadlineExceeded(what + ": timed out");
     request.timeout = std::min(io_timeout, left);
 
-    Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd.get() < 0) return Errno("creating", path, errno);
     bool keep = false;
     struct Unlinker {
@@ -212,7 +181,7 @@ Result<DownloadOutcome> StreamToFile(http::ClientRequest request, const std::str
 }
 
 Result<Digest> HashFile(const std::string& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.get() < 0) {
     if (errno == ELOOP) return FailedPrecondition(path + " is a symbolic link");
     return Errno("opening", path, errno);
@@ -238,7 +207,7 @@ Result<Digest> HashFile(const std::string& path) {
 }
 
 Status SyncDirectory(const std::string& dir) {
-  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return Errno("opening", dir, errno);
   if (::fsync(fd.get()) != 0) return Errno("syncing", dir, errno);
   return Status::Ok();
