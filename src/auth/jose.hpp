@@ -41,7 +41,8 @@ class Key {
   static Result<Key> FromJwk(const json::object& jwk);
   // From PEM: "PUBLIC KEY" (SPKI), "PRIVATE KEY" (PKCS#8), "RSA PRIVATE KEY", "EC PRIVATE KEY".
   static Result<Key> FromPem(std::string_view pem);
-  // A new private key for `alg`: RSA 2048 for RS*/PS*, the algorithm's curve for ES*.
+  // A new private key for `alg`: RSA 2048 for RS*/PS*, the algorithm's curve for ES*. Its alg is
+  // set, and its kid is its RFC 7638 thumbprint (set_kid may replace it).
   static Result<Key> Generate(Alg alg);
 
   bool is_private() const;
@@ -64,6 +65,8 @@ class Key {
   std::string Thumbprint() const;
 
   struct Impl;  // OpenSSL EVP_PKEY, shared (immutable)
+  // For jose.cpp's Sign/Verify; null for a default-constructed Key.
+  const Impl* impl() const { return impl_.get(); }
 
  private:
   std::shared_ptr<const Impl> impl_;
