@@ -10,6 +10,8 @@
 
 #include "api/api.hpp"
 #include "auth/auth.hpp"
+#include "auth/authn.hpp"
+#include "cli/auth_setup.hpp"
 #include "cli/demo.hpp"
 #include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
@@ -20,6 +22,7 @@
 #include "core/metrics.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "identity/identity.hpp"
 #include "serving/inference_service.hpp"
 #include "store/store.hpp"
 
@@ -68,8 +71,6 @@ Status EnsureDefaultNamespace(store::Store& store, Clock& clock) {
   if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
   return Status::Ok();
 }
-
-bool IsPublicPath(std::string_view path) { return path == "/healthz" || path == "/readyz"; }
 
 bool IsApiPath(std::string_view path) {
   return path.rfind("/api", 0) == 0 || path == "/version" || path.rfind("/openapi", 0) == 0;
@@ -138,9 +139,6 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       std::chrono::duration_cast<std::chrono::seconds>(settings.GetDuration("api.maxWatch"));
   api::ResourceApi resource_api(kinds, **store, SystemClock(), api_options);
 
-  auth::TokenAuthenticator authenticator;
-  authenticator.AddToken(*token, Principal{"admin", {"system:masters"}, "token", true});
-
   MetricsRegistry metrics;
   metrics.AddGaugeFunc("skiff_process_resident_memory_bytes", "Resident memory of the process.",
                        [] { return ProcessResidentBytes(); });
@@ -170,25 +168,27 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   // may still be running a model load that uses it.
   std::unique_ptr<ServingStack> serving;
   std::atomic<bool> ready{false};
-  auto root = [&](http::Request& req, http::Responder respond) {
-    auth::StripIdentityHeaders(req.headers);
-    if (!IsPublicPath(req.path)) {
-      auto principal = authenticator.Authenticate(req);
-      if (!principal) {
-        http::Response r = IsApiPath(req.path) ? api::StatusToResponse(principal.error())
-                                               : http::ErrorResponse(principal.error());
-        r.headers.Set("WWW-Authenticate", "Bearer realm=\"skiff\"");
-        respond(std::move(r));
-        return;
-      }
-      req.principal = std::move(*principal);
-    }
+  // Authentication is built once the listener's address is known (the built-in provider's
+  // issuer and the login redirect URI contain it); until then requests get 503.
+  std::unique_ptr<AuthStack> auth_stack;
+  std::atomic<const auth::Gateway*> gateway{nullptr};
+  std::unique_ptr<identity::Provider> provider;
+  std::atomic<identity::Provider*> provider_ptr{nullptr};
+  http::Handler dispatch = [&](http::Request& req, http::Responder respond) {
     if (serving->frontend->Matches(req)) {
       req.route = "serving";
       serving->frontend->Handle(req, std::move(respond));
       return;
     }
     router->Dispatch(req, std::move(respond));
+  };
+  auto root = [&](http::Request& req, http::Responder respond) {
+    const auth::Gateway* g = gateway.load();
+    if (g == nullptr) {
+      respond(http::Response::Text(503, "starting\n"));
+      return;
+    }
+    g->Handle(req, std::move(respond), dispatch);
   };
   http::Server server(options, root, &metrics);
   router = std::make_unique<http::Router>(&server.blocking_pool(), &server.cpu_pool());
@@ -217,6 +217,55 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                 return r;
               }),
               http::Execution::kInline);
+  std::string identity_path = settings.GetString("identity.path");
+  if (settings.GetBool("identity.enabled")) {
+    auto identity_handler = [&](http::Request& req, http::Responder respond) {
+      identity::Provider* p = provider_ptr.load();
+      if (p == nullptr) {
+        respond(http::Response::Text(404, "the built-in identity provider is not running\n"));
+        return;
+      }
+      p->Handle(req, std::move(respond));
+    };
+    router->Add({}, identity_path, identity_handler, "identity");
+    router->Add({}, identity_path + "/*", identity_handler, "identity");
+  }
+  // Who the gateway says the caller is, as services see it (the user-id header included).
+  router->Add({"GET"}, "/skiff/whoami", http::SyncHandler([&](http::Request& req) {
+                json::object o;
+                if (req.principal) {
+                  json::array groups;
+                  for (const auto& g : req.principal->groups) groups.emplace_back(g);
+                  o["user"] = req.principal->name;
+                  o["groups"] = std::move(groups);
+                  o["method"] = req.principal->method;
+                  o["admin"] = req.principal->cluster_admin;
+                }
+                std::string uh = settings.GetString("auth.userIdHeader");
+                std::string gh = settings.GetString("auth.groupsHeader");
+                o["userIdHeader"] = std::string(req.headers.Get(uh).value_or(""));
+                o["groupsHeader"] = std::string(req.headers.Get(gh).value_or(""));
+                return http::Response::Json(200, Serialize(o));
+              }),
+              http::Execution::kInline);
+  // kubectl auth whoami (authentication.k8s.io/v1 SelfSubjectReview).
+  router->Add({"POST"}, "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+              http::SyncHandler([&](http::Request& req) {
+                json::object user;
+                if (req.principal) {
+                  json::array groups;
+                  for (const auto& g : req.principal->groups) groups.emplace_back(g);
+                  groups.emplace_back("system:authenticated");
+                  user["username"] = req.principal->name;
+                  user["groups"] = std::move(groups);
+                }
+                json::object review{{"kind", "SelfSubjectReview"},
+                                    {"apiVersion", "authentication.k8s.io/v1"},
+                                    {"metadata", json::object{{"creationTimestamp", nullptr}}},
+                                    {"status", json::object{{"userInfo", std::move(user)}}}};
+                return http::Response::Json(201, Serialize(review));
+              }),
+              http::Execution::kInline);
   auto api_handler =
       http::SyncHandler([&](http::Request& req) { return resource_api.Handle(req); });
   for (const char* pattern : {"/api/*", "/apis/*", "/version", "/openapi/*"}) {
@@ -229,12 +278,65 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                  port.error().message().c_str());
     return 1;
   }
-  ready = true;
   std::string host = hostport->first;
   if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   std::string hostport_text = host + ":" + std::to_string(*port);
+  bool tls_on = !options.tls_cert_file.empty();
+  std::string self_url = (tls_on ? "https://" : "http://") + hostport_text;
+
+  AuthWiring wiring;
+  wiring.admin_token = *token;
+  wiring.store = store->get();
+  wiring.blocking = &server.blocking_pool();
+  wiring.self_url = self_url;
+  wiring.self_ca_file = *tls;
+  wiring.builtin_client_secret = RandomToken(32);
+  wiring.unauthenticated = [](const http::Request& req, const Status& s) {
+    return IsApiPath(req.path) ? api::StatusToResponse(s) : http::ErrorResponse(s);
+  };
+  auto fail = [&](const std::string& what, const Status& s, int code) {
+    std::fprintf(stderr, "skiff: %s: %s\n", what.c_str(), s.message().c_str());
+    serving->controller->Stop();
+    server.Shutdown();
+    server.Wait();
+    return code;
+  };
+  if (settings.GetBool("identity.enabled")) {
+    identity::ProviderOptions po;
+    po.issuer = settings.GetString("identity.issuer");
+    if (po.issuer.empty()) po.issuer = self_url + identity_path;
+    po.mount_path = identity_path;
+    po.data_dir = data_dir;
+    po.config = identity::ConfigFromSettings(settings);
+    json::array clients;
+    if (auto* c = po.config.if_contains("staticClients"); c && c->is_array()) {
+      clients = c->get_array();
+    }
+    clients.emplace_back(BuiltinClient(wiring, settings));
+    po.config["staticClients"] = std::move(clients);
+    po.store = store->get();
+    po.blocking = &server.blocking_pool();
+    po.cpu = &server.cpu_pool();
+    auto created = identity::Provider::Create(std::move(po));
+    if (created) {
+      provider = std::move(*created);
+      provider_ptr = provider.get();
+      wiring.provider = provider.get();
+      wiring.public_prefixes.push_back(identity_path);
+    } else if (created.error().code() == Code::kUnimplemented) {
+      spdlog::warn("built-in identity provider unavailable: {}", created.error().message());
+    } else {
+      return fail("identity", created.error(), 2);
+    }
+  }
+  auto auth_or = MakeAuth(settings, wiring);
+  if (!auth_or) return fail("auth", auth_or.error(), 2);
+  auth_stack = std::move(*auth_or);
+  gateway = auth_stack->gateway.get();
+  ready = true;
   std::string url = (options.tls_only ? "https://" : "http://") + hostport_text;
+  spdlog::info("browser login: {}", auth_stack->login_mode);
   if (tls->empty() || options.tls_only) {
     std::printf("skiff %s is up at %s (data in %s)\n", SKIFF_VERSION, url.c_str(),
                 data_dir.c_str());

@@ -2,14 +2,18 @@
 
 #include <charconv>
 
+#include "cli/auth_setup.hpp"
 #include "core/fs.hpp"
+#include "identity/identity.hpp"
 
 namespace skiff::cli {
 
 using Type = SettingSpec::Type;
 
-const std::vector<SettingSpec>& SettingSpecs() {
-  static const std::vector<SettingSpec> kSpecs = {
+namespace {
+
+std::vector<SettingSpec> AllSpecs() {
+  std::vector<SettingSpec> specs = {
       {"addr", Type::kString, "127.0.0.1:8080",
        "address to listen on (host:port; port 0 picks one)", "addr"},
       {"dataDir", Type::kString, "./skiff-data", "directory for the database, keys and tokens",
@@ -73,6 +77,15 @@ const std::vector<SettingSpec>& SettingSpecs() {
       {"api.maxWatch", Type::kDuration, "30m",
        "longest a watch stays open before clients reconnect", ""},
   };
+  for (auto& spec : AuthSettingSpecs()) specs.push_back(std::move(spec));
+  for (auto& spec : identity::SettingSpecs()) specs.push_back(std::move(spec));
+  return specs;
+}
+
+}  // namespace
+
+const std::vector<SettingSpec>& SettingSpecs() {
+  static const std::vector<SettingSpec> kSpecs = AllSpecs();
   return kSpecs;
 }
 

@@ -1,0 +1,410 @@
+#include "auth/authn.hpp"
+
+#include <algorithm>
+
+#include "auth/csrf.hpp"
+#include "core/crypto.hpp"
+#include "core/log.hpp"
+#include "http/router.hpp"
+
+namespace skiff::auth {
+
+namespace {
+
+using Kind = Decision::Kind;
+
+constexpr size_t kMaxBearerBytes = 16 * 1024;
+
+Decision Respond(http::Response r) {
+  Decision d;
+  d.kind = Kind::kRespond;
+  d.response = std::move(r);
+  return d;
+}
+
+Decision NeedsBlocking() {
+  Decision d;
+  d.kind = Kind::kNeedsBlocking;
+  return d;
+}
+
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && http::EqualsIgnoreCase(s.substr(0, prefix.size()), prefix);
+}
+
+// The "iss" of a compact JWS payload, without verifying anything (it only selects the
+// verifier). Empty when the token is not a JWT.
+std::string UnverifiedIssuer(std::string_view token) {
+  size_t a = token.find('.');
+  if (a == token.npos) return {};
+  size_t b = token.find('.', a + 1);
+  if (b == token.npos || token.find('.', b + 1) != token.npos) return {};
+  auto payload = Base64UrlDecode(token.substr(a + 1, b - a - 1));
+  if (!payload) return {};
+  auto obj = ParseJsonObject(*payload);
+  if (!obj) return {};
+  return GetString(*obj, "iss");
+}
+
+std::vector<std::string> SplitGroups(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    size_t comma = s.find(',');
+    std::string_view g = s.substr(0, comma);
+    while (!g.empty() && g.front() == ' ') g.remove_prefix(1);
+    while (!g.empty() && g.back() == ' ') g.remove_suffix(1);
+    if (!g.empty()) out.emplace_back(g);
+    if (comma == s.npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+void LogRefusal(const http::Request& req, std::string_view what, const Status& why) {
+  spdlog::warn("auth: {} refused for {} {} from {}: {}", what, req.method, req.path,
+               req.remote_addr, why.message());
+}
+
+CookieAttributes ClearCookie(bool secure, bool http_only) {
+  CookieAttributes a;
+  a.secure = secure;
+  a.http_only = http_only;
+  a.max_age = std::chrono::seconds(0);
+  return a;
+}
+
+}  // namespace
+
+Gateway::Gateway(GatewayConfig config, GatewayDeps deps) : config_(std::move(config)), deps_(deps) {
+  if (!config_.unauthenticated) {
+    config_.unauthenticated = [](const http::Request&, const Status& s) {
+      return http::ErrorResponse(s);
+    };
+  }
+}
+
+bool Gateway::IsPublic(std::string_view path) const {
+  for (const auto& p : config_.public_paths) {
+    if (path == p) return true;
+  }
+  for (const auto& p : config_.public_prefixes) {
+    if (path == p ||
+        (path.size() > p.size() && path.substr(0, p.size()) == p && path[p.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+Captured Gateway::CaptureAndStrip(http::Request& req) const {
+  Captured c;
+  if (const auto& th = config_.trusted_header; th && AnyContains(th->sources, req.remote_addr)) {
+    if (auto v = req.headers.Get(th->user_header); v && !v->empty()) {
+      c.trusted_user = std::string(*v);
+      if (!th->groups_header.empty()) {
+        if (auto g = req.headers.Get(th->groups_header)) c.trusted_groups = std::string(*g);
+      }
+    }
+  }
+  if (config_.alb) {
+    if (auto v = req.headers.Get("x-amzn-oidc-data")) c.alb_data = std::string(*v);
+  }
+  StripIdentityHeaders(req.headers);
+  req.headers.Remove(config_.user_id_header);
+  req.headers.Remove(config_.groups_header);
+  if (config_.trusted_header) {
+    req.headers.Remove(config_.trusted_header->user_header);
+    if (!config_.trusted_header->groups_header.empty()) {
+      req.headers.Remove(config_.trusted_header->groups_header);
+    }
+  }
+  // Every x-amzn-oidc-* header: in ALB mode only the verified data header counts (captured
+  // above); the identity/accesstoken headers are never identity.
+  std::vector<std::string> amzn;
+  for (const auto& [name, _] : req.headers) {
+    if (StartsWithIgnoreCase(name, "x-amzn-oidc-")) amzn.push_back(name);
+  }
+  for (const auto& name : amzn) req.headers.Remove(name);
+  return c;
+}
+
+Result<Principal> Gateway::PrincipalFromClaims(const json::object& claims,
+                                               const ClaimMapping& mapping,
+                                               std::string method) const {
+  Principal p;
+  p.method = std::move(method);
+  p.name = GetString(claims, mapping.username_claim);
+  if (p.name.empty()) {
+    return Unauthenticated("claim \"" + mapping.username_claim + "\" missing or not a string");
+  }
+  if (const auto* g = claims.if_contains(mapping.groups_claim)) {
+    if (g->is_array()) {
+      for (const auto& v : g->get_array()) {
+        if (v.is_string()) p.groups.emplace_back(v.get_string());
+      }
+    } else if (g->is_string()) {
+      p.groups = SplitGroups(g->get_string());
+    }
+  }
+  for (const auto& u : config_.admin_users) {
+    if (u == p.name) p.cluster_admin = true;
+  }
+  for (const auto& g : config_.admin_groups) {
+    if (std::find(p.groups.begin(), p.groups.end(), g) != p.groups.end()) p.cluster_admin = true;
+  }
+  return p;
+}
+
+Decision Gateway::Unauthorized(const http::Request& req, const Status& why) const {
+  http::Response r = config_.unauthenticated(req, why);
+  r.headers.Set("WWW-Authenticate", "Bearer realm=\"skiff\"");
+  r.headers.Set("Cache-Control", "no-store");
+  return Respond(std::move(r));
+}
+
+Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
+                             bool may_block) const {
+  if (deps_.tokens != nullptr) {
+    if (auto p = deps_.tokens->Authenticate(req)) {
+      Decision d;
+      d.principal = std::move(*p);
+      return d;
+    }
+  }
+  if (token.size() > kMaxBearerBytes) {
+    Status why = Unauthenticated("bearer token larger than 16 KiB");
+    LogRefusal(req, "bearer token", why);
+    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+  }
+  std::string iss = UnverifiedIssuer(token);
+  const JwtIssuer* issuer = nullptr;
+  for (const auto& i : config_.jwt_issuers) {
+    if (!iss.empty() && i.issuer == iss) issuer = &i;
+  }
+  if (issuer == nullptr) {
+    Status why = Unauthenticated(iss.empty() ? "not a known token and not a JWT with an issuer"
+                                             : "JWT issuer is not accepted");
+    LogRefusal(req, "bearer token", why);
+    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+  }
+  if (issuer->may_block && !may_block) return NeedsBlocking();
+  auto claims = issuer->verify(token);
+  if (!claims) {
+    LogRefusal(req, "bearer JWT", claims.error());
+    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+  }
+  auto p = PrincipalFromClaims(*claims, issuer->mapping, "jwt");
+  if (!p) {
+    LogRefusal(req, "bearer JWT", p.error());
+    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+  }
+  Decision d;
+  d.principal = std::move(*p);
+  return d;
+}
+
+Decision Gateway::Login(const http::Request& req, bool may_block) const {
+  if (!deps_.rp->CachedMetadata()) {
+    if (!may_block) return NeedsBlocking();
+    if (auto m = deps_.rp->Metadata(); !m) {
+      spdlog::error("auth: login provider unavailable: {}", m.error().message());
+      return Respond(http::Response::Text(503, "the login provider is unavailable\n"));
+    }
+  }
+  // Remember where the user was going: the request's own target, a same-origin path.
+  return Respond(deps_.rp->StartLogin(req, req.target));
+}
+
+Decision Gateway::Callback(const http::Request& req, bool may_block) const {
+  if (!may_block) return NeedsBlocking();
+  auto login = deps_.rp->FinishLogin(req);
+  if (!login) {
+    LogRefusal(req, "login callback", login.error());
+    return Respond(http::Response::Text(login.error().code() == Code::kUnavailable ? 503 : 401,
+                                        "login failed; start again from the page you wanted\n"));
+  }
+  auto p = PrincipalFromClaims(login->claims, config_.login_mapping, "session");
+  if (!p) {
+    LogRefusal(req, "login callback", p.error());
+    return Respond(http::Response::Text(401, "login failed: the identity has no user name\n"));
+  }
+  Session s;
+  s.user = p->name;
+  s.groups = p->groups;
+  s.id_token = login->id_token;
+  auto id = deps_.sessions->Create(std::move(s));
+  if (!id) {
+    spdlog::error("auth: cannot store a session: {}", id.error().message());
+    return Respond(http::ErrorResponse(Internal("session store")));
+  }
+  bool secure = deps_.rp->Secure(req);
+  http::Response r = http::Response::Text(302, "");
+  r.headers.Set("Location", login->return_to);
+  r.headers.Set("Cache-Control", "no-store");
+  CookieAttributes session_cookie;
+  session_cookie.secure = secure;
+  session_cookie.max_age = deps_.sessions->options().max_age;
+  r.headers.Add("Set-Cookie", SetCookie(config_.session_cookie, *id, session_cookie));
+  CookieAttributes csrf = session_cookie;
+  csrf.http_only = false;  // the web app reads it and echoes it in X-XSRF-TOKEN
+  r.headers.Add("Set-Cookie", SetCookie(kCsrfCookie, RandomToken(32), csrf));
+  r.headers.Add("Set-Cookie",
+                SetCookie(OidcRelyingParty::kPreLoginCookie, "", ClearCookie(secure, true)));
+  spdlog::info("auth: {} logged in from {}", p->name, req.remote_addr);
+  return Respond(std::move(r));
+}
+
+Decision Gateway::Logout(const http::Request& req, bool may_block) const {
+  if (!may_block) return NeedsBlocking();
+  std::string id_token;
+  if (auto cookie = CookieValue(req.headers, config_.session_cookie);
+      cookie && deps_.sessions != nullptr) {
+    if (auto s = deps_.sessions->Load(*cookie)) {
+      id_token = s->id_token;
+      spdlog::info("auth: {} logged out", s->user);
+    }
+    deps_.sessions->Delete(*cookie);
+  }
+  std::string location = "/";
+  bool secure = IsSecureRequest(req, config_.trusted_proxies);
+  if (deps_.rp != nullptr) {
+    (void)deps_.rp->Metadata();  // end_session_endpoint, when discovery works
+    if (std::string end = deps_.rp->EndSessionUrl(req, id_token); !end.empty()) location = end;
+  }
+  http::Response r = http::Response::Text(302, "");
+  r.headers.Set("Location", location);
+  r.headers.Set("Cache-Control", "no-store");
+  r.headers.Add("Set-Cookie", SetCookie(config_.session_cookie, "", ClearCookie(secure, true)));
+  r.headers.Add("Set-Cookie", SetCookie(kCsrfCookie, "", ClearCookie(secure, false)));
+  return Respond(std::move(r));
+}
+
+Decision Gateway::Decide(const http::Request& req, const Captured& captured, bool may_block) const {
+  if (deps_.rp != nullptr && deps_.sessions != nullptr &&
+      req.path == deps_.rp->config().callback_path) {
+    return Callback(req, may_block);
+  }
+  if (req.path == config_.logout_path) return Logout(req, may_block);
+  if (IsPublic(req.path)) return Decision{};
+
+  // Bearer credentials are decisive: a wrong token is 401 even with a valid cookie.
+  if (auto token = BearerToken(req)) return FromBearer(req, *token, may_block);
+
+  if (deps_.sessions != nullptr) {
+    if (auto cookie = CookieValue(req.headers, config_.session_cookie);
+        cookie && !cookie->empty()) {
+      Session s;
+      auto found = deps_.sessions->Find(*cookie, &s);
+      if (found == SessionStore::FindResult::kUnknownHere) {
+        if (!may_block) return NeedsBlocking();
+        auto loaded = deps_.sessions->Load(*cookie);
+        found = loaded ? SessionStore::FindResult::kFound : SessionStore::FindResult::kMissing;
+        if (loaded) s = std::move(*loaded);
+      }
+      if (found == SessionStore::FindResult::kFound) {
+        Status csrf = CheckCsrf(req, RequestOrigin(req, config_.trusted_proxies));
+        if (!csrf.ok()) {
+          LogRefusal(req, "cookie request", csrf);
+          return Respond(http::ErrorResponse(csrf));
+        }
+        json::array groups;
+        for (const auto& g : s.groups) groups.emplace_back(g);
+        json::object claims{{"u", s.user}, {"g", std::move(groups)}};
+        auto p = PrincipalFromClaims(claims, ClaimMapping{"u", "g"}, "session");
+        Decision d;
+        if (p) d.principal = std::move(*p);
+        if (!CookieValue(req.headers, kCsrfCookie)) {
+          CookieAttributes csrf_cookie;
+          csrf_cookie.http_only = false;
+          csrf_cookie.secure = IsSecureRequest(req, config_.trusted_proxies);
+          d.set_cookies.push_back(SetCookie(kCsrfCookie, RandomToken(32), csrf_cookie));
+        }
+        return d;
+      }
+      // An unknown or expired session is no credential: fall through to the other methods.
+    }
+  }
+
+  if (config_.alb && captured.alb_data) {
+    if (!may_block) return NeedsBlocking();
+    auto claims = config_.alb->verify(*captured.alb_data);
+    if (!claims) {
+      LogRefusal(req, "x-amzn-oidc-data", claims.error());
+      return Unauthorized(req, Unauthenticated("invalid x-amzn-oidc-data"));
+    }
+    auto p = PrincipalFromClaims(*claims, config_.alb->mapping, "alb");
+    if (!p) {
+      LogRefusal(req, "x-amzn-oidc-data", p.error());
+      return Unauthorized(req, Unauthenticated("invalid x-amzn-oidc-data"));
+    }
+    Decision d;
+    d.principal = std::move(*p);
+    return d;
+  }
+
+  if (captured.trusted_user) {
+    json::object claims{{"u", *captured.trusted_user}, {"g", captured.trusted_groups.value_or("")}};
+    auto p = PrincipalFromClaims(claims, ClaimMapping{"u", "g"}, "header");
+    if (p) {
+      Decision d;
+      d.principal = std::move(*p);
+      return d;
+    }
+  }
+
+  if (deps_.rp != nullptr && deps_.sessions != nullptr && IsBrowserNavigation(req)) {
+    return Login(req, may_block);
+  }
+  return Unauthorized(req, Unauthenticated("authentication required: send \"Authorization: "
+                                           "Bearer <token>\" or log in"));
+}
+
+void Gateway::Apply(http::Request& req, Decision d, http::Responder respond,
+                    const http::Handler& next) const {
+  if (d.kind == Kind::kRespond) {
+    respond(std::move(d.response));
+    return;
+  }
+  if (d.principal) {
+    req.headers.Set(config_.user_id_header, config_.user_id_prefix + d.principal->name);
+    std::string groups;
+    for (const auto& g : d.principal->groups) {
+      if (!groups.empty()) groups += ',';
+      groups += g;
+    }
+    if (!groups.empty()) req.headers.Set(config_.groups_header, groups);
+    req.principal = std::move(d.principal);
+  }
+  if (!d.set_cookies.empty()) {
+    respond = [respond = std::move(respond),
+               cookies = std::move(d.set_cookies)](http::Response r) mutable {
+      for (const auto& c : cookies) r.headers.Add("Set-Cookie", c);
+      respond(std::move(r));
+    };
+  }
+  next(req, std::move(respond));
+}
+
+void Gateway::Handle(http::Request& req, http::Responder respond, http::Handler next) const {
+  Captured captured = CaptureAndStrip(req);
+  Decision d = Decide(req, captured, /*may_block=*/false);
+  if (d.kind != Kind::kNeedsBlocking) {
+    Apply(req, std::move(d), std::move(respond), next);
+    return;
+  }
+  // Continue on the blocking pool with our own copy of the request: the caller's reference is
+  // valid only until we return.
+  auto owned = std::make_shared<http::Request>(std::move(req));
+  req.route = "auth";
+  deps_.blocking->Post([this, owned, captured = std::move(captured), respond = std::move(respond),
+                        next = std::move(next)]() mutable {
+    Decision d = Decide(*owned, captured, /*may_block=*/true);
+    if (d.kind == Kind::kNeedsBlocking) {  // cannot happen with may_block; be safe
+      respond(http::ErrorResponse(Internal("authentication")));
+      return;
+    }
+    Apply(*owned, std::move(d), std::move(respond), next);
+  });
+}
+
+}  // namespace skiff::auth
