@@ -203,7 +203,7 @@ Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
   return d;
 }
 
-Decision Gateway::Login(const http::Request& req, bool may_block) const {
+Decision Gateway::Login(const http::Request& req, bool may_block, std::string_view target) const {
   if (!deps_.rp->CachedMetadata()) {
     if (!may_block) return NeedsBlocking();
     if (auto m = deps_.rp->Metadata(); !m) {
@@ -211,8 +211,7 @@ Decision Gateway::Login(const http::Request& req, bool may_block) const {
       return Respond(http::Response::Text(503, "the login provider is unavailable\n"));
     }
   }
-  // Remember where the user was going: the request's own target, a same-origin path.
-  return Respond(deps_.rp->StartLogin(req, req.target));
+  return Respond(deps_.rp->StartLogin(req, target));
 }
 
 Decision Gateway::Callback(const http::Request& req, bool may_block) const {
@@ -285,6 +284,16 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
     return Callback(req, may_block);
   }
   if (req.path == config_.logout_path) return Logout(req, may_block);
+  if (deps_.rp != nullptr && deps_.sessions != nullptr && req.path == config_.login_path &&
+      (req.method == "GET" || req.method == "HEAD")) {
+    std::string target = req.Query("rd").value_or(req.Query("next").value_or("/"));
+    if (!SafeLocalTarget(target)) {
+      LogRefusal(req, "login", InvalidArgument("return target is not a same-origin path"));
+      return Respond(http::ErrorResponse(
+          InvalidArgument("rd/next must be a path on this site (open redirects are refused)")));
+    }
+    return Login(req, may_block, target);
+  }
   if (IsPublic(req.path)) return Decision{};
 
   // Bearer credentials are decisive: a wrong token is 401 even with a valid cookie.
@@ -353,7 +362,9 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
   }
 
   if (deps_.rp != nullptr && deps_.sessions != nullptr && IsBrowserNavigation(req)) {
-    return Login(req, may_block);
+    // Remember where the user was going: the request's own target (a same-origin path; anything
+    // else is replaced by "/").
+    return Login(req, may_block, req.target);
   }
   return Unauthorized(req, Unauthenticated("authentication required: send \"Authorization: "
                                            "Bearer <token>\" or log in"));

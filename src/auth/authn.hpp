@@ -74,6 +74,8 @@ struct GatewayConfig {
   std::vector<std::string> public_paths = {"/healthz", "/readyz"};
   std::vector<std::string> public_prefixes;  // "/dex": the path and everything below it
   std::string logout_path = "/logout";
+  // Starts a browser login explicitly; ?rd= or ?next= names a same-origin return path.
+  std::string login_path = "/login";
   std::string session_cookie = "skiff_session";
   ClaimMapping login_mapping;  // ID token claims of a browser login
   std::vector<JwtIssuer> jwt_issuers;
@@ -128,7 +130,7 @@ class Gateway {
 
  private:
   Decision Unauthorized(const http::Request& req, const Status& why) const;
-  Decision Login(const http::Request& req, bool may_block) const;
+  Decision Login(const http::Request& req, bool may_block, std::string_view target) const;
   Decision Callback(const http::Request& req, bool may_block) const;
   Decision Logout(const http::Request& req, bool may_block) const;
   Decision FromBearer(const http::Request& req, const std::string& token, bool may_block) const;

@@ -4,6 +4,7 @@ Every server listens on 127.0.0.1 with a port the kernel picks (the server print
 state in a fresh temporary data directory, and is stopped (and checked to exit 0) at the end of
 the test. Every wait has a deadline; nothing sleeps to synchronise.
 """
+import json
 import os
 import queue
 import re
@@ -177,3 +178,119 @@ def kubectl(skiff, tmpdir_path):
     with open(path, "w") as f:
         f.write(r.stdout)
     return Kubectl(path, os.path.join(tmpdir_path, "kube-cache"))
+
+
+# --- Authentication peers (issue 4) -------------------------------------------------------------
+
+PEERS_DIR = os.environ.get("SKIFF_PEERS_DIR") or os.path.join(ROOT, "tests", "peers")
+NODE = shutil.which("node") or "/usr/bin/node"
+
+
+def make_test_ca(directory, ip="127.0.0.1"):
+    """Writes a CA and a server certificate for `ip` (P-256) into `directory`.
+
+    Returns (ca_cert_path, cert_path, key_path)."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    os.makedirs(directory, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "skiff test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False,
+                                       encipher_only=False, decipher_only=False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256()))
+    paths = (os.path.join(directory, "ca.crt"), os.path.join(directory, "server.crt"),
+             os.path.join(directory, "server.key"))
+    with open(paths[0], "wb") as f:
+        f.write(ca.public_bytes(serialization.Encoding.PEM))
+    with open(paths[1], "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(paths[2], "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    os.chmod(paths[2], 0o600)
+    return paths
+
+
+class NodePeer:
+    """A node script from tests/integration run with the npm peers; stopped by stop()."""
+
+    def __init__(self, script, args, cwd=None):
+        env = dict(os.environ)
+        env["SKIFF_PEERS_DIR"] = PEERS_DIR
+        self.proc = subprocess.Popen(
+            [NODE, os.path.join(os.path.dirname(os.path.abspath(__file__)), script), *args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            cwd=cwd)
+        self.out = LineReader(self.proc.stdout)
+        self.err = LineReader(self.proc.stderr)
+
+    def send(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def stop(self, timeout=10):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+
+class OidcProviderPeer:
+    """npm oidc-provider on https://127.0.0.1:<port> (see auth_oidc_provider.mjs)."""
+
+    def __init__(self, directory, client_id="skiff", client_secret="skiff-secret", accounts=None):
+        self.ca, cert, key = make_test_ca(os.path.join(directory, "idp-tls"))
+        self.client_id = client_id
+        self.client_secret = client_secret
+        cfg = {"key": key, "cert": cert, "clientId": client_id, "clientSecret": client_secret,
+               "accounts": accounts or {}}
+        self.peer = NodePeer("auth_oidc_provider.mjs", [json.dumps(cfg)])
+        m = self.peer.out.wait_for(r"^ready (\d+)", timeout=30)
+        self.port = int(m.group(1))
+        self.issuer = f"https://127.0.0.1:{self.port}"
+
+    def configure(self, redirect_uris, post_logout_redirect_uris):
+        self.peer.send(json.dumps({"redirect_uris": redirect_uris,
+                                   "post_logout_redirect_uris": post_logout_redirect_uris}))
+        self.peer.out.wait_for(r"^configured", timeout=30)
+
+    def stop(self):
+        self.peer.stop()
+
+
+def free_port():
+    """A port that was free a moment ago (for peers that must know a URL before listening)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
