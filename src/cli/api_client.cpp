@@ -51,24 +51,31 @@ std::string ResourceRef::DisplayKind() const {
   return group.empty() ? k : k + "." + group;
 }
 
-Result<ApiClient> ApiClient::FromSettings(const Settings& settings) {
-  ApiClient c;
-  c.server_ = settings.GetString("server");
-  if (c.server_.empty()) {
+Result<ServerEndpoint> ResolveServer(const Settings& settings) {
+  ServerEndpoint e;
+  e.url = settings.GetString("server");
+  std::string ca = settings.GetString("caFile");
+  if (ca.empty() && FileExists(DefaultCaPath(settings.GetString("dataDir")))) {
+    ca = DefaultCaPath(settings.GetString("dataDir"));
+  }
+  if (e.url.empty()) {
     SKIFF_ASSIGN_OR_RETURN(auto hp, SplitHostPort(settings.GetString("addr")));
     std::string host = hp.first;
     if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     // Same port for both; prefer TLS when the server's private CA is at hand.
-    std::string ca = settings.GetString("caFile");
-    if (ca.empty()) ca = DefaultCaPath(settings.GetString("dataDir"));
-    c.server_ = (FileExists(ca) ? "https://" : "http://") + host + ":" + std::to_string(hp.second);
+    e.url = (ca.empty() ? "http://" : "https://") + host + ":" + std::to_string(hp.second);
   }
-  c.ca_file_ = settings.GetString("caFile");
-  if (c.ca_file_.empty() && FileExists(DefaultCaPath(settings.GetString("dataDir")))) {
-    c.ca_file_ = DefaultCaPath(settings.GetString("dataDir"));
-  }
-  while (!c.server_.empty() && c.server_.back() == '/') c.server_.pop_back();
+  e.ca_file = ca;
+  while (!e.url.empty() && e.url.back() == '/') e.url.pop_back();
+  return e;
+}
+
+Result<ApiClient> ApiClient::FromSettings(const Settings& settings) {
+  ApiClient c;
+  SKIFF_ASSIGN_OR_RETURN(ServerEndpoint endpoint, ResolveServer(settings));
+  c.server_ = endpoint.url;
+  c.ca_file_ = endpoint.ca_file;
   c.token_ = settings.GetString("token");
   if (c.token_.empty()) {
     std::string path = AdminTokenPath(settings.GetString("dataDir"));

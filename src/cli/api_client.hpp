@@ -57,6 +57,14 @@ class ApiClient {
 // "Error from server (NotFound): namespaces \"x\" not found" from a non-2xx response.
 Status ServerError(const http::ClientResponse& response);
 
+// Where client commands find the server: --server / SKIFF_SERVER, else the local `addr` (https
+// when the server's private CA is at hand), and the CA file to trust for https.
+struct ServerEndpoint {
+  std::string url;      // no trailing slash
+  std::string ca_file;  // empty: the system store
+};
+Result<ServerEndpoint> ResolveServer(const Settings& settings);
+
 // The bootstrap token file of a data directory.
 std::string AdminTokenPath(const std::string& data_dir);
 // Where `skiff up` keeps its private CA certificate.

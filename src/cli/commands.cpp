@@ -436,30 +436,33 @@ int RunDelete(const Settings& settings, const DeleteOptions& o) {
   return exit_code;
 }
 
-int RunKubeconfig(const Settings& settings) {
-  auto client = ApiClient::FromSettings(settings);
-  if (!client) return Fail(client.error());
+Result<json::object> KubeconfigCluster(const std::string& server_url, const std::string& ca_file) {
   // kubectl sends bearer tokens only over TLS: point it at the TLS side of the listener.
-  std::string server = client->server();
+  std::string server = server_url;
   json::object cluster;
-  if (server.rfind("http://", 0) == 0 && !client->ca_file().empty()) {
-    server = "https://" + server.substr(7);
-  }
+  if (server.rfind("http://", 0) == 0 && !ca_file.empty()) server = "https://" + server.substr(7);
   cluster["server"] = server;
-  if (server.rfind("https://", 0) == 0 && !client->ca_file().empty()) {
-    auto ca = ReadFile(client->ca_file(), 1 << 20);
-    if (!ca) return Fail(ca.error());
-    cluster["certificate-authority-data"] = Base64Encode(*ca);
+  if (server.rfind("https://", 0) == 0 && !ca_file.empty()) {
+    SKIFF_ASSIGN_OR_RETURN(std::string ca, ReadFile(ca_file, 1 << 20));
+    cluster["certificate-authority-data"] = Base64Encode(ca);
   } else if (server.rfind("http://", 0) == 0) {
     std::fprintf(stderr,
                  "warning: %s is plain HTTP and kubectl will not send the token over it; start "
                  "skiff with TLS (tls.mode auto, the default) and give --ca-file\n",
                  server.c_str());
   }
+  return cluster;
+}
+
+int RunKubeconfig(const Settings& settings) {
+  auto client = ApiClient::FromSettings(settings);
+  if (!client) return Fail(client.error());
+  auto cluster = KubeconfigCluster(client->server(), client->ca_file());
+  if (!cluster) return Fail(cluster.error());
   json::object config{
       {"apiVersion", "v1"},
       {"kind", "Config"},
-      {"clusters", json::array{json::object{{"name", "skiff"}, {"cluster", std::move(cluster)}}}},
+      {"clusters", json::array{json::object{{"name", "skiff"}, {"cluster", std::move(*cluster)}}}},
       {"users", json::array{json::object{{"name", "skiff-admin"},
                                          {"user", json::object{{"token", client->token()}}}}}},
       {"contexts", json::array{json::object{{"name", "skiff"},

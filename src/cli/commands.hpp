@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.hpp"
+#include "core/json.hpp"
 
 namespace skiff::cli {
 
@@ -36,6 +37,9 @@ struct DeleteOptions {
 int RunDelete(const Settings& settings, const DeleteOptions& options);
 
 int RunKubeconfig(const Settings& settings);
+// The kubeconfig "cluster" entry for a server: https with the CA's certificate-authority-data
+// when a CA file is given (kubectl sends tokens only over TLS).
+Result<json::object> KubeconfigCluster(const std::string& server_url, const std::string& ca_file);
 int RunVersion(const Settings& settings);
 
 }  // namespace skiff::cli

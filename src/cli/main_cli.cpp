@@ -4,6 +4,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
+#include "cli/login.hpp"
 #include "cli/server_app.hpp"
 #include "cli/settings.hpp"
 #include "core/log.hpp"
@@ -71,6 +72,32 @@ int Main(int argc, char** argv) {
   del->add_flag("--ignore-not-found", delete_opts.ignore_not_found,
                 "succeed when an object is already gone");
 
+  LoginOptions login_opts;
+  auto* login = app.add_subcommand(
+      "login",
+      "log in as a user (OIDC code flow with PKCE in a browser) and point kubectl at skiff as "
+      "that user");
+  login->add_option("--issuer", login_opts.issuer,
+                    "OIDC issuer URL (default: the server's built-in provider, SERVER/dex)");
+  login->add_option("--client-id", login_opts.client_id, "OIDC client id (default: skiff-cli)");
+  login
+      ->add_option("--client-secret", login_opts.client_secret,
+                   "client secret, for a confidential client (env SKIFF_LOGIN_CLIENT_SECRET)")
+      ->envname("SKIFF_LOGIN_CLIENT_SECRET");
+  login->add_option("--scopes", login_opts.scopes, "space-separated scopes");
+  login->add_option("--kubeconfig", login_opts.kubeconfig,
+                    "kubeconfig to update (default: $KUBECONFIG, else ~/.kube/config)");
+  login->add_option("--cache-dir", login_opts.cache_dir,
+                    "where tokens are kept, mode 0600 (default: ~/.skiff/tokens)");
+  login->add_option("--listen", login_opts.listen,
+                    "loopback address for the browser's redirect (default: 127.0.0.1:0)");
+  login->add_option("--timeout", login_opts.timeout, "how long to wait for the browser (5m)");
+  login->add_flag("--no-browser", login_opts.no_browser, "print the URL, do not open a browser");
+  login->add_flag("--exec", login_opts.exec,
+                  "act as kubectl's credential plugin (the kubeconfig written by login uses it)");
+  login->add_flag("--print-token", login_opts.print_token,
+                  "print the ID token instead of updating the kubeconfig");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -94,9 +121,11 @@ int Main(int argc, char** argv) {
   if (cmd == "get") return RunGet(*settings, get_opts);
   if (cmd == "apply") return RunApply(*settings, apply_opts);
   if (cmd == "delete") return RunDelete(*settings, delete_opts);
+  if (cmd == "login") return RunLogin(*settings, login_opts);
   (void)get;
   (void)apply;
   (void)del;
+  (void)login;
   return 2;
 }
 
