@@ -90,17 +90,21 @@ Result<std::string> SessionStore::Create(Session session) {
 SessionStore::FindResult SessionStore::Find(std::string_view id, Session* out) {
   std::string digest = Digest(id);
   std::lock_guard lock(mu_);
-  SweepLocked();
   auto it = sessions_.find(digest);
-  if (it == sessions_.end()) return backing_ ? FindResult::kUnknownHere : FindResult::kMissing;
-  if (Expired(it->second)) {
+  FindResult result;
+  if (it == sessions_.end()) {
+    result = backing_ ? FindResult::kUnknownHere : FindResult::kMissing;
+  } else if (Expired(it->second)) {
     sessions_.erase(it);
     // The backing copy is removed by Delete or ignored by Load (it applies the same expiry).
-    return FindResult::kExpired;
+    result = FindResult::kExpired;
+  } else {
+    it->second.last_seen = clock_.Now();
+    *out = it->second;
+    result = FindResult::kFound;
   }
-  it->second.last_seen = clock_.Now();
-  *out = it->second;
-  return FindResult::kFound;
+  SweepLocked();
+  return result;
 }
 
 Result<Session> SessionStore::Load(std::string_view id) {
