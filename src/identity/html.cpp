@@ -69,9 +69,6 @@ std::string RenderLogin(const LoginPage& p) {
   m += "<input id=\"password\" name=\"password\" type=\"password\" "
        "autocomplete=\"current-password\" required>\n";
   m += "<button type=\"submit\">Log in</button>\n</form>\n";
-  if (!p.back_link.empty()) {
-    m += "<p><a href=\"" + HtmlEscape(p.back_link) + "\">Choose another way to log in</a></p>\n";
-  }
   return Page(p.title, m);
 }
 

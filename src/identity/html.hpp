@@ -15,9 +15,8 @@ struct LoginPage {
   std::string request_id;
   std::string csrf;
   std::string username_prompt;
-  std::string username;   // re-filled after a failure
-  std::string error;      // shown above the form when set
-  std::string back_link;  // the chooser, when there are several connectors
+  std::string username;  // re-filled after a failure
+  std::string error;     // shown above the form when set
 };
 std::string RenderLogin(const LoginPage& page);
 

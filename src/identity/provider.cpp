@@ -280,11 +280,12 @@ class ProviderImpl final : public Provider {
   std::atomic<bool> rotating_{false};
   std::atomic<bool> sweeping_{false};
 
-  mutable std::mutex mu_;  // guards issuer_, requests_, codes_, next_sweep_
+  mutable std::mutex mu_;  // guards issuer_, requests_, codes_, next_sweep_, next_cleanup_
   std::string issuer_;
   std::map<std::string, AuthRequest> requests_;  // by request id (not secret: in the page)
   std::map<std::string, CodeGrant> codes_;       // by hex SHA-256 of the code
   system_clock::time_point next_sweep_{};
+  system_clock::time_point next_cleanup_{};
 };
 
 void ProviderImpl::Maintain() {
@@ -292,8 +293,13 @@ void ProviderImpl::Maintain() {
   bool sweep = false;
   {
     std::lock_guard lock(mu_);
-    std::erase_if(requests_, [&](const auto& kv) { return kv.second.expires <= now; });
-    std::erase_if(codes_, [&](const auto& kv) { return kv.second.expires <= now; });
+    // Expired requests and codes are also refused on use; this only bounds memory, so once
+    // a second is enough.
+    if (now >= next_cleanup_) {
+      std::erase_if(requests_, [&](const auto& kv) { return kv.second.expires <= now; });
+      std::erase_if(codes_, [&](const auto& kv) { return kv.second.expires <= now; });
+      next_cleanup_ = now + std::chrono::seconds(1);
+    }
     if (now >= next_sweep_) {
       next_sweep_ = now + std::chrono::minutes(10);
       sweep = true;
@@ -533,9 +539,10 @@ void ProviderImpl::Authorize(http::Request& req, http::Responder respond) {
   respond(std::move(r));
 }
 
-http::Response ProviderImpl::LoginPage(const AuthRequest& ar, const std::string& request_id,
-                                       const Connector& conn, std::string csrf, int status,
-                                       std::string error, std::string username) const {
+http::Response ProviderImpl::LoginPage(const AuthRequest& /*request*/,
+                                       const std::string& request_id, const Connector& conn,
+                                       std::string csrf, int status, std::string error,
+                                       std::string username) const {
   identity::LoginPage p;
   p.action = mount_path_ + "/auth/" + conn.id();
   p.request_id = request_id;
@@ -543,10 +550,6 @@ http::Response ProviderImpl::LoginPage(const AuthRequest& ar, const std::string&
   p.username_prompt = conn.username_prompt();
   p.username = std::move(username);
   p.error = std::move(error);
-  if (ar.connector_id.empty() && config_.connectors.size() > 1) {
-    // Back to the chooser is a fresh authorization request: the application starts it again.
-    p.back_link = "";
-  }
   return Html(status, RenderLogin(p));
 }
 

@@ -609,5 +609,50 @@ TEST_F(ProviderTest, TamperedAndForeignTokensAreRejected) {
   EXPECT_FALSE(provider_->VerifyToken("not.a.token"));
 }
 
+TEST_F(ProviderTest, SeveralConnectorsShowAChooserAndBackendErrorsAre503) {
+  json::object c = BaseConfig();
+  json::object us;
+  us["baseDN"] = "dc=example,dc=org";
+  us["username"] = "uid";
+  json::object lc;
+  lc["host"] = "127.0.0.1:1";  // nothing listens: the backend is down
+  lc["insecureNoSSL"] = true;
+  lc["usernamePrompt"] = "Corporate user name";
+  lc["userSearch"] = us;
+  json::object ldap;
+  ldap["type"] = "ldap";
+  ldap["id"] = "corp";
+  ldap["name"] = "Corporate <LDAP>";
+  ldap["config"] = lc;
+  c["connectors"] = json::array{ldap};
+  Start(c);
+
+  auto page = OpenLogin(AuthUrl("app", kAppCb));
+  ASSERT_EQ(page.response.status, 200);
+  const std::string& html = page.response.body;
+  EXPECT_NE(html.find("Log in with Email"), std::string::npos) << html;
+  EXPECT_NE(html.find("Log in with Corporate &lt;LDAP&gt;"), std::string::npos) << html;
+  // Follow the LDAP link like a browser.
+  size_t at = html.find("/dex/auth/corp?");
+  ASSERT_NE(at, std::string::npos);
+  std::string href = html.substr(at, html.find('"', at) - at);
+  size_t amp;
+  while ((amp = href.find("&amp;")) != std::string::npos) href.replace(amp, 5, "&");
+  auto form = Call(MakeRequest("GET", href, "", {{"Cookie", page.cookie}}));
+  ASSERT_EQ(form.status, 200) << form.body;
+  EXPECT_NE(form.body.find("<label for=\"login\">Corporate user name</label>"), std::string::npos);
+  EXPECT_NE(form.body.find("action=\"/dex/auth/corp\""), std::string::npos);
+  LoginPage ldap_page{form, FormValue(form.body, "req"), FormValue(form.body, "csrf"), page.cookie};
+  int blocking_before = blocking_.posted;
+  auto r = Submit(ldap_page, "alice", "alice-pw", "corp");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_GT(blocking_.posted, blocking_before) << "LDAP runs on the blocking pool";
+  EXPECT_NE(r.body.find("unavailable"), std::string::npos);
+  // The static users still work from the same chooser.
+  auto local = Submit(LoginPage{form, ldap_page.req, ldap_page.csrf, page.cookie},
+                      "admin@example.com", "password", "local");
+  EXPECT_EQ(local.status, 303) << local.body;
+}
+
 }  // namespace
 }  // namespace skiff::identity
