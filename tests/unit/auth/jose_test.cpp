@@ -487,9 +487,10 @@ TEST(JoseClaims, Validation) {
 
 // --- Interop with npm jose -------------------------------------------------------------------
 
+// tests/unit/auth/jose_interop.mjs, found next to the peers directory (tests/peers).
 std::string InteropScript() {
-  const char* src = std::getenv("SKIFF_SOURCE_DIR");
-  return std::string(src ? src : ".") + "/tests/unit/auth/jose_interop.mjs";
+  const char* peers = std::getenv("SKIFF_PEERS_DIR");
+  return std::string(peers ? peers : "tests/peers") + "/../unit/auth/jose_interop.mjs";
 }
 
 Result<json::object> RunNode(const std::string& cmd, const std::string& input) {
