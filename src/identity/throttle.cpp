@@ -4,10 +4,10 @@
 
 namespace skiff::identity {
 
-std::chrono::seconds LoginThrottle::Wait(const std::string& key) const {
+std::chrono::seconds LoginThrottle::Wait(const std::string& key, int threshold) const {
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second.failures < after_) return std::chrono::seconds(0);
-  int exponent = std::min(it->second.failures - after_, 30);
+  if (it == entries_.end() || it->second.failures < threshold) return std::chrono::seconds(0);
+  int exponent = std::min(it->second.failures - threshold, 30);
   auto delay = std::min<std::chrono::seconds>(std::chrono::seconds(int64_t{1} << exponent), max_);
   auto until = it->second.last + delay;
   auto now = clock_.Steady();
@@ -19,7 +19,7 @@ std::chrono::seconds LoginThrottle::Wait(const std::string& key) const {
 std::chrono::seconds LoginThrottle::RetryAfter(const std::string& user,
                                                const std::string& address) const {
   std::lock_guard lock(mu_);
-  return std::max(Wait("u:" + user), Wait("a:" + address));
+  return std::max(Wait("u:" + user, after_), Wait("a:" + address, after_ * kAddressFactor));
 }
 
 void LoginThrottle::Fail(const std::string& key) {
