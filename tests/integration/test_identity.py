@@ -218,3 +218,66 @@ def test_bad_hash_stops_start_up_with_the_field_named(tmpdir_path):
     assert rc == 2
     stderr = "\n".join(s.err.all)
     assert "identity.staticPasswords[0].hash" in stderr and "cost 4" in stderr, stderr
+
+
+def test_openid_client_with_the_ldap_connector_over_starttls(tmpdir_path):
+    from ldap_peer import LdapPeer
+
+    with LdapPeer(os.path.join(tmpdir_path, "ldap"), tls=True) as ldap:
+        anonymous_binds = ldap.count_binds("")  # the harness's readiness probe
+        config = f"""
+identity:
+  connectors:
+    - type: ldap
+      id: ldap
+      name: Corporate LDAP
+      config:
+        host: 127.0.0.1:{ldap.port}
+        startTLS: true
+        rootCA: {ldap.ca_file}
+        bindDN: {ldap.bind_dn}
+        bindPW: {ldap.bind_pw}
+        usernamePrompt: Username
+        userSearch:
+          baseDN: {ldap.base_dn}
+          filter: "(objectClass=inetOrgPerson)"
+          username: uid
+          idAttr: DN
+          emailAttr: mail
+          nameAttr: cn
+          preferredUsernameAttr: uid
+        groupSearch:
+          baseDN: ou=Groups,{ldap.base_dn}
+          filter: "(objectClass=groupOfNames)"
+          userMatchers:
+            - userAttr: DN
+              groupAttr: member
+          nameAttr: cn
+  staticClients:
+    - id: rp-public
+      public: true
+      redirectURIs: ["{PUBLIC_CB}"]
+"""
+        s = Skiff(os.path.join(tmpdir_path, "data"), config=write_config(tmpdir_path, config))
+        s.start()
+        try:
+            s.ca = os.path.join(s.data_dir, "tls", "ca.crt")
+            s.https = s.url.replace("http://", "https://", 1)
+            issuer = discovery(s)["issuer"]
+            out = run_rp(s, issuer, clientId="rp-public", redirectUri=PUBLIC_CB, email="alice",
+                         password="alice-pw")
+            assert out["wrongStatus"] == 401
+            c = out["claims"]
+            assert c["iss"] == issuer and c["aud"] == "rp-public"
+            assert c["email"] == "alice@example.org"
+            assert c["email_verified"] is True
+            assert c["name"] == "Alice Smith"
+            assert c["preferred_username"] == "alice"
+            assert sorted(c["groups"]) == ["admins", "datascience"]
+            assert out["userinfo"]["email"] == "alice@example.org"
+            # The password went to slapd as alice's bind, twice (wrong, then right); the service
+            # account bound for the searches. Skiff made no anonymous bind.
+            assert ldap.count_binds("uid=alice,ou=People,dc=example,dc=org") == 2
+            assert ldap.count_binds("") == anonymous_binds
+        finally:
+            assert s.stop() == 0
