@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/csrf.hpp"
+#include "auth/jwt.hpp"
 #include "core/crypto.hpp"
 #include "core/log.hpp"
 #include "http/router.hpp"
@@ -187,8 +188,17 @@ Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
     LogRefusal(req, "bearer token", why);
     return Unauthorized(req, Unauthenticated("invalid bearer token"));
   }
-  if (issuer->may_block && !may_block) return NeedsBlocking();
-  auto claims = issuer->verify(token);
+  Result<json::object> claims = Unauthenticated("not verified");
+  if (issuer->verify_inline) {
+    claims = issuer->verify_inline(token);
+    if (!claims && NeedsKeyRefresh(claims.error())) {
+      if (!may_block) return NeedsBlocking();
+      claims = issuer->verify(token);
+    }
+  } else {
+    if (issuer->may_block && !may_block) return NeedsBlocking();
+    claims = issuer->verify(token);
+  }
   if (!claims) {
     LogRefusal(req, "bearer JWT", claims.error());
     return Unauthorized(req, Unauthenticated("invalid bearer token"));
@@ -335,8 +345,17 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
   }
 
   if (config_.alb && captured.alb_data) {
-    if (!may_block) return NeedsBlocking();
-    auto claims = config_.alb->verify(*captured.alb_data);
+    Result<json::object> claims = Unauthenticated("not verified");
+    if (config_.alb->verify_inline) {
+      claims = config_.alb->verify_inline(*captured.alb_data);
+      if (!claims && NeedsKeyRefresh(claims.error())) {
+        if (!may_block) return NeedsBlocking();
+        claims = config_.alb->verify(*captured.alb_data);
+      }
+    } else {
+      if (!may_block) return NeedsBlocking();
+      claims = config_.alb->verify(*captured.alb_data);
+    }
     if (!claims) {
       LogRefusal(req, "x-amzn-oidc-data", claims.error());
       return Unauthorized(req, Unauthenticated("invalid x-amzn-oidc-data"));

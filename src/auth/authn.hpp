@@ -49,8 +49,11 @@ using ClaimsVerifier = std::function<Result<json::object>(std::string_view token
 struct JwtIssuer {
   std::string issuer;  // selects this verifier by the token's (unverified) "iss"
   ClaimMapping mapping;
-  bool may_block = true;  // Verify may fetch keys: run on the blocking pool
+  bool may_block = true;  // `verify` may fetch keys: run it on the blocking pool
   ClaimsVerifier verify;
+  // Optional non-blocking first try (cached keys). An error with NeedsKeyRefresh (jwt.hpp)
+  // sends the request to the blocking pool for `verify`; any other result is final.
+  ClaimsVerifier verify_inline;
 };
 
 struct TrustedHeaderConfig {
@@ -61,7 +64,8 @@ struct TrustedHeaderConfig {
 
 struct AlbMode {
   ClaimMapping mapping;
-  ClaimsVerifier verify;  // of the x-amzn-oidc-data value; may block (key fetch)
+  ClaimsVerifier verify;         // of the x-amzn-oidc-data value; may block (key fetch)
+  ClaimsVerifier verify_inline;  // optional, as JwtIssuer::verify_inline
 };
 
 struct GatewayConfig {

@@ -1,15 +1,13 @@
 #pragma once
-// Claims verifiers for the gateway chain built on the JOSE layer (jose.hpp): one for an issuer
-// whose keys are fetched from its JWKS URL (external OIDC providers, Bearer JWTs), one for keys
-// held in process (the built-in identity provider). Thread-safe.
+// Glue between the JOSE verifiers (jwt.hpp, jwks.hpp, alb.hpp) and the gateway chain
+// (authn.hpp): each configured issuer becomes a JwtIssuer with a non-blocking first try on
+// cached keys and a blocking fallback that refreshes them; ALB mode likewise. Thread-safe.
 
 #include <chrono>
-#include <functional>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "auth/alb.hpp"
 #include "auth/authn.hpp"
 #include "auth/jose.hpp"
 #include "core/clock.hpp"
@@ -27,17 +25,15 @@ struct RemoteJwksOptions {
   std::string jwks_uri;  // empty: found by discovery at <issuer>/.well-known/openid-configuration
   std::string ca_file;
   std::chrono::seconds min_refresh{30};  // unknown kids refetch at most this often
-  std::chrono::seconds max_age{3600};    // keys are refetched after this long anyway
 };
 
-// Verifies against the issuer's JWKS, fetched on first use (blocking) and again when a token
-// names a kid that is not in the cached set (at most once per min_refresh).
-ClaimsVerifier MakeRemoteJwtVerifier(JwtPolicy policy, RemoteJwksOptions options, Clock& clock);
+// An issuer whose keys come from its JWKS over HTTP(S). InvalidArgument for a bad URL.
+Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions options,
+                                      ClaimMapping mapping, Clock& clock);
 
-// Verifies against keys supplied in process (called per verification; never blocks).
-ClaimsVerifier MakeKeySetJwtVerifier(JwtPolicy policy,
-                                     std::function<std::shared_ptr<const jose::KeySet>()> keys,
-                                     Clock& clock);
+// ALB mode from AlbOptions. The identity's claims are the payload, with "groups" filled from
+// "cognito:groups" when only that is present.
+Result<AlbMode> MakeAlbMode(AlbOptions options, ClaimMapping mapping, Clock& clock);
 
 // Parses algorithm names ("RS256", ...); InvalidArgument naming the unknown one.
 Result<std::vector<jose::Alg>> ParseAlgorithms(const std::vector<std::string>& names);

@@ -184,11 +184,11 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
       auth::RemoteJwksOptions remote;
       SKIFF_ASSIGN_OR_RETURN(remote.jwks_uri, Str(o, "jwksURI", where));
       SKIFF_ASSIGN_OR_RETURN(remote.ca_file, Str(o, "caFile", where));
-      auth::JwtIssuer issuer;
-      issuer.issuer = policy.issuer;
-      SKIFF_ASSIGN_OR_RETURN(issuer.mapping, Mapping(o, where));
-      issuer.verify = auth::MakeRemoteJwtVerifier(std::move(policy), std::move(remote), clock);
-      config.jwt_issuers.push_back(std::move(issuer));
+      SKIFF_ASSIGN_OR_RETURN(auto mapping, Mapping(o, where));
+      auto issuer = auth::MakeRemoteJwtIssuer(std::move(policy), std::move(remote),
+                                              std::move(mapping), clock);
+      if (!issuer) return InvalidArgument(where + ": " + issuer.error().message());
+      config.jwt_issuers.push_back(std::move(*issuer));
     }
   }
 
@@ -212,7 +212,23 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
 
   SKIFF_ASSIGN_OR_RETURN(const json::object* alb, Section(settings, "auth.alb"));
   if (alb != nullptr) {
-    return InvalidArgument("auth.alb: ALB mode is not available in this build yet");
+    const std::string w = "auth.alb";
+    auth::AlbOptions ao;
+    SKIFF_ASSIGN_OR_RETURN(ao.region, Str(*alb, "region", w));
+    SKIFF_ASSIGN_OR_RETURN(ao.signer_arns, List(alb->if_contains("signer"), w + ".signer"));
+    SKIFF_ASSIGN_OR_RETURN(ao.client_id, Str(*alb, "clientID", w));
+    SKIFF_ASSIGN_OR_RETURN(ao.issuer, Str(*alb, "issuer", w));
+    SKIFF_ASSIGN_OR_RETURN(ao.key_base_url, Str(*alb, "keyURL", w));
+    SKIFF_ASSIGN_OR_RETURN(ao.ca_file, Str(*alb, "caFile", w));
+    ao.skew = skew;
+    if (ao.region.empty()) return InvalidArgument("auth.alb.region: required");
+    if (ao.signer_arns.empty()) {
+      return InvalidArgument("auth.alb.signer: required (the ALB's ARN, as in the header)");
+    }
+    SKIFF_ASSIGN_OR_RETURN(auto mapping, Mapping(*alb, w));
+    auto mode = auth::MakeAlbMode(std::move(ao), std::move(mapping), clock);
+    if (!mode) return InvalidArgument("auth.alb: " + mode.error().message());
+    config.alb = std::move(*mode);
   }
 
   // Browser login.
@@ -271,17 +287,13 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
     } else {
       auth::RemoteJwksOptions remote;
       remote.ca_file = rp.ca_file;
-      verify = auth::MakeRemoteJwtVerifier(policy, remote, clock);
+      auto issuer = auth::MakeRemoteJwtIssuer(policy, remote, config.login_mapping, clock);
+      if (!issuer) return InvalidArgument("auth.oidc: " + issuer.error().message());
+      verify = issuer->verify;
       // The same issuer's tokens are accepted as Bearer credentials unless configured apart.
       bool listed = false;
       for (const auto& i : config.jwt_issuers) listed = listed || i.issuer == rp.issuer;
-      if (!listed) {
-        auth::JwtIssuer issuer;
-        issuer.issuer = rp.issuer;
-        issuer.mapping = config.login_mapping;
-        issuer.verify = verify;
-        config.jwt_issuers.push_back(std::move(issuer));
-      }
+      if (!listed) config.jwt_issuers.push_back(std::move(*issuer));
     }
     auth::SessionOptions so;
     so.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(

@@ -245,6 +245,14 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                 std::string gh = settings.GetString("auth.groupsHeader");
                 o["userIdHeader"] = std::string(req.headers.Get(uh).value_or(""));
                 o["groupsHeader"] = std::string(req.headers.Get(gh).value_or(""));
+                // Names only (values may be credentials): shows what reached the handler.
+                json::array names;
+                for (const auto& [name, _] : req.headers) {
+                  std::string lower = name;
+                  for (auto& c : lower) c = static_cast<char>(std::tolower(c));
+                  names.emplace_back(lower);
+                }
+                o["headerNames"] = std::move(names);
                 return http::Response::Json(200, Serialize(o));
               }),
               http::Execution::kInline);
