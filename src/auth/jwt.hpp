@@ -7,7 +7,9 @@
 // Threading: Verify never blocks (I/O threads). When it fails only because the key set must
 // be refreshed first (unknown kid with a refresh allowed, or no set loaded yet), the error
 // carries NeedsKeyRefresh(status): the caller runs keys().Refresh(kUnknownKid) on the blocking
-// pool and calls Verify once more. VerifyOrRefresh does exactly that, blocking.
+// pool and calls Verify once more. VerifyOrRefresh does exactly that, blocking. Verify uses a
+// set past its TTL as it is; a caller on an I/O thread posts keys().Refresh(kStale) to the
+// blocking pool when keys().RefreshDue(kStale), without waiting for it.
 // Errors are Unauthenticated with a reason fit for a log line; they never contain the token.
 
 #include <chrono>
