@@ -21,6 +21,7 @@ struct Identity {
   std::string preferred_username;  // login name
   std::string email;
   bool email_verified = false;
+  std::string login;  // what the user typed as their name (LDAP looks the user up by it again)
   std::vector<std::string> groups;
 
   json::object ToJson() const;
@@ -41,6 +42,9 @@ class Connector {
   // for both); Unavailable/DeadlineExceeded when the backend cannot be reached; InvalidArgument
   // for an empty password (checked before any backend traffic). Blocking.
   virtual Result<Identity> Login(std::string_view username, std::string_view password) const = 0;
+  // Re-checks a user at a refresh-token grant, without a password: the user must still exist
+  // (Unauthenticated otherwise) and gets current attributes and groups. Blocking.
+  virtual Result<Identity> Refresh(const Identity& previous) const = 0;
 
  protected:
   std::string id_, name_, type_, prompt_;

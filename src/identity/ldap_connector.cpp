@@ -111,31 +111,62 @@ class LdapConnector final : public Connector {
     LdapHandle h;
     SKIFF_RETURN_IF_ERROR(Connect(h));
     SKIFF_RETURN_IF_ERROR(ServiceBind(h));
+    Message res;
+    SKIFF_ASSIGN_OR_RETURN(LDAPMessage * entry, FindUser(h, username, &res));
+    SKIFF_ASSIGN_OR_RETURN(std::string dn, DnOf(h, entry));
+    // The user's bind: the password check.
+    SKIFF_RETURN_IF_ERROR(SimpleBind(h, dn, password, /*is_user=*/true));
+    return BuildIdentity(h, entry, dn, username);
+  }
 
+  // As Dex: the user is looked up again with the service account (no password), must still be
+  // the same entry, and gets fresh attributes and groups.
+  Result<Identity> Refresh(const Identity& previous) const override {
+    if (previous.login.empty()) return Unauthenticated("the user must log in again");
+    LdapHandle h;
+    SKIFF_RETURN_IF_ERROR(Connect(h));
+    SKIFF_RETURN_IF_ERROR(ServiceBind(h));
+    Message res;
+    SKIFF_ASSIGN_OR_RETURN(LDAPMessage * entry, FindUser(h, previous.login, &res));
+    SKIFF_ASSIGN_OR_RETURN(std::string dn, DnOf(h, entry));
+    SKIFF_ASSIGN_OR_RETURN(Identity fresh, BuildIdentity(h, entry, dn, previous.login));
+    if (fresh.user_id != previous.user_id) {
+      return Unauthenticated("the user's directory entry has changed");
+    }
+    return fresh;
+  }
+
+ private:
+  // The single entry whose username attribute equals `username` (escaped). `res` owns it.
+  Result<LDAPMessage*> FindUser(LdapHandle& h, std::string_view username, Message* res) const {
     std::string filter = "(" + c_.user_username + "=" + LdapEscapeFilterValue(username) + ")";
     if (!c_.user_filter.empty()) filter = "(&" + c_.user_filter + filter + ")";
     std::vector<std::string> attrs = {c_.id_attr, c_.email_attr, c_.name_attr,
-                                      c_.preferred_username_attr};
+                                      c_.preferred_username_attr, c_.user_username};
     for (const auto& m : c_.matchers) attrs.push_back(m.user_attr);
-    Message res;
-    SKIFF_RETURN_IF_ERROR(Search(h, c_.user_base_dn, c_.user_scope_one, filter, attrs, &res));
-    int n = ldap_count_entries(h.ld, res.m);
+    SKIFF_RETURN_IF_ERROR(Search(h, c_.user_base_dn, c_.user_scope_one, filter, attrs, res));
+    int n = res->m ? ldap_count_entries(h.ld, res->m) : 0;
     if (n == 0) return Unauthenticated("invalid username or password");
     if (n > 1) {
       return FailedPrecondition("ldap: user search matched " + std::to_string(n) +
                                 " entries; the filter must match exactly one");
     }
-    LDAPMessage* entry = ldap_first_entry(h.ld, res.m);
+    return ldap_first_entry(h.ld, res->m);
+  }
+
+  static Result<std::string> DnOf(LdapHandle& h, LDAPMessage* entry) {
     char* dn_c = ldap_get_dn(h.ld, entry);
     if (dn_c == nullptr) return Internal("ldap: entry without a DN");
     std::string dn = dn_c;
     ldap_memfree(dn_c);
+    return dn;
+  }
 
-    // The user's bind: the password check.
-    SKIFF_RETURN_IF_ERROR(SimpleBind(h, dn, password, /*is_user=*/true));
-
+  Result<Identity> BuildIdentity(LdapHandle& h, LDAPMessage* entry, const std::string& dn,
+                                 std::string_view username) const {
     Identity id;
     id.connector_id = id_;
+    id.login = std::string(username);
     auto first = [&](const std::string& attr) -> std::string {
       if (attr.empty()) return {};
       auto vals = Values(h, entry, dn, attr);
@@ -167,6 +198,7 @@ class LdapConnector final : public Connector {
           Message gres;
           SKIFF_RETURN_IF_ERROR(
               Search(h, c_.group_base_dn, c_.group_scope_one, gf, {c_.group_name_attr}, &gres));
+          if (gres.m == nullptr) continue;
           for (LDAPMessage* g = ldap_first_entry(h.ld, gres.m); g != nullptr;
                g = ldap_next_entry(h.ld, g)) {
             for (auto& name : Values(h, g, "", c_.group_name_attr)) {
@@ -181,7 +213,6 @@ class LdapConnector final : public Connector {
     return id;
   }
 
- private:
   Status Connect(LdapHandle& h) const {
     std::string scheme = (c_.insecure_no_ssl || c_.start_tls) ? "ldap://" : "ldaps://";
     std::string url = scheme + c_.host;

@@ -857,6 +857,25 @@ http::Response ProviderImpl::TokenFromRefresh(
   }
   Identity identity;
   if (const json::object* id = GetObject(*spec, "identity")) identity = Identity::FromJson(*id);
+  // The user is checked again at the connector (a user removed from the directory or the
+  // configuration loses access at the next refresh) and gets current groups. This runs on the
+  // blocking pool (Handle posted /token there).
+  const Connector* conn = config_.FindConnector(identity.connector_id);
+  if (conn == nullptr) {
+    (void)opts_.store->Delete(key, obj->resource_version);
+    return OAuthError(400, "invalid_grant", "the login method of this token is gone");
+  }
+  auto fresh = conn->Refresh(identity);
+  if (!fresh) {
+    if (fresh.error().code() == Code::kUnauthenticated) {
+      (void)opts_.store->Delete(key, obj->resource_version);
+      return OAuthError(400, "invalid_grant", "the user must log in again");
+    }
+    spdlog::warn("identity: refresh check at connector {} failed: {}", conn->id(),
+                 fresh.error().ToString());
+    return OAuthError(503, "temporarily_unavailable", "the login service is unavailable");
+  }
+  identity = std::move(*fresh);
   auto auth_time = system_clock::time_point(
       std::chrono::seconds(Find(*spec, "authTime") && Find(*spec, "authTime")->is_int64()
                                ? Find(*spec, "authTime")->as_int64()

@@ -19,6 +19,7 @@ json::object Identity::ToJson() const {
   o["preferredUsername"] = preferred_username;
   o["email"] = email;
   o["emailVerified"] = email_verified;
+  o["login"] = login;
   json::array g;
   for (const auto& s : groups) g.emplace_back(s);
   o["groups"] = std::move(g);
@@ -32,6 +33,7 @@ Identity Identity::FromJson(const json::object& o) {
   id.username = GetString(o, "username");
   id.preferred_username = GetString(o, "preferredUsername");
   id.email = GetString(o, "email");
+  id.login = GetString(o, "login");
   if (auto* v = o.if_contains("emailVerified"); v && v->is_bool()) id.email_verified = v->as_bool();
   if (auto* v = o.if_contains("groups"); v && v->is_array()) {
     for (const auto& g : v->as_array()) {
@@ -137,7 +139,20 @@ class StaticPasswordConnector final : public Connector {
     // An unknown user costs one bcrypt of the same cost as a wrong password.
     bool ok = CheckBcrypt(password, found ? found->hash : dummy_hash_);
     if (!ok || found == nullptr) return Unauthenticated("invalid username or password");
-    return found->identity;
+    Identity id = found->identity;
+    id.login = std::string(username);
+    return id;
+  }
+
+  Result<Identity> Refresh(const Identity& previous) const override {
+    for (const auto& u : users_) {
+      if (u.identity.user_id == previous.user_id) {
+        Identity id = u.identity;
+        id.login = previous.login;
+        return id;
+      }
+    }
+    return Unauthenticated("the user no longer exists");
   }
 
  private:

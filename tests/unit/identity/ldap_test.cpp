@@ -283,5 +283,27 @@ TEST_F(LdapTest, ConfigErrorsNameTheField) {
   EXPECT_NE(bf.error().message().find("userSearch.filter"), std::string::npos);
 }
 
+TEST_F(LdapTest, RefreshLooksTheUserUpAgain) {
+  auto c = Make(PlainConfig());
+  auto id = c->Login("alice", "alice-pw");
+  ASSERT_TRUE(id) << id.error();
+  EXPECT_EQ(id->login, "alice");
+  auto again = c->Refresh(*id);
+  ASSERT_TRUE(again) << again.error();
+  EXPECT_EQ(again->user_id, id->user_id);
+  EXPECT_EQ(again->email, "alice@example.org");
+  EXPECT_EQ(again->groups.size(), 2u);
+  Identity ghost = *id;
+  ghost.login = "ghost";
+  auto gone = c->Refresh(ghost);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code(), Code::kUnauthenticated);
+  Identity moved = *id;
+  moved.login = "bob";  // another entry now answers to the name: not the same user
+  auto other = c->Refresh(moved);
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code(), Code::kUnauthenticated);
+}
+
 }  // namespace
 }  // namespace skiff::identity

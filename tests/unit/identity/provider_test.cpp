@@ -673,5 +673,40 @@ TEST_F(ProviderTest, SeveralConnectorsShowAChooserAndBackendErrorsAre503) {
   EXPECT_EQ(local.status, 303) << local.body;
 }
 
+TEST_F(ProviderTest, RefreshChecksTheUserAgainAndUpdatesGroups) {
+  std::map<std::string, std::string> auth = {{"Authorization", Basic("app", kSecret)}};
+  std::string loc = LoginRedirect(AuthUrl("app", kAppCb));
+  auto t = TokenCall({{"grant_type", "authorization_code"},
+                      {"code", QueryValue(loc, "code")},
+                      {"redirect_uri", kAppCb}},
+                     auth);
+  std::string refresh = GetString(Json(t), "refresh_token");
+  ASSERT_FALSE(refresh.empty());
+
+  // The administrator changes the user's groups: the next refresh carries them.
+  json::object c = BaseConfig();
+  c["staticPasswords"].as_array()[0].as_object()["groups"] = json::array{"validators"};
+  Start(c);
+  auto r = TokenCall({{"grant_type", "refresh_token"}, {"refresh_token", refresh}}, auth);
+  ASSERT_EQ(r.status, 200) << r.body;
+  refresh = GetString(Json(r), "refresh_token");
+  auto id = jose::Parse(GetString(Json(r), "id_token"));
+  ASSERT_TRUE(id);
+  EXPECT_EQ(Serialize(id->payload["groups"]), "[\"validators\"]");
+
+  // The user is removed: the refresh token stops working (and is deleted).
+  json::object other = c;
+  auto& user = other["staticPasswords"].as_array()[0].as_object();
+  user["email"] = "someone-else@example.com";
+  user["userID"] = "another-id";
+  Start(other);
+  auto gone = TokenCall({{"grant_type", "refresh_token"}, {"refresh_token", refresh}}, auth);
+  EXPECT_EQ(gone.status, 400);
+  EXPECT_EQ(GetString(Json(gone), "error"), "invalid_grant");
+  auto list = store_->List("refreshtokens.identity.skiff.dev", {});
+  ASSERT_TRUE(list);
+  EXPECT_TRUE(list->items.empty());
+}
+
 }  // namespace
 }  // namespace skiff::identity
