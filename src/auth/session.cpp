@@ -24,13 +24,15 @@ system_clock::time_point FromUnix(int64_t s) {
   return system_clock::time_point(std::chrono::seconds(s));
 }
 
+// The ID token stays in memory only: a copy of the database must not yield tokens that the
+// gateway would accept as Bearer credentials. (After a restart, logout goes without
+// id_token_hint.)
 json::object ToObject(const std::string& name, const Session& s) {
   json::array groups;
   for (const auto& g : s.groups) groups.emplace_back(g);
   return json::object{{"metadata", json::object{{"name", name}}},
                       {"user", s.user},
                       {"groups", std::move(groups)},
-                      {"idToken", s.id_token},
                       {"created", UnixSeconds(s.created)},
                       {"lastSeen", UnixSeconds(s.last_seen)}};
 }
@@ -43,7 +45,6 @@ Session FromObject(const json::object& o) {
       if (v.is_string()) s.groups.emplace_back(v.get_string());
     }
   }
-  s.id_token = GetString(o, "idToken");
   auto num = [&](std::string_view k) -> int64_t {
     const auto* v = o.if_contains(k);
     return v && v->is_int64() ? v->get_int64() : 0;

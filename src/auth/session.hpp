@@ -26,7 +26,7 @@ namespace skiff::auth {
 struct Session {
   std::string user;
   std::vector<std::string> groups;
-  std::string id_token;  // the provider's ID token, kept for logout's id_token_hint
+  std::string id_token;  // the provider's ID token for logout's id_token_hint (memory only)
   std::chrono::system_clock::time_point created;
   std::chrono::system_clock::time_point last_seen;
 };

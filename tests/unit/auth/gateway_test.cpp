@@ -13,6 +13,7 @@
 #include "auth/oidc_rp.hpp"
 #include "auth/session.hpp"
 #include "core/crypto.hpp"
+#include "store/store.hpp"
 
 namespace skiff::auth {
 namespace {
@@ -490,6 +491,49 @@ TEST(SessionStoreTest, IdleAndAbsoluteExpiry) {
   clock.Advance(std::chrono::minutes(10));
   EXPECT_EQ(store.Find(*idle, &s), SessionStore::FindResult::kExpired);
   EXPECT_EQ(store.Find("unknown", &s), SessionStore::FindResult::kMissing);
+}
+
+TEST(SessionStoreTest, BackingStoreKeepsOnlyDigestsAndSurvivesRestart) {
+  FakeClock clock;
+  store::SqliteOptions so;
+  so.path = ":memory:";
+  auto db = store::OpenSqliteStore(so);
+  ASSERT_TRUE(db);
+  SessionOptions o;
+  o.idle_timeout = std::chrono::minutes(10);
+  std::string id;
+  {
+    SessionStore first(clock, o, db->get());
+    auto created = first.Create(Session{"u@example.com", {"g"}, "id.token.value", {}, {}});
+    ASSERT_TRUE(created);
+    id = *created;
+  }
+  auto listed = (*db)->List("sessions.auth.skiff.internal", {});
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->items.size(), 1u);
+  std::string stored = Serialize(listed->items[0].object);
+  EXPECT_EQ(stored.find(id), std::string::npos);  // only the digest is stored
+  EXPECT_EQ(stored.find("id.token.value"), std::string::npos);
+  EXPECT_NE(stored.find(HexEncode(Sha256(id))), std::string::npos);
+
+  SessionStore second(clock, o, db->get());  // a restarted server
+  Session s;
+  EXPECT_EQ(second.Find(id, &s), SessionStore::FindResult::kUnknownHere);
+  auto loaded = second.Load(id);
+  ASSERT_TRUE(loaded);
+  EXPECT_EQ(loaded->user, "u@example.com");
+  EXPECT_EQ(second.Find(id, &s), SessionStore::FindResult::kFound);
+  second.Delete(id);
+  EXPECT_FALSE(second.Load(id));
+  EXPECT_EQ((*db)->List("sessions.auth.skiff.internal", {})->items.size(), 0u);
+
+  SessionStore third(clock, o, db->get());
+  auto old = third.Create(Session{"v", {}, "", {}, {}});
+  SessionStore fourth(clock, o, db->get());
+  clock.Advance(std::chrono::minutes(11));
+  auto expired = fourth.Load(*old);
+  ASSERT_FALSE(expired);
+  EXPECT_EQ(expired.error().code(), Code::kUnauthenticated);
 }
 
 TEST(AuthnUtilTest, CidrsAndCookies) {
