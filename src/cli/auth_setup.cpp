@@ -108,6 +108,13 @@ std::vector<SettingSpec> AuthSettingSpecs() {
   };
 }
 
+std::string IssuerOrigin(std::string_view issuer) {
+  size_t scheme = issuer.find("://");
+  if (scheme == std::string_view::npos) return std::string(issuer);
+  size_t path = issuer.find('/', scheme + 3);
+  return std::string(issuer.substr(0, path));
+}
+
 json::object BuiltinClient(const AuthWiring& wiring, const Settings& settings) {
   return json::object{{"id", wiring.builtin_client_id},
                       {"secret", wiring.builtin_client_secret},

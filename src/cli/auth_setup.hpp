@@ -27,8 +27,10 @@ struct AuthWiring {
   store::Store* store = nullptr;           // sessions; not owned
   http::TaskRunner* blocking = nullptr;    // not owned
   identity::Provider* provider = nullptr;  // the built-in provider, or null
-  std::string self_url;                    // "https://127.0.0.1:8080" (the listener)
-  std::string self_ca_file;                // CA that signs our own certificate ("" = none)
+  // Where browsers reach the gateway, "https://127.0.0.1:8080": the built-in login's callback
+  // is registered there (the origin of the built-in provider's issuer).
+  std::string self_url;
+  std::string self_ca_file;  // CA that signs our own certificate ("" = none)
   // The gateway's own client at the built-in provider (see BuiltinClient).
   std::string builtin_client_id = "skiff-gateway";
   std::string builtin_client_secret;
@@ -47,6 +49,9 @@ struct AuthStack {
 // Validates the auth.* settings (errors name the key: "auth.jwt[0].issuer: required") and
 // builds the stack.
 Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const AuthWiring& wiring);
+
+// "https://host:8443/dex" -> "https://host:8443".
+std::string IssuerOrigin(std::string_view issuer);
 
 // The staticClients entry that lets the gateway log users in at the built-in provider.
 json::object BuiltinClient(const AuthWiring& wiring, const Settings& settings);

@@ -314,6 +314,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     identity::ProviderOptions po;
     po.issuer = settings.GetString("identity.issuer");
     if (po.issuer.empty()) po.issuer = self_url + identity_path;
+    // Browsers come back to the gateway where the provider lives: the callback registered
+    // for the gateway's own client is on the issuer's origin (identity.issuer when set).
+    wiring.self_url = IssuerOrigin(po.issuer);
     po.mount_path = identity_path;
     po.data_dir = data_dir;
     po.config = identity::ConfigFromSettings(settings);

@@ -1,6 +1,7 @@
 """Browser login against the built-in identity provider (the default `skiff up` setup): the
 gateway is a client of its own /dex, logs the user in through the provider's HTML form and keeps
 a server-side session."""
+import json
 import os
 import urllib.parse
 
@@ -91,3 +92,11 @@ def test_builtin_login_session_and_logout(server):
     r = requests.get(s.https + "/skiff/whoami", verify=s.ca, timeout=10,
                      headers={"Authorization": f"Bearer {s.token}"})
     assert r.json()["user"] == "admin" and r.json()["method"] == "token"
+
+
+def test_kubectl_auth_whoami(kubectl):
+    """kubectl 1.32 asks authentication.k8s.io/v1 SelfSubjectReview who it is."""
+    r = kubectl.run("auth", "whoami", "-o", "json")
+    info = json.loads(r.stdout)["status"]["userInfo"]
+    assert info["username"] == "admin"
+    assert "system:masters" in info["groups"]
