@@ -425,7 +425,9 @@ void Gateway::Handle(http::Request& req, http::Responder respond, http::Handler 
   // Continue on the blocking pool with our own copy of the request: the caller's reference is
   // valid only until we return.
   auto owned = std::make_shared<http::Request>(std::move(req));
+  // The server still reads these after we return (metrics; HEAD responses have no body).
   req.route = "auth";
+  req.method = owned->method;
   deps_.blocking->Post([this, owned, captured = std::move(captured), respond = std::move(respond),
                         next = std::move(next)]() mutable {
     Decision d = Decide(*owned, captured, /*may_block=*/true);

@@ -267,7 +267,9 @@ TEST_F(GatewayTest, JwtThatNeedsKeysContinuesOnTheBlockingPool) {
         EXPECT_EQ(r.headers.Get("kubeflow-groups").value_or(""), "a,b");
         respond(http::Response::Text(200, ""));
       });
-  EXPECT_FALSE(called);  // nothing ran on the calling thread
+  EXPECT_FALSE(called);          // nothing ran on the calling thread
+  EXPECT_EQ(req.method, "GET");  // the server still reads it (HEAD has no body)
+  EXPECT_EQ(req.route, "auth");
   EXPECT_EQ(runner_.tasks.size(), 1u);
   runner_.RunAll();
   EXPECT_TRUE(called);
@@ -379,6 +381,44 @@ TEST_F(GatewayTest, CookieAttributesFollowTlsAndTrustedProxies) {
   // The client secret went in the Authorization header (client_secret_basic), with PKCE.
   EXPECT_EQ(idp_.last_auth, "Basic " + Base64Encode("skiff:s3cret"));
   EXPECT_THAT(idp_.last_body, HasSubstr("code_verifier="));
+}
+
+TEST_F(GatewayTest, ClientSecretPost) {
+  OidcConfig oc = rp_->config();
+  oc.auth_method = "client_secret_post";
+  std::string body, auth;
+  auto poster = [&](const std::string&, const http::HeaderMap& h,
+                    const std::string& b) -> Result<std::pair<int, std::string>> {
+    body = b;
+    auth = std::string(h.Get("Authorization").value_or(""));
+    return std::make_pair(400, std::string("{}"));
+  };
+  auto discover = [] {
+    ProviderMetadata m;
+    m.issuer = "https://idp.example";
+    m.authorization_endpoint = "https://idp.example/auth";
+    m.token_endpoint = "https://idp.example/token";
+    m.jwks_uri = "https://idp.example/keys";
+    return Result<ProviderMetadata>(m);
+  };
+  OidcRelyingParty rp(
+      oc, [](std::string_view) { return Result<json::object>(json::object{}); }, clock_, {},
+      discover, poster);
+  ASSERT_TRUE(rp.Metadata());
+  auto start = MakeRequest("GET", "/a");
+  http::Response r = rp.StartLogin(start, "/a");
+  std::string state = QueryParam(std::string(r.headers.Get("Location").value_or("")), "state");
+  auto cb = MakeRequest("GET", "/authservice/oidc/callback?code=c&state=" + state);
+  cb.headers.Set("Cookie", std::string(OidcRelyingParty::kPreLoginCookie) + "=" +
+                               CookieValueOf(CookieOf(r, OidcRelyingParty::kPreLoginCookie)));
+  auto done = rp.FinishLogin(cb);
+  EXPECT_FALSE(done);
+  EXPECT_THAT(body, HasSubstr("client_id=skiff&client_secret=s3cret"));
+  EXPECT_THAT(body, HasSubstr("grant_type=authorization_code&code=c&redirect_uri="));
+  EXPECT_TRUE(auth.empty());
+  // The remembered target of a started login is a same-origin path or "/".
+  http::Response evil = rp.StartLogin(start, "https://evil.example/");
+  EXPECT_EQ(evil.status, 302);
 }
 
 TEST_F(GatewayTest, StateIsSingleUseAndBoundToThePreLoginCookie) {
