@@ -56,8 +56,13 @@ Session FromObject(const json::object& o) {
 
 }  // namespace
 
-SessionStore::SessionStore(Clock& clock, SessionOptions options, store::Store* backing)
-    : clock_(clock), options_(options), backing_(backing), last_sweep_(clock.Now()) {}
+SessionStore::SessionStore(Clock& clock, SessionOptions options, store::Store* backing,
+                           http::TaskRunner* writer)
+    : clock_(clock),
+      options_(options),
+      backing_(backing),
+      last_sweep_(clock.Now()),
+      writer_(writer) {}
 
 bool SessionStore::Expired(const Session& s) const {
   auto now = clock_.Now();
@@ -69,7 +74,16 @@ void SessionStore::SweepLocked() {
   if (now - last_sweep_ < std::chrono::minutes(1)) return;
   last_sweep_ = now;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    it = Expired(it->second) ? sessions_.erase(it) : std::next(it);
+    if (Expired(it->second)) {
+      persisted_.erase(it->first);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto steady = clock_.Steady();
+  for (auto it = misses_.begin(); it != misses_.end();) {
+    it = it->second <= steady ? misses_.erase(it) : std::next(it);
   }
 }
 
@@ -84,6 +98,7 @@ Result<std::string> SessionStore::Create(Session session) {
   }
   std::lock_guard lock(mu_);
   SweepLocked();
+  persisted_[digest] = session.last_seen;
   sessions_[digest] = std::move(session);
   return id;
 }
@@ -94,7 +109,9 @@ SessionStore::FindResult SessionStore::Find(std::string_view id, Session* out) {
   auto it = sessions_.find(digest);
   FindResult result;
   if (it == sessions_.end()) {
-    result = backing_ ? FindResult::kUnknownHere : FindResult::kMissing;
+    auto miss = misses_.find(digest);
+    bool known_miss = miss != misses_.end() && miss->second > clock_.Steady();
+    result = backing_ && !known_miss ? FindResult::kUnknownHere : FindResult::kMissing;
   } else if (Expired(it->second)) {
     sessions_.erase(it);
     // The backing copy is removed by Delete or ignored by Load (it applies the same expiry).
@@ -103,6 +120,20 @@ SessionStore::FindResult SessionStore::Find(std::string_view id, Session* out) {
     it->second.last_seen = clock_.Now();
     *out = it->second;
     result = FindResult::kFound;
+    auto& persisted = persisted_[digest];
+    if (backing_ != nullptr && writer_ != nullptr &&
+        it->second.last_seen - persisted >= options_.idle_timeout / 10) {
+      persisted = it->second.last_seen;
+      std::string name = digest;
+      json::object obj = ToObject(name, it->second);
+      store::Store* backing = backing_;
+      writer_->Post([backing, name, obj = std::move(obj)]() mutable {
+        auto r = backing->Update({std::string(kResource), "", name}, std::move(obj), 0);
+        if (!r && r.error().code() != Code::kNotFound) {
+          spdlog::warn("auth: cannot record session activity: {}", r.error().message());
+        }
+      });
+    }
   }
   SweepLocked();
   return result;
@@ -123,7 +154,11 @@ Result<Session> SessionStore::Load(std::string_view id) {
   std::string digest = Digest(id);
   auto obj = backing_->Get({std::string(kResource), "", digest});
   if (!obj) {
-    if (obj.error().code() == Code::kNotFound) return NotFound("no such session");
+    if (obj.error().code() == Code::kNotFound) {
+      std::lock_guard lock(mu_);
+      if (misses_.size() < 100'000) misses_[digest] = clock_.Steady() + std::chrono::minutes(1);
+      return NotFound("no such session");
+    }
     return obj.error();
   }
   s = FromObject(obj->object);
@@ -131,8 +166,10 @@ Result<Session> SessionStore::Load(std::string_view id) {
     (void)backing_->Delete({std::string(kResource), "", digest}, 0);
     return Unauthenticated("session expired");
   }
+  auto persisted = s.last_seen;
   s.last_seen = clock_.Now();
   std::lock_guard lock(mu_);
+  persisted_[digest] = persisted;
   sessions_[digest] = s;
   return s;
 }
@@ -142,6 +179,7 @@ void SessionStore::Delete(std::string_view id) {
   {
     std::lock_guard lock(mu_);
     sessions_.erase(digest);
+    persisted_.erase(digest);
   }
   if (backing_ != nullptr) {
     auto r = backing_->Delete({std::string(kResource), "", digest}, 0);

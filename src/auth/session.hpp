@@ -16,6 +16,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
+#include "http/http.hpp"
 
 namespace skiff::store {
 class Store;
@@ -39,7 +40,11 @@ struct SessionOptions {
 class SessionStore {
  public:
   // `backing` may be null (memory only); otherwise not owned and must outlive this object.
-  SessionStore(Clock& clock, SessionOptions options, store::Store* backing);
+  // `writer` (optional, not owned) runs the backing store's idle-timer updates off the caller's
+  // thread: Find posts one when a session's last persisted activity is older than a tenth of
+  // the idle timeout, so that idle expiry survives a restart.
+  SessionStore(Clock& clock, SessionOptions options, store::Store* backing,
+               http::TaskRunner* writer = nullptr);
 
   // Stores `session` (created/last_seen set to now) under a new random id; returns the id (the
   // cookie value). Blocking when a backing store is set.
@@ -47,7 +52,8 @@ class SessionStore {
 
   enum class FindResult { kFound, kMissing, kExpired, kUnknownHere };
   // Looks the id up in memory and, when found and not expired, refreshes its idle timer.
-  // kUnknownHere: not in memory but a backing store exists, so Load may still find it.
+  // kUnknownHere: not in memory but a backing store exists, so Load may still find it. Ids
+  // that Load recently did not find answer kMissing at once (bogus cookies cost no I/O).
   FindResult Find(std::string_view id, Session* out);
   // Memory, then the backing store (blocking). NotFound or Unauthenticated ("session expired").
   Result<Session> Load(std::string_view id);
@@ -68,6 +74,11 @@ class SessionStore {
   mutable std::mutex mu_;
   std::map<std::string, Session, std::less<>> sessions_;  // hex(sha256(id)) -> session; mu_
   std::chrono::system_clock::time_point last_sweep_;      // mu_
+  http::TaskRunner* writer_;
+  // hex(sha256(id)) -> last_seen as last written to the backing store; mu_
+  std::map<std::string, std::chrono::system_clock::time_point, std::less<>> persisted_;
+  // Digests Load did not find, until when they are answered kMissing without I/O; mu_
+  std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> misses_;
 };
 
 }  // namespace skiff::auth

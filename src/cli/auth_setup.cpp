@@ -307,7 +307,8 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
         settings.GetDuration("auth.sessionIdleTimeout"));
     so.max_age = std::chrono::duration_cast<std::chrono::seconds>(
         settings.GetDuration("auth.sessionMaxAge"));
-    stack->sessions = std::make_unique<auth::SessionStore>(clock, so, wiring.store);
+    stack->sessions =
+        std::make_unique<auth::SessionStore>(clock, so, wiring.store, wiring.blocking);
     stack->rp = std::make_unique<auth::OidcRelyingParty>(std::move(rp), std::move(verify), clock,
                                                          config.trusted_proxies);
   }

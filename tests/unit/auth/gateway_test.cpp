@@ -567,6 +567,28 @@ TEST(SessionStoreTest, BackingStoreKeepsOnlyDigestsAndSurvivesRestart) {
   EXPECT_FALSE(second.Load(id));
   EXPECT_EQ((*db)->List("sessions.auth.skiff.internal", {})->items.size(), 0u);
 
+  // Bogus ids cost one lookup, then none for a while.
+  EXPECT_EQ(second.Find("bogus", &s), SessionStore::FindResult::kUnknownHere);
+  EXPECT_FALSE(second.Load("bogus"));
+  EXPECT_EQ(second.Find("bogus", &s), SessionStore::FindResult::kMissing);
+
+  // Activity is written back (off the caller's thread), so idle expiry survives a restart.
+  QueueRunner writer;
+  std::string active;
+  {
+    SessionStore live(clock, o, db->get(), &writer);
+    active = *live.Create(Session{"w", {}, "", {}, {}});
+    clock.Advance(std::chrono::minutes(8));
+    EXPECT_EQ(live.Find(active, &s), SessionStore::FindResult::kFound);
+    EXPECT_EQ(writer.tasks.size(), 1u);
+    EXPECT_EQ(live.Find(active, &s), SessionStore::FindResult::kFound);
+    EXPECT_EQ(writer.tasks.size(), 1u);  // not again until the next tenth of the idle time
+    writer.RunAll();
+  }
+  clock.Advance(std::chrono::minutes(8));  // 16 min after login, 8 after the last activity
+  SessionStore restarted(clock, o, db->get());
+  EXPECT_TRUE(restarted.Load(active));
+
   SessionStore third(clock, o, db->get());
   auto old = third.Create(Session{"v", {}, "", {}, {}});
   SessionStore fourth(clock, o, db->get());
