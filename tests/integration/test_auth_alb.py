@@ -130,7 +130,7 @@ auth:
 
 
 def get(env, headers):
-    return requests.get(env.skiff.url + "/skiff/whoami", headers=headers, timeout=10)
+    return requests.get(env.skiff.url + "/skiff/whoami", headers=headers, timeout=30)
 
 
 def test_alb_token_is_the_identity(env):
@@ -189,7 +189,7 @@ def test_alb_off_strips_every_amzn_header(tmp_path):
     s = Skiff(str(tmp_path / "data")).start()
     try:
         key = ec.generate_private_key(ec.SECP256R1())
-        r = requests.get(s.url + "/skiff/whoami", timeout=10, headers={
+        r = requests.get(s.url + "/skiff/whoami", timeout=30, headers={
             "Authorization": f"Bearer {s.token}",
             "x-amzn-oidc-data": alb_token(key, str(uuid.uuid4())),
             "x-amzn-oidc-identity": "erin@example.com", "X-Amzn-Oidc-Accesstoken": "t"})
@@ -198,7 +198,7 @@ def test_alb_off_strips_every_amzn_header(tmp_path):
         assert who["user"] == "admin"
         assert not any(n.startswith("x-amzn-oidc-") for n in who["headerNames"])
         # Without ALB mode the data header is no credential at all.
-        r = requests.get(s.url + "/skiff/whoami", timeout=10, headers={
+        r = requests.get(s.url + "/skiff/whoami", timeout=30, headers={
             "x-amzn-oidc-data": alb_token(key, str(uuid.uuid4()))})
         assert r.status_code == 401
     finally:

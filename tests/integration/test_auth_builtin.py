@@ -41,12 +41,12 @@ def server(tmpdir_path):
 
 def browser_login(s, sess, password):
     r = sess.get(s.https + "/skiff/whoami?x=1", headers={"Accept": "text/html"},
-                 allow_redirects=False, verify=s.ca, timeout=10)
+                 allow_redirects=False, verify=s.ca, timeout=30)
     assert r.status_code == 302
     url = r.headers["Location"]
     assert url.startswith(s.https + "/dex/auth?")
     for _ in range(10):
-        r = sess.get(url, allow_redirects=False, verify=s.ca, timeout=10)
+        r = sess.get(url, allow_redirects=False, verify=s.ca, timeout=30)
         if r.status_code == 200:
             action, fields = forms(r.text)[0]
             fields.update({"login": "admin@example.com", "password": password})
@@ -57,7 +57,7 @@ def browser_login(s, sess, password):
         assert r.status_code in (302, 303), r.text[:300]
         url = urllib.parse.urljoin(url, r.headers["Location"])
         if urllib.parse.urlsplit(url).path == "/authservice/oidc/callback":
-            return sess.get(url, allow_redirects=False, verify=s.ca, timeout=10)
+            return sess.get(url, allow_redirects=False, verify=s.ca, timeout=30)
     raise AssertionError("never came back to the callback")
 
 
@@ -68,13 +68,13 @@ def test_builtin_login_session_and_logout(server):
     r = browser_login(s, sess, "password")
     assert r.status_code == 302, r.text
     assert r.headers["Location"] == "/skiff/whoami?x=1"
-    who = sess.get(s.https + "/skiff/whoami", verify=s.ca, timeout=10).json()
+    who = sess.get(s.https + "/skiff/whoami", verify=s.ca, timeout=30).json()
     assert who["user"] == "admin@example.com" and who["method"] == "session"
     assert who["userIdHeader"] == "skiff:admin@example.com"
     assert who["groupsHeader"] == "admins,datascience"
     assert who["admin"] is True
     # kubectl-style API access with the cookie works for reads.
-    r = sess.get(s.https + "/api/v1/namespaces/default", verify=s.ca, timeout=10)
+    r = sess.get(s.https + "/api/v1/namespaces/default", verify=s.ca, timeout=30)
     assert r.status_code == 200, r.text
     # Sessions live in the store: they survive a restart (cookies are not bound to a port).
     value = sess.cookies.get("skiff_session")
@@ -82,14 +82,14 @@ def test_builtin_login_session_and_logout(server):
     s.start()
     s.https = s.url.replace("http://", "https://", 1)
     r = requests.get(s.https + "/skiff/whoami", cookies={"skiff_session": value}, verify=s.ca,
-                     timeout=10)
+                     timeout=30)
     assert r.status_code == 200 and r.json()["user"] == "admin@example.com", r.text
-    r = sess.get(s.https + "/logout", allow_redirects=False, verify=s.ca, timeout=10)
+    r = sess.get(s.https + "/logout", allow_redirects=False, verify=s.ca, timeout=30)
     assert r.status_code == 302
-    r = sess.get(s.https + "/skiff/whoami", verify=s.ca, timeout=10, allow_redirects=False)
+    r = sess.get(s.https + "/skiff/whoami", verify=s.ca, timeout=30, allow_redirects=False)
     assert r.status_code == 401
     # The bootstrap admin token keeps working next to browser login.
-    r = requests.get(s.https + "/skiff/whoami", verify=s.ca, timeout=10,
+    r = requests.get(s.https + "/skiff/whoami", verify=s.ca, timeout=30,
                      headers={"Authorization": f"Bearer {s.token}"})
     assert r.json()["user"] == "admin" and r.json()["method"] == "token"
 

@@ -159,10 +159,10 @@ def whoami(env, token, method="GET", headers=None):
     h = {"Authorization": f"Bearer {token}"}
     h.update(headers or {})
     if method == "GET":
-        return requests.get(env.skiff.url + "/skiff/whoami", headers=h, timeout=10)
+        return requests.get(env.skiff.url + "/skiff/whoami", headers=h, timeout=30)
     return requests.post(env.skiff.url + "/apis/authentication.k8s.io/v1/selfsubjectreviews",
                          headers=h, json={"kind": "SelfSubjectReview",
-                                          "apiVersion": "authentication.k8s.io/v1"}, timeout=10)
+                                          "apiVersion": "authentication.k8s.io/v1"}, timeout=30)
 
 
 def test_good_tokens_authenticate(env):
@@ -241,7 +241,7 @@ def test_unknown_kids_refetch_the_jwks_at_most_once_per_interval(env):
 
 
 def test_spoofed_identity_headers_are_replaced(env):
-    r = requests.get(env.skiff.url + "/skiff/whoami", timeout=10,
+    r = requests.get(env.skiff.url + "/skiff/whoami", timeout=30,
                      headers={"Authorization": f"Bearer {env.skiff.token}",
                               "kubeflow-userid": "carol@example.com",
                               "kubeflow-groups": "platform-admins",
@@ -251,7 +251,7 @@ def test_spoofed_identity_headers_are_replaced(env):
     assert who["user"] == "admin" and who["userIdHeader"] == "admin"
     assert who["groupsHeader"] == "system:masters"
     # Without credentials the spoofed header alone is nothing.
-    r = requests.get(env.skiff.url + "/skiff/whoami", timeout=10,
+    r = requests.get(env.skiff.url + "/skiff/whoami", timeout=30,
                      headers={"kubeflow-userid": "admin"})
     assert r.status_code == 401
 

@@ -70,7 +70,7 @@ auth:
 
 def html_get(sess, env, path, **kw):
     return sess.get(env.base + path, headers={"Accept": "text/html,application/xhtml+xml"},
-                    allow_redirects=False, verify=env.bundle, timeout=10, **kw)
+                    allow_redirects=False, verify=env.bundle, timeout=30, **kw)
 
 
 def forms(html):
@@ -94,13 +94,13 @@ def provider_login(sess, env, auth_url, user):
     url = auth_url
     for _ in range(15):
         assert url.startswith(env.idp.issuer), url
-        r = sess.get(url, allow_redirects=False, verify=env.bundle, timeout=10)
+        r = sess.get(url, allow_redirects=False, verify=env.bundle, timeout=30)
         while r.status_code == 200:
             action, fields = forms(r.text)[0]
             if "login" in fields:
                 fields.update({"login": user, "password": "any"})
             r = sess.post(urllib.parse.urljoin(url, action), data=fields, allow_redirects=False,
-                          verify=env.bundle, timeout=10)
+                          verify=env.bundle, timeout=30)
         assert r.status_code in (302, 303), (r.status_code, r.text[:500])
         url = urllib.parse.urljoin(url, r.headers["Location"])
         if url.startswith(env.base + CALLBACK):
@@ -118,7 +118,7 @@ def login(sess, env, user="alice", path="/skiff/whoami?from=test"):
     """Full login; returns the callback response (not followed)."""
     r = start_login(sess, env, path)
     callback = provider_login(sess, env, r.headers["Location"], user)
-    return sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    return sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
 
 
 def set_cookies(resp):
@@ -179,36 +179,36 @@ def test_login_session_csrf_and_logout(env):
     assert value not in r.request.url
 
     # The session works, and the identity reaches the handler as kubeflow-userid.
-    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=10).json()
+    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=30).json()
     assert who["user"] == "alice@example.com" and who["method"] == "session"
     assert who["userIdHeader"] == "alice@example.com"
     assert who["groupsHeader"] == "datascience,validator"
     assert who["admin"] is False
 
     # A spoofed kubeflow-userid from the browser is replaced, not believed.
-    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=10,
+    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=30,
                    headers={"kubeflow-userid": "root@example.com"}).json()
     assert who["userIdHeader"] == "alice@example.com"
 
     # State-changing requests authenticated by the cookie need the CSRF header.
     review = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
     path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
-    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=10)
+    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30)
     assert r.status_code == 403, r.text
     token = sess.cookies.get("XSRF-TOKEN")
-    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=10,
+    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30,
                   headers={"X-XSRF-TOKEN": "wrong"})
     assert r.status_code == 403
-    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=10,
+    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30,
                   headers={"X-XSRF-TOKEN": token, "Origin": "https://evil.example"})
     assert r.status_code == 403
-    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=10,
+    r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30,
                   headers={"X-XSRF-TOKEN": token, "Origin": env.base})
     assert r.status_code == 201, r.text
     assert r.json()["status"]["userInfo"]["username"] == "alice@example.com"
 
     # Logout ends the server-side session and goes to the provider's end_session endpoint.
-    r = sess.get(env.base + "/logout", verify=env.bundle, allow_redirects=False, timeout=10)
+    r = sess.get(env.base + "/logout", verify=env.bundle, allow_redirects=False, timeout=30)
     assert r.status_code == 302
     end = urllib.parse.urlsplit(r.headers["Location"])
     assert f"{end.scheme}://{end.netloc}{end.path}" == env.idp.issuer + "/session/end"
@@ -217,23 +217,23 @@ def test_login_session_csrf_and_logout(env):
     assert q["id_token_hint"].count(".") == 2
     assert any(c.startswith("skiff_session=;") and "Max-Age=0" in c for c in set_cookies(r))
     # The provider accepts that logout request (it shows its confirmation page).
-    r2 = requests.get(r.headers["Location"], verify=env.bundle, allow_redirects=False, timeout=10)
+    r2 = requests.get(r.headers["Location"], verify=env.bundle, allow_redirects=False, timeout=30)
     assert r2.status_code == 200, r2.text[:300]
 
     # The old cookie is dead even when replayed by hand.
     jar = {"skiff_session": value}
     r = requests.get(env.base + "/skiff/whoami", cookies=jar, verify=env.bundle,
-                     allow_redirects=False, timeout=10)
+                     allow_redirects=False, timeout=30)
     assert r.status_code == 401
     r = requests.get(env.base + "/skiff/whoami", cookies=jar, verify=env.bundle,
-                     headers={"Accept": "text/html"}, allow_redirects=False, timeout=10)
+                     headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
     assert r.status_code == 302 and r.headers["Location"].startswith(env.idp.issuer)
 
 
 def test_admin_group_becomes_cluster_admin(env):
     sess = requests.Session()
     assert login(sess, env, "root").status_code == 302
-    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=10).json()
+    who = sess.get(env.base + "/skiff/whoami", verify=env.bundle, timeout=30).json()
     assert who["user"] == "root@example.com" and who["admin"] is True
 
 
@@ -241,15 +241,15 @@ def test_callback_replay_and_wrong_state_are_refused(env):
     sess = requests.Session()
     r = start_login(sess, env)
     callback = provider_login(sess, env, r.headers["Location"], "alice")
-    first = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    first = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
     assert first.status_code == 302 and "skiff_session" in first.headers.get("Set-Cookie", "")
     # The same callback again: the state was single use.
-    again = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    again = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
     assert again.status_code == 401
     assert "skiff_session=" not in again.headers.get("Set-Cookie", "")
     # A made-up state.
     r = sess.get(env.base + CALLBACK + "?state=bogus&code=bogus", allow_redirects=False,
-                 verify=env.bundle, timeout=10)
+                 verify=env.bundle, timeout=30)
     assert r.status_code == 401
     # The spent code with a fresh, valid state: the provider refuses the replayed code.
     fresh = start_login(sess, env, "/login?rd=/")
@@ -257,7 +257,7 @@ def test_callback_replay_and_wrong_state_are_refused(env):
         "state"]
     code = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(callback).query))["code"]
     r = sess.get(env.base + CALLBACK + "?" + urllib.parse.urlencode({"state": state, "code": code}),
-                 allow_redirects=False, verify=env.bundle, timeout=10)
+                 allow_redirects=False, verify=env.bundle, timeout=30)
     assert r.status_code == 401
     assert any("login callback refused" in l and "token endpoint" in l for l in env.skiff.err.all)
 
@@ -267,7 +267,7 @@ def test_state_is_bound_to_the_browser_that_started_the_login(env):
     r = start_login(victim, env)
     callback = provider_login(victim, env, r.headers["Location"], "alice")
     attacker = requests.Session()  # no pre-login cookie
-    r = attacker.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    r = attacker.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
     assert r.status_code == 401
     assert "skiff_session=" not in r.headers.get("Set-Cookie", "")
 
@@ -282,12 +282,12 @@ def test_open_redirects_are_refused(env):
     r = html_get(sess, env, "/login?rd=%2Fskiff%2Fwhoami%3Fa%3D1")
     assert r.status_code == 302
     callback = provider_login(sess, env, r.headers["Location"], "alice")
-    r = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    r = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
     assert r.status_code == 302 and r.headers["Location"] == "/skiff/whoami?a=1"
     # A remembered request target of the form //host is replaced by "/".
     ctx = ssl.create_default_context(cafile=env.bundle)
     host, port = urllib.parse.urlsplit(env.base).netloc.split(":")
-    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=10)
+    conn = http.client.HTTPSConnection(host, int(port), context=ctx, timeout=30)
     conn.request("GET", "//evil.example/x", headers={"Accept": "text/html"})
     resp = conn.getresponse()
     resp.read()
@@ -298,7 +298,7 @@ def test_open_redirects_are_refused(env):
     name, value = cookie.split("=", 1)
     sess.cookies.set(name, value, domain=host)
     callback = provider_login(sess, env, resp.getheader("Location"), "alice")
-    r = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=10)
+    r = sess.get(callback, allow_redirects=False, verify=env.bundle, timeout=30)
     assert r.status_code == 302 and r.headers["Location"] == "/"
 
 
