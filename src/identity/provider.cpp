@@ -105,9 +105,10 @@ http::Response Html(int status, std::string body) {
   r.headers.Set("Content-Type", "text/html; charset=utf-8");
   r.headers.Set("Cache-Control", "no-store");
   r.headers.Set("X-Frame-Options", "DENY");
+  // No form-action: browsers apply it to the redirect that follows the login post, which goes
+  // to the application's (other) origin.
   r.headers.Set("Content-Security-Policy",
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                "frame-ancestors 'none'");
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'");
   r.headers.Set("Referrer-Policy", "no-referrer");
   r.body = std::move(body);
   return r;
@@ -421,7 +422,8 @@ void ProviderImpl::Discovery(const std::string& issuer, http::Responder respond)
 
 void ProviderImpl::Keys(http::Responder respond) const {
   auto r = http::Response::Json(200, Serialize(PublicKeys()->ToJwks()));
-  // Short: a rotation publishes the new key before using it only to clients that refetch.
+  // Short: after a rotation new tokens carry a new kid at once; verifiers refetch on an
+  // unknown kid, and others within a minute.
   r.headers.Set("Cache-Control", "public, max-age=60");
   respond(std::move(r));
 }
@@ -458,10 +460,14 @@ void ProviderImpl::Authorize(http::Request& req, http::Responder respond) {
   if (!Contains(scopes, "openid")) return fail("invalid_scope", "the openid scope is required");
   for (const auto& s : scopes) {
     static const char* kKnown[] = {"openid", "email", "profile", "groups", "offline_access"};
-    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return s == k; }) &&
-        !s.starts_with("audience:server:client_id:")) {
+    if (std::none_of(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return s == k; })) {
       return fail("invalid_scope", "unknown scope \"" + s + "\"");
     }
+  }
+  // There is no single sign-on session to reuse: every authorization shows the login form, so
+  // prompt=none can only fail (OIDC Core 3.1.2.6).
+  if (Contains(SplitSpaces(Param(*q, "prompt")), "none")) {
+    return fail("login_required", "the user must log in");
   }
   std::string challenge = Param(*q, "code_challenge");
   std::string method = Param(*q, "code_challenge_method");

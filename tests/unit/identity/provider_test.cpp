@@ -351,6 +351,10 @@ TEST_F(ProviderTest, AuthorizationErrorsGoToTheRegisteredRedirect) {
   std::string noopenid = AuthUrl("cli", kPublicCb, pkce);
   noopenid.replace(noopenid.find("scope=openid"), 12, "scope=email");
   check(noopenid, "invalid_scope");
+  check(AuthUrl("cli", kPublicCb, {{"prompt", "none"}}), "login_required");
+  std::string custom = AuthUrl("cli", kPublicCb, pkce);
+  custom.replace(custom.find("scope=openid"), 12, "scope=openid+admin");
+  check(custom, "invalid_scope");
   // A parameter given twice.
   auto dup = Call(MakeRequest("GET", AuthUrl("cli", kPublicCb, pkce) + "&client_id=app"));
   EXPECT_EQ(dup.status, 400);
