@@ -1,9 +1,15 @@
 #pragma once
-// skiff_auth: authentication, step 2-3 of the request flow (DESIGN.md). Strips identity
-// headers that clients must not set, and turns credentials into a Principal. This first layer
-// verifies static bearer tokens (the bootstrap admin token); OIDC sessions, JWT/JWKS and ALB
-// headers plug in as further Authenticators. Depends on skiff_core and the sans-I/O types of
-// skiff_http. Authenticators are immutable after construction; thread-safe.
+// skiff_auth: authentication, steps 2-3 of the request flow (DESIGN.md). Strips identity
+// headers that clients must not set, and turns credentials into a Principal. Files:
+//   auth.hpp        static bearer tokens (the bootstrap admin token), header stripping
+//   jose/jwks/jwt   JOSE, key sources and the JWT verifier; alb.hpp the AWS ALB header
+//   authn.hpp       the gateway's authenticator chain (Gateway), configured once, immutable
+//   oidc_rp.hpp     browser login (OIDC relying party); session.hpp server-side sessions
+//   csrf.hpp        double-submit CSRF for cookie requests; authn_util.hpp cookies, CIDRs,
+//                   same-origin redirect targets; authn_jwt.hpp verifiers for the chain
+// Depends on skiff_core, skiff_store (sessions) and the sans-I/O types of skiff_http (plus its
+// blocking client for JWKS, discovery and token exchange, used on the blocking pool only).
+// Authenticators are immutable after construction; thread-safe.
 
 #include <map>
 #include <memory>

@@ -415,7 +415,7 @@ void Gateway::Apply(http::Request& req, Decision d, http::Responder respond,
   next(req, std::move(respond));
 }
 
-void Gateway::Handle(http::Request& req, http::Responder respond, http::Handler next) const {
+void Gateway::Handle(http::Request& req, http::Responder respond, const http::Handler& next) const {
   Captured captured = CaptureAndStrip(req);
   Decision d = Decide(req, captured, /*may_block=*/false);
   if (d.kind != Kind::kNeedsBlocking) {
@@ -428,15 +428,15 @@ void Gateway::Handle(http::Request& req, http::Responder respond, http::Handler 
   // The server still reads these after we return (metrics; HEAD responses have no body).
   req.route = "auth";
   req.method = owned->method;
-  deps_.blocking->Post([this, owned, captured = std::move(captured), respond = std::move(respond),
-                        next = std::move(next)]() mutable {
-    Decision d = Decide(*owned, captured, /*may_block=*/true);
-    if (d.kind == Kind::kNeedsBlocking) {  // cannot happen with may_block; be safe
-      respond(http::ErrorResponse(Internal("authentication")));
-      return;
-    }
-    Apply(*owned, std::move(d), std::move(respond), next);
-  });
+  deps_.blocking->Post(
+      [this, owned, captured = std::move(captured), respond = std::move(respond), next]() mutable {
+        Decision d = Decide(*owned, captured, /*may_block=*/true);
+        if (d.kind == Kind::kNeedsBlocking) {  // cannot happen with may_block; be safe
+          respond(http::ErrorResponse(Internal("authentication")));
+          return;
+        }
+        Apply(*owned, std::move(d), std::move(respond), next);
+      });
 }
 
 }  // namespace skiff::auth

@@ -120,7 +120,7 @@ class Gateway {
 
   // Runs the chain; on success calls next(req, respond) (possibly later, on the blocking pool,
   // with a copy of the request that lives until `next` returns), else answers itself.
-  void Handle(http::Request& req, http::Responder respond, http::Handler next) const;
+  void Handle(http::Request& req, http::Responder respond, const http::Handler& next) const;
 
   // The sans-I/O core, exposed for tests. Capture + strip first (once per request), then
   // Decide; with may_block false, steps that need I/O answer kNeedsBlocking.

@@ -14,7 +14,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import OidcProviderPeer, Skiff
+from conftest import OidcProviderPeer, Skiff, wait_until
 
 ACCOUNTS = {
     "alice": {"email": "alice@example.com", "email_verified": True, "name": "Alice",
@@ -259,7 +259,9 @@ def test_callback_replay_and_wrong_state_are_refused(env):
     r = sess.get(env.base + CALLBACK + "?" + urllib.parse.urlencode({"state": state, "code": code}),
                  allow_redirects=False, verify=env.bundle, timeout=30)
     assert r.status_code == 401
-    assert any("login callback refused" in l and "token endpoint" in l for l in env.skiff.err.all)
+    # The reason is logged (stderr is read by a thread: wait for the line).
+    wait_until(lambda: any("login callback refused" in l and "token endpoint" in l
+                           for l in env.skiff.err.all), what="the token endpoint refusal logged")
 
 
 def test_state_is_bound_to_the_browser_that_started_the_login(env):
