@@ -77,6 +77,23 @@ std::vector<SettingSpec> SettingSpecs();
 // "signingKeys": "24h"}, "signingAlg": "RS256", "loginBackoff": {"after": 5, "max": "5m"}}.
 json::object ConfigFromSettings(const Settings& settings);
 
+// A first-start administrator for the built-in provider, so that `skiff up` has a user who can
+// log in before anyone edits skiff.yaml. The first call makes a random password, writes it to
+// DATA_DIR/identity/admin.password (0600, for the operator) and its bcrypt hash (cost 10) to
+// DATA_DIR/identity/admin.json (0600); later calls read the hash back (the password file may
+// have been deleted). Blocking (files, one bcrypt on first start): call at start-up.
+// Wiring: append `entry` to config["staticPasswords"] before Provider::Create, and print the
+// password once when `created`.
+struct BootstrapUser {
+  json::object entry;         // {email, hash, username, userID, groups} as Dex's staticPasswords
+  std::string password_file;  // DATA_DIR/identity/admin.password
+  bool created = false;       // true on the call that made the password
+  std::string password;       // only when created
+};
+Result<BootstrapUser> EnsureBootstrapUser(const std::string& data_dir,
+                                          const std::string& email = "admin@skiff.local",
+                                          const std::vector<std::string>& groups = {"admins"});
+
 struct ProviderOptions {
   // Full URL, e.g. "https://127.0.0.1:8443/dex". Empty: set later with SetIssuer.
   std::string issuer;

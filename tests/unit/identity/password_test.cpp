@@ -1,9 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
 
+#include "core/fs.hpp"
 #include "identity/config.hpp"
 #include "identity/connector.hpp"
+#include "identity/identity.hpp"
+#include "test_util.hpp"
 
 namespace skiff::identity {
 namespace {
@@ -198,6 +202,43 @@ TEST(LdapEscape, Rfc4515) {
   EXPECT_EQ(LdapEscapeFilterValue("a\\b"), "a\\5cb");
   EXPECT_EQ(LdapEscapeFilterValue(std::string("a\0b", 3)), "a\\00b");
   EXPECT_EQ(LdapEscapeFilterValue("é"), "\\c3\\a9");
+}
+
+}  // namespace
+}  // namespace skiff::identity
+
+namespace skiff::identity {
+namespace {
+
+TEST(BootstrapUser, MadeOnceThenReadBackAndLogsIn) {
+  testing::TmpDir dir;
+  auto first = EnsureBootstrapUser(dir.path());
+  ASSERT_TRUE(first) << first.error();
+  EXPECT_TRUE(first->created);
+  ASSERT_EQ(first->password.size(), 24u);
+  auto file = ReadFile(first->password_file);
+  ASSERT_TRUE(file);
+  EXPECT_EQ(*file, first->password + "\n");
+  namespace fs = std::filesystem;
+  EXPECT_EQ(fs::status(first->password_file).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+  EXPECT_EQ(fs::status(dir.path() + "/identity/admin.json").permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+
+  auto second = EnsureBootstrapUser(dir.path());
+  ASSERT_TRUE(second) << second.error();
+  EXPECT_FALSE(second->created);
+  EXPECT_TRUE(second->password.empty());
+  EXPECT_EQ(Serialize(second->entry), Serialize(first->entry));
+
+  json::object config;
+  config["staticPasswords"] = json::array{second->entry};
+  auto parsed = ParseConfig(config);
+  ASSERT_TRUE(parsed) << parsed.error();
+  auto id = parsed->connectors[0]->Login("admin@skiff.local", first->password);
+  ASSERT_TRUE(id) << id.error();
+  EXPECT_EQ(id->groups, (std::vector<std::string>{"admins"}));
+  EXPECT_FALSE(parsed->connectors[0]->Login("admin@skiff.local", "guess"));
 }
 
 }  // namespace
