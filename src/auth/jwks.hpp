@@ -2,7 +2,8 @@
 // Where verification keys come from: a KeySource hands out the current jose::KeySet as an
 // immutable snapshot without blocking, and refreshes it (blocking) when asked. Two kinds:
 //   - StaticKeySource: keys held in process (the built-in identity provider hands over its
-//     public keys directly; rotation is a Set() of a new snapshot);
+//     public keys directly; rotation is a Set() of a new snapshot); CallbackKeySource asks a
+//     callback instead (the provider's own snapshot getter);
 //   - JwksSource: a remote issuer's JWKS, from its jwks_uri or found by OIDC discovery at
 //     <issuer>/.well-known/openid-configuration, fetched over HTTPS with an optional CA file
 //     (so a self-signed issuer works), a size limit and a time-out.
@@ -62,6 +63,22 @@ class StaticKeySource final : public KeySource {
  private:
   mutable std::mutex mu_;
   std::shared_ptr<const jose::KeySet> keys_;  // guarded by mu_
+};
+
+// Keys read from a callback on every Current() (the built-in identity provider's
+// PublicKeys(), which rotates on its own). The callback must be thread-safe and must not block.
+class CallbackKeySource final : public KeySource {
+ public:
+  explicit CallbackKeySource(std::function<std::shared_ptr<const jose::KeySet>()> keys)
+      : keys_(std::move(keys)) {}
+  std::shared_ptr<const jose::KeySet> Current() const override { return keys_(); }
+  bool RefreshDue(RefreshCause) const override { return false; }
+  Status Refresh(RefreshCause) override {
+    return keys_() ? Status::Ok() : Unavailable("no keys have been provided");
+  }
+
+ private:
+  const std::function<std::shared_ptr<const jose::KeySet>()> keys_;
 };
 
 // The HTTP exchange, injectable for tests (default: http::Fetch). Blocking.

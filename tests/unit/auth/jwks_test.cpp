@@ -358,5 +358,21 @@ TEST(StaticKeySourceTest, SwapsSnapshots) {
   EXPECT_TRUE(src.Refresh(RefreshCause::kStale).ok());
 }
 
+TEST(CallbackKeySourceTest, AsksTheCallbackEachTime) {
+  std::shared_ptr<const jose::KeySet> current;
+  int calls = 0;
+  CallbackKeySource src([&] {
+    ++calls;
+    return current;
+  });
+  EXPECT_EQ(src.Current(), nullptr);
+  EXPECT_FALSE(src.Refresh(RefreshCause::kUnknownKid).ok());
+  current = std::make_shared<jose::KeySet>();
+  EXPECT_EQ(src.Current(), current);
+  EXPECT_TRUE(src.Refresh(RefreshCause::kUnknownKid).ok());
+  EXPECT_FALSE(src.RefreshDue(RefreshCause::kStale));
+  EXPECT_EQ(calls, 4);
+}
+
 }  // namespace
 }  // namespace skiff::auth
