@@ -77,8 +77,8 @@ CookieAttributes ClearCookie(bool secure, bool http_only) {
 }  // namespace
 
 Gateway::Gateway(GatewayConfig config, GatewayDeps deps) : config_(std::move(config)), deps_(deps) {
-  if (!config_.unauthenticated) {
-    config_.unauthenticated = [](const http::Request&, const Status& s) {
+  if (!config_.error_response) {
+    config_.error_response = [](const http::Request&, const Status& s) {
       return http::ErrorResponse(s);
     };
   }
@@ -157,7 +157,7 @@ Result<Principal> Gateway::PrincipalFromClaims(const json::object& claims,
 }
 
 Decision Gateway::Unauthorized(const http::Request& req, const Status& why) const {
-  http::Response r = config_.unauthenticated(req, why);
+  http::Response r = config_.error_response(req, why);
   r.headers.Set("WWW-Authenticate", "Bearer realm=\"skiff\"");
   r.headers.Set("Cache-Control", "no-store");
   return Respond(std::move(r));
@@ -324,7 +324,7 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
         Status csrf = CheckCsrf(req, RequestOrigin(req, config_.trusted_proxies));
         if (!csrf.ok()) {
           LogRefusal(req, "cookie request", csrf);
-          return Respond(http::ErrorResponse(csrf));
+          return Respond(config_.error_response(req, csrf));
         }
         json::array groups;
         for (const auto& g : s.groups) groups.emplace_back(g);

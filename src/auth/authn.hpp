@@ -85,9 +85,9 @@ struct GatewayConfig {
   std::vector<JwtIssuer> jwt_issuers;
   std::optional<TrustedHeaderConfig> trusted_header;
   std::optional<AlbMode> alb;
-  // The 401 answer (shape depends on the path: metav1.Status on /api). Default: JSON error.
-  // WWW-Authenticate is added by the gateway.
-  std::function<http::Response(const http::Request&, const Status&)> unauthenticated;
+  // The answer to a refused request, 401 or 403 (CSRF), whose shape depends on the path
+  // (metav1.Status on /api). Default: JSON error. WWW-Authenticate is added by the gateway.
+  std::function<http::Response(const http::Request&, const Status&)> error_response;
 };
 
 struct GatewayDeps {

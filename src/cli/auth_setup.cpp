@@ -145,7 +145,7 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
   config.session_cookie = settings.GetString("auth.sessionCookie");
   config.logout_path = settings.GetString("auth.logoutPath");
   config.public_prefixes = wiring.public_prefixes;
-  config.unauthenticated = wiring.unauthenticated;
+  config.error_response = wiring.error_response;
   std::string callback = settings.GetString("auth.callbackPath");
   if (callback.empty() || callback.front() != '/') {
     return InvalidArgument("auth.callbackPath: must be a path starting with '/'");

@@ -35,7 +35,7 @@ struct AuthWiring {
   std::string builtin_client_id = "skiff-gateway";
   std::string builtin_client_secret;
   std::vector<std::string> public_prefixes;  // e.g. the provider's mount path
-  std::function<http::Response(const http::Request&, const Status&)> unauthenticated;
+  std::function<http::Response(const http::Request&, const Status&)> error_response;
 };
 
 struct AuthStack {

@@ -300,7 +300,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   wiring.self_url = self_url;
   wiring.self_ca_file = *tls;
   wiring.builtin_client_secret = RandomToken(32);
-  wiring.unauthenticated = [](const http::Request& req, const Status& s) {
+  wiring.error_response = [](const http::Request& req, const Status& s) {
     return IsApiPath(req.path) ? api::StatusToResponse(s) : http::ErrorResponse(s);
   };
   auto fail = [&](const std::string& what, const Status& s, int code) {

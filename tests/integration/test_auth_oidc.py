@@ -195,6 +195,7 @@ def test_login_session_csrf_and_logout(env):
     path = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
     r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30)
     assert r.status_code == 403, r.text
+    assert r.json()["kind"] == "Status" and "CSRF" in r.json()["message"]
     token = sess.cookies.get("XSRF-TOKEN")
     r = sess.post(env.base + path, json=review, verify=env.bundle, timeout=30,
                   headers={"X-XSRF-TOKEN": "wrong"})
