@@ -124,8 +124,10 @@ TEST(StaticPasswords, UnknownUserCostsAsMuchAsWrongPassword) {
   auto wrong = time("admin@example.com");
   auto unknown = time("nobody@example.com");
   EXPECT_GT(wrong, std::chrono::milliseconds(5));
-  EXPECT_GT(unknown * 3, wrong) << "unknown user answered much faster than a wrong password";
-  EXPECT_GT(wrong * 3, unknown);
+  // Generous bounds (the machine is shared): a shortcut for unknown users would be ~10^4 times
+  // faster, not 5.
+  EXPECT_GT(unknown * 5, wrong) << "unknown user answered much faster than a wrong password";
+  EXPECT_GT(wrong * 5, unknown);
 }
 
 TEST(Config, StartupErrorsNameTheField) {
