@@ -141,7 +141,13 @@ http::Response OidcRelyingParty::StartLogin(const http::Request& req, std::strin
     std::lock_guard lock(mu_);
     SweepLocked();
     if (pending_.size() >= config_.max_pending) {
-      return http::Response::Text(503, "too many logins in progress; try again later\n");
+      // Full (a flood of unauthenticated page loads): drop the oldest started login rather
+      // than refuse new ones, so real users can always start one.
+      auto oldest = pending_.begin();
+      for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+        if (it->second.expires < oldest->second.expires) oldest = it;
+      }
+      pending_.erase(oldest);
     }
     pending_.emplace(state, std::move(p));
   }

@@ -42,7 +42,7 @@ struct OidcConfig {
   // Where the provider sends the browser after end_session. Empty: this request's origin + "/".
   std::string post_logout_redirect_url;
   std::chrono::seconds login_ttl{600};  // how long a started login may take
-  size_t max_pending = 10'000;          // started logins kept at once
+  size_t max_pending = 10'000;          // started logins kept at once (oldest dropped)
 };
 
 struct ProviderMetadata {

@@ -421,6 +421,49 @@ TEST_F(GatewayTest, ClientSecretPost) {
   EXPECT_EQ(evil.status, 302);
 }
 
+TEST_F(GatewayTest, AFloodOfStartedLoginsDropsTheOldest) {
+  OidcConfig oc = rp_->config();
+  oc.max_pending = 3;
+  auto discover = [] {
+    ProviderMetadata m;
+    m.issuer = "https://idp.example";
+    m.authorization_endpoint = "https://idp.example/auth";
+    m.token_endpoint = "https://idp.example/token";
+    m.jwks_uri = "https://idp.example/keys";
+    return Result<ProviderMetadata>(m);
+  };
+  std::string posted;
+  auto poster = [&](const std::string&, const http::HeaderMap&,
+                    const std::string& b) -> Result<std::pair<int, std::string>> {
+    posted = b;
+    return std::make_pair(400, std::string("{}"));
+  };
+  OidcRelyingParty rp(
+      oc, [](std::string_view) { return Result<json::object>(json::object{}); }, clock_, {},
+      discover, poster);
+  ASSERT_TRUE(rp.Metadata());
+  auto req = MakeRequest("GET", "/a");
+  std::vector<std::pair<std::string, std::string>> started;  // (state, pre-login cookie)
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(std::chrono::seconds(1));
+    http::Response r = rp.StartLogin(req, "/a");
+    ASSERT_EQ(r.status, 302);
+    started.emplace_back(QueryParam(std::string(r.headers.Get("Location").value_or("")), "state"),
+                         CookieValueOf(CookieOf(r, OidcRelyingParty::kPreLoginCookie)));
+  }
+  auto finish = [&](int i) {
+    posted.clear();
+    auto cb = MakeRequest("GET", "/cb?code=c&state=" + started[i].first);
+    cb.headers.Set("Cookie",
+                   std::string(OidcRelyingParty::kPreLoginCookie) + "=" + started[i].second);
+    auto r = rp.FinishLogin(cb);
+    return !posted.empty();  // reached the token endpoint: the state was still known
+  };
+  EXPECT_FALSE(finish(0));
+  EXPECT_FALSE(finish(1));
+  EXPECT_TRUE(finish(4));
+}
+
 TEST_F(GatewayTest, StateIsSingleUseAndBoundToThePreLoginCookie) {
   auto start = MakeRequest("GET", "/a");
   start.headers.Set("Accept", "text/html");
