@@ -118,6 +118,9 @@ def test_openid_client_public_client_with_pkce(idp):
 
     # The refresh token survives a restart of the server.
     idp.stop()
+    logs = "\n".join(idp.out.all + idp.err.all)
+    for secret in (out["refreshToken"], out["accessToken"], out["idToken"]):
+        assert secret not in logs
     restarted = Skiff(idp.data_dir, config=idp.config).start()
     try:
         https = restarted.url.replace("http://", "https://", 1)
@@ -281,3 +284,5 @@ identity:
             assert ldap.count_binds("") == anonymous_binds
         finally:
             assert s.stop() == 0
+        logs = "\n".join(s.out.all + s.err.all)
+        assert "alice-pw" not in logs and ldap.bind_pw not in logs
