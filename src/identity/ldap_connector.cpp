@@ -280,7 +280,10 @@ class LdapConnector final : public Connector {
         ldap_search_ext_s(h.ld, base.c_str(), scope_one ? LDAP_SCOPE_ONELEVEL : LDAP_SCOPE_SUBTREE,
                           filter.c_str(), attr_ptrs.data(), 0, nullptr, nullptr, &tv,
                           /*sizelimit=*/100, &out->m);
-    if (rc == LDAP_NO_SUCH_OBJECT) return Status::Ok();  // empty result (m may be set)
+    if (rc == LDAP_NO_SUCH_OBJECT) {
+      // A configuration error, not a wrong password: say so to the operator (log, 503 page).
+      return FailedPrecondition("ldap: search base \"" + base + "\" does not exist");
+    }
     if (rc != LDAP_SUCCESS && rc != LDAP_SIZELIMIT_EXCEEDED) return LdapError("search", rc);
     return Status::Ok();
   }

@@ -305,5 +305,14 @@ TEST_F(LdapTest, RefreshLooksTheUserUpAgain) {
   EXPECT_EQ(other.error().code(), Code::kUnauthenticated);
 }
 
+TEST_F(LdapTest, AMissingSearchBaseIsAConfigurationError) {
+  json::object cfg = PlainConfig();
+  cfg["userSearch"].as_object()["baseDN"] = "ou=Nowhere,dc=example,dc=org";
+  auto r = Make(cfg)->Login("alice", "alice-pw");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code(), Code::kFailedPrecondition);
+  EXPECT_NE(r.error().message().find("ou=Nowhere,dc=example,dc=org"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace skiff::identity
