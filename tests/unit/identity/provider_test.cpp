@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <random>
 
 #include "auth/jose.hpp"
 #include "core/crypto.hpp"
@@ -710,6 +711,55 @@ TEST_F(ProviderTest, RefreshChecksTheUserAgainAndUpdatesGroups) {
   auto list = store_->List("refreshtokens.identity.skiff.dev", {});
   ASSERT_TRUE(list);
   EXPECT_TRUE(list->items.empty());
+}
+
+// Arbitrary queries, forms and headers always get one well-formed answer, never a crash or a
+// redirect to an unregistered place.
+TEST_F(ProviderTest, RandomInputsAlwaysGetAnAnswer) {
+  std::mt19937 rng(42);
+  const std::string alphabet = "abc=&%+;:/?#[]@!$'()*,.-_~0123456789AF\\\"<> \x01\xc3\xa9\xff";
+  auto junk = [&](size_t max) {
+    std::string out;
+    size_t n = rng() % max;
+    for (size_t i = 0; i < n; i++) out += alphabet[rng() % alphabet.size()];
+    return out;
+  };
+  const std::vector<std::string> params = {"client_id=app",
+                                           "client_id=cli",
+                                           "redirect_uri=" + http::PercentEncode(kAppCb),
+                                           "response_type=code",
+                                           "scope=openid",
+                                           "code_challenge_method=S256",
+                                           "grant_type=refresh_token",
+                                           "grant_type=authorization_code",
+                                           "code=x",
+                                           "req=y"};
+  const std::vector<std::string> paths = {
+      "/dex/auth",      "/dex/auth/local",
+      "/dex/auth/nope", "/dex/token",
+      "/dex/userinfo",  "/dex/keys",
+      "/dex/x",         "/dex/.well-known/openid-configuration"};
+  for (int i = 0; i < 3000; i++) {
+    std::string query;
+    for (int k = rng() % 5; k > 0; k--) {
+      query += (query.empty() ? "" : "&") + (rng() % 2 ? params[rng() % params.size()] : junk(20));
+    }
+    std::string body;
+    for (int k = rng() % 5; k > 0; k--) {
+      body += (body.empty() ? "" : "&") + (rng() % 2 ? params[rng() % params.size()] : junk(20));
+    }
+    std::string method = rng() % 2 ? "GET" : "POST";
+    std::string target = paths[rng() % paths.size()] + (query.empty() ? "" : "?" + query);
+    std::map<std::string, std::string> headers;
+    if (rng() % 3 == 0) headers["Authorization"] = (rng() % 2 ? "Basic " : "Bearer ") + junk(40);
+    if (rng() % 3 == 0) headers["Cookie"] = "skiff_idp_browser=" + junk(50);
+    auto r = Call(MakeRequest(method, target, body, headers));
+    EXPECT_GE(r.status, 200) << target;
+    EXPECT_LT(r.status, 600) << target;
+    if (auto loc = r.headers.Get("Location")) {
+      EXPECT_TRUE(loc->starts_with(kAppCb) || loc->starts_with(kPublicCb)) << *loc;
+    }
+  }
 }
 
 }  // namespace
