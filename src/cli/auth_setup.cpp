@@ -135,6 +135,8 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
   }
   SKIFF_ASSIGN_OR_RETURN(config.admin_users,
                          List(&settings.GetSection("auth.admins"), "auth.admins"));
+  config.admin_users.insert(config.admin_users.end(), wiring.extra_admins.begin(),
+                            wiring.extra_admins.end());
   SKIFF_ASSIGN_OR_RETURN(config.admin_groups,
                          List(&settings.GetSection("auth.adminGroups"), "auth.adminGroups"));
   SKIFF_ASSIGN_OR_RETURN(auto proxies,

@@ -35,6 +35,7 @@ struct AuthWiring {
   std::string builtin_client_id = "skiff-gateway";
   std::string builtin_client_secret;
   std::vector<std::string> public_prefixes;  // e.g. the provider's mount path
+  std::vector<std::string> extra_admins;     // e.g. the built-in provider's first-start admin
   std::function<http::Response(const http::Request&, const Status&)> error_response;
 };
 

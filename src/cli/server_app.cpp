@@ -310,6 +310,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     server.Wait();
     return code;
   };
+  std::optional<identity::BootstrapUser> bootstrap_user;
   if (settings.GetBool("identity.enabled")) {
     identity::ProviderOptions po;
     po.issuer = settings.GetString("identity.issuer");
@@ -325,7 +326,31 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       clients = c->get_array();
     }
     clients.emplace_back(BuiltinClient(wiring, settings));
+    // `skiff login`'s public client, with loopback redirects on any port (RFC 8252), unless
+    // the configuration registers its own "skiff-cli".
+    bool has_cli_client = false;
+    for (const auto& c : clients) has_cli_client |= GetString(c, "id") == "skiff-cli";
+    if (!has_cli_client) {
+      clients.emplace_back(json::object{
+          {"id", "skiff-cli"},
+          {"name", "skiff CLI"},
+          {"public", true},
+          {"redirectURIs", json::array{"http://127.0.0.1/callback", "http://[::1]/callback"}}});
+    }
     po.config["staticClients"] = std::move(clients);
+    // With no users configured, a first-start administrator (password shown once, kept in
+    // DATA_DIR/identity/admin.password), so that the browser login works out of the box.
+    auto has_entries = [&](std::string_view key) {
+      const auto* v = po.config.if_contains(key);
+      return v != nullptr && v->is_array() && !v->get_array().empty();
+    };
+    if (!has_entries("staticPasswords") && !has_entries("connectors")) {
+      auto admin = identity::EnsureBootstrapUser(data_dir);
+      if (!admin) return fail("identity", admin.error(), 1);
+      po.config["staticPasswords"] = json::array{admin->entry};
+      wiring.extra_admins.push_back(GetString(admin->entry, "email"));
+      bootstrap_user = std::move(*admin);
+    }
     po.store = store->get();
     po.blocking = &server.blocking_pool();
     po.cpu = &server.cpu_pool();
@@ -335,8 +360,6 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       provider_ptr = provider.get();
       wiring.provider = provider.get();
       wiring.public_prefixes.push_back(identity_path);
-    } else if (created.error().code() == Code::kUnimplemented) {
-      spdlog::warn("built-in identity provider unavailable: {}", created.error().message());
     } else {
       return fail("identity", created.error(), 2);
     }
@@ -358,6 +381,18 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   if (token_created) {
     std::printf("Admin token (shown once; saved in %s/admin.token, mode 0600):\n  %s\n",
                 data_dir.c_str(), token->c_str());
+  }
+  if (bootstrap_user) {
+    const std::string email = GetString(bootstrap_user->entry, "email");
+    if (bootstrap_user->created) {
+      std::printf(
+          "Browser login at %s/ as %s, password (shown once; saved in %s, mode 0600):\n  %s\n",
+          wiring.self_url.c_str(), email.c_str(), bootstrap_user->password_file.c_str(),
+          bootstrap_user->password.c_str());
+    } else {
+      std::printf("Browser login at %s/ as %s (password in %s)\n", wiring.self_url.c_str(),
+                  email.c_str(), bootstrap_user->password_file.c_str());
+    }
   }
   std::printf(
       "kubectl:  skiff kubeconfig --data-dir %s > skiff.kubeconfig && "

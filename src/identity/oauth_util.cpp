@@ -68,6 +68,50 @@ std::string JoinSpaces(const std::vector<std::string>& v) {
   return out;
 }
 
+namespace {
+
+// "http://127.0.0.1/callback" -> host "127.0.0.1", rest "/callback"; "http://[::1]:8000/x" ->
+// "[::1]", "/x" and *port "8000". Empty host when `uri` is not an http:// loopback IP URI.
+std::pair<std::string_view, std::string_view> LoopbackParts(std::string_view uri,
+                                                            std::string_view* port) {
+  constexpr std::string_view kScheme = "http://";
+  *port = {};
+  if (uri.substr(0, kScheme.size()) != kScheme) return {};
+  uri.remove_prefix(kScheme.size());
+  size_t slash = uri.find('/');
+  std::string_view authority = uri.substr(0, slash);
+  std::string_view rest = slash == std::string_view::npos ? "/" : uri.substr(slash);
+  for (std::string_view h : {std::string_view("127.0.0.1"), std::string_view("[::1]")}) {
+    if (authority.substr(0, h.size()) == h &&
+        (authority.size() == h.size() || authority[h.size()] == ':')) {
+      if (authority.size() > h.size()) *port = authority.substr(h.size() + 1);
+      return {h, rest};
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+bool RedirectUriRegistered(const std::vector<std::string>& registered, std::string_view uri) {
+  if (Contains(registered, uri)) return true;
+  // RFC 8252 7.3: a native app's loopback redirect (http://127.0.0.1 or http://[::1],
+  // registered without a port) may use any port the app could bind; host, path and query must
+  // still match exactly. "localhost" is not treated so (RFC 8252 8.3).
+  std::string_view port;
+  auto [host, rest] = LoopbackParts(uri, &port);
+  if (host.empty() || port.empty() || port.size() > 5) return false;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+  }
+  for (const auto& r : registered) {
+    std::string_view registered_port;
+    auto [rhost, rrest] = LoopbackParts(r, &registered_port);
+    if (!rhost.empty() && registered_port.empty() && rhost == host && rrest == rest) return true;
+  }
+  return false;
+}
+
 bool Contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }

@@ -162,8 +162,9 @@ void ProviderImpl::Authorize(http::Request& req, http::Responder respond) {
                                          "The application (client_id) is not registered.")));
   }
   std::string redirect_uri = Param(*q, "redirect_uri");
-  // Exact string comparison (RFC 9700 2.1): never a prefix, never a redirect elsewhere.
-  if (!Contains(client->redirect_uris, redirect_uri)) {
+  // Exact string comparison (RFC 9700 2.1): never a prefix, never a redirect elsewhere; only a
+  // native app's loopback redirect may vary its port (RFC 8252 7.3).
+  if (!RedirectUriRegistered(client->redirect_uris, redirect_uri)) {
     return respond(Html(400, RenderError("Invalid login request",
                                          "The redirect_uri is not registered for this "
                                          "application.")));

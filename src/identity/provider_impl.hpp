@@ -46,6 +46,9 @@ std::string Param(const Form& form, std::string_view name);  // "" when absent
 std::vector<std::string> SplitSpaces(std::string_view s);    // deduplicated
 std::string JoinSpaces(const std::vector<std::string>& v);
 bool Contains(const std::vector<std::string>& v, std::string_view s);
+// Whether `uri` may be used as the redirect_uri of a client with these registered URIs: an
+// exact match, or a loopback redirect of a native app on any port (RFC 8252 7.3).
+bool RedirectUriRegistered(const std::vector<std::string>& registered, std::string_view uri);
 // RFC 6749 5.2 JSON error, not cacheable.
 http::Response OAuthError(int status, std::string_view error, std::string_view description);
 // An HTML page with no-store, framing and content-security headers.

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import time
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
@@ -29,6 +30,8 @@ def free_port():
 
 @pytest.fixture
 def env(tmpdir_path):
+    # `skiff login` uses the built-in public client "skiff-cli", whose loopback redirect may use
+    # any port (RFC 8252); the test picks one so that it can forge requests to the listener.
     port = free_port()
     config = os.path.join(tmpdir_path, "skiff.yaml")
     with open(config, "w") as f:
@@ -37,9 +40,6 @@ def env(tmpdir_path):
                 "staticPasswords": [{
                     "email": "alice@example.com", "hash": PASSWORD_HASH, "username": "alice",
                     "userID": "08a8684b-db88-4b73-90a9-3cd1661f5466", "groups": ["datascience"]}],
-                "staticClients": [{
-                    "id": "skiff-cli", "name": "skiff CLI", "public": True,
-                    "redirectURIs": [f"http://127.0.0.1:{port}/callback"]}],
             }}, f)
     s = Skiff(os.path.join(tmpdir_path, "data"), config=config).start()
     https = "https://" + s.url.split("://", 1)[1]
@@ -55,7 +55,7 @@ def login_cmd(e, *extra, timeout="60s"):
             "--cache-dir", os.path.join(e["dir"], "tokens"), *extra]
 
 
-def play_browser(e, url, password="password"):
+def play_browser(e, url, password="password", login="alice@example.com"):
     """Opens the authorization URL, submits the login form and follows the redirect to the
     command's loopback listener. Returns the listener's answer."""
     b = requests.Session()
@@ -66,12 +66,13 @@ def play_browser(e, url, password="password"):
     assert form, page.text
     fields = {m.group(1): html.unescape(m.group(2))
               for m in re.finditer(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text)}
-    fields.update({"login": "alice@example.com", "password": password})
+    fields.update({"login": login, "password": password})
     action = requests.compat.urljoin(page.url, html.unescape(form.group(1)))
     r = b.post(action, data=fields, allow_redirects=False, timeout=30, verify=e["ca"])
     assert r.status_code in (302, 303), r.text
     location = r.headers["Location"]
-    assert location.startswith(f"http://127.0.0.1:{e['port']}/callback?"), location
+    redirect = parse_qs(urlparse(url).query)["redirect_uri"][0]
+    assert location.startswith(redirect + "?"), location
     return requests.get(location, timeout=10)
 
 
@@ -207,3 +208,49 @@ def test_wrong_password_never_reaches_the_listener(env):
         proc.kill()
         proc.wait(timeout=5)
     assert not os.path.exists(os.path.join(env["dir"], "kubeconfig"))
+
+
+def test_first_start_admin_can_log_in_with_the_default_client(tmpdir_path):
+    """With no users configured, skiff up creates admin@skiff.local (password shown once, kept
+    0600) and `skiff login` works with no client registration and a kernel-picked port."""
+    s = Skiff(os.path.join(tmpdir_path, "data")).start()
+    try:
+        line = s.out.wait_for(r"Browser login at (https://\S+)/ as (\S+), password")
+        assert line.group(2) == "admin@skiff.local"
+        password = s.out.wait_for(r"^  (\S+)$").group(1)
+        pw_file = os.path.join(s.data_dir, "identity", "admin.password")
+        assert stat.S_IMODE(os.stat(pw_file).st_mode) == 0o600
+        assert open(pw_file).read().strip() == password
+        e = {"skiff": s, "https": "https://" + s.url.split("://", 1)[1],
+             "ca": os.path.join(s.data_dir, "tls", "ca.crt"), "dir": tmpdir_path}
+        cmd = [SKIFF, "login", "--server", e["https"], "--ca-file", e["ca"], "--no-browser",
+               "--timeout", "60s", "--kubeconfig", os.path.join(tmpdir_path, "kubeconfig"),
+               "--cache-dir", os.path.join(tmpdir_path, "tokens")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = LineReader(proc.stderr)
+        try:
+            url = err.wait_for(r"^\s+(https://\S+/dex/auth\?\S+)$", timeout=15).group(1)
+            redirect = parse_qs(urlparse(url).query)["redirect_uri"][0]
+            assert re.fullmatch(r"http://127\.0\.0\.1:\d+/callback", redirect), redirect
+            answer = play_browser(e, url, password=password, login="admin@skiff.local")
+            assert answer.status_code == 200
+            assert proc.wait(timeout=30) == 0, err.all
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=5)
+        who = kubectl(e, "auth", "whoami", "-o", "json")
+        assert who.returncode == 0, who.stderr
+        info = json.loads(who.stdout)["status"]["userInfo"]
+        assert info["username"] == "admin@skiff.local"
+        # A restart neither changes nor re-prints the password.
+        assert s.stop() == 0
+        s2 = Skiff(s.data_dir).start()
+        try:
+            s2.out.wait_for(r"Browser login at \S+ as admin@skiff.local \(password in ")
+            assert open(pw_file).read().strip() == password
+            assert not any(password in line for line in s2.out.all)
+        finally:
+            assert s2.stop() == 0
+    finally:
+        s.stop()
