@@ -439,37 +439,32 @@ bool ExecInteractive() {
   return v != nullptr && v->is_bool() && v->get_bool();
 }
 
-int RunExec(const Context& ctx) {
+// A valid ID token for `ctx`: the cached one while it has a minute left, else a refreshed one,
+// else (when `interactive`) a new login. Saves what it gets.
+Result<std::string> CurrentIdToken(const Context& ctx, bool interactive) {
   std::optional<json::object> cache = LoadCache(ctx);
   if (cache) {
     std::string id_token = GetString(*cache, "idToken");
-    if (SecondsLeft(id_token) > 60) {
-      PrintExecCredential(id_token);
-      return 0;
-    }
+    if (SecondsLeft(id_token) > 60) return id_token;
   }
-  auto issuer = Discover(ctx);
-  if (!issuer) return Fail(issuer.error());
+  SKIFF_ASSIGN_OR_RETURN(Issuer issuer, Discover(ctx));
   Status last = NotFound("no cached login for " + ctx.issuer_url);
   if (cache && !GetString(*cache, "refreshToken").empty()) {
     std::string refresh = GetString(*cache, "refreshToken");
     auto t = TokenRequest(
-        ctx, *issuer, {{"grant_type", "refresh_token"}, {"refresh_token", refresh}}, "", refresh);
+        ctx, issuer, {{"grant_type", "refresh_token"}, {"refresh_token", refresh}}, "", refresh);
     if (t) {
-      if (Status s = SaveCache(ctx, *t); !s.ok()) return Fail(s);
-      PrintExecCredential(t->id_token);
-      return 0;
+      SKIFF_RETURN_IF_ERROR(SaveCache(ctx, *t));
+      return t->id_token;
     }
     last = t.error();
   }
-  if (!ExecInteractive()) {
-    return Fail(Unauthenticated(last.message() + "; run `skiff login` to log in again"));
+  if (!interactive) {
+    return Unauthenticated(last.message() + "; run `skiff login` to log in again");
   }
-  auto t = InteractiveLogin(ctx, *issuer);
-  if (!t) return Fail(t.error());
-  if (Status s = SaveCache(ctx, *t); !s.ok()) return Fail(s);
-  PrintExecCredential(t->id_token);
-  return 0;
+  SKIFF_ASSIGN_OR_RETURN(Tokens t, InteractiveLogin(ctx, issuer));
+  SKIFF_RETURN_IF_ERROR(SaveCache(ctx, t));
+  return t.id_token;
 }
 
 }  // namespace
@@ -480,7 +475,17 @@ int RunLogin(const Settings& settings, const LoginOptions& options) {
   Context ctx{&options, endpoint->url, endpoint->ca_file, options.issuer};
   if (ctx.issuer_url.empty()) ctx.issuer_url = ctx.server + "/dex";
   while (!ctx.issuer_url.empty() && ctx.issuer_url.back() == '/') ctx.issuer_url.pop_back();
-  if (options.exec) return RunExec(ctx);
+  if (options.exec || options.print_token) {
+    // The credential plugin (and --print-token) reuse the cached login while it is valid.
+    auto token = CurrentIdToken(ctx, options.exec ? ExecInteractive() : true);
+    if (!token) return Fail(token.error());
+    if (options.exec) {
+      PrintExecCredential(*token);
+    } else {
+      std::printf("%s\n", token->c_str());
+    }
+    return 0;
+  }
 
   auto issuer = Discover(ctx);
   if (!issuer) return Fail(issuer.error());
@@ -488,10 +493,6 @@ int RunLogin(const Settings& settings, const LoginOptions& options) {
   if (!tokens) return Fail(tokens.error());
   if (Status s = SaveCache(ctx, *tokens); !s.ok()) return Fail(s);
   std::string user = UserOf(tokens->claims);
-  if (options.print_token) {
-    std::printf("%s\n", tokens->id_token.c_str());
-    return 0;
-  }
   if (Status s = WriteKubeconfig(ctx, user); !s.ok()) return Fail(s);
   std::fprintf(stderr, "Logged in as %s. kubectl now uses context skiff-%s (in %s).\n",
                user.c_str(), user.c_str(), KubeconfigPath(options).c_str());

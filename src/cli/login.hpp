@@ -30,7 +30,7 @@ struct LoginOptions {
   std::string timeout = "5m";          // how long to wait for the browser
   bool no_browser = false;             // only print the URL
   bool exec = false;                   // act as kubectl's exec credential plugin
-  bool print_token = false;            // print the ID token instead of writing a kubeconfig
+  bool print_token = false;  // print a valid ID token (cached, refreshed or new); no kubeconfig
 };
 
 int RunLogin(const Settings& settings, const LoginOptions& options);

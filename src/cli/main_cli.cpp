@@ -96,7 +96,8 @@ int Main(int argc, char** argv) {
   login->add_flag("--exec", login_opts.exec,
                   "act as kubectl's credential plugin (the kubeconfig written by login uses it)");
   login->add_flag("--print-token", login_opts.print_token,
-                  "print the ID token instead of updating the kubeconfig");
+                  "print a valid ID token (cached, refreshed or from a new login) instead of "
+                  "updating the kubeconfig");
 
   try {
     app.parse(argc, argv);

@@ -152,6 +152,11 @@ def test_exec_plugin_refreshes_an_expired_token(env):
     # Refresh tokens rotate: the old one is spent.
     assert after["refreshToken"] != before["refreshToken"]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    # --print-token hands out the cached token while it is valid (no new login, no browser).
+    r = subprocess.run(login_cmd(env, "--print-token"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == after["idToken"]
+    assert "Open this URL" not in r.stderr
 
 
 def test_exec_plugin_without_a_usable_login_says_what_to_do(env):
