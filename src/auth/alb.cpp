@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "auth/authn_util.hpp"
 #include "core/json.hpp"
 
 namespace skiff::auth {
@@ -38,15 +39,7 @@ std::vector<std::string> Groups(const json::object& claims) {
       }
     } else if (const json::string* s = it->value().if_string()) {
       // Some IdPs pass a comma-separated list through userinfo.
-      std::string_view rest(*s);
-      while (!rest.empty()) {
-        size_t comma = rest.find(',');
-        std::string_view g = rest.substr(0, comma);
-        while (!g.empty() && g.front() == ' ') g.remove_prefix(1);
-        while (!g.empty() && g.back() == ' ') g.remove_suffix(1);
-        if (!g.empty()) out.emplace_back(g);
-        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      }
+      for (auto& g : SplitCommaList(*s)) out.push_back(std::move(g));
     }
     if (!out.empty()) break;
   }

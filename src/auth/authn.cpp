@@ -47,20 +47,6 @@ std::string UnverifiedIssuer(std::string_view token) {
   return GetString(*obj, "iss");
 }
 
-std::vector<std::string> SplitGroups(std::string_view s) {
-  std::vector<std::string> out;
-  while (!s.empty()) {
-    size_t comma = s.find(',');
-    std::string_view g = s.substr(0, comma);
-    while (!g.empty() && g.front() == ' ') g.remove_prefix(1);
-    while (!g.empty() && g.back() == ' ') g.remove_suffix(1);
-    if (!g.empty()) out.emplace_back(g);
-    if (comma == s.npos) break;
-    s.remove_prefix(comma + 1);
-  }
-  return out;
-}
-
 void LogRefusal(const http::Request& req, std::string_view what, const Status& why) {
   spdlog::warn("auth: {} refused for {} {} from {}: {}", what, req.method, req.path,
                req.remote_addr, why.message());
@@ -144,7 +130,7 @@ Result<Principal> Gateway::PrincipalFromClaims(const json::object& claims,
         if (v.is_string()) p.groups.emplace_back(v.get_string());
       }
     } else if (g->is_string()) {
-      p.groups = SplitGroups(g->get_string());
+      p.groups = SplitCommaList(g->get_string());
     }
   }
   for (const auto& u : config_.admin_users) {

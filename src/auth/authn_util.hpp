@@ -64,4 +64,8 @@ bool IsBrowserNavigation(const http::Request& req);
 // Form/query encoding of one component (RFC 3986 unreserved kept).
 std::string UrlEncode(std::string_view s);
 
+// "a, b,,c " -> {"a", "b", "c"}: comma-separated items, trimmed of spaces, empty ones dropped
+// (group lists in headers and claims, lists given as one string in settings).
+std::vector<std::string> SplitCommaList(std::string_view s);
+
 }  // namespace skiff::auth

@@ -1,6 +1,7 @@
 #include "cli/auth_setup.hpp"
 
 #include "auth/authn_jwt.hpp"
+#include "auth/authn_util.hpp"
 #include "core/log.hpp"
 #include "identity/identity.hpp"
 
@@ -24,19 +25,7 @@ Result<std::string> Str(const json::object& o, std::string_view key, const std::
 Result<std::vector<std::string>> List(const json::value* v, const std::string& where) {
   std::vector<std::string> out;
   if (v == nullptr || v->is_null()) return out;
-  if (v->is_string()) {
-    std::string_view s = v->get_string();
-    while (!s.empty()) {
-      size_t comma = s.find(',');
-      std::string_view item = s.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      if (!item.empty()) out.emplace_back(item);
-      if (comma == s.npos) break;
-      s.remove_prefix(comma + 1);
-    }
-    return out;
-  }
+  if (v->is_string()) return auth::SplitCommaList(v->get_string());
   if (!v->is_array()) return InvalidArgument(where + ": expected a list of strings");
   for (const auto& item : v->get_array()) {
     if (!item.is_string()) return InvalidArgument(where + ": expected a list of strings");
