@@ -2,11 +2,8 @@
 base64url segments WITH padding, signer/client/iss/exp in the header, kid a UUID) and verified
 against PEM keys served by kid from a local HTTPS key server (auth.alb.keyURL)."""
 import base64
-import http.server
 import json
 import os
-import ssl
-import threading
 import time
 import uuid
 
@@ -16,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from conftest import Skiff, make_test_ca
+from conftest import HttpsFiles, Skiff
 
 REGION = "eu-central-1"
 ARN = "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/app/skiff/50dc6c495c0c9188"
@@ -39,42 +36,17 @@ def odd_json(obj):
     return text
 
 
-class KeyServer:
+class KeyServer(HttpsFiles):
+    """The regional ALB public-key endpoint: GET /<kid> answers the PEM."""
+
     def __init__(self, directory):
-        self.ca, cert, key = make_test_ca(os.path.join(directory, "keys-tls"))
-        self.keys = {}
-        self.fetches = 0
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.fetches += 1
-                pem = outer.keys.get(self.path.lstrip("/"))
-                self.send_response(200 if pem else 404)
-                body = pem or b"not found"
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        super().__init__(os.path.join(directory, "keys-tls"))
 
     def add(self, private_key):
         kid = str(uuid.uuid4())
-        self.keys[kid] = private_key.public_key().public_bytes(
+        self.files["/" + kid] = private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         return kid
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def alb_token(key, kid, header_over=None, payload_over=None, pad=True):

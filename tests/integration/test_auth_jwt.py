@@ -7,12 +7,9 @@ auth.jwt[].caFile). Tokens are built here with Debian's python3-cryptography. Ev
 import base64
 import hashlib
 import hmac
-import http.server
 import json
 import os
-import ssl
 import subprocess
-import threading
 import time
 
 import pytest
@@ -21,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from conftest import SKIFF, Skiff, make_test_ca, wait_until
+from conftest import SKIFF, HttpsFiles, Skiff, wait_until
 
 ISSUER = "https://issuer.test.example"
 AUDIENCE = "skiff-api"
@@ -88,36 +85,11 @@ def sign(keys, payload, alg="RS256", kid="rsa1", header=None, raw_header=None, d
     return signing_input + "." + b64u(sig)
 
 
-class JwksServer:
+class JwksServer(HttpsFiles):
     def __init__(self, directory, keys):
-        self.ca, cert, key = make_test_ca(os.path.join(directory, "jwks-tls"))
-        self.fetches = 0
-        body = json.dumps(keys.jwks()).encode()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.fetches += 1
-                self.send_response(200 if self.path == "/jwks.json" else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(os.path.join(directory, "jwks-tls"),
+                         {"/jwks.json": json.dumps(keys.jwks()).encode()}, "application/json")
+        self.url += "/jwks.json"
 
 
 class Env:
