@@ -250,6 +250,12 @@ Decision Gateway::Callback(const http::Request& req, bool may_block) const {
 }
 
 Decision Gateway::Logout(const http::Request& req, bool may_block) const {
+  // Logout changes state even as a GET (links and Kubeflow's menu use GET): another site must
+  // not be able to end a user's session (logout CSRF).
+  if (Status site = CheckSameSite(req, RequestOrigin(req, config_.trusted_proxies)); !site.ok()) {
+    LogRefusal(req, "logout", site);
+    return Respond(http::ErrorResponse(site));
+  }
   if (!may_block) return NeedsBlocking();
   std::string id_token;
   if (auto cookie = CookieValue(req.headers, config_.session_cookie);

@@ -24,4 +24,9 @@ bool IsStateChanging(std::string_view method);
 // `own_origin` ("https://host:port", case-insensitive).
 Status CheckCsrf(const http::Request& req, std::string_view own_origin);
 
+// For requests that change state whatever their method, such as GET /logout: PermissionDenied
+// when the browser says the request comes from another site (Sec-Fetch-Site: cross-site, or an
+// Origin other than `own_origin`). Requests without those headers (curl, older browsers) pass.
+Status CheckSameSite(const http::Request& req, std::string_view own_origin);
+
 }  // namespace skiff::auth

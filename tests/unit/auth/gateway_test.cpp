@@ -550,6 +550,24 @@ TEST_F(GatewayTest, LogoutEndsTheSessionAndGoesToEndSession) {
   EXPECT_EQ(Run(again).status, 401);
 }
 
+TEST_F(GatewayTest, LogoutFromAnotherSiteIsRefused) {
+  auto [session, csrf] = LoginAs();
+  auto cross = MakeRequest("GET", "/logout");
+  cross.headers.Set("Cookie", "skiff_session=" + session);
+  cross.headers.Set("Sec-Fetch-Site", "cross-site");
+  EXPECT_EQ(Run(cross).status, 403);
+  auto foreign = MakeRequest("POST", "/logout");
+  foreign.headers.Set("Cookie", "skiff_session=" + session);
+  foreign.headers.Set("Origin", "https://evil.example");
+  EXPECT_EQ(Run(foreign).status, 403);
+  EXPECT_EQ(sessions_->size(), 1u);  // still logged in
+  auto own = MakeRequest("GET", "/logout");
+  own.headers.Set("Cookie", "skiff_session=" + session);
+  own.headers.Set("Sec-Fetch-Site", "same-origin");
+  EXPECT_EQ(Run(own).status, 302);
+  EXPECT_EQ(sessions_->size(), 0u);
+}
+
 TEST(SessionStoreTest, IdleAndAbsoluteExpiry) {
   FakeClock clock;
   SessionOptions o;
