@@ -9,15 +9,8 @@ namespace skiff::auth {
 
 namespace {
 
-std::string Shown(std::string_view s) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < 128; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    out += (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') ? static_cast<char>(c) : '?';
-  }
-  if (s.size() > 128) out += "...";
-  return out + "\"";
-}
+// ALB ARNs and client ids are longer than kids: show up to 128 bytes.
+std::string Shown(std::string_view s) { return jose::PrintableForLog(s, 128); }
 
 Status NeedKey(std::string message) {
   return Status(Code::kUnauthenticated, std::move(message), std::string(kKeyRefreshReason));

@@ -93,26 +93,6 @@ const Curve* CurveByOpenSsl(std::string_view name) {
   return nullptr;
 }
 
-// A value from a token or key, made safe and short for a log line: printable ASCII kept,
-// everything else as \xNN, at most `max` input bytes.
-std::string Printable(std::string_view s, size_t max = 64) {
-  std::string out = "\"";
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  if (s.size() > max) out += "...";
-  out += "\"";
-  return out;
-}
-
 // OpenSSL's error queue is per thread; failures here must not leak entries into other code.
 Status CryptoError(std::string what) {
   ERR_clear_error();
@@ -234,7 +214,7 @@ Result<json::object> ParseStrictObject(std::string_view text, std::string_view w
   p.write_some(false, text.data(), text.size(), ec);
   if (p.handler().duplicate) {
     return Unauthenticated(std::string(what) + " has a duplicate member " +
-                           Printable(p.handler().duplicate_name));
+                           PrintableForLog(p.handler().duplicate_name));
   }
   if (ec) return Unauthenticated(std::string(what) + " is not valid JSON");
   auto obj = ParseJsonObject(text);
@@ -302,7 +282,7 @@ Result<std::shared_ptr<Key::Impl>> MakeImpl(PkeyPtr pkey, bool is_private) {
     impl->curve = CurveByOpenSsl(std::string_view(name, len));
     if (!impl->curve) {
       ERR_clear_error();
-      return InvalidArgument("EC curve " + Printable(std::string_view(name, len)) +
+      return InvalidArgument("EC curve " + PrintableForLog(std::string_view(name, len)) +
                              " is not supported (P-256, P-384, P-521)");
     }
   } else {
@@ -372,7 +352,8 @@ Result<Key> Key::FromJwk(const json::object& jwk) {
   Key key;
   if (const json::string* alg = StringMember(jwk, "alg")) {
     auto a = AlgFromName(*alg);
-    if (!a) return InvalidArgument("JWK alg " + Printable(*alg) + " is not a signature algorithm");
+    if (!a)
+      return InvalidArgument("JWK alg " + PrintableForLog(*alg) + " is not a signature algorithm");
     key.alg_ = a;
   } else if (jwk.contains("alg")) {
     return InvalidArgument("JWK \"alg\" is not a string");
@@ -408,7 +389,7 @@ Result<Key> Key::FromJwk(const json::object& jwk) {
     const json::string* crv = StringMember(jwk, "crv");
     if (!crv) return InvalidArgument("EC JWK without \"crv\"");
     const Curve* curve = CurveByJwk(*crv);
-    if (!curve) return InvalidArgument("EC curve " + Printable(*crv) + " is not supported");
+    if (!curve) return InvalidArgument("EC curve " + PrintableForLog(*crv) + " is not supported");
     SKIFF_ASSIGN_OR_RETURN(std::string x, JwkBytes(jwk, "x"));
     SKIFF_ASSIGN_OR_RETURN(std::string y, JwkBytes(jwk, "y"));
     // RFC 7518 6.2.1.2: the full coordinate width, leading zeros kept.
@@ -429,7 +410,7 @@ Result<Key> Key::FromJwk(const json::object& jwk) {
   } else if (*kty == "oct") {
     return InvalidArgument("symmetric (\"oct\") keys are not accepted");
   } else {
-    return InvalidArgument("JWK kty " + Printable(*kty) + " is not supported");
+    return InvalidArgument("JWK kty " + PrintableForLog(*kty) + " is not supported");
   }
   SKIFF_ASSIGN_OR_RETURN(auto impl, MakeImpl(std::move(pkey), false));
   key.impl_ = std::move(impl);
@@ -650,18 +631,18 @@ Result<Jws> Parse(std::string_view token, const ParseOptions& options) {
   if (!alg) return Unauthenticated("token header has no string \"alg\"");
   const std::string_view alg_name(alg->data(), alg->size());
   if (alg_name == "none" || alg_name == "None" || alg_name == "NONE") {
-    return Unauthenticated("alg " + Printable(alg_name) + " is not allowed (unsigned token)");
+    return Unauthenticated("alg " + PrintableForLog(alg_name) + " is not allowed (unsigned token)");
   }
   if (IsSigAlgFamilyHmac(alg_name)) {
-    return Unauthenticated("alg " + Printable(alg_name) +
+    return Unauthenticated("alg " + PrintableForLog(alg_name) +
                            " is not allowed (HMAC is never accepted)");
   }
   auto parsed_alg = AlgFromName(alg_name);
-  if (!parsed_alg) return Unauthenticated("alg " + Printable(alg_name) + " is not supported");
+  if (!parsed_alg) return Unauthenticated("alg " + PrintableForLog(alg_name) + " is not supported");
   const std::vector<Alg> defaults = {Alg::kRS256, Alg::kES256};
   const std::vector<Alg>& allowed = options.algorithms.empty() ? defaults : options.algorithms;
   if (std::find(allowed.begin(), allowed.end(), *parsed_alg) == allowed.end()) {
-    return Unauthenticated("alg " + Printable(alg_name) + " is not in the allowed list");
+    return Unauthenticated("alg " + PrintableForLog(alg_name) + " is not in the allowed list");
   }
   jws.alg = *parsed_alg;
   if (jws.header.contains("crit")) {
@@ -677,7 +658,7 @@ Result<Jws> Parse(std::string_view token, const ParseOptions& options) {
     for (char c : *kid) {
       const unsigned char u = static_cast<unsigned char>(c);
       if (u < 0x20 || u >= 0x7f) {
-        return Unauthenticated("token header \"kid\" " + Printable(*kid) +
+        return Unauthenticated("token header \"kid\" " + PrintableForLog(*kid) +
                                " has a non-printable character");
       }
     }
@@ -697,7 +678,7 @@ Result<Jws> Parse(std::string_view token, const ParseOptions& options) {
 Status Verify(const Jws& jws, const Key& key) {
   const AlgInfo& info = Info(jws.alg);
   if (!key.Allows(jws.alg)) {
-    return Unauthenticated("key " + Printable(key.kid()) + " may not verify " +
+    return Unauthenticated("key " + PrintableForLog(key.kid()) + " may not verify " +
                            std::string(info.name));
   }
   EVP_PKEY* pkey = key.impl()->pkey;
@@ -804,7 +785,7 @@ Status ValidateClaims(const json::object& claims, const ClaimsPolicy& policy,
     if (!iss) return Unauthenticated("token has no string \"iss\"");
     if (std::find(policy.issuers.begin(), policy.issuers.end(), std::string_view(*iss)) ==
         policy.issuers.end()) {
-      return Unauthenticated("iss " + Printable(*iss) + " is not an accepted issuer");
+      return Unauthenticated("iss " + PrintableForLog(*iss) + " is not an accepted issuer");
     }
   }
   if (!policy.audiences.empty()) {
@@ -831,9 +812,9 @@ Status ValidateClaims(const json::object& claims, const ClaimsPolicy& policy,
       }
     }
     if (!found) {
-      return Unauthenticated("aud " + (auds.empty() ? std::string("[]") : Printable(auds[0])) +
-                             (auds.size() > 1 ? " (and others)" : "") +
-                             " is not an accepted audience");
+      return Unauthenticated(
+          "aud " + (auds.empty() ? std::string("[]") : PrintableForLog(auds[0])) +
+          (auds.size() > 1 ? " (and others)" : "") + " is not an accepted audience");
     }
   }
   const double t = std::chrono::duration<double>(now.time_since_epoch()).count();
@@ -860,6 +841,24 @@ Status ValidateClaims(const json::object& claims, const ClaimsPolicy& policy,
     return Unauthenticated("token was issued in the future, at " + FormatDate(*iat));
   }
   return Status::Ok();
+}
+
+std::string PrintableForLog(std::string_view s, size_t max) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  if (s.size() > max) out += "...";
+  out += "\"";
+  return out;
 }
 
 }  // namespace skiff::auth::jose

@@ -124,6 +124,11 @@ Status Verify(const Jws& jws, const Key& key);
 // "JWT" and "kid" (key.kid(), when set). REQUIRES: key.is_private() and key.alg() set.
 Result<std::string> Sign(const Key& key, const json::object& payload);
 
+// A value taken from a token, key or header, made safe and short for a log line or an error
+// message: in double quotes, printable ASCII kept, '"', '\\' and everything else as \xNN, at
+// most `max` input bytes ("..." after a cut).
+std::string PrintableForLog(std::string_view s, size_t max = 64);
+
 // JWT claim checks (RFC 7519 4.1).
 struct ClaimsPolicy {
   std::vector<std::string> issuers;    // "iss" must equal one; empty = not checked

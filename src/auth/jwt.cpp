@@ -6,21 +6,6 @@ namespace skiff::auth {
 
 namespace {
 
-// The kid, made safe and short for a log line.
-std::string PrintableKid(std::string_view kid) {
-  std::string out = "\"";
-  for (size_t i = 0; i < kid.size() && i < 64; ++i) {
-    const unsigned char c = static_cast<unsigned char>(kid[i]);
-    if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      out += '?';
-    }
-  }
-  if (kid.size() > 64) out += "...";
-  return out + "\"";
-}
-
 Status RefreshableError(std::string message) {
   return Status(Code::kUnauthenticated, std::move(message), std::string(kKeyRefreshReason));
 }
@@ -50,7 +35,7 @@ Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
   if (!jws.kid.empty()) {
     std::vector<const jose::Key*> found = set->Find(jws.kid);
     if (found.empty()) {
-      std::string msg = "unknown kid " + PrintableKid(jws.kid);
+      std::string msg = "unknown kid " + jose::PrintableForLog(jws.kid);
       if (keys_->RefreshDue(RefreshCause::kUnknownKid)) return RefreshableError(std::move(msg));
       return Unauthenticated(std::move(msg));
     }
@@ -58,7 +43,7 @@ Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
       if (k->Allows(jws.alg)) candidates.push_back(k);
     }
     if (candidates.empty()) {
-      return Unauthenticated("key " + PrintableKid(jws.kid) + " may not verify " +
+      return Unauthenticated("key " + jose::PrintableForLog(jws.kid) + " may not verify " +
                              std::string(jose::AlgName(jws.alg)));
     }
   } else {
