@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 
 #include <cstdlib>
+#include <map>
 #include <string>
 
 #include "core/crypto.hpp"
@@ -487,15 +488,28 @@ TEST(JoseClaims, Validation) {
 
 // --- Interop with npm jose -------------------------------------------------------------------
 
-// tests/unit/auth/jose_interop.mjs, found next to the peers directory (tests/peers).
+// tests/peers (npm jose lives there): SKIFF_PEERS_DIR, which CTest sets, else found from this
+// file's place in the source tree, so the interop tests always run.
+std::string PeersDir() {
+  if (const char* peers = std::getenv("SKIFF_PEERS_DIR"); peers != nullptr && *peers != '\0') {
+    return peers;
+  }
+  const std::string here = __FILE__;  // SOURCE/tests/unit/auth/jose_test.cpp
+  return here.substr(0, here.rfind("/unit/auth/")) + "/peers";
+}
+
+// tests/unit/auth/jose_interop.mjs, next to this file.
 std::string InteropScript() {
-  const char* peers = std::getenv("SKIFF_PEERS_DIR");
-  return std::string(peers ? peers : "tests/peers") + "/../unit/auth/jose_interop.mjs";
+  const std::string here = __FILE__;
+  return here.substr(0, here.rfind('/')) + "/jose_interop.mjs";
 }
 
 Result<json::object> RunNode(const std::string& cmd, const std::string& input) {
   ProcessOptions o;
   o.argv = {"node", InteropScript(), cmd};
+  const char* path = std::getenv("PATH");
+  o.env = std::map<std::string, std::string>{{"PATH", path ? path : "/usr/local/bin:/usr/bin:/bin"},
+                                             {"SKIFF_PEERS_DIR", PeersDir()}};
   o.stdin_text = input;
   o.timeout = std::chrono::seconds(60);
   SKIFF_ASSIGN_OR_RETURN(ProcessResult r, RunProcess(o));
@@ -504,7 +518,6 @@ Result<json::object> RunNode(const std::string& cmd, const std::string& input) {
 }
 
 TEST(JoseInterop, NodeSignsSkiffVerifies) {
-  if (!std::getenv("SKIFF_PEERS_DIR")) GTEST_SKIP() << "SKIFF_PEERS_DIR not set";
   auto out = RunNode("sign", "");
   ASSERT_TRUE(out) << out.error();
   auto set = KeySet::FromJwks(Serialize((*out)["jwks"]));
@@ -535,7 +548,6 @@ TEST(JoseInterop, NodeSignsSkiffVerifies) {
 }
 
 TEST(JoseInterop, SkiffSignsNodeVerifies) {
-  if (!std::getenv("SKIFF_PEERS_DIR")) GTEST_SKIP() << "SKIFF_PEERS_DIR not set";
   KeySet set;
   json::object tokens;
   const int64_t now =

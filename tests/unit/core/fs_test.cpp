@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -157,6 +159,23 @@ TEST_F(FsTest, WriteOverDirectoryFailsAndCleansUp) {
   Status s = WriteFileAtomic(Path("d"), "x", 0600);
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(Entries(), std::vector<std::string>{"d"});
+}
+
+// A permission error cannot be provoked on disk when the tests run as root (CI does): the
+// mapping that turns errno into a Status is checked directly instead.
+TEST(ErrnoStatusTest, MapsErrnoToTheStatusCodeAndSaysWhatFailed) {
+  const std::pair<int, Code> cases[] = {
+      {ENOENT, Code::kNotFound},           {EACCES, Code::kPermissionDenied},
+      {EPERM, Code::kPermissionDenied},    {EROFS, Code::kPermissionDenied},
+      {EEXIST, Code::kAlreadyExists},      {ENOSPC, Code::kResourceExhausted},
+      {EDQUOT, Code::kResourceExhausted},  {ENOTDIR, Code::kFailedPrecondition},
+      {EISDIR, Code::kFailedPrecondition}, {EIO, Code::kInternal},
+  };
+  for (const auto& [e, code] : cases) {
+    Status s = ErrnoStatus("cannot open", "/data/x", e);
+    EXPECT_EQ(s.code(), code) << e;
+    EXPECT_EQ(s.message(), std::string("cannot open /data/x: ") + std::strerror(e));
+  }
 }
 
 TEST_F(FsTest, ReadMissingIsNotFound) {

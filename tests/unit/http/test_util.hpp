@@ -20,21 +20,14 @@
 
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "unit/wait_until.hpp"
 
 namespace skiff::http::testing {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// Polls `pred` until it holds or `timeout` passes. Returns the last value of `pred`.
-inline bool WaitUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 5s) {
-  auto end = Clock::now() + timeout;
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
-}
+using ::skiff::testing::WaitUntil;
 
 struct RawResponse {
   int status = 0;

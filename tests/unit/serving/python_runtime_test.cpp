@@ -14,10 +14,12 @@
 #include <thread>
 
 #include "python_test_helpers.hpp"
+#include "unit/wait_until.hpp"
 
 namespace skiff::serving {
 namespace {
 
+using ::skiff::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using testing::ReadBinary;
@@ -175,17 +177,6 @@ class PythonRuntimeTest : public ::testing::Test {
 
   static PythonModelControl& Control(const std::shared_ptr<Model>& m) {
     return *dynamic_cast<PythonModelControl*>(m.get());
-  }
-
-  // Polls `done` (a condition on another process's state) until it holds or `timeout` passes.
-  template <class F>
-  static bool WaitUntil(F done, milliseconds timeout = milliseconds(20'000)) {
-    const auto deadline = steady_clock::now() + timeout;
-    while (!done()) {
-      if (steady_clock::now() >= deadline) return false;
-      std::this_thread::sleep_for(milliseconds(10));
-    }
-    return true;
   }
 
   static bool ProcessGone(int pid) {

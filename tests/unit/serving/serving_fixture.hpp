@@ -37,6 +37,7 @@
 #include "serving/model.hpp"
 #include "serving/storage.hpp"
 #include "store/store.hpp"
+#include "unit/wait_until.hpp"
 
 namespace skiff::serving::ctltest {
 
@@ -45,17 +46,7 @@ using namespace std::chrono_literals;
 inline constexpr auto kWait = std::chrono::seconds(15);  // bound on conditions that hold soon
 inline constexpr std::string_view kRevisionResource = "revisions.serving.skiff.dev";
 
-// Polls `pred` until it holds or `timeout` passes. The short pause between polls is not used to
-// order anything: the deadline bounds the wait, `pred` decides.
-template <class Pred>
-bool WaitUntil(Pred pred, std::chrono::milliseconds timeout = kWait) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using ::skiff::testing::WaitUntil;
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its content on destruction.
 class ScratchDir {
