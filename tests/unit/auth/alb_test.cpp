@@ -17,6 +17,7 @@
 #include "core/crypto.hpp"
 #include "core/json.hpp"
 #include "http/server.hpp"
+#include "unit/auth/auth_test_util.hpp"
 #include "unit/http/test_certs.hpp"
 
 namespace skiff::auth {
@@ -47,46 +48,14 @@ std::string Unpadded(std::string s) {
 
 // ES256 (raw R||S) over `input` with a private key.
 std::string Es256(const jose::Key& key, std::string_view input) {
-  const std::string pem = *key.PrivatePem();
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, pkey);
-  size_t len = 0;
-  EVP_DigestSign(md, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()),
-                 input.size());
-  std::string der(len, '\0');
-  EVP_DigestSign(md, reinterpret_cast<unsigned char*>(der.data()), &len,
-                 reinterpret_cast<const unsigned char*>(input.data()), input.size());
-  der.resize(len);
-  EVP_MD_CTX_free(md);
-  EVP_PKEY_free(pkey);
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
-  const BIGNUM* r = nullptr;
-  const BIGNUM* s = nullptr;
-  ECDSA_SIG_get0(es, &r, &s);
-  std::string raw(64, '\0');
-  BN_bn2binpad(r, reinterpret_cast<unsigned char*>(raw.data()), 32);
-  BN_bn2binpad(s, reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-  ECDSA_SIG_free(es);
-  return raw;
+  return SignRaw(key, input, /*es256=*/true);
 }
 
 // Serves PEM public keys at /<kid>; counts requests.
 class KeyServer {
  public:
   KeyServer() : cert_(http::testing::MakeCert("localhost", "DNS:localhost,IP:127.0.0.1")) {
-    http::ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 1;
-    o.blocking_threads = 1;
-    o.cpu_threads = 1;
-    o.tls_cert_file = cert_->pem_path;
-    o.tls_key_file = cert_->key_path;
-    o.shutdown_grace = 1000ms;
+    http::ServerOptions o = TlsTestServerOptions(*cert_);
     server_ = std::make_unique<http::Server>(
         o,
         [this](http::Request& req, http::Responder respond) {

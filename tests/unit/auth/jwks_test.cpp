@@ -14,6 +14,7 @@
 #include "auth/jwt.hpp"
 #include "core/json.hpp"
 #include "http/server.hpp"
+#include "unit/auth/auth_test_util.hpp"
 #include "unit/http/test_certs.hpp"
 
 namespace skiff::auth {
@@ -27,15 +28,7 @@ using std::chrono::seconds;
 class IssuerServer {
  public:
   IssuerServer() : cert_(http::testing::MakeCert("localhost", "DNS:localhost,IP:127.0.0.1")) {
-    http::ServerOptions o;
-    o.host = "127.0.0.1";
-    o.port = 0;
-    o.io_threads = 1;
-    o.blocking_threads = 1;
-    o.cpu_threads = 1;
-    o.tls_cert_file = cert_->pem_path;
-    o.tls_key_file = cert_->key_path;
-    o.shutdown_grace = 1000ms;
+    http::ServerOptions o = TlsTestServerOptions(*cert_);
     server_ = std::make_unique<http::Server>(
         o, [this](http::Request& req, http::Responder respond) { respond(Handle(req)); }, nullptr);
     auto port = server_->Start();

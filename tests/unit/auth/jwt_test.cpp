@@ -16,6 +16,7 @@
 
 #include "core/crypto.hpp"
 #include "core/json.hpp"
+#include "unit/auth/auth_test_util.hpp"
 
 namespace skiff::auth {
 namespace {
@@ -28,41 +29,6 @@ constexpr int64_t kNowSec = 1'700'000'000;
 constexpr std::string_view kIssuer = "https://issuer.test";
 
 std::string B64(std::string_view s) { return Base64UrlEncode(s); }
-
-// Signs arbitrary header and payload *text* (so tests can craft duplicates, padding, ...) with
-// a private key, RS256 or ES256 (raw R||S, or DER when `der`).
-std::string SignRaw(const jose::Key& key, std::string_view signing_input, bool es256,
-                    bool der = false) {
-  const std::string pem = *key.PrivatePem();
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  EVP_PKEY* pkey = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
-  BIO_free(bio);
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, pkey);
-  size_t len = 0;
-  EVP_DigestSign(md, nullptr, &len, reinterpret_cast<const unsigned char*>(signing_input.data()),
-                 signing_input.size());
-  std::string sig(len, '\0');
-  EVP_DigestSign(md, reinterpret_cast<unsigned char*>(sig.data()), &len,
-                 reinterpret_cast<const unsigned char*>(signing_input.data()),
-                 signing_input.size());
-  sig.resize(len);
-  EVP_MD_CTX_free(md);
-  EVP_PKEY_free(pkey);
-  if (es256 && !der) {
-    const unsigned char* p = reinterpret_cast<const unsigned char*>(sig.data());
-    ECDSA_SIG* es = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(sig.size()));
-    const BIGNUM* r = nullptr;
-    const BIGNUM* s = nullptr;
-    ECDSA_SIG_get0(es, &r, &s);
-    std::string raw(64, '\0');
-    BN_bn2binpad(r, reinterpret_cast<unsigned char*>(raw.data()), 32);
-    BN_bn2binpad(s, reinterpret_cast<unsigned char*>(raw.data()) + 32, 32);
-    ECDSA_SIG_free(es);
-    sig = raw;
-  }
-  return sig;
-}
 
 std::string Hmac256(std::string_view key, std::string_view data) {
   unsigned char out[32];
