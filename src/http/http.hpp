@@ -44,6 +44,45 @@ class HeaderMap {
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// A request body read as it arrives, for handlers that forward large bodies (the gateway's
+// proxy). The server sets Request::body_source (and leaves Request::body empty) when
+// ServerOptions::stream_body returns true for the request's head.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // Calls `ready` exactly once, from any thread, with the next piece of the body (never
+  // empty), nullopt at the end of the body, or an error: DeadlineExceeded (body time-out),
+  // InvalidArgument (malformed chunked encoding), ResourceExhausted (over the limit),
+  // Unavailable (the client went away). Call Read again only after `ready` has run.
+  virtual void Read(std::function<void(Result<std::optional<std::string>>)> ready) = 0;
+  // The declared Content-Length, or nullopt for a chunked body.
+  virtual std::optional<uint64_t> content_length() const = 0;
+};
+
+// A bidirectional byte stream after a protocol switch (WebSocket): one side of a tunnel.
+class ByteStream {
+ public:
+  virtual ~ByteStream() = default;
+  // Calls `ready` exactly once, from any thread, with the next bytes (never empty), nullopt
+  // at end of stream, or an error. One Read at a time.
+  virtual void Read(std::function<void(Result<std::optional<std::string>>)> ready) = 0;
+  // Writes all of `data`; calls `done` exactly once with the outcome. One Write at a time.
+  virtual void Write(std::string data, std::function<void(Status)> done) = 0;
+  // Closes both directions; pending Read/Write complete with errors. Idempotent; any thread.
+  virtual void Close() = 0;
+};
+
+// What handlers tell the access log about a request. The server creates one per request
+// (Request::notes) and reads it after the response is written; handlers fill it before they
+// call the Responder.
+struct AccessNotes {
+  std::string route_name;  // the gateway route that matched: "team-a/kfserving-iap[0]"
+  std::string upstream;    // "127.0.0.1:9000", "model team-a/sklearn-iap", "api"
+  std::string user;        // the authenticated principal's name
+  std::string flags;       // Envoy-style response flags: "NR", "UF", "UT", "URX", "FI", "DI"
+  std::string request_id;  // x-request-id, generated or propagated
+};
+
 struct Request {
   std::string method;     // as sent, e.g. "GET"
   std::string target;     // raw request-target as sent
@@ -60,6 +99,10 @@ struct Request {
   // for prefix routes ("/api/*" matched by "/api/v1" gives "v1").
   std::string route;
   std::string path_rest;
+  // Set by the server when ServerOptions::stream_body chose to stream this request's body.
+  std::shared_ptr<BodySource> body_source;
+  // Never null for requests the server dispatches.
+  std::shared_ptr<AccessNotes> notes;
 
   // Decoded value of the first query parameter `name` ("a+b" and "a%20b" both give "a b").
   std::optional<std::string> Query(std::string_view name) const;
@@ -84,6 +127,10 @@ struct Response {
   std::string body;
   // When set, `body` is ignored and the stream's chunks are the body.
   std::shared_ptr<BodyStream> stream;
+  // With status 101: after writing the head the connection stops speaking HTTP and calls
+  // `upgrade` with the client's side of the connection; the connection closes when that
+  // ByteStream is closed (by the callee) or the client goes away.
+  std::function<void(std::shared_ptr<ByteStream> client)> upgrade;
 
   static Response Text(int status, std::string body);
   static Response Json(int status, std::string body);
