@@ -279,6 +279,49 @@ void Connection::ResetRequest() {
   request_.principal.reset();
   request_.route.clear();
   request_.path_rest.clear();
+  request_.body_source.reset();
+  notes_ = std::make_shared<AccessNotes>();
+  request_.notes = notes_;
+  bytes_sent_ = 0;
+  bytes_received_ = 0;
+  flags_.clear();
+  if (core_.options.access_log) access_.start = std::chrono::system_clock::now();
+}
+
+void Connection::AddFlag(std::string_view flag) {
+  if (flags_.find(flag) != std::string::npos) return;
+  if (!flags_.empty()) flags_ += ',';
+  flags_ += flag;
+}
+
+void Connection::CaptureAccess() {
+  if (!core_.options.access_log) return;
+  access_.method = request_.method;
+  access_.target = request_.target;
+  access_.path = request_.path;
+  access_.version = version_;
+  auto host = request_.headers.Get("Host");
+  access_.host.assign(host ? *host : std::string_view());
+  auto agent = request_.headers.Get("User-Agent");
+  access_.user_agent.assign(agent ? *agent : std::string_view());
+}
+
+void Connection::LogAccess(int status) {
+  if (!core_.options.access_log) return;
+  access_.status = status;
+  access_.bytes_received = bytes_received_;
+  access_.bytes_sent = bytes_sent_;
+  access_.duration =
+      std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - started_);
+  access_.remote_addr = remote_addr_;
+  access_.route = route_;
+  access_.notes = notes_ ? *notes_ : AccessNotes{};
+  access_.flags = flags_;
+  try {
+    core_.options.access_log(access_);
+  } catch (const std::exception& e) {
+    SPDLOG_ERROR("access log hook threw: {}", e.what());
+  }
 }
 
 net::awaitable<void> Connection::Loop() {
@@ -319,13 +362,18 @@ net::awaitable<void> Connection::Loop() {
     if (read.kind == ReadOutcome::kClosed) co_return;
     method_.assign(MethodLabel(request_.method));
     route_.clear();
+    bytes_received_ = request_.body.size();
     if (read.kind == ReadOutcome::kReject) {
+      CaptureAccess();
+      AddFlag(read.status == 408 ? "RT" : "DPE");
       response_.emplace(ErrorResponse(read.status, read.error, read.message));
       keep_alive_ = false;
       phase_ = Phase::kWriting;
       bool ok = co_await Write();
       core_.Record(worker_, route_, method_, read.status,
                    std::chrono::duration<double>(steady_clock::now() - started_).count());
+      if (!ok) AddFlag("DC");
+      LogAccess(read.status);
       if (ok) co_await LingerClose();
       co_return;
     }
@@ -333,11 +381,17 @@ net::awaitable<void> Connection::Loop() {
 
     Status target_error;
     if (!PrepareTarget(&target_error)) {
+      CaptureAccess();
       response_.emplace(ErrorResponse(target_error));
     } else {
+      CaptureAccess();
       phase_ = Phase::kHandling;
       co_await Handle();
-      if (forced_ || !response_) co_return;
+      if (forced_ || !response_) {
+        AddFlag("DC");
+        LogAccess(0);
+        co_return;
+      }
     }
     if (closing_ || core_.stopping.load()) keep_alive_ = false;
     const int status = response_->status;
@@ -346,6 +400,8 @@ net::awaitable<void> Connection::Loop() {
     core_.Record(worker_, route_, method_, status,
                  std::chrono::duration<double>(steady_clock::now() - started_).count());
     response_.reset();
+    if (!ok) AddFlag("DC");
+    LogAccess(status);
     if (!ok) co_return;
     if (!keep_alive_ || closing_) {
       error_code ec;
@@ -505,7 +561,11 @@ net::awaitable<void> Connection::Handle() {
   if (response_) co_return;  // answered inline: the fast path
 
   ClearDeadline();
-  co_await WaitForWake(steady_clock::now() + core_.options.handler_timeout);
+  // Other wake-ups (a streamed body's reads) may end the wait early: wait again until answered.
+  const auto until = steady_clock::now() + core_.options.handler_timeout;
+  while (!response_ && !forced_ && !closed_ && steady_clock::now() < until) {
+    co_await WaitForWake(until);
+  }
   if (response_ || forced_ || closed_) co_return;
   ++seq_;  // a late answer is dropped
   response_.emplace(ErrorResponse(504, "GatewayTimeout", "the handler did not answer in time"));
@@ -568,6 +628,7 @@ net::awaitable<bool> Connection::Write() {
   if (!streaming && !head_request && !bodiless_status && !resp.body.empty()) {
     std::array<net::const_buffer, 2> bufs = {net::buffer(h), net::buffer(resp.body)};
     co_await WriteAll(bufs, Nothrow(ec_));
+    if (!ec_) bytes_sent_ += resp.body.size();
   } else {
     co_await WriteAll(net::buffer(h), Nothrow(ec_));
   }
@@ -616,6 +677,7 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
       write_failed = true;
       break;
     }
+    bytes_sent_ += chunk->size();
   }
   if (!stream_ended_) stream->Cancel();
   stream_.reset();

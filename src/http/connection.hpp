@@ -73,6 +73,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<void> LingerClose();
 
   void ResetRequest();
+  // Access log: copies what the handler may move away, then writes the record.
+  void CaptureAccess();
+  void LogAccess(int status);
+  void AddFlag(std::string_view flag);
   bool PrepareTarget(Status* error);
   void SetDeadline(std::chrono::milliseconds d);
   void ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
@@ -124,6 +128,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string method_;  // copied before dispatch: the handler may move from request_
   std::string route_;
   std::chrono::steady_clock::time_point started_;
+  std::shared_ptr<AccessNotes> notes_;  // the handler's copy is request_.notes
+  AccessRecord access_;                 // filled only when the access log is on
+  uint64_t bytes_sent_ = 0;             // response body bytes of the current request
+  uint64_t bytes_received_ = 0;         // request body bytes of the current request
+  std::string flags_;                   // the server's own flags for the current request
   uint64_t seq_ = 0;
   std::optional<Response> response_;
   std::string head_;  // response head, reused

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -14,6 +15,29 @@
 #include "http/http.hpp"
 
 namespace skiff::http {
+
+// One finished request, for the access log (ServerOptions::access_log). Also written for
+// requests the server refused itself (400, 408, 413, 431, 501): their notes are empty.
+struct AccessRecord {
+  std::chrono::system_clock::time_point start;  // first byte of the request
+  std::string method;                           // as sent ("" when the request line was bad)
+  std::string target;                           // raw request-target as sent
+  std::string path;                             // normalized path; "" when not reached
+  int version = 11;                             // 10 or 11
+  int status = 0;               // 0: nothing was written (the client went away first)
+  uint64_t bytes_received = 0;  // request body bytes (tunnel bytes from the client included)
+  uint64_t bytes_sent = 0;      // response body bytes (stream chunks and tunnel bytes included)
+  std::chrono::microseconds duration{0};  // first request byte to last response byte
+  std::string remote_addr;                // "127.0.0.1:54321"
+  std::string host;                       // the Host header
+  std::string user_agent;
+  std::string route;  // Request::route as the router left it
+  AccessNotes notes;  // what the handler wrote into Request::notes
+  // What the server decided itself, Envoy-style and comma-separated: "DC" the client went away
+  // before the response was complete, "SI" a tunnel's idle time-out, "DPE" a refused
+  // (malformed) request, "RT" the request timed out.
+  std::string flags;
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -39,6 +63,10 @@ struct ServerOptions {
   // With TLS on, a connection whose first byte is not a TLS handshake record is served as
   // plain HTTP on the same port (curl, probes, browsers on loopback) unless this is set.
   bool tls_only = false;
+
+  // Called once per request on the connection's I/O thread, after the response has been written
+  // (or the connection failed first). Must not block; null: no access log.
+  std::function<void(const AccessRecord&)> access_log;
 };
 
 class Server {
