@@ -20,18 +20,19 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
   vo.claims.issuers = {policy.issuer};
   vo.claims.audiences = policy.audiences;
   vo.claims.skew = policy.skew;
+  vo.cache = policy.cache;
   auto verifier = std::make_shared<const JwtVerifier>(vo, source);
   JwtIssuer issuer;
   issuer.issuer = policy.issuer;
   issuer.mapping = std::move(mapping);
   issuer.may_block = true;
   issuer.verify_inline = [verifier, &clock](std::string_view token) -> Result<json::object> {
-    SKIFF_ASSIGN_OR_RETURN(VerifiedJwt v, verifier->Verify(token, clock.Now()));
-    return std::move(v.claims);
+    SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyShared(token, clock.Now()));
+    return v->claims;
   };
   issuer.verify = [verifier, &clock](std::string_view token) -> Result<json::object> {
-    SKIFF_ASSIGN_OR_RETURN(VerifiedJwt v, verifier->VerifyOrRefresh(token, clock.Now()));
-    return std::move(v.claims);
+    SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyOrRefreshShared(token, clock.Now()));
+    return v->claims;
   };
   return issuer;
 }

@@ -10,6 +10,7 @@
 #include "auth/alb.hpp"
 #include "auth/authn.hpp"
 #include "auth/jose.hpp"
+#include "auth/jwt_cache.hpp"
 #include "core/clock.hpp"
 
 namespace skiff::auth {
@@ -19,6 +20,8 @@ struct JwtPolicy {
   std::vector<std::string> audiences;  // "aud" must contain one; empty = not checked
   std::vector<jose::Alg> algorithms;   // empty = RS256 and ES256
   std::chrono::seconds skew{60};
+  // Verified tokens are remembered until exp, at most cache.max_age (jwt.hpp, jwt_cache.hpp).
+  JwtCacheOptions cache;
 };
 
 struct RemoteJwksOptions {

@@ -13,12 +13,87 @@ Status RefreshableError(std::string message) {
 }  // namespace
 
 JwtVerifier::JwtVerifier(JwtVerifierOptions options, std::shared_ptr<KeySource> keys)
-    : options_(std::move(options)), keys_(std::move(keys)) {
+    : options_(std::move(options)),
+      keys_(std::move(keys)),
+      cache_(std::make_shared<VerifiedJwtCache>(options_.cache)),
+      counters_(std::make_shared<Counters>()) {
   SKIFF_CHECK(keys_ != nullptr);
+}
+
+JwtVerifierStats JwtVerifier::stats() const {
+  JwtVerifierStats s;
+  s.signature_checks = counters_->signature_checks.load(std::memory_order_relaxed);
+  s.cache_hits = counters_->cache_hits.load(std::memory_order_relaxed);
+  s.cache_misses = counters_->cache_misses.load(std::memory_order_relaxed);
+  return s;
 }
 
 Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
                                         std::chrono::system_clock::time_point now) const {
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const VerifiedJwt> v, VerifyShared(token, now));
+  return VerifiedJwt(*v);
+}
+
+Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyShared(
+    std::string_view token, std::chrono::system_clock::time_point now) const {
+  // Oversized tokens are refused by VerifyFull before any hashing.
+  if (!cache_->enabled() || token.size() > options_.max_token_bytes) {
+    return VerifyFull(token, now, nullptr);
+  }
+  const VerifiedJwtCache::Digest digest = VerifiedJwtCache::DigestOf(token);
+  if (std::optional<VerifiedJwtCache::Entry> hit = cache_->Find(digest, now)) {
+    if (std::optional<Status> checked = CheckCached(digest, *hit, now)) {
+      if (!checked->ok()) return *checked;
+      counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
+      return std::move(hit->jwt);
+    }
+  }
+  counters_->cache_misses.fetch_add(1, std::memory_order_relaxed);
+  VerifiedJwtCache::Entry entry;
+  auto r = VerifyFull(token, now, &entry);
+  if (r) {
+    entry.jwt = *r;
+    entry.cached_at = now;
+    cache_->Insert(digest, std::move(entry));
+  }
+  return r;
+}
+
+std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Digest& digest,
+                                               const VerifiedJwtCache::Entry& entry,
+                                               std::chrono::system_clock::time_point now) const {
+  if (Status claims = jose::ValidateClaims(entry.jwt->claims, options_.claims, now); !claims.ok()) {
+    cache_->Erase(digest);
+    return claims;
+  }
+  const std::shared_ptr<const jose::KeySet> set = keys_->Current();
+  if (set && set == entry.set) return Status::Ok();
+  // The set was replaced (refresh, rotation): honour the entry only if the same public key is
+  // still there under the same kid and still allowed for the algorithm.
+  if (set) {
+    const bool had_kid = entry.jwt->header.contains("kid");
+    std::string thumbprint;
+    for (const jose::Key& k : set->keys()) {
+      if (had_kid && k.kid() != entry.jwt->kid) continue;
+      if (!k.Allows(entry.jwt->alg)) continue;
+      bool same = k.impl() == entry.key->impl();
+      if (!same) {
+        if (thumbprint.empty()) thumbprint = entry.key->Thumbprint();
+        same = k.Thumbprint() == thumbprint;
+      }
+      if (same) {
+        cache_->Rebind(digest, set, &k);
+        return Status::Ok();
+      }
+    }
+  }
+  cache_->Erase(digest);
+  return std::nullopt;
+}
+
+Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyFull(
+    std::string_view token, std::chrono::system_clock::time_point now,
+    VerifiedJwtCache::Entry* verified) const {
   jose::ParseOptions parse;
   parse.max_bytes = options_.max_token_bytes;
   parse.algorithms = options_.algorithms;
@@ -58,6 +133,7 @@ Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
   const jose::Key* verified_by = nullptr;
   Status last;
   for (const jose::Key* k : candidates) {
+    counters_->signature_checks.fetch_add(1, std::memory_order_relaxed);
     last = jose::Verify(jws, *k);
     if (last.ok()) {
       verified_by = k;
@@ -66,24 +142,34 @@ Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
   }
   if (!verified_by) return last;
   SKIFF_RETURN_IF_ERROR(jose::ValidateClaims(jws.payload, options_.claims, now));
-  VerifiedJwt out;
-  out.alg = jws.alg;
-  out.kid = jws.kid.empty() ? verified_by->kid() : jws.kid;
-  out.header = std::move(jws.header);
-  out.claims = std::move(jws.payload);
-  return out;
+  auto out = std::make_shared<VerifiedJwt>();
+  out->alg = jws.alg;
+  out->kid = jws.kid.empty() ? verified_by->kid() : jws.kid;
+  out->header = std::move(jws.header);
+  out->claims = std::move(jws.payload);
+  if (verified != nullptr) {
+    verified->set = set;
+    verified->key = verified_by;
+  }
+  return std::shared_ptr<const VerifiedJwt>(std::move(out));
 }
 
 Result<VerifiedJwt> JwtVerifier::VerifyOrRefresh(std::string_view token,
                                                  std::chrono::system_clock::time_point now) const {
+  SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const VerifiedJwt> v, VerifyOrRefreshShared(token, now));
+  return VerifiedJwt(*v);
+}
+
+Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyOrRefreshShared(
+    std::string_view token, std::chrono::system_clock::time_point now) const {
   if (keys_->RefreshDue(RefreshCause::kStale)) {
     // A failure keeps the old set (if any): verification below decides.
     (void)keys_->Refresh(RefreshCause::kStale);
   }
-  auto r = Verify(token, now);
+  auto r = VerifyShared(token, now);
   if (r || !NeedsKeyRefresh(r.error())) return r;
   Status refreshed = keys_->Refresh(RefreshCause::kUnknownKid);
-  auto again = Verify(token, now);
+  auto again = VerifyShared(token, now);
   if (again) return again;
   if (!refreshed.ok() && !keys_->Current()) {
     return Unauthenticated(again.error().message() + " (key fetch failed: " + refreshed.message() +

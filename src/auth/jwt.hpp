@@ -11,15 +11,27 @@
 // set past its TTL as it is; a caller on an I/O thread posts keys().Refresh(kStale) to the
 // blocking pool when keys().RefreshDue(kStale), without waiting for it.
 // Errors are Unauthenticated with a reason fit for a log line; they never contain the token.
+//
+// Cache (jwt_cache.hpp): a token that verified is remembered by its SHA-256 for at most
+// options.cache.max_age. A later Verify of the same bytes skips parsing and the signature but
+// still re-validates the claims (exp, nbf, iss, aud) against `now` and checks that the key
+// which verified it is still in keys().Current() (same public key, same kid); when the key is
+// gone the entry is dropped and the token verified afresh. So a key removed from the JWKS stops
+// being honoured as soon as the set is refreshed, and at the latest after max_age.
+// Failures are never cached. options.cache.max_entries = 0 turns it off.
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "auth/jose.hpp"
 #include "auth/jwks.hpp"
+#include "auth/jwt_cache.hpp"
 
 namespace skiff::auth {
 
@@ -27,6 +39,14 @@ struct JwtVerifierOptions {
   std::vector<jose::Alg> algorithms;  // the allow-list; empty = RS256 and ES256
   jose::ClaimsPolicy claims;          // iss, aud, skew, require_exp
   size_t max_token_bytes = 16 * 1024;
+  JwtCacheOptions cache;  // on by default (10k tokens, 5 minutes)
+};
+
+// Counters for tests and metrics. Monotonic; read without a lock.
+struct JwtVerifierStats {
+  uint64_t signature_checks = 0;  // jose::Verify calls (one per candidate key tried)
+  uint64_t cache_hits = 0;        // tokens accepted from the cache
+  uint64_t cache_misses = 0;      // tokens verified in full (cache on)
 };
 
 struct VerifiedJwt {
@@ -52,17 +72,42 @@ class JwtVerifier {
   // that is not in the set is "unknown kid" (with NeedsKeyRefresh when a refresh is due).
   Result<VerifiedJwt> Verify(std::string_view token,
                              std::chrono::system_clock::time_point now) const;
+  // As Verify, sharing the (immutable) result with the cache instead of copying it.
+  Result<std::shared_ptr<const VerifiedJwt>> VerifyShared(
+      std::string_view token, std::chrono::system_clock::time_point now) const;
   // Blocking: refreshes a stale or missing set first, then Verify; on NeedsKeyRefresh,
   // refreshes (rate-limited by the KeySource) and verifies once more.
   Result<VerifiedJwt> VerifyOrRefresh(std::string_view token,
                                       std::chrono::system_clock::time_point now) const;
+  Result<std::shared_ptr<const VerifiedJwt>> VerifyOrRefreshShared(
+      std::string_view token, std::chrono::system_clock::time_point now) const;
 
   KeySource& keys() const { return *keys_; }
   const JwtVerifierOptions& options() const { return options_; }
+  JwtVerifierStats stats() const;
+  // The cache itself (tests: size, Clear). Thread-safe.
+  VerifiedJwtCache& cache() const { return *cache_; }
 
  private:
+  struct Counters {
+    std::atomic<uint64_t> signature_checks{0};
+    std::atomic<uint64_t> cache_hits{0};
+    std::atomic<uint64_t> cache_misses{0};
+  };
+  // Ok: the entry may be served. Unauthenticated (final): its claims no longer pass.
+  // nullopt: its key is gone from the current set (the entry was dropped): verify in full.
+  std::optional<Status> CheckCached(const VerifiedJwtCache::Digest& digest,
+                                    const VerifiedJwtCache::Entry& entry,
+                                    std::chrono::system_clock::time_point now) const;
+  Result<std::shared_ptr<const VerifiedJwt>> VerifyFull(std::string_view token,
+                                                        std::chrono::system_clock::time_point now,
+                                                        VerifiedJwtCache::Entry* verified) const;
+
   JwtVerifierOptions options_;
   std::shared_ptr<KeySource> keys_;
+  // Shared, not owned by value, so a const verifier can fill it; both are thread-safe.
+  std::shared_ptr<VerifiedJwtCache> cache_;
+  std::shared_ptr<Counters> counters_;
 };
 
 }  // namespace skiff::auth
