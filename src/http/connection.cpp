@@ -325,7 +325,7 @@ void Connection::LogAccess(int status) {
 }
 
 net::awaitable<void> Connection::Loop() {
-  if (core_.tls) {
+  if (core_.tls_enabled) {
     // TLS and plain HTTP share the port: a TLS ClientHello starts with a handshake record
     // (content type 22). The bytes read to decide are handed to the handshake.
     SetDeadline(core_.options.header_timeout);
@@ -334,7 +334,8 @@ net::awaitable<void> Connection::Loop() {
     buffer_.commit(n);
     const auto* first = static_cast<const unsigned char*>(buffer_.data().data());
     if (n > 0 && first[0] == 0x16) {
-      tls_.emplace(std::move(socket_), *core_.tls);
+      tls_ctx_ = core_.TlsContext();
+      tls_.emplace(std::move(socket_), *tls_ctx_);
       size_t used = co_await tls_->async_handshake(net::ssl::stream_base::server, buffer_.data(),
                                                    Nothrow(ec_));
       if (ec_) co_return;  // untrusted by the client, or too slow: nothing to answer

@@ -103,6 +103,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ServerCore& core_;
   Worker& worker_;
   tcp::socket socket_;  // moved into tls_ when TLS is on
+  // The TLS context this connection's stream uses, kept alive past a reload (before tls_, so
+  // that it is destroyed after it).
+  std::shared_ptr<net::ssl::context> tls_ctx_;
   std::optional<net::ssl::stream<tcp::socket>> tls_;
   const bool admitted_;
   boost::beast::flat_buffer buffer_;

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include <openssl/ssl.h>
 #include <time.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -58,6 +59,9 @@ Result<std::shared_ptr<net::ssl::context>> ServerTlsContext(const std::string& c
   if (ec) return InvalidArgument("cannot load TLS certificate " + cert_file + ": " + ec.message());
   ctx->use_private_key_file(key_file, net::ssl::context::pem, ec);
   if (ec) return InvalidArgument("cannot load TLS key " + key_file + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return InvalidArgument("TLS key " + key_file + " does not match certificate " + cert_file);
+  }
   return ctx;
 }
 
@@ -239,8 +243,10 @@ Result<uint16_t> Server::Start() {
   }
   const auto& opts = impl.core.options;
   if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
-    SKIFF_ASSIGN_OR_RETURN(impl.core.tls,
+    SKIFF_ASSIGN_OR_RETURN(auto ctx,
                            internal::ServerTlsContext(opts.tls_cert_file, opts.tls_key_file));
+    impl.core.SetTlsContext(std::move(ctx));
+    impl.core.tls_enabled = true;
   }
   int n = opts.io_threads > 0 ? opts.io_threads : internal::DefaultThreads();
   for (int i = 0; i < n; ++i) impl.core.workers.push_back(std::make_unique<Worker>(i));
@@ -357,6 +363,16 @@ void Server::Shutdown() {
 void Server::Wait() {
   std::unique_lock lock(impl_->mu);
   impl_->done_cv.wait(lock, [&] { return !impl_->started || impl_->done; });
+}
+
+Status Server::ReloadTls() {
+  internal::ServerCore& core = impl_->core;
+  if (!core.tls_enabled) return FailedPrecondition("the listener does not speak TLS");
+  SKIFF_ASSIGN_OR_RETURN(
+      auto ctx, internal::ServerTlsContext(core.options.tls_cert_file, core.options.tls_key_file));
+  core.SetTlsContext(std::move(ctx));
+  SPDLOG_INFO("reloaded TLS certificate {}", core.options.tls_cert_file);
+  return Status::Ok();
 }
 
 TaskRunner& Server::blocking_pool() { return impl_->blocking; }

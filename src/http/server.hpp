@@ -92,6 +92,12 @@ class Server {
   void Shutdown();
   // Blocks until Shutdown has completed (returns at once if Start never succeeded).
   void Wait();
+  // Reads ServerOptions::tls_cert_file/tls_key_file again and uses them for new connections;
+  // connections already open keep the certificate they started with. On error (unreadable
+  // files, a key that does not match) the old certificate stays in use. Errors:
+  // FailedPrecondition (TLS is off), InvalidArgument. Blocking (reads files): call it from a
+  // signal-handling or blocking-pool thread, not from an I/O thread. Thread-safe.
+  Status ReloadTls();
 
   // Pools for handlers' blocking and CPU-bound work. Valid for the Server's lifetime; tasks
   // posted after Shutdown may never run.

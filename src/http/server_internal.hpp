@@ -87,7 +87,17 @@ struct Worker {
 struct ServerCore {
   ServerOptions options;
   Handler root;
-  std::shared_ptr<net::ssl::context> tls;     // null: plain HTTP
+  bool tls_enabled = false;  // set before the I/O threads start
+  // The context new TLS connections use; swapped by Server::ReloadTls. A connection keeps the
+  // context it started with (its own shared_ptr), so a reload drops no connection.
+  std::shared_ptr<net::ssl::context> TlsContext() {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
+  void SetTlsContext(std::shared_ptr<net::ssl::context> ctx) {
+    std::lock_guard lock(tls_mu);
+    tls = std::move(ctx);
+  }
   Family<Counter>* requests_total = nullptr;  // null when metrics are off
   Family<Histogram>* request_duration = nullptr;
   // Open (admitted) connections; shared with the metrics gauge, which may outlive the server.
@@ -100,6 +110,9 @@ struct ServerCore {
   std::mutex mu;               // guards live (and pairs with cv)
   std::condition_variable cv;  // notified when a connection ends
   int64_t live = 0;            // Connection objects alive, admitted or being rejected
+
+  std::mutex tls_mu;  // guards tls
+  std::shared_ptr<net::ssl::context> tls;
 
   Worker& NextWorker() {
     size_t i = next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size();
