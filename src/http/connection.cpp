@@ -1,5 +1,6 @@
 #include "http/connection.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -40,6 +41,45 @@ void AppendNumber(std::string& out, uint64_t v, int base = 10) {
 }
 
 bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
+
+// Framing Beast accepts leniently or waits on, checked on the raw bytes of a request's header
+// block (up to its blank line; all of `data` while it is incomplete): a bare LF or CR as a line
+// end, obs-fold continuation lines (RFC 9112 section 5.2 allows rejecting them), whitespace
+// between a field name and its colon (section 5.1: MUST reject), NUL. Proxies that parse such
+// requests differently are how requests are smuggled. Returns the reason, or nullopt.
+std::optional<std::string_view> RawHeaderProblem(std::string_view data) {
+  size_t i = 0;
+  bool first = true;
+  while (i < data.size()) {
+    size_t eol = data.find_first_of("\r\n", i);
+    if (eol == std::string_view::npos) eol = data.size();
+    std::string_view line = data.substr(i, eol - i);
+    if (line.find('\0') != std::string_view::npos) return "NUL byte in the header";
+    if (eol == data.size()) return std::nullopt;  // the line is incomplete
+    if (data[eol] == '\n') return "bare LF line ending";
+    if (eol + 1 == data.size()) return std::nullopt;
+    if (data[eol + 1] != '\n') return "bare CR in the header";
+    i = eol + 2;
+    if (line.empty()) {
+      if (first) continue;  // empty lines before the request line (RFC 9112 section 2.2)
+      return std::nullopt;  // the end of the header block
+    }
+    if (!first) {
+      if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
+      size_t colon = line.find(':');
+      if (colon == std::string_view::npos) return "header field without a colon";
+      if (line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
+        return "whitespace in a header field name";
+      }
+    }
+    first = false;
+  }
+  return std::nullopt;
+}
+
+bool AllDigits(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 // Each connection's Responder: exactly-once delivery to the connection's thread, and a 500 when
 // every copy is dropped unanswered.
@@ -442,9 +482,23 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
     return out;
   };
 
+  auto refuse = [](int status, std::string message) {
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    out.status = status;
+    out.error = status == 501 ? "NotImplemented" : "BadRequest";
+    out.message = std::move(message);
+    return out;
+  };
+
   bool deadline_set = false;
   while (!p.is_header_done()) {
     if (buffer_.size() > 0) {
+      auto data = buffer_.data();
+      if (auto problem = RawHeaderProblem(
+              std::string_view(static_cast<const char*>(data.data()), data.size()))) {
+        co_return refuse(400, "malformed request: " + std::string(*problem));
+      }
       size_t used = p.put(net::const_buffer(buffer_.data()), ec_);
       buffer_.consume(used);
       if (!ec_ && used > 0) continue;
@@ -463,15 +517,24 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   }
   version_ = p.version();
   request_.keep_alive = p.keep_alive();
-  // Beast treats a Transfer-Encoding without a final "chunked" as no body; for a request that
-  // would turn the body into a smuggled request (RFC 9112 section 6.3 rule 4: reject).
+  // Request framing as strict as Envoy's: exactly one "Transfer-Encoding: chunked" (anything
+  // else is 501, RFC 9112 section 6.1; Beast would take a list without a final "chunked" as no
+  // body and parse the body as the next request), never together with Content-Length (section
+  // 6.3 rule 3), never in HTTP/1.0; Content-Length one plain decimal number, once.
+  const auto te = request_.headers.GetAll("Transfer-Encoding");
+  const auto cl = request_.headers.GetAll("Content-Length");
+  if (!te.empty()) {
+    if (!cl.empty()) co_return refuse(400, "both Content-Length and Transfer-Encoding");
+    if (version_ < 11) co_return refuse(400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (te.size() > 1) co_return refuse(400, "more than one Transfer-Encoding header");
+    if (!EqualsIgnoreCase(te.front(), "chunked") || !p.chunked()) {
+      co_return refuse(501, "unsupported transfer-encoding");
+    }
+  }
+  if (cl.size() > 1) co_return refuse(400, "more than one Content-Length header");
+  if (cl.size() == 1 && !AllDigits(cl.front())) co_return refuse(400, "invalid Content-Length");
   if (p.transfer_encoding() && !p.chunked()) {
-    ReadOutcome out;
-    out.kind = ReadOutcome::kReject;
-    out.status = 400;
-    out.error = "BadRequest";
-    out.message = "unsupported transfer-encoding";
-    co_return out;
+    co_return refuse(501, "unsupported transfer-encoding");
   }
   if (version_ >= 11 && !request_.headers.Has("Host")) {
     ReadOutcome out;

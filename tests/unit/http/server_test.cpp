@@ -209,7 +209,9 @@ TEST(ServerTest, GarbageIs400AndCloses) {
     ASSERT_TRUE(smuggle.Send(bad));
     auto rs = smuggle.ReadResponse();
     ASSERT_TRUE(rs) << bad;
-    EXPECT_EQ(rs->status, 400) << bad;
+    // An unknown transfer coding is 501 (as Envoy answers); other framing errors are 400.
+    const bool unknown_coding = std::string_view(bad).find("gzip") != std::string_view::npos;
+    EXPECT_EQ(rs->status, unknown_coding ? 501 : 400) << bad;
     EXPECT_TRUE(smuggle.WaitClosed()) << bad;
   }
 
