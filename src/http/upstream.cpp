@@ -1,0 +1,857 @@
+#include "http/upstream.hpp"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/url/parse.hpp>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/log.hpp"
+
+namespace skiff::http {
+
+namespace {
+
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace bhttp = boost::beast::http;
+using boost::system::error_code;
+using net::ip::tcp;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using Parser = bhttp::response_parser<bhttp::buffer_body>;
+using Piece = Result<std::optional<std::string>>;
+
+constexpr size_t kPieceBytes = 64 * 1024;
+
+auto Nothrow(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
+
+std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+struct Shard;
+
+struct PoolCore {
+  UpstreamPoolOptions options;
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::atomic<size_t> next{0};
+  std::atomic<uint64_t> opened{0};
+  std::atomic<uint64_t> exchanges{0};
+  std::atomic<uint64_t> reused{0};
+  std::atomic<int64_t> idle{0};
+  // The pool's destructor has stopped the threads: objects destroyed from now on (handlers
+  // dropped by the io_context's destruction) must not post to it.
+  std::atomic<bool> stopping{false};
+};
+
+class Conn;
+
+// One I/O thread and the connections it owns. `idle` and `tls_cache` are touched only on the
+// shard's thread.
+struct Shard {
+  explicit Shard(PoolCore* core) : core(core), guard(net::make_work_guard(ctx)), sweep(ctx) {}
+  PoolCore* core;
+  net::io_context ctx{1};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
+  std::thread thread;
+  net::steady_timer sweep;
+  std::unordered_map<std::string, std::deque<std::shared_ptr<Conn>>> idle;
+  std::map<std::string, std::shared_ptr<ssl::context>> tls_cache;
+};
+
+// One upstream connection: plain or TLS, with a watchdog that closes it when the current
+// operation outlives its deadline. Touched only on its shard's thread.
+class Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(Shard* shard, std::string key, std::string authority)
+      : shard(shard),
+        key(std::move(key)),
+        authority(std::move(authority)),
+        plain_(shard->ctx),
+        timer_(shard->ctx) {}
+
+  tcp::socket& Socket() { return tls_ ? tls_->next_layer() : plain_; }
+  // Calls f(stream) with the stream that carries HTTP (the TLS stream or the socket).
+  template <class F>
+  decltype(auto) Stream(F&& f) {
+    if (tls_) return f(*tls_);
+    return f(plain_);
+  }
+  void UseTls(std::shared_ptr<ssl::context> ctx) {
+    tls_ctx_ = std::move(ctx);
+    tls_.emplace(std::move(plain_), *tls_ctx_);
+  }
+  ssl::stream<tcp::socket>& tls() { return *tls_; }
+
+  void Arm(milliseconds d) {
+    uint64_t g = ++gen_;
+    timed_out = false;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), g](error_code ec) {
+      if (ec || g != self->gen_) return;
+      self->timed_out = true;
+      self->Close();
+    });
+  }
+  void Disarm() {
+    ++gen_;
+    timer_.cancel();
+  }
+  void Close() {
+    closed = true;
+    error_code ec;
+    if (resolver) resolver->cancel();
+    Socket().close(ec);
+  }
+  // An idle connection the peer has closed (EOF) or that holds unexpected bytes is not reusable.
+  bool LooksAlive() {
+    if (closed || !Socket().is_open() || buf.size() > 0) return false;
+    char c;
+    ssize_t n = ::recv(Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+
+  Shard* shard;
+  const std::string key;
+  const std::string authority;
+  boost::beast::flat_buffer buf;
+  steady_clock::time_point idle_since;
+  bool timed_out = false;
+  bool closed = false;
+  std::optional<tcp::resolver> resolver;  // while connecting
+
+ private:
+  tcp::socket plain_;
+  std::shared_ptr<ssl::context> tls_ctx_;  // outlives tls_
+  std::optional<ssl::stream<tcp::socket>> tls_;
+  net::steady_timer timer_;
+  uint64_t gen_ = 0;
+};
+
+void ReturnToPool(std::shared_ptr<Conn> conn) {
+  Shard* shard = conn->shard;
+  auto& q = shard->idle[conn->key];
+  if (conn->closed || q.size() >= shard->core->options.max_idle_per_upstream) {
+    conn->Close();
+    return;
+  }
+  conn->idle_since = steady_clock::now();
+  q.push_back(std::move(conn));
+  shard->core->idle.fetch_add(1);
+}
+
+std::shared_ptr<Conn> TakeIdle(Shard* shard, const std::string& key) {
+  auto it = shard->idle.find(key);
+  if (it == shard->idle.end()) return nullptr;
+  auto& q = it->second;
+  auto now = steady_clock::now();
+  while (!q.empty()) {
+    std::shared_ptr<Conn> c = std::move(q.back());  // most recently used: least likely stale
+    q.pop_back();
+    shard->core->idle.fetch_sub(1);
+    if (now - c->idle_since < shard->core->options.idle_timeout && c->LooksAlive()) return c;
+    c->Close();
+  }
+  return nullptr;
+}
+
+void Sweep(Shard* shard) {
+  auto now = steady_clock::now();
+  for (auto it = shard->idle.begin(); it != shard->idle.end();) {
+    auto& q = it->second;
+    while (!q.empty() && now - q.front()->idle_since >= shard->core->options.idle_timeout) {
+      q.front()->Close();
+      q.pop_front();
+      shard->core->idle.fetch_sub(1);
+    }
+    it = q.empty() ? shard->idle.erase(it) : std::next(it);
+  }
+}
+
+void ArmSweep(Shard* shard) {
+  auto interval =
+      std::clamp(shard->core->options.idle_timeout / 2, milliseconds(50), milliseconds(1000));
+  shard->sweep.expires_after(interval);
+  shard->sweep.async_wait([shard](error_code ec) {
+    if (ec) return;
+    Sweep(shard);
+    ArmSweep(shard);
+  });
+}
+
+Result<std::shared_ptr<ssl::context>> TlsContext(Shard* shard, const UpstreamEndpoint& ep) {
+  std::string key = (ep.insecure_skip_verify ? "1|" : "0|") + ep.ca_file;
+  if (!ep.ca_file.empty()) {
+    std::error_code fs_ec;
+    auto mtime = std::filesystem::last_write_time(ep.ca_file, fs_ec);
+    auto size = std::filesystem::file_size(ep.ca_file, fs_ec);
+    if (fs_ec) return InvalidArgument("cannot read CA file " + ep.ca_file + ": " + fs_ec.message());
+    key += "|" + std::to_string(mtime.time_since_epoch().count()) + "|" + std::to_string(size);
+  }
+  if (auto it = shard->tls_cache.find(key); it != shard->tls_cache.end()) return it->second;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  error_code ec;
+  ctx->set_default_verify_paths(ec);
+  if (!ep.ca_file.empty()) {
+    ctx->load_verify_file(ep.ca_file, ec);
+    if (ec) return InvalidArgument("cannot load CA file " + ep.ca_file + ": " + ec.message());
+  }
+  ctx->set_verify_mode(ep.insecure_skip_verify ? ssl::verify_none : ssl::verify_peer);
+  if (shard->tls_cache.size() >= 64) shard->tls_cache.clear();  // bounded: rotated files
+  shard->tls_cache.emplace(key, ctx);
+  return ctx;
+}
+
+struct Failure {
+  Status status;
+  UpstreamFailure kind;
+  bool stale = false;  // a reused connection failed before any response byte: may retry
+};
+
+bool IsIdempotent(std::string_view m) {
+  return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE" || m == "PUT" || m == "DELETE";
+}
+
+bool IsDisconnect(const error_code& ec) {
+  return ec == net::error::eof || ec == bhttp::error::end_of_stream ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::connection_aborted || ec == ssl::error::stream_truncated;
+}
+
+// Waits for the next piece of a streamed request body; resumes on the coroutine's executor. The
+// source answers on any thread; its answer is posted here and wakes a timer used as an event.
+struct SourceWait {
+  explicit SourceWait(const net::any_io_executor& ex) : timer(ex) {}
+  net::steady_timer timer;
+  std::optional<Piece> piece;
+};
+
+net::awaitable<Piece> ReadSource(std::shared_ptr<BodySource> src) {
+  auto wait = std::make_shared<SourceWait>(co_await net::this_coro::executor);
+  wait->timer.expires_at(steady_clock::time_point::max());
+  src->Read([wait](Piece p) {
+    net::post(wait->timer.get_executor(), [wait, p = std::move(p)]() mutable {
+      wait->piece = std::move(p);
+      wait->timer.cancel();
+    });
+  });
+  while (!wait->piece) {
+    error_code ec;
+    co_await wait->timer.async_wait(Nothrow(ec));
+  }
+  co_return std::move(*wait->piece);
+}
+
+// Connects (and handshakes) a fresh connection within connect_timeout.
+net::awaitable<std::optional<Failure>> Connect(Shard* shard, std::shared_ptr<Conn> conn,
+                                               UpstreamEndpoint ep) {
+  const auto& opts = shard->core->options;
+  const std::string who = "upstream " + conn->authority;
+  error_code ec;
+  std::vector<tcp::endpoint> endpoints;
+  error_code addr_ec;
+  auto literal = net::ip::make_address(ep.host, addr_ec);
+  std::shared_ptr<ssl::context> tls_ctx;
+  if (ep.tls) {
+    auto ctx = TlsContext(shard, ep);
+    if (!ctx) co_return Failure{ctx.error(), UpstreamFailure::kInvalid};
+    conn->UseTls(std::move(*ctx));
+  }
+  conn->Arm(opts.connect_timeout);
+  if (!addr_ec) {
+    endpoints.emplace_back(literal, ep.port);
+  } else {
+    conn->resolver.emplace(shard->ctx);
+    auto results =
+        co_await conn->resolver->async_resolve(ep.host, std::to_string(ep.port), Nothrow(ec));
+    conn->resolver.reset();
+    if (conn->timed_out) {
+      co_return Failure{DeadlineExceeded(who + ": resolving " + ep.host + " took longer than " +
+                                         Ms(opts.connect_timeout)),
+                        UpstreamFailure::kConnectTimeout};
+    }
+    if (ec) {
+      conn->Disarm();
+      co_return Failure{Unavailable(who + ": cannot resolve " + ep.host + ": " + ec.message()),
+                        UpstreamFailure::kConnectFailure};
+    }
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+  }
+  co_await net::async_connect(conn->Socket(), endpoints, Nothrow(ec));
+  if (conn->timed_out) {
+    co_return Failure{
+        DeadlineExceeded(who + " did not accept the connection within " + Ms(opts.connect_timeout)),
+        UpstreamFailure::kConnectTimeout};
+  }
+  if (ec) {
+    conn->Disarm();
+    conn->Close();
+    if (ec == net::error::connection_refused) {
+      co_return Failure{Unavailable(who + " refused the connection"),
+                        UpstreamFailure::kConnectFailure};
+    }
+    co_return Failure{Unavailable("cannot connect to " + who + ": " + ec.message()),
+                      UpstreamFailure::kConnectFailure};
+  }
+  {
+    error_code ignored;
+    conn->Socket().set_option(tcp::no_delay(true), ignored);
+  }
+  if (ep.tls) {
+    std::string name = !ep.sni.empty() ? ep.sni : ep.host;
+    if (!ep.sni.empty() || addr_ec) {  // SNI carries DNS names only (RFC 6066 section 3)
+      SSL_set_tlsext_host_name(conn->tls().native_handle(), name.c_str());
+    }
+    if (!ep.insecure_skip_verify) {
+      conn->tls().set_verify_mode(ssl::verify_peer);
+      conn->tls().set_verify_callback(ssl::host_name_verification(name));
+    }
+    co_await conn->tls().async_handshake(ssl::stream_base::client, Nothrow(ec));
+    if (conn->timed_out) {
+      co_return Failure{DeadlineExceeded("TLS handshake with " + who + " took longer than " +
+                                         Ms(opts.connect_timeout)),
+                        UpstreamFailure::kConnectTimeout};
+    }
+    if (ec) {
+      conn->Disarm();
+      conn->Close();
+      co_return Failure{Unavailable("TLS handshake with " + who + " failed: " + ec.message()),
+                        UpstreamFailure::kConnectFailure};
+    }
+  }
+  conn->Disarm();
+  shard->core->opened.fetch_add(1);
+  co_return std::nullopt;
+}
+
+class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<BodyImpl> {
+ public:
+  BodyImpl(std::shared_ptr<Conn> conn, std::unique_ptr<Parser> parser, bool keep_alive)
+      : conn_(std::move(conn)),
+        shard_(conn_->shard),
+        parser_(std::move(parser)),
+        keep_alive_(keep_alive),
+        content_length_(parser_->content_length()
+                            ? std::optional<uint64_t>(*parser_->content_length())
+                            : std::nullopt) {}
+  ~BodyImpl() override {
+    if (conn_ && !shard_->core->stopping.load()) {
+      net::post(shard_->ctx, [c = std::move(conn_)]() { c->Close(); });
+    }
+  }
+
+  // On the shard's thread, right after construction: a body that is already complete (HEAD,
+  // 204, 304, Content-Length: 0) gives its connection back at once.
+  void Start() {
+    if (parser_->is_done()) Finish();
+  }
+
+  void Read(std::function<void(Piece)> ready) override {
+    net::post(shard_->ctx, [self = shared_from_this(), ready = std::move(ready)]() mutable {
+      self->DoRead(std::move(ready));
+    });
+  }
+  std::optional<uint64_t> content_length() const override { return content_length_; }
+  void Cancel() override {
+    net::post(shard_->ctx, [self = shared_from_this()]() {
+      self->cancelled_ = true;
+      if (self->conn_) self->conn_->Close();
+    });
+  }
+  size_t buffered_bytes() const override { return buffered_.load(); }
+
+ private:
+  void DoRead(std::function<void(Piece)> ready) {
+    if (error_) return ready(*error_);
+    if (finished_) return ready(std::optional<std::string>());
+    if (cancelled_) return ready(Cancelled("upstream response body cancelled"));
+    parser_->get().body().data = piece_.data();
+    parser_->get().body().size = piece_.size();
+    conn_->Arm(shard_->core->options.io_timeout);
+    conn_->Stream([&](auto& s) {
+      bhttp::async_read_some(
+          s, conn_->buf, *parser_,
+          [self = shared_from_this(), ready = std::move(ready)](error_code ec, size_t) mutable {
+            self->OnRead(ec, std::move(ready));
+          });
+    });
+  }
+
+  void OnRead(error_code ec, std::function<void(Piece)> ready) {
+    conn_->Disarm();
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ec) {
+      const std::string who = "upstream " + conn_->authority;
+      Status s = cancelled_ ? Cancelled("upstream response body cancelled")
+                 : conn_->timed_out
+                     ? DeadlineExceeded(who + " sent no response data for " +
+                                        Ms(shard_->core->options.io_timeout))
+                     : Unavailable(who + " closed the connection in the middle of the response " +
+                                   "body (" + ec.message() + ")");
+      conn_->Close();
+      error_ = s;
+      return ready(std::move(s));
+    }
+    buffered_.store(conn_->buf.size());
+    size_t n = piece_.size() - parser_->get().body().size;
+    bool done = parser_->is_done();
+    if (done) Finish();
+    if (n > 0) return ready(std::optional<std::string>(std::string(piece_.data(), n)));
+    if (done) return ready(std::optional<std::string>());
+    DoRead(std::move(ready));  // only framing (chunk sizes) arrived
+  }
+
+  void Finish() {
+    finished_ = true;
+    buffered_.store(0);
+    std::shared_ptr<Conn> c = std::move(conn_);
+    if (keep_alive_ && parser_->keep_alive() && !cancelled_) {
+      ReturnToPool(std::move(c));
+    } else {
+      c->Close();
+    }
+  }
+
+  std::shared_ptr<Conn> conn_;  // null once the body is complete
+  Shard* shard_;
+  std::unique_ptr<Parser> parser_;
+  bool keep_alive_;
+  std::optional<uint64_t> content_length_;
+  std::vector<char> piece_ = std::vector<char>(kPieceBytes);
+  bool finished_ = false;
+  bool cancelled_ = false;
+  std::optional<Status> error_;
+  std::atomic<size_t> buffered_{0};
+};
+
+// The upstream's side of an upgraded connection. No time-out: WebSocket connections may idle;
+// the client side's closing ends the bridge.
+class TunnelImpl final : public ByteStream, public std::enable_shared_from_this<TunnelImpl> {
+ public:
+  explicit TunnelImpl(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
+  ~TunnelImpl() override {
+    Shard* shard = conn_->shard;
+    if (shard->core->stopping.load()) return;
+    net::post(shard->ctx, [c = std::move(conn_)]() { c->Close(); });
+  }
+
+  void Read(std::function<void(Piece)> ready) override {
+    net::post(conn_->shard->ctx, [self = shared_from_this(), ready = std::move(ready)]() mutable {
+      Conn& c = *self->conn_;
+      if (c.buf.size() > 0) {  // bytes that arrived with the 101 head
+        auto data = c.buf.data();
+        std::string s(static_cast<const char*>(data.data()), data.size());
+        c.buf.consume(data.size());
+        return ready(std::optional<std::string>(std::move(s)));
+      }
+      if (c.closed) return ready(Unavailable("upstream tunnel closed"));
+      c.Stream([&](auto& s) {
+        s.async_read_some(net::buffer(self->rbuf_),
+                          [self, ready = std::move(ready)](error_code ec, size_t n) mutable {
+                            if (IsDisconnect(ec)) return ready(std::optional<std::string>());
+                            if (ec) return ready(Unavailable("upstream tunnel: " + ec.message()));
+                            ready(std::optional<std::string>(std::string(self->rbuf_.data(), n)));
+                          });
+      });
+    });
+  }
+  void Write(std::string data, std::function<void(Status)> done) override {
+    net::post(conn_->shard->ctx, [self = shared_from_this(), data = std::move(data),
+                                  done = std::move(done)]() mutable {
+      auto d = std::make_shared<std::string>(std::move(data));
+      self->conn_->Stream([&](auto& s) {
+        net::async_write(
+            s, net::buffer(*d), [self, d, done = std::move(done)](error_code ec, size_t) {
+              done(ec ? Unavailable("upstream tunnel: " + ec.message()) : Status::Ok());
+            });
+      });
+    });
+  }
+  void Close() override {
+    net::post(conn_->shard->ctx, [self = shared_from_this()]() { self->conn_->Close(); });
+  }
+
+ private:
+  std::shared_ptr<Conn> conn_;
+  std::array<char, 16 * 1024> rbuf_;
+};
+
+struct Exchange {
+  UpstreamRequest req;
+  UpstreamPool::Callback callback;
+  bool answered = false;
+  void done(Result<UpstreamResponse> r, UpstreamFailure f) {
+    if (answered) return;
+    answered = true;
+    callback(std::move(r), f);
+  }
+};
+
+std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header) {
+  std::string h = req.method + " " + req.target + " HTTP/1.1\r\n";
+  if (!req.headers.Has("Host")) h += "Host: " + req.endpoint.Authority() + "\r\n";
+  for (const auto& [name, value] : req.headers) {
+    if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Connection") ||
+        EqualsIgnoreCase(name, "Transfer-Encoding")) {
+      continue;
+    }
+    if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      *bad_header = name;
+      return {};
+    }
+    h += name + ": " + value + "\r\n";
+  }
+  const std::string& m = req.method;
+  if (req.body_source) {
+    if (chunked) {
+      h += "Transfer-Encoding: chunked\r\n";
+    } else {
+      h += "Content-Length: " + std::to_string(*req.body_source->content_length()) + "\r\n";
+    }
+  } else if (!req.body.empty() || m == "POST" || m == "PUT" || m == "PATCH") {
+    h += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
+  }
+  if (req.upgrade) h += "Connection: upgrade\r\n";
+  h += "\r\n";
+  return h;
+}
+
+// Sends the request on `conn` and reads the response header.
+net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
+                                              std::shared_ptr<Exchange> ex, bool reused,
+                                              Failure* failure) {
+  const UpstreamRequest& req = ex->req;
+  const auto& opts = conn->shard->core->options;
+  const std::string who = "upstream " + conn->authority;
+  error_code ec;
+  auto fail = [&](Status s, UpstreamFailure kind, bool stale = false) {
+    conn->Disarm();
+    conn->Close();
+    *failure = Failure{s, kind, stale};
+    return s;
+  };
+  auto write_failed = [&](std::string_view during) {
+    if (conn->timed_out) {
+      return fail(
+          DeadlineExceeded(who + " did not accept the request within " + Ms(req.response_timeout)),
+          UpstreamFailure::kResponseTimeout);
+    }
+    return fail(Unavailable(who + " closed the connection while " + std::string(during) + " (" +
+                            ec.message() + ")"),
+                UpstreamFailure::kReset, reused && IsDisconnect(ec));
+  };
+
+  const bool chunked = req.body_source && !req.body_source->content_length();
+  std::string bad_header;
+  std::string head = RequestHead(req, chunked, &bad_header);
+  if (!bad_header.empty()) {
+    co_return fail(InvalidArgument("header \"" + bad_header + "\" cannot be sent upstream"),
+                   UpstreamFailure::kInvalid);
+  }
+  conn->Arm(req.response_timeout);
+  std::array<net::const_buffer, 2> bufs = {net::buffer(head), net::buffer(req.body)};
+  co_await conn->Stream([&](auto& s) { return net::async_write(s, bufs, Nothrow(ec)); });
+  if (ec) co_return write_failed("receiving the request");
+
+  if (req.body_source) {
+    uint64_t sent = 0;
+    for (;;) {
+      conn->Disarm();  // the client's body has its own time-outs
+      Piece piece = co_await ReadSource(req.body_source);
+      if (!piece) {
+        co_return fail(piece.error().WithPrefix("request body"), UpstreamFailure::kRequestBody);
+      }
+      if (conn->closed) {
+        co_return fail(Unavailable(who + " closed the connection while receiving the request"),
+                       UpstreamFailure::kReset);
+      }
+      conn->Arm(req.response_timeout);
+      if (!piece->has_value()) {
+        auto declared = req.body_source->content_length();
+        if (declared && *declared != sent) {
+          co_return fail(InvalidArgument("request body ended after " + std::to_string(sent) +
+                                         " of " + std::to_string(*declared) + " bytes"),
+                         UpstreamFailure::kRequestBody);
+        }
+        if (chunked) {
+          static constexpr std::string_view kLast = "0\r\n\r\n";
+          co_await conn->Stream(
+              [&](auto& s) { return net::async_write(s, net::buffer(kLast), Nothrow(ec)); });
+          if (ec) co_return write_failed("receiving the request body");
+        }
+        break;
+      }
+      const std::string& data = **piece;
+      sent += data.size();
+      if (chunked) {
+        char size_line[24];
+        int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+        std::array<net::const_buffer, 3> cb = {net::buffer(size_line, static_cast<size_t>(len)),
+                                               net::buffer(data), net::buffer("\r\n", 2)};
+        co_await conn->Stream([&](auto& s) { return net::async_write(s, cb, Nothrow(ec)); });
+      } else {
+        co_await conn->Stream(
+            [&](auto& s) { return net::async_write(s, net::buffer(data), Nothrow(ec)); });
+      }
+      if (ec) co_return write_failed("receiving the request body");
+    }
+  }
+
+  // The response header; interim 1xx responses other than 101 are skipped.
+  std::unique_ptr<Parser> parser;
+  for (;;) {
+    parser = std::make_unique<Parser>();
+    parser->header_limit(static_cast<uint32_t>(opts.max_response_header_bytes));
+    parser->body_limit(boost::none);
+    if (req.method == "HEAD") parser->skip(true);
+    const bool nothing_yet = conn->buf.size() == 0;
+    co_await conn->Stream(
+        [&](auto& s) { return bhttp::async_read_header(s, conn->buf, *parser, Nothrow(ec)); });
+    if (conn->timed_out) {
+      co_return fail(DeadlineExceeded(who + " did not answer within " + Ms(req.response_timeout)),
+                     UpstreamFailure::kResponseTimeout);
+    }
+    if (ec) {
+      if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
+        bool stale = reused && nothing_yet && ec != bhttp::error::partial_message;
+        co_return fail(Unavailable(who + " closed the connection before sending a response (" +
+                                   ec.message() + ")"),
+                       UpstreamFailure::kReset, stale);
+      }
+      co_return fail(Unavailable(who + " sent a malformed response header: " + ec.message()),
+                     UpstreamFailure::kProtocol);
+    }
+    int status = static_cast<int>(parser->get().result_int());
+    if (status >= 100 && status < 200 && status != 101) continue;
+    break;
+  }
+  conn->Disarm();
+
+  UpstreamResponse out;
+  out.status = static_cast<int>(parser->get().result_int());
+  for (const auto& f : parser->get()) {
+    out.headers.Add({f.name_string().data(), f.name_string().size()},
+                    {f.value().data(), f.value().size()});
+  }
+  out.reused_connection = reused;
+  if (out.status == 101) {
+    if (!req.upgrade) {
+      co_return fail(Unavailable(who + " switched protocols without being asked to"),
+                     UpstreamFailure::kProtocol);
+    }
+    out.tunnel = std::make_shared<TunnelImpl>(std::move(conn));
+    co_return out;
+  }
+  auto body = std::make_shared<BodyImpl>(conn, std::move(parser), !req.upgrade);
+  body->Start();
+  out.body = std::move(body);
+  co_return out;
+}
+
+net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex) {
+  PoolCore* core = shard->core;
+  core->exchanges.fetch_add(1);
+  const UpstreamEndpoint& ep = ex->req.endpoint;
+  const std::string key = ep.Key();
+  const bool may_retry = IsIdempotent(ex->req.method) && !ex->req.body_source;
+  bool retried = false;
+  for (int attempt = 0;; ++attempt) {
+    std::shared_ptr<Conn> conn = attempt == 0 ? TakeIdle(shard, key) : nullptr;
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      conn = std::make_shared<Conn>(shard, key, ep.Authority());
+      auto failed = co_await Connect(shard, conn, ep);
+      if (failed) {
+        ex->done(failed->status, failed->kind);
+        co_return;
+      }
+    } else {
+      core->reused.fetch_add(1);
+    }
+    Failure failure{Status::Ok(), UpstreamFailure::kNone};
+    Result<UpstreamResponse> r = co_await Talk(conn, ex, reused, &failure);
+    if (r) {
+      r->retried = retried;
+      ex->done(std::move(r), UpstreamFailure::kNone);
+      co_return;
+    }
+    if (failure.stale && may_retry && attempt == 0) {
+      retried = true;
+      continue;
+    }
+    ex->done(r.error(), failure.kind);
+    co_return;
+  }
+}
+
+}  // namespace
+
+std::string UpstreamEndpoint::Authority() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return h + ":" + std::to_string(port);
+}
+
+std::string UpstreamEndpoint::Key() const {
+  return std::string(tls ? "https|" : "http|") + host + "|" + std::to_string(port) + "|" + ca_file +
+         "|" + sni + "|" + (insecure_skip_verify ? "1" : "0");
+}
+
+Result<UpstreamEndpoint> ParseUpstreamUrl(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    return InvalidArgument("invalid upstream URL \"" + std::string(url) +
+                           "\": " + parsed.error().message());
+  }
+  const boost::urls::url_view& u = *parsed;
+  UpstreamEndpoint ep;
+  if (u.scheme_id() == boost::urls::scheme::https) {
+    ep.tls = true;
+  } else if (u.scheme_id() != boost::urls::scheme::http) {
+    return InvalidArgument("unsupported upstream URL scheme in \"" + std::string(url) +
+                           "\" (want http or https)");
+  }
+  if (!u.has_authority() || u.encoded_host().empty()) {
+    return InvalidArgument("upstream URL \"" + std::string(url) + "\" has no host");
+  }
+  ep.host = u.host_address();
+  if (u.has_port()) {
+    if (u.port_number() == 0) {
+      return InvalidArgument("upstream URL \"" + std::string(url) + "\" has an invalid port");
+    }
+    ep.port = u.port_number();
+  } else {
+    ep.port = ep.tls ? 443 : 80;
+  }
+  return ep;
+}
+
+std::string_view UpstreamFailureName(UpstreamFailure f) {
+  switch (f) {
+    case UpstreamFailure::kNone:
+      return "none";
+    case UpstreamFailure::kConnectFailure:
+      return "connect-failure";
+    case UpstreamFailure::kConnectTimeout:
+      return "connect-timeout";
+    case UpstreamFailure::kResponseTimeout:
+      return "response-timeout";
+    case UpstreamFailure::kReset:
+      return "reset";
+    case UpstreamFailure::kProtocol:
+      return "protocol-error";
+    case UpstreamFailure::kRequestBody:
+      return "request-body";
+    case UpstreamFailure::kInvalid:
+      return "invalid";
+  }
+  return "unknown";
+}
+
+struct UpstreamPool::Impl {
+  PoolCore core;
+};
+
+UpstreamPool::UpstreamPool(UpstreamPoolOptions options) : impl_(std::make_unique<Impl>()) {
+  PoolCore& core = impl_->core;
+  core.options = std::move(options);
+  int n = std::max(1, core.options.threads);
+  for (int i = 0; i < n; ++i) core.shards.push_back(std::make_unique<Shard>(&core));
+  for (auto& s : core.shards) {
+    Shard* shard = s.get();
+    net::post(shard->ctx, [shard] { ArmSweep(shard); });
+    shard->thread = std::thread([shard] {
+      for (;;) {
+        try {
+          shard->ctx.run();
+          break;
+        } catch (const std::exception& e) {
+          SPDLOG_ERROR("upstream I/O thread caught: {}", e.what());
+        }
+      }
+    });
+  }
+}
+
+UpstreamPool::~UpstreamPool() {
+  for (auto& s : impl_->core.shards) {
+    Shard* shard = s.get();
+    auto cleaned = std::make_shared<std::promise<void>>();
+    net::post(shard->ctx, [shard, cleaned] {
+      shard->sweep.cancel();
+      for (auto& [key, q] : shard->idle) {
+        for (auto& c : q) c->Close();
+      }
+      shard->idle.clear();
+      cleaned->set_value();
+    });
+    cleaned->get_future().wait_for(std::chrono::seconds(2));
+  }
+  impl_->core.stopping.store(true);
+  for (auto& s : impl_->core.shards) {
+    s->guard.reset();
+    s->ctx.stop();  // exchanges still running are abandoned (see REQUIRES in the header)
+    if (s->thread.joinable()) s->thread.join();
+  }
+}
+
+void UpstreamPool::Send(UpstreamRequest request, Callback done) {
+  PoolCore& core = impl_->core;
+  Shard* shard =
+      core.shards[core.next.fetch_add(1, std::memory_order_relaxed) % core.shards.size()].get();
+  auto ex = std::make_shared<Exchange>(Exchange{std::move(request), std::move(done)});
+  if (ex->req.body_source && ex->req.upgrade) {
+    net::post(shard->ctx, [ex] {
+      ex->done(InvalidArgument("an upgrade request cannot stream a body"),
+               UpstreamFailure::kInvalid);
+    });
+    return;
+  }
+  net::co_spawn(shard->ctx, RunExchange(shard, ex), [ex](std::exception_ptr e) {
+    if (e) {
+      SPDLOG_ERROR("upstream exchange ended by an exception");
+      ex->done(Internal("upstream exchange failed"), UpstreamFailure::kInvalid);
+    }
+  });
+}
+
+UpstreamStats UpstreamPool::stats() const {
+  const PoolCore& core = impl_->core;
+  UpstreamStats s;
+  s.connections_opened = core.opened.load();
+  s.exchanges = core.exchanges.load();
+  s.reused = core.reused.load();
+  s.idle = static_cast<size_t>(std::max<int64_t>(0, core.idle.load()));
+  return s;
+}
+
+}  // namespace skiff::http

@@ -1,0 +1,531 @@
+// UpstreamPool against real sockets on 127.0.0.1: an http::Server upstream for the ordinary
+// cases and raw socket upstreams for the misbehaving ones (silent, resetting, stale, 101).
+
+#include "http/upstream.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "unit/http/test_certs.hpp"
+#include "unit/http/test_util.hpp"
+
+namespace skiff::http {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::TestServer;
+
+// A listening socket whose connections are each served by `fn(fd, index)` on their own thread.
+// The destructor shuts every connection down (unblocking the handlers) and joins them.
+class RawUpstream {
+ public:
+  using Fn = std::function<void(int fd, int index)>;
+  explicit RawUpstream(Fn fn) : fn_(std::move(fn)) {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(lfd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(lfd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(lfd_, 64);
+    socklen_t len = sizeof addr;
+    ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { AcceptLoop(); });
+  }
+  ~RawUpstream() {
+    stop_ = true;
+    ::shutdown(lfd_, SHUT_RDWR);
+    acceptor_.join();
+    {
+      std::lock_guard lock(mu_);
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : threads_) t.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(lfd_);
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  void AcceptLoop() {
+    while (!stop_) {
+      pollfd p{lfd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int fd = ::accept(lfd_, nullptr, nullptr);
+      if (fd < 0) continue;
+      int index = accepted_.fetch_add(1);
+      std::lock_guard lock(mu_);
+      fds_.push_back(fd);
+      threads_.emplace_back([this, fd, index] { fn_(fd, index); });
+    }
+  }
+
+  Fn fn_;
+  int lfd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;  // guards fds_ and threads_
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+};
+
+// Reads until `buf` holds a full header block; returns it (without the blank line) and leaves
+// the rest in `buf`. Empty on EOF or after 10 s.
+std::string ReadHead(int fd, std::string& buf) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    pollfd p{fd, POLLIN, 0};
+    if (std::chrono::steady_clock::now() > deadline || ::poll(&p, 1, 100) < 0) return {};
+    if (!(p.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+    char tmp[65536];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n <= 0) return {};
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+  std::string head = buf.substr(0, end);
+  buf.erase(0, end + 4);
+  return head;
+}
+
+bool Fill(int fd, std::string& buf) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 10'000) <= 0) return false;
+  char tmp[65536];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(n));
+  return true;
+}
+
+// Reads a chunked body and returns its size (its bytes are dropped); -1 on a framing error.
+int64_t DrainChunked(int fd, std::string& buf) {
+  int64_t total = 0;
+  for (;;) {
+    size_t eol;
+    while ((eol = buf.find("\r\n")) == std::string::npos) {
+      if (!Fill(fd, buf)) return -1;
+    }
+    size_t size = std::stoul(buf.substr(0, eol), nullptr, 16);
+    buf.erase(0, eol + 2);
+    while (buf.size() < size + 2) {
+      if (!Fill(fd, buf)) return -1;
+    }
+    buf.erase(0, size + 2);
+    if (size == 0) return total;
+    total += static_cast<int64_t>(size);
+  }
+}
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+struct Sent {
+  Result<UpstreamResponse> response = Internal("no answer");
+  UpstreamFailure failure = UpstreamFailure::kInvalid;
+};
+
+Sent SendSync(UpstreamPool& pool, UpstreamRequest req) {
+  auto p = std::make_shared<std::promise<Sent>>();
+  auto f = p->get_future();
+  pool.Send(std::move(req), [p](Result<UpstreamResponse> r, UpstreamFailure kind) {
+    p->set_value(Sent{std::move(r), kind});
+  });
+  if (f.wait_for(20s) != std::future_status::ready) return Sent{};
+  return f.get();
+}
+
+Result<std::optional<std::string>> ReadPiece(BodySource& body) {
+  auto p = std::make_shared<std::promise<Result<std::optional<std::string>>>>();
+  auto f = p->get_future();
+  body.Read([p](Result<std::optional<std::string>> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(20s) != std::future_status::ready) return DeadlineExceeded("test: no piece");
+  return f.get();
+}
+
+Result<std::string> ReadAll(BodySource& body) {
+  std::string out;
+  for (;;) {
+    auto piece = ReadPiece(body);
+    if (!piece) return piece.error();
+    if (!*piece) return out;
+    out += **piece;
+  }
+}
+
+UpstreamRequest Get(uint16_t port, std::string target) {
+  UpstreamRequest req;
+  req.endpoint.host = "127.0.0.1";
+  req.endpoint.port = port;
+  req.target = std::move(target);
+  req.headers.Set("Host", "upstream.test");
+  return req;
+}
+
+// A streamed request body of `pieces` pieces of `piece_bytes`, produced only when asked for.
+class CountingSource : public BodySource {
+ public:
+  CountingSource(int pieces, size_t piece_bytes, std::optional<uint64_t> length)
+      : pieces_(pieces), piece_bytes_(piece_bytes), length_(length) {}
+  void Read(std::function<void(Result<std::optional<std::string>>)> ready) override {
+    int outstanding = ++outstanding_;
+    max_outstanding_ = std::max(max_outstanding_.load(), outstanding);
+    std::optional<std::string> piece;
+    if (produced_ < pieces_) {
+      ++produced_;
+      piece = std::string(piece_bytes_, 'q');
+    }
+    --outstanding_;
+    // Answer from another thread, as a server connection would.
+    std::thread([ready = std::move(ready), piece = std::move(piece)]() mutable {
+      ready(std::move(piece));
+    }).detach();
+  }
+  std::optional<uint64_t> content_length() const override { return length_; }
+  int max_outstanding() const { return max_outstanding_.load(); }
+
+ private:
+  int pieces_;
+  size_t piece_bytes_;
+  std::optional<uint64_t> length_;
+  std::atomic<int> produced_{0};
+  std::atomic<int> outstanding_{0};
+  std::atomic<int> max_outstanding_{0};
+};
+
+TEST(UpstreamPoolTest, ReusesOneConnectionForSequentialRequests) {
+  UpstreamPool pool;
+  std::mutex mu;
+  std::set<std::string> peers;  // guarded by mu
+  TestServer upstream({}, [&](Router& r, Server&) {
+    r.Add({"GET"}, "/who", [&](Request& req, Responder respond) {
+      {
+        std::lock_guard lock(mu);
+        peers.insert(req.remote_addr);
+      }
+      respond(Response::Text(200, "host=" + std::string(req.headers.Get("Host").value_or(""))));
+    });
+  });
+  for (int i = 0; i < 5; ++i) {
+    Sent s = SendSync(pool, Get(upstream.port(), "/who"));
+    ASSERT_TRUE(s.response) << s.response.error();
+    EXPECT_EQ(s.response->status, 200);
+    EXPECT_EQ(s.response->reused_connection, i > 0);
+    auto body = ReadAll(*s.response->body);
+    ASSERT_TRUE(body) << body.error();
+    EXPECT_EQ(*body, "host=upstream.test");
+  }
+  std::lock_guard lock(mu);
+  EXPECT_EQ(peers.size(), 1u);
+  EXPECT_EQ(pool.stats().connections_opened, 1u);
+  EXPECT_EQ(pool.stats().reused, 4u);
+}
+
+TEST(UpstreamPoolTest, UnfinishedBodyClosesTheConnectionInsteadOfReusingIt) {
+  UpstreamPool pool;
+  TestServer upstream({}, [&](Router& r, Server&) {
+    r.Add({"GET"}, "/big", [](Request&, Responder respond) {
+      respond(Response::Text(200, std::string(1 << 20, 'x')));
+    });
+  });
+  {
+    Sent s = SendSync(pool, Get(upstream.port(), "/big"));
+    ASSERT_TRUE(s.response) << s.response.error();
+    auto piece = ReadPiece(*s.response->body);
+    ASSERT_TRUE(piece && *piece);
+    s.response->body->Cancel();
+  }
+  Sent s = SendSync(pool, Get(upstream.port(), "/big"));
+  ASSERT_TRUE(s.response) << s.response.error();
+  EXPECT_FALSE(s.response->reused_connection);
+  auto body = ReadAll(*s.response->body);
+  ASSERT_TRUE(body);
+  EXPECT_EQ(body->size(), 1u << 20);
+  EXPECT_EQ(pool.stats().connections_opened, 2u);
+}
+
+TEST(UpstreamPoolTest, StreamsFiftyMegabytesBothWaysWithBoundedBuffers) {
+  constexpr int kPieces = 50;
+  constexpr size_t kPiece = 1 << 20;
+  constexpr uint64_t kTotal = uint64_t{kPieces} * kPiece;
+  std::atomic<int64_t> received{-2};
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    if (head.find("Transfer-Encoding: chunked") == std::string::npos) return;
+    received = DrainChunked(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n");
+    std::string block(64 * 1024, 'r');
+    for (uint64_t sent = 0; sent < kTotal; sent += block.size()) {
+      if (!SendAll(fd, block)) return;
+    }
+    std::string rest;
+    ReadHead(fd, rest);  // until the pool closes or the test ends
+  });
+  UpstreamPool pool;
+  auto source = std::make_shared<CountingSource>(kPieces, kPiece, std::nullopt);
+  UpstreamRequest req = Get(upstream.port(), "/upload");
+  req.method = "POST";
+  req.body_source = source;
+  Sent s = SendSync(pool, std::move(req));
+  ASSERT_TRUE(s.response) << s.response.error();
+  EXPECT_EQ(received.load(), static_cast<int64_t>(kTotal));
+  EXPECT_EQ(source->max_outstanding(), 1);
+  uint64_t got = 0;
+  size_t max_buffered = 0, max_piece = 0;
+  for (;;) {
+    auto piece = ReadPiece(*s.response->body);
+    ASSERT_TRUE(piece) << piece.error();
+    if (!*piece) break;
+    got += (*piece)->size();
+    max_piece = std::max(max_piece, (*piece)->size());
+    max_buffered = std::max(max_buffered, s.response->body->buffered_bytes());
+  }
+  EXPECT_EQ(got, kTotal);
+  EXPECT_LE(max_piece, 64u * 1024);
+  EXPECT_LE(max_buffered, 256u * 1024);
+}
+
+TEST(UpstreamPoolTest, StreamedBodyWithLengthIsSentWithContentLength) {
+  std::atomic<bool> ok{false};
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    if (head.find("Content-Length: 3000") == std::string::npos) return;
+    while (buf.size() < 3000) {
+      if (!Fill(fd, buf)) return;
+    }
+    ok = buf == std::string(3000, 'q');
+    SendAll(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+    std::string rest;
+    ReadHead(fd, rest);
+  });
+  UpstreamPool pool;
+  UpstreamRequest req = Get(upstream.port(), "/put");
+  req.method = "PUT";
+  req.body_source = std::make_shared<CountingSource>(3, 1000, 3000);
+  Sent s = SendSync(pool, std::move(req));
+  ASSERT_TRUE(s.response) << s.response.error();
+  EXPECT_EQ(s.response->status, 204);
+  EXPECT_TRUE(ok.load());
+}
+
+TEST(UpstreamPoolTest, SilentUpstreamIsAResponseTimeout) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    ReadHead(fd, buf);  // never answers; returns when the pool gives up
+  });
+  UpstreamPool pool;
+  UpstreamRequest req = Get(upstream.port(), "/slow");
+  req.response_timeout = 200ms;
+  auto start = std::chrono::steady_clock::now();
+  Sent s = SendSync(pool, std::move(req));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kResponseTimeout);
+  EXPECT_EQ(s.response.error().code(), Code::kDeadlineExceeded);
+  EXPECT_NE(s.response.error().message().find("127.0.0.1:" + std::to_string(upstream.port())),
+            std::string::npos)
+      << s.response.error();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+uint16_t ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(UpstreamPoolTest, RefusedConnectionIsAConnectFailureNamingTheUpstream) {
+  UpstreamPool pool;
+  uint16_t port = ClosedPort();
+  Sent s = SendSync(pool, Get(port, "/"));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kConnectFailure);
+  EXPECT_EQ(s.response.error().code(), Code::kUnavailable);
+  EXPECT_EQ(s.response.error().message(),
+            "upstream 127.0.0.1:" + std::to_string(port) + " refused the connection");
+}
+
+TEST(UpstreamPoolTest, ResetBeforeTheResponseIsAReset) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  UpstreamPool pool;
+  UpstreamRequest req = Get(upstream.port(), "/");
+  req.method = "POST";  // not idempotent: no retry
+  Sent s = SendSync(pool, std::move(req));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kReset);
+  EXPECT_EQ(s.response.error().code(), Code::kUnavailable);
+  EXPECT_EQ(upstream.accepted(), 1);
+}
+
+TEST(UpstreamPoolTest, ResetInTheMiddleOfTheBodyIsAReadError) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n0123456789");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  UpstreamPool pool;
+  Sent s = SendSync(pool, Get(upstream.port(), "/"));
+  ASSERT_TRUE(s.response) << s.response.error();
+  auto body = ReadAll(*s.response->body);
+  ASSERT_FALSE(body);
+  EXPECT_EQ(body.error().code(), Code::kUnavailable);
+  EXPECT_NE(body.error().message().find("middle of the response body"), std::string::npos);
+  // The broken connection is not pooled.
+  EXPECT_EQ(pool.stats().idle, 0u);
+}
+
+TEST(UpstreamPoolTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
+  RawUpstream upstream([](int fd, int index) {
+    std::string buf;
+    if (ReadHead(fd, buf).empty()) return;
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst");
+    if (index == 0) {
+      // A keep-alive race: the next request arrives as the upstream gives up on the connection.
+      ReadHead(fd, buf);
+      ::shutdown(fd, SHUT_RDWR);
+      return;
+    }
+    ReadHead(fd, buf);
+  });
+  UpstreamPool pool;
+  Sent first = SendSync(pool, Get(upstream.port(), "/"));
+  ASSERT_TRUE(first.response) << first.response.error();
+  ASSERT_TRUE(ReadAll(*first.response->body));
+  Sent second = SendSync(pool, Get(upstream.port(), "/"));
+  ASSERT_TRUE(second.response) << second.response.error();
+  EXPECT_TRUE(second.response->retried);
+  EXPECT_FALSE(second.response->reused_connection);
+  EXPECT_EQ(upstream.accepted(), 2);
+}
+
+TEST(UpstreamPoolTest, TlsUpstreamVerifiedWithACaFile) {
+  auto cert = testing::MakeCert("upstream", "IP:127.0.0.1,DNS:upstream.test");
+  ServerOptions opts;
+  opts.tls_cert_file = cert->pem_path;
+  opts.tls_key_file = cert->key_path;
+  opts.tls_only = true;
+  TestServer upstream(opts, [&](Router& r, Server&) {
+    r.Add({"GET"}, "/secure", [](Request& req, Responder respond) {
+      respond(Response::Text(200, req.tls ? "tls" : "plain"));
+    });
+  });
+  UpstreamPool pool;
+  for (int i = 0; i < 2; ++i) {
+    UpstreamRequest req = Get(upstream.port(), "/secure");
+    req.endpoint.tls = true;
+    req.endpoint.ca_file = cert->pem_path;
+    Sent s = SendSync(pool, std::move(req));
+    ASSERT_TRUE(s.response) << s.response.error();
+    EXPECT_EQ(s.response->reused_connection, i > 0);
+    auto body = ReadAll(*s.response->body);
+    ASSERT_TRUE(body);
+    EXPECT_EQ(*body, "tls");
+  }
+  // With SNI/verification against a name the certificate carries.
+  UpstreamRequest named = Get(upstream.port(), "/secure");
+  named.endpoint.tls = true;
+  named.endpoint.ca_file = cert->pem_path;
+  named.endpoint.sni = "upstream.test";
+  Sent s = SendSync(pool, std::move(named));
+  ASSERT_TRUE(s.response) << s.response.error();
+  // Without the CA the handshake fails verification.
+  UpstreamRequest untrusted = Get(upstream.port(), "/secure");
+  untrusted.endpoint.tls = true;
+  Sent bad = SendSync(pool, std::move(untrusted));
+  ASSERT_FALSE(bad.response);
+  EXPECT_EQ(bad.failure, UpstreamFailure::kConnectFailure);
+  EXPECT_NE(bad.response.error().message().find("TLS handshake"), std::string::npos);
+}
+
+TEST(UpstreamPoolTest, UpgradeHandsOverTheConnection) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    if (head.find("Connection: upgrade") == std::string::npos ||
+        head.find("Upgrade: websocket") == std::string::npos) {
+      SendAll(fd, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    SendAll(fd,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+            "Upgrade\r\n\r\nhello");
+    for (;;) {  // echo
+      if (buf.empty() && !Fill(fd, buf)) return;
+      if (!SendAll(fd, buf)) return;
+      buf.clear();
+    }
+  });
+  UpstreamPool pool;
+  UpstreamRequest req = Get(upstream.port(), "/ws");
+  req.upgrade = true;
+  req.headers.Set("Upgrade", "websocket");
+  Sent s = SendSync(pool, std::move(req));
+  ASSERT_TRUE(s.response) << s.response.error();
+  ASSERT_EQ(s.response->status, 101);
+  ASSERT_TRUE(s.response->tunnel);
+  auto tunnel = s.response->tunnel;
+  auto read = [&]() {
+    auto p = std::make_shared<std::promise<Result<std::optional<std::string>>>>();
+    tunnel->Read([p](Result<std::optional<std::string>> r) { p->set_value(std::move(r)); });
+    return p->get_future().get();
+  };
+  auto hello = read();
+  ASSERT_TRUE(hello && *hello);
+  EXPECT_EQ(**hello, "hello");
+  auto wrote = std::make_shared<std::promise<Status>>();
+  tunnel->Write("ping", [wrote](Status st) { wrote->set_value(st); });
+  EXPECT_TRUE(wrote->get_future().get().ok());
+  std::string echoed;
+  while (echoed.size() < 4) {
+    auto r = read();
+    ASSERT_TRUE(r && *r);
+    echoed += **r;
+  }
+  EXPECT_EQ(echoed, "ping");
+  tunnel->Close();
+}
+
+TEST(UpstreamPoolTest, ParsesUpstreamUrls) {
+  auto a = ParseUpstreamUrl("https://example.test");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->tls);
+  EXPECT_EQ(a->port, 443);
+  auto b = ParseUpstreamUrl("http://[::1]:8080/x");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->host, "::1");
+  EXPECT_EQ(b->Authority(), "[::1]:8080");
+  EXPECT_FALSE(ParseUpstreamUrl("ftp://x"));
+}
+
+}  // namespace
+}  // namespace skiff::http
