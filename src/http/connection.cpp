@@ -115,6 +115,31 @@ class ResponderState {
   std::atomic<bool> called_{false};
 };
 
+// A streamed request body: each Read is posted to the connection's thread (never run inline,
+// so a handler's callback is not re-entered from its own Read).
+class ConnectionBodySource final : public BodySource {
+ public:
+  ConnectionBodySource(std::shared_ptr<WorkerHandle> handle, std::weak_ptr<Connection> conn,
+                       uint64_t seq, std::optional<uint64_t> length)
+      : handle_(std::move(handle)), conn_(std::move(conn)), seq_(seq), length_(length) {}
+  void Read(std::function<void(Result<std::optional<std::string>>)> ready) override {
+    handle_->Post([conn = conn_, seq = seq_, ready = std::move(ready)]() mutable {
+      if (auto c = conn.lock()) {
+        c->ReadBody(seq, std::move(ready));
+      } else {
+        ready(Unavailable("the client connection is closed"));
+      }
+    });
+  }
+  std::optional<uint64_t> content_length() const override { return length_; }
+
+ private:
+  std::shared_ptr<WorkerHandle> handle_;
+  std::weak_ptr<Connection> conn_;
+  uint64_t seq_;
+  std::optional<uint64_t> length_;
+};
+
 }  // namespace
 
 // Fills a Request straight from Beast's parser callbacks (no intermediate beast::http::fields).
@@ -122,9 +147,14 @@ class RequestParser final : public bhttp::basic_parser<true> {
  public:
   RequestParser(Request* req, const ServerOptions& o) : req_(req) {
     header_limit(static_cast<uint32_t>(std::min<size_t>(o.max_header_bytes, UINT32_MAX)));
-    body_limit(o.max_body_bytes);
-    eager(true);
+    // The body limit depends on whether the body is streamed, known only after the header:
+    // ReadRequest sets it then (Beast would check a Content-Length against it at the header).
+    // Not eager until then, so that no body byte is parsed before the sink is chosen.
+    body_limit(boost::none);
+    eager(false);
   }
+  // Body bytes go to `sink` (a streamed body) instead of the request. Set before the body.
+  void set_sink(std::string* sink) { sink_ = sink; }
   int version() const { return version_; }
   bool expect_continue() const { return expect_continue_; }
   bool transfer_encoding() const { return transfer_encoding_; }
@@ -150,20 +180,22 @@ class RequestParser final : public bhttp::basic_parser<true> {
   }
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<uint64_t>& length, error_code&) override {
-    if (length) req_->body.reserve(static_cast<size_t>(*length));  // already within body_limit
+    // Already within the body limit.
+    if (length && sink_ == nullptr) req_->body.reserve(static_cast<size_t>(*length));
   }
   size_t on_body_impl(beast::string_view body, error_code&) override {
-    req_->body.append(body.data(), body.size());
+    (sink_ != nullptr ? *sink_ : req_->body).append(body.data(), body.size());
     return body.size();
   }
   void on_chunk_header_impl(uint64_t, beast::string_view, error_code&) override {}
   size_t on_chunk_body_impl(uint64_t, beast::string_view body, error_code&) override {
-    req_->body.append(body.data(), body.size());
+    (sink_ != nullptr ? *sink_ : req_->body).append(body.data(), body.size());
     return body.size();
   }
   void on_finish_impl(error_code&) override {}
 
   Request* req_;
+  std::string* sink_ = nullptr;
   int version_ = 11;
   bool expect_continue_ = false;
   bool transfer_encoding_ = false;
@@ -175,7 +207,8 @@ Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, boo
       socket_(std::move(socket)),
       admitted_(admitted),
       watchdog_(socket_.get_executor()),
-      wake_timer_(socket_.get_executor()) {
+      wake_timer_(socket_.get_executor()),
+      body_timer_(socket_.get_executor()) {
   {
     std::lock_guard lock(core_.mu);
     ++core_.live;
@@ -259,6 +292,7 @@ void Connection::Close() {
   closed_ = true;
   watchdog_.cancel();
   wake_timer_.cancel();
+  body_timer_.cancel();
   error_code ec;
   sock().close(ec);
 }
@@ -320,6 +354,14 @@ void Connection::ResetRequest() {
   request_.route.clear();
   request_.path_rest.clear();
   request_.body_source.reset();
+  body_streamed_ = false;
+  body_done_ = false;
+  body_retired_ = false;
+  continue_sent_ = false;
+  body_timed_out_ = false;
+  body_error_.reset();
+  body_ready_ = nullptr;
+  body_piece_.clear();
   notes_ = std::make_shared<AccessNotes>();
   request_.notes = notes_;
   bytes_sent_ = 0;
@@ -433,6 +475,8 @@ net::awaitable<void> Connection::Loop() {
         LogAccess(0);
         co_return;
       }
+      // Never two writes at once: a "100 Continue" for a streamed body may be on its way.
+      while (continue_writing_ && !closed_) co_await WaitForWake(steady_clock::time_point::max());
     }
     if (closing_ || core_.stopping.load()) keep_alive_ = false;
     const int status = response_->status;
@@ -442,8 +486,17 @@ net::awaitable<void> Connection::Loop() {
                  std::chrono::duration<double>(steady_clock::now() - started_).count());
     response_.reset();
     if (!ok) AddFlag("DC");
+    bool linger = false;
+    if (ok && body_streamed_ && !co_await FinishStreamedBody()) {
+      keep_alive_ = false;
+      linger = !closed_;
+    }
     LogAccess(status);
     if (!ok) co_return;
+    if (linger) {
+      co_await LingerClose();
+      co_return;
+    }
     if (!keep_alive_ || closing_) {
       error_code ec;
       sock().shutdown(tcp::socket::shutdown_send, ec);
@@ -543,6 +596,28 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
     out.error = "BadRequest";
     out.message = "HTTP/1.1 request without Host";
     co_return out;
+  }
+
+  const bool streamed = core_.options.stream_body && StreamThisBody();
+  const size_t limit =
+      streamed ? core_.options.max_streamed_body_bytes : core_.options.max_body_bytes;
+  if (limit > 0) {
+    auto length = p.content_length();
+    if (length && *length > limit) co_return failure(bhttp::error::body_limit);
+    p.body_limit(static_cast<uint64_t>(limit));
+  }
+  p.eager(true);
+  if (streamed) {
+    body_streamed_ = true;
+    body_done_ = p.is_done();
+    p.set_sink(&body_piece_);
+    auto length = p.content_length();
+    request_.body_source = std::make_shared<ConnectionBodySource>(
+        worker_.handle, weak_from_this(), ++body_seq_,
+        length ? std::optional<uint64_t>(*length)
+               : (p.chunked() ? std::nullopt : std::optional<uint64_t>(0)));
+    ClearDeadline();
+    co_return ReadOutcome{};
   }
 
   if (!p.is_done()) {
@@ -790,7 +865,8 @@ net::awaitable<std::optional<std::string>> Connection::PullChunk(BodyStream& str
 
 // A read pending alongside a stream's writes: its failure is how a client's disconnect shows.
 void Connection::StartDetector() {
-  if (detecting_ || closed_ || buffer_.size() >= kMaxDetectBuffer) return;
+  // While a streamed request body is still being read, its reads own the socket's read side.
+  if (detecting_ || closed_ || buffer_.size() >= kMaxDetectBuffer || BodyInProgress()) return;
   detecting_ = true;
   ReadSome(buffer_.prepare(kReadSize),
            [self = shared_from_this()](error_code ec, size_t n) { self->OnDetect(ec, n); });
@@ -809,6 +885,194 @@ void Connection::OnDetect(error_code ec, size_t n) {
     if (stream_) stream_->Cancel();
   }
   if (waiting_) wake_timer_.cancel();
+}
+
+bool Connection::StreamThisBody() {
+  Status target_error;
+  if (!PrepareTarget(&target_error)) return false;  // answered with the error, body buffered
+  try {
+    return core_.options.stream_body(request_);
+  } catch (const std::exception& e) {
+    SPDLOG_ERROR("stream_body predicate threw: {}", e.what());
+    return false;
+  }
+}
+
+void Connection::ReadBody(uint64_t seq, BodyReady ready) {
+  if (seq != body_seq_ || !body_streamed_ || body_retired_ || closed_) {
+    ready(Unavailable("the request is over: its body can no longer be read"));
+    return;
+  }
+  if (body_ready_) {
+    ready(FailedPrecondition("a Read of the request body is already pending"));
+    return;
+  }
+  if (body_error_) {
+    ready(*body_error_);
+    return;
+  }
+  if (body_done_) {
+    ready(std::optional<std::string>());
+    return;
+  }
+  body_ready_ = std::move(ready);
+  PumpBody();
+}
+
+void Connection::PumpBody() {
+  RequestParser& p = *parser_;
+  body_piece_.clear();
+  while (buffer_.size() > 0 && !p.is_done()) {
+    error_code ec;
+    size_t used = p.put(net::const_buffer(buffer_.data()), ec);
+    buffer_.consume(used);
+    if (ec == bhttp::error::body_limit) {
+      FailBody(ResourceExhausted("request body over the limit"));
+      return;
+    }
+    if (ec && ec != bhttp::error::need_more) {
+      FailBody(InvalidArgument("malformed request body: " + ec.message()));
+      return;
+    }
+    if (ec || used == 0) break;
+  }
+  if (p.is_done()) body_done_ = true;
+  if (!body_piece_.empty()) {
+    bytes_received_ += body_piece_.size();
+    std::string piece;
+    piece.swap(body_piece_);
+    DeliverBody(std::optional<std::string>(std::move(piece)));
+    return;
+  }
+  if (body_done_) {
+    DeliverBody(std::optional<std::string>());
+    return;
+  }
+  if (closed_) {
+    FailBody(Unavailable("the client connection is closed"));
+    return;
+  }
+  // RFC 9110 section 10.1.1: the client may wait for "100 Continue" before sending the body.
+  // Only while the response has not started (never two writes at once).
+  if (p.expect_continue() && version_ >= 11 && !continue_sent_ && phase_ == Phase::kHandling) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    continue_sent_ = true;
+    continue_writing_ = true;
+    WriteAll(net::buffer(kContinue), [self = shared_from_this()](error_code ec, size_t) {
+      self->continue_writing_ = false;
+      if (self->waiting_) self->wake_timer_.cancel();
+      if (!self->body_ready_) return;
+      if (ec) {
+        self->FailBody(Unavailable("the client went away"));
+      } else {
+        self->StartBodyRead();
+      }
+    });
+    return;
+  }
+  StartBodyRead();
+}
+
+void Connection::StartBodyRead() {
+  body_reading_ = true;
+  const uint64_t gen = ++body_read_gen_;
+  body_timer_.expires_after(core_.options.body_timeout);
+  body_timer_.async_wait([self = shared_from_this(), gen](error_code ec) {
+    if (ec || gen != self->body_read_gen_ || !self->body_reading_ || self->closed_) return;
+    self->body_timed_out_ = true;
+    error_code ignored;
+    self->sock().cancel(ignored);
+  });
+  ReadSome(buffer_.prepare(kReadSize),
+           [self = shared_from_this()](error_code ec, size_t n) { self->OnBodyRead(ec, n); });
+}
+
+void Connection::OnBodyRead(error_code ec, size_t n) {
+  body_reading_ = false;
+  ++body_read_gen_;
+  body_timer_.cancel();
+  if (waiting_) wake_timer_.cancel();  // FinishStreamedBody may be waiting for this read
+  if (ec) {
+    if (body_timed_out_) {
+      AddFlag("RT");
+      FailBody(DeadlineExceeded("timed out reading the request body"));
+    } else {
+      if (!body_retired_) AddFlag("DC");
+      FailBody(Unavailable("the client went away while sending the body"));
+    }
+    return;
+  }
+  buffer_.commit(n);
+  if (body_ready_ && !body_retired_) {
+    PumpBody();
+  } else if (body_ready_) {
+    DeliverBody(Unavailable("the request is over: its body can no longer be read"));
+  }
+}
+
+void Connection::FailBody(Status status) {
+  body_error_ = status;
+  keep_alive_ = false;  // the framing is lost
+  if (body_ready_) DeliverBody(std::move(status));
+}
+
+void Connection::DeliverBody(Result<std::optional<std::string>> value) {
+  BodyReady ready = std::move(body_ready_);
+  body_ready_ = nullptr;
+  try {
+    ready(std::move(value));
+  } catch (const std::exception& e) {
+    SPDLOG_ERROR("request body callback threw: {}", e.what());
+  }
+}
+
+net::awaitable<bool> Connection::FinishStreamedBody() {
+  body_retired_ = true;
+  if (body_ready_ && !body_reading_ && !continue_writing_) {
+    DeliverBody(Unavailable("the request is over: its body can no longer be read"));
+  }
+  if (body_error_) co_return false;
+  if (body_done_) co_return true;
+  // A read still pending: the connection closes (the body's framing is unknown from here); wait
+  // for the cancelled operations so that nothing else touches the socket meanwhile.
+  if (body_reading_ || continue_writing_) {
+    error_code ec;
+    sock().cancel(ec);
+    while ((body_reading_ || continue_writing_) && !closed_) {
+      co_await WaitForWake(steady_clock::time_point::max());
+    }
+    co_return false;
+  }
+  // The client waits for "100 Continue" that never came: it may never send the body.
+  if (parser_->expect_continue() && !continue_sent_) co_return false;
+  if (!keep_alive_ || closing_ || core_.stopping.load()) co_return false;
+
+  // Drain what the handler left unread, bounded, so that the next request starts clean.
+  constexpr size_t kDrainBytes = 256 * 1024;
+  RequestParser& p = *parser_;
+  size_t drained = 0;
+  SetDeadline(core_.options.body_timeout);
+  for (;;) {
+    while (buffer_.size() > 0 && !p.is_done()) {
+      body_piece_.clear();
+      size_t used = p.put(net::const_buffer(buffer_.data()), ec_);
+      buffer_.consume(used);
+      drained += body_piece_.size();
+      bytes_received_ += body_piece_.size();
+      if (ec_ && ec_ != bhttp::error::need_more) co_return false;
+      if (ec_ || used == 0) break;
+    }
+    body_piece_.clear();
+    if (p.is_done()) {
+      ClearDeadline();
+      body_done_ = true;
+      co_return true;
+    }
+    if (drained > kDrainBytes) co_return false;
+    size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
+    if (ec_) co_return false;
+    buffer_.commit(n);
+  }
 }
 
 net::awaitable<void> Connection::LingerClose() {

@@ -46,6 +46,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Deliveries, on the worker's thread.
   void Deliver(uint64_t seq, Response response);
   void DeliverChunk(uint64_t seq, std::optional<std::string> chunk);
+  // A streamed body's Read (BodySource), on the worker's thread; `seq` names the request.
+  using BodyReady = std::function<void(Result<std::optional<std::string>>)>;
+  void ReadBody(uint64_t seq, BodyReady ready);
 
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming };
@@ -71,6 +74,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<std::optional<std::string>> PullChunk(BodyStream& stream);
   net::awaitable<void> WaitForWake(std::chrono::steady_clock::time_point until);
   net::awaitable<void> LingerClose();
+
+  // Streamed request bodies: parse what is buffered, else read more (callback-driven: the
+  // coroutine is waiting for the handler meanwhile).
+  bool StreamThisBody();
+  void PumpBody();
+  void StartBodyRead();
+  void OnBodyRead(boost::system::error_code ec, size_t n);
+  void FailBody(Status status);
+  void DeliverBody(Result<std::optional<std::string>> value);
+  bool BodyInProgress() const {
+    return body_streamed_ && !body_done_ && !body_error_ && !body_retired_;
+  }
+  // After the response: waits out body I/O and drains what the handler left unread. False: the
+  // connection must close.
+  net::awaitable<bool> FinishStreamedBody();
 
   void ResetRequest();
   // Access log: copies what the handler may move away, then writes the record.
@@ -139,6 +157,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t seq_ = 0;
   std::optional<Response> response_;
   std::string head_;  // response head, reused
+
+  // The current request's streamed body (ServerOptions::stream_body).
+  bool body_streamed_ = false;
+  bool body_done_ = false;         // the parser has seen the end of the body
+  bool body_retired_ = false;      // the response is written: Reads fail from now on
+  bool body_reading_ = false;      // a socket read for the body is pending
+  bool continue_writing_ = false;  // "100 Continue" is being written
+  bool continue_sent_ = false;
+  bool body_timed_out_ = false;
+  uint64_t body_seq_ = 0;             // names the current streamed body for its BodySource
+  uint64_t body_read_gen_ = 0;        // matches body_timer_ expiries to reads
+  std::optional<Status> body_error_;  // sticky: later Reads get it again
+  BodyReady body_ready_;              // the handler's pending Read
+  std::string body_piece_;            // the parser's sink while streaming
+  net::steady_timer body_timer_;      // per-read body time-out
 
   // The current stream.
   std::shared_ptr<BodyStream> stream_;

@@ -64,6 +64,18 @@ struct ServerOptions {
   // plain HTTP on the same port (curl, probes, browsers on loopback) unless this is set.
   bool tls_only = false;
 
+  // Streamed request bodies (the gateway's proxy). Called on the I/O thread with a request's
+  // head (method, target, path, raw_query, headers, remote_addr, tls set; body empty) once the
+  // header has arrived; must not block. When it returns true the handler is called at once with
+  // Request::body_source set (for bodiless requests too: its first Read gives nullopt) and
+  // reads the body itself; "Expect: 100-continue" is answered at its first Read. Body bytes the
+  // handler leaves unread when it answers are drained (up to 256 KiB, else the connection
+  // closes after the response). Null: every body is buffered into Request::body.
+  std::function<bool(const Request& head)> stream_body;
+  // Limit of a streamed body: a larger Content-Length is refused with 413 before the handler
+  // runs, a chunked body past it makes Read fail with ResourceExhausted. 0 = unlimited.
+  size_t max_streamed_body_bytes = 0;
+
   // Called once per request on the connection's I/O thread, after the response has been written
   // (or the connection failed first). Must not block; null: no access log.
   std::function<void(const AccessRecord&)> access_log;
