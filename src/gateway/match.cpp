@@ -91,6 +91,13 @@ std::string StringMatch::Describe() const {
   return "";
 }
 
+std::string StringMatch::ReplaceAll(std::string_view input, std::string_view rewrite) const {
+  SKIFF_CHECK(kind_ == Kind::kRegex);
+  std::string out(input);
+  RE2::GlobalReplace(&out, *re_, rewrite);
+  return out;
+}
+
 Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   auto bad = [&](std::string_view why) {
     return InvalidArgument("invalid duration \"" + std::string(text) + "\": " + std::string(why));

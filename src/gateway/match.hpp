@@ -39,6 +39,9 @@ class StringMatch {
   bool Matches(std::string_view s, bool ignore_case = false) const;
   // "exact GET", "prefix /kfserving/team-a", "regex /v1/.*", "present".
   std::string Describe() const;
+  // Replaces every match of the regex in `input` with `rewrite` (RE2 syntax, \1 for groups):
+  // Envoy's regex_rewrite. REQUIRES: kind() == kRegex.
+  std::string ReplaceAll(std::string_view input, std::string_view rewrite) const;
 
  private:
   Kind kind_ = Kind::kPresent;

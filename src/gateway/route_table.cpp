@@ -1,40 +1,1062 @@
 #include "gateway/route_table.hpp"
 
+#include <algorithm>
+#include <array>
+#include <random>
+#include <set>
+#include <tuple>
+
 namespace skiff::gateway {
 
-struct RouteTable::Impl {};
+namespace {
+
+const std::string kBuiltin = "built-in";
+
+std::string Join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+// True with probability pct/100 (pct in 0..100).
+bool Draw(Random& random, double pct) {
+  if (pct >= 100) return true;
+  if (pct <= 0) return false;
+  return static_cast<double>(random.Below(1000000)) < pct * 10000.0;
+}
+
+// How specifically one host entry matches the request host: (rank, length); rank 0 = no match.
+struct HostScore {
+  int rank = 0;  // 3 exact, 2 "*.suffix", 1 "*"
+  size_t length = 0;
+  auto operator<=>(const HostScore&) const = default;
+};
+
+HostScore ScoreHost(std::string_view entry, std::string_view host) {
+  if (entry == "*") return {1, 0};
+  if (entry.substr(0, 2) == "*.") {
+    std::string_view suffix = entry.substr(1);  // ".example.com"
+    if (host.size() > suffix.size() && host.substr(host.size() - suffix.size()) == suffix) {
+      return {2, suffix.size()};
+    }
+    return {};
+  }
+  if (entry == host) return {3, entry.size()};
+  return {};
+}
+
+HostScore BestScore(const VirtualService& vs, std::string_view host) {
+  HostScore best;
+  for (const auto& h : vs.hosts) best = std::max(best, ScoreHost(h, host));
+  return best;
+}
+
+// The static specificity of a VirtualService: its most specific host entry.
+HostScore StaticScore(const VirtualService& vs) {
+  HostScore best;
+  for (const auto& h : vs.hosts) {
+    if (h == "*") {
+      best = std::max(best, HostScore{1, 0});
+    } else if (h.substr(0, 2) == "*.") {
+      best = std::max(best, HostScore{2, h.size() - 1});
+    } else {
+      best = std::max(best, HostScore{3, h.size()});
+    }
+  }
+  return best;
+}
+
+// Oldest first; a missing timestamp sorts last.
+bool OlderThan(const VirtualService& a, const VirtualService& b) {
+  auto key = [](const VirtualService& v) {
+    return std::make_tuple(v.creation_timestamp.empty(), v.creation_timestamp, v.namespace_name,
+                           v.name);
+  };
+  return key(a) < key(b);
+}
+
+std::string RouteName(const VirtualService& vs, const HttpRoute& r, size_t i) {
+  if (!r.name.empty()) return r.name;
+  return vs.Key() + "[" + std::to_string(i) + "]";
+}
+
+std::string SourceOf(const VirtualService& vs) { return "VirtualService " + vs.Key(); }
+
+std::string HostList(const std::vector<std::string>& hosts) {
+  return "[" + Join(hosts, ", ") + "]";
+}
+
+std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// Query parameters, percent-decoded where valid (raw otherwise). First value wins on lookup.
+std::vector<std::pair<std::string, std::string>> ParseQuery(std::string_view query) {
+  std::vector<std::pair<std::string, std::string>> out;
+  size_t start = 0;
+  while (start < query.size()) {
+    size_t amp = query.find('&', start);
+    std::string_view part = query.substr(start, amp == query.npos ? query.npos : amp - start);
+    if (!part.empty()) {
+      size_t eq = part.find('=');
+      std::string_view k = part.substr(0, eq);
+      std::string_view v = eq == part.npos ? std::string_view() : part.substr(eq + 1);
+      auto dk = http::PercentDecode(k, true);
+      auto dv = http::PercentDecode(v, true);
+      out.emplace_back(dk ? *dk : std::string(k), dv ? *dv : std::string(v));
+    }
+    if (amp == query.npos) break;
+    start = amp + 1;
+  }
+  return out;
+}
+
+// All values of a header joined with "," (how Envoy matches repeated headers).
+std::optional<std::string> HeaderValue(const http::HeaderMap& headers, std::string_view name) {
+  auto all = headers.GetAll(name);
+  if (all.empty()) return std::nullopt;
+  std::string out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i) out += ',';
+    out += all[i];
+  }
+  return out;
+}
+
+// Empty when `m` matches; otherwise why not.
+std::string CheckMatch(const HttpMatch& m, const RouteRequest& req,
+                       const std::vector<std::pair<std::string, std::string>>& query) {
+  if (m.uri && !m.uri->Matches(req.path, m.ignore_uri_case)) {
+    return "uri " + m.uri->Describe() + (m.ignore_uri_case ? " (ignoring case)" : "") +
+           " does not match " + req.path;
+  }
+  if (m.scheme && !m.scheme->Matches(req.scheme)) {
+    return "scheme " + m.scheme->Describe() + " does not match " + req.scheme;
+  }
+  if (m.method && !m.method->Matches(req.method)) {
+    return "method " + m.method->Describe() + " does not match " + req.method;
+  }
+  if (m.authority && !m.authority->Matches(req.authority)) {
+    return "authority " + m.authority->Describe() + " does not match " + Quote(req.authority);
+  }
+  for (const auto& h : m.headers) {
+    auto v = HeaderValue(req.headers, h.name);
+    if (!v) return "header " + h.name + ": missing";
+    if (!h.match.Matches(*v)) {
+      return "header " + h.name + ": " + h.match.Describe() + " does not match " + Quote(*v);
+    }
+  }
+  for (const auto& q : m.query_params) {
+    auto it = std::find_if(query.begin(), query.end(),
+                           [&](const auto& kv) { return kv.first == q.name; });
+    if (it == query.end()) return "query parameter " + q.name + ": missing";
+    if (!q.match.Matches(it->second)) {
+      return "query parameter " + q.name + ": " + q.match.Describe() + " does not match " +
+             Quote(it->second);
+    }
+  }
+  for (const auto& h : m.without_headers) {
+    auto v = HeaderValue(req.headers, h.name);
+    if (v && h.match.Matches(*v)) {
+      return "withoutHeaders " + h.name + ": " + h.match.Describe() + " matches " + Quote(*v);
+    }
+  }
+  if (m.port && *m.port != req.port) {
+    return "port " + std::to_string(*m.port) + " does not match listener port " +
+           std::to_string(req.port);
+  }
+  if (!m.source_labels.empty()) {
+    return "sourceLabels select sidecar workloads; requests through the gateway have none";
+  }
+  if (!m.gateways.empty() && std::all_of(m.gateways.begin(), m.gateways.end(),
+                                         [](const auto& g) { return g == "mesh"; })) {
+    return "gateways [mesh] applies to sidecars only, not to the gateway";
+  }
+  return "";
+}
+
+std::string DescribeMatch(const HttpMatch& m) {
+  std::vector<std::string> parts;
+  if (m.uri) parts.push_back("uri " + m.uri->Describe() + (m.ignore_uri_case ? " (any case)" : ""));
+  if (m.scheme) parts.push_back("scheme " + m.scheme->Describe());
+  if (m.method) parts.push_back("method " + m.method->Describe());
+  if (m.authority) parts.push_back("authority " + m.authority->Describe());
+  for (const auto& h : m.headers) parts.push_back("header " + h.name + " " + h.match.Describe());
+  for (const auto& q : m.query_params) {
+    parts.push_back("query " + q.name + " " + q.match.Describe());
+  }
+  for (const auto& h : m.without_headers) {
+    parts.push_back("without header " + h.name + " " + h.match.Describe());
+  }
+  if (m.port) parts.push_back("port " + std::to_string(*m.port));
+  if (!m.source_labels.empty()) parts.push_back("sourceLabels (never at the gateway)");
+  if (parts.empty()) return "any";
+  return Join(parts, " && ");
+}
+
+std::string DescribeBuiltinMatch(const BuiltinRoute& b) {
+  std::vector<std::string> parts;
+  switch (b.path_kind) {
+    case BuiltinRoute::PathKind::kAny:
+      break;
+    case BuiltinRoute::PathKind::kExact:
+      parts.push_back("path exact " + b.path);
+      break;
+    case BuiltinRoute::PathKind::kPrefix:
+      parts.push_back("path prefix " + b.path);
+      break;
+  }
+  if (!b.methods.empty()) parts.push_back("method in [" + Join(b.methods, ", ") + "]");
+  if (b.predicate) {
+    parts.push_back(b.predicate_description.empty() ? "predicate" : b.predicate_description);
+  }
+  if (parts.empty()) return "any";
+  return Join(parts, " && ");
+}
+
+bool BuiltinPathMatches(const BuiltinRoute& b, std::string_view path) {
+  switch (b.path_kind) {
+    case BuiltinRoute::PathKind::kAny:
+      return true;
+    case BuiltinRoute::PathKind::kExact:
+      return path == b.path;
+    case BuiltinRoute::PathKind::kPrefix:
+      if (path.substr(0, b.path.size()) != b.path) return false;
+      return b.path.ends_with('/') || path.size() == b.path.size() || path[b.path.size()] == '/';
+  }
+  return false;
+}
+
+// Empty when the built-in route matches; otherwise why not.
+std::string CheckBuiltin(const BuiltinRoute& b, const RouteRequest& req) {
+  if (!BuiltinPathMatches(b, req.path)) {
+    return "path " + req.path + " does not match " +
+           (b.path_kind == BuiltinRoute::PathKind::kExact ? "exact " : "prefix ") + b.path;
+  }
+  if (!b.methods.empty() &&
+      std::find(b.methods.begin(), b.methods.end(), req.method) == b.methods.end()) {
+    return "method " + req.method + " not in [" + Join(b.methods, ", ") + "]";
+  }
+  if (b.predicate && !b.predicate(req)) {
+    return (b.predicate_description.empty() ? std::string("predicate") : b.predicate_description) +
+           ": no";
+  }
+  return "";
+}
+
+size_t CommonPrefix(std::string_view a, std::string_view b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
+}
+
+// Appends one level of operations in Envoy's order: remove, set, add.
+void AppendOps(const HeaderOperations& ops, std::vector<HeaderOp>& out) {
+  for (const auto& name : ops.remove) out.push_back({HeaderOp::Kind::kRemove, name, ""});
+  for (const auto& [name, value] : ops.set) out.push_back({HeaderOp::Kind::kSet, name, value});
+  for (const auto& [name, value] : ops.add) out.push_back({HeaderOp::Kind::kAdd, name, value});
+}
+
+std::string_view OpName(HeaderOp::Kind k) {
+  switch (k) {
+    case HeaderOp::Kind::kRemove:
+      return "remove";
+    case HeaderOp::Kind::kSet:
+      return "set";
+    case HeaderOp::Kind::kAdd:
+      return "add";
+  }
+  return "";
+}
+
+std::string DescribeOp(const HeaderOp& op) {
+  std::string out = std::string(OpName(op.kind)) + " " + op.name;
+  if (op.kind != HeaderOp::Kind::kRemove) out += ": " + op.value;
+  return out;
+}
+
+bool IsHostHeader(std::string_view name) { return name == "host" || name == ":authority"; }
+
+// Splits "host:port" / "[v6]:port"; port empty when absent.
+std::pair<std::string, std::string> SplitAuthority(std::string_view authority) {
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == authority.npos) return {std::string(authority), ""};
+    std::string host(authority.substr(0, close + 1));
+    if (close + 1 < authority.size() && authority[close + 1] == ':') {
+      return {host, std::string(authority.substr(close + 2))};
+    }
+    return {host, ""};
+  }
+  size_t colon = authority.rfind(':');
+  if (colon == authority.npos) return {std::string(authority), ""};
+  return {std::string(authority.substr(0, colon)), std::string(authority.substr(colon + 1))};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
 
 SeededRandom::SeededRandom(uint64_t seed) : state_(seed) {}
+
 uint64_t SeededRandom::Below(uint64_t n) {
+  // splitmix64: small, fast and good enough for traffic splitting.
   state_ += 0x9e3779b97f4a7c15ULL;
   uint64_t z = state_;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return (z ^ (z >> 31)) % n;
+  z ^= z >> 31;
+  return z % n;
 }
+
 Random& ThreadLocalRandom() {
-  thread_local SeededRandom r(0);
-  return r;
+  thread_local SeededRandom random([] {
+    std::random_device rd;
+    return (uint64_t{rd()} << 32) ^ rd();
+  }());
+  return random;
 }
-std::string RouteRequest::Host() const { return authority; }
-std::vector<BuiltinRoute> PlatformRoutes(std::string_view) { return {}; }
-void ApplyHeaderOps(const std::vector<HeaderOp>&, http::HeaderMap&) {}
-std::string_view Decision::KindName(Kind) { return ""; }
-json::object Decision::ToJson() const { return {}; }
-std::string Decision::ToText() const { return ""; }
-json::object Trace::ToJson() const { return {}; }
-std::string Trace::ToText() const { return ""; }
-json::array RowsToJson(const std::vector<RouteRow>&) { return {}; }
-std::string RowsToText(const std::vector<RouteRow>&) { return ""; }
-Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinRoute>,
-                                                            std::vector<VirtualService>,
-                                                            std::vector<BuiltinRoute>,
-                                                            RouteTableOptions) {
-  return std::make_shared<const RouteTable>(std::make_unique<Impl>());
+
+std::string RouteRequest::Host() const { return ToLower(SplitAuthority(authority).first); }
+
+std::vector<BuiltinRoute> PlatformRoutes(std::string_view identity_prefix) {
+  using K = BuiltinRoute::PathKind;
+  std::vector<BuiltinRoute> routes;
+  auto add = [&](std::string name, std::string description, K kind, std::string path,
+                 std::string service) {
+    BuiltinRoute r;
+    r.name = std::move(name);
+    r.description = std::move(description);
+    r.path_kind = kind;
+    r.path = std::move(path);
+    r.service = std::move(service);
+    routes.push_back(std::move(r));
+  };
+  add("healthz", "liveness", K::kExact, "/healthz", "health");
+  add("readyz", "readiness", K::kExact, "/readyz", "health");
+  add("metrics", "Prometheus metrics", K::kExact, "/metrics", "metrics");
+  if (!identity_prefix.empty() && identity_prefix != "/") {
+    std::string prefix(identity_prefix);
+    while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+    add("identity", "built-in OIDC identity provider", K::kPrefix, prefix, "identity");
+  }
+  add("api", "Kubernetes core API", K::kPrefix, "/api", "api");
+  add("apis", "Kubernetes API groups", K::kPrefix, "/apis", "api");
+  add("version", "API server version", K::kPrefix, "/version", "api");
+  add("openapi", "OpenAPI documents", K::kPrefix, "/openapi", "api");
+  add("skiff", "skiff's own endpoints", K::kPrefix, "/skiff", "skiff");
+  add("login", "browser login", K::kPrefix, "/login", "auth");
+  add("logout", "browser logout", K::kPrefix, "/logout", "auth");
+  add("authservice", "OIDC callback and session endpoints", K::kPrefix, "/authservice", "auth");
+  return routes;
 }
-Decision RouteTable::Route(const RouteRequest&, Random&, Trace*) const { return {}; }
-std::vector<RouteRow> RouteTable::List() const { return {}; }
+
+void ApplyHeaderOps(const std::vector<HeaderOp>& ops, http::HeaderMap& headers) {
+  for (const auto& op : ops) {
+    switch (op.kind) {
+      case HeaderOp::Kind::kRemove:
+        headers.Remove(op.name);
+        break;
+      case HeaderOp::Kind::kSet:
+        headers.Set(op.name, op.value);
+        break;
+      case HeaderOp::Kind::kAdd:
+        headers.Add(op.name, op.value);
+        break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+std::string_view Decision::KindName(Kind k) {
+  switch (k) {
+    case Kind::kService:
+      return "service";
+    case Kind::kReenter:
+      return "reenter";
+    case Kind::kUpstream:
+      return "upstream";
+    case Kind::kRedirect:
+      return "redirect";
+    case Kind::kDirectResponse:
+      return "direct_response";
+    case Kind::kAbort:
+      return "abort";
+    case Kind::kNoRoute:
+      return "no_route";
+  }
+  return "";
+}
+
+namespace {
+
+json::array OpsToJson(const std::vector<HeaderOp>& ops) {
+  json::array out;
+  for (const auto& op : ops) {
+    json::object o;
+    o["op"] = OpName(op.kind);
+    o["name"] = op.name;
+    if (op.kind != HeaderOp::Kind::kRemove) o["value"] = op.value;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::string DescribeDestination(const Destination& d) {
+  std::string out = d.host;
+  if (d.port) out += ":" + std::to_string(*d.port);
+  if (!d.subset.empty()) out += " (subset " + d.subset + ")";
+  return out;
+}
+
+}  // namespace
+
+json::object Decision::ToJson() const {
+  json::object o;
+  o["kind"] = KindName(kind);
+  if (kind == Kind::kNoRoute) {
+    json::array c;
+    for (const auto& s : candidates) c.push_back(json::string(s));
+    o["candidates"] = std::move(c);
+    return o;
+  }
+  o["route"] = route_name;
+  o["source"] = source;
+  if (!service.empty()) o["service"] = service;
+  o["path"] = path;
+  if (!query.empty()) o["query"] = query;
+  o["authority"] = authority;
+  if (!request_headers.empty()) o["requestHeaders"] = OpsToJson(request_headers);
+  if (!response_headers.empty()) o["responseHeaders"] = OpsToJson(response_headers);
+  if (destination) {
+    json::object d;
+    d["host"] = destination->host;
+    if (!destination->subset.empty()) d["subset"] = destination->subset;
+    d["port"] = port;
+    o["destination"] = std::move(d);
+  }
+  if (!upstream.empty()) o["upstream"] = upstream;
+  if (timeout) o["timeout"] = FormatDuration(*timeout);
+  if (retries) {
+    json::object r;
+    r["attempts"] = retries->attempts;
+    if (retries->per_try_timeout) r["perTryTimeout"] = FormatDuration(*retries->per_try_timeout);
+    if (!retries->retry_on.empty()) r["retryOn"] = retries->retry_on;
+    o["retries"] = std::move(r);
+  }
+  if (delay) o["faultDelay"] = FormatDuration(*delay);
+  if (mirror) {
+    json::object m;
+    m["host"] = mirror->host;
+    m["upstream"] = mirror_upstream;
+    o["mirror"] = std::move(m);
+  }
+  if (status) o["status"] = status;
+  if (!location.empty()) o["location"] = location;
+  if (kind == Kind::kDirectResponse) o["body"] = body;
+  if (cors_preflight) o["corsPreflight"] = true;
+  return o;
+}
+
+std::string Decision::ToText() const {
+  std::string out;
+  auto line = [&](std::string_view label, const std::string& value) {
+    out += std::string(label);
+    out.append(label.size() < 14 ? 14 - label.size() : 1, ' ');
+    out += value + "\n";
+  };
+  if (kind == Kind::kNoRoute) {
+    line("decision:", "no route (404)");
+    if (!candidates.empty()) line("closest:", Join(candidates, ", "));
+    return out;
+  }
+  line("route:", route_name + " (" + source + ")");
+  switch (kind) {
+    case Kind::kService:
+      line("decision:", "in-process service " + service);
+      break;
+    case Kind::kReenter:
+      line("decision:", "re-enter routing as " + authority + path);
+      break;
+    case Kind::kUpstream:
+      line("decision:", "proxy to upstream " + upstream);
+      break;
+    case Kind::kRedirect:
+      line("decision:", "redirect " + std::to_string(status) + " to " + location);
+      break;
+    case Kind::kDirectResponse:
+      line("decision:", std::string(cors_preflight ? "CORS preflight answered " : "respond ") +
+                            std::to_string(status));
+      break;
+    case Kind::kAbort:
+      line("decision:", "fault abort " + std::to_string(status));
+      break;
+    case Kind::kNoRoute:
+      break;
+  }
+  line("path:", path + (query.empty() ? "" : "?" + query));
+  line("authority:", authority.empty() ? "(none)" : authority);
+  if (destination) line("destination:", DescribeDestination(*destination));
+  for (const auto& op : request_headers) line("request hdr:", DescribeOp(op));
+  for (const auto& op : response_headers) line("response hdr:", DescribeOp(op));
+  if (timeout) line("timeout:", FormatDuration(*timeout));
+  if (retries) {
+    std::string r = std::to_string(retries->attempts) + " attempts";
+    if (retries->per_try_timeout) r += ", " + FormatDuration(*retries->per_try_timeout) + " each";
+    if (!retries->retry_on.empty()) r += ", on " + retries->retry_on;
+    line("retries:", r);
+  }
+  if (delay) line("fault delay:", FormatDuration(*delay));
+  if (mirror) line("mirror:", mirror->host + " (" + mirror_upstream + ")");
+  return out;
+}
+
+json::object Trace::ToJson() const {
+  json::object o;
+  o["host"] = host;
+  json::array steps_json;
+  for (const auto& s : steps) {
+    json::object step;
+    step["route"] = s.route;
+    step["source"] = s.source;
+    step["matched"] = s.matched;
+    step["reason"] = s.reason;
+    steps_json.push_back(std::move(step));
+  }
+  o["tried"] = std::move(steps_json);
+  json::array actions_json;
+  for (const auto& a : actions) actions_json.push_back(json::string(a));
+  o["actions"] = std::move(actions_json);
+  return o;
+}
+
+std::string Trace::ToText() const {
+  std::string out = "host: " + (host.empty() ? std::string("(none)") : host) + "\n";
+  out += "routes tried:\n";
+  for (const auto& s : steps) {
+    out += std::string(s.matched ? "  + " : "  - ") + s.route + " (" + s.source + "): " + s.reason +
+           "\n";
+  }
+  if (!actions.empty()) {
+    out += "actions:\n";
+    for (const auto& a : actions) out += "  " + a + "\n";
+  }
+  return out;
+}
+
+json::array RowsToJson(const std::vector<RouteRow>& rows) {
+  json::array out;
+  for (const auto& r : rows) {
+    json::object o;
+    o["order"] = r.order;
+    o["name"] = r.name;
+    o["source"] = r.source;
+    o["hosts"] = r.hosts;
+    o["match"] = r.match;
+    o["destination"] = r.destination;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+std::string RowsToText(const std::vector<RouteRow>& rows) {
+  std::vector<std::array<std::string, 6>> cells;
+  cells.push_back({"#", "ROUTE", "SOURCE", "HOSTS", "MATCH", "DESTINATION"});
+  for (const auto& r : rows) {
+    cells.push_back({std::to_string(r.order), r.name, r.source, r.hosts, r.match, r.destination});
+  }
+  std::array<size_t, 6> width{};
+  for (const auto& row : cells) {
+    for (size_t i = 0; i < 6; ++i) width[i] = std::max(width[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : cells) {
+    std::string line;
+    for (size_t i = 0; i < 6; ++i) {
+      line += row[i];
+      if (i + 1 < 6) line.append(width[i] - row[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct RouteTable::Impl {
+  std::vector<BuiltinRoute> before;
+  std::vector<VirtualService> services;  // oldest first, then namespace/name
+  std::vector<BuiltinRoute> after;
+  RouteTableOptions options;
+
+  // The classification of a destination host: fills kind/upstream/authority of `d`.
+  void Classify(const Destination& dest, const VirtualService& vs, Decision& d) const;
+  std::string UpstreamOf(const Destination& dest, const VirtualService& vs) const;
+  std::string ExpandHost(const std::string& host, const VirtualService& vs) const {
+    if (host.find('.') != std::string::npos) return host;
+    return host + "." + vs.namespace_name + ".svc." + options.cluster_domain;
+  }
+  bool InCluster(const std::string& host) const {
+    std::string suffix = ".svc." + options.cluster_domain;
+    return host.ends_with(suffix) || host.ends_with(".svc");
+  }
+  void Apply(const VirtualService& vs, const HttpRoute& r, size_t route_index,
+             const HttpMatch* matched, const RouteRequest& req, Random& random, Trace* trace,
+             Decision& d) const;
+  std::string DestinationSummary(const VirtualService& vs, const HttpRoute& r) const;
+};
+
+std::string RouteTable::Impl::UpstreamOf(const Destination& dest, const VirtualService& vs) const {
+  auto it = options.upstreams.find(dest.host);
+  if (it == options.upstreams.end()) it = options.upstreams.find(ExpandHost(dest.host, vs));
+  if (it != options.upstreams.end()) return it->second;
+  return dest.host + ":" + std::to_string(dest.port.value_or(80));
+}
+
+void RouteTable::Impl::Classify(const Destination& dest, const VirtualService& vs,
+                                Decision& d) const {
+  d.port = dest.port.value_or(80);
+  std::string expanded = ExpandHost(dest.host, vs);
+  if (options.upstreams.contains(dest.host) || options.upstreams.contains(expanded)) {
+    d.kind = Decision::Kind::kUpstream;
+    d.upstream = UpstreamOf(dest, vs);
+  } else if (options.reenter_hosts.contains(dest.host) ||
+             options.reenter_hosts.contains(expanded)) {
+    d.kind = Decision::Kind::kReenter;  // skiff itself: keep the (rewritten) authority
+  } else if (InCluster(expanded)) {
+    d.kind = Decision::Kind::kReenter;  // an in-cluster service: the local model
+    d.authority = expanded;
+  } else {
+    d.kind = Decision::Kind::kUpstream;
+    d.upstream = UpstreamOf(dest, vs);
+  }
+}
+
+void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_t route_index,
+                             const HttpMatch* matched, const RouteRequest& req, Random& random,
+                             Trace* trace, Decision& d) const {
+  auto act = [&](std::string s) {
+    if (trace) trace->actions.push_back(std::move(s));
+  };
+  d.route_name = RouteName(vs, r, route_index);
+  d.source = SourceOf(vs);
+  d.path = req.path;
+  d.query = req.query;
+  d.authority = req.authority;
+
+  // Fault injection happens before anything else (Envoy's fault filter precedes the router).
+  if (r.fault) {
+    if (r.fault->delay && Draw(random, r.fault->delay->percentage)) {
+      d.delay = r.fault->delay->fixed_delay;
+      act("fault delay " + FormatDuration(*d.delay));
+    }
+    if (r.fault->abort && Draw(random, r.fault->abort->percentage)) {
+      d.kind = Decision::Kind::kAbort;
+      d.status = r.fault->abort->http_status;
+      act("fault abort " + std::to_string(d.status));
+      return;
+    }
+  }
+
+  // CORS (Envoy's cors filter): answer preflights from allowed origins, decorate responses.
+  std::vector<HeaderOp> cors_ops;
+  if (r.cors_policy) {
+    const CorsPolicy& c = *r.cors_policy;
+    auto origin = req.headers.Get("origin");
+    bool allowed = origin && std::any_of(c.allow_origins.begin(), c.allow_origins.end(),
+                                         [&](const StringMatch& m) { return m.Matches(*origin); });
+    if (origin && !allowed) act("CORS: origin " + Quote(*origin) + " not allowed");
+    if (allowed) {
+      cors_ops.push_back(
+          {HeaderOp::Kind::kSet, "access-control-allow-origin", std::string(*origin)});
+      if (c.allow_credentials.value_or(false)) {
+        cors_ops.push_back({HeaderOp::Kind::kSet, "access-control-allow-credentials", "true"});
+      }
+      bool preflight = req.method == "OPTIONS" && req.headers.Has("access-control-request-method");
+      if (preflight) {
+        if (!c.allow_methods.empty()) {
+          cors_ops.push_back(
+              {HeaderOp::Kind::kSet, "access-control-allow-methods", Join(c.allow_methods, ",")});
+        }
+        if (!c.allow_headers.empty()) {
+          cors_ops.push_back(
+              {HeaderOp::Kind::kSet, "access-control-allow-headers", Join(c.allow_headers, ",")});
+        }
+        if (c.max_age) {
+          cors_ops.push_back(
+              {HeaderOp::Kind::kSet, "access-control-max-age", std::to_string(c.max_age->count())});
+        }
+        d.kind = Decision::Kind::kDirectResponse;
+        d.status = 200;
+        d.cors_preflight = true;
+        d.response_headers = std::move(cors_ops);
+        act("CORS preflight from " + Quote(*origin) + " answered 200");
+        return;
+      }
+      if (!c.expose_headers.empty()) {
+        cors_ops.push_back(
+            {HeaderOp::Kind::kSet, "access-control-expose-headers", Join(c.expose_headers, ",")});
+      }
+      act("CORS: origin " + Quote(*origin) + " allowed");
+    }
+  }
+
+  if (r.direct_response) {
+    d.kind = Decision::Kind::kDirectResponse;
+    d.status = r.direct_response->status;
+    d.body = r.direct_response->body;
+    AppendOps(r.headers.response, d.response_headers);
+    d.response_headers.insert(d.response_headers.end(), cors_ops.begin(), cors_ops.end());
+    act("direct response " + std::to_string(d.status));
+    return;
+  }
+
+  if (r.redirect) {
+    const Redirect& rd = *r.redirect;
+    std::string scheme = rd.scheme.empty() ? req.scheme : rd.scheme;
+    auto [host, port] = SplitAuthority(req.authority);
+    if (!rd.authority.empty()) {
+      auto split = SplitAuthority(rd.authority);
+      host = split.first;
+      port = split.second;
+    }
+    if (rd.port) {
+      port = std::to_string(*rd.port);
+    } else if (rd.derive_port == Redirect::DerivePort::kFromProtocolDefault) {
+      port.clear();
+    } else if (rd.derive_port == Redirect::DerivePort::kFromRequestPort) {
+      std::string request_port = SplitAuthority(req.authority).second;
+      port = request_port.empty() && req.port ? std::to_string(req.port) : request_port;
+    }
+    if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) port.clear();
+    std::string path = rd.uri.empty() ? req.path : rd.uri;
+    std::string location = scheme + "://" + host + (port.empty() ? "" : ":" + port) + path;
+    if (path.find('?') == std::string::npos && !req.query.empty()) location += "?" + req.query;
+    d.kind = Decision::Kind::kRedirect;
+    d.status = rd.redirect_code;
+    d.location = location;
+    AppendOps(r.headers.response, d.response_headers);
+    act("redirect " + std::to_string(d.status) + " to " + location);
+    return;
+  }
+
+  // route[]: pick one destination by weight.
+  const RouteDestination* chosen = nullptr;
+  if (r.route.size() == 1) {
+    chosen = &r.route[0];
+  } else if (!r.route.empty()) {
+    uint64_t draw = random.Below(100);
+    uint64_t cumulative = 0;
+    for (const auto& rd : r.route) {
+      cumulative += static_cast<uint64_t>(rd.weight);
+      if (draw < cumulative) {
+        chosen = &rd;
+        break;
+      }
+    }
+    if (!chosen) chosen = &r.route.back();
+    act("weighted choice: " + chosen->destination.host + " (weight " +
+        std::to_string(chosen->weight) + " of 100)");
+  }
+
+  // Path rewrite (Envoy: prefix_rewrite or regex_rewrite).
+  if (r.rewrite) {
+    std::string before = d.path;
+    if (r.rewrite->uri_regex) {
+      d.path = r.rewrite->uri_regex->match.ReplaceAll(d.path, r.rewrite->uri_regex->rewrite);
+    } else if (!r.rewrite->uri.empty()) {
+      size_t replaced = 1;  // no uri match: the route's prefix is "/"
+      if (matched && matched->uri) {
+        replaced = matched->uri->kind() == StringMatch::Kind::kPrefix ? matched->uri->value().size()
+                                                                      : d.path.size();
+      }
+      d.path = r.rewrite->uri + d.path.substr(std::min(replaced, d.path.size()));
+    }
+    if (d.path != before) act("rewrite path " + before + " -> " + d.path);
+  }
+
+  // Header operations: destination level first, then the route level (Envoy's order).
+  std::vector<HeaderOp> request_ops;
+  if (chosen) AppendOps(chosen->headers.request, request_ops);
+  AppendOps(r.headers.request, request_ops);
+  for (auto& op : request_ops) {
+    if (IsHostHeader(op.name)) {
+      if (op.kind != HeaderOp::Kind::kRemove) {
+        act("set authority " + Quote(d.authority) + " -> " + Quote(op.value) + " (request header " +
+            op.name + ")");
+        d.authority = op.value;
+      }
+      continue;
+    }
+    act("request header " + DescribeOp(op));
+    d.request_headers.push_back(std::move(op));
+  }
+  if (chosen) AppendOps(chosen->headers.response, d.response_headers);
+  AppendOps(r.headers.response, d.response_headers);
+  d.response_headers.insert(d.response_headers.end(), cors_ops.begin(), cors_ops.end());
+  for (const auto& op : d.response_headers) act("response header " + DescribeOp(op));
+  if (r.rewrite && !r.rewrite->authority.empty()) {
+    act("rewrite authority " + Quote(d.authority) + " -> " + Quote(r.rewrite->authority));
+    d.authority = r.rewrite->authority;
+  }
+
+  d.timeout = r.timeout;
+  d.retries = r.retries;
+  if (r.mirror && Draw(random, r.mirror_percentage)) {
+    d.mirror = *r.mirror;
+    d.mirror_upstream = UpstreamOf(*r.mirror, vs);
+    act("mirror to " + d.mirror_upstream);
+  }
+  if (chosen) {
+    d.destination = chosen->destination;
+    std::string authority_before = d.authority;
+    Classify(chosen->destination, vs, d);
+    switch (d.kind) {
+      case Decision::Kind::kUpstream:
+        act("destination " + DescribeDestination(chosen->destination) + ": upstream " + d.upstream);
+        break;
+      case Decision::Kind::kReenter:
+        if (d.authority != authority_before) {
+          act("destination " + chosen->destination.host +
+              ": an in-cluster service, re-enter routing with Host " + d.authority);
+        } else {
+          act("destination " + chosen->destination.host +
+              ": skiff's own gateway, re-enter routing as " + d.authority + d.path);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+std::string RouteTable::Impl::DestinationSummary(const VirtualService& vs,
+                                                 const HttpRoute& r) const {
+  std::vector<std::string> parts;
+  if (r.direct_response) parts.push_back("respond " + std::to_string(r.direct_response->status));
+  if (r.redirect) {
+    std::string target = r.redirect->authority + r.redirect->uri;
+    parts.push_back("redirect " + std::to_string(r.redirect->redirect_code) +
+                    (target.empty() ? "" : " " + target));
+  }
+  std::vector<std::string> dests;
+  for (const auto& rd : r.route) {
+    Decision d;
+    Classify(rd.destination, vs, d);
+    std::string s = rd.destination.host;
+    if (rd.destination.port) s += ":" + std::to_string(*rd.destination.port);
+    if (r.route.size() > 1) s += " " + std::to_string(rd.weight) + "%";
+    s += d.kind == Decision::Kind::kUpstream ? " (upstream " + d.upstream + ")" : " (re-enter)";
+    dests.push_back(std::move(s));
+  }
+  if (!dests.empty()) parts.push_back(Join(dests, ", "));
+  if (r.rewrite && !r.rewrite->uri.empty()) parts.push_back("rewrite " + r.rewrite->uri);
+  if (r.rewrite && r.rewrite->uri_regex) {
+    parts.push_back("rewrite regex " + r.rewrite->uri_regex->match.value());
+  }
+  if (r.rewrite && !r.rewrite->authority.empty()) {
+    parts.push_back("authority " + r.rewrite->authority);
+  }
+  if (r.timeout) parts.push_back("timeout " + FormatDuration(*r.timeout));
+  if (r.fault) parts.push_back("fault");
+  if (r.mirror) parts.push_back("mirror " + r.mirror->host);
+  return Join(parts, "; ");
+}
+
+// ---------------------------------------------------------------------------------------------
+
 RouteTable::RouteTable(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RouteTable::~RouteTable() = default;
+
+Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinRoute> before,
+                                                            std::vector<VirtualService> services,
+                                                            std::vector<BuiltinRoute> after,
+                                                            RouteTableOptions options) {
+  std::set<std::string> names;
+  for (const auto* list : {&before, &after}) {
+    for (const auto& b : *list) {
+      if (b.name.empty()) return InvalidArgument("a built-in route needs a name");
+      if (!names.insert(b.name).second) {
+        return InvalidArgument("duplicate built-in route name \"" + b.name + "\"");
+      }
+      if (b.path_kind != BuiltinRoute::PathKind::kAny && (b.path.empty() || b.path[0] != '/')) {
+        return InvalidArgument("built-in route \"" + b.name + "\": path must start with '/'");
+      }
+    }
+  }
+  std::set<std::string> keys;
+  for (const auto& vs : services) {
+    if (!keys.insert(vs.Key()).second) {
+      return InvalidArgument("duplicate VirtualService " + vs.Key());
+    }
+  }
+  std::sort(services.begin(), services.end(), OlderThan);
+  auto impl = std::make_unique<Impl>();
+  impl->before = std::move(before);
+  impl->services = std::move(services);
+  impl->after = std::move(after);
+  impl->options = std::move(options);
+  return std::make_shared<const RouteTable>(std::move(impl));
+}
+
+Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace) const {
+  const Impl& t = *impl_;
+  std::string host = req.Host();
+  if (trace) trace->host = host;
+  auto step = [&](const std::string& route, const std::string& source, bool matched,
+                  std::string reason) {
+    if (trace) trace->steps.push_back({route, source, matched, std::move(reason)});
+  };
+  // Candidates for a 404: (common path prefix, route name).
+  std::vector<std::pair<size_t, std::string>> near;
+
+  auto try_builtins = [&](const std::vector<BuiltinRoute>& list) -> std::optional<Decision> {
+    for (const auto& b : list) {
+      std::string why = CheckBuiltin(b, req);
+      if (why.empty()) {
+        step(b.name, kBuiltin, true,
+             "matched " + DescribeBuiltinMatch(b) + " -> service " + b.service);
+        Decision d;
+        d.kind = Decision::Kind::kService;
+        d.route_name = b.name;
+        d.source = kBuiltin;
+        d.service = b.service;
+        d.path = req.path;
+        d.query = req.query;
+        d.authority = req.authority;
+        if (trace) trace->actions.push_back("in-process service " + b.service);
+        return d;
+      }
+      if (b.path_kind != BuiltinRoute::PathKind::kAny) {
+        near.emplace_back(CommonPrefix(req.path, b.path), b.name);
+      }
+      step(b.name, kBuiltin, false, std::move(why));
+    }
+    return std::nullopt;
+  };
+
+  if (auto d = try_builtins(t.before)) return std::move(*d);
+
+  // VirtualServices whose hosts match, most specific host first (stable: oldest first).
+  std::vector<std::pair<HostScore, const VirtualService*>> order;
+  for (const auto& vs : t.services) {
+    HostScore score = BestScore(vs, host);
+    if (score.rank == 0) {
+      step(vs.Key(), SourceOf(vs), false,
+           "host " + (host.empty() ? std::string("(none)") : host) + " not in hosts " +
+               HostList(vs.hosts));
+      continue;
+    }
+    if (!vs.gateways.empty() && std::all_of(vs.gateways.begin(), vs.gateways.end(),
+                                            [](const auto& g) { return g == "mesh"; })) {
+      step(vs.Key(), SourceOf(vs), false,
+           "gateways [mesh]: applies to sidecars only, not to the gateway");
+      continue;
+    }
+    order.emplace_back(score, &vs);
+  }
+  std::stable_sort(order.begin(), order.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+
+  std::vector<std::pair<std::string, std::string>> query;
+  bool query_parsed = false;
+  for (const auto& [score, vs] : order) {
+    for (size_t i = 0; i < vs->http.size(); ++i) {
+      const HttpRoute& r = vs->http[i];
+      std::string name = RouteName(*vs, r, i);
+      const HttpMatch* matched = nullptr;
+      std::string why;
+      if (r.match.empty()) {
+        why = "";
+      } else {
+        if (!query_parsed) {
+          query = ParseQuery(req.query);
+          query_parsed = true;
+        }
+        std::vector<std::string> reasons;
+        for (size_t j = 0; j < r.match.size(); ++j) {
+          std::string w = CheckMatch(r.match[j], req, query);
+          if (w.empty()) {
+            matched = &r.match[j];
+            break;
+          }
+          reasons.push_back(r.match.size() > 1 ? "match[" + std::to_string(j) + "]: " + w : w);
+          if (r.match[j].uri && r.match[j].uri->kind() != StringMatch::Kind::kRegex) {
+            near.emplace_back(CommonPrefix(req.path, r.match[j].uri->value()), name);
+          }
+        }
+        if (!matched) why = Join(reasons, "; ");
+      }
+      if (matched || r.match.empty()) {
+        std::string reason = "matched " + (matched ? DescribeMatch(*matched) : std::string("any"));
+        if (matched && !matched->name.empty()) reason += " (match " + matched->name + ")";
+        step(name, SourceOf(*vs), true, std::move(reason));
+        Decision d;
+        t.Apply(*vs, r, i, matched, req, random, trace, d);
+        return d;
+      }
+      step(name, SourceOf(*vs), false, std::move(why));
+    }
+  }
+
+  if (auto d = try_builtins(t.after)) return std::move(*d);
+
+  Decision d;
+  d.kind = Decision::Kind::kNoRoute;
+  d.path = req.path;
+  d.query = req.query;
+  d.authority = req.authority;
+  std::stable_sort(near.begin(), near.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::set<std::string> seen;
+  for (const auto& [len, name] : near) {
+    if (len <= 1 || d.candidates.size() >= 3) break;
+    if (seen.insert(name).second) d.candidates.push_back(name);
+  }
+  if (trace) trace->actions.push_back("no route matched: 404");
+  return d;
+}
+
+std::vector<RouteRow> RouteTable::List() const {
+  const Impl& t = *impl_;
+  std::vector<RouteRow> rows;
+  auto add_builtins = [&](const std::vector<BuiltinRoute>& list) {
+    for (const auto& b : list) {
+      RouteRow row;
+      row.order = static_cast<int>(rows.size()) + 1;
+      row.name = b.name;
+      row.source = kBuiltin;
+      row.hosts = "*";
+      row.match = DescribeBuiltinMatch(b);
+      row.destination = "service " + b.service;
+      rows.push_back(std::move(row));
+    }
+  };
+  add_builtins(t.before);
+  std::vector<const VirtualService*> services;
+  for (const auto& vs : t.services) services.push_back(&vs);
+  std::stable_sort(services.begin(), services.end(),
+                   [](const auto* a, const auto* b) { return StaticScore(*a) > StaticScore(*b); });
+  for (const auto* vs : services) {
+    for (size_t i = 0; i < vs->http.size(); ++i) {
+      const HttpRoute& r = vs->http[i];
+      RouteRow row;
+      row.order = static_cast<int>(rows.size()) + 1;
+      row.name = RouteName(*vs, r, i);
+      row.source = SourceOf(*vs);
+      row.hosts = Join(vs->hosts, ", ");
+      std::vector<std::string> matches;
+      for (const auto& m : r.match) matches.push_back(DescribeMatch(m));
+      row.match = matches.empty() ? "any" : Join(matches, " | ");
+      row.destination = t.DestinationSummary(*vs, r);
+      rows.push_back(std::move(row));
+    }
+  }
+  add_builtins(t.after);
+  return rows;
+}
 
 }  // namespace skiff::gateway
