@@ -1,8 +1,10 @@
 #include "auth/jwt_cache.hpp"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
-#include "core/crypto.hpp"
+#include "core/result.hpp"
 
 namespace skiff::auth {
 
@@ -15,9 +17,14 @@ VerifiedJwtCache::VerifiedJwtCache(JwtCacheOptions options) : options_(options) 
 }
 
 VerifiedJwtCache::Digest VerifiedJwtCache::DigestOf(std::string_view token) {
-  const std::string raw = Sha256(token);
+  // Fetched once: EVP_sha256() would be looked up in the provider store (under its lock) on
+  // every call, which every I/O thread would do for every request.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  SKIFF_CHECK(sha256 != nullptr);
   Digest d{};
-  std::memcpy(d.data(), raw.data(), std::min(raw.size(), d.size()));
+  unsigned int len = 0;
+  SKIFF_CHECK(EVP_Digest(token.data(), token.size(), d.data(), &len, sha256, nullptr) == 1 &&
+              len == d.size());
   return d;
 }
 
