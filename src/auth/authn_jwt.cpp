@@ -1,5 +1,6 @@
 #include "auth/authn_jwt.hpp"
 
+#include <atomic>
 #include <memory>
 
 #include "auth/jwks.hpp"
@@ -26,7 +27,18 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
   issuer.issuer = policy.issuer;
   issuer.mapping = std::move(mapping);
   issuer.may_block = true;
-  issuer.verify_inline = [verifier, &clock](std::string_view token) -> Result<json::object> {
+  http::TaskRunner* refresher = options.refresher;
+  auto refreshing = std::make_shared<std::atomic<bool>>(false);  // one background fetch at a time
+  issuer.verify_inline = [verifier, &clock, refresher,
+                          refreshing](std::string_view token) -> Result<json::object> {
+    if (refresher != nullptr && verifier->keys().RefreshDue(RefreshCause::kStale) &&
+        !refreshing->exchange(true)) {
+      refresher->Post([verifier, refreshing] {
+        // A failure keeps the last good set; the source retries after its minimum interval.
+        (void)verifier->keys().Refresh(RefreshCause::kStale);
+        refreshing->store(false);
+      });
+    }
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyShared(token, clock.Now()));
     return v->claims;
   };

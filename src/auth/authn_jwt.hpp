@@ -12,6 +12,7 @@
 #include "auth/jose.hpp"
 #include "auth/jwt_cache.hpp"
 #include "core/clock.hpp"
+#include "http/http.hpp"
 
 namespace skiff::auth {
 
@@ -28,6 +29,13 @@ struct RemoteJwksOptions {
   std::string jwks_uri;  // empty: found by discovery at <issuer>/.well-known/openid-configuration
   std::string ca_file;
   std::chrono::seconds min_refresh{30};  // unknown kids refetch at most this often
+  // Where a key set past its TTL is refetched in the background (the blocking pool). Without
+  // it the set is refetched only for an unknown kid, so a key removed from the JWKS would be
+  // honoured (and its tokens served from the verified-token cache) until then. With it, the
+  // request that notices the stale set is verified with the current set and does not wait; the
+  // new set applies from the next request: a removed key stops working within the JWKS TTL
+  // (Cache-Control max-age, clamped to [1 min, 24 h]; 1 h without one).
+  http::TaskRunner* refresher = nullptr;
 };
 
 // An issuer whose keys come from its JWKS over HTTP(S). InvalidArgument for a bad URL.
