@@ -4,6 +4,7 @@
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -138,6 +139,44 @@ class ConnectionBodySource final : public BodySource {
   std::weak_ptr<Connection> conn_;
   uint64_t seq_;
   std::optional<uint64_t> length_;
+};
+
+// The client's side of an upgraded connection. Operations are posted to the connection's
+// thread; dropping the last reference closes the tunnel.
+class TunnelStream final : public ByteStream {
+ public:
+  TunnelStream(std::shared_ptr<WorkerHandle> handle, std::weak_ptr<Connection> conn)
+      : handle_(std::move(handle)), conn_(std::move(conn)) {}
+  ~TunnelStream() override { Close(); }
+  void Read(std::function<void(Result<std::optional<std::string>>)> ready) override {
+    handle_->Post([conn = conn_, ready = std::move(ready)]() mutable {
+      if (auto c = conn.lock()) {
+        c->TunnelRead(std::move(ready));
+      } else {
+        ready(Unavailable("the client connection is closed"));
+      }
+    });
+  }
+  void Write(std::string data, std::function<void(Status)> done) override {
+    handle_->Post([conn = conn_, data = std::move(data), done = std::move(done)]() mutable {
+      if (auto c = conn.lock()) {
+        c->TunnelWrite(std::move(data), std::move(done));
+      } else {
+        done(Unavailable("the client connection is closed"));
+      }
+    });
+  }
+  void Close() override {
+    if (closed_.exchange(true)) return;
+    handle_->Post([conn = conn_]() {
+      if (auto c = conn.lock()) c->CloseTunnel();
+    });
+  }
+
+ private:
+  std::shared_ptr<WorkerHandle> handle_;
+  std::weak_ptr<Connection> conn_;
+  std::atomic<bool> closed_{false};
 };
 
 }  // namespace
@@ -281,6 +320,10 @@ void Connection::OnWatchdog() {
     watchdog_.expires_at(deadline_);
     error_code ec;
     sock().cancel(ec);
+    if (phase_ == Phase::kTunnel && tunnel_open_) {
+      AddFlag("SI");
+      CloseTunnel();
+    }
   } else if (watchdog_.expiry() <= now) {
     watchdog_.expires_at(deadline_);
   }
@@ -304,6 +347,8 @@ void Connection::BeginShutdown() {
     sock().cancel(ec);
   } else if (phase_ == Phase::kStreaming && stream_) {
     stream_->Cancel();
+  } else if (phase_ == Phase::kTunnel) {
+    CloseTunnel();
   }
 }
 
@@ -479,9 +524,14 @@ net::awaitable<void> Connection::Loop() {
       while (continue_writing_ && !closed_) co_await WaitForWake(steady_clock::time_point::max());
     }
     if (closing_ || core_.stopping.load()) keep_alive_ = false;
+    if (response_->status == 101 && !response_->upgrade) {
+      response_.emplace(ErrorResponse(Internal("a 101 response without an upgrade callee")));
+    }
+    if (response_->status != 101) response_->upgrade = nullptr;
     const int status = response_->status;
     phase_ = Phase::kWriting;
     bool ok = co_await Write();
+    auto upgrade = std::move(response_->upgrade);
     core_.Record(worker_, route_, method_, status,
                  std::chrono::duration<double>(steady_clock::now() - started_).count());
     response_.reset();
@@ -490,6 +540,11 @@ net::awaitable<void> Connection::Loop() {
     if (ok && body_streamed_ && !co_await FinishStreamedBody()) {
       keep_alive_ = false;
       linger = !closed_;
+    }
+    if (ok && upgrade && !linger && !closed_ && !forced_) {
+      co_await Tunnel(std::move(upgrade));
+      LogAccess(status);
+      co_return;
     }
     LogAccess(status);
     if (!ok) co_return;
@@ -719,6 +774,8 @@ net::awaitable<bool> Connection::Write() {
   const bool chunked = streaming && version_ >= 11;
   if (streaming && !chunked) keep_alive_ = false;  // HTTP/1.0: the body ends with the connection
 
+  // A protocol switch keeps the handler's Connection/Upgrade headers (RFC 9110 section 7.8).
+  const bool upgrading = status == 101 && resp.upgrade;
   std::string& h = head_;
   h.clear();
   h += "HTTP/1.1 ";
@@ -736,7 +793,7 @@ net::awaitable<bool> Connection::Write() {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;
     }
-    if (EqualsIgnoreCase(name, "Connection")) {
+    if (EqualsIgnoreCase(name, "Connection") && !upgrading) {
       if (EqualsIgnoreCase(value, "close")) keep_alive_ = false;
       continue;
     }
@@ -756,7 +813,9 @@ net::awaitable<bool> Connection::Write() {
     AppendNumber(h, resp.body.size());
     h += "\r\n";
   }
-  if (!keep_alive_) {
+  if (upgrading) {
+    // The handler's own Connection header said "upgrade".
+  } else if (!keep_alive_) {
     h += "Connection: close\r\n";
   } else if (version_ < 11) {
     h += "Connection: keep-alive\r\n";
@@ -1073,6 +1132,102 @@ net::awaitable<bool> Connection::FinishStreamedBody() {
     if (ec_) co_return false;
     buffer_.commit(n);
   }
+}
+
+net::awaitable<void> Connection::Tunnel(std::function<void(std::shared_ptr<ByteStream>)> upgrade) {
+  phase_ = Phase::kTunnel;
+  tunnel_open_ = true;
+  SetDeadline(core_.options.tunnel_idle_timeout);
+  {
+    auto stream = std::make_shared<TunnelStream>(worker_.handle, weak_from_this());
+    try {
+      upgrade(std::move(stream));
+    } catch (const std::exception& e) {
+      SPDLOG_ERROR("upgrade callee threw: {}", e.what());
+      CloseTunnel();
+    }
+  }
+  // Shutdown began while the 101 was being written: the callee's operations fail at once and
+  // it closes its side (it may hold an upstream tunnel).
+  if (closing_ || core_.stopping.load()) CloseTunnel();
+  while (tunnel_open_ && !closed_ && !forced_) {
+    co_await WaitForWake(steady_clock::time_point::max());
+  }
+  tunnel_open_ = false;
+  ClearDeadline();
+  // Run closes the socket; operations still pending complete with errors into their callees.
+}
+
+void Connection::TunnelRead(BodyReady ready) {
+  if (!tunnel_open_ || closed_) {
+    ready(Unavailable("the tunnel is closed"));
+    return;
+  }
+  if (tunnel_reading_) {
+    ready(FailedPrecondition("a Read of the tunnel is already pending"));
+    return;
+  }
+  if (buffer_.size() > 0) {  // sent right after the upgrade request
+    auto data = buffer_.data();
+    std::string bytes(static_cast<const char*>(data.data()), data.size());
+    buffer_.consume(data.size());
+    bytes_received_ += bytes.size();
+    ready(std::optional<std::string>(std::move(bytes)));
+    return;
+  }
+  tunnel_reading_ = true;
+  ReadSome(buffer_.prepare(kReadSize),
+           [self = shared_from_this(), ready = std::move(ready)](error_code ec, size_t n) mutable {
+             self->tunnel_reading_ = false;
+             if (ec) {
+               if (ec == net::error::eof || ec == net::ssl::error::stream_truncated) {
+                 ready(std::optional<std::string>());  // the client closed its side
+               } else {
+                 ready(Unavailable("tunnel read failed: " + ec.message()));
+               }
+               return;
+             }
+             self->buffer_.commit(n);
+             auto data = self->buffer_.data();
+             std::string bytes(static_cast<const char*>(data.data()), data.size());
+             self->buffer_.consume(data.size());
+             self->bytes_received_ += bytes.size();
+             if (self->tunnel_open_) self->SetDeadline(self->core_.options.tunnel_idle_timeout);
+             ready(std::optional<std::string>(std::move(bytes)));
+           });
+}
+
+void Connection::TunnelWrite(std::string data, std::function<void(Status)> done) {
+  if (!tunnel_open_ || closed_) {
+    done(Unavailable("the tunnel is closed"));
+    return;
+  }
+  if (tunnel_writing_) {
+    done(FailedPrecondition("a Write to the tunnel is already pending"));
+    return;
+  }
+  tunnel_writing_ = true;
+  tunnel_out_ = std::move(data);
+  WriteAll(net::buffer(tunnel_out_),
+           [self = shared_from_this(), done = std::move(done)](error_code ec, size_t n) mutable {
+             self->tunnel_writing_ = false;
+             self->tunnel_out_.clear();
+             if (ec) {
+               done(Unavailable("tunnel write failed: " + ec.message()));
+               return;
+             }
+             self->bytes_sent_ += n;
+             if (self->tunnel_open_) self->SetDeadline(self->core_.options.tunnel_idle_timeout);
+             done(Status::Ok());
+           });
+}
+
+void Connection::CloseTunnel() {
+  if (!tunnel_open_) return;
+  tunnel_open_ = false;
+  error_code ec;
+  sock().cancel(ec);  // pending Read/Write complete with errors
+  if (waiting_) wake_timer_.cancel();
 }
 
 net::awaitable<void> Connection::LingerClose() {

@@ -49,9 +49,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // A streamed body's Read (BodySource), on the worker's thread; `seq` names the request.
   using BodyReady = std::function<void(Result<std::optional<std::string>>)>;
   void ReadBody(uint64_t seq, BodyReady ready);
+  // The upgraded connection's ByteStream operations, on the worker's thread.
+  void TunnelRead(BodyReady ready);
+  void TunnelWrite(std::string data, std::function<void(Status)> done);
+  void CloseTunnel();
 
  private:
-  enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming };
+  enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kTunnel };
   struct ReadOutcome {
     enum Kind { kOk, kClosed, kReject } kind = kOk;
     int status = 0;
@@ -89,6 +93,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // After the response: waits out body I/O and drains what the handler left unread. False: the
   // connection must close.
   net::awaitable<bool> FinishStreamedBody();
+
+  // After a 101 with Response::upgrade: hands the connection to `upgrade` as a ByteStream and
+  // waits until the tunnel is closed (by the callee, the peer, the idle time-out or shutdown).
+  net::awaitable<void> Tunnel(std::function<void(std::shared_ptr<ByteStream>)> upgrade);
 
   void ResetRequest();
   // Access log: copies what the handler may move away, then writes the record.
@@ -172,6 +180,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   BodyReady body_ready_;              // the handler's pending Read
   std::string body_piece_;            // the parser's sink while streaming
   net::steady_timer body_timer_;      // per-read body time-out
+
+  // The tunnel after an upgrade.
+  bool tunnel_open_ = false;
+  bool tunnel_reading_ = false;
+  bool tunnel_writing_ = false;
+  std::string tunnel_out_;  // the bytes being written
 
   // The current stream.
   std::shared_ptr<BodyStream> stream_;

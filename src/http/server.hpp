@@ -76,6 +76,9 @@ struct ServerOptions {
   // runs, a chunked body past it makes Read fail with ResourceExhausted. 0 = unlimited.
   size_t max_streamed_body_bytes = 0;
 
+  // An upgraded connection (Response::upgrade) with no byte either way for this long is closed.
+  std::chrono::milliseconds tunnel_idle_timeout{3'600'000};
+
   // Called once per request on the connection's I/O thread, after the response has been written
   // (or the connection failed first). Must not block; null: no access log.
   std::function<void(const AccessRecord&)> access_log;
