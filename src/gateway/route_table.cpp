@@ -6,20 +6,18 @@
 #include <set>
 #include <tuple>
 
+#include "gateway/route_internal.hpp"
+
 namespace skiff::gateway {
 
 namespace {
 
-const std::string kBuiltin = "built-in";
+using internal::DescribeDestination;
+using internal::DescribeOp;
+using internal::Join;
+using internal::OpName;
 
-std::string Join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += sep;
-    out += s;
-  }
-  return out;
-}
+const std::string kBuiltin = "built-in";
 
 // True with probability pct/100 (pct in 0..100).
 bool Draw(Random& random, double pct) {
@@ -124,56 +122,93 @@ std::optional<std::string> HeaderValue(const http::HeaderMap& headers, std::stri
   return out;
 }
 
-// Empty when `m` matches; otherwise why not.
-std::string CheckMatch(const HttpMatch& m, const RouteRequest& req,
-                       const std::vector<std::pair<std::string, std::string>>& query) {
+bool MeshOnly(const std::vector<std::string>& gateways) {
+  return !gateways.empty() &&
+         std::all_of(gateways.begin(), gateways.end(), [](const auto& g) { return g == "mesh"; });
+}
+
+// Records why a check failed (only when someone asks: the reasons cost allocations).
+template <class F>
+bool Fail(std::string* why, F&& reason) {
+  if (why) *why = reason();
+  return false;
+}
+
+// Whether `m` matches; otherwise, when `why` is given, why not.
+bool CheckMatch(const HttpMatch& m, const RouteRequest& req,
+                const std::vector<std::pair<std::string, std::string>>& query, std::string* why) {
   if (m.uri && !m.uri->Matches(req.path, m.ignore_uri_case)) {
-    return "uri " + m.uri->Describe() + (m.ignore_uri_case ? " (ignoring case)" : "") +
-           " does not match " + req.path;
+    return Fail(why, [&] {
+      return std::string("uri " + m.uri->Describe() +
+                         (m.ignore_uri_case ? " (ignoring case)" : "") + " does not match " +
+                         req.path);
+    });
   }
   if (m.scheme && !m.scheme->Matches(req.scheme)) {
-    return "scheme " + m.scheme->Describe() + " does not match " + req.scheme;
+    return Fail(why, [&] {
+      return std::string("scheme " + m.scheme->Describe() + " does not match " + req.scheme);
+    });
   }
   if (m.method && !m.method->Matches(req.method)) {
-    return "method " + m.method->Describe() + " does not match " + req.method;
+    return Fail(why, [&] {
+      return std::string("method " + m.method->Describe() + " does not match " + req.method);
+    });
   }
   if (m.authority && !m.authority->Matches(req.authority)) {
-    return "authority " + m.authority->Describe() + " does not match " + Quote(req.authority);
+    return Fail(why, [&] {
+      return std::string("authority " + m.authority->Describe() + " does not match " +
+                         Quote(req.authority));
+    });
   }
   for (const auto& h : m.headers) {
     auto v = HeaderValue(req.headers, h.name);
-    if (!v) return "header " + h.name + ": missing";
+    if (!v) return Fail(why, [&] { return std::string("header " + h.name + ": missing"); });
     if (!h.match.Matches(*v)) {
-      return "header " + h.name + ": " + h.match.Describe() + " does not match " + Quote(*v);
+      return Fail(why, [&] {
+        return std::string("header " + h.name + ": " + h.match.Describe() + " does not match " +
+                           Quote(*v));
+      });
     }
   }
   for (const auto& q : m.query_params) {
     auto it = std::find_if(query.begin(), query.end(),
                            [&](const auto& kv) { return kv.first == q.name; });
-    if (it == query.end()) return "query parameter " + q.name + ": missing";
+    if (it == query.end())
+      return Fail(why, [&] { return std::string("query parameter " + q.name + ": missing"); });
     if (!q.match.Matches(it->second)) {
-      return "query parameter " + q.name + ": " + q.match.Describe() + " does not match " +
-             Quote(it->second);
+      return Fail(why, [&] {
+        return std::string("query parameter " + q.name + ": " + q.match.Describe() +
+                           " does not match " + Quote(it->second));
+      });
     }
   }
   for (const auto& h : m.without_headers) {
     auto v = HeaderValue(req.headers, h.name);
     if (v && h.match.Matches(*v)) {
-      return "withoutHeaders " + h.name + ": " + h.match.Describe() + " matches " + Quote(*v);
+      return Fail(why, [&] {
+        return std::string("withoutHeaders " + h.name + ": " + h.match.Describe() + " matches " +
+                           Quote(*v));
+      });
     }
   }
   if (m.port && *m.port != req.port) {
-    return "port " + std::to_string(*m.port) + " does not match listener port " +
-           std::to_string(req.port);
+    return Fail(why, [&] {
+      return std::string("port " + std::to_string(*m.port) + " does not match listener port " +
+                         std::to_string(req.port));
+    });
   }
   if (!m.source_labels.empty()) {
-    return "sourceLabels select sidecar workloads; requests through the gateway have none";
+    return Fail(why, [&] {
+      return std::string(
+          "sourceLabels select sidecar workloads; requests through the gateway have none");
+    });
   }
-  if (!m.gateways.empty() && std::all_of(m.gateways.begin(), m.gateways.end(),
-                                         [](const auto& g) { return g == "mesh"; })) {
-    return "gateways [mesh] applies to sidecars only, not to the gateway";
+  if (MeshOnly(m.gateways)) {
+    return Fail(why, [&] {
+      return std::string("gateways [mesh] applies to sidecars only, not to the gateway");
+    });
   }
-  return "";
+  return true;
 }
 
 std::string DescribeMatch(const HttpMatch& m) {
@@ -228,21 +263,29 @@ bool BuiltinPathMatches(const BuiltinRoute& b, std::string_view path) {
   return false;
 }
 
-// Empty when the built-in route matches; otherwise why not.
-std::string CheckBuiltin(const BuiltinRoute& b, const RouteRequest& req) {
+// Whether the built-in route matches; otherwise, when `why` is given, why not.
+bool CheckBuiltin(const BuiltinRoute& b, const RouteRequest& req, std::string* why) {
   if (!BuiltinPathMatches(b, req.path)) {
-    return "path " + req.path + " does not match " +
-           (b.path_kind == BuiltinRoute::PathKind::kExact ? "exact " : "prefix ") + b.path;
+    return Fail(why, [&] {
+      return std::string("path " + req.path + " does not match " +
+                         (b.path_kind == BuiltinRoute::PathKind::kExact ? "exact " : "prefix ") +
+                         b.path);
+    });
   }
   if (!b.methods.empty() &&
       std::find(b.methods.begin(), b.methods.end(), req.method) == b.methods.end()) {
-    return "method " + req.method + " not in [" + Join(b.methods, ", ") + "]";
+    return Fail(why, [&] {
+      return std::string("method " + req.method + " not in [" + Join(b.methods, ", ") + "]");
+    });
   }
   if (b.predicate && !b.predicate(req)) {
-    return (b.predicate_description.empty() ? std::string("predicate") : b.predicate_description) +
-           ": no";
+    return Fail(why, [&] {
+      return std::string(
+          (b.predicate_description.empty() ? std::string("predicate") : b.predicate_description) +
+          ": no");
+    });
   }
-  return "";
+  return true;
 }
 
 size_t CommonPrefix(std::string_view a, std::string_view b) {
@@ -256,24 +299,6 @@ void AppendOps(const HeaderOperations& ops, std::vector<HeaderOp>& out) {
   for (const auto& name : ops.remove) out.push_back({HeaderOp::Kind::kRemove, name, ""});
   for (const auto& [name, value] : ops.set) out.push_back({HeaderOp::Kind::kSet, name, value});
   for (const auto& [name, value] : ops.add) out.push_back({HeaderOp::Kind::kAdd, name, value});
-}
-
-std::string_view OpName(HeaderOp::Kind k) {
-  switch (k) {
-    case HeaderOp::Kind::kRemove:
-      return "remove";
-    case HeaderOp::Kind::kSet:
-      return "set";
-    case HeaderOp::Kind::kAdd:
-      return "add";
-  }
-  return "";
-}
-
-std::string DescribeOp(const HeaderOp& op) {
-  std::string out = std::string(OpName(op.kind)) + " " + op.name;
-  if (op.kind != HeaderOp::Kind::kRemove) out += ": " + op.value;
-  return out;
 }
 
 bool IsHostHeader(std::string_view name) { return name == "host" || name == ":authority"; }
@@ -318,7 +343,11 @@ Random& ThreadLocalRandom() {
   return random;
 }
 
-std::string RouteRequest::Host() const { return ToLower(SplitAuthority(authority).first); }
+std::string RouteRequest::Host() const {
+  std::string host = ToLower(SplitAuthority(authority).first);
+  if (host.size() > 1 && host.back() == '.') host.pop_back();  // "a.example.com." is absolute
+  return host;
+}
 
 std::vector<BuiltinRoute> PlatformRoutes(std::string_view identity_prefix) {
   using K = BuiltinRoute::PathKind;
@@ -370,227 +399,12 @@ void ApplyHeaderOps(const std::vector<HeaderOp>& ops, http::HeaderMap& headers) 
 
 // ---------------------------------------------------------------------------------------------
 
-std::string_view Decision::KindName(Kind k) {
-  switch (k) {
-    case Kind::kService:
-      return "service";
-    case Kind::kReenter:
-      return "reenter";
-    case Kind::kUpstream:
-      return "upstream";
-    case Kind::kRedirect:
-      return "redirect";
-    case Kind::kDirectResponse:
-      return "direct_response";
-    case Kind::kAbort:
-      return "abort";
-    case Kind::kNoRoute:
-      return "no_route";
-  }
-  return "";
-}
-
-namespace {
-
-json::array OpsToJson(const std::vector<HeaderOp>& ops) {
-  json::array out;
-  for (const auto& op : ops) {
-    json::object o;
-    o["op"] = OpName(op.kind);
-    o["name"] = op.name;
-    if (op.kind != HeaderOp::Kind::kRemove) o["value"] = op.value;
-    out.push_back(std::move(o));
-  }
-  return out;
-}
-
-std::string DescribeDestination(const Destination& d) {
-  std::string out = d.host;
-  if (d.port) out += ":" + std::to_string(*d.port);
-  if (!d.subset.empty()) out += " (subset " + d.subset + ")";
-  return out;
-}
-
-}  // namespace
-
-json::object Decision::ToJson() const {
-  json::object o;
-  o["kind"] = KindName(kind);
-  if (kind == Kind::kNoRoute) {
-    json::array c;
-    for (const auto& s : candidates) c.push_back(json::string(s));
-    o["candidates"] = std::move(c);
-    return o;
-  }
-  o["route"] = route_name;
-  o["source"] = source;
-  if (!service.empty()) o["service"] = service;
-  o["path"] = path;
-  if (!query.empty()) o["query"] = query;
-  o["authority"] = authority;
-  if (!request_headers.empty()) o["requestHeaders"] = OpsToJson(request_headers);
-  if (!response_headers.empty()) o["responseHeaders"] = OpsToJson(response_headers);
-  if (destination) {
-    json::object d;
-    d["host"] = destination->host;
-    if (!destination->subset.empty()) d["subset"] = destination->subset;
-    d["port"] = port;
-    o["destination"] = std::move(d);
-  }
-  if (!upstream.empty()) o["upstream"] = upstream;
-  if (timeout) o["timeout"] = FormatDuration(*timeout);
-  if (retries) {
-    json::object r;
-    r["attempts"] = retries->attempts;
-    if (retries->per_try_timeout) r["perTryTimeout"] = FormatDuration(*retries->per_try_timeout);
-    if (!retries->retry_on.empty()) r["retryOn"] = retries->retry_on;
-    o["retries"] = std::move(r);
-  }
-  if (delay) o["faultDelay"] = FormatDuration(*delay);
-  if (mirror) {
-    json::object m;
-    m["host"] = mirror->host;
-    m["upstream"] = mirror_upstream;
-    o["mirror"] = std::move(m);
-  }
-  if (status) o["status"] = status;
-  if (!location.empty()) o["location"] = location;
-  if (kind == Kind::kDirectResponse) o["body"] = body;
-  if (cors_preflight) o["corsPreflight"] = true;
-  return o;
-}
-
-std::string Decision::ToText() const {
-  std::string out;
-  auto line = [&](std::string_view label, const std::string& value) {
-    out += std::string(label);
-    out.append(label.size() < 14 ? 14 - label.size() : 1, ' ');
-    out += value + "\n";
-  };
-  if (kind == Kind::kNoRoute) {
-    line("decision:", "no route (404)");
-    if (!candidates.empty()) line("closest:", Join(candidates, ", "));
-    return out;
-  }
-  line("route:", route_name + " (" + source + ")");
-  switch (kind) {
-    case Kind::kService:
-      line("decision:", "in-process service " + service);
-      break;
-    case Kind::kReenter:
-      line("decision:", "re-enter routing as " + authority + path);
-      break;
-    case Kind::kUpstream:
-      line("decision:", "proxy to upstream " + upstream);
-      break;
-    case Kind::kRedirect:
-      line("decision:", "redirect " + std::to_string(status) + " to " + location);
-      break;
-    case Kind::kDirectResponse:
-      line("decision:", std::string(cors_preflight ? "CORS preflight answered " : "respond ") +
-                            std::to_string(status));
-      break;
-    case Kind::kAbort:
-      line("decision:", "fault abort " + std::to_string(status));
-      break;
-    case Kind::kNoRoute:
-      break;
-  }
-  line("path:", path + (query.empty() ? "" : "?" + query));
-  line("authority:", authority.empty() ? "(none)" : authority);
-  if (destination) line("destination:", DescribeDestination(*destination));
-  for (const auto& op : request_headers) line("request hdr:", DescribeOp(op));
-  for (const auto& op : response_headers) line("response hdr:", DescribeOp(op));
-  if (timeout) line("timeout:", FormatDuration(*timeout));
-  if (retries) {
-    std::string r = std::to_string(retries->attempts) + " attempts";
-    if (retries->per_try_timeout) r += ", " + FormatDuration(*retries->per_try_timeout) + " each";
-    if (!retries->retry_on.empty()) r += ", on " + retries->retry_on;
-    line("retries:", r);
-  }
-  if (delay) line("fault delay:", FormatDuration(*delay));
-  if (mirror) line("mirror:", mirror->host + " (" + mirror_upstream + ")");
-  return out;
-}
-
-json::object Trace::ToJson() const {
-  json::object o;
-  o["host"] = host;
-  json::array steps_json;
-  for (const auto& s : steps) {
-    json::object step;
-    step["route"] = s.route;
-    step["source"] = s.source;
-    step["matched"] = s.matched;
-    step["reason"] = s.reason;
-    steps_json.push_back(std::move(step));
-  }
-  o["tried"] = std::move(steps_json);
-  json::array actions_json;
-  for (const auto& a : actions) actions_json.push_back(json::string(a));
-  o["actions"] = std::move(actions_json);
-  return o;
-}
-
-std::string Trace::ToText() const {
-  std::string out = "host: " + (host.empty() ? std::string("(none)") : host) + "\n";
-  out += "routes tried:\n";
-  for (const auto& s : steps) {
-    out += std::string(s.matched ? "  + " : "  - ") + s.route + " (" + s.source + "): " + s.reason +
-           "\n";
-  }
-  if (!actions.empty()) {
-    out += "actions:\n";
-    for (const auto& a : actions) out += "  " + a + "\n";
-  }
-  return out;
-}
-
-json::array RowsToJson(const std::vector<RouteRow>& rows) {
-  json::array out;
-  for (const auto& r : rows) {
-    json::object o;
-    o["order"] = r.order;
-    o["name"] = r.name;
-    o["source"] = r.source;
-    o["hosts"] = r.hosts;
-    o["match"] = r.match;
-    o["destination"] = r.destination;
-    out.push_back(std::move(o));
-  }
-  return out;
-}
-
-std::string RowsToText(const std::vector<RouteRow>& rows) {
-  std::vector<std::array<std::string, 6>> cells;
-  cells.push_back({"#", "ROUTE", "SOURCE", "HOSTS", "MATCH", "DESTINATION"});
-  for (const auto& r : rows) {
-    cells.push_back({std::to_string(r.order), r.name, r.source, r.hosts, r.match, r.destination});
-  }
-  std::array<size_t, 6> width{};
-  for (const auto& row : cells) {
-    for (size_t i = 0; i < 6; ++i) width[i] = std::max(width[i], row[i].size());
-  }
-  std::string out;
-  for (const auto& row : cells) {
-    std::string line;
-    for (size_t i = 0; i < 6; ++i) {
-      line += row[i];
-      if (i + 1 < 6) line.append(width[i] - row[i].size() + 2, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    out += line + "\n";
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-
 struct RouteTable::Impl {
   std::vector<BuiltinRoute> before;
   std::vector<VirtualService> services;  // oldest first, then namespace/name
   std::vector<BuiltinRoute> after;
   RouteTableOptions options;
+  bool any_query_params = false;  // some match has queryParams: parse the query string
 
   // The classification of a destination host: fills kind/upstream/authority of `d`.
   void Classify(const Destination& dest, const VirtualService& vs, Decision& d) const;
@@ -899,26 +713,28 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinR
   impl->services = std::move(services);
   impl->after = std::move(after);
   impl->options = std::move(options);
+  for (const auto& vs : impl->services) {
+    for (const auto& r : vs.http) {
+      for (const auto& m : r.match) impl->any_query_params |= !m.query_params.empty();
+    }
+  }
   return std::make_shared<const RouteTable>(std::move(impl));
 }
 
 Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace) const {
+  // Reasons and route names are built only when tracing: this runs for every request.
   const Impl& t = *impl_;
   std::string host = req.Host();
   if (trace) trace->host = host;
-  auto step = [&](const std::string& route, const std::string& source, bool matched,
-                  std::string reason) {
-    if (trace) trace->steps.push_back({route, source, matched, std::move(reason)});
+  std::string why;
+  std::string* why_ptr = trace ? &why : nullptr;
+  auto step = [&](std::string route, const std::string& source, bool matched, std::string reason) {
+    trace->steps.push_back({std::move(route), source, matched, std::move(reason)});
   };
-  // Candidates for a 404: (common path prefix, route name).
-  std::vector<std::pair<size_t, std::string>> near;
 
   auto try_builtins = [&](const std::vector<BuiltinRoute>& list) -> std::optional<Decision> {
     for (const auto& b : list) {
-      std::string why = CheckBuiltin(b, req);
-      if (why.empty()) {
-        step(b.name, kBuiltin, true,
-             "matched " + DescribeBuiltinMatch(b) + " -> service " + b.service);
+      if (CheckBuiltin(b, req, why_ptr)) {
         Decision d;
         d.kind = Decision::Kind::kService;
         d.route_name = b.name;
@@ -927,13 +743,14 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
         d.path = req.path;
         d.query = req.query;
         d.authority = req.authority;
-        if (trace) trace->actions.push_back("in-process service " + b.service);
+        if (trace) {
+          step(b.name, kBuiltin, true,
+               "matched " + DescribeBuiltinMatch(b) + " -> service " + b.service);
+          trace->actions.push_back("in-process service " + b.service);
+        }
         return d;
       }
-      if (b.path_kind != BuiltinRoute::PathKind::kAny) {
-        near.emplace_back(CommonPrefix(req.path, b.path), b.name);
-      }
-      step(b.name, kBuiltin, false, std::move(why));
+      if (trace) step(b.name, kBuiltin, false, std::move(why));
     }
     return std::nullopt;
   };
@@ -942,18 +759,22 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
 
   // VirtualServices whose hosts match, most specific host first (stable: oldest first).
   std::vector<std::pair<HostScore, const VirtualService*>> order;
+  order.reserve(t.services.size());
   for (const auto& vs : t.services) {
     HostScore score = BestScore(vs, host);
     if (score.rank == 0) {
-      step(vs.Key(), SourceOf(vs), false,
-           "host " + (host.empty() ? std::string("(none)") : host) + " not in hosts " +
-               HostList(vs.hosts));
+      if (trace) {
+        step(vs.Key(), SourceOf(vs), false,
+             "host " + (host.empty() ? std::string("(none)") : host) + " not in hosts " +
+                 HostList(vs.hosts));
+      }
       continue;
     }
-    if (!vs.gateways.empty() && std::all_of(vs.gateways.begin(), vs.gateways.end(),
-                                            [](const auto& g) { return g == "mesh"; })) {
-      step(vs.Key(), SourceOf(vs), false,
-           "gateways [mesh]: applies to sidecars only, not to the gateway");
+    if (MeshOnly(vs.gateways)) {
+      if (trace) {
+        step(vs.Key(), SourceOf(vs), false,
+             "gateways [mesh]: applies to sidecars only, not to the gateway");
+      }
       continue;
     }
     order.emplace_back(score, &vs);
@@ -962,43 +783,33 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
                    [](const auto& a, const auto& b) { return a.first > b.first; });
 
   std::vector<std::pair<std::string, std::string>> query;
-  bool query_parsed = false;
+  if (t.any_query_params && !req.query.empty()) query = ParseQuery(req.query);
   for (const auto& [score, vs] : order) {
     for (size_t i = 0; i < vs->http.size(); ++i) {
       const HttpRoute& r = vs->http[i];
-      std::string name = RouteName(*vs, r, i);
       const HttpMatch* matched = nullptr;
-      std::string why;
-      if (r.match.empty()) {
-        why = "";
-      } else {
-        if (!query_parsed) {
-          query = ParseQuery(req.query);
-          query_parsed = true;
+      std::vector<std::string> reasons;
+      for (size_t j = 0; j < r.match.size(); ++j) {
+        if (CheckMatch(r.match[j], req, query, why_ptr)) {
+          matched = &r.match[j];
+          break;
         }
-        std::vector<std::string> reasons;
-        for (size_t j = 0; j < r.match.size(); ++j) {
-          std::string w = CheckMatch(r.match[j], req, query);
-          if (w.empty()) {
-            matched = &r.match[j];
-            break;
-          }
-          reasons.push_back(r.match.size() > 1 ? "match[" + std::to_string(j) + "]: " + w : w);
-          if (r.match[j].uri && r.match[j].uri->kind() != StringMatch::Kind::kRegex) {
-            near.emplace_back(CommonPrefix(req.path, r.match[j].uri->value()), name);
-          }
+        if (trace) {
+          reasons.push_back(r.match.size() > 1 ? "match[" + std::to_string(j) + "]: " + why : why);
         }
-        if (!matched) why = Join(reasons, "; ");
       }
       if (matched || r.match.empty()) {
-        std::string reason = "matched " + (matched ? DescribeMatch(*matched) : std::string("any"));
-        if (matched && !matched->name.empty()) reason += " (match " + matched->name + ")";
-        step(name, SourceOf(*vs), true, std::move(reason));
+        if (trace) {
+          std::string reason =
+              "matched " + (matched ? DescribeMatch(*matched) : std::string("any"));
+          if (matched && !matched->name.empty()) reason += " (match " + matched->name + ")";
+          step(RouteName(*vs, r, i), SourceOf(*vs), true, std::move(reason));
+        }
         Decision d;
         t.Apply(*vs, r, i, matched, req, random, trace, d);
         return d;
       }
-      step(name, SourceOf(*vs), false, std::move(why));
+      if (trace) step(RouteName(*vs, r, i), SourceOf(*vs), false, Join(reasons, "; "));
     }
   }
 
@@ -1009,6 +820,24 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
   d.path = req.path;
   d.query = req.query;
   d.authority = req.authority;
+  // The closest candidates: routes sharing the longest path prefix with the request.
+  std::vector<std::pair<size_t, std::string>> near;
+  for (const auto* list : {&t.before, &t.after}) {
+    for (const auto& b : *list) {
+      if (b.path_kind != BuiltinRoute::PathKind::kAny) {
+        near.emplace_back(CommonPrefix(req.path, b.path), b.name);
+      }
+    }
+  }
+  for (const auto& [score, vs] : order) {
+    for (size_t i = 0; i < vs->http.size(); ++i) {
+      for (const auto& m : vs->http[i].match) {
+        if (m.uri && m.uri->kind() != StringMatch::Kind::kRegex) {
+          near.emplace_back(CommonPrefix(req.path, m.uri->value()), RouteName(*vs, vs->http[i], i));
+        }
+      }
+    }
+  }
   std::stable_sort(near.begin(), near.end(),
                    [](const auto& a, const auto& b) { return a.first > b.first; });
   std::set<std::string> seen;
