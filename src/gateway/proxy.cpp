@@ -1,0 +1,397 @@
+#include "gateway/proxy.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include "core/log.hpp"
+#include "http/router.hpp"
+
+namespace skiff::gateway {
+
+namespace {
+
+using http::EqualsIgnoreCase;
+using http::HeaderMap;
+using http::UpstreamFailure;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using Piece = Result<std::optional<std::string>>;
+
+constexpr std::string_view kVia = "1.1 skiff";
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Lower-case tokens of every Connection header (RFC 9110 section 7.6.1).
+std::vector<std::string> ConnectionTokens(const HeaderMap& headers) {
+  std::vector<std::string> out;
+  for (std::string_view v : headers.GetAll("Connection")) {
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view tok = Trim(v.substr(0, comma));
+      if (!tok.empty()) out.push_back(Lower(tok));
+      if (comma == std::string_view::npos) break;
+      v.remove_prefix(comma + 1);
+    }
+  }
+  return out;
+}
+
+bool HasToken(const std::vector<std::string>& tokens, std::string_view t) {
+  return std::find(tokens.begin(), tokens.end(), t) != tokens.end();
+}
+
+// Hop-by-hop: meaningful for one connection only, never forwarded (RFC 9110 section 7.6.1).
+// Content-Length goes too: the pool and the server write the framing they actually use.
+bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, bool upgrade) {
+  std::string n = Lower(name);
+  if (n == "connection" || n == "keep-alive" || n == "te" || n == "trailer" ||
+      n == "transfer-encoding" || n == "content-length" || n.rfind("proxy-", 0) == 0) {
+    return true;
+  }
+  if (n == "upgrade") return !upgrade;
+  return HasToken(tokens, n) && !(upgrade && n == "upgrade");
+}
+
+// "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5000" -> "::1".
+std::string ClientIp(std::string_view remote) {
+  if (!remote.empty() && remote.front() == '[') {
+    size_t close = remote.find(']');
+    return std::string(remote.substr(1, close == std::string_view::npos ? close : close - 1));
+  }
+  size_t colon = remote.rfind(':');
+  if (colon != std::string_view::npos && remote.find(':') == colon) {
+    return std::string(remote.substr(0, colon));
+  }
+  return std::string(remote);
+}
+
+std::string JoinAll(const HeaderMap& h, std::string_view name) {
+  std::string out;
+  for (std::string_view v : h.GetAll(name)) {
+    if (!out.empty()) out += ", ";
+    out += v;
+  }
+  return out;
+}
+
+// The route's header operations. (Same semantics as gateway::ApplyHeaderOps.)
+void ApplyOps(const std::vector<HeaderOp>& ops, HeaderMap& headers) {
+  for (const auto& op : ops) {
+    switch (op.kind) {
+      case HeaderOp::Kind::kRemove:
+        headers.Remove(op.name);
+        break;
+      case HeaderOp::Kind::kSet:
+        headers.Set(op.name, op.value);
+        break;
+      case HeaderOp::Kind::kAdd:
+        headers.Add(op.name, op.value);
+        break;
+    }
+  }
+}
+
+std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
+
+// The response body, pulled by the server connection piece by piece from the upstream.
+class UpstreamBodyStream final : public http::BodyStream {
+ public:
+  UpstreamBodyStream(std::shared_ptr<http::UpstreamBody> body,
+                     std::shared_ptr<http::AccessNotes> notes)
+      : body_(std::move(body)), notes_(std::move(notes)) {}
+  ~UpstreamBodyStream() override { body_->Cancel(); }
+
+  void Pull(std::function<void(std::optional<std::string>)> ready) override {
+    body_->Read([ready = std::move(ready), notes = notes_](Piece p) {
+      if (!p) {
+        // BodyStream cannot report an error: the client sees the body end early.
+        if (p.error().code() != Code::kCancelled) {
+          SPDLOG_WARN("proxy: response body cut short: {}", p.error().message());
+          if (notes && notes->flags.empty()) notes->flags = "UC";
+        }
+        return ready(std::nullopt);
+      }
+      ready(std::move(*p));
+    });
+  }
+  void Cancel() override { body_->Cancel(); }
+
+ private:
+  std::shared_ptr<http::UpstreamBody> body_;
+  std::shared_ptr<http::AccessNotes> notes_;
+};
+
+// One forwarded request across its tries.
+class Forwarding : public std::enable_shared_from_this<Forwarding> {
+ public:
+  http::UpstreamPool* pool = nullptr;
+  http::UpstreamRequest request;  // the template of every try (its body kept for replays)
+  std::shared_ptr<http::BodySource> source;
+  std::string method;
+  std::vector<HeaderOp> response_ops;
+  RetryPolicy policy;
+  steady_clock::time_point deadline;
+  milliseconds timeout{0};
+  std::shared_ptr<http::AccessNotes> notes;
+  http::Responder respond;
+  int tries = 0;
+
+  void Try() {
+    auto now = steady_clock::now();
+    if (now >= deadline) {
+      return Fail(
+          504, "UpstreamTimeout",
+          "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
+          "UT");
+    }
+    http::UpstreamRequest r = request;
+    r.body_source = source;
+    auto left = std::chrono::ceil<milliseconds>(deadline - now);
+    r.response_timeout = policy.per_try_timeout ? std::min(*policy.per_try_timeout, left) : left;
+    ++tries;
+    pool->Send(std::move(r),
+               [self = shared_from_this()](Result<http::UpstreamResponse> res, UpstreamFailure f) {
+                 self->OnResult(std::move(res), f);
+               });
+  }
+
+ private:
+  void OnResult(Result<http::UpstreamResponse> res, UpstreamFailure f) {
+    const bool tries_left = tries <= policy.retries && steady_clock::now() < deadline;
+    if (res) {
+      if (res->status != 101 && !source && policy.RetryStatus(res->status)) {
+        if (tries_left) {
+          res->body->Cancel();
+          return Try();
+        }
+        AddFlag("URX");
+      }
+      return Answer(std::move(*res));
+    }
+    // The pool reads a streamed body only once connected: failures to connect leave it unread.
+    const bool replayable =
+        !source || f == UpstreamFailure::kConnectFailure || f == UpstreamFailure::kConnectTimeout;
+    const bool retriable = replayable && policy.RetryFailure(f);
+    if (retriable && tries_left) return Try();
+    const Status& s = res.error();
+    std::string retry_flag = retriable && policy.retries > 0 ? ",URX" : "";
+    switch (f) {
+      case UpstreamFailure::kConnectFailure:
+        return Fail(503, "UpstreamUnavailable", s.message(), "UF" + retry_flag);
+      case UpstreamFailure::kConnectTimeout:
+        return Fail(504, "UpstreamTimeout", s.message(), "UF" + retry_flag);
+      case UpstreamFailure::kResponseTimeout:
+        if (steady_clock::now() >= deadline) {  // the route's timeout, not a per-try one
+          return Fail(
+              504, "UpstreamTimeout",
+              "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
+              "UT" + retry_flag);
+        }
+        return Fail(504, "UpstreamTimeout", s.message(), "UT" + retry_flag);
+      case UpstreamFailure::kReset:
+      case UpstreamFailure::kProtocol:
+        return Fail(502, "BadGateway", s.message(), "UC" + retry_flag);
+      case UpstreamFailure::kRequestBody: {
+        // The client's side failed (went away, too slow, too large): answer as the server would.
+        Status cs = s;
+        int code = HttpStatusFor(cs);
+        if (code == 500 || code == 503) code = 400;
+        return Fail(code, std::string(CodeName(cs.code())), cs.message(), "DPE");
+      }
+      case UpstreamFailure::kInvalid:
+      case UpstreamFailure::kNone:
+        return Fail(502, "BadGateway", s.message(), "UF");
+    }
+  }
+
+  void AddFlag(std::string_view flag) {
+    if (!notes) return;
+    if (!notes->flags.empty()) notes->flags += ",";
+    notes->flags += flag;
+  }
+
+  void Fail(int code, const std::string& error, const std::string& message, std::string flags) {
+    if (notes) notes->flags = std::move(flags);
+    respond(http::ErrorResponse(code, error, message));
+  }
+
+  void Answer(http::UpstreamResponse up) {
+    http::Response out;
+    out.status = up.status;
+    const bool upgraded = up.status == 101;
+    auto tokens = ConnectionTokens(up.headers);
+    for (const auto& [name, value] : up.headers) {
+      if (IsHopByHop(name, tokens, upgraded)) continue;
+      out.headers.Add(name, value);
+    }
+    std::string via = JoinAll(up.headers, "Via");
+    out.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
+    ApplyOps(response_ops, out.headers);
+    if (upgraded) {
+      out.headers.Set("Connection", "Upgrade");
+      out.upgrade = [tunnel = up.tunnel](std::shared_ptr<http::ByteStream> client) {
+        Bridge(std::move(client), tunnel);
+      };
+    } else if (up.body) {
+      const bool no_body = method == "HEAD" || up.status == 204 || up.status == 304;
+      if (!no_body) out.stream = std::make_shared<UpstreamBodyStream>(up.body, notes);
+    }
+    respond(std::move(out));
+  }
+};
+
+void Pump(std::shared_ptr<http::ByteStream> from, std::shared_ptr<http::ByteStream> to) {
+  from->Read([from, to](Piece p) {
+    if (!p || !*p) {
+      from->Close();
+      to->Close();
+      return;
+    }
+    to->Write(std::move(**p), [from, to](Status st) {
+      if (!st.ok()) {
+        from->Close();
+        to->Close();
+        return;
+      }
+      Pump(from, to);
+    });
+  });
+}
+
+}  // namespace
+
+RetryPolicy RetryPolicy::From(const Retries& r) {
+  RetryPolicy p;
+  p.retries = std::max(0, r.attempts);
+  p.per_try_timeout = r.per_try_timeout;
+  std::string_view list = r.retry_on;
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string tok = Lower(Trim(list.substr(0, comma)));
+    int code = 0;
+    auto [ptr, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), code);
+    if (!tok.empty() && ec == std::errc() && ptr == tok.data() + tok.size()) {
+      p.status_codes.push_back(code);
+    } else if (tok == "5xx") {
+      p.on_5xx = true;
+    } else if (tok == "gateway-error") {
+      p.on_gateway_error = true;
+    } else if (tok == "connect-failure") {
+      p.on_connect_failure = true;
+    } else if (tok == "reset") {
+      p.on_reset = true;
+    } else if (tok == "retriable-4xx") {
+      p.on_retriable_4xx = true;
+    }
+    // "retriable-status-codes" only enables the numeric codes listed; "refused-stream" is
+    // HTTP/2's; gRPC conditions do not apply to HTTP/1.1 upstreams.
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return p;
+}
+
+bool RetryPolicy::RetryStatus(int status) const {
+  if (retries <= 0) return false;
+  if (on_5xx && status >= 500 && status <= 599) return true;
+  if (on_gateway_error && (status == 502 || status == 503 || status == 504)) return true;
+  if (on_retriable_4xx && status == 409) return true;
+  return std::find(status_codes.begin(), status_codes.end(), status) != status_codes.end();
+}
+
+bool RetryPolicy::RetryFailure(http::UpstreamFailure f) const {
+  if (retries <= 0) return false;
+  switch (f) {
+    case UpstreamFailure::kConnectFailure:
+    case UpstreamFailure::kConnectTimeout:
+      return on_connect_failure || on_5xx || on_gateway_error;
+    case UpstreamFailure::kResponseTimeout:
+    case UpstreamFailure::kReset:
+    case UpstreamFailure::kProtocol:
+      return on_reset || on_5xx || on_gateway_error;
+    default:
+      return false;
+  }
+}
+
+void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStream> b) {
+  Pump(a, b);
+  Pump(b, a);
+}
+
+Proxy::Proxy(http::UpstreamPool* pool, ProxyOptions options)
+    : pool_(pool), options_(std::move(options)) {}
+
+void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Responder respond) const {
+  auto fw = std::make_shared<Forwarding>();
+  fw->pool = pool_;
+  fw->notes = req.notes;
+  fw->respond = std::move(respond);
+  fw->method = req.method;
+  fw->response_ops = target.response_headers;
+  if (target.retries) fw->policy = RetryPolicy::From(*target.retries);
+  fw->timeout = target.timeout.value_or(options_.default_timeout);
+  fw->deadline = steady_clock::now() + fw->timeout;
+
+  http::UpstreamRequest& up = fw->request;
+  up.endpoint = target.endpoint;
+  up.method = req.method;
+  up.target = target.path_and_query.empty() ? "/" : target.path_and_query;
+  if (fw->notes) fw->notes->upstream = up.endpoint.Authority();
+
+  const HeaderMap& in = req.headers;
+  auto tokens = ConnectionTokens(in);
+  const bool upgrade = HasToken(tokens, "upgrade") && in.Has("Upgrade");
+  const std::string client_host(in.Get("Host").value_or(""));
+  for (const auto& [name, value] : in) {
+    if (IsHopByHop(name, tokens, upgrade)) continue;
+    if (EqualsIgnoreCase(name, "Host") || EqualsIgnoreCase(name, "X-Forwarded-For") ||
+        EqualsIgnoreCase(name, "Via")) {
+      continue;
+    }
+    if (!options_.trust_forwarded_headers && (EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
+                                              EqualsIgnoreCase(name, "X-Forwarded-Host"))) {
+      continue;
+    }
+    up.headers.Add(name, value);
+  }
+  up.headers.Set("Host", target.authority.empty() ? client_host : target.authority);
+  std::string xff = JoinAll(in, "X-Forwarded-For");
+  std::string ip = ClientIp(req.remote_addr);
+  if (!ip.empty()) xff = xff.empty() ? ip : xff + ", " + ip;
+  if (!xff.empty()) up.headers.Set("X-Forwarded-For", xff);
+  if (!up.headers.Has("X-Forwarded-Proto")) {
+    up.headers.Set("X-Forwarded-Proto", req.tls ? "https" : "http");
+  }
+  if (!up.headers.Has("X-Forwarded-Host") && !client_host.empty()) {
+    up.headers.Set("X-Forwarded-Host", client_host);
+  }
+  std::string via = JoinAll(in, "Via");
+  up.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
+  if (fw->notes && !fw->notes->request_id.empty() && !up.headers.Has("X-Request-Id")) {
+    up.headers.Set("X-Request-Id", fw->notes->request_id);
+  }
+  ApplyOps(target.request_headers, up.headers);
+  up.upgrade = upgrade;
+
+  // A declared empty streamed body is no body (an upgrade must not carry one).
+  if (req.body_source && req.body_source->content_length() != std::optional<uint64_t>(0)) {
+    fw->source = std::move(req.body_source);
+  } else {
+    up.body = std::move(req.body);
+  }
+  fw->Try();
+}
+
+}  // namespace skiff::gateway

@@ -1,0 +1,757 @@
+// gateway::Proxy against real upstreams on 127.0.0.1 (an http::Server, or raw sockets for exact
+// bytes and misbehaviour). Requests are handed to Forward directly, with streamed bodies built
+// by the test, and response streams are pulled by the test, as the server connection would.
+
+#include "gateway/proxy.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "unit/http/test_certs.hpp"
+#include "unit/http/test_util.hpp"
+
+namespace skiff::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using http::Request;
+using http::Response;
+using http::testing::TestServer;
+using skiff::testing::WaitUntil;
+
+// A listening socket whose connections are each served by `fn(fd, index)` on their own thread.
+class RawUpstream {
+ public:
+  using Fn = std::function<void(int fd, int index)>;
+  explicit RawUpstream(Fn fn) : fn_(std::move(fn)) {
+    lfd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ::setsockopt(lfd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(lfd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(lfd_, 64);
+    socklen_t len = sizeof addr;
+    ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{lfd_, POLLIN, 0};
+        if (::poll(&p, 1, 50) <= 0) continue;
+        int fd = ::accept(lfd_, nullptr, nullptr);
+        if (fd < 0) continue;
+        int index = accepted_.fetch_add(1);
+        std::lock_guard lock(mu_);
+        fds_.push_back(fd);
+        threads_.emplace_back([this, fd, index] { fn_(fd, index); });
+      }
+    });
+  }
+  ~RawUpstream() {
+    stop_ = true;
+    ::shutdown(lfd_, SHUT_RDWR);
+    acceptor_.join();
+    {
+      std::lock_guard lock(mu_);
+      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (auto& t : threads_) t.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(lfd_);
+  }
+  uint16_t port() const { return port_; }
+  int accepted() const { return accepted_.load(); }
+
+ private:
+  Fn fn_;
+  int lfd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;  // guards fds_ and threads_
+  std::vector<int> fds_;
+  std::vector<std::thread> threads_;
+};
+
+bool Fill(int fd, std::string& buf) {
+  pollfd p{fd, POLLIN, 0};
+  if (::poll(&p, 1, 10'000) <= 0) return false;
+  char tmp[65536];
+  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+  if (n <= 0) return false;
+  buf.append(tmp, static_cast<size_t>(n));
+  return true;
+}
+
+std::string ReadHead(int fd, std::string& buf) {
+  size_t end;
+  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+    if (!Fill(fd, buf)) return {};
+  }
+  std::string head = buf.substr(0, end + 2);
+  buf.erase(0, end + 4);
+  return head;
+}
+
+int64_t DrainChunked(int fd, std::string& buf) {
+  int64_t total = 0;
+  for (;;) {
+    size_t eol;
+    while ((eol = buf.find("\r\n")) == std::string::npos) {
+      if (!Fill(fd, buf)) return -1;
+    }
+    size_t size = std::stoul(buf.substr(0, eol), nullptr, 16);
+    buf.erase(0, eol + 2);
+    while (buf.size() < size + 2) {
+      if (!Fill(fd, buf)) return -1;
+    }
+    buf.erase(0, size + 2);
+    if (size == 0) return total;
+    total += static_cast<int64_t>(size);
+  }
+}
+
+bool SendAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool HasLine(const std::string& head, const std::string& line) {
+  return head.find("\r\n" + line + "\r\n") != std::string::npos;
+}
+bool HasName(const std::string& head, std::string name) {
+  std::string lower = head;
+  for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower.find("\r\n" + name + ":") != std::string::npos;
+}
+
+uint16_t ClosedPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+Request MakeRequest(std::string method = "GET") {
+  Request req;
+  req.method = std::move(method);
+  req.target = "/in";
+  req.path = "/in";
+  req.remote_addr = "127.0.0.1:50000";
+  req.headers.Set("Host", "gw.example.com");
+  req.notes = std::make_shared<http::AccessNotes>();
+  return req;
+}
+
+ProxyTarget Target(uint16_t port, std::string path = "/") {
+  ProxyTarget t;
+  t.endpoint.host = "127.0.0.1";
+  t.endpoint.port = port;
+  t.path_and_query = std::move(path);
+  t.authority = "backend.internal";
+  return t;
+}
+
+Response Forward(const Proxy& proxy, Request& req, const ProxyTarget& target) {
+  auto p = std::make_shared<std::promise<Response>>();
+  auto f = p->get_future();
+  proxy.Forward(req, target, [p](Response r) { p->set_value(std::move(r)); });
+  if (f.wait_for(30s) != std::future_status::ready) return Response::Text(599, "test: no answer");
+  return f.get();
+}
+
+std::optional<std::string> Pull(http::BodyStream& s) {
+  auto p = std::make_shared<std::promise<std::optional<std::string>>>();
+  auto f = p->get_future();
+  s.Pull([p](std::optional<std::string> c) { p->set_value(std::move(c)); });
+  if (f.wait_for(20s) != std::future_status::ready) return std::string("test: pull timed out");
+  return f.get();
+}
+
+std::string BodyOf(Response& r) {
+  if (!r.stream) return r.body;
+  std::string out;
+  while (auto c = Pull(*r.stream)) out += *c;
+  return out;
+}
+
+class CountingSource : public http::BodySource {
+ public:
+  CountingSource(int pieces, size_t piece_bytes) : pieces_(pieces), piece_bytes_(piece_bytes) {}
+  void Read(std::function<void(Result<std::optional<std::string>>)> ready) override {
+    std::optional<std::string> piece;
+    if (produced_ < pieces_) {
+      ++produced_;
+      piece = std::string(piece_bytes_, 'q');
+    }
+    std::thread([ready = std::move(ready), piece = std::move(piece)]() mutable {
+      ready(std::move(piece));
+    }).detach();
+  }
+  std::optional<uint64_t> content_length() const override { return std::nullopt; }
+  int produced() const { return produced_.load(); }
+
+ private:
+  int pieces_;
+  size_t piece_bytes_;
+  std::atomic<int> produced_{0};
+};
+
+// One side of a tunnel driven by the test: Push/End feed Read; Write collects.
+class FakeStream : public http::ByteStream {
+ public:
+  void Read(std::function<void(Result<std::optional<std::string>>)> ready) override {
+    std::optional<std::string> value;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty() && !ended_ && !closed_) {
+        pending_ = std::move(ready);
+        return;
+      }
+      if (!queue_.empty()) {
+        value = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    ready(std::move(value));
+  }
+  void Write(std::string data, std::function<void(Status)> done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return done(Unavailable("closed"));
+      written_ += data;
+    }
+    done(Status::Ok());
+  }
+  void Close() override {
+    std::function<void(Result<std::optional<std::string>>)> pending;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      pending = std::move(pending_);
+      pending_ = nullptr;
+    }
+    if (pending) pending(std::optional<std::string>());
+  }
+  void Push(std::string data) {
+    std::function<void(Result<std::optional<std::string>>)> pending;
+    {
+      std::lock_guard lock(mu_);
+      if (!pending_) {
+        queue_.push_back(std::move(data));
+        return;
+      }
+      pending = std::move(pending_);
+      pending_ = nullptr;
+    }
+    pending(std::optional<std::string>(std::move(data)));
+  }
+  void End() {
+    std::function<void(Result<std::optional<std::string>>)> pending;
+    {
+      std::lock_guard lock(mu_);
+      ended_ = true;
+      pending = std::move(pending_);
+      pending_ = nullptr;
+    }
+    if (pending) pending(std::optional<std::string>());
+  }
+  std::string written() const {
+    std::lock_guard lock(mu_);
+    return written_;
+  }
+  bool closed() const {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+
+ private:
+  mutable std::mutex mu_;  // guards everything below
+  std::deque<std::string> queue_;
+  std::function<void(Result<std::optional<std::string>>)> pending_;
+  std::string written_;
+  bool ended_ = false;
+  bool closed_ = false;
+};
+
+TEST(ProxyTest, StripsHopByHopHeadersAndAddsForwardingHeaders) {
+  std::mutex mu;
+  std::string seen;  // guarded by mu
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    {
+      std::lock_guard lock(mu);
+      seen = head;
+    }
+    SendAll(fd,
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Hop\r\nX-Hop: 1\r\n"
+            "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n"
+            "X-Keep: yes\r\nX-Drop-Me: 1\r\n\r\nok");
+    ReadHead(fd, buf);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  req.headers.Add("Connection", "keep-alive, X-Secret-Hop");
+  req.headers.Add("X-Secret-Hop", "hidden");
+  req.headers.Add("Keep-Alive", "timeout=5");
+  req.headers.Add("Proxy-Authorization", "Basic Zm9vOmJhcg==");
+  req.headers.Add("TE", "trailers");
+  req.headers.Add("Upgrade", "h2c");  // without "Connection: upgrade": dropped
+  req.headers.Add("X-Forwarded-For", "10.0.0.1");
+  req.headers.Add("X-Forwarded-Proto", "https");  // the client's claim is replaced
+  req.headers.Add("Via", "1.0 corp-proxy");
+  req.headers.Add("X-Request-Id", "req-123");
+  req.headers.Add("X-Remove", "x");
+  req.headers.Add("Accept", "text/plain");
+  ProxyTarget t = Target(upstream.port(), "/rewritten?q=1");
+  t.request_headers = {{HeaderOp::Kind::kSet, "x-route", "r1"},
+                       {HeaderOp::Kind::kRemove, "x-remove", ""}};
+  t.response_headers = {{HeaderOp::Kind::kRemove, "x-drop-me", ""},
+                        {HeaderOp::Kind::kAdd, "x-added", "a"}};
+  Response r = Forward(proxy, req, t);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(BodyOf(r), "ok");
+
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen.rfind("GET /rewritten?q=1 HTTP/1.1\r\n", 0), 0u) << seen;
+  EXPECT_TRUE(HasLine(seen, "Host: backend.internal")) << seen;
+  EXPECT_TRUE(HasLine(seen, "X-Forwarded-For: 10.0.0.1, 127.0.0.1")) << seen;
+  EXPECT_TRUE(HasLine(seen, "X-Forwarded-Proto: http")) << seen;
+  EXPECT_TRUE(HasLine(seen, "X-Forwarded-Host: gw.example.com")) << seen;
+  EXPECT_TRUE(HasLine(seen, "Via: 1.0 corp-proxy, 1.1 skiff")) << seen;
+  EXPECT_TRUE(HasLine(seen, "X-Request-Id: req-123")) << seen;
+  EXPECT_TRUE(HasLine(seen, "x-route: r1")) << seen;
+  EXPECT_TRUE(HasLine(seen, "Accept: text/plain")) << seen;
+  for (const char* gone : {"X-Secret-Hop", "Keep-Alive", "Proxy-Authorization", "TE", "Upgrade",
+                           "Connection", "X-Remove"}) {
+    EXPECT_FALSE(HasName(seen, gone)) << gone << " in\n" << seen;
+  }
+  EXPECT_EQ(r.headers.Get("X-Keep").value_or(""), "yes");
+  EXPECT_EQ(r.headers.Get("x-added").value_or(""), "a");
+  EXPECT_EQ(r.headers.Get("Via").value_or(""), "1.1 skiff");
+  for (const char* gone : {"X-Hop", "Keep-Alive", "Proxy-Authenticate", "Trailer", "Connection",
+                           "Content-Length", "X-Drop-Me"}) {
+    EXPECT_FALSE(r.headers.Has(gone)) << gone;
+  }
+  EXPECT_EQ(req.notes->upstream, "127.0.0.1:" + std::to_string(upstream.port()));
+  EXPECT_EQ(req.notes->flags, "");
+}
+
+TEST(ProxyTest, SequentialRequestsShareOneUpstreamConnection) {
+  std::mutex mu;
+  std::set<std::string> peers;  // guarded by mu
+  TestServer upstream({}, [&](http::Router& r, http::Server&) {
+    r.Add({"GET"}, "/n", [&](Request& req, http::Responder respond) {
+      {
+        std::lock_guard lock(mu);
+        peers.insert(req.remote_addr);
+      }
+      respond(Response::Text(200, "n"));
+    });
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  for (int i = 0; i < 10; ++i) {
+    Request req = MakeRequest();
+    Response r = Forward(proxy, req, Target(upstream.port(), "/n"));
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(BodyOf(r), "n");
+  }
+  std::lock_guard lock(mu);
+  EXPECT_EQ(peers.size(), 1u);
+}
+
+TEST(ProxyTest, StreamsFiftyMegabytesBothWaysWithoutBufferingThem) {
+  constexpr int kPieces = 50;
+  constexpr size_t kPiece = 1 << 20;
+  constexpr uint64_t kTotal = uint64_t{kPieces} * kPiece;
+  std::atomic<int64_t> received{-2};
+  std::atomic<uint64_t> sent{0};
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    if (!HasLine(head, "Transfer-Encoding: chunked")) return;
+    received = DrainChunked(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(kTotal) + "\r\n\r\n");
+    std::string block(64 * 1024, 'r');
+    while (sent < kTotal) {
+      if (!SendAll(fd, block)) return;
+      sent += block.size();
+    }
+    ReadHead(fd, buf);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest("POST");
+  auto source = std::make_shared<CountingSource>(kPieces, kPiece);
+  req.body_source = source;
+  Response r = Forward(proxy, req, Target(upstream.port(), "/upload"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(received.load(), static_cast<int64_t>(kTotal));
+  ASSERT_TRUE(r.stream);
+  auto first = Pull(*r.stream);
+  ASSERT_TRUE(first);
+  uint64_t got = first->size();
+  // While the client does not pull, flow control stops the upstream well short of the whole body:
+  // the proxy holds at most a piece, the kernel's socket buffers the rest.
+  EXPECT_FALSE(WaitUntil([&] { return sent.load() >= kTotal; }, 1s));
+  EXPECT_LT(sent.load(), 24u << 20);
+  size_t max_piece = first->size();
+  while (auto c = Pull(*r.stream)) {
+    got += c->size();
+    max_piece = std::max(max_piece, c->size());
+  }
+  EXPECT_EQ(got, kTotal);
+  EXPECT_LE(max_piece, 64u * 1024);
+}
+
+TEST(ProxyTest, SilentUpstreamGives504NamingTheUpstream) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    ReadHead(fd, buf);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  ProxyTarget t = Target(upstream.port());
+  t.timeout = 200ms;
+  Response r = Forward(proxy, req, t);
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("upstream 127.0.0.1:" + std::to_string(upstream.port()) +
+                        " did not answer within 200 ms"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(req.notes->flags, "UT");
+}
+
+TEST(ProxyTest, RefusedUpstreamGives503WithAClearBody) {
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  uint16_t port = ClosedPort();
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, Target(port));
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("upstream 127.0.0.1:" + std::to_string(port) + " refused the connection"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(r.headers.Get("Content-Type").value_or(""), "application/json");
+  EXPECT_EQ(req.notes->flags, "UF");
+}
+
+TEST(ProxyTest, ResetBeforeTheResponseGives502) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest("POST");
+  req.body = "x";
+  Response r = Forward(proxy, req, Target(upstream.port()));
+  EXPECT_EQ(r.status, 502);
+  EXPECT_NE(r.body.find("closed the connection before sending a response"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(req.notes->flags, "UC");
+}
+
+TEST(ProxyTest, ResetInTheMiddleOfTheResponseEndsTheStreamAndFlagsUC) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, Target(upstream.port()));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(BodyOf(r), "partial");
+  EXPECT_EQ(req.notes->flags, "UC");
+}
+
+TEST(ProxyTest, RetriesAFlakyUpstreamUntilItAnswers) {
+  std::atomic<int> hits{0};
+  TestServer upstream({}, [&](http::Router& r, http::Server&) {
+    r.Add({"GET", "POST"}, "/flaky", [&](Request&, http::Responder respond) {
+      int n = ++hits;
+      respond(n <= 2 ? Response::Text(503, "down " + std::to_string(n))
+                     : Response::Text(200, "up"));
+    });
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  ProxyTarget t = Target(upstream.port(), "/flaky");
+  t.retries = Retries{3, 2000ms, "5xx"};
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, t);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(BodyOf(r), "up");
+  EXPECT_EQ(hits.load(), 3);
+  EXPECT_EQ(req.notes->flags, "");
+
+  // Retries used up: the last answer goes back, flagged URX. attempts = retries (Istio).
+  hits = -100;
+  t.retries = Retries{2, std::nullopt, "gateway-error"};
+  Request again = MakeRequest();
+  Response last = Forward(proxy, again, t);
+  EXPECT_EQ(last.status, 503);
+  EXPECT_EQ(BodyOf(last), "down -97");
+  EXPECT_EQ(hits.load(), -97);
+  EXPECT_EQ(again.notes->flags, "URX");
+
+  // A streamed body cannot be replayed: one try only.
+  hits = 0;
+  Request streamed = MakeRequest("POST");
+  streamed.body_source = std::make_shared<CountingSource>(1, 10);
+  Response once = Forward(proxy, streamed, t);
+  EXPECT_EQ(once.status, 503);
+  EXPECT_EQ(hits.load(), 1);
+}
+
+TEST(ProxyTest, RetriesConnectFailuresThenReportsUFAndURX) {
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  ProxyTarget t = Target(ClosedPort());
+  t.retries = Retries{2, std::nullopt, "connect-failure"};
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, t);
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(req.notes->flags, "UF,URX");
+  EXPECT_GE(pool.stats().exchanges, 3u);
+}
+
+TEST(ProxyTest, RetryOnParsesIstioConditions) {
+  RetryPolicy p = RetryPolicy::From(Retries{2, std::nullopt, "gateway-error, 409,retriable-4xx"});
+  EXPECT_EQ(p.retries, 2);
+  EXPECT_TRUE(p.RetryStatus(502));
+  EXPECT_TRUE(p.RetryStatus(504));
+  EXPECT_FALSE(p.RetryStatus(500));
+  EXPECT_TRUE(p.RetryStatus(409));
+  EXPECT_TRUE(p.RetryFailure(http::UpstreamFailure::kConnectFailure));
+  EXPECT_FALSE(p.RetryFailure(http::UpstreamFailure::kRequestBody));
+  RetryPolicy none = RetryPolicy::From(Retries{0, std::nullopt, "5xx"});
+  EXPECT_FALSE(none.RetryStatus(503));
+  RetryPolicy codes = RetryPolicy::From(Retries{1, std::nullopt, "retriable-status-codes,429"});
+  EXPECT_TRUE(codes.RetryStatus(429));
+  EXPECT_FALSE(codes.RetryStatus(503));
+  EXPECT_FALSE(codes.RetryFailure(http::UpstreamFailure::kReset));
+}
+
+TEST(ProxyTest, TlsUpstreamWithACaFile) {
+  auto cert = http::testing::MakeCert("upstream", "IP:127.0.0.1");
+  http::ServerOptions opts;
+  opts.tls_cert_file = cert->pem_path;
+  opts.tls_key_file = cert->key_path;
+  opts.tls_only = true;
+  TestServer upstream(opts, [&](http::Router& r, http::Server&) {
+    r.Add({"GET"}, "/s", [](Request& req, http::Responder respond) {
+      respond(Response::Text(200, std::string(req.tls ? "tls " : "plain ") +
+                                      std::string(req.headers.Get("Host").value_or(""))));
+    });
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  ProxyTarget t = Target(upstream.port(), "/s");
+  t.endpoint.tls = true;
+  t.endpoint.ca_file = cert->pem_path;
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, t);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(BodyOf(r), "tls backend.internal");
+
+  t.endpoint.ca_file.clear();  // not trusted: a clear 503
+  Request bad = MakeRequest();
+  Response refused = Forward(proxy, bad, t);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("TLS handshake"), std::string::npos) << refused.body;
+}
+
+TEST(ProxyTest, BridgeCopiesBothWaysAndClosesBoth) {
+  auto a = std::make_shared<FakeStream>();
+  auto b = std::make_shared<FakeStream>();
+  Bridge(a, b);
+  a->Push("from a");
+  b->Push("from b");
+  EXPECT_TRUE(WaitUntil([&] { return b->written() == "from a" && a->written() == "from b"; }));
+  a->End();
+  EXPECT_TRUE(WaitUntil([&] { return a->closed() && b->closed(); }));
+}
+
+TEST(ProxyTest, WebSocketUpgradeIsBridgedToTheUpstream) {
+  std::mutex mu;
+  std::string seen;  // guarded by mu
+  std::atomic<bool> upstream_saw_eof{false};
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    {
+      std::lock_guard lock(mu);
+      seen = head;
+    }
+    SendAll(fd,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Accept: abc\r\n\r\nhello ");
+    for (;;) {
+      if (buf.empty() && !Fill(fd, buf)) break;
+      if (!SendAll(fd, buf)) return;
+      buf.clear();
+    }
+    upstream_saw_eof = true;
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  req.headers.Set("Connection", "Upgrade");
+  req.headers.Set("Upgrade", "websocket");
+  req.headers.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+  req.headers.Set("Sec-WebSocket-Version", "13");
+  Response r = Forward(proxy, req, Target(upstream.port(), "/ws"));
+  ASSERT_EQ(r.status, 101) << r.body;
+  EXPECT_EQ(r.headers.Get("Upgrade").value_or(""), "websocket");
+  EXPECT_EQ(r.headers.Get("Sec-WebSocket-Accept").value_or(""), "abc");
+  ASSERT_TRUE(r.upgrade);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_TRUE(HasLine(seen, "Upgrade: websocket")) << seen;
+    EXPECT_TRUE(HasLine(seen, "Connection: upgrade")) << seen;
+    EXPECT_TRUE(HasLine(seen, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==")) << seen;
+  }
+  auto client = std::make_shared<FakeStream>();
+  r.upgrade(client);
+  client->Push("ping");
+  EXPECT_TRUE(WaitUntil([&] { return client->written() == "hello ping"; })) << client->written();
+  client->End();  // the client goes away: the upstream connection is closed too
+  EXPECT_TRUE(WaitUntil([&] { return upstream_saw_eof.load(); }));
+}
+
+// A real front server (streamed request bodies on) whose every request goes to the proxy.
+class Front {
+ public:
+  Front(const Proxy& proxy, ProxyTarget target) {
+    http::ServerOptions o;
+    o.host = "127.0.0.1";
+    o.port = 0;
+    o.io_threads = 2;
+    o.cpu_threads = 1;
+    o.blocking_threads = 1;
+    o.stream_body = [](const Request&) { return true; };
+    server_ = std::make_unique<http::Server>(
+        o,
+        [&proxy, target](Request& req, http::Responder respond) {
+          proxy.Forward(req, target, std::move(respond));
+        },
+        nullptr);
+    auto port = server_->Start();
+    if (port) port_ = *port;
+  }
+  ~Front() {
+    server_->Shutdown();
+    server_->Wait();
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  std::unique_ptr<http::Server> server_;
+  uint16_t port_ = 0;
+};
+
+TEST(ProxyTest, EndToEndStreamedUploadThroughTheServer) {
+  constexpr size_t kTotal = 20u << 20;
+  std::mutex mu;
+  std::string seen;  // guarded by mu
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    {
+      std::lock_guard lock(mu);
+      seen = head;
+    }
+    int64_t n = HasLine(head, "Transfer-Encoding: chunked") ? DrainChunked(fd, buf) : -1;
+    std::string body = "got " + std::to_string(n);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\nConnection: keep-alive\r\n\r\n" + body);
+    ReadHead(fd, buf);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Front front(proxy, Target(upstream.port(), "/up"));
+  http::testing::RawConn client(front.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(
+      client.Send("POST /in HTTP/1.1\r\nHost: gw.example.com\r\nTransfer-Encoding: chunked\r\n"
+                  "Connection: keep-alive, X-Hop\r\nX-Hop: 1\r\n\r\n"));
+  std::string chunk(1 << 20, 'z');
+  char size_line[32];
+  std::snprintf(size_line, sizeof size_line, "%zx\r\n", chunk.size());
+  for (size_t sent = 0; sent < kTotal; sent += chunk.size()) {
+    ASSERT_TRUE(client.Send(size_line + chunk + "\r\n"));
+  }
+  ASSERT_TRUE(client.Send("0\r\n\r\n"));
+  auto r = client.ReadResponse(20s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "got " + std::to_string(kTotal));
+  EXPECT_EQ(r->Header("via"), "1.1 skiff");
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(HasLine(seen, "X-Forwarded-For: 127.0.0.1")) << seen;
+  EXPECT_FALSE(HasName(seen, "X-Hop")) << seen;
+}
+
+TEST(ProxyTest, EndToEndWebSocketThroughTheServer) {
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "\r\n");
+    for (;;) {
+      if (buf.empty() && !Fill(fd, buf)) return;
+      if (!SendAll(fd, "echo:" + buf)) return;
+      buf.clear();
+    }
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Front front(proxy, Target(upstream.port(), "/ws"));
+  http::testing::RawConn client(front.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.Send(
+      "GET /ws HTTP/1.1\r\nHost: gw.example.com\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"));
+  auto head = client.ReadHead(10s);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 101);
+  EXPECT_EQ(head->Header("upgrade"), "websocket");
+  ASSERT_TRUE(client.Send("ping"));
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (client.buffered().find("echo:ping") == std::string::npos) {
+    ASSERT_TRUE(client.Fill(deadline)) << client.buffered();
+  }
+}
+
+}  // namespace
+}  // namespace skiff::gateway
