@@ -38,6 +38,13 @@ const std::set<std::string, std::less<>> kRetryOn = {
     "unavailable",
 };
 
+// A field's value, or nullptr when it is absent or null (Kubernetes treats an explicit null as
+// unset).
+const json::value* Field(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v && !v->is_null() ? v : nullptr;
+}
+
 std::string Idx(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
 std::string Dot(const std::string& path, std::string_view key) {
   return path + "." + std::string(key);
@@ -168,7 +175,7 @@ class Parser {
     const json::object* o = Object(v, path);
     if (!o) return std::nullopt;
     CheckKeys(*o, path, {"value"});
-    const json::value* value = o->if_contains("value");
+    const json::value* value = Field(*o, "value");
     if (!value) return 0.0;  // protobuf default
     auto d = Number(*value, Dot(path, "value"));
     if (!d) return std::nullopt;
@@ -189,7 +196,7 @@ class Parser {
     int count = 0;
     std::optional<StringMatch> out;
     for (std::string_view key : {"exact", "prefix", "regex"}) {
-      const json::value* val = o->if_contains(key);
+      const json::value* val = Field(*o, key);
       if (!val) continue;
       ++count;
       std::string field = Dot(path, key);
@@ -251,7 +258,7 @@ class Parser {
     if (!o) return ops;
     CheckKeys(*o, path, {"set", "add", "remove"});
     for (std::string_view key : {"set", "add"}) {
-      const json::value* m = o->if_contains(key);
+      const json::value* m = Field(*o, key);
       if (!m) continue;
       std::string mpath = Dot(path, key);
       const json::object* mo = Object(*m, mpath);
@@ -272,7 +279,7 @@ class Parser {
         (key == "set" ? ops.set : ops.add).emplace_back(ToLower(name), std::move(*value));
       }
     }
-    if (const json::value* r = o->if_contains("remove")) {
+    if (const json::value* r = Field(*o, "remove")) {
       std::string rpath = Dot(path, "remove");
       auto names = StringList(*r, rpath);
       for (size_t i = 0; i < names.size(); ++i) {
@@ -291,10 +298,10 @@ class Parser {
     const json::object* o = Object(v, path);
     if (!o) return h;
     CheckKeys(*o, path, {"request", "response"});
-    if (const json::value* r = o->if_contains("request")) {
+    if (const json::value* r = Field(*o, "request")) {
       h.request = HeaderOps(*r, Dot(path, "request"));
     }
-    if (const json::value* r = o->if_contains("response")) {
+    if (const json::value* r = Field(*o, "response")) {
       h.response = HeaderOps(*r, Dot(path, "response"));
     }
     return h;
@@ -305,7 +312,7 @@ class Parser {
     if (!o) return std::nullopt;
     CheckKeys(*o, path, {"host", "subset", "port"});
     Destination d;
-    const json::value* host = o->if_contains("host");
+    const json::value* host = Field(*o, "host");
     if (!host) {
       Error(Type::kRequired, Dot(path, "host"), "destination host is required");
       return std::nullopt;
@@ -318,14 +325,14 @@ class Parser {
             why.empty() ? "a destination host must not contain a wildcard" : why, *host);
       return std::nullopt;
     }
-    if (const json::value* s = o->if_contains("subset")) {
+    if (const json::value* s = Field(*o, "subset")) {
       if (auto sub = String(*s, Dot(path, "subset"))) d.subset = *sub;
     }
-    if (const json::value* p = o->if_contains("port")) {
+    if (const json::value* p = Field(*o, "port")) {
       std::string ppath = Dot(path, "port");
       if (const json::object* po = Object(*p, ppath)) {
         CheckKeys(*po, ppath, {"number"});
-        if (const json::value* n = po->if_contains("number")) {
+        if (const json::value* n = Field(*po, "number")) {
           d.port = PortNumber(*n, Dot(ppath, "number"));
         }
       }
@@ -341,33 +348,33 @@ class Parser {
         {"name", "uri", "scheme", "method", "authority", "headers", "queryParams", "withoutHeaders",
          "ignoreUriCase", "port", "sourceLabels", "gateways", "sourceNamespace", "statPrefix"});
     HttpMatch m;
-    if (const json::value* x = o->if_contains("name")) {
+    if (const json::value* x = Field(*o, "name")) {
       if (auto s = String(*x, Dot(path, "name"))) m.name = *s;
     }
-    if (const json::value* x = o->if_contains("uri")) m.uri = Match(*x, Dot(path, "uri"));
-    if (const json::value* x = o->if_contains("scheme")) {
+    if (const json::value* x = Field(*o, "uri")) m.uri = Match(*x, Dot(path, "uri"));
+    if (const json::value* x = Field(*o, "scheme")) {
       m.scheme = Match(*x, Dot(path, "scheme"));
     }
-    if (const json::value* x = o->if_contains("method")) {
+    if (const json::value* x = Field(*o, "method")) {
       m.method = Match(*x, Dot(path, "method"));
     }
-    if (const json::value* x = o->if_contains("authority")) {
+    if (const json::value* x = Field(*o, "authority")) {
       m.authority = Match(*x, Dot(path, "authority"));
     }
-    if (const json::value* x = o->if_contains("headers")) {
+    if (const json::value* x = Field(*o, "headers")) {
       m.headers = NamedMatches(*x, Dot(path, "headers"), true, true, true);
     }
-    if (const json::value* x = o->if_contains("withoutHeaders")) {
+    if (const json::value* x = Field(*o, "withoutHeaders")) {
       m.without_headers = NamedMatches(*x, Dot(path, "withoutHeaders"), true, true, true);
     }
-    if (const json::value* x = o->if_contains("queryParams")) {
+    if (const json::value* x = Field(*o, "queryParams")) {
       m.query_params = NamedMatches(*x, Dot(path, "queryParams"), false, false, false);
     }
-    if (const json::value* x = o->if_contains("ignoreUriCase")) {
+    if (const json::value* x = Field(*o, "ignoreUriCase")) {
       m.ignore_uri_case = Bool(*x, Dot(path, "ignoreUriCase")).value_or(false);
     }
-    if (const json::value* x = o->if_contains("port")) m.port = PortNumber(*x, Dot(path, "port"));
-    if (const json::value* x = o->if_contains("sourceLabels")) {
+    if (const json::value* x = Field(*o, "port")) m.port = PortNumber(*x, Dot(path, "port"));
+    if (const json::value* x = Field(*o, "sourceLabels")) {
       std::string lpath = Dot(path, "sourceLabels");
       if (const json::object* lo = Object(*x, lpath)) {
         for (const auto& kv : *lo) {
@@ -377,13 +384,13 @@ class Parser {
         }
       }
     }
-    if (const json::value* x = o->if_contains("gateways")) {
+    if (const json::value* x = Field(*o, "gateways")) {
       m.gateways = StringList(*x, Dot(path, "gateways"));
     }
-    if (const json::value* x = o->if_contains("sourceNamespace")) {
+    if (const json::value* x = Field(*o, "sourceNamespace")) {
       String(*x, Dot(path, "sourceNamespace"));
     }
-    if (const json::value* x = o->if_contains("statPrefix")) {
+    if (const json::value* x = Field(*o, "statPrefix")) {
       String(*x, Dot(path, "statPrefix"));
     }
     return m;
@@ -396,7 +403,7 @@ class Parser {
               {"allowOrigins", "allowOrigin", "allowMethods", "allowHeaders", "exposeHeaders",
                "maxAge", "allowCredentials"});
     CorsPolicy c;
-    if (const json::value* x = o->if_contains("allowOrigins")) {
+    if (const json::value* x = Field(*o, "allowOrigins")) {
       std::string apath = Dot(path, "allowOrigins");
       if (const json::array* a = Array(*x, apath)) {
         for (size_t i = 0; i < a->size(); ++i) {
@@ -404,12 +411,12 @@ class Parser {
         }
       }
     }
-    if (const json::value* x = o->if_contains("allowOrigin")) {  // deprecated: exact strings
+    if (const json::value* x = Field(*o, "allowOrigin")) {  // deprecated: exact strings
       for (auto& s : StringList(*x, Dot(path, "allowOrigin"))) {
         c.allow_origins.push_back(s == "*" ? StringMatch::Prefix("") : StringMatch::Exact(s));
       }
     }
-    if (const json::value* x = o->if_contains("allowMethods")) {
+    if (const json::value* x = Field(*o, "allowMethods")) {
       std::string mpath = Dot(path, "allowMethods");
       c.allow_methods = StringList(*x, mpath);
       for (size_t i = 0; i < c.allow_methods.size(); ++i) {
@@ -421,7 +428,7 @@ class Parser {
     for (auto [key, list] :
          {std::pair<std::string_view, std::vector<std::string>*>{"allowHeaders", &c.allow_headers},
           {"exposeHeaders", &c.expose_headers}}) {
-      const json::value* x = o->if_contains(key);
+      const json::value* x = Field(*o, key);
       if (!x) continue;
       std::string hpath = Dot(path, key);
       *list = StringList(*x, hpath);
@@ -431,12 +438,12 @@ class Parser {
         }
       }
     }
-    if (const json::value* x = o->if_contains("maxAge")) {
+    if (const json::value* x = Field(*o, "maxAge")) {
       if (auto d = Duration(*x, Dot(path, "maxAge"))) {
         c.max_age = std::chrono::duration_cast<std::chrono::seconds>(*d);
       }
     }
-    if (const json::value* x = o->if_contains("allowCredentials")) {
+    if (const json::value* x = Field(*o, "allowCredentials")) {
       c.allow_credentials = Bool(*x, Dot(path, "allowCredentials"));
     }
     return c;
@@ -461,10 +468,10 @@ class Parser {
               {"name", "match", "route", "redirect", "directResponse", "rewrite", "timeout",
                "retries", "fault", "mirror", "mirrorPercentage", "headers", "corsPolicy",
                "delegate", "mirrors", "mirrorPercent"});
-    if (const json::value* x = o->if_contains("name")) {
+    if (const json::value* x = Field(*o, "name")) {
       if (auto s = String(*x, Dot(path, "name"))) r.name = *s;
     }
-    if (const json::value* x = o->if_contains("match")) {
+    if (const json::value* x = Field(*o, "match")) {
       std::string mpath = Dot(path, "match");
       if (const json::array* a = Array(*x, mpath)) {
         for (size_t i = 0; i < a->size(); ++i) {
@@ -472,7 +479,7 @@ class Parser {
         }
       }
     }
-    if (const json::value* x = o->if_contains("route")) {
+    if (const json::value* x = Field(*o, "route")) {
       std::string rpath = Dot(path, "route");
       if (const json::array* a = Array(*x, rpath)) {
         int64_t sum = 0;
@@ -486,13 +493,13 @@ class Parser {
           }
           CheckKeys(*d, dpath, {"destination", "weight", "headers"});
           RouteDestination rd;
-          if (const json::value* dest = d->if_contains("destination")) {
+          if (const json::value* dest = Field(*d, "destination")) {
             auto parsed = DestinationField(*dest, Dot(dpath, "destination"));
             if (parsed) rd.destination = std::move(*parsed);
           } else {
             Error(Type::kRequired, Dot(dpath, "destination"), "destination is required");
           }
-          if (const json::value* w = d->if_contains("weight")) {
+          if (const json::value* w = Field(*d, "weight")) {
             auto n = Int(*w, Dot(dpath, "weight"));
             if (!n) {
               weights_ok = false;
@@ -503,7 +510,7 @@ class Parser {
               rd.weight = static_cast<int>(*n);
             }
           }
-          if (const json::value* h = d->if_contains("headers")) {
+          if (const json::value* h = Field(*d, "headers")) {
             rd.headers = HeadersField(*h, Dot(dpath, "headers"));
           }
           sum += rd.weight;
@@ -526,27 +533,27 @@ class Parser {
         }
       }
     }
-    if (const json::value* x = o->if_contains("redirect")) {
+    if (const json::value* x = Field(*o, "redirect")) {
       std::string rpath = Dot(path, "redirect");
       if (const json::object* ro = Object(*x, rpath)) {
         CheckKeys(*ro, rpath, {"uri", "authority", "port", "derivePort", "scheme", "redirectCode"});
         Redirect rd;
-        if (const json::value* y = ro->if_contains("uri")) {
+        if (const json::value* y = Field(*ro, "uri")) {
           rd.uri = String(*y, Dot(rpath, "uri")).value_or("");
         }
-        if (const json::value* y = ro->if_contains("authority")) {
+        if (const json::value* y = Field(*ro, "authority")) {
           rd.authority = String(*y, Dot(rpath, "authority")).value_or("");
         }
-        if (const json::value* y = ro->if_contains("scheme")) {
+        if (const json::value* y = Field(*ro, "scheme")) {
           rd.scheme = String(*y, Dot(rpath, "scheme")).value_or("");
           if (!rd.scheme.empty() && rd.scheme != "http" && rd.scheme != "https") {
             Error(Type::kNotSupported, Dot(rpath, "scheme"), "supported values: http, https", *y);
           }
         }
-        if (const json::value* y = ro->if_contains("port")) {
+        if (const json::value* y = Field(*ro, "port")) {
           rd.port = PortNumber(*y, Dot(rpath, "port"));
         }
-        if (const json::value* y = ro->if_contains("derivePort")) {
+        if (const json::value* y = Field(*ro, "derivePort")) {
           auto s = String(*y, Dot(rpath, "derivePort"));
           if (s && *s == "FROM_PROTOCOL_DEFAULT") {
             rd.derive_port = Redirect::DerivePort::kFromProtocolDefault;
@@ -560,7 +567,7 @@ class Parser {
             Error(Type::kInvalid, rpath, "port and derivePort are mutually exclusive");
           }
         }
-        if (const json::value* y = ro->if_contains("redirectCode")) {
+        if (const json::value* y = Field(*ro, "redirectCode")) {
           auto n = Int(*y, Dot(rpath, "redirectCode"));
           if (n && (*n < 300 || *n > 399)) {
             Error(Type::kInvalid, Dot(rpath, "redirectCode"), "redirect code must be a 3xx status",
@@ -577,12 +584,12 @@ class Parser {
         r.redirect = std::move(rd);
       }
     }
-    if (const json::value* x = o->if_contains("directResponse")) {
+    if (const json::value* x = Field(*o, "directResponse")) {
       std::string dpath = Dot(path, "directResponse");
       if (const json::object* dobj = Object(*x, dpath)) {
         CheckKeys(*dobj, dpath, {"status", "body"});
         DirectResponse dr;
-        if (const json::value* s = dobj->if_contains("status")) {
+        if (const json::value* s = Field(*dobj, "status")) {
           auto n = Int(*s, Dot(dpath, "status"));
           if (n && (*n < 200 || *n > 599)) {
             Error(Type::kInvalid, Dot(dpath, "status"), "status must be in the range 200..599", *s);
@@ -592,12 +599,12 @@ class Parser {
         } else {
           Error(Type::kRequired, Dot(dpath, "status"), "status is required");
         }
-        if (const json::value* b = dobj->if_contains("body")) {
+        if (const json::value* b = Field(*dobj, "body")) {
           std::string bpath = Dot(dpath, "body");
           if (const json::object* bo = Object(*b, bpath)) {
             CheckKeys(*bo, bpath, {"string", "bytes"});
-            const json::value* str = bo->if_contains("string");
-            const json::value* bytes = bo->if_contains("bytes");
+            const json::value* str = Field(*bo, "string");
+            const json::value* bytes = Field(*bo, "bytes");
             if (str && bytes) {
               Error(Type::kInvalid, bpath, "only one of string or bytes may be set");
             } else if (str) {
@@ -620,26 +627,26 @@ class Parser {
         r.direct_response = std::move(dr);
       }
     }
-    if (const json::value* x = o->if_contains("rewrite")) {
+    if (const json::value* x = Field(*o, "rewrite")) {
       std::string rpath = Dot(path, "rewrite");
       if (const json::object* ro = Object(*x, rpath)) {
         CheckKeys(*ro, rpath, {"uri", "authority", "uriRegexRewrite"});
         Rewrite rw;
-        if (const json::value* y = ro->if_contains("uri")) {
+        if (const json::value* y = Field(*ro, "uri")) {
           rw.uri = String(*y, Dot(rpath, "uri")).value_or("");
         }
-        if (const json::value* y = ro->if_contains("authority")) {
+        if (const json::value* y = Field(*ro, "authority")) {
           rw.authority = String(*y, Dot(rpath, "authority")).value_or("");
           if (!IsValidHeaderValue(rw.authority) || rw.authority.find(' ') != std::string::npos) {
             Error(Type::kInvalid, Dot(rpath, "authority"), "invalid authority", *y);
           }
         }
-        if (const json::value* y = ro->if_contains("uriRegexRewrite")) {
+        if (const json::value* y = Field(*ro, "uriRegexRewrite")) {
           std::string upath = Dot(rpath, "uriRegexRewrite");
           if (const json::object* uo = Object(*y, upath)) {
             CheckKeys(*uo, upath, {"match", "rewrite"});
-            const json::value* m = uo->if_contains("match");
-            const json::value* rewrite = uo->if_contains("rewrite");
+            const json::value* m = Field(*uo, "match");
+            const json::value* rewrite = Field(*uo, "rewrite");
             std::optional<StringMatch> re;
             if (!m) {
               Error(Type::kRequired, Dot(upath, "match"), "a regular expression is required");
@@ -664,21 +671,21 @@ class Parser {
             Error(Type::kInvalid, rpath, "uri and uriRegexRewrite are mutually exclusive");
           }
         }
-        if (rw.uri.empty() && rw.authority.empty() && !ro->if_contains("uriRegexRewrite")) {
+        if (rw.uri.empty() && rw.authority.empty() && !Field(*ro, "uriRegexRewrite")) {
           Error(Type::kRequired, rpath, "rewrite must set uri, authority or uriRegexRewrite");
         }
         r.rewrite = std::move(rw);
       }
     }
-    if (const json::value* x = o->if_contains("timeout")) {
+    if (const json::value* x = Field(*o, "timeout")) {
       r.timeout = Duration(*x, Dot(path, "timeout"));
     }
-    if (const json::value* x = o->if_contains("retries")) {
+    if (const json::value* x = Field(*o, "retries")) {
       std::string rpath = Dot(path, "retries");
       if (const json::object* ro = Object(*x, rpath)) {
         CheckKeys(*ro, rpath, {"attempts", "perTryTimeout", "retryOn", "retryRemoteLocalities"});
         Retries rt;
-        if (const json::value* y = ro->if_contains("attempts")) {
+        if (const json::value* y = Field(*ro, "attempts")) {
           auto n = Int(*y, Dot(rpath, "attempts"));
           if (n && (*n < 0 || *n > 100)) {
             Error(Type::kInvalid, Dot(rpath, "attempts"), "attempts must be in the range 0..100",
@@ -687,10 +694,10 @@ class Parser {
             rt.attempts = static_cast<int>(*n);
           }
         }
-        if (const json::value* y = ro->if_contains("perTryTimeout")) {
+        if (const json::value* y = Field(*ro, "perTryTimeout")) {
           rt.per_try_timeout = Duration(*y, Dot(rpath, "perTryTimeout"));
         }
-        if (const json::value* y = ro->if_contains("retryOn")) {
+        if (const json::value* y = Field(*ro, "retryOn")) {
           if (auto s = String(*y, Dot(rpath, "retryOn"))) {
             rt.retry_on = *s;
             size_t start = 0;
@@ -710,51 +717,51 @@ class Parser {
             }
           }
         }
-        if (const json::value* y = ro->if_contains("retryRemoteLocalities")) {
+        if (const json::value* y = Field(*ro, "retryRemoteLocalities")) {
           Bool(*y, Dot(rpath, "retryRemoteLocalities"));
         }
         r.retries = std::move(rt);
       }
     }
-    if (const json::value* x = o->if_contains("fault")) {
+    if (const json::value* x = Field(*o, "fault")) {
       std::string fpath = Dot(path, "fault");
       if (const json::object* fo = Object(*x, fpath)) {
         CheckKeys(*fo, fpath, {"delay", "abort"});
         Fault f;
-        if (const json::value* y = fo->if_contains("delay")) {
+        if (const json::value* y = Field(*fo, "delay")) {
           std::string dpath = Dot(fpath, "delay");
           if (const json::object* dobj = Object(*y, dpath)) {
-            if (dobj->if_contains("exponentialDelay")) {
+            if (Field(*dobj, "exponentialDelay")) {
               Error(Type::kNotSupported, Dot(dpath, "exponentialDelay"),
                     "not supported by skiff (nor by Istio): use fixedDelay");
             }
-            if (dobj->if_contains("percent")) {
+            if (Field(*dobj, "percent")) {
               Error(Type::kNotSupported, Dot(dpath, "percent"),
                     "deprecated in Istio and not supported by skiff: use percentage.value");
             }
             CheckKeys(*dobj, dpath, {"fixedDelay", "percentage", "exponentialDelay", "percent"});
             FaultDelay d;
-            if (const json::value* z = dobj->if_contains("fixedDelay")) {
+            if (const json::value* z = Field(*dobj, "fixedDelay")) {
               if (auto dur = Duration(*z, Dot(dpath, "fixedDelay"))) d.fixed_delay = *dur;
             } else {
               Error(Type::kRequired, Dot(dpath, "fixedDelay"), "fixedDelay is required");
             }
-            if (const json::value* z = dobj->if_contains("percentage")) {
+            if (const json::value* z = Field(*dobj, "percentage")) {
               d.percentage = Percent(*z, Dot(dpath, "percentage")).value_or(0);
             }
             f.delay = d;
           }
         }
-        if (const json::value* y = fo->if_contains("abort")) {
+        if (const json::value* y = Field(*fo, "abort")) {
           std::string apath = Dot(fpath, "abort");
           if (const json::object* ao = Object(*y, apath)) {
-            if (ao->if_contains("grpcStatus") || ao->if_contains("http2Error")) {
+            if (Field(*ao, "grpcStatus") || Field(*ao, "http2Error")) {
               Error(Type::kNotSupported, apath,
                     "not supported by skiff: only httpStatus aborts (skiff routes HTTP/1.1)");
             }
             CheckKeys(*ao, apath, {"httpStatus", "percentage", "grpcStatus", "http2Error"});
             FaultAbort a;
-            if (const json::value* z = ao->if_contains("httpStatus")) {
+            if (const json::value* z = Field(*ao, "httpStatus")) {
               auto n = Int(*z, Dot(apath, "httpStatus"));
               if (n && (*n < 200 || *n > 599)) {
                 Error(Type::kInvalid, Dot(apath, "httpStatus"),
@@ -765,7 +772,7 @@ class Parser {
             } else {
               Error(Type::kRequired, Dot(apath, "httpStatus"), "httpStatus is required");
             }
-            if (const json::value* z = ao->if_contains("percentage")) {
+            if (const json::value* z = Field(*ao, "percentage")) {
               a.percentage = Percent(*z, Dot(apath, "percentage")).value_or(0);
             }
             f.abort = a;
@@ -777,26 +784,26 @@ class Parser {
         r.fault = f;
       }
     }
-    if (const json::value* x = o->if_contains("mirror")) {
+    if (const json::value* x = Field(*o, "mirror")) {
       r.mirror = DestinationField(*x, Dot(path, "mirror"));
     }
-    if (const json::value* x = o->if_contains("mirrorPercentage")) {
+    if (const json::value* x = Field(*o, "mirrorPercentage")) {
       r.mirror_percentage = Percent(*x, Dot(path, "mirrorPercentage")).value_or(0);
-      if (!o->if_contains("mirror")) {
+      if (!Field(*o, "mirror")) {
         Error(Type::kInvalid, Dot(path, "mirrorPercentage"), "requires mirror");
       }
     }
-    if (const json::value* x = o->if_contains("headers")) {
+    if (const json::value* x = Field(*o, "headers")) {
       r.headers = HeadersField(*x, Dot(path, "headers"));
     }
-    if (const json::value* x = o->if_contains("corsPolicy")) {
+    if (const json::value* x = Field(*o, "corsPolicy")) {
       r.cors_policy = Cors(*x, Dot(path, "corsPolicy"));
     }
 
     // Istio's cross-field rules.
-    bool has_route = o->if_contains("route") != nullptr;
-    bool has_redirect = o->if_contains("redirect") != nullptr;
-    bool has_direct = o->if_contains("directResponse") != nullptr;
+    bool has_route = Field(*o, "route") != nullptr;
+    bool has_redirect = Field(*o, "redirect") != nullptr;
+    bool has_direct = Field(*o, "directResponse") != nullptr;
     if (has_route && has_redirect) {
       Error(Type::kInvalid, Dot(path, "redirect"), "route and redirect are mutually exclusive");
     }
@@ -804,16 +811,16 @@ class Parser {
       Error(Type::kInvalid, Dot(path, "directResponse"),
             "directResponse is mutually exclusive with route and redirect");
     }
-    if (!has_route && !has_redirect && !has_direct && !o->if_contains("delegate")) {
+    if (!has_route && !has_redirect && !has_direct && !Field(*o, "delegate")) {
       Error(Type::kRequired, Dot(path, "route"),
             "one of route, redirect or directResponse is required");
     }
-    if (o->if_contains("rewrite") && (has_redirect || has_direct)) {
+    if (Field(*o, "rewrite") && (has_redirect || has_direct)) {
       Error(Type::kInvalid, Dot(path, "rewrite"),
             "rewrite cannot be used with redirect or directResponse");
     }
     if ((has_redirect || has_direct) &&
-        (o->if_contains("mirror") || o->if_contains("retries") || o->if_contains("timeout"))) {
+        (Field(*o, "mirror") || Field(*o, "retries") || Field(*o, "timeout"))) {
       Error(Type::kInvalid, path,
             "mirror, retries and timeout need route destinations (not redirect or "
             "directResponse)");
@@ -825,14 +832,14 @@ class Parser {
     const std::string path = "spec";
     const json::object* o = Object(v, path);
     if (!o) return;
-    if (o->if_contains("tcp")) {
+    if (Field(*o, "tcp")) {
       Error(Type::kNotSupported, "spec.tcp", "skiff routes HTTP only");
     }
-    if (o->if_contains("tls")) {
+    if (Field(*o, "tls")) {
       Error(Type::kNotSupported, "spec.tls", "skiff routes HTTP only");
     }
     CheckKeys(*o, path, {"hosts", "gateways", "http", "tcp", "tls", "exportTo"});
-    const json::value* hosts = o->if_contains("hosts");
+    const json::value* hosts = Field(*o, "hosts");
     if (!hosts) {
       Error(Type::kRequired, "spec.hosts", "at least one host is required");
     } else {
@@ -857,11 +864,11 @@ class Parser {
         vs.hosts.push_back(std::move(h));
       }
     }
-    if (const json::value* x = o->if_contains("gateways")) {
+    if (const json::value* x = Field(*o, "gateways")) {
       vs.gateways = StringList(*x, "spec.gateways");
     }
-    if (const json::value* x = o->if_contains("exportTo")) StringList(*x, "spec.exportTo");
-    const json::value* http = o->if_contains("http");
+    if (const json::value* x = Field(*o, "exportTo")) StringList(*x, "spec.exportTo");
+    const json::value* http = Field(*o, "http");
     if (!http) {
       Error(Type::kRequired, "spec.http", "skiff routes HTTP only: at least one http route");
       return;
@@ -907,7 +914,7 @@ void ParseInto(const json::object& obj, FieldErrors& errors, std::string_view cl
   vs.namespace_name = GetString(obj, "metadata.namespace", "default");
   if (vs.namespace_name.empty()) vs.namespace_name = "default";
   vs.creation_timestamp = GetString(obj, "metadata.creationTimestamp");
-  const json::value* spec = obj.if_contains("spec");
+  const json::value* spec = Field(obj, "spec");
   if (!spec) {
     p.Error(Type::kRequired, "spec", "spec is required");
     return;

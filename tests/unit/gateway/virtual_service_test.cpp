@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <sstream>
 
+#include "api/validation.hpp"
 #include "core/yaml.hpp"
 
 namespace skiff::gateway {
@@ -29,8 +31,7 @@ std::string Fields(const api::FieldErrors& errors) {
   return out;
 }
 
-TEST(ParseVirtualService, AcceptsEveryField) {
-  auto obj = Doc(R"(hosts: [a.example.com, '*.b.example.com', '*', short]
+constexpr std::string_view kEveryField = R"(hosts: [a.example.com, '*.b.example.com', '*', short]
 gateways: [kubeflow/kubeflow-gateway, mesh]
 exportTo: ['.']
 http:
@@ -80,7 +81,10 @@ http:
     allowCredentials: false
 - redirect: {uri: /new, authority: c.example.com, port: 8443, scheme: https, redirectCode: 302}
 - directResponse: {status: 404, body: {string: nope}}
-)");
+)";
+
+TEST(ParseVirtualService, AcceptsEveryField) {
+  auto obj = Doc(kEveryField);
   api::FieldErrors errors;
   auto vs = ParseVirtualService(obj, &errors);
   ASSERT_TRUE(vs.has_value()) << vs.error().message();
@@ -139,6 +143,16 @@ TEST(ParseVirtualService, BothIstioVersionsAndDefaults) {
     EXPECT_EQ(vs->http[0].redirect->redirect_code, 301);
     EXPECT_EQ(vs->http[1].route[0].weight, 100);
   }
+}
+
+TEST(ParseVirtualService, NullMeansUnset) {
+  auto vs = ParseVirtualService(
+      Doc("hosts: ['*']\ngateways: ~\nhttp:\n- timeout: null\n  rewrite: ~\n  route:\n"
+          "  - destination: {host: a, port: null}\n"));
+  ASSERT_TRUE(vs.has_value()) << vs.error().message();
+  EXPECT_FALSE(vs->http[0].timeout);
+  EXPECT_FALSE(vs->http[0].rewrite);
+  EXPECT_FALSE(vs->http[0].route[0].destination.port);
 }
 
 struct Refusal {
@@ -355,6 +369,45 @@ TEST(StringMatch, Kinds) {
   EXPECT_TRUE(re->Matches("/AA", true));
   EXPECT_FALSE(StringMatch::Regex("(").has_value());
   EXPECT_TRUE(StringMatch().Matches("anything"));
+}
+
+// Every node of a resource using every field, replaced in turn by a value of each JSON type:
+// parsing never crashes, and a replacement is either accepted or refused with field errors
+// whose paths lie on the replaced node's path or below it (or name a cross-field rule's
+// parent).
+void Mutate(json::value& node, const std::function<void()>& check) {
+  json::value original = node;
+  for (json::value replacement :
+       {json::value(7), json::value(-1.5), json::value("x"), json::value(true),
+        json::value(json::array{}), json::value(json::object{}), json::value(nullptr)}) {
+    node = replacement;
+    check();
+  }
+  node = original;
+  if (node.is_object()) {
+    for (auto& kv : node.get_object()) Mutate(kv.value(), check);
+  } else if (node.is_array()) {
+    for (auto& item : node.get_array()) Mutate(item, check);
+  }
+}
+
+TEST(ParseVirtualService, WrongTypesAnywhereAreFieldErrorsNotCrashes) {
+  json::value doc = Doc(kEveryField);
+  int refused = 0;
+  int runs = 0;
+  Mutate(doc.as_object()["spec"], [&] {
+    ++runs;
+    api::FieldErrors errors = ValidateVirtualService(doc.as_object());
+    auto parsed = ParseVirtualService(doc.as_object());
+    EXPECT_EQ(parsed.has_value(), errors.empty()) << Serialize(doc);
+    if (!errors.empty()) ++refused;
+    for (const auto& e : errors) {
+      EXPECT_EQ(e.field.rfind("spec", 0), 0u) << e.field;
+      EXPECT_FALSE(api::FormatFieldError(e).empty());
+    }
+  });
+  EXPECT_GT(runs, 500);
+  EXPECT_GT(refused, runs / 2);
 }
 
 }  // namespace
