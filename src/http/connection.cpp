@@ -493,7 +493,11 @@ net::awaitable<void> Connection::Loop() {
     bytes_received_ = request_.body.size();
     if (read.kind == ReadOutcome::kReject) {
       CaptureAccess();
-      AddFlag(read.status == 408 ? "RT" : "DPE");
+      if (read.status == 408) {
+        AddFlag("RT");
+      } else if (read.status == 400 || read.status == 501) {
+        AddFlag("DPE");  // downstream protocol error, as Envoy names it
+      }
       response_.emplace(ErrorResponse(read.status, read.error, read.message));
       keep_alive_ = false;
       phase_ = Phase::kWriting;

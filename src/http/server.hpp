@@ -34,8 +34,8 @@ struct AccessRecord {
   std::string route;  // Request::route as the router left it
   AccessNotes notes;  // what the handler wrote into Request::notes
   // What the server decided itself, Envoy-style and comma-separated: "DC" the client went away
-  // before the response was complete, "SI" a tunnel's idle time-out, "DPE" a refused
-  // (malformed) request, "RT" the request timed out.
+  // before the response was complete, "SI" a tunnel's idle time-out, "DPE" a malformed
+  // request refused with 400 or 501, "RT" the request (header or body) timed out.
   std::string flags;
 };
 

@@ -263,5 +263,33 @@ TEST_F(StreamedBodyTest, ShutdownEndsAPendingRead) {
   EXPECT_TRUE(c.WaitClosed());
 }
 
+TEST(StreamedBodyShutdownTest, ShutdownEndsAPendingReadAfterTheGrace) {
+  // The body time-out is long: only shutdown can end this Read.
+  ServerOptions o;
+  o.body_timeout = 60s;
+  o.shutdown_grace = 300ms;
+  o.stream_body = [](const Request&) { return true; };
+  auto error = std::make_shared<std::atomic<int>>(0);
+  auto reading = std::make_shared<std::atomic<bool>>(false);
+  TestServer server(o, [&](Router& r, Server&) {
+    r.Add({"POST"}, "/count", [error, reading](Request& req, Responder respond) {
+      reading->store(true);
+      req.body_source->Read([error, respond](Result<std::optional<std::string>> piece) {
+        if (!piece) error->store(static_cast<int>(piece.error().code()));
+        respond(Response::Text(200, "done"));
+      });
+    });
+  });
+  RawConn c(server.port());
+  ASSERT_TRUE(c.Send("POST /count HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n"));
+  ASSERT_TRUE(testing::WaitUntil([&] { return reading->load(); }));
+  auto started = std::chrono::steady_clock::now();
+  server.server().Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+  EXPECT_TRUE(testing::WaitUntil([&] { return error->load() != 0; }));
+  EXPECT_EQ(error->load(), static_cast<int>(Code::kUnavailable));
+  EXPECT_TRUE(c.WaitClosed());
+}
+
 }  // namespace
 }  // namespace skiff::http
