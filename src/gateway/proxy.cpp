@@ -366,7 +366,12 @@ void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Respond
     }
     up.headers.Add(name, value);
   }
-  up.headers.Set("Host", target.authority.empty() ? client_host : target.authority);
+  // Empty both ways: the pool sends the upstream's host:port.
+  const std::string& host = target.authority.empty() ? client_host : target.authority;
+  if (!host.empty()) up.headers.Set("Host", host);
+  // The client's 100-continue was answered by the server when the body was first read; the pool
+  // sends the body without waiting, so the upstream need not be asked (Envoy drops it too).
+  up.headers.Remove("Expect");
   std::string xff = JoinAll(in, "X-Forwarded-For");
   std::string ip = ClientIp(req.remote_addr);
   if (!ip.empty()) xff = xff.empty() ? ip : xff + ", " + ip;

@@ -7,7 +7,8 @@
 //   - X-Forwarded-For: appends the client address; X-Forwarded-Proto and X-Forwarded-Host: the
 //     scheme and Host the client used (a client's own values are replaced unless
 //     ProxyOptions::trust_forwarded_headers); Via: appends "1.1 skiff" (request and response);
-//     x-request-id passes through (set from AccessNotes::request_id when absent);
+//     x-request-id passes through (set from AccessNotes::request_id when absent); Expect is
+//     dropped (the server already answered 100-continue; the body is sent without waiting);
 //   - Host is ProxyTarget::authority; then the route's header operations apply, in order;
 //   - retries per the route's policy (Istio semantics: `attempts` is the number of RETRIES, so up
 //     to attempts+1 tries; no back-off between tries). A request whose body is streamed

@@ -20,6 +20,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using testing::TestServer;
+using testing::WaitUntil;
 
 // A listening socket whose connections are each served by `fn(fd, index)` on their own thread.
 // The destructor shuts every connection down (unblocking the handlers) and joins them.
@@ -513,6 +514,76 @@ TEST(UpstreamPoolTest, UpgradeHandsOverTheConnection) {
   }
   EXPECT_EQ(echoed, "ping");
   tunnel->Close();
+}
+
+TEST(UpstreamPoolTest, IdleConnectionsAreBoundedAndExpire) {
+  UpstreamPoolOptions opts;
+  opts.max_idle_per_upstream = 2;
+  opts.idle_timeout = 1s;
+  UpstreamPool pool(opts);
+  std::atomic<int> waiting{0};
+  std::atomic<bool> release{false};
+  TestServer upstream({}, [&](Router& r, Server&) {
+    r.Add({"GET"}, "/hold", [&](Request&, Responder respond) {
+      ++waiting;
+      // Answer from another thread once all four requests are in flight (four connections).
+      std::thread([&release, respond = std::move(respond)] {
+        WaitUntil([&] { return release.load(); }, 10s);
+        respond(Response::Text(200, "held"));
+      }).detach();
+    });
+  });
+  std::vector<std::future<Sent>> inflight;
+  for (int i = 0; i < 4; ++i) {
+    inflight.push_back(std::async(std::launch::async,
+                                  [&] { return SendSync(pool, Get(upstream.port(), "/hold")); }));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return waiting.load() == 4; }, 10s));
+  release = true;
+  for (auto& f : inflight) {
+    Sent s = f.get();
+    ASSERT_TRUE(s.response) << s.response.error();
+    ASSERT_TRUE(ReadAll(*s.response->body));
+  }
+  EXPECT_EQ(pool.stats().connections_opened, 4u);
+  EXPECT_EQ(pool.stats().idle, 2u);  // two kept, two closed
+  // Idle past idle_timeout: closed by the sweep; the next request connects afresh.
+  EXPECT_TRUE(WaitUntil([&] { return pool.stats().idle == 0; }, 5s));
+  Sent s = SendSync(pool, Get(upstream.port(), "/hold"));
+  ASSERT_TRUE(s.response);
+  EXPECT_FALSE(s.response->reused_connection);
+  ASSERT_TRUE(ReadAll(*s.response->body));
+  EXPECT_EQ(pool.stats().connections_opened, 5u);
+}
+
+TEST(UpstreamPoolTest, ConnectTimeoutIsReportedApartFromRefusal) {
+  // A listener that never accepts, with its backlog full: further SYNs go unanswered.
+  int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 8; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  UpstreamPoolOptions opts;
+  opts.connect_timeout = 300ms;
+  UpstreamPool pool(opts);
+  Sent s = SendSync(pool, Get(ntohs(addr.sin_port), "/"));
+  for (int fd : fillers) ::close(fd);
+  ::close(lfd);
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kConnectTimeout);
+  EXPECT_EQ(s.response.error().code(), Code::kDeadlineExceeded);
+  EXPECT_NE(s.response.error().message().find("did not accept the connection within 300 ms"),
+            std::string::npos)
+      << s.response.error();
 }
 
 TEST(UpstreamPoolTest, ParsesUpstreamUrls) {
