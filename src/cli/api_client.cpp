@@ -95,7 +95,8 @@ Result<ApiClient> ApiClient::FromSettings(const Settings& settings) {
 
 Result<http::ClientResponse> ApiClient::Do(const std::string& method, const std::string& path,
                                            const std::string& body, const std::string& content_type,
-                                           const std::string& accept) {
+                                           const std::string& accept,
+                                           const http::HeaderMap& extra_headers) {
   http::ClientRequest req;
   req.method = method;
   req.url = server_ + path;
@@ -103,6 +104,7 @@ Result<http::ClientResponse> ApiClient::Do(const std::string& method, const std:
   req.headers.Set("Authorization", "Bearer " + token_);
   req.headers.Set("Accept", accept);
   req.headers.Set("User-Agent", std::string("skiff/") + SKIFF_VERSION);
+  for (const auto& [name, value] : extra_headers) req.headers.Add(name, value);
   if (!body.empty()) {
     req.headers.Set("Content-Type", content_type);
     req.body = body;

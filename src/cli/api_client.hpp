@@ -29,11 +29,13 @@ class ApiClient {
  public:
   static Result<ApiClient> FromSettings(const Settings& settings);
 
-  // Sends a request; `body` empty for none. Transport errors say where skiff was expected.
+  // Sends a request; `body` empty for none; `extra_headers` are added as given. Transport errors
+  // say where skiff was expected.
   Result<http::ClientResponse> Do(const std::string& method, const std::string& path,
                                   const std::string& body = {},
                                   const std::string& content_type = "application/json",
-                                  const std::string& accept = "application/json");
+                                  const std::string& accept = "application/json",
+                                  const http::HeaderMap& extra_headers = {});
 
   // Resolves a user-typed resource name (plural, singular, short name, kind, or with a
   // ".group" suffix) through discovery.

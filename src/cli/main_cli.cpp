@@ -5,6 +5,7 @@
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "cli/login.hpp"
+#include "cli/routes.hpp"
 #include "cli/server_app.hpp"
 #include "cli/settings.hpp"
 #include "core/log.hpp"
@@ -99,6 +100,27 @@ int Main(int argc, char** argv) {
                   "print a valid ID token (cached, refreshed or from a new login) instead of "
                   "updating the kubeconfig");
 
+  RoutesOptions routes_opts;
+  ExplainOptions explain_opts;
+  auto* routes = app.add_subcommand(
+      "routes", "the gateway's routing table: skiff routes list, skiff routes explain GET /path");
+  routes->require_subcommand(1);
+  auto* routes_list =
+      routes->add_subcommand("list", "print the effective routing table in match order");
+  routes_list->add_option("-o,--output", routes_opts.output, "json (default: a table)");
+  auto* routes_explain = routes->add_subcommand(
+      "explain",
+      "show, without sending it, how a request would be routed and authorized: skiff routes "
+      "explain POST /kfserving/team-a/sklearn-iap:predict -H 'Host: example.com'");
+  routes_explain->add_option("method", explain_opts.method, "GET, POST, ...")->required();
+  routes_explain->add_option("url", explain_opts.url, "/path?query or http://host/path?query")
+      ->required();
+  routes_explain->add_option("-H,--header", explain_opts.headers, "a header: 'Name: value'");
+  routes_explain->add_option("--as", explain_opts.as, "explain as this user (admins only)");
+  routes_explain->add_option("--token", explain_opts.token,
+                             "explain as the bearer of this token (JWT or skiff token)");
+  routes_explain->add_option("-o,--output", explain_opts.output, "json (default: text)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -123,6 +145,11 @@ int Main(int argc, char** argv) {
   if (cmd == "apply") return RunApply(*settings, apply_opts);
   if (cmd == "delete") return RunDelete(*settings, delete_opts);
   if (cmd == "login") return RunLogin(*settings, login_opts);
+  if (cmd == "routes") {
+    if (routes_list->parsed()) return RunRoutesList(*settings, routes_opts);
+    return RunRoutesExplain(*settings, explain_opts);
+  }
+  (void)routes_explain;
   (void)get;
   (void)apply;
   (void)del;

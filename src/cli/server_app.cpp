@@ -20,8 +20,16 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "gateway/access_log.hpp"
+#include "gateway/controller.hpp"
+#include "gateway/dispatcher.hpp"
+#include "gateway/explain.hpp"
+#include "gateway/kind.hpp"
+#include "gateway/proxy.hpp"
+#include "gateway/timers.hpp"
 #include "http/router.hpp"
 #include "http/server.hpp"
+#include "http/upstream.hpp"
 #include "identity/identity.hpp"
 #include "serving/inference_service.hpp"
 #include "store/store.hpp"
@@ -72,6 +80,12 @@ Status EnsureDefaultNamespace(store::Store& store, Clock& clock) {
   return Status::Ok();
 }
 
+// Whether a client asked for text (`skiff routes` does) rather than JSON.
+bool WantsText(const http::Request& req) {
+  auto accept = req.headers.Get("Accept");
+  return accept && accept->find("text/plain") != std::string_view::npos;
+}
+
 bool IsApiPath(std::string_view path) {
   return path.rfind("/api", 0) == 0 || path == "/version" || path.rfind("/openapi", 0) == 0;
 }
@@ -85,7 +99,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A closed stdout (the access log's reader went away) must not kill the server.
+  signal(SIGPIPE, SIG_IGN);
 
   auto hostport = SplitHostPort(settings.GetString("addr"));
   if (!hostport) {
@@ -132,6 +149,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
     return 1;
   }
+  if (Status s = gateway::RegisterVirtualServiceKinds(kinds); !s.ok()) {
+    std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
+    return 1;
+  }
   api::ApiOptions api_options;
   api_options.server_version = std::string("v1.32.0-skiff.") + SKIFF_VERSION;
   api_options.git_commit = SKIFF_GIT_VERSION;
@@ -162,6 +183,58 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: TLS: %s\n", tls.error().message().c_str());
     return 2;
   }
+  // The access log (one line per request) and the gateway's upstream side.
+  std::unique_ptr<gateway::AccessLog> access_log;
+  if (std::string dest = settings.GetString("gateway.accessLog"); dest != "off") {
+    std::string format = settings.GetString("gateway.accessLogFormat");
+    if (format != "text" && format != "json") {
+      std::fprintf(stderr, "skiff: gateway.accessLogFormat must be text or json\n");
+      return 2;
+    }
+    auto opened = gateway::AccessLog::Open(
+        dest, format == "json" ? gateway::AccessLogFormat::kJson : gateway::AccessLogFormat::kText);
+    if (!opened) {
+      std::fprintf(stderr, "skiff: %s\n", opened.error().message().c_str());
+      return 2;
+    }
+    access_log = std::move(*opened);
+    options.access_log = [log = access_log.get()](const http::AccessRecord& r) { log->Write(r); };
+  }
+  gateway::RouteTableOptions table_options;
+  if (const json::value& ups = settings.GetSection("gateway.upstreams"); !ups.is_null()) {
+    if (!ups.is_object()) {
+      std::fprintf(stderr, "skiff: gateway.upstreams must map host names to URLs\n");
+      return 2;
+    }
+    for (const auto& [host, url] : ups.get_object()) {
+      if (!url.is_string() || !http::ParseUpstreamUrl(url.get_string())) {
+        std::fprintf(stderr, "skiff: gateway.upstreams.%s must be an http(s):// URL\n",
+                     std::string(host).c_str());
+        return 2;
+      }
+      std::string lower(host);
+      for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      table_options.upstreams[lower] = std::string(url.get_string());
+    }
+  }
+  http::UpstreamPoolOptions pool_options;
+  pool_options.connect_timeout = settings.GetDuration("gateway.upstreamConnectTimeout");
+  // Declared before the server: proxied responses still streaming when the server shuts down
+  // read from the pool's connections.
+  http::UpstreamPool upstream_pool(pool_options);
+  gateway::ProxyOptions proxy_options;
+  proxy_options.default_timeout = settings.GetDuration("gateway.defaultTimeout");
+  gateway::Proxy proxy(&upstream_pool, proxy_options);
+  std::unique_ptr<gateway::RoutesController> routes;
+  std::unique_ptr<gateway::Dispatcher> dispatcher;
+  std::atomic<const gateway::Dispatcher*> dispatcher_ptr{nullptr};  // set once it exists
+  // Bodies of requests routed to an upstream stream through as they arrive (any size).
+  options.stream_body = [&dispatcher_ptr](const http::Request& head) {
+    const gateway::Dispatcher* d = dispatcher_ptr.load();
+    return d != nullptr && gateway::ShouldStreamBody(*d, head);
+  };
+  // After the dispatcher: destroyed first, so no fault-delay callback outlives it.
+  gateway::Timers timers;
 
   std::unique_ptr<http::Router> router;
   // Declared before the server so that it is destroyed after the server's thread pools, which
@@ -174,15 +247,13 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   std::atomic<const auth::Gateway*> gateway{nullptr};
   std::unique_ptr<identity::Provider> provider;
   std::atomic<identity::Provider*> provider_ptr{nullptr};
+  // After authentication: route (built-in routes, VirtualServices, model serving) and dispatch.
   http::Handler dispatch = [&](http::Request& req, http::Responder respond) {
-    if (serving->frontend->Matches(req)) {
-      req.route = "serving";
-      serving->frontend->Handle(req, std::move(respond));
-      return;
-    }
-    router->Dispatch(req, std::move(respond));
+    if (req.principal && req.notes) req.notes->user = req.principal->name;
+    dispatcher->Handle(req, std::move(respond));
   };
   auto root = [&](http::Request& req, http::Responder respond) {
+    gateway::EnsureRequestId(req);
     const auth::Gateway* g = gateway.load();
     if (g == nullptr) {
       respond(http::Response::Text(503, "starting\n"));
@@ -280,6 +351,83 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     router->Add({}, pattern, api_handler, http::Execution::kBlocking);
   }
 
+  // The routing table: skiff's reserved routes, then VirtualServices, then model serving.
+  std::vector<gateway::BuiltinRoute> before =
+      gateway::PlatformRoutes(settings.GetBool("identity.enabled") ? identity_path : std::string());
+  {
+    gateway::BuiltinRoute r;
+    r.name = "skiff-api";
+    r.description = "routes list and explain";
+    r.path_kind = gateway::BuiltinRoute::PathKind::kPrefix;
+    r.path = "/api/skiff";
+    r.service = "skiff";
+    before.insert(before.begin(), std::move(r));
+  }
+  std::vector<gateway::BuiltinRoute> after;
+  {
+    gateway::BuiltinRoute r;
+    r.name = "serving";
+    r.description = "KServe V1/V2 model endpoints";
+    r.service = "serving";
+    r.predicate = [&serving](const gateway::RouteRequest& rr) {
+      return serving->frontend->Matches(rr.authority, rr.path);
+    };
+    r.predicate_description =
+        "Host NAME[-predictor[-default]].NAMESPACE.* with /v1/models or /v2 paths, "
+        "/kfserving/NAMESPACE/NAME, /serving/NAMESPACE/NAME/..., or a model name unique across "
+        "namespaces";
+    after.push_back(std::move(r));
+  }
+  gateway::ServiceMap services;
+  http::Handler to_router = [&](http::Request& req, http::Responder respond) {
+    router->Dispatch(req, std::move(respond));
+  };
+  for (const char* id : {"health", "metrics", "identity", "api", "skiff", "auth"}) {
+    services[id] = to_router;
+  }
+  services["serving"] = [&](http::Request& req, http::Responder respond) {
+    req.route = "serving";
+    serving->frontend->Handle(req, std::move(respond));
+  };
+  routes = std::make_unique<gateway::RoutesController>(
+      **store, gateway::RoutesControllerOptions{before, after, table_options});
+  if (Status s = routes->Start(); !s.ok()) {
+    std::fprintf(stderr, "skiff: routing table: %s\n", s.ToString().c_str());
+    serving->controller->Stop();
+    return 1;
+  }
+  gateway::DispatcherOptions dispatcher_options;
+  dispatcher_options.upstream_ca_file = settings.GetString("gateway.upstreamCaFile");
+  dispatcher_options.max_collected_body_bytes = options.max_body_bytes;
+  dispatcher = std::make_unique<gateway::Dispatcher>([&routes] { return routes->table(); },
+                                                     std::move(services), &proxy, &timers,
+                                                     dispatcher_options);
+  dispatcher_ptr = dispatcher.get();
+  router->Add({"GET"}, "/api/skiff/routes", http::SyncHandler([&](http::Request& req) {
+                auto rows = routes->table()->List();
+                if (WantsText(req)) return http::Response::Text(200, gateway::RowsToText(rows));
+                return http::Response::Json(
+                    200, Serialize(json::object{{"routes", gateway::RowsToJson(rows)}}));
+              }),
+              http::Execution::kInline);
+  router->Add({"GET"}, "/api/skiff/explain", http::SyncHandler([&](http::Request& req) {
+                auto what = gateway::ParseExplainRequest(req);
+                if (!what) return api::StatusToResponse(what.error());
+                gateway::ExplainContext ctx;
+                ctx.auth = gateway.load();
+                ctx.dispatcher = dispatcher.get();
+                ctx.describe_service = [&](const gateway::Decision& d,
+                                           const gateway::RouteRequest& rr) -> std::string {
+                  if (d.service != "serving") return {};
+                  return serving->frontend->Describe(rr.authority, rr.path);
+                };
+                auto ex = gateway::Explain(*what, req, ctx);
+                if (!ex) return api::StatusToResponse(ex.error());
+                if (WantsText(req)) return http::Response::Text(200, ex->text);
+                return http::Response::Json(200, Serialize(ex->json));
+              }),
+              http::Execution::kBlocking);
+
   auto port = server.Start();
   if (!port) {
     std::fprintf(stderr, "skiff: cannot listen on %s: %s\n", settings.GetString("addr").c_str(),
@@ -305,6 +453,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   };
   auto fail = [&](const std::string& what, const Status& s, int code) {
     std::fprintf(stderr, "skiff: %s: %s\n", what.c_str(), s.message().c_str());
+    routes->Stop();
     serving->controller->Stop();
     server.Shutdown();
     server.Wait();
@@ -406,14 +555,27 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   if (on_ready) on_ready(url);
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (true) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // SIGHUP: new TLS certificate and key files for new connections; open ones keep theirs.
+    if (options.tls_cert_file.empty()) {
+      spdlog::info("SIGHUP: TLS is off, nothing to reload");
+    } else if (Status s = server.ReloadTls(); s.ok()) {
+      spdlog::info("SIGHUP: TLS certificate reloaded from {}", options.tls_cert_file);
+    } else {
+      spdlog::error("SIGHUP: TLS certificate not reloaded (keeping the old one): {}", s.message());
+    }
+  }
   spdlog::info("received {}, draining (grace {} ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                options.shutdown_grace.count());
   ready = false;
   resource_api.CloseWatches();
+  routes->Stop();
   serving->controller->Stop();
   server.Shutdown();
   server.Wait();
+  if (access_log) access_log->Flush();
   spdlog::info("stopped");
   return 0;
 }

@@ -10,8 +10,8 @@ namespace {
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-std::string HostName(const http::Request& req) {
-  std::string host(req.headers.Get("Host").value_or(""));
+std::string HostName(std::string_view authority) {
+  std::string host(authority);
   if (!host.empty() && host.front() == '[') return {};  // an IPv6 literal is no model name
   if (size_t colon = host.find(':'); colon != std::string::npos) host.resize(colon);
   for (auto& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -37,14 +37,14 @@ constexpr std::string_view kAllowPost = "POST";
 Frontend::Frontend(Controller& controller, ProtocolLimits limits)
     : controller_(controller), limits_(limits) {}
 
-std::optional<Frontend::Target> Frontend::Resolve(const http::Request& req,
+std::optional<Frontend::Target> Frontend::Resolve(std::string_view authority, std::string_view path,
                                                   const ServingTable& table) const {
   // Host-based: the first two labels name the model and its namespace. Only V1/V2 paths: the
   // listener also serves the API and the UI, which a Host naming a model must not hide.
-  std::string host = HostName(req);
+  std::string host = HostName(authority);
   size_t d1 = host.find('.');
   size_t d2 = d1 == std::string::npos ? std::string::npos : host.find('.', d1 + 1);
-  if (d2 != std::string::npos && IsServingPath(req.path)) {
+  if (d2 != std::string::npos && IsServingPath(path)) {
     std::string first = host.substr(0, d1);
     std::string ns = host.substr(d1 + 1, d2 - d1 - 1);
     for (std::string_view suffix : {"", "-predictor-default", "-predictor"}) {
@@ -53,10 +53,10 @@ std::optional<Frontend::Target> Frontend::Resolve(const http::Request& req,
         continue;
       }
       std::string name = first.substr(0, first.size() - suffix.size());
-      if (table.Lookup(ns, name) != nullptr) return Target{ns, name, req.path};
+      if (table.Lookup(ns, name) != nullptr) return Target{ns, name, std::string(path)};
     }
   }
-  const std::string& p = req.path;
+  std::string_view p = path;
   if (StartsWith(p, "/kfserving/")) {
     // /kfserving/NS/NAME[:verb]: KFServing's path-based URL for V1.
     std::string_view rest = std::string_view(p).substr(11);
@@ -74,12 +74,37 @@ std::optional<Frontend::Target> Frontend::Resolve(const http::Request& req,
     return Target{std::string(rest.substr(0, s1)), std::string(rest.substr(s1 + 1, s2 - s1 - 1)),
                   std::string(rest.substr(s2))};
   }
-  if (IsServingPath(p)) return Target{{}, {}, p};
+  if (IsServingPath(p)) return Target{{}, {}, std::string(p)};
   return std::nullopt;
 }
 
 bool Frontend::Matches(const http::Request& req) const {
-  return Resolve(req, *controller_.table()).has_value();
+  return Matches(req.headers.Get("Host").value_or(""), req.path);
+}
+
+bool Frontend::Matches(std::string_view authority, std::string_view path) const {
+  return Resolve(authority, path, *controller_.table()).has_value();
+}
+
+std::string Frontend::Describe(std::string_view authority, std::string_view path) const {
+  auto table = controller_.table();
+  auto target = Resolve(authority, path, *table);
+  if (!target) return "no model";
+  std::string where = target->ns.empty() ? "any namespace" : "namespace " + target->ns;
+  std::string what = target->name.empty() ? "the model named in " + target->path
+                                          : "model " + target->ns + "/" + target->name;
+  if (!target->name.empty()) {
+    if (const ServedModel* m = table->Lookup(target->ns, target->name)) {
+      what += m->ready ? " (ready" : " (not ready: " + m->reason;
+      for (const auto& r : m->routes) {
+        if (r.revision)
+          what += ", revision " + r.revision->name + " " + std::to_string(r.percent) + "%";
+      }
+      what += ")";
+    }
+    return what + ", " + target->path;
+  }
+  return what + " in " + where;
 }
 
 const ServedModel* Frontend::Find(const ServingTable& table, const Target& target,
@@ -112,7 +137,7 @@ const ServedModel* Frontend::Find(const ServingTable& table, const Target& targe
 
 void Frontend::Handle(http::Request& req, http::Responder respond) const {
   auto table = controller_.table();
-  auto target = Resolve(req, *table);
+  auto target = Resolve(req.headers.Get("Host").value_or(""), req.path, *table);
   if (!target) {
     respond(ProtocolErrorResponse(NotFound("no model answers " + req.path)));
     return;

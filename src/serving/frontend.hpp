@@ -30,6 +30,10 @@ class Frontend {
 
   // True when the request addresses a model (by Host, or by a serving path).
   bool Matches(const http::Request& req) const;
+  // The same from the Host header (as sent) and the normalized path.
+  bool Matches(std::string_view authority, std::string_view path) const;
+  // Which model (and revisions) a request would reach, for `skiff routes explain`.
+  std::string Describe(std::string_view authority, std::string_view path) const;
   // Answers a request for which Matches() is true. Inference runs through the revision's
   // executor (inline for cheap models, else on the CPU pool); `respond` is called once.
   void Handle(http::Request& req, http::Responder respond) const;
@@ -40,7 +44,8 @@ class Frontend {
     std::string name;  // empty: taken from the path
     std::string path;  // the V1/V2 path
   };
-  std::optional<Target> Resolve(const http::Request& req, const ServingTable& table) const;
+  std::optional<Target> Resolve(std::string_view authority, std::string_view path,
+                                const ServingTable& table) const;
   // The model named `model` for `target`, or an error response.
   const ServedModel* Find(const ServingTable& table, const Target& target, const std::string& model,
                           http::Response* error) const;

@@ -1,0 +1,391 @@
+#include "gateway/dispatcher.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+
+#include "core/crypto.hpp"
+#include "core/json.hpp"
+#include "http/router.hpp"
+
+namespace skiff::gateway {
+
+namespace {
+
+constexpr std::string_view kRequestIdHeader = "x-request-id";
+
+bool IsPathChar(unsigned char c) {
+  // RFC 3986 pchar plus '/': unreserved, sub-delims, ':' and '@'.
+  if (std::isalnum(c)) return true;
+  return std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) !=
+         std::string_view::npos;
+}
+
+// A normalized (decoded) path in origin-form for an upstream: bytes outside pchar escaped.
+std::string EncodePath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(path.size());
+  for (unsigned char c : path) {
+    if (IsPathChar(c)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+bool WantsHtml(const http::Request& req) {
+  auto accept = req.headers.Get("Accept");
+  return accept && accept->find("text/html") != std::string_view::npos;
+}
+
+std::string HtmlEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+http::Response NoRoute(const http::Request& req, const RoutePlan& plan) {
+  std::string what = plan.request.method + " " + plan.request.Host() + plan.request.path;
+  if (WantsHtml(req)) {
+    std::string html =
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Not found</title></head>"
+        "<body><h1>Not found</h1><p>No route for <code>" +
+        HtmlEscape(what) + "</code>.</p>";
+    if (!plan.decision.candidates.empty()) {
+      html += "<p>Closest routes:</p><ul>";
+      for (const auto& c : plan.decision.candidates) html += "<li>" + HtmlEscape(c) + "</li>";
+      html += "</ul>";
+    }
+    html += "<p><code>skiff routes explain " + HtmlEscape(plan.request.method) + " " +
+            HtmlEscape(plan.request.path) + "</code> shows why.</p></body></html>\n";
+    http::Response r;
+    r.status = 404;
+    r.headers.Set("Content-Type", "text/html; charset=utf-8");
+    r.body = std::move(html);
+    return r;
+  }
+  json::array candidates;
+  for (const auto& c : plan.decision.candidates) candidates.emplace_back(c);
+  json::object o{
+      {"error", "NotFound"},
+      {"code", 404},
+      {"message", "no route for " + what + " (skiff routes explain shows every route tried)"},
+      {"candidates", std::move(candidates)}};
+  return http::Response::Json(404, Serialize(o));
+}
+
+// The Responder handed to the destination: applies the routes' response header operations and
+// x-request-id, and cancels the route time-out. Called at most once by the server.
+struct Completion {
+  http::Responder respond;
+  std::vector<HeaderOp> response_headers;
+  std::string request_id;
+  Timers* timers = nullptr;
+  std::atomic<uint64_t> timer{0};
+  std::atomic<bool> done{false};
+
+  void Finish(http::Response r) {
+    if (done.exchange(true)) return;
+    if (uint64_t t = timer.load(); t != 0 && timers != nullptr) timers->Cancel(t);
+    ApplyHeaderOps(response_headers, r.headers);
+    if (!request_id.empty() && !r.headers.Has(kRequestIdHeader)) {
+      r.headers.Set(kRequestIdHeader, request_id);
+    }
+    respond(std::move(r));
+  }
+};
+
+// ProxyTarget endpoint from a decision's upstream: "host:port" or a mapped URL.
+Result<http::UpstreamEndpoint> Endpoint(const std::string& upstream) {
+  if (upstream.find("://") != std::string::npos) return http::ParseUpstreamUrl(upstream);
+  return http::ParseUpstreamUrl("http://" + upstream);
+}
+
+}  // namespace
+
+RouteRequest RouteRequestFrom(const http::Request& req) {
+  RouteRequest rr;
+  rr.method = req.method;
+  rr.path = req.path;
+  rr.query = req.raw_query;
+  rr.authority = std::string(req.headers.Get("Host").value_or(""));
+  rr.scheme = req.tls ? "https" : "http";
+  rr.headers = req.headers;
+  return rr;
+}
+
+std::string EnsureRequestId(http::Request& req) {
+  std::string id;
+  auto given = req.headers.GetAll(kRequestIdHeader);
+  if (given.size() == 1 && !given[0].empty() && given[0].size() <= 128 &&
+      std::all_of(given[0].begin(), given[0].end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    id = std::string(given[0]);
+  } else {
+    id = NewUid();
+    req.headers.Set(kRequestIdHeader, id);
+  }
+  if (req.notes) req.notes->request_id = id;
+  return id;
+}
+
+bool ShouldStreamBody(const Dispatcher& dispatcher, const http::Request& head) {
+  bool has_body = head.headers.Has("Transfer-Encoding");
+  if (!has_body) {
+    auto length = head.headers.Get("Content-Length");
+    has_body = length && *length != "0";
+  }
+  if (!has_body) return false;
+  RoutePlan plan = dispatcher.Plan(RouteRequestFrom(head), ThreadLocalRandom());
+  return plan.decision.kind == Decision::Kind::kUpstream && !plan.loop;
+}
+
+Dispatcher::Dispatcher(TableSource table, ServiceMap services, const Proxy* proxy, Timers* timers,
+                       DispatcherOptions options)
+    : table_(std::move(table)),
+      services_(std::move(services)),
+      proxy_(proxy),
+      timers_(timers),
+      options_(std::move(options)) {}
+
+RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, Trace* trace) const {
+  RoutePlan plan;
+  std::shared_ptr<const RouteTable> table = table_();
+  for (int hop = 0;; ++hop) {
+    plan.decision = table->Route(request, random, trace);
+    const Decision& d = plan.decision;
+    plan.hops = hop + 1;
+    plan.response_headers.insert(plan.response_headers.end(), d.response_headers.begin(),
+                                 d.response_headers.end());
+    if (d.timeout && (!plan.timeout || *d.timeout < *plan.timeout)) plan.timeout = d.timeout;
+    if (d.delay) plan.delay += *d.delay;
+    if (d.kind == Decision::Kind::kNoRoute) break;
+    // The request as the destination sees it.
+    request.path = d.path;
+    request.query = d.query;
+    ApplyHeaderOps(d.request_headers, request.headers);
+    if (d.authority != request.authority) {
+      request.authority = d.authority;
+      request.headers.Set("Host", d.authority);
+    }
+    if (d.kind != Decision::Kind::kReenter) break;
+    if (hop >= RouteTable::kMaxReenter) {
+      plan.loop = true;
+      if (trace) {
+        trace->actions.push_back("routing loop: re-entered more than " +
+                                 std::to_string(RouteTable::kMaxReenter) + " times (508)");
+      }
+      break;
+    }
+    if (trace) {
+      trace->actions.push_back("re-enter routing as " + request.method + " " + request.authority +
+                               request.path + (request.query.empty() ? "" : "?" + request.query));
+    }
+  }
+  plan.request = std::move(request);
+  return plan;
+}
+
+void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
+  RoutePlan plan = Plan(RouteRequestFrom(req), ThreadLocalRandom());
+  const Decision& d = plan.decision;
+  if (req.notes) req.notes->route_name = d.route_name;
+  if (d.kind != Decision::Kind::kService) req.route = d.route_name;
+  // The routed request replaces the original: path, query and headers after rewrites.
+  if (d.kind != Decision::Kind::kNoRoute && !plan.loop) {
+    bool rewritten = plan.request.path != req.path || plan.request.query != req.raw_query;
+    req.path = plan.request.path;
+    req.raw_query = plan.request.query;
+    if (rewritten) {
+      req.target = EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+    }
+    req.headers = std::move(plan.request.headers);
+  }
+  if (plan.delay.count() > 0 && timers_ != nullptr) {
+    if (req.notes) req.notes->flags += req.notes->flags.empty() ? "DI" : ",DI";
+    auto held = std::make_shared<http::Request>(std::move(req));
+    auto respond_held = std::make_shared<http::Responder>(std::move(respond));
+    auto plan_held = std::make_shared<RoutePlan>(std::move(plan));
+    timers_->After(plan_held->delay, [this, held, respond_held, plan_held] {
+      Dispatch(held, std::move(*plan_held), std::move(*respond_held));
+    });
+    // The server reads `route` after the handler returns.
+    req.route = held->route;
+    return;
+  }
+  // Dispatch wants an owned request only when it must outlive this call; services and the
+  // proxy copy what they keep, so the caller's request is used in place.
+  Dispatch(std::shared_ptr<http::Request>(std::shared_ptr<void>(), &req), std::move(plan),
+           std::move(respond));
+}
+
+void Dispatcher::CollectBody(std::shared_ptr<http::BodySource> source,
+                             std::shared_ptr<http::Request> req, RoutePlan plan,
+                             http::Responder respond) const {
+  auto plan_held = std::make_shared<RoutePlan>(std::move(plan));
+  source->Read([this, source, req, plan_held,
+                respond = std::move(respond)](Result<std::optional<std::string>> piece) mutable {
+    if (!piece) {
+      Status s = piece.error();
+      respond(s.code() == Code::kResourceExhausted
+                  ? http::ErrorResponse(413, "RequestEntityTooLarge", s.message())
+                  : http::ErrorResponse(s.code() == Code::kDeadlineExceeded ? 408 : 400,
+                                        "BadRequest", s.message()));
+      return;
+    }
+    if (!piece->has_value()) {
+      Dispatch(req, std::move(*plan_held), std::move(respond));
+      return;
+    }
+    if (req->body.size() + (*piece)->size() > options_.max_collected_body_bytes) {
+      respond(http::ErrorResponse(413, "RequestEntityTooLarge",
+                                  "request body larger than " +
+                                      std::to_string(options_.max_collected_body_bytes) +
+                                      " bytes"));
+      return;
+    }
+    req->body += **piece;
+    CollectBody(source, req, std::move(*plan_held), std::move(respond));
+  });
+}
+
+void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan,
+                          http::Responder respond) const {
+  if (req_ptr->body_source && plan.decision.kind == Decision::Kind::kService && !plan.loop) {
+    // The listener streamed the body for an upstream, but this request ends in-process (a
+    // weighted split between an upstream and a model): in-process services read
+    // Request::body, so collect it first, within the usual body limit. A non-owning req_ptr
+    // (use_count 0: the caller's request) is copied out, as the read completes later.
+    auto held =
+        req_ptr.use_count() > 0 ? req_ptr : std::make_shared<http::Request>(std::move(*req_ptr));
+    if (held != req_ptr) req_ptr->route = held->route;
+    auto source = std::move(held->body_source);
+    CollectBody(std::move(source), std::move(held), std::move(plan), std::move(respond));
+    return;
+  }
+  http::Request& req = *req_ptr;
+  const Decision& d = plan.decision;
+  auto done = std::make_shared<Completion>();
+  done->respond = std::move(respond);
+  done->response_headers = std::move(plan.response_headers);
+  done->request_id = req.notes ? req.notes->request_id : "";
+  done->timers = timers_;
+  http::Responder finish = [done](http::Response r) { done->Finish(std::move(r)); };
+  auto flag = [&](std::string_view f) {
+    if (req.notes) req.notes->flags += (req.notes->flags.empty() ? "" : ",") + std::string(f);
+  };
+
+  if (plan.loop) {
+    finish(http::ErrorResponse(508, "LoopDetected",
+                               "the request re-entered routing more than " +
+                                   std::to_string(RouteTable::kMaxReenter) +
+                                   " times: check the VirtualServices routing to skiff itself"));
+    return;
+  }
+  switch (d.kind) {
+    case Decision::Kind::kNoRoute:
+      flag("NR");
+      finish(NoRoute(req, plan));
+      return;
+    case Decision::Kind::kRedirect: {
+      http::Response r;
+      r.status = d.status;
+      r.headers.Set("Location", d.location);
+      finish(std::move(r));
+      return;
+    }
+    case Decision::Kind::kDirectResponse: {
+      http::Response r;
+      r.status = d.status;
+      r.body = d.body;
+      if (!r.body.empty()) r.headers.Set("Content-Type", "text/plain");
+      finish(std::move(r));
+      return;
+    }
+    case Decision::Kind::kAbort:
+      flag("FI");
+      finish(http::Response::Text(d.status, "fault filter abort"));
+      return;
+    case Decision::Kind::kService: {
+      auto it = services_.find(d.service);
+      if (it == services_.end()) {
+        finish(http::ErrorResponse(Unavailable("service " + d.service + " is not running")));
+        return;
+      }
+      if (req.notes) req.notes->upstream = d.service;
+      if (plan.timeout && timers_ != nullptr) {
+        std::weak_ptr<Completion> weak = done;
+        std::string route = d.route_name;
+        done->timer = timers_->After(*plan.timeout, [weak, route] {
+          if (auto c = weak.lock()) {
+            c->timer = 0;
+            c->Finish(http::ErrorResponse(504, "GatewayTimeout", "route " + route + " timed out"));
+          }
+        });
+      }
+      it->second(req, std::move(finish));
+      return;
+    }
+    case Decision::Kind::kUpstream: {
+      if (proxy_ == nullptr) {
+        finish(http::ErrorResponse(Unavailable("the reverse proxy is not configured")));
+        return;
+      }
+      auto endpoint = Endpoint(d.upstream);
+      if (!endpoint) {
+        finish(http::ErrorResponse(502, "BadGateway",
+                                   "route " + d.route_name + " names an invalid upstream " +
+                                       d.upstream + ": " + endpoint.error().message()));
+        return;
+      }
+      // The bearer credential skiff verified is not an upstream's business (Istio's
+      // forwardOriginalToken: false); the identity headers say who called.
+      if (req.principal && (req.principal->method == "token" || req.principal->method == "jwt")) {
+        req.headers.Remove("Authorization");
+      }
+      ProxyTarget target;
+      target.endpoint = std::move(*endpoint);
+      if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
+        target.endpoint.ca_file = options_.upstream_ca_file;
+      }
+      target.path_and_query =
+          EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+      target.authority = plan.request.authority;
+      target.timeout = plan.timeout;
+      target.retries = d.retries;
+      // Request header operations are already applied to req.headers; the response's are
+      // applied by `finish`.
+      proxy_->Forward(req, target, std::move(finish));
+      return;
+    }
+    case Decision::Kind::kReenter:
+      break;  // Plan never ends on a re-entry
+  }
+  finish(http::ErrorResponse(Internal("unexpected routing decision")));
+}
+
+}  // namespace skiff::gateway

@@ -1,0 +1,89 @@
+#pragma once
+// Dispatcher: request-flow steps 4 and 6 (DESIGN.md) for requests the authenticator chain let
+// through: routes them with the current RouteTable (following re-entries through skiff's own
+// gateway hosts, at most RouteTable::kMaxReenter times), applies the route's rewrites, header
+// operations, fault delay/abort and time-out, and dispatches to an in-process service or the
+// reverse proxy, or answers a redirect, direct response or 404 itself.
+//
+// A request that matches nothing gets 404: JSON naming the closest candidate routes for API
+// clients, a short HTML page for browsers (Accept: text/html). A re-entry loop gets 508.
+//
+// Threading: immutable after construction; Handle may run on any number of I/O threads at once
+// and never blocks. Services are called on the calling thread (or the timer thread after a
+// fault delay) and must not block, like any http::Handler.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "gateway/proxy.hpp"
+#include "gateway/route_table.hpp"
+#include "gateway/timers.hpp"
+#include "http/http.hpp"
+
+namespace skiff::gateway {
+
+// In-process services by the id built-in routes name ("api", "identity", "serving", ...).
+using ServiceMap = std::map<std::string, http::Handler, std::less<>>;
+
+// What routing decided for a request, re-entries followed.
+struct RoutePlan {
+  Decision decision;     // the final hop's decision
+  RouteRequest request;  // the request as the final hop dispatches it (rewrites applied)
+  int hops = 1;          // 1 + re-entries
+  bool loop = false;     // re-entered more than kMaxReenter times (508)
+  // Response header operations of every hop, outermost first.
+  std::vector<HeaderOp> response_headers;
+  std::optional<std::chrono::milliseconds> timeout;  // the tightest of the hops'
+  std::chrono::milliseconds delay{0};                // fault delays of every hop, summed
+};
+
+// The request as routing sees it: method, normalized path, raw query, Host, scheme, headers.
+RouteRequest RouteRequestFrom(const http::Request& req);
+// Keeps the client's X-Request-Id when it is well-formed (1-128 visible ASCII characters),
+// else sets a new random UUID; records it in req.notes. Returns it.
+std::string EnsureRequestId(http::Request& req);
+
+class Dispatcher;
+
+struct DispatcherOptions {
+  std::string upstream_ca_file;  // extra trust anchor for https upstreams; "" = system store
+  // A body the listener streamed (for an upstream) that ends at an in-process service is
+  // collected first, up to this size (413 above): the listener's http.maxBodyBytes.
+  size_t max_collected_body_bytes = 8 * 1024 * 1024;
+};
+
+// Whether the listener should stream this request's body (ServerOptions::stream_body): it has
+// one and routing sends it to an upstream, which gets it as it arrives.
+bool ShouldStreamBody(const Dispatcher& dispatcher, const http::Request& head);
+
+class Dispatcher {
+ public:
+  using TableSource = std::function<std::shared_ptr<const RouteTable>()>;
+  // `proxy` and `timers` must outlive the Dispatcher; `table` is called once per request.
+  Dispatcher(TableSource table, ServiceMap services, const Proxy* proxy, Timers* timers,
+             DispatcherOptions options = {});
+
+  // Routes `req` (req.path is normalized by the server) and answers through `respond`.
+  void Handle(http::Request& req, http::Responder respond) const;
+
+  // Routing only: what Handle would do with `request`, following re-entries, each hop's steps
+  // recorded in `trace` when given. Sends nothing.
+  RoutePlan Plan(RouteRequest request, Random& random, Trace* trace = nullptr) const;
+
+  std::shared_ptr<const RouteTable> table() const { return table_(); }
+
+ private:
+  void Dispatch(std::shared_ptr<http::Request> req, RoutePlan plan, http::Responder respond) const;
+  void CollectBody(std::shared_ptr<http::BodySource> source, std::shared_ptr<http::Request> req,
+                   RoutePlan plan, http::Responder respond) const;
+
+  TableSource table_;
+  ServiceMap services_;
+  const Proxy* proxy_;
+  Timers* timers_;
+  DispatcherOptions options_;
+};
+
+}  // namespace skiff::gateway
