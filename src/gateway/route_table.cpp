@@ -463,15 +463,25 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
 
   // Fault injection happens before anything else (Envoy's fault filter precedes the router).
   if (r.fault) {
-    if (r.fault->delay && Draw(random, r.fault->delay->percentage)) {
-      d.delay = r.fault->delay->fixed_delay;
-      act("fault delay " + FormatDuration(*d.delay));
+    auto pct = [](double p) { return FormatJsonNumber(p) + "%"; };
+    if (r.fault->delay) {
+      if (Draw(random, r.fault->delay->percentage)) {
+        d.delay = r.fault->delay->fixed_delay;
+        act("fault delay " + FormatDuration(*d.delay) + " (drawn at " +
+            pct(r.fault->delay->percentage) + ")");
+      } else {
+        act("fault delay not drawn (" + pct(r.fault->delay->percentage) + ")");
+      }
     }
-    if (r.fault->abort && Draw(random, r.fault->abort->percentage)) {
-      d.kind = Decision::Kind::kAbort;
-      d.status = r.fault->abort->http_status;
-      act("fault abort " + std::to_string(d.status));
-      return;
+    if (r.fault->abort) {
+      if (Draw(random, r.fault->abort->percentage)) {
+        d.kind = Decision::Kind::kAbort;
+        d.status = r.fault->abort->http_status;
+        act("fault abort " + std::to_string(d.status) + " (drawn at " +
+            pct(r.fault->abort->percentage) + ")");
+        return;
+      }
+      act("fault abort not drawn (" + pct(r.fault->abort->percentage) + ")");
     }
   }
 

@@ -106,13 +106,15 @@ struct Retries {
   std::string retry_on;  // Envoy retry policy list: "5xx,connect-failure,..."
 };
 
+// Percentages as Istio documents them: an absent fault percentage injects no fault; an absent
+// mirrorPercentage mirrors all traffic.
 struct FaultDelay {
   std::chrono::milliseconds fixed_delay{0};
-  double percentage = 100;  // 0..100
+  double percentage = 0;  // 0..100
 };
 struct FaultAbort {
   int http_status = 0;
-  double percentage = 100;
+  double percentage = 0;  // 0..100
 };
 struct Fault {
   std::optional<FaultDelay> delay;

@@ -366,6 +366,12 @@ std::vector<Case> Cases() {
       {"fault_abort_zero_percent",
        "hosts: ['*']\nhttp:\n- fault:\n    abort: {httpStatus: 418, percentage: {value: 0}}\n" + up,
        Req("GET", "/x"), [](const Decision& d) { EXPECT_EQ(d.kind, K::kUpstream); }});
+  c.push_back({"fault_abort_percentage_unset_injects_nothing",
+               "hosts: ['*']\nhttp:\n- fault:\n    abort: {httpStatus: 418}\n" + up,
+               Req("GET", "/x"), [](const Decision& d) { EXPECT_EQ(d.kind, K::kUpstream); }});
+  c.push_back({"mirror_percentage_unset_mirrors_all",
+               "hosts: ['*']\nhttp:\n- mirror: {host: shadow.example.org}\n" + up, Req("GET", "/x"),
+               [](const Decision& d) { EXPECT_TRUE(d.mirror); }});
   c.push_back(
       {"fault_delay",
        "hosts: ['*']\nhttp:\n- fault:\n    delay: {fixedDelay: 2s, percentage: {value: 100}}\n" +
