@@ -557,7 +557,9 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     }
     if ((scheme == "http" && port == "80") || (scheme == "https" && port == "443")) port.clear();
     std::string path = rd.uri.empty() ? req.path : rd.uri;
-    std::string location = scheme + "://" + host + (port.empty() ? "" : ":" + port) + path;
+    // Without any host to name, a relative reference (RFC 9110 allows one in Location).
+    std::string location =
+        host.empty() ? path : scheme + "://" + host + (port.empty() ? "" : ":" + port) + path;
     if (path.find('?') == std::string::npos && !req.query.empty()) location += "?" + req.query;
     d.kind = Decision::Kind::kRedirect;
     d.status = rd.redirect_code;

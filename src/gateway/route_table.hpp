@@ -28,6 +28,19 @@
 // destination-level first then route-level, and within one level remove, then set, then add
 // (Envoy's order); weights choose one destination through the injected Random.
 //
+// Destinations (route[].destination.host, after the weighted choice):
+//   - a host named in RouteTableOptions::upstreams -> kUpstream to the mapped URL;
+//   - a host in RouteTableOptions::reenter_hosts (Istio's gateways: cluster-local-gateway, ...)
+//     -> kReenter: skiff itself; route again with the rewritten path and authority (a Host set
+//     by header operations, as in Kubeflow's KFServing VirtualServices);
+//   - NAME.NS.svc.cluster.local, NAME.NS.svc or a short NAME (expanded in the VirtualService's
+//     namespace) -> kReenter with the authority set to that name, which the serving route
+//     resolves to the local model (NAME-predictor-default.NS.svc.cluster.local);
+//   - anything else -> kUpstream "host:port" (destination.port.number, default 80).
+// Fault injection runs first (abort wins over everything, delay is reported), then CORS
+// (preflights from allowed origins are answered directly), then directResponse / redirect /
+// route.
+//
 // Thread-safety: a built RouteTable is immutable and may be used from any number of threads
 // at once (share it as std::shared_ptr<const RouteTable>). Random is per caller.
 
@@ -166,7 +179,9 @@ struct Decision {
   std::optional<Retries> retries;
   std::optional<std::chrono::milliseconds> delay;  // fault.delay drawn for this request
   std::optional<Destination> mirror;               // mirror drawn for this request
-  std::string mirror_upstream;                     // "host:port" or mapped URL
+  // Where the mirror copy goes: the upstreams mapping's URL, else "host:port" (port 80 unless
+  // given). Mirrors are always upstreams: an in-cluster name is not re-entered.
+  std::string mirror_upstream;
 
   int status = 0;        // kRedirect, kDirectResponse, kAbort
   std::string location;  // kRedirect

@@ -338,6 +338,9 @@ std::vector<Case> Cases() {
                  EXPECT_EQ(d.status, 308);
                  EXPECT_EQ(d.location, "https://secure.example.com/p");
                }});
+  c.push_back({"redirect_without_host_is_relative",
+               "hosts: ['*']\nhttp:\n- redirect: {uri: /new}\n", Req("GET", "/old", ""),
+               [](const Decision& d) { EXPECT_EQ(d.location, "/new"); }});
   c.push_back({"redirect_port", "hosts: ['*']\nhttp:\n- redirect: {port: 8443, scheme: https}\n",
                Req("GET", "/p", "e.com"),
                [](const Decision& d) { EXPECT_EQ(d.location, "https://e.com:8443/p"); }});
