@@ -46,6 +46,7 @@ bench: build
 	@scripts/deps.sh bench
 	bench/run.sh $(BUILD)/skiff
 	bench/serving.sh $(BUILD)/skiff
+	bench/gateway.sh $(BUILD)/skiff
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i

@@ -15,6 +15,8 @@ Targets: c at least as fast as b; d within 10% of c.
 Usage: bench/gateway.sh [path/to/skiff]
 Env: BENCH_DURATION=10s BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_TIMEOUT (whole run, s; default from the rounds)
      BENCH_ROUNDS=1 (interleaved rounds; each row reports its median round)
+     BENCH_ACCESS_LOG=1 (the proxying nginx and skiff both write an access log to a file;
+     default: both off, as nginx's static rows)
      BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)."""
 import base64
 import http.server
@@ -33,6 +35,7 @@ from common import Servers, free_port, require, wait_port, wrk, DURATION, THREAD
 
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
+ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 
 
 def seconds(duration):
@@ -93,11 +96,14 @@ def upstream_nginx(servers):
 
 def proxy_nginx(servers, upstream_port):
     port = free_port()
-    # What a careful nginx set-up does in front of an upstream: pooled HTTP/1.1 connections and
-    # the X-Forwarded-* headers skiff adds too.
+    # What a careful nginx set-up does in front of an upstream: pooled HTTP/1.1 connections
+    # (enough idle ones per worker that the pool never churns at BENCH_CONNECTIONS) and the
+    # X-Forwarded-* headers skiff adds too.
+    log = f"access_log {servers.tmp}/proxy/access.log;" if ACCESS_LOG else ""
     nginx(servers, "proxy",
           f"""server {{
     listen 127.0.0.1:{port};
+    {log}
     location / {{
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
@@ -107,7 +113,7 @@ def proxy_nginx(servers, upstream_port):
       proxy_set_header X-Forwarded-Proto $scheme;
     }}
   }}""",
-          f"upstream bench_upstream {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}")
+          f"upstream bench_upstream {{ server 127.0.0.1:{upstream_port}; keepalive {CONNECTIONS}; }}")
     wait_port(port)
     return port
 
@@ -180,7 +186,10 @@ def start_skiff(servers, binary, issuer):
     with open(cfg, "w") as f:
         # The JWT's user is a cluster admin, like the admin token, so both rows pass the same
         # authorization and differ only in how the credential is checked.
-        f.write(f"""auth:
+        access_log = os.path.join(servers.tmp, "skiff-access.log") if ACCESS_LOG else "off"
+        f.write(f"""gateway:
+  accessLog: "{access_log}"
+auth:
   login: "off"
   admins: [{USER}]
   jwt:
@@ -265,11 +274,11 @@ def report(rows, ref):
     print(f"\nwrk -t{THREADS} -c{CONNECTIONS} -d{DURATION} x {ROUNDS} round(s) on {os.cpu_count()} "
           f"cores (loopback; wrk, nginx and skiff share the cores); GET {PATH} "
           f"({len(BODY)} bytes)\n")
-    print(f"| {'target':<46} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | "
+    print(f"| {'target':<48} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | "
           f"{'vs proxy_pass':>13} | {'non-2xx':>7} |")
-    print(f"|{'-' * 48}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
+    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
     for name, r in rows:
-        print(f"| {name:<46} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | "
+        print(f"| {name:<48} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | "
               f"{r['rps'] / ref:>13.0%} | {r['non2xx']:>7} |")
 
 
