@@ -122,11 +122,6 @@ std::optional<std::string> HeaderValue(const http::HeaderMap& headers, std::stri
   return out;
 }
 
-bool MeshOnly(const std::vector<std::string>& gateways) {
-  return !gateways.empty() &&
-         std::all_of(gateways.begin(), gateways.end(), [](const auto& g) { return g == "mesh"; });
-}
-
 // Records why a check failed (only when someone asks: the reasons cost allocations).
 template <class F>
 bool Fail(std::string* why, F&& reason) {
@@ -201,11 +196,6 @@ bool CheckMatch(const HttpMatch& m, const RouteRequest& req,
     return Fail(why, [&] {
       return std::string(
           "sourceLabels select sidecar workloads; requests through the gateway have none");
-    });
-  }
-  if (MeshOnly(m.gateways)) {
-    return Fail(why, [&] {
-      return std::string("gateways [mesh] applies to sidecars only, not to the gateway");
     });
   }
   return true;
@@ -779,13 +769,6 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
         step(vs.Key(), SourceOf(vs), false,
              "host " + (host.empty() ? std::string("(none)") : host) + " not in hosts " +
                  HostList(vs.hosts));
-      }
-      continue;
-    }
-    if (MeshOnly(vs.gateways)) {
-      if (trace) {
-        step(vs.Key(), SourceOf(vs), false,
-             "gateways [mesh]: applies to sidecars only, not to the gateway");
       }
       continue;
     }

@@ -37,6 +37,9 @@
 //     namespace) -> kReenter with the authority set to that name, which the serving route
 //     resolves to the local model (NAME-predictor-default.NS.svc.cluster.local);
 //   - anything else -> kUpstream "host:port" (destination.port.number, default 80).
+// spec.gateways and match[].gateways are recorded, never matched: skiff is both the ingress
+// gateway and the mesh (re-entered requests are the mesh's in-cluster calls), so a VirtualService
+// applies whichever gateways it names. sourceLabels never match (no workloads at the gateway).
 // Fault injection runs first (abort wins over everything, delay is reported), then CORS
 // (preflights from allowed origins are answered directly), then directResponse / redirect /
 // route.

@@ -437,9 +437,10 @@ std::vector<Case> Cases() {
                  EXPECT_EQ(Ops(d.response_headers), "");
                }});
   // --- gateways
-  c.push_back({"gateways_mesh_only_not_at_gateway",
-               "hosts: ['*']\ngateways: [mesh]\nhttp:\n-" + up.substr(1), Req("GET", "/x"),
-               [](const Decision& d) { EXPECT_EQ(d.service, "dashboard"); }});
+  // skiff is both the ingress gateway and the mesh: gateways are recorded, never matched.
+  c.push_back({"gateways_mesh_applies_too",
+               "hosts: ['*']\ngateways: [mesh]\nhttp:\n- match:\n  - gateways: [mesh]\n" + up,
+               Req("GET", "/x"), [](const Decision& d) { EXPECT_EQ(d.kind, K::kUpstream); }});
   c.push_back({"gateways_recorded",
                "hosts: ['*']\ngateways: [kubeflow/kubeflow-gateway]\nhttp:\n-" + up.substr(1),
                Req("GET", "/x"), [](const Decision& d) { EXPECT_EQ(d.kind, K::kUpstream); }});
