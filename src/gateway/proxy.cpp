@@ -325,6 +325,57 @@ bool RetryPolicy::RetryFailure(http::UpstreamFailure f) const {
   }
 }
 
+Result<http::UpstreamEndpoint> ParseUpstream(std::string_view upstream) {
+  if (upstream.find("://") != std::string_view::npos) return http::ParseUpstreamUrl(upstream);
+  http::UpstreamEndpoint ep;
+  std::string_view host = upstream, port;
+  if (!upstream.empty() && upstream.front() == '[') {
+    size_t close = upstream.find(']');
+    if (close == std::string_view::npos) {
+      return InvalidArgument("invalid upstream \"" + std::string(upstream) + "\"");
+    }
+    host = upstream.substr(1, close - 1);
+    std::string_view rest = upstream.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        return InvalidArgument("invalid upstream \"" + std::string(upstream) + "\"");
+      }
+      port = rest.substr(1);
+    }
+  } else if (size_t colon = upstream.rfind(':'); colon != std::string_view::npos) {
+    host = upstream.substr(0, colon);
+    port = upstream.substr(colon + 1);
+  }
+  if (host.empty() || host.find_first_of("/ ?#@") != std::string_view::npos) {
+    return InvalidArgument("invalid upstream host in \"" + std::string(upstream) + "\"");
+  }
+  ep.host = std::string(host);
+  ep.port = 80;
+  if (!port.empty()) {
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
+      return InvalidArgument("invalid upstream port in \"" + std::string(upstream) + "\"");
+    }
+    ep.port = static_cast<uint16_t>(value);
+  }
+  return ep;
+}
+
+Result<ProxyTarget> TargetFor(const Decision& d, const std::string& ca_file) {
+  ProxyTarget t;
+  SKIFF_ASSIGN_OR_RETURN(t.endpoint, ParseUpstream(d.upstream));
+  if (t.endpoint.tls) t.endpoint.ca_file = ca_file;
+  t.path_and_query = d.path.empty() ? "/" : d.path;
+  if (!d.query.empty()) t.path_and_query += "?" + d.query;
+  t.authority = d.authority;
+  t.request_headers = d.request_headers;
+  t.response_headers = d.response_headers;
+  t.timeout = d.timeout;
+  t.retries = d.retries;
+  return t;
+}
+
 void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStream> b) {
   Pump(a, b);
   Pump(b, a);
