@@ -73,8 +73,10 @@ http {{
 }}
 """)
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    servers.procs.append(subprocess.Popen([binary, "-c", conf, "-p", prefix],
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    proc = subprocess.Popen([binary, "-c", conf, "-p", prefix],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers.procs.append(proc)
+    return proc.pid
 
 
 def upstream_nginx(servers):
@@ -88,10 +90,10 @@ def upstream_nginx(servers):
     for d in (www, os.path.join(www, "bench")):
         os.chmod(d, 0o755)
     os.chmod(os.path.join(www, "bench", "hello.txt"), 0o644)
-    nginx(servers, "upstream",
-          f"server {{ listen 127.0.0.1:{port}; root {www}; location / {{ }} }}")
+    pid = nginx(servers, "upstream",
+                f"server {{ listen 127.0.0.1:{port}; root {www}; location / {{ }} }}")
     wait_port(port)
-    return port
+    return port, pid
 
 
 def proxy_nginx(servers, upstream_port):
@@ -100,8 +102,8 @@ def proxy_nginx(servers, upstream_port):
     # (enough idle ones per worker that the pool never churns at BENCH_CONNECTIONS) and the
     # X-Forwarded-* headers skiff adds too.
     log = f"access_log {servers.tmp}/proxy/access.log;" if ACCESS_LOG else ""
-    nginx(servers, "proxy",
-          f"""server {{
+    pid = nginx(servers, "proxy",
+                f"""server {{
     listen 127.0.0.1:{port};
     {log}
     location / {{
@@ -115,7 +117,7 @@ def proxy_nginx(servers, upstream_port):
   }}""",
           f"upstream bench_upstream {{ server 127.0.0.1:{upstream_port}; keepalive {CONNECTIONS}; }}")
     wait_port(port)
-    return port
+    return port, pid
 
 
 # --- JWT: an RS256 key, its JWKS on a loopback HTTP server, one signed token ---------------------
@@ -216,7 +218,26 @@ auth:
                              tail(os.path.join(servers.tmp, "skiff.log")))
         time.sleep(0.1)
     with open(os.path.join(data, "admin.token")) as f:
-        return port, f.read().strip()
+        return port, f.read().strip(), servers.procs[-1].pid
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process and its children (nginx's workers), in seconds.
+    CPU per request is far less disturbed by other load on the machine than req/s."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[1] is the parent pid; utime and stime are fields 14 and 15 of stat(5).
+        if int(entry) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def tail(path, n=30):
@@ -275,11 +296,13 @@ def report(rows, ref):
           f"cores (loopback; wrk, nginx and skiff share the cores); GET {PATH} "
           f"({len(BODY)} bytes)\n")
     print(f"| {'target':<48} | {'req/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | "
-          f"{'vs proxy_pass':>13} | {'non-2xx':>7} |")
-    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 15}|{'-' * 9}|")
+          f"{'vs proxy_pass':>13} | {'CPU us/req':>10} | {'non-2xx':>7} |")
+    print(f"|{'-' * 50}|{'-' * 11}|{'-' * 9}|{'-' * 9}|{'-' * 15}|{'-' * 12}|{'-' * 9}|")
     for name, r in rows:
         print(f"| {name:<48} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | "
-              f"{r['rps'] / ref:>13.0%} | {r['non2xx']:>7} |")
+              f"{r['rps'] / ref:>13.0%} | {r['cpu_us']:>10.1f} | {r['non2xx']:>7} |")
+    print("\nCPU us/req: CPU time of the answering server's processes (the upstream for a, the "
+          "proxy for b-d, not wrk or the upstream) per request.")
 
 
 def main():
@@ -288,6 +311,11 @@ def main():
     require("wrk", "nginx")
     if not nginx_only and not os.access(skiff_bin, os.X_OK):
         raise SystemExit(f"{skiff_bin} is not an executable skiff")
+    if not nginx_only:
+        try:
+            import cryptography  # noqa: F401  (signs the JWT row's token)
+        except ImportError:
+            raise SystemExit("python3-cryptography is missing: run scripts/deps.sh test")
 
     def on_alarm(*_):
         raise SystemExit(f"bench/gateway: gave up after BENCH_TIMEOUT={TIMEOUT}s")
@@ -298,38 +326,44 @@ def main():
     rows = []
     try:
         with Servers() as s:
-            up = upstream_nginx(s)
-            px = proxy_nginx(s, up)
+            up, up_pid = upstream_nginx(s)
+            px, px_pid = proxy_nginx(s, up)
             for port in (up, px):
                 code, out = call("GET", f"http://127.0.0.1:{port}{PATH}", "-")
                 if code != 200 or out != BODY:
                     raise SystemExit(f"nginx on {port} did not serve the file: {code}")
             if not nginx_only:
                 issuer = Issuer()
-                sk, admin = start_skiff(s, skiff_bin, issuer)
+                sk, admin, sk_pid = start_skiff(s, skiff_bin, issuer)
                 apply_route(sk, admin, up)
                 jwt = issuer.token()
                 url = f"http://127.0.0.1:{sk}{PATH}"
                 wait_routed(url, admin)
                 wait_routed(url, jwt)  # also loads the JWKS before measuring
-            targets = [("a. nginx upstream, direct", f"http://127.0.0.1:{up}{PATH}", []),
+            # (name, URL, headers, the process whose CPU per request is reported)
+            targets = [("a. nginx upstream, direct", f"http://127.0.0.1:{up}{PATH}", [], up_pid),
                        ("b. nginx proxy_pass (keepalive) -> upstream",
-                        f"http://127.0.0.1:{px}{PATH}", [])]
+                        f"http://127.0.0.1:{px}{PATH}", [], px_pid)]
             if not nginx_only:
                 targets += [("c. skiff VirtualService -> upstream, admin token", url,
-                             [f"Authorization: Bearer {admin}"]),
+                             [f"Authorization: Bearer {admin}"], sk_pid),
                             ("d. skiff VirtualService -> upstream, JWT RS256", url,
-                             [f"Authorization: Bearer {jwt}"])]
+                             [f"Authorization: Bearer {jwt}"], sk_pid)]
             # Rounds interleave the targets, so load from elsewhere on the machine falls on all
             # of them alike; each row reports its median round.
-            runs = {name: [] for name, _, _ in targets}
+            runs = {name: [] for name, _, _, _ in targets}
             for _ in range(ROUNDS):
-                for name, target, headers in targets:
-                    runs[name].append(wrk(target, CONNECTIONS, headers))
-            for name, _, _ in targets:
+                for name, target, headers, pid in targets:
+                    before = cpu_seconds(pid)
+                    r = wrk(target, CONNECTIONS, headers)
+                    used = cpu_seconds(pid) - before
+                    r["cpu_us"] = used * 1e6 / max(1.0, r["rps"] * seconds(DURATION))
+                    runs[name].append(r)
+            for name, _, _, _ in targets:
                 ordered = sorted(runs[name], key=lambda r: r["rps"])
                 median = dict(ordered[len(ordered) // 2])
                 median["non2xx"] = sum(r["non2xx"] for r in ordered)
+                median["cpu_us"] = sorted(r["cpu_us"] for r in ordered)[len(ordered) // 2]
                 rows.append((name, median))
     finally:
         signal.alarm(0)
@@ -341,7 +375,10 @@ def main():
         c, d = rows[2][1], rows[3][1]
         print(f"\nskiff proxy vs nginx proxy_pass: {c['rps'] / ref:.0%} of its req/s "
               f"(target: at least 100%).")
+        b = rows[1][1]
+        print(f"skiff proxy CPU per request vs nginx proxy_pass: {c['cpu_us'] / b['cpu_us']:.2f}x.")
         print(f"JWT cost (d vs c): {1 - d['rps'] / c['rps']:+.1%} req/s, "
+              f"{d['cpu_us'] / c['cpu_us'] - 1:+.1%} CPU per request, "
               f"p50 {d['p50'] - c['p50']:+.2f} ms, p99 {d['p99'] - c['p99']:+.2f} ms "
               f"(target: under 10%). JWKS fetched {issuer.fetches} time(s).")
     if any(r["non2xx"] for _, r in rows):
