@@ -10,6 +10,8 @@ Rows, each with the same wrk threads/connections/duration:
   c. skiff -> upstream through a VirtualService (networking.istio.io/v1beta1, hosts ['*'],
      prefix /bench/ -> 127.0.0.1:<upstream>), applied through the API; Bearer admin token
   d. as c, with a Bearer JWT (RS256) of an external issuer whose JWKS a local HTTP server serves
+  e. as d, with a different JWT on every request, so none is served from skiff's verified-token
+     cache: what every request would cost without it
 
 Targets: c at least as fast as b; d within 10% of c.
 Usage: bench/gateway.sh [path/to/skiff]
@@ -17,7 +19,8 @@ Env: BENCH_DURATION=10s BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_TIMEOUT (whol
      BENCH_ROUNDS=1 (interleaved rounds; each row reports its median round)
      BENCH_ACCESS_LOG=1 (the proxying nginx and skiff both write an access log to a file;
      default: both off, as nginx's static rows)
-     BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)."""
+     BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)
+     BENCH_MISS_TOKENS=12000 (distinct JWTs of row e, more than the cache holds; 0: no row e)"""
 import base64
 import http.server
 import json
@@ -36,6 +39,7 @@ from common import Servers, free_port, require, wait_port, wrk, DURATION, THREAD
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
+MISS_TOKENS = int(os.environ.get("BENCH_MISS_TOKENS", "12000"))  # 0: no row e
 
 
 def seconds(duration):
@@ -163,13 +167,15 @@ class Issuer:
         self.jwks_uri = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
-    def token(self, lifetime=3600):
+    def token(self, lifetime=3600, jti=None):
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import padding
         now = int(time.time())
         header = {"alg": "RS256", "typ": "JWT", "kid": "bench1"}
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "bench-user", "email": USER,
                   "groups": ["bench"], "iat": now, "exp": now + lifetime}
+        if jti is not None:
+            claims["jti"] = jti
         signing_input = b64u(json.dumps(header)) + "." + b64u(json.dumps(claims))
         sig = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return signing_input + "." + b64u(sig)
@@ -177,6 +183,35 @@ class Issuer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+def miss_script(servers, issuer):
+    """A wrk script sending MISS_TOKENS different JWTs in turn (each wrk thread from its own
+    offset), so that the same token comes back only after more than the verified-token cache
+    holds (10,000): every request is verified in full, as without the cache."""
+    path = os.path.join(servers.tmp, "tokens.txt")
+    with open(path, "w") as f:
+        for i in range(MISS_TOKENS):
+            f.write(issuer.token(jti=str(i)) + "\n")
+    script = os.path.join(servers.tmp, "miss.lua")
+    with open(script, "w") as f:
+        f.write(f"""local tokens = {{}}
+for line in io.lines("{path}") do tokens[#tokens + 1] = line end
+local counter = 0
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+local i = 0
+function init(args)
+  i = math.floor((id - 1) * #tokens / {THREADS})
+end
+function request()
+  i = i % #tokens + 1
+  return wrk.format("GET", "{PATH}", {{["Authorization"] = "Bearer " .. tokens[i]}})
+end
+""")
+    return script
 
 
 # --- skiff ---------------------------------------------------------------------------------------
@@ -349,13 +384,19 @@ def main():
                              [f"Authorization: Bearer {admin}"], sk_pid),
                             ("d. skiff VirtualService -> upstream, JWT RS256", url,
                              [f"Authorization: Bearer {jwt}"], sk_pid)]
+                if MISS_TOKENS:
+                    targets.append(("e. as d, a new JWT every request (cache misses)", url,
+                                    miss_script(s, issuer), sk_pid))
             # Rounds interleave the targets, so load from elsewhere on the machine falls on all
             # of them alike; each row reports its median round.
             runs = {name: [] for name, _, _, _ in targets}
             for _ in range(ROUNDS):
                 for name, target, headers, pid in targets:
                     before = cpu_seconds(pid)
-                    r = wrk(target, CONNECTIONS, headers)
+                    if isinstance(headers, str):  # a wrk script
+                        r = wrk(target, CONNECTIONS, script=headers)
+                    else:
+                        r = wrk(target, CONNECTIONS, headers)
                     used = cpu_seconds(pid) - before
                     r["cpu_us"] = used * 1e6 / max(1.0, r["rps"] * seconds(DURATION))
                     runs[name].append(r)
@@ -377,10 +418,14 @@ def main():
               f"(target: at least 100%).")
         b = rows[1][1]
         print(f"skiff proxy CPU per request vs nginx proxy_pass: {c['cpu_us'] / b['cpu_us']:.2f}x.")
-        print(f"JWT cost (d vs c): {1 - d['rps'] / c['rps']:+.1%} req/s, "
+        print(f"JWT cost (d vs c): {d['rps'] / c['rps'] - 1:+.1%} req/s, "
               f"{d['cpu_us'] / c['cpu_us'] - 1:+.1%} CPU per request, "
               f"p50 {d['p50'] - c['p50']:+.2f} ms, p99 {d['p99'] - c['p99']:+.2f} ms "
               f"(target: under 10%). JWKS fetched {issuer.fetches} time(s).")
+        if MISS_TOKENS:
+            e = rows[4][1]
+            print(f"Without the cache (e vs c): {e['rps'] / c['rps'] - 1:+.1%} req/s, "
+                  f"{e['cpu_us'] / c['cpu_us'] - 1:+.1%} CPU per request.")
     if any(r["non2xx"] for _, r in rows):
         print("\nWARNING: some responses were not 2xx; the numbers above are not comparable.")
         sys.exit(1)
