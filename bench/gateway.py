@@ -337,7 +337,7 @@ def report(rows, ref):
         print(f"| {name:<48} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | "
               f"{r['rps'] / ref:>13.0%} | {r['cpu_us']:>10.1f} | {r['non2xx']:>7} |")
     print("\nCPU us/req: CPU time of the answering server's processes (the upstream for a, the "
-          "proxy for b-d, not wrk or the upstream) per request.")
+          "proxy for b-e, not wrk or the upstream) per request.")
 
 
 def main():
