@@ -395,6 +395,10 @@ struct RouteTable::Impl {
   std::vector<BuiltinRoute> after;
   RouteTableOptions options;
   bool any_query_params = false;  // some match has queryParams: parse the query string
+  // Per service (same order as `services`): "VirtualService ns/name", and each http route's
+  // name, computed once so that routing a request does not build them.
+  std::vector<std::string> sources;
+  std::vector<std::vector<std::string>> names;
 
   // The classification of a destination host: fills kind/upstream/authority of `d`.
   void Classify(const Destination& dest, const VirtualService& vs, Decision& d) const;
@@ -403,9 +407,9 @@ struct RouteTable::Impl {
     if (host.find('.') != std::string::npos) return host;
     return host + "." + vs.namespace_name + ".svc." + options.cluster_domain;
   }
+  std::string cluster_suffix;  // ".svc." + cluster_domain
   bool InCluster(const std::string& host) const {
-    std::string suffix = ".svc." + options.cluster_domain;
-    return host.ends_with(suffix) || host.ends_with(".svc");
+    return host.ends_with(cluster_suffix) || host.ends_with(".svc");
   }
   void Apply(const VirtualService& vs, const HttpRoute& r, size_t route_index,
              const HttpMatch* matched, const RouteRequest& req, Random& random, Trace* trace,
@@ -442,11 +446,14 @@ void RouteTable::Impl::Classify(const Destination& dest, const VirtualService& v
 void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_t route_index,
                              const HttpMatch* matched, const RouteRequest& req, Random& random,
                              Trace* trace, Decision& d) const {
-  auto act = [&](std::string s) {
-    if (trace) trace->actions.push_back(std::move(s));
-  };
-  d.route_name = RouteName(vs, r, route_index);
-  d.source = SourceOf(vs);
+  // Action descriptions are built only when tracing (this runs for every request).
+#define SKIFF_GATEWAY_ACT(text)                \
+  do {                                         \
+    if (trace) trace->actions.push_back(text); \
+  } while (0)
+  size_t vs_index = static_cast<size_t>(&vs - services.data());
+  d.route_name = names[vs_index][route_index];
+  d.source = sources[vs_index];
   d.path = req.path;
   d.query = req.query;
   d.authority = req.authority;
@@ -457,21 +464,21 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     if (r.fault->delay) {
       if (Draw(random, r.fault->delay->percentage)) {
         d.delay = r.fault->delay->fixed_delay;
-        act("fault delay " + FormatDuration(*d.delay) + " (drawn at " +
-            pct(r.fault->delay->percentage) + ")");
+        SKIFF_GATEWAY_ACT("fault delay " + FormatDuration(*d.delay) + " (drawn at " +
+                          pct(r.fault->delay->percentage) + ")");
       } else {
-        act("fault delay not drawn (" + pct(r.fault->delay->percentage) + ")");
+        SKIFF_GATEWAY_ACT("fault delay not drawn (" + pct(r.fault->delay->percentage) + ")");
       }
     }
     if (r.fault->abort) {
       if (Draw(random, r.fault->abort->percentage)) {
         d.kind = Decision::Kind::kAbort;
         d.status = r.fault->abort->http_status;
-        act("fault abort " + std::to_string(d.status) + " (drawn at " +
-            pct(r.fault->abort->percentage) + ")");
+        SKIFF_GATEWAY_ACT("fault abort " + std::to_string(d.status) + " (drawn at " +
+                          pct(r.fault->abort->percentage) + ")");
         return;
       }
-      act("fault abort not drawn (" + pct(r.fault->abort->percentage) + ")");
+      SKIFF_GATEWAY_ACT("fault abort not drawn (" + pct(r.fault->abort->percentage) + ")");
     }
   }
 
@@ -482,7 +489,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     auto origin = req.headers.Get("origin");
     bool allowed = origin && std::any_of(c.allow_origins.begin(), c.allow_origins.end(),
                                          [&](const StringMatch& m) { return m.Matches(*origin); });
-    if (origin && !allowed) act("CORS: origin " + Quote(*origin) + " not allowed");
+    if (origin && !allowed) SKIFF_GATEWAY_ACT("CORS: origin " + Quote(*origin) + " not allowed");
     if (allowed) {
       cors_ops.push_back(
           {HeaderOp::Kind::kSet, "access-control-allow-origin", std::string(*origin)});
@@ -507,14 +514,14 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
         d.status = 200;
         d.cors_preflight = true;
         d.response_headers = std::move(cors_ops);
-        act("CORS preflight from " + Quote(*origin) + " answered 200");
+        SKIFF_GATEWAY_ACT("CORS preflight from " + Quote(*origin) + " answered 200");
         return;
       }
       if (!c.expose_headers.empty()) {
         cors_ops.push_back(
             {HeaderOp::Kind::kSet, "access-control-expose-headers", Join(c.expose_headers, ",")});
       }
-      act("CORS: origin " + Quote(*origin) + " allowed");
+      SKIFF_GATEWAY_ACT("CORS: origin " + Quote(*origin) + " allowed");
     }
   }
 
@@ -524,7 +531,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     d.body = r.direct_response->body;
     AppendOps(r.headers.response, d.response_headers);
     d.response_headers.insert(d.response_headers.end(), cors_ops.begin(), cors_ops.end());
-    act("direct response " + std::to_string(d.status));
+    SKIFF_GATEWAY_ACT("direct response " + std::to_string(d.status));
     return;
   }
 
@@ -555,7 +562,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     d.status = rd.redirect_code;
     d.location = location;
     AppendOps(r.headers.response, d.response_headers);
-    act("redirect " + std::to_string(d.status) + " to " + location);
+    SKIFF_GATEWAY_ACT("redirect " + std::to_string(d.status) + " to " + location);
     return;
   }
 
@@ -574,8 +581,8 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
       }
     }
     if (!chosen) chosen = &r.route.back();
-    act("weighted choice: " + chosen->destination.host + " (weight " +
-        std::to_string(chosen->weight) + " of 100)");
+    SKIFF_GATEWAY_ACT("weighted choice: " + chosen->destination.host + " (weight " +
+                      std::to_string(chosen->weight) + " of 100)");
   }
 
   // Path rewrite (Envoy: prefix_rewrite or regex_rewrite).
@@ -591,7 +598,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
       }
       d.path = r.rewrite->uri + d.path.substr(std::min(replaced, d.path.size()));
     }
-    if (d.path != before) act("rewrite path " + before + " -> " + d.path);
+    if (d.path != before) SKIFF_GATEWAY_ACT("rewrite path " + before + " -> " + d.path);
   }
 
   // Header operations: destination level first, then the route level (Envoy's order).
@@ -601,21 +608,22 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
   for (auto& op : request_ops) {
     if (IsHostHeader(op.name)) {
       if (op.kind != HeaderOp::Kind::kRemove) {
-        act("set authority " + Quote(d.authority) + " -> " + Quote(op.value) + " (request header " +
-            op.name + ")");
+        SKIFF_GATEWAY_ACT("set authority " + Quote(d.authority) + " -> " + Quote(op.value) +
+                          " (request header " + op.name + ")");
         d.authority = op.value;
       }
       continue;
     }
-    act("request header " + DescribeOp(op));
+    SKIFF_GATEWAY_ACT("request header " + DescribeOp(op));
     d.request_headers.push_back(std::move(op));
   }
   if (chosen) AppendOps(chosen->headers.response, d.response_headers);
   AppendOps(r.headers.response, d.response_headers);
   d.response_headers.insert(d.response_headers.end(), cors_ops.begin(), cors_ops.end());
-  for (const auto& op : d.response_headers) act("response header " + DescribeOp(op));
+  for (const auto& op : d.response_headers) SKIFF_GATEWAY_ACT("response header " + DescribeOp(op));
   if (r.rewrite && !r.rewrite->authority.empty()) {
-    act("rewrite authority " + Quote(d.authority) + " -> " + Quote(r.rewrite->authority));
+    SKIFF_GATEWAY_ACT("rewrite authority " + Quote(d.authority) + " -> " +
+                      Quote(r.rewrite->authority));
     d.authority = r.rewrite->authority;
   }
 
@@ -624,7 +632,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
   if (r.mirror && Draw(random, r.mirror_percentage)) {
     d.mirror = *r.mirror;
     d.mirror_upstream = UpstreamOf(*r.mirror, vs);
-    act("mirror to " + d.mirror_upstream);
+    SKIFF_GATEWAY_ACT("mirror to " + d.mirror_upstream);
   }
   if (chosen) {
     d.destination = chosen->destination;
@@ -632,21 +640,23 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     Classify(chosen->destination, vs, d);
     switch (d.kind) {
       case Decision::Kind::kUpstream:
-        act("destination " + DescribeDestination(chosen->destination) + ": upstream " + d.upstream);
+        SKIFF_GATEWAY_ACT("destination " + DescribeDestination(chosen->destination) +
+                          ": upstream " + d.upstream);
         break;
       case Decision::Kind::kReenter:
         if (d.authority != authority_before) {
-          act("destination " + chosen->destination.host +
-              ": an in-cluster service, re-enter routing with Host " + d.authority);
+          SKIFF_GATEWAY_ACT("destination " + chosen->destination.host +
+                            ": an in-cluster service, re-enter routing with Host " + d.authority);
         } else {
-          act("destination " + chosen->destination.host +
-              ": skiff's own gateway, re-enter routing as " + d.authority + d.path);
+          SKIFF_GATEWAY_ACT("destination " + chosen->destination.host +
+                            ": skiff's own gateway, re-enter routing as " + d.authority + d.path);
         }
         break;
       default:
         break;
     }
   }
+#undef SKIFF_GATEWAY_ACT
 }
 
 std::string RouteTable::Impl::DestinationSummary(const VirtualService& vs,
@@ -715,7 +725,13 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinR
   impl->services = std::move(services);
   impl->after = std::move(after);
   impl->options = std::move(options);
+  impl->cluster_suffix = ".svc." + impl->options.cluster_domain;
   for (const auto& vs : impl->services) {
+    impl->sources.push_back(SourceOf(vs));
+    impl->names.emplace_back();
+    for (size_t i = 0; i < vs.http.size(); ++i) {
+      impl->names.back().push_back(RouteName(vs, vs.http[i], i));
+    }
     for (const auto& r : vs.http) {
       for (const auto& m : r.match) impl->any_query_params |= !m.query_params.empty();
     }
@@ -774,8 +790,10 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
     }
     order.emplace_back(score, &vs);
   }
-  std::stable_sort(order.begin(), order.end(),
-                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  // Services are stored oldest first: ties keep that order (pointer order = storage order).
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
 
   std::vector<std::pair<std::string, std::string>> query;
   if (t.any_query_params && !req.query.empty()) query = ParseQuery(req.query);
