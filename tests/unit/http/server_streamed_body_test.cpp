@@ -131,7 +131,11 @@ TEST_F(StreamedBodyTest, FiftyMegabytesInBoundedMemory) {
   // Pieces are what one socket read brings, not the body.
   const size_t max_piece = std::stoul(r->body.substr(r->body.find("max_piece=") + 10));
   EXPECT_LE(max_piece, 256u * 1024);
+#if !defined(__SANITIZE_ADDRESS__)  // ASan's quarantine keeps freed pieces resident
   EXPECT_LT(PeakRss(), peak_before + 25 * 1024 * 1024);  // the body was never held whole
+#else
+  (void)peak_before;
+#endif
   {
     std::lock_guard lock(mu_);
     ASSERT_EQ(heads_.size(), 1u);
