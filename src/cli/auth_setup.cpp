@@ -182,6 +182,9 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
       auth::RemoteJwksOptions remote;
       SKIFF_ASSIGN_OR_RETURN(remote.jwks_uri, Str(o, "jwksURI", where));
       SKIFF_ASSIGN_OR_RETURN(remote.ca_file, Str(o, "caFile", where));
+      // Key sets past their TTL are refetched in the background, so a key the issuer removed
+      // stops verifying within the TTL.
+      remote.refresher = wiring.blocking;
       SKIFF_ASSIGN_OR_RETURN(auto mapping, Mapping(o, where));
       auto issuer = auth::MakeRemoteJwtIssuer(std::move(policy), std::move(remote),
                                               std::move(mapping), clock);
@@ -285,6 +288,7 @@ Result<std::unique_ptr<AuthStack>> MakeAuth(const Settings& settings, const Auth
     } else {
       auth::RemoteJwksOptions remote;
       remote.ca_file = rp.ca_file;
+      remote.refresher = wiring.blocking;
       auto issuer = auth::MakeRemoteJwtIssuer(policy, remote, config.login_mapping, clock);
       if (!issuer) return InvalidArgument("auth.oidc: " + issuer.error().message());
       verify = issuer->verify;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "api/api.hpp"
 #include "auth/auth.hpp"
@@ -219,6 +220,11 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   }
   http::UpstreamPoolOptions pool_options;
   pool_options.connect_timeout = settings.GetDuration("gateway.upstreamConnectTimeout");
+  pool_options.threads = options.io_threads > 0
+                             ? options.io_threads
+                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Enough idle keep-alive connections for every client connection a busy listener has.
+  pool_options.max_idle_per_upstream = 1024;
   // Declared before the server: proxied responses still streaming when the server shuts down
   // read from the pool's connections.
   http::UpstreamPool upstream_pool(pool_options);
@@ -373,9 +379,8 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
       return serving->frontend->Matches(rr.authority, rr.path);
     };
     r.predicate_description =
-        "Host NAME[-predictor[-default]].NAMESPACE.* with /v1/models or /v2 paths, "
-        "/kfserving/NAMESPACE/NAME, /serving/NAMESPACE/NAME/..., or a model name unique across "
-        "namespaces";
+        "a model's Host (NAME[-predictor[-default]].NS.*) or path (/v1/models, /v2, "
+        "/kfserving/NS/NAME, /serving/NS/NAME)";
     after.push_back(std::move(r));
   }
   gateway::ServiceMap services;

@@ -172,10 +172,12 @@ Dispatcher::Dispatcher(TableSource table, ServiceMap services, const Proxy* prox
       timers_(timers),
       options_(std::move(options)) {}
 
-RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, Trace* trace) const {
+RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Trace>* hops) const {
   RoutePlan plan;
   std::shared_ptr<const RouteTable> table = table_();
   for (int hop = 0;; ++hop) {
+    Trace* trace = nullptr;
+    if (hops != nullptr) trace = &hops->emplace_back();
     plan.decision = table->Route(request, random, trace);
     const Decision& d = plan.decision;
     plan.hops = hop + 1;
@@ -200,10 +202,6 @@ RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, Trace* trace) c
                                  std::to_string(RouteTable::kMaxReenter) + " times (508)");
       }
       break;
-    }
-    if (trace) {
-      trace->actions.push_back("re-enter routing as " + request.method + " " + request.authority +
-                               request.path + (request.query.empty() ? "" : "?" + request.query));
     }
   }
   plan.request = std::move(request);
@@ -241,6 +239,44 @@ void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
   // proxy copy what they keep, so the caller's request is used in place.
   Dispatch(std::shared_ptr<http::Request>(std::shared_ptr<void>(), &req), std::move(plan),
            std::move(respond));
+}
+
+void Dispatcher::Mirror(const http::Request& req, const Decision& d) const {
+  // Istio's mirror: a copy, fire and forget, with "-shadow" appended to the Host; its answer is
+  // dropped. A streamed body cannot be copied (it is read once), so such requests are not
+  // mirrored; in-cluster names are mirrored only when gateway.upstreams maps them.
+  if (proxy_ == nullptr || req.body_source || d.mirror_upstream.empty()) return;
+  const std::string& host = d.mirror->host;
+  bool in_cluster = host.ends_with(".svc.cluster.local") || host.ends_with(".svc");
+  if (in_cluster && d.mirror_upstream.find("://") == std::string::npos) return;
+  auto endpoint = Endpoint(d.mirror_upstream);
+  if (!endpoint) return;
+  http::Request copy;
+  copy.method = req.method;
+  copy.path = req.path;
+  copy.raw_query = req.raw_query;
+  copy.headers = req.headers;
+  copy.body = req.body;
+  copy.remote_addr = req.remote_addr;
+  copy.tls = req.tls;
+  copy.principal = req.principal;
+  std::string authority(req.headers.Get("Host").value_or(""));
+  size_t colon = authority.rfind(':');
+  if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
+    authority.insert(colon, "-shadow");
+  } else {
+    authority += "-shadow";
+  }
+  ProxyTarget target;
+  target.endpoint = std::move(*endpoint);
+  if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
+    target.endpoint.ca_file = options_.upstream_ca_file;
+  }
+  target.path_and_query = EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+  target.authority = authority;
+  proxy_->Forward(copy, target, [](http::Response r) {
+    if (r.stream) r.stream->Cancel();
+  });
 }
 
 void Dispatcher::CollectBody(std::shared_ptr<http::BodySource> source,
@@ -299,6 +335,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
     if (req.notes) req.notes->flags += (req.notes->flags.empty() ? "" : ",") + std::string(f);
   };
 
+  if (d.mirror && !plan.loop) Mirror(req, d);
   if (plan.loop) {
     finish(http::ErrorResponse(508, "LoopDetected",
                                "the request re-entered routing more than " +

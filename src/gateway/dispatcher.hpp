@@ -68,14 +68,16 @@ class Dispatcher {
   // Routes `req` (req.path is normalized by the server) and answers through `respond`.
   void Handle(http::Request& req, http::Responder respond) const;
 
-  // Routing only: what Handle would do with `request`, following re-entries, each hop's steps
-  // recorded in `trace` when given. Sends nothing.
-  RoutePlan Plan(RouteRequest request, Random& random, Trace* trace = nullptr) const;
+  // Routing only: what Handle would do with `request`, following re-entries; with `hops`, one
+  // Trace per routing pass (the first for the request as sent, then one per re-entry). Sends
+  // nothing.
+  RoutePlan Plan(RouteRequest request, Random& random, std::vector<Trace>* hops = nullptr) const;
 
   std::shared_ptr<const RouteTable> table() const { return table_(); }
 
  private:
   void Dispatch(std::shared_ptr<http::Request> req, RoutePlan plan, http::Responder respond) const;
+  void Mirror(const http::Request& req, const Decision& d) const;
   void CollectBody(std::shared_ptr<http::BodySource> source, std::shared_ptr<http::Request> req,
                    RoutePlan plan, http::Responder respond) const;
 

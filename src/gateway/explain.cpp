@@ -267,11 +267,16 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
     for (const auto& g : principal->groups) groups += (groups.empty() ? "" : ",") + g;
     if (!groups.empty()) rr.headers.Set(c.groups_header, groups);
   }
-  Trace trace;
-  RoutePlan plan = context.dispatcher->Plan(std::move(rr), ThreadLocalRandom(), &trace);
-  out["routing"] = trace.ToJson();
-  text.Line("Routing:", "");
-  text.Indented(trace.ToText());
+  std::vector<Trace> hops;
+  RoutePlan plan = context.dispatcher->Plan(std::move(rr), ThreadLocalRandom(), &hops);
+  json::array routing;
+  for (size_t i = 0; i < hops.size(); ++i) {
+    routing.push_back(hops[i].ToJson());
+    text.Line(i == 0 ? "Routing:" : "Re-entered:",
+              i == 0 ? "" : "(pass " + std::to_string(i + 1) + ")");
+    text.Indented(hops[i].ToText());
+  }
+  out["routing"] = std::move(routing);
   json::object decision = plan.decision.ToJson();
   decision["hops"] = plan.hops;
   if (plan.loop) decision["loop"] = true;

@@ -180,7 +180,9 @@ def test_istio_example_through_kubectl_reaches_the_model(skiff, kubectl, tmpdir_
         return json.loads(e.stdout)
     wait_until(lambda: explained()["decision"]["hops"] == 2, what="the VirtualService in the table")
     e = explained()
-    matched = [s for s in e["routing"]["tried"] if s["matched"]]
+    assert len(e["routing"]) == 2  # the request as sent, then the re-entry
+    assert e["routing"][1]["host"] == "sklearn-iap-predictor-default.team-a.svc.cluster.local"
+    matched = [s for hop in e["routing"] for s in hop["tried"] if s["matched"]]
     assert "VirtualService team-a/kfserving-iap" in [s["source"] for s in matched]
     assert e["decision"]["finalRequest"]["path"] == "/v1/models/sklearn-iap:predict"
     assert e["decision"]["finalRequest"]["authority"] == "sklearn-iap-predictor-default.team-a.svc.cluster.local"
