@@ -6,6 +6,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import textwrap
@@ -61,9 +62,22 @@ class Upstream:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def _answer(self):
+            def _body(self):
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = b""
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return body
+                        body += self.rfile.read(size)
+                        self.rfile.readline()
                 n = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(n) if n else b""
+                return self.rfile.read(n) if n else b""
+
+            def _answer(self):
+                body = self._body()
                 with outer.lock:
                     outer.requests.append((self.command, self.path, dict(self.headers)))
                 status = 200
@@ -471,3 +485,177 @@ def test_explain_as_another_user_is_for_admins(tmpdir_path):
         assert e["authorization"]["rule"] == "authenticated"
     finally:
         s.stop()
+
+
+class WebSocketEcho:
+    """A loopback upstream that accepts a WebSocket upgrade (RFC 6455 handshake) and then echoes
+    every byte it receives (frames pass through the proxy untouched, so raw echo suffices)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.seen = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import base64
+        import hashlib
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            self.seen.append(head)
+            key = re.search(rb"(?i)sec-websocket-key:\s*(\S+)", head).group(1)
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+            rest = head.split(b"\r\n\r\n", 1)[1]
+            if rest:
+                conn.sendall(rest)
+            try:
+                while True:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    conn.sendall(data)
+            except OSError:
+                pass
+            conn.close()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_websocket_upgrade_passes_through(gw):
+    echo = WebSocketEcho()
+    try:
+        put_vs(gw, vs("ws", "default", [{
+            "match": [{"uri": {"prefix": "/ws"}}],
+            "route": [{"destination": {"host": "127.0.0.1", "port": {"number": echo.port}}}]}]))
+        port = int(gw.url.rsplit(":", 1)[1])
+
+        def upgrade():
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      b"Authorization: Bearer " + gw.token.encode() + b"\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            return s, head
+        # The routing table picks the VirtualService up asynchronously.
+        state = {}
+
+        def switched():
+            s, head = upgrade()
+            if head.startswith(b"HTTP/1.1 101"):
+                state["s"], state["head"] = s, head
+                return True
+            s.close()
+            return False
+        wait_until(switched, what="101 through the gateway")
+        s, head = state["s"], state["head"]
+        assert b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head  # the upstream's Sec-WebSocket-Accept
+        # A masked text frame "hello" (client frames are masked), echoed byte for byte.
+        frame = bytes([0x81, 0x85, 1, 2, 3, 4]) + bytes(b ^ m for b, m in zip(b"hello", [1, 2, 3, 4, 1]))
+        for _ in range(3):
+            s.sendall(frame)
+            got = b""
+            while len(got) < len(frame):
+                got += s.recv(4096)
+            assert got == frame
+        s.close()
+        assert b"upgrade" in echo.seen[-1].lower()
+    finally:
+        echo.stop()
+
+
+def _peer_cert_der(port, ca):
+    import ssl
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            return s.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_tls_certificate_without_dropping_connections(tmpdir_path):
+    import shutil
+    import ssl
+    from conftest import make_test_ca
+    first = make_test_ca(os.path.join(tmpdir_path, "first"))
+    live = os.path.join(tmpdir_path, "live")
+    os.makedirs(live)
+    cert, key = os.path.join(live, "tls.crt"), os.path.join(live, "tls.key")
+    shutil.copy(first[1], cert)
+    shutil.copy(first[2], key)
+    s = Skiff(os.path.join(tmpdir_path, "data"),
+              env={"SKIFF_TLS_MODE": "files", "SKIFF_TLS_CERT_FILE": cert, "SKIFF_TLS_KEY_FILE": key}).start()
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        before = _peer_cert_der(port, first[0])
+        # A keep-alive HTTPS connection opened before the reload.
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5,
+                                           context=ssl.create_default_context(cafile=first[0]))
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b"ok\n"
+        second = make_test_ca(os.path.join(tmpdir_path, "second"))
+        shutil.copy(second[1], cert)
+        shutil.copy(second[2], key)
+        s.proc.send_signal(signal.SIGHUP)
+        s.err.wait_for("TLS certificate reloaded", timeout=10)
+        after = _peer_cert_der(port, second[0])
+        assert after != before
+        # The old connection still works, on its old certificate.
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b"ok\n"
+        conn.close()
+        # A broken pair is refused and the current certificate stays.
+        with open(key, "w") as f:
+            f.write("not a key\n")
+        s.proc.send_signal(signal.SIGHUP)
+        s.err.wait_for("TLS certificate not reloaded", timeout=10)
+        assert _peer_cert_der(port, second[0]) == after
+        assert s.proc.poll() is None
+    finally:
+        s.stop()
+
+
+def test_large_bodies_stream_to_upstreams_and_are_limited_in_process(gw, upstream):
+    put_vs(gw, vs("upload", "default", [{
+        "match": [{"uri": {"prefix": "/upload"}}],
+        "route": [{"destination": {"host": "127.0.0.1", "port": {"number": upstream.port}}}]}]))
+    routed(gw, "/upload", 200)
+    body = b"x" * (20 * 1024 * 1024)  # more than http.maxBodyBytes (8 MiB)
+    r = gw.request("PUT", "/upload", data=body, timeout=60)
+    assert r.status_code == 200, r.text[:200]
+    assert r.json()["body_len"] == len(body)
+
+    def chunks():
+        for _ in range(20):
+            yield b"y" * (1024 * 1024)
+    r = gw.request("POST", "/upload", data=chunks(), timeout=60)  # chunked upload
+    assert r.status_code == 200, r.text[:200]
+    assert r.json()["body_len"] == 20 * 1024 * 1024
+    assert r.json()["headers"]["transfer-encoding"] == "chunked"  # streamed, not buffered
+    # In-process services keep the listener's body limit: refused from the header alone.
+    port = int(gw.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /api/v1/namespaces HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+                  b"Authorization: Bearer " + gw.token.encode() + b"\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413")
