@@ -9,7 +9,15 @@
 // Waiting for a handler's Responder or a BodyStream's chunk uses wake_timer_: the coroutine
 // waits on it (with the handler time-out, or forever), and the delivery, which always runs on
 // the worker's thread, stores the value and cancels the timer. Deliveries carry a sequence
-// number so that a late answer to an earlier request is dropped.
+// number so that a late answer to an earlier request is dropped. Waits loop on their condition:
+// other events (a streamed body's read, a tunnel closing) cancel the same timer.
+//
+// Two things run as callbacks beside the coroutine rather than inside it, because the handler
+// drives them while the coroutine waits: a streamed request body (BodySource reads, with their
+// own per-read timer; the disconnect detector stays off while they own the read side) and the
+// tunnel after a 101 (ByteStream reads and writes; the watchdog is its idle time-out). Socket
+// reads never overlap: FinishStreamedBody waits out (or cancels) a body read before the
+// coroutine reads again, and "100 Continue" finishes before the response is written.
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/stream.hpp>

@@ -89,7 +89,7 @@ class Server {
   // `metrics` may be null; otherwise it must outlive the Server, and no other Server may register
   // on it (families would be duplicated). Registers skiff_http_requests_total{route,method,code},
   // skiff_http_request_duration_seconds{route,method}, skiff_http_open_connections. Requests
-  // that never reached the handler (400, 408, 413, 431) are counted with route="".
+  // that never reached the handler (400, 408, 413, 431, 501) are counted with route="".
   Server(ServerOptions options, Handler root, MetricsRegistry* metrics);
   // Shuts down (if needed), then joins the pools: tasks still queued there are dropped, and
   // their Responders answer nothing (the connections are gone).
