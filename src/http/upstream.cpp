@@ -280,7 +280,6 @@ net::awaitable<std::optional<Failure>> Connect(Shard* shard, std::shared_ptr<Con
   std::vector<tcp::endpoint> endpoints;
   error_code addr_ec;
   auto literal = net::ip::make_address(ep.host, addr_ec);
-  std::shared_ptr<ssl::context> tls_ctx;
   if (ep.tls) {
     auto ctx = TlsContext(shard, ep);
     if (!ctx) co_return Failure{ctx.error(), UpstreamFailure::kInvalid};
@@ -394,6 +393,7 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
     if (error_) return ready(*error_);
     if (finished_) return ready(std::optional<std::string>());
     if (cancelled_) return ready(Cancelled("upstream response body cancelled"));
+    if (piece_.empty()) piece_.resize(kPieceBytes);  // not for bodies that end at once
     parser_->get().body().data = piece_.data();
     parser_->get().body().size = piece_.size();
     conn_->Arm(shard_->core->options.io_timeout);
@@ -446,7 +446,7 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
   std::unique_ptr<Parser> parser_;
   bool keep_alive_;
   std::optional<uint64_t> content_length_;
-  std::vector<char> piece_ = std::vector<char>(kPieceBytes);
+  std::vector<char> piece_;
   bool finished_ = false;
   bool cancelled_ = false;
   std::optional<Status> error_;
