@@ -826,8 +826,10 @@ UpstreamPool::~UpstreamPool() {
 
 void UpstreamPool::Send(UpstreamRequest request, Callback done) {
   PoolCore& core = impl_->core;
-  Shard* shard =
-      core.shards[core.next.fetch_add(1, std::memory_order_relaxed) % core.shards.size()].get();
+  // Each calling thread sticks to one shard, so its requests find that shard's idle
+  // connections (with threads == the server's I/O threads, one shard per I/O thread).
+  thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
+  Shard* shard = core.shards[sticky % core.shards.size()].get();
   auto ex = std::make_shared<Exchange>(Exchange{std::move(request), std::move(done)});
   if (ex->req.body_source && ex->req.upgrade) {
     net::post(shard->ctx, [ex] {

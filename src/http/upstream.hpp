@@ -28,9 +28,11 @@
 namespace skiff::http {
 
 struct UpstreamPoolOptions {
-  int threads = 1;                    // I/O threads (each with its own connection pools)
-  size_t max_idle_per_upstream = 32;  // idle keep-alive connections kept per upstream
-  std::chrono::milliseconds idle_timeout{60'000};    // an idle connection is closed after this
+  // I/O threads, each with its own connection pools. A thread calling Send always uses the
+  // same one; for throughput, use as many as the server has I/O threads.
+  int threads = 1;
+  size_t max_idle_per_upstream = 32;               // idle keep-alive connections kept per upstream
+  std::chrono::milliseconds idle_timeout{60'000};  // an idle connection is closed after this
   std::chrono::milliseconds connect_timeout{5'000};  // TCP connect plus TLS handshake
   // Each wait for more response body, and each write of the request to the upstream.
   std::chrono::milliseconds io_timeout{60'000};

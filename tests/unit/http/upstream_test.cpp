@@ -239,6 +239,31 @@ TEST(UpstreamPoolTest, ReusesOneConnectionForSequentialRequests) {
   EXPECT_EQ(pool.stats().reused, 4u);
 }
 
+TEST(UpstreamPoolTest, SeveralThreadsEachReuseTheirShardsConnections) {
+  UpstreamPoolOptions opts;
+  opts.threads = 3;
+  UpstreamPool pool(opts);
+  TestServer upstream({}, [&](Router& r, Server&) {
+    r.Add({"GET"}, "/t", [](Request&, Responder respond) { respond(Response::Text(200, "t")); });
+  });
+  std::atomic<int> ok{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < 4; ++i) {
+        Sent s = SendSync(pool, Get(upstream.port(), "/t"));
+        if (!s.response) continue;
+        auto body = ReadAll(*s.response->body);
+        if (body && *body == "t") ++ok;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(ok.load(), 12);
+  EXPECT_LE(pool.stats().connections_opened, 3u);
+  EXPECT_GE(pool.stats().reused, 9u);
+}
+
 TEST(UpstreamPoolTest, UnfinishedBodyClosesTheConnectionInsteadOfReusingIt) {
   UpstreamPool pool;
   TestServer upstream({}, [&](Router& r, Server&) {
