@@ -34,7 +34,8 @@ struct UpstreamPoolOptions {
   size_t max_idle_per_upstream = 32;               // idle keep-alive connections kept per upstream
   std::chrono::milliseconds idle_timeout{60'000};  // an idle connection is closed after this
   std::chrono::milliseconds connect_timeout{5'000};  // TCP connect plus TLS handshake
-  // Each wait for more response body, and each write of the request to the upstream.
+  // Each wait for more response body. (Writes of the request are bounded by the request's
+  // response_timeout.)
   std::chrono::milliseconds io_timeout{60'000};
   size_t max_response_header_bytes = 64 * 1024;
 };
