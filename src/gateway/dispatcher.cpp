@@ -120,12 +120,6 @@ struct Completion {
   }
 };
 
-// ProxyTarget endpoint from a decision's upstream: "host:port" or a mapped URL.
-Result<http::UpstreamEndpoint> Endpoint(const std::string& upstream) {
-  if (upstream.find("://") != std::string::npos) return http::ParseUpstreamUrl(upstream);
-  return http::ParseUpstreamUrl("http://" + upstream);
-}
-
 }  // namespace
 
 RouteRequest RouteRequestFrom(const http::Request& req) {
@@ -249,7 +243,7 @@ void Dispatcher::Mirror(const http::Request& req, const Decision& d) const {
   const std::string& host = d.mirror->host;
   bool in_cluster = host.ends_with(".svc.cluster.local") || host.ends_with(".svc");
   if (in_cluster && d.mirror_upstream.find("://") == std::string::npos) return;
-  auto endpoint = Endpoint(d.mirror_upstream);
+  auto endpoint = ParseUpstream(d.mirror_upstream);
   if (!endpoint) return;
   http::Request copy;
   copy.method = req.method;
@@ -392,7 +386,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
         finish(http::ErrorResponse(Unavailable("the reverse proxy is not configured")));
         return;
       }
-      auto endpoint = Endpoint(d.upstream);
+      auto endpoint = ParseUpstream(d.upstream);
       if (!endpoint) {
         finish(http::ErrorResponse(502, "BadGateway",
                                    "route " + d.route_name + " names an invalid upstream " +

@@ -85,23 +85,6 @@ std::string JoinAll(const HeaderMap& h, std::string_view name) {
   return out;
 }
 
-// The route's header operations. (Same semantics as gateway::ApplyHeaderOps.)
-void ApplyOps(const std::vector<HeaderOp>& ops, HeaderMap& headers) {
-  for (const auto& op : ops) {
-    switch (op.kind) {
-      case HeaderOp::Kind::kRemove:
-        headers.Remove(op.name);
-        break;
-      case HeaderOp::Kind::kSet:
-        headers.Set(op.name, op.value);
-        break;
-      case HeaderOp::Kind::kAdd:
-        headers.Add(op.name, op.value);
-        break;
-    }
-  }
-}
-
 std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 // The response body, pulled by the server connection piece by piece from the upstream.
@@ -237,7 +220,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     }
     std::string via = JoinAll(up.headers, "Via");
     out.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
-    ApplyOps(response_ops, out.headers);
+    ApplyHeaderOps(response_ops, out.headers);
     if (upgraded) {
       out.headers.Set("Connection", "Upgrade");
       out.upgrade = [tunnel = up.tunnel](std::shared_ptr<http::ByteStream> client) {
@@ -362,20 +345,6 @@ Result<http::UpstreamEndpoint> ParseUpstream(std::string_view upstream) {
   return ep;
 }
 
-Result<ProxyTarget> TargetFor(const Decision& d, const std::string& ca_file) {
-  ProxyTarget t;
-  SKIFF_ASSIGN_OR_RETURN(t.endpoint, ParseUpstream(d.upstream));
-  if (t.endpoint.tls) t.endpoint.ca_file = ca_file;
-  t.path_and_query = d.path.empty() ? "/" : d.path;
-  if (!d.query.empty()) t.path_and_query += "?" + d.query;
-  t.authority = d.authority;
-  t.request_headers = d.request_headers;
-  t.response_headers = d.response_headers;
-  t.timeout = d.timeout;
-  t.retries = d.retries;
-  return t;
-}
-
 void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStream> b) {
   Pump(a, b);
   Pump(b, a);
@@ -438,7 +407,7 @@ void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Respond
   if (fw->notes && !fw->notes->request_id.empty() && !up.headers.Has("X-Request-Id")) {
     up.headers.Set("X-Request-Id", fw->notes->request_id);
   }
-  ApplyOps(target.request_headers, up.headers);
+  ApplyHeaderOps(target.request_headers, up.headers);
   up.upgrade = upgrade;
 
   // A declared empty streamed body is no body (an upgrade must not carry one).

@@ -79,9 +79,6 @@ struct RetryPolicy {
 // A routing Decision's upstream: "host:port", "[v6]:port", "host" (port 80) or an http(s):// URL
 // (the skiff.dev/upstream mapping; a path in it is ignored).
 Result<http::UpstreamEndpoint> ParseUpstream(std::string_view upstream);
-// The target for a Decision of kind kUpstream: its upstream, rewritten path and query, authority,
-// header operations, timeout and retries. `ca_file` is the trust anchor for https upstreams.
-Result<ProxyTarget> TargetFor(const Decision& d, const std::string& ca_file = {});
 
 // Connects two byte streams both ways until either ends or fails; then closes both.
 void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStream> b);

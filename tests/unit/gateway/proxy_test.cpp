@@ -648,7 +648,7 @@ TEST(ProxyTest, WebSocketUpgradeIsBridgedToTheUpstream) {
   EXPECT_TRUE(WaitUntil([&] { return upstream_saw_eof.load(); }));
 }
 
-TEST(ProxyTest, TargetForADecision) {
+TEST(ProxyTest, ParseUpstreamForms) {
   auto a = ParseUpstream("backend.ns.example:8080");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->host, "backend.ns.example");
@@ -666,26 +666,6 @@ TEST(ProxyTest, TargetForADecision) {
   EXPECT_FALSE(ParseUpstream("host:0"));
   EXPECT_FALSE(ParseUpstream("host:http"));
   EXPECT_FALSE(ParseUpstream("a/b:80"));
-
-  Decision d;
-  d.kind = Decision::Kind::kUpstream;
-  d.upstream = "https://10.0.0.5:8443";
-  d.path = "/v1/models/m";
-  d.query = "a=1";
-  d.authority = "m.example";
-  d.timeout = 300s;
-  d.retries = Retries{2, std::nullopt, "5xx"};
-  d.request_headers = {{HeaderOp::Kind::kSet, "x-a", "1"}};
-  auto t = TargetFor(d, "/etc/ca.pem");
-  ASSERT_TRUE(t);
-  EXPECT_EQ(t->endpoint.Authority(), "10.0.0.5:8443");
-  EXPECT_EQ(t->endpoint.ca_file, "/etc/ca.pem");
-  EXPECT_EQ(t->path_and_query, "/v1/models/m?a=1");
-  EXPECT_EQ(t->authority, "m.example");
-  EXPECT_EQ(t->timeout, std::optional<std::chrono::milliseconds>(300s));
-  ASSERT_TRUE(t->retries);
-  EXPECT_EQ(t->retries->attempts, 2);
-  EXPECT_EQ(t->request_headers.size(), 1u);
 }
 
 // A real front server (streamed request bodies on) whose every request goes to the proxy.
