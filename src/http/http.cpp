@@ -170,6 +170,14 @@ Result<std::string> NormalizePath(std::string_view raw_path) {
       auto u = static_cast<unsigned char>(c);
       if (u < 0x20 || u == 0x7f) return InvalidArgument("path contains a control character");
     }
+    // "..;x" and ".;x": path parameters on a dot segment, which servlet containers (Tomcat,
+    // Jetty) resolve as ".." and "." behind the gateway's back.
+    if (size_t semi = seg->find(';'); semi != std::string::npos) {
+      std::string_view name(seg->data(), semi);
+      if (name == "." || name == "..") {
+        return InvalidArgument("path contains a dot segment with parameters (" + *seg + ")");
+      }
+    }
     if (*seg == ".") {
       trailing_slash = last;
     } else if (*seg == "..") {

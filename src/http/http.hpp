@@ -157,8 +157,9 @@ class TaskRunner {
 std::optional<std::string> PercentDecode(std::string_view s, bool plus_is_space);
 std::string PercentEncode(std::string_view s);
 // Normalizes a request path: must start with '/', decodes percent escapes, rejects encoded
-// '/' (%2F), NUL, backslash and "." / ".." segments that would escape the root, and collapses
-// duplicate slashes. Returns InvalidArgument with a reason on ambiguity.
+// '/' (%2F), NUL, backslash, "." / ".." segments that would escape the root and dot segments
+// with parameters ("..;x", which servlet containers resolve as ".."), and collapses duplicate
+// slashes. Returns InvalidArgument with a reason on ambiguity.
 Result<std::string> NormalizePath(std::string_view raw_path);
 
 }  // namespace skiff::http

@@ -98,7 +98,9 @@ INSTANTIATE_TEST_SUITE_P(
         PathCase{"/a%2Fb", nullptr}, PathCase{"/a%2fb", nullptr}, PathCase{"/a%00b", nullptr},
         PathCase{"/a\\b", nullptr}, PathCase{"/a%5Cb", nullptr}, PathCase{"/a%0Ab", nullptr},
         PathCase{"/a%zz", nullptr}, PathCase{"/a%2", nullptr}, PathCase{"", nullptr},
-        PathCase{"a/b", nullptr}, PathCase{"*", nullptr}));
+        PathCase{"a/b", nullptr}, PathCase{"*", nullptr}, PathCase{"/public/..;/admin", nullptr},
+        PathCase{"/a/.;x/b", nullptr}, PathCase{"/a/%2e%2e;jsessionid=1/b", nullptr},
+        PathCase{"/a;v=1/b", "/a;v=1/b"}, PathCase{"/m/x:predict;v", "/m/x:predict;v"}));
 
 }  // namespace
 }  // namespace skiff::http
