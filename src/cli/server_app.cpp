@@ -439,6 +439,62 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                  port.error().message().c_str());
     return 1;
   }
+  // Optional plain-HTTP listener that sends browsers to the HTTPS one (308 keeps the method).
+  std::unique_ptr<http::Server> redirect_server;
+  uint16_t redirect_listen_port = 0;
+  if (std::string redirect_addr = settings.GetString("tls.redirectAddr"); !redirect_addr.empty()) {
+    auto where = SplitHostPort(redirect_addr);
+    if (!where || options.tls_cert_file.empty()) {
+      std::fprintf(stderr, "skiff: tls.redirectAddr: %s\n",
+                   where ? "needs TLS on the main listener" : where.error().message().c_str());
+      serving->controller->Stop();
+      server.Shutdown();
+      server.Wait();
+      return 2;
+    }
+    http::ServerOptions ro;
+    ro.host = where->first;
+    ro.port = where->second;
+    ro.io_threads = 1;
+    ro.blocking_threads = 1;
+    ro.cpu_threads = 1;
+    ro.max_body_bytes = 64 * 1024;  // nothing is read from these requests
+    ro.access_log = options.access_log;
+    uint16_t https_port = *port;
+    redirect_server = std::make_unique<http::Server>(
+        ro,
+        [https_port](http::Request& req, http::Responder respond) {
+          std::string host(req.headers.Get("Host").value_or(""));
+          if (!host.empty() && host.front() == '[') {
+            host = host.substr(0, host.find(']') + 1);
+          } else if (size_t colon = host.find(':'); colon != std::string::npos) {
+            host.resize(colon);
+          }
+          if (host.empty() || host.find_first_of("/\\@ ") != std::string::npos) {
+            respond(http::ErrorResponse(400, "BadRequest", "a Host header is required"));
+            return;
+          }
+          http::Response r;
+          r.status = 308;
+          r.headers.Set("Location",
+                        "https://" + host +
+                            (https_port == 443 ? "" : ":" + std::to_string(https_port)) +
+                            req.target);
+          respond(std::move(r));
+        },
+        nullptr);
+    auto redirect_port = redirect_server->Start();
+    if (!redirect_port) {
+      std::fprintf(stderr, "skiff: cannot listen on %s: %s\n", redirect_addr.c_str(),
+                   redirect_port.error().message().c_str());
+      serving->controller->Stop();
+      server.Shutdown();
+      server.Wait();
+      return 1;
+    }
+    spdlog::info("redirecting http://{}:{} to HTTPS", where->first, *redirect_port);
+    redirect_listen_port = *redirect_port;
+  }
   std::string host = hostport->first;
   if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
@@ -548,6 +604,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                   email.c_str(), bootstrap_user->password_file.c_str());
     }
   }
+  if (redirect_server) {
+    std::printf("HTTP redirect listener on port %u (to HTTPS)\n",
+                static_cast<unsigned>(redirect_listen_port));
+  }
   std::printf(
       "kubectl:  skiff kubeconfig --data-dir %s > skiff.kubeconfig && "
       "KUBECONFIG=skiff.kubeconfig kubectl get namespaces\n",
@@ -578,6 +638,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   resource_api.CloseWatches();
   routes->Stop();
   serving->controller->Stop();
+  if (redirect_server) redirect_server->Shutdown();
   server.Shutdown();
   server.Wait();
   if (access_log) access_log->Flush();

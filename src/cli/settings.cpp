@@ -32,6 +32,10 @@ std::vector<SettingSpec> AllSpecs() {
       {"tls.only", Type::kBool, "false", "refuse plain HTTP on the listener (TLS only)", ""},
       {"tls.hosts", Type::kString, "", "extra names/IPs for the auto certificate, comma-separated",
        ""},
+      {"tls.redirectAddr", Type::kString, "",
+       "also listen here with plain HTTP that redirects every request to the HTTPS listener "
+       "(e.g. 0.0.0.0:80)",
+       ""},
       {"log.level", Type::kString, "info", "trace, debug, info, warn, error or off", "log-level"},
       {"log.format", Type::kString, "text", "text or json", "log-format"},
       {"http.ioThreads", Type::kInt, "0", "I/O threads (0 = one per core)", ""},

@@ -387,7 +387,8 @@ def test_path_normalization_cannot_bypass_a_route(gw):
                    b"/public/%2e%2e/private/x", b"///private//x"]:
         status, data = raw_get(port, target, token)
         assert status == 403 and b"guarded" in data, (target, data[:200])
-    for target in [b"/private%2Fx", b"/x/..%2Fprivate", b"/x%5C..%5Cprivate", b"/../private"]:
+    for target in [b"/private%2Fx", b"/x/..%2Fprivate", b"/x%5C..%5Cprivate", b"/../private",
+                   b"/x/..;/private/x"]:
         status, data = raw_get(port, target, token)
         assert status == 400, (target, data[:200])
     # Case is significant unless the route says ignoreUriCase (Istio semantics).
@@ -659,3 +660,23 @@ def test_large_bodies_stream_to_upstreams_and_are_limited_in_process(gw, upstrea
                   b"Authorization: Bearer " + gw.token.encode() + b"\r\n"
                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 413")
+
+
+def test_http_listener_redirects_to_https(tmpdir_path):
+    from conftest import make_test_ca
+    ca, cert, key = make_test_ca(os.path.join(tmpdir_path, "tls"))
+    s = Skiff(os.path.join(tmpdir_path, "data"),
+              env={"SKIFF_TLS_MODE": "files", "SKIFF_TLS_CERT_FILE": cert, "SKIFF_TLS_KEY_FILE": key,
+                   "SKIFF_TLS_REDIRECT_ADDR": "127.0.0.1:0"}).start()
+    try:
+        port = int(s.url.rsplit(":", 1)[1])
+        redirect_port = int(s.out.wait_for(r"HTTP redirect listener on port (\d+)").group(1))
+        r = requests.post(f"http://127.0.0.1:{redirect_port}/v1/models/iris:predict?x=1",
+                          allow_redirects=False, timeout=5)
+        assert r.status_code == 308
+        assert r.headers["Location"] == f"https://127.0.0.1:{port}/v1/models/iris:predict?x=1"
+        r = requests.get(f"http://127.0.0.1:{redirect_port}/healthz", allow_redirects=True, timeout=5,
+                         verify=ca)
+        assert r.status_code == 200 and r.url.startswith("https://")
+    finally:
+        s.stop()
