@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/crypto.hpp"
+#include "core/html.hpp"
 #include "core/json.hpp"
 #include "http/router.hpp"
 
@@ -41,32 +42,6 @@ std::string EncodePath(std::string_view path) {
 bool WantsHtml(const http::Request& req) {
   auto accept = req.headers.Get("Accept");
   return accept && accept->find("text/html") != std::string_view::npos;
-}
-
-std::string HtmlEscape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 http::Response NoRoute(const http::Request& req, const RoutePlan& plan) {

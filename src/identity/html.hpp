@@ -5,9 +5,11 @@
 #include <string_view>
 #include <vector>
 
+#include "core/html.hpp"
+
 namespace skiff::identity {
 
-std::string HtmlEscape(std::string_view s);
+using skiff::HtmlEscape;
 
 struct LoginPage {
   std::string title = "Log in to Skiff";
