@@ -1,0 +1,252 @@
+// The dispatcher (re-entry, loops, rewrites reaching services, fault delay, time-outs, 404s) and
+// `routes explain` without sockets: services are plain handlers, the table is built from YAML.
+
+#include "gateway/dispatcher.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <sstream>
+
+#include "../wait_until.hpp"
+#include "core/json.hpp"
+#include "core/yaml.hpp"
+#include "gateway/explain.hpp"
+
+namespace skiff::gateway {
+namespace {
+
+VirtualService Vs(std::string_view spec_yaml, std::string name = "vs", std::string ns = "ns") {
+  std::string text =
+      "apiVersion: networking.istio.io/v1beta1\nkind: VirtualService\nmetadata:\n  name: " + name +
+      "\n  namespace: " + ns + "\nspec:\n";
+  std::istringstream lines{std::string(spec_yaml)};
+  for (std::string line; std::getline(lines, line);) text += "  " + line + "\n";
+  auto doc = ParseYaml(text);
+  EXPECT_TRUE(doc.has_value()) << text;
+  auto vs = ParseVirtualService(doc->as_object());
+  EXPECT_TRUE(vs.has_value()) << (vs ? "" : vs.error().message());
+  return vs ? *vs : VirtualService{};
+}
+
+struct Seen {
+  std::string service, path, host, query;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void Build(std::vector<VirtualService> services) {
+    BuiltinRoute serving;
+    serving.name = "serving";
+    serving.service = "serving";
+    serving.predicate = [](const RouteRequest& r) { return r.path.starts_with("/v1/models/"); };
+    auto t = RouteTable::Build(PlatformRoutes("/dex"), std::move(services), {serving});
+    ASSERT_TRUE(t.has_value());
+    table_ = *t;
+    ServiceMap map;
+    for (const char* id : {"api", "serving", "health"}) {
+      map[id] = [this, id](http::Request& req, http::Responder respond) {
+        seen_.push_back(
+            {id, req.path, std::string(req.headers.Get("Host").value_or("")), req.raw_query});
+        if (hold_) {
+          held_ = std::move(respond);
+          return;
+        }
+        respond(http::Response::Text(200, id));
+      };
+    }
+    dispatcher_ =
+        std::make_unique<Dispatcher>([this] { return table_; }, std::move(map), nullptr, &timers_);
+  }
+
+  // Dispatches and waits for the answer.
+  http::Response Send(std::string method, std::string path, std::string host = "example.com",
+                      http::HeaderMap headers = {}) {
+    http::Request req;
+    req.method = std::move(method);
+    size_t q = path.find('?');
+    req.path = path.substr(0, q);
+    if (q != std::string::npos) req.raw_query = path.substr(q + 1);
+    req.target = path;
+    req.headers = std::move(headers);
+    req.headers.Set("Host", host);
+    req.notes = std::make_shared<http::AccessNotes>();
+    notes_ = req.notes;
+    auto got = std::make_shared<std::optional<http::Response>>();
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    dispatcher_->Handle(req, [got, done](http::Response r) {
+      *got = std::move(r);
+      done->store(true);
+    });
+    EXPECT_TRUE(testing::WaitUntil([&] { return done->load(); }));
+    return got->value_or(http::Response{});
+  }
+
+  Timers timers_;
+  std::shared_ptr<const RouteTable> table_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::vector<Seen> seen_;
+  std::shared_ptr<http::AccessNotes> notes_;
+  bool hold_ = false;
+  http::Responder held_;
+};
+
+TEST_F(DispatcherTest, ReentryRewritesReachTheService) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /kfserving/team-a/iap}}]
+  rewrite: {uri: /v1/models/iap}
+  headers: {response: {set: {x-route: iap}}}
+  route:
+  - destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}
+    headers: {request: {set: {Host: iap-predictor-default.team-a.svc.cluster.local}}}
+)")});
+  http::Response r = Send("POST", "/kfserving/team-a/iap:predict?x=1");
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].service, "serving");
+  EXPECT_EQ(seen_[0].path, "/v1/models/iap:predict");
+  EXPECT_EQ(seen_[0].query, "x=1");
+  EXPECT_EQ(seen_[0].host, "iap-predictor-default.team-a.svc.cluster.local");
+  EXPECT_EQ(r.headers.Get("x-route"), "iap");  // the first hop's response operations apply
+  EXPECT_EQ(notes_->route_name, "serving");
+  EXPECT_FALSE(notes_->request_id.empty() && r.headers.Has("x-request-id"));
+}
+
+TEST_F(DispatcherTest, ARoutingLoopAnswers508) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /loop}}]
+  route: [{destination: {host: istio-ingressgateway.istio-system.svc.cluster.local}}]
+)")});
+  http::Response r = Send("GET", "/loop");
+  EXPECT_EQ(r.status, 508);
+  EXPECT_TRUE(seen_.empty());
+  RouteRequest loop;
+  loop.path = "/loop";
+  RoutePlan plan = dispatcher_->Plan(loop, ThreadLocalRandom());
+  EXPECT_TRUE(plan.loop);
+  EXPECT_EQ(plan.hops, RouteTable::kMaxReenter + 1);
+}
+
+TEST_F(DispatcherTest, NoRouteIsJsonForClientsAndHtmlForBrowsers) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /models/alpha}}]
+  directResponse: {status: 200, body: {string: alpha}}
+)",
+            "near", "default")});
+  http::Response r = Send("GET", "/models/beta");
+  EXPECT_EQ(r.status, 404);
+  auto body = ParseJson(r.body);
+  ASSERT_TRUE(body);
+  EXPECT_NE(Serialize(body->at("candidates")).find("default/near"), std::string::npos) << r.body;
+  EXPECT_EQ(notes_->flags, "NR");
+  http::HeaderMap accept;
+  accept.Set("Accept", "text/html,application/xhtml+xml");
+  r = Send("GET", "/models/<script>", "example.com", accept);
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.headers.Get("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(r.body.find("<script>"), std::string::npos);
+  EXPECT_NE(r.body.find("&lt;script&gt;"), std::string::npos);
+}
+
+TEST_F(DispatcherTest, FaultDelayHoldsTheRequestThenDispatches) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /slow}}]
+  rewrite: {uri: /v1/models/slow}
+  fault: {delay: {fixedDelay: 0.2s, percentage: {value: 100}}}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)")});
+  auto start = std::chrono::steady_clock::now();
+  http::Response r = Send("GET", "/slow");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(200));
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].path, "/v1/models/slow");
+  EXPECT_EQ(notes_->flags, "DI");
+}
+
+TEST_F(DispatcherTest, AServiceThatDoesNotAnswerInTheRouteTimeoutGets504) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /hung}}]
+  rewrite: {uri: /v1/models/hung}
+  timeout: 0.1s
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)")});
+  hold_ = true;
+  http::Response r = Send("POST", "/hung:predict");
+  EXPECT_EQ(r.status, 504);
+  EXPECT_NE(r.body.find("timed out"), std::string::npos);
+  ASSERT_TRUE(held_);
+  held_(http::Response::Text(200, "late"));  // a late answer is dropped, nothing crashes
+}
+
+TEST_F(DispatcherTest, ExplainFollowsHopsAndRefusesBadInput) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /kfserving/team-a/iap}}]
+  rewrite: {uri: /v1/models/iap}
+  timeout: 300s
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)")});
+  ExplainContext ctx;
+  ctx.dispatcher = dispatcher_.get();
+  http::Request caller;
+  caller.headers.Set("Host", "skiff.example");
+  ExplainRequest what;
+  what.method = "POST";
+  what.url = "https://models.example/kfserving/team-a/iap:predict";
+  auto ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex) << ex.error();
+  EXPECT_EQ(ex->json.at("routing").as_array().size(), 2u);
+  EXPECT_EQ(GetString(ex->json, "decision.finalRequest.path"), "/v1/models/iap:predict");
+  EXPECT_EQ(GetString(ex->json, "decision.effectiveTimeout"), "300s");
+  EXPECT_EQ(GetString(ex->json, "request.host"), "models.example");
+  EXPECT_NE(ex->text.find("Re-entered:"), std::string::npos) << ex->text;
+
+  what.url = "/a/%2Fetc";
+  ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex);
+  EXPECT_NE(GetString(ex->json, "summary").find("refused before routing: 400"), std::string::npos);
+
+  what.url = "ftp://x/y";
+  EXPECT_EQ(Explain(what, caller, ctx).error().code(), Code::kInvalidArgument);
+  what.url = "relative";
+  EXPECT_EQ(Explain(what, caller, ctx).error().code(), Code::kInvalidArgument);
+  what.url = "/x";
+  what.as_user = "bob";
+  EXPECT_EQ(Explain(what, caller, ctx).error().code(), Code::kPermissionDenied);
+  caller.principal = Principal{"root", {}, "token", true};
+  ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(GetString(ex->json, "identity.principal.user"), "bob");
+}
+
+TEST(ExplainRequestTest, ParsesTheQueryAndTheTokenHeader) {
+  http::Request req;
+  req.raw_query = "method=post&url=%2Fv1%2Fmodels%2Fx&header=x-env%3A%20test&header=Host:%20a.b";
+  req.headers.Set(kExplainTokenHeader, "Bearer abc");
+  auto what = ParseExplainRequest(req);
+  ASSERT_TRUE(what) << what.error();
+  EXPECT_EQ(what->method, "POST");
+  EXPECT_EQ(what->url, "/v1/models/x");
+  ASSERT_EQ(what->headers.size(), 2u);
+  EXPECT_EQ(what->headers[0], (std::pair<std::string, std::string>{"x-env", "test"}));
+  EXPECT_EQ(what->headers[1].second, "a.b");
+  EXPECT_EQ(what->token, "abc");
+
+  req.raw_query = "method=GET";
+  EXPECT_FALSE(ParseExplainRequest(req));  // url is required
+  req.raw_query = "url=/x&header=novalue";
+  EXPECT_FALSE(ParseExplainRequest(req));
+  req.raw_query = "url=/x&header=x:%0D%0Ainjected";
+  EXPECT_FALSE(ParseExplainRequest(req));
+  req.raw_query = "url=/x&as=bob";
+  EXPECT_FALSE(ParseExplainRequest(req));  // as and a token together
+}
+
+}  // namespace
+}  // namespace skiff::gateway
