@@ -365,11 +365,18 @@ void Connection::Deliver(uint64_t seq, Response response) {
   if (waiting_) wake_timer_.cancel();
 }
 
-void Connection::DeliverChunk(uint64_t seq, std::optional<std::string> chunk) {
+void Connection::DeliverChunk(uint64_t seq, Result<std::optional<std::string>> chunk) {
   if (seq != pull_seq_ || chunk_ready_) return;
   chunk_ready_ = true;
-  if (!chunk) stream_ended_ = true;
-  chunk_ = std::move(chunk);
+  if (!chunk) {
+    SPDLOG_WARN("response body of route {} failed midway: {}", route_, chunk.error().message());
+    stream_failed_ = true;
+    stream_ended_ = true;
+    chunk_.reset();
+  } else {
+    if (!*chunk) stream_ended_ = true;
+    chunk_ = std::move(*chunk);
+  }
   if (waiting_) wake_timer_.cancel();
 }
 
@@ -853,6 +860,7 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
   phase_ = Phase::kStreaming;
   stream_ = stream;
   stream_ended_ = false;
+  stream_failed_ = false;
   peer_gone_ = false;
   if (closing_) stream->Cancel();
   StartDetector();
@@ -885,7 +893,9 @@ net::awaitable<bool> Connection::StreamBody(std::shared_ptr<BodyStream> stream, 
   stream_.reset();
   ++pull_seq_;  // a chunk still in flight is dropped
 
-  bool ok = !write_failed && !peer_gone_ && !forced_;
+  // A failed stream must not look complete: no final chunk, and the connection closes.
+  bool ok = !write_failed && !peer_gone_ && !forced_ && !stream_failed_;
+  if (stream_failed_) keep_alive_ = false;
   if (ok && chunked) {
     SetDeadline(core_.options.write_timeout);
     co_await WriteAll(net::buffer("0\r\n\r\n", 5), Nothrow(ec_));
@@ -909,8 +919,8 @@ net::awaitable<std::optional<std::string>> Connection::PullChunk(BodyStream& str
   ++pull_seq_;
   chunk_ready_ = false;
   chunk_.reset();
-  stream.Pull([handle = worker_.handle, conn = weak_from_this(),
-               seq = pull_seq_](std::optional<std::string> chunk) {
+  stream.PullOrFail([handle = worker_.handle, conn = weak_from_this(),
+                     seq = pull_seq_](Result<std::optional<std::string>> chunk) {
     if (handle->OnThisThread()) {
       if (auto c = conn.lock()) c->DeliverChunk(seq, std::move(chunk));
       return;

@@ -53,7 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   // Deliveries, on the worker's thread.
   void Deliver(uint64_t seq, Response response);
-  void DeliverChunk(uint64_t seq, std::optional<std::string> chunk);
+  void DeliverChunk(uint64_t seq, Result<std::optional<std::string>> chunk);
   // A streamed body's Read (BodySource), on the worker's thread; `seq` names the request.
   using BodyReady = std::function<void(Result<std::optional<std::string>>)>;
   void ReadBody(uint64_t seq, BodyReady ready);
@@ -200,6 +200,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint64_t pull_seq_ = 0;
   bool chunk_ready_ = false;
   bool stream_ended_ = false;
+  bool stream_failed_ = false;  // the stream's PullOrFail answered an error
   std::optional<std::string> chunk_;
   bool detecting_ = false;    // a disconnect-detecting read is pending
   bool stop_detect_ = false;  // we cancelled it ourselves

@@ -116,6 +116,16 @@ class BodyStream {
   // Calls `ready` exactly once, from any thread, with the next chunk, or nullopt when the
   // stream has ended. The connection calls Pull again only after `ready` has run.
   virtual void Pull(std::function<void(std::optional<std::string>)> ready) = 0;
+  // What the connection calls instead of Pull: like Pull, but the answer may also be an error,
+  // meaning the body failed midway (an upstream reset or timed out). The connection then closes
+  // without ending the body (no final chunk), so the client sees a truncated response rather
+  // than a complete one, and calls neither Pull nor Cancel again. The default calls Pull (a
+  // stream that cannot fail). Same threading and once-only rules as Pull.
+  virtual void PullOrFail(std::function<void(Result<std::optional<std::string>>)> ready) {
+    Pull([ready = std::move(ready)](std::optional<std::string> chunk) {
+      ready(Result<std::optional<std::string>>(std::move(chunk)));
+    });
+  }
   // The client went away or the server is shutting down: a pending Pull must complete
   // promptly (with nullopt) and later ones at once. May be called from any thread.
   virtual void Cancel() = 0;
