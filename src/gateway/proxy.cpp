@@ -96,16 +96,19 @@ class UpstreamBodyStream final : public http::BodyStream {
   ~UpstreamBodyStream() override { body_->Cancel(); }
 
   void Pull(std::function<void(std::optional<std::string>)> ready) override {
+    PullOrFail([ready = std::move(ready)](Piece p) {
+      ready(p ? std::move(*p) : std::optional<std::string>());
+    });
+  }
+  // A failure midway (reset, io_timeout) reaches the connection as an error: it closes without
+  // the final chunk, so the client cannot take a cut body for a complete one.
+  void PullOrFail(std::function<void(Piece)> ready) override {
     body_->Read([ready = std::move(ready), notes = notes_](Piece p) {
-      if (!p) {
-        // BodyStream cannot report an error: the client sees the body end early.
-        if (p.error().code() != Code::kCancelled) {
-          SPDLOG_WARN("proxy: response body cut short: {}", p.error().message());
-          if (notes && notes->flags.empty()) notes->flags = "UC";
-        }
-        return ready(std::nullopt);
+      if (!p && p.error().code() != Code::kCancelled) {
+        SPDLOG_WARN("proxy: response body cut short: {}", p.error().message());
+        if (notes && notes->flags.empty()) notes->flags = "UC";
       }
-      ready(std::move(*p));
+      ready(std::move(p));
     });
   }
   void Cancel() override { body_->Cancel(); }
@@ -228,7 +231,12 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
       };
     } else if (up.body) {
       const bool no_body = method == "HEAD" || up.status == 204 || up.status == 304;
-      if (!no_body) out.stream = std::make_shared<UpstreamBodyStream>(up.body, notes);
+      if (no_body) {
+      } else if (up.buffered_body) {
+        out.body = std::move(*up.buffered_body);  // the server writes its Content-Length
+      } else {
+        out.stream = std::make_shared<UpstreamBodyStream>(up.body, notes);
+      }
     }
     respond(std::move(out));
   }

@@ -83,6 +83,13 @@ std::string_view ReasonPhrase(int status) {
   return {r.data(), r.size()};
 }
 
+namespace {
+thread_local net::io_context* current_io_context = nullptr;
+}  // namespace
+
+net::io_context* CurrentIoContext() { return current_io_context; }
+void SetCurrentIoContext(net::io_context* ctx) { current_io_context = ctx; }
+
 void AppendDateHeader(std::string& out) {
   thread_local time_t cached_second = 0;
   thread_local char cached[64] = {0};
@@ -282,6 +289,7 @@ Result<uint16_t> Server::Start() {
     Worker* wp = w.get();
     w->thread = std::thread([wp] {
       wp->handle->SetThread(std::this_thread::get_id());
+      internal::SetCurrentIoContext(wp->ctx.get());
       for (;;) {
         try {
           wp->ctx->run();
@@ -290,6 +298,7 @@ Result<uint16_t> Server::Start() {
           SPDLOG_ERROR("http I/O thread caught: {}", e.what());
         }
       }
+      internal::SetCurrentIoContext(nullptr);
       wp->handle->SetThread(std::thread::id());
     });
   }

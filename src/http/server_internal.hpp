@@ -123,6 +123,12 @@ struct ServerCore {
   void Record(Worker& w, std::string_view route, std::string_view method, int code, double seconds);
 };
 
+// The io_context of the server I/O thread running this code, or null on any other thread. The
+// upstream pool runs exchanges started on a server I/O thread on that thread's own io_context,
+// so a proxied request never changes threads.
+net::io_context* CurrentIoContext();
+void SetCurrentIoContext(net::io_context* ctx);
+
 // Bounds a method label to the standard verbs (a client must not grow the metric families).
 std::string_view MethodLabel(std::string_view method);
 

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "http/server_internal.hpp"
 
 namespace skiff::http {
 
@@ -58,8 +59,17 @@ std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 struct Shard;
 
+struct Link;
+
 struct PoolCore {
   UpstreamPoolOptions options;
+  // Distinguishes pools in the server io_contexts' BorrowedShards (addresses are reused).
+  const uint64_t id = [] {
+    static std::atomic<uint64_t> next{1};
+    return next.fetch_add(1);
+  }();
+  std::mutex borrowed_mu;                       // guards borrowed
+  std::vector<std::shared_ptr<Link>> borrowed;  // shards on server I/O threads' io_contexts
   std::vector<std::unique_ptr<Shard>> shards;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> opened{0};
@@ -74,14 +84,30 @@ struct PoolCore {
 class Conn;
 
 // One I/O thread and the connections it owns. `idle` and `tls_cache` are touched only on the
-// shard's thread.
+// shard's thread. Owned shards run their own io_context on a pool thread; borrowed shards use a
+// server I/O thread's io_context (exchanges started there stay there: no thread hand-offs).
 struct Shard {
-  explicit Shard(PoolCore* core) : core(core), guard(net::make_work_guard(ctx)), sweep(ctx) {}
+  Shard(PoolCore* core, net::io_context* borrowed)
+      : core(core),
+        own(borrowed != nullptr ? nullptr : std::make_unique<net::io_context>(1)),
+        ctx(borrowed != nullptr ? *borrowed : *own) {
+    if (own) {
+      guard.emplace(net::make_work_guard(*own));
+      sweep.emplace(ctx);
+    }
+  }
+  bool OnThread() const { return internal::CurrentIoContext() == &ctx; }
   PoolCore* core;
-  net::io_context ctx{1};
+  std::unique_ptr<net::io_context> own;  // null for a borrowed shard
+  net::io_context& ctx;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> guard;
   std::thread thread;
-  net::steady_timer sweep;
+  // Owned shards only (a borrowed shard may outlive its io_context): borrowed ones sweep when a
+  // connection returns.
+  std::optional<net::steady_timer> sweep;
+  steady_clock::time_point last_sweep;
+  // Borrowed: the server's io_context is shutting down (set on its destroying thread).
+  bool dead = false;
   std::unordered_map<std::string, std::deque<std::shared_ptr<Conn>>> idle;
   std::map<std::string, std::shared_ptr<ssl::context>> tls_cache;
 };
@@ -155,8 +181,61 @@ class Conn : public std::enable_shared_from_this<Conn> {
   uint64_t gen_ = 0;
 };
 
+// A borrowed shard, shared by its pool and by its io_context's BorrowedShards; whichever goes
+// first closes the shard's idle connections.
+struct Link {
+  std::mutex mu;
+  std::unique_ptr<Shard> shard;
+  bool closed = false;  // idle connections closed: by the pool's destructor or the io_context's
+};
+
+void CloseIdle(Shard* shard) {
+  for (auto& [key, q] : shard->idle) {
+    for (auto& c : q) c->Close();
+  }
+  shard->idle.clear();
+}
+
+// Per server io_context: the borrowed shards of every pool used on its thread. Asio shuts the
+// service down while destroying the io_context, before queued handlers are destroyed: idle
+// sockets are closed while their io_context still exists.
+class BorrowedShards final : public net::execution_context::service {
+ public:
+  using key_type = BorrowedShards;
+  static inline net::execution_context::id id;
+  explicit BorrowedShards(net::execution_context& ctx) : service(ctx) {}
+  // Touched only on the io_context's thread (and by shutdown, when no thread runs it).
+  std::unordered_map<uint64_t, std::shared_ptr<Link>> links;
+
+ private:
+  void shutdown() override {
+    for (auto& [id, link] : links) {
+      std::lock_guard lock(link->mu);
+      link->shard->dead = true;
+      if (!link->closed) CloseIdle(link->shard.get());  // no idle-count update: pool may be gone
+      link->closed = true;
+    }
+  }
+};
+
+void Sweep(Shard* shard);
+milliseconds SweepInterval(const PoolCore* core) {
+  return std::clamp(core->options.idle_timeout / 2, milliseconds(50), milliseconds(1000));
+}
+
 void ReturnToPool(std::shared_ptr<Conn> conn) {
   Shard* shard = conn->shard;
+  if (!shard->own) {
+    auto now = steady_clock::now();
+    if (now - shard->last_sweep >= SweepInterval(shard->core)) {
+      shard->last_sweep = now;
+      Sweep(shard);
+    }
+    if (shard->dead) {
+      conn->Close();
+      return;
+    }
+  }
   auto& q = shard->idle[conn->key];
   if (conn->closed || q.size() >= shard->core->options.max_idle_per_upstream) {
     conn->Close();
@@ -196,10 +275,8 @@ void Sweep(Shard* shard) {
 }
 
 void ArmSweep(Shard* shard) {
-  auto interval =
-      std::clamp(shard->core->options.idle_timeout / 2, milliseconds(50), milliseconds(1000));
-  shard->sweep.expires_after(interval);
-  shard->sweep.async_wait([shard](error_code ec) {
+  shard->sweep->expires_after(SweepInterval(shard->core));
+  shard->sweep->async_wait([shard](error_code ec) {
     if (ec) return;
     Sweep(shard);
     ArmSweep(shard);
@@ -363,7 +440,10 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
                             ? std::optional<uint64_t>(*parser_->content_length())
                             : std::nullopt) {}
   ~BodyImpl() override {
-    if (conn_ && !shard_->core->stopping.load()) {
+    if (!conn_) return;
+    if (shard_->OnThread() || shard_->dead) {
+      conn_->Close();
+    } else if (!shard_->core->stopping.load()) {
       net::post(shard_->ctx, [c = std::move(conn_)]() { c->Close(); });
     }
   }
@@ -375,20 +455,23 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
   }
 
   void Read(std::function<void(Piece)> ready) override {
+    if (shard_->OnThread()) return DoRead(std::move(ready));
     net::post(shard_->ctx, [self = shared_from_this(), ready = std::move(ready)]() mutable {
       self->DoRead(std::move(ready));
     });
   }
   std::optional<uint64_t> content_length() const override { return content_length_; }
   void Cancel() override {
-    net::post(shard_->ctx, [self = shared_from_this()]() {
-      self->cancelled_ = true;
-      if (self->conn_) self->conn_->Close();
-    });
+    if (shard_->OnThread()) return DoCancel();
+    net::post(shard_->ctx, [self = shared_from_this()]() { self->DoCancel(); });
   }
   size_t buffered_bytes() const override { return buffered_.load(); }
 
  private:
+  void DoCancel() {
+    cancelled_ = true;
+    if (conn_) conn_->Close();
+  }
   void DoRead(std::function<void(Piece)> ready) {
     if (error_) return ready(*error_);
     if (finished_) return ready(std::optional<std::string>());
@@ -460,6 +543,10 @@ class TunnelImpl final : public ByteStream, public std::enable_shared_from_this<
   explicit TunnelImpl(std::shared_ptr<Conn> conn) : conn_(std::move(conn)) {}
   ~TunnelImpl() override {
     Shard* shard = conn_->shard;
+    if (shard->OnThread() || shard->dead) {
+      conn_->Close();
+      return;
+    }
     if (shard->core->stopping.load()) return;
     net::post(shard->ctx, [c = std::move(conn_)]() { c->Close(); });
   }
@@ -672,6 +759,33 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
     out.tunnel = std::make_shared<TunnelImpl>(std::move(conn));
     co_return out;
   }
+  // A small body of known length is read here, whole: one hand-off to the caller in all.
+  if (const auto cl = parser->content_length();
+      cl && *cl > 0 && *cl <= opts.buffer_body_bytes && !parser->is_done() && !req.upgrade) {
+    std::string data(static_cast<size_t>(*cl), '\0');
+    size_t got = 0;
+    conn->Arm(opts.io_timeout);
+    while (!parser->is_done()) {
+      parser->get().body().data = data.data() + got;
+      parser->get().body().size = data.size() - got;
+      co_await conn->Stream(
+          [&](auto& s) { return bhttp::async_read_some(s, conn->buf, *parser, Nothrow(ec)); });
+      if (ec == bhttp::error::need_buffer) ec = {};
+      got = data.size() - parser->get().body().size;
+      if (conn->timed_out) {
+        co_return fail(DeadlineExceeded(who + " sent no response data for " + Ms(opts.io_timeout)),
+                       UpstreamFailure::kResponseTimeout);
+      }
+      if (ec) {
+        co_return fail(Unavailable(who + " closed the connection in the middle of the response " +
+                                   "body (" + ec.message() + ")"),
+                       UpstreamFailure::kReset);
+      }
+    }
+    conn->Disarm();
+    data.resize(got);
+    out.buffered_body = std::move(data);
+  }
   auto body = std::make_shared<BodyImpl>(conn, std::move(parser), !req.upgrade);
   body->Start();
   out.body = std::move(body);
@@ -785,7 +899,7 @@ UpstreamPool::UpstreamPool(UpstreamPoolOptions options) : impl_(std::make_unique
   PoolCore& core = impl_->core;
   core.options = std::move(options);
   int n = std::max(1, core.options.threads);
-  for (int i = 0; i < n; ++i) core.shards.push_back(std::make_unique<Shard>(&core));
+  for (int i = 0; i < n; ++i) core.shards.push_back(std::make_unique<Shard>(&core, nullptr));
   for (auto& s : core.shards) {
     Shard* shard = s.get();
     net::post(shard->ctx, [shard] { ArmSweep(shard); });
@@ -803,11 +917,21 @@ UpstreamPool::UpstreamPool(UpstreamPoolOptions options) : impl_(std::make_unique
 }
 
 UpstreamPool::~UpstreamPool() {
+  {
+    // Borrowed shards: no exchange or body is running (see REQUIRES), so their idle connections
+    // are touched by no one else; close them here unless their io_context already did.
+    std::lock_guard lock(impl_->core.borrowed_mu);
+    for (auto& link : impl_->core.borrowed) {
+      std::lock_guard link_lock(link->mu);
+      if (!link->closed) CloseIdle(link->shard.get());
+      link->closed = true;
+    }
+  }
   for (auto& s : impl_->core.shards) {
     Shard* shard = s.get();
     auto cleaned = std::make_shared<std::promise<void>>();
     net::post(shard->ctx, [shard, cleaned] {
-      shard->sweep.cancel();
+      shard->sweep->cancel();
       for (auto& [key, q] : shard->idle) {
         for (auto& c : q) c->Close();
       }
@@ -828,8 +952,22 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
   PoolCore& core = impl_->core;
   // Each calling thread sticks to one shard, so its requests find that shard's idle
   // connections (with threads == the server's I/O threads, one shard per I/O thread).
-  thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
-  Shard* shard = core.shards[sticky % core.shards.size()].get();
+  // On a server I/O thread: that thread's own io_context, through a borrowed shard.
+  Shard* shard = nullptr;
+  if (net::io_context* current = internal::CurrentIoContext()) {
+    auto& svc = net::use_service<BorrowedShards>(*current);
+    std::shared_ptr<Link>& link = svc.links[core.id];
+    if (!link) {
+      link = std::make_shared<Link>();
+      link->shard = std::make_unique<Shard>(&core, current);
+      std::lock_guard lock(core.borrowed_mu);
+      core.borrowed.push_back(link);
+    }
+    shard = link->shard.get();
+  } else {
+    thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
+    shard = core.shards[sticky % core.shards.size()].get();
+  }
   auto ex = std::make_shared<Exchange>(Exchange{std::move(request), std::move(done)});
   if (ex->req.body_source && ex->req.upgrade) {
     net::post(shard->ctx, [ex] {

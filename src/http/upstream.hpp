@@ -4,11 +4,16 @@
 // to the upstream as they arrive (chunked when their length is unknown) and response bodies back
 // as they arrive, and hands over the raw connection after a 101 (WebSocket).
 //
-// Threading: the pool runs its own io_context(s) on `threads` threads; every socket is touched
-// only there. Send, Body::Read/Cancel and the tunnel's methods may be called from any thread.
-// Callbacks run on a pool thread and must not block. REQUIRES: the pool outlives every exchange,
-// body and tunnel it produced (destroy it after the Server that serves proxied responses has
-// shut down); its destructor closes idle connections and joins its threads.
+// Threading: Send called on one of an http::Server's I/O threads runs the exchange on that
+// thread's own io_context (its connections are pooled per server thread, and `done`, body reads
+// and their callbacks all run on that thread: a proxied request never changes threads); the
+// server's io_context closes those idle connections when it is destroyed. Send called on any
+// other thread uses the pool's own io_context(s) on `threads` threads. Every socket is touched
+// only on its io_context's thread. Send, Body::Read/Cancel and the tunnel's methods may be
+// called from any thread. Callbacks run on the exchange's thread and must not block. REQUIRES: the
+// pool outlives every exchange, body and tunnel it produced (destroy it after the Server that
+// serves proxied responses has shut down); its destructor closes idle connections and joins its
+// threads.
 //
 // Failures are reported twice: as a Status (DeadlineExceeded for time-outs, Unavailable for
 // refused/reset/TLS, InvalidArgument for bad input, ResourceExhausted for an oversized response
@@ -28,8 +33,8 @@
 namespace skiff::http {
 
 struct UpstreamPoolOptions {
-  // I/O threads, each with its own connection pools. A thread calling Send always uses the
-  // same one; for throughput, use as many as the server has I/O threads.
+  // I/O threads, each with its own connection pools, for Send calls from threads that are not
+  // a Server's I/O threads. A thread calling Send always uses the same one.
   int threads = 1;
   size_t max_idle_per_upstream = 32;               // idle keep-alive connections kept per upstream
   std::chrono::milliseconds idle_timeout{60'000};  // an idle connection is closed after this
@@ -38,6 +43,10 @@ struct UpstreamPoolOptions {
   // response_timeout.)
   std::chrono::milliseconds io_timeout{60'000};
   size_t max_response_header_bytes = 64 * 1024;
+  // A response whose Content-Length is at most this is read whole before `done` runs and handed
+  // over in UpstreamResponse::buffered_body (one thread hand-off instead of one per piece, and
+  // the proxy can keep the Content-Length). 0 turns it off.
+  size_t buffer_body_bytes = 64 * 1024;
 };
 
 // Where to connect. Connections are pooled per distinct value of all fields.
@@ -107,6 +116,10 @@ struct UpstreamResponse {
   // After 101 Switching Protocols: the upstream's side of the connection (bytes it sent after
   // the head come first).
   std::shared_ptr<ByteStream> tunnel;
+  // The whole body, when its Content-Length was at most UpstreamPoolOptions::buffer_body_bytes
+  // (then `body` is already at its end and the connection back in the pool). A failure while
+  // reading it is a failure of the exchange (kReset / kResponseTimeout), not of `body`.
+  std::optional<std::string> buffered_body;
   bool reused_connection = false;  // sent on a pooled keep-alive connection
   bool retried = false;            // a stale pooled connection failed; sent again on a fresh one
 };
@@ -127,11 +140,11 @@ class UpstreamPool {
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
 
-  // Starts one exchange. `done` runs exactly once on a pool thread, with the response once its
-  // header has arrived (the body follows through UpstreamResponse::body), or an error and its
-  // kind (never kNone). A pooled connection that fails before any response byte is retried once
-  // on a fresh connection when the method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE)
-  // and the body is not streamed.
+  // Starts one exchange. `done` runs exactly once on the exchange's thread (see Threading), with
+  // the response once its header has arrived (the body follows through UpstreamResponse::body), or
+  // an error and its kind (never kNone). A pooled connection that fails before any response byte is
+  // retried once on a fresh connection when the method is idempotent (GET, HEAD, OPTIONS, TRACE,
+  // PUT, DELETE) and the body is not streamed.
   void Send(UpstreamRequest request, Callback done);
 
   UpstreamStats stats() const;

@@ -773,5 +773,109 @@ TEST(ProxyTest, EndToEndWebSocketThroughTheServer) {
   }
 }
 
+TEST(ProxyTest, SmallBodiesKeepTheirContentLengthLargeOnesStream) {
+  const std::string small(1000, 's');
+  const std::string large(100'000, 'L');
+  TestServer upstream({}, [&](http::Router& r, http::Server&) {
+    r.Add({"GET"}, "/small",
+          [&](Request&, http::Responder respond) { respond(Response::Text(200, small)); });
+    r.Add({"GET"}, "/large",
+          [&](Request&, http::Responder respond) { respond(Response::Text(200, large)); });
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  Response r = Forward(proxy, req, Target(upstream.port(), "/small"));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.stream, nullptr);  // buffered: the server writes Content-Length
+  EXPECT_EQ(r.body, small);
+  Request req2 = MakeRequest();
+  Response r2 = Forward(proxy, req2, Target(upstream.port(), "/large"));
+  ASSERT_EQ(r2.status, 200);
+  EXPECT_NE(r2.stream, nullptr);  // over buffer_body_bytes: streamed
+  EXPECT_EQ(BodyOf(r2), large);
+
+  // Through a server: Content-Length reaches the client.
+  Front front(proxy, Target(upstream.port(), "/small"));
+  http::testing::RawConn client(front.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
+  auto got = client.ReadResponse(10s);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->Header("content-length"), "1000");
+  EXPECT_FALSE(got->chunked);
+  EXPECT_EQ(got->body, small);
+}
+
+TEST(ProxyTest, ResetMidBodyThroughTheServerNeverSendsTheFinalChunk) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7\r\npartial\r\n");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Front front(proxy, Target(upstream.port()));
+  http::testing::RawConn client(front.port());
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
+  auto head = client.ReadHead(10s);
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_TRUE(head->chunked);
+  EXPECT_EQ(client.ReadChunk(10s), std::optional<std::string>("partial"));
+  // The connection closes without the last chunk ("0\r\n\r\n"): the cut is visible.
+  EXPECT_TRUE(client.WaitClosed(10s));
+  EXPECT_EQ(client.ReadChunk(1s), std::nullopt);
+}
+
+TEST(ProxyTest, ExchangesStartedOnAServerThreadStayOnIt) {
+  TestServer upstream({}, [&](http::Router& r, http::Server&) {
+    r.Add({"GET"}, "/n",
+          [&](Request&, http::Responder respond) { respond(Response::Text(200, "n")); });
+  });
+  http::UpstreamPool pool;  // its own threads: used only when called from elsewhere
+  std::mutex mu;
+  int same = 0, other = 0;  // guarded by mu
+  http::ServerOptions o;
+  o.host = "127.0.0.1";
+  o.port = 0;
+  o.io_threads = 2;
+  http::UpstreamRequest base;
+  base.endpoint.host = "127.0.0.1";
+  base.endpoint.port = upstream.port();
+  base.target = "/n";
+  http::Server front(
+      o,
+      [&](Request&, http::Responder respond) {
+        auto caller = std::this_thread::get_id();
+        pool.Send(base, [&, caller, respond](Result<http::UpstreamResponse> r, auto) {
+          {
+            std::lock_guard lock(mu);
+            (std::this_thread::get_id() == caller ? same : other)++;
+          }
+          respond(r && r->buffered_body ? Response::Text(200, *r->buffered_body)
+                                        : Response::Text(502, "no"));
+        });
+      },
+      nullptr);
+  auto port = front.Start();
+  ASSERT_TRUE(port);
+  for (int i = 0; i < 6; ++i) {
+    http::testing::RawConn client(*port);
+    ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
+    auto got = client.ReadResponse(10s);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(got->body, "n");
+  }
+  front.Shutdown();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(same, 6);
+  EXPECT_EQ(other, 0);
+}
+
 }  // namespace
 }  // namespace skiff::gateway

@@ -171,6 +171,17 @@ Result<std::string> ReadAll(BodySource& body) {
   }
 }
 
+// The whole body: buffered with the header (small, known length) or read piece by piece.
+Result<std::string> ReadAll(UpstreamResponse& r) {
+  if (r.buffered_body) {
+    auto rest = ReadAll(*r.body);  // already at its end
+    if (!rest) return rest.error();
+    EXPECT_EQ(*rest, "");
+    return *r.buffered_body;
+  }
+  return ReadAll(*r.body);
+}
+
 UpstreamRequest Get(uint16_t port, std::string target) {
   UpstreamRequest req;
   req.endpoint.host = "127.0.0.1";
@@ -229,7 +240,7 @@ TEST(UpstreamPoolTest, ReusesOneConnectionForSequentialRequests) {
     ASSERT_TRUE(s.response) << s.response.error();
     EXPECT_EQ(s.response->status, 200);
     EXPECT_EQ(s.response->reused_connection, i > 0);
-    auto body = ReadAll(*s.response->body);
+    auto body = ReadAll(*s.response);
     ASSERT_TRUE(body) << body.error();
     EXPECT_EQ(*body, "host=upstream.test");
   }
@@ -253,7 +264,7 @@ TEST(UpstreamPoolTest, SeveralThreadsEachReuseTheirShardsConnections) {
       for (int i = 0; i < 4; ++i) {
         Sent s = SendSync(pool, Get(upstream.port(), "/t"));
         if (!s.response) continue;
-        auto body = ReadAll(*s.response->body);
+        auto body = ReadAll(*s.response);
         if (body && *body == "t") ++ok;
       }
     });
@@ -281,7 +292,7 @@ TEST(UpstreamPoolTest, UnfinishedBodyClosesTheConnectionInsteadOfReusingIt) {
   Sent s = SendSync(pool, Get(upstream.port(), "/big"));
   ASSERT_TRUE(s.response) << s.response.error();
   EXPECT_FALSE(s.response->reused_connection);
-  auto body = ReadAll(*s.response->body);
+  auto body = ReadAll(*s.response);
   ASSERT_TRUE(body);
   EXPECT_EQ(body->size(), 1u << 20);
   EXPECT_EQ(pool.stats().connections_opened, 2u);
@@ -422,12 +433,42 @@ TEST(UpstreamPoolTest, ResetInTheMiddleOfTheBodyIsAReadError) {
   UpstreamPool pool;
   Sent s = SendSync(pool, Get(upstream.port(), "/"));
   ASSERT_TRUE(s.response) << s.response.error();
-  auto body = ReadAll(*s.response->body);
+  auto body = ReadAll(*s.response);
   ASSERT_FALSE(body);
   EXPECT_EQ(body.error().code(), Code::kUnavailable);
   EXPECT_NE(body.error().message().find("middle of the response body"), std::string::npos);
   // The broken connection is not pooled.
   EXPECT_EQ(pool.stats().idle, 0u);
+}
+
+TEST(UpstreamPoolTest, SmallBodyIsBufferedWithTheHeaderAndItsCutIsAReset) {
+  RawUpstream whole([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234");
+    SendAll(fd, "56789");
+    ReadHead(fd, buf);  // keep-alive: wait for a next request (or the pool's close)
+  });
+  UpstreamPool pool;
+  Sent s = SendSync(pool, Get(whole.port(), "/"));
+  ASSERT_TRUE(s.response) << s.response.error();
+  ASSERT_TRUE(s.response->buffered_body);
+  EXPECT_EQ(*s.response->buffered_body, "0123456789");
+  EXPECT_TRUE(WaitUntil([&] { return pool.stats().idle == 1; }, 5s));  // back in the pool
+
+  // A small body cut short fails the exchange itself (the proxy answers 502, not a cut 200).
+  RawUpstream cut([](int fd, int) {
+    std::string buf;
+    ReadHead(fd, buf);
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\ncut");
+    ::shutdown(fd, SHUT_RDWR);
+  });
+  UpstreamRequest req = Get(cut.port(), "/");
+  req.method = "POST";  // not retried
+  Sent t = SendSync(pool, std::move(req));
+  ASSERT_FALSE(t.response);
+  EXPECT_EQ(t.failure, UpstreamFailure::kReset);
+  EXPECT_NE(t.response.error().message().find("middle of the response body"), std::string::npos);
 }
 
 TEST(UpstreamPoolTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
@@ -446,7 +487,7 @@ TEST(UpstreamPoolTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
   UpstreamPool pool;
   Sent first = SendSync(pool, Get(upstream.port(), "/"));
   ASSERT_TRUE(first.response) << first.response.error();
-  ASSERT_TRUE(ReadAll(*first.response->body));
+  ASSERT_TRUE(ReadAll(*first.response));
   Sent second = SendSync(pool, Get(upstream.port(), "/"));
   ASSERT_TRUE(second.response) << second.response.error();
   EXPECT_TRUE(second.response->retried);
@@ -473,7 +514,7 @@ TEST(UpstreamPoolTest, TlsUpstreamVerifiedWithACaFile) {
     Sent s = SendSync(pool, std::move(req));
     ASSERT_TRUE(s.response) << s.response.error();
     EXPECT_EQ(s.response->reused_connection, i > 0);
-    auto body = ReadAll(*s.response->body);
+    auto body = ReadAll(*s.response);
     ASSERT_TRUE(body);
     EXPECT_EQ(*body, "tls");
   }
@@ -568,7 +609,7 @@ TEST(UpstreamPoolTest, IdleConnectionsAreBoundedAndExpire) {
   for (auto& f : inflight) {
     Sent s = f.get();
     ASSERT_TRUE(s.response) << s.response.error();
-    ASSERT_TRUE(ReadAll(*s.response->body));
+    ASSERT_TRUE(ReadAll(*s.response));
   }
   EXPECT_EQ(pool.stats().connections_opened, 4u);
   EXPECT_EQ(pool.stats().idle, 2u);  // two kept, two closed
@@ -577,7 +618,7 @@ TEST(UpstreamPoolTest, IdleConnectionsAreBoundedAndExpire) {
   Sent s = SendSync(pool, Get(upstream.port(), "/hold"));
   ASSERT_TRUE(s.response);
   EXPECT_FALSE(s.response->reused_connection);
-  ASSERT_TRUE(ReadAll(*s.response->body));
+  ASSERT_TRUE(ReadAll(*s.response));
   EXPECT_EQ(pool.stats().connections_opened, 5u);
 }
 
