@@ -31,8 +31,11 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
   auto refreshing = std::make_shared<std::atomic<bool>>(false);  // one background fetch at a time
   issuer.verify_inline = [verifier, &clock, refresher,
                           refreshing](std::string_view token) -> Result<json::object> {
-    if (refresher != nullptr && verifier->keys().RefreshDue(RefreshCause::kStale) &&
-        !refreshing->exchange(true)) {
+    // Only a loaded set goes stale in the background: the first fetch happens on the request
+    // path (NeedsKeyRefresh), and a background fetch racing it would use up the source's
+    // minimum refresh interval and leave that request without keys.
+    if (refresher != nullptr && verifier->keys().Current() != nullptr &&
+        verifier->keys().RefreshDue(RefreshCause::kStale) && !refreshing->exchange(true)) {
       refresher->Post([verifier, refreshing] {
         // A failure keeps the last good set; the source retries after its minimum interval.
         (void)verifier->keys().Refresh(RefreshCause::kStale);
