@@ -54,13 +54,15 @@ bool HasToken(const std::vector<std::string>& tokens, std::string_view t) {
 // Hop-by-hop: meaningful for one connection only, never forwarded (RFC 9110 section 7.6.1).
 // Content-Length goes too: the pool and the server write the framing they actually use.
 bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, bool upgrade) {
-  std::string n = Lower(name);
-  if (n == "connection" || n == "keep-alive" || n == "te" || n == "trailer" ||
-      n == "transfer-encoding" || n == "content-length" || n.rfind("proxy-", 0) == 0) {
+  auto is = [&](std::string_view h) { return EqualsIgnoreCase(name, h); };
+  if (is("connection") || is("keep-alive") || is("te") || is("trailer") ||
+      is("transfer-encoding") || is("content-length") ||
+      (name.size() >= 6 && EqualsIgnoreCase(name.substr(0, 6), "proxy-"))) {
     return true;
   }
-  if (n == "upgrade") return !upgrade;
-  return HasToken(tokens, n) && !(upgrade && n == "upgrade");
+  if (is("upgrade")) return !upgrade;
+  if (tokens.empty()) return false;  // the usual case: no allocation
+  return HasToken(tokens, Lower(name));
 }
 
 // "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5000" -> "::1".
@@ -141,7 +143,19 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
           "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
           "UT");
     }
-    http::UpstreamRequest r = request;
+    // Without retries the template's headers and body are needed once: moved, not copied (the
+    // endpoint stays for messages).
+    http::UpstreamRequest r;
+    if (policy.retries > 0) {
+      r = request;
+    } else {
+      r.endpoint = request.endpoint;
+      r.method = request.method;
+      r.target = request.target;
+      r.headers = std::move(request.headers);
+      r.body = std::move(request.body);
+      r.upgrade = request.upgrade;
+    }
     r.body_source = source;
     auto left = std::chrono::ceil<milliseconds>(deadline - now);
     r.response_timeout = policy.per_try_timeout ? std::min(*policy.per_try_timeout, left) : left;

@@ -604,8 +604,10 @@ struct Exchange {
 };
 
 std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header) {
-  std::string h = req.method + " " + req.target + " HTTP/1.1\r\n";
-  if (!req.headers.Has("Host")) h += "Host: " + req.endpoint.Authority() + "\r\n";
+  std::string h;
+  h.reserve(256 + req.target.size());
+  h.append(req.method).append(" ").append(req.target).append(" HTTP/1.1\r\n");
+  if (!req.headers.Has("Host")) h.append("Host: ").append(req.endpoint.Authority()).append("\r\n");
   for (const auto& [name, value] : req.headers) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Connection") ||
         EqualsIgnoreCase(name, "Transfer-Encoding")) {
@@ -616,7 +618,7 @@ std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* b
       *bad_header = name;
       return {};
     }
-    h += name + ": " + value + "\r\n";
+    h.append(name).append(": ").append(value).append("\r\n");
   }
   const std::string& m = req.method;
   if (req.body_source) {
@@ -639,7 +641,8 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
                                               Failure* failure) {
   const UpstreamRequest& req = ex->req;
   const auto& opts = conn->shard->core->options;
-  const std::string who = "upstream " + conn->authority;
+  // Built only for messages: most exchanges succeed.
+  auto who = [&] { return "upstream " + conn->authority; };
   error_code ec;
   auto fail = [&](Status s, UpstreamFailure kind, bool stale = false) {
     conn->Disarm();
@@ -649,11 +652,11 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
   };
   auto write_failed = [&](std::string_view during) {
     if (conn->timed_out) {
-      return fail(
-          DeadlineExceeded(who + " did not accept the request within " + Ms(req.response_timeout)),
-          UpstreamFailure::kResponseTimeout);
+      return fail(DeadlineExceeded(who() + " did not accept the request within " +
+                                   Ms(req.response_timeout)),
+                  UpstreamFailure::kResponseTimeout);
     }
-    return fail(Unavailable(who + " closed the connection while " + std::string(during) + " (" +
+    return fail(Unavailable(who() + " closed the connection while " + std::string(during) + " (" +
                             ec.message() + ")"),
                 UpstreamFailure::kReset, reused && IsDisconnect(ec));
   };
@@ -679,7 +682,7 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
         co_return fail(piece.error().WithPrefix("request body"), UpstreamFailure::kRequestBody);
       }
       if (conn->closed) {
-        co_return fail(Unavailable(who + " closed the connection while receiving the request"),
+        co_return fail(Unavailable(who() + " closed the connection while receiving the request"),
                        UpstreamFailure::kReset);
       }
       conn->Arm(req.response_timeout);
@@ -725,17 +728,17 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
     co_await conn->Stream(
         [&](auto& s) { return bhttp::async_read_header(s, conn->buf, *parser, Nothrow(ec)); });
     if (conn->timed_out) {
-      co_return fail(DeadlineExceeded(who + " did not answer within " + Ms(req.response_timeout)),
+      co_return fail(DeadlineExceeded(who() + " did not answer within " + Ms(req.response_timeout)),
                      UpstreamFailure::kResponseTimeout);
     }
     if (ec) {
       if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
         bool stale = reused && nothing_yet && ec != bhttp::error::partial_message;
-        co_return fail(Unavailable(who + " closed the connection before sending a response (" +
+        co_return fail(Unavailable(who() + " closed the connection before sending a response (" +
                                    ec.message() + ")"),
                        UpstreamFailure::kReset, stale);
       }
-      co_return fail(Unavailable(who + " sent a malformed response header: " + ec.message()),
+      co_return fail(Unavailable(who() + " sent a malformed response header: " + ec.message()),
                      UpstreamFailure::kProtocol);
     }
     int status = static_cast<int>(parser->get().result_int());
@@ -753,7 +756,7 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
   out.reused_connection = reused;
   if (out.status == 101) {
     if (!req.upgrade) {
-      co_return fail(Unavailable(who + " switched protocols without being asked to"),
+      co_return fail(Unavailable(who() + " switched protocols without being asked to"),
                      UpstreamFailure::kProtocol);
     }
     out.tunnel = std::make_shared<TunnelImpl>(std::move(conn));
@@ -773,11 +776,12 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
       if (ec == bhttp::error::need_buffer) ec = {};
       got = data.size() - parser->get().body().size;
       if (conn->timed_out) {
-        co_return fail(DeadlineExceeded(who + " sent no response data for " + Ms(opts.io_timeout)),
-                       UpstreamFailure::kResponseTimeout);
+        co_return fail(
+            DeadlineExceeded(who() + " sent no response data for " + Ms(opts.io_timeout)),
+            UpstreamFailure::kResponseTimeout);
       }
       if (ec) {
-        co_return fail(Unavailable(who + " closed the connection in the middle of the response " +
+        co_return fail(Unavailable(who() + " closed the connection in the middle of the response " +
                                    "body (" + ec.message() + ")"),
                        UpstreamFailure::kReset);
       }
