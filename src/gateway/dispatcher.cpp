@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "core/crypto.hpp"
@@ -108,6 +109,46 @@ RouteRequest RouteRequestFrom(const http::Request& req) {
   return rr;
 }
 
+namespace {
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// A random-looking version 4 UUID for x-request-id: unique (each thread starts from 128 bits of
+// OpenSSL randomness, then steps a SplitMix64 sequence), not secret, and without a call into
+// OpenSSL's locked generator per request.
+std::string FastRequestUid() {
+  thread_local uint64_t state[2] = {0, 0};
+  thread_local bool seeded = false;
+  if (!seeded) {
+    std::string seed = RandomBytes(16);
+    std::memcpy(state, seed.data(), sizeof state);
+    seeded = true;
+  }
+  uint64_t hi = SplitMix64(state[0]);
+  uint64_t lo = SplitMix64(state[1]);
+  hi = (hi & ~0xf000ULL) | 0x4000ULL;                         // version 4
+  lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  size_t pos = 0;
+  auto put = [&](uint64_t v, int nibbles) {
+    for (int i = nibbles - 1; i >= 0; --i) {
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      out[pos++] = kHex[(v >> (i * 4)) & 0xf];
+    }
+  };
+  put(hi, 16);
+  put(lo, 16);
+  return out;
+}
+
+}  // namespace
+
 std::string EnsureRequestId(http::Request& req) {
   std::string id;
   auto given = req.headers.GetAll(kRequestIdHeader);
@@ -115,7 +156,7 @@ std::string EnsureRequestId(http::Request& req) {
       std::all_of(given[0].begin(), given[0].end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
     id = std::string(given[0]);
   } else {
-    id = NewUid();
+    id = FastRequestUid();
     req.headers.Set(kRequestIdHeader, id);
   }
   if (req.notes) req.notes->request_id = id;
