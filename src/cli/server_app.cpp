@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 
 #include "api/api.hpp"
 #include "auth/auth.hpp"
@@ -220,9 +219,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   }
   http::UpstreamPoolOptions pool_options;
   pool_options.connect_timeout = settings.GetDuration("gateway.upstreamConnectTimeout");
-  pool_options.threads = options.io_threads > 0
-                             ? options.io_threads
-                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Proxied requests run on the server's own I/O threads (the pool borrows them); the pool's
+  // own thread serves only calls from other threads (mirrors after a fault delay).
+  pool_options.threads = 1;
   // Enough idle keep-alive connections for every client connection a busy listener has.
   pool_options.max_idle_per_upstream = 1024;
   // Declared before the server: proxied responses still streaming when the server shuts down
