@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "unit/http/raw_upstream.hpp"
 #include "unit/http/test_certs.hpp"
 #include "unit/http/test_util.hpp"
 
@@ -23,111 +24,13 @@ namespace {
 using namespace std::chrono_literals;
 using http::Request;
 using http::Response;
+using http::testing::DrainChunked;
+using http::testing::Fill;
+using http::testing::RawUpstream;
+using http::testing::ReadHead;
+using http::testing::SendAll;
 using http::testing::TestServer;
 using skiff::testing::WaitUntil;
-
-// A listening socket whose connections are each served by `fn(fd, index)` on their own thread.
-class RawUpstream {
- public:
-  using Fn = std::function<void(int fd, int index)>;
-  explicit RawUpstream(Fn fn) : fn_(std::move(fn)) {
-    lfd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    ::setsockopt(lfd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(lfd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(lfd_, 64);
-    socklen_t len = sizeof addr;
-    ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] {
-      while (!stop_) {
-        pollfd p{lfd_, POLLIN, 0};
-        if (::poll(&p, 1, 50) <= 0) continue;
-        int fd = ::accept(lfd_, nullptr, nullptr);
-        if (fd < 0) continue;
-        int index = accepted_.fetch_add(1);
-        std::lock_guard lock(mu_);
-        fds_.push_back(fd);
-        threads_.emplace_back([this, fd, index] { fn_(fd, index); });
-      }
-    });
-  }
-  ~RawUpstream() {
-    stop_ = true;
-    ::shutdown(lfd_, SHUT_RDWR);
-    acceptor_.join();
-    {
-      std::lock_guard lock(mu_);
-      for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
-    }
-    for (auto& t : threads_) t.join();
-    for (int fd : fds_) ::close(fd);
-    ::close(lfd_);
-  }
-  uint16_t port() const { return port_; }
-  int accepted() const { return accepted_.load(); }
-
- private:
-  Fn fn_;
-  int lfd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::atomic<int> accepted_{0};
-  std::thread acceptor_;
-  std::mutex mu_;  // guards fds_ and threads_
-  std::vector<int> fds_;
-  std::vector<std::thread> threads_;
-};
-
-bool Fill(int fd, std::string& buf) {
-  pollfd p{fd, POLLIN, 0};
-  if (::poll(&p, 1, 10'000) <= 0) return false;
-  char tmp[65536];
-  ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-  if (n <= 0) return false;
-  buf.append(tmp, static_cast<size_t>(n));
-  return true;
-}
-
-std::string ReadHead(int fd, std::string& buf) {
-  size_t end;
-  while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
-    if (!Fill(fd, buf)) return {};
-  }
-  std::string head = buf.substr(0, end + 2);
-  buf.erase(0, end + 4);
-  return head;
-}
-
-int64_t DrainChunked(int fd, std::string& buf) {
-  int64_t total = 0;
-  for (;;) {
-    size_t eol;
-    while ((eol = buf.find("\r\n")) == std::string::npos) {
-      if (!Fill(fd, buf)) return -1;
-    }
-    size_t size = std::stoul(buf.substr(0, eol), nullptr, 16);
-    buf.erase(0, eol + 2);
-    while (buf.size() < size + 2) {
-      if (!Fill(fd, buf)) return -1;
-    }
-    buf.erase(0, size + 2);
-    if (size == 0) return total;
-    total += static_cast<int64_t>(size);
-  }
-}
-
-bool SendAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
-}
 
 bool HasLine(const std::string& head, const std::string& line) {
   return head.find("\r\n" + line + "\r\n") != std::string::npos;
