@@ -150,6 +150,14 @@ Result<Principal> Gateway::PrincipalFromClaims(const json::object& claims,
   return p;
 }
 
+Decision Gateway::Refused(const http::Request& req, std::string_view what, const Status& why,
+                          const Status& answer) const {
+  LogRefusal(req, what, why);
+  Decision d = Unauthorized(req, answer);
+  d.detail = std::string(what) + ": " + why.message();
+  return d;
+}
+
 Decision Gateway::Unauthorized(const http::Request& req, const Status& why) const {
   http::Response r = config_.error_response(req, why);
   r.headers.Set("WWW-Authenticate", "Bearer realm=\"skiff\"");
@@ -168,8 +176,7 @@ Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
   }
   if (token.size() > kMaxBearerBytes) {
     Status why = Unauthenticated("bearer token larger than 16 KiB");
-    LogRefusal(req, "bearer token", why);
-    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+    return Refused(req, "bearer token", why, Unauthenticated("invalid bearer token"));
   }
   // With one issuer configured its verifier decides (it checks "iss" itself), which saves
   // decoding the payload twice per request; with several, the unverified "iss" picks one.
@@ -186,8 +193,7 @@ Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
   if (issuer == nullptr) {
     Status why = Unauthenticated(iss.empty() ? "not a known token and not a JWT with an issuer"
                                              : "JWT issuer is not accepted");
-    LogRefusal(req, "bearer token", why);
-    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+    return Refused(req, "bearer token", why, Unauthenticated("invalid bearer token"));
   }
   Result<json::object> claims = Unauthenticated("not verified");
   if (issuer->verify_inline) {
@@ -201,13 +207,11 @@ Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
     claims = issuer->verify(token);
   }
   if (!claims) {
-    LogRefusal(req, "bearer JWT", claims.error());
-    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+    return Refused(req, "bearer JWT", claims.error(), Unauthenticated("invalid bearer token"));
   }
   auto p = PrincipalFromClaims(*claims, issuer->mapping, "jwt");
   if (!p) {
-    LogRefusal(req, "bearer JWT", p.error());
-    return Unauthorized(req, Unauthenticated("invalid bearer token"));
+    return Refused(req, "bearer JWT", p.error(), Unauthenticated("invalid bearer token"));
   }
   Decision d;
   d.principal = std::move(*p);
@@ -364,13 +368,13 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
       claims = config_.alb->verify(*captured.alb_data);
     }
     if (!claims) {
-      LogRefusal(req, "x-amzn-oidc-data", claims.error());
-      return Unauthorized(req, Unauthenticated("invalid x-amzn-oidc-data"));
+      return Refused(req, "x-amzn-oidc-data", claims.error(),
+                     Unauthenticated("invalid x-amzn-oidc-data"));
     }
     auto p = PrincipalFromClaims(*claims, config_.alb->mapping, "alb");
     if (!p) {
-      LogRefusal(req, "x-amzn-oidc-data", p.error());
-      return Unauthorized(req, Unauthenticated("invalid x-amzn-oidc-data"));
+      return Refused(req, "x-amzn-oidc-data", p.error(),
+                     Unauthenticated("invalid x-amzn-oidc-data"));
     }
     Decision d;
     d.principal = std::move(*p);

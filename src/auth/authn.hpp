@@ -105,6 +105,9 @@ struct Decision {
   http::Response response;             // kRespond
   // kContinue with a session: cookies to add to the response (the CSRF cookie when missing).
   std::vector<std::string> set_cookies;
+  // kRespond for a refused credential: the precise reason ("bearer JWT: token expired"), for
+  // `skiff routes explain` and logs; the response itself stays generic. Never a credential.
+  std::string detail;
 };
 
 // Values taken from the request before identity headers are stripped.
@@ -134,6 +137,9 @@ class Gateway {
 
  private:
   Decision Unauthorized(const http::Request& req, const Status& why) const;
+  // Logs `why` and answers `answer` (generic), keeping `why` in Decision::detail.
+  Decision Refused(const http::Request& req, std::string_view what, const Status& why,
+                   const Status& answer) const;
   Decision Login(const http::Request& req, bool may_block, std::string_view target) const;
   Decision Callback(const http::Request& req, bool may_block) const;
   Decision Logout(const http::Request& req, bool may_block) const;

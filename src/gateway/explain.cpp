@@ -239,7 +239,7 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
     } else {
       refused = d.response.status;
       result = "refused";
-      reason = RefusalMessage(d.response);
+      reason = d.detail.empty() ? RefusalMessage(d.response) : d.detail;
     }
   }
   identity["result"] = result;
