@@ -1,0 +1,103 @@
+#pragma once
+// The registration flow: a user who signs in and has no namespace of their own gets a Profile
+// (and so a namespace) named after their e-mail, as Kubeflow's central dashboard offers on first
+// login, but without the form when `profiles.autoCreate` is on.
+//
+// Where it hooks: every authenticated request passes the gateway's dispatch step, which calls
+// Registration::OnRequest with the Principal (browser sessions, bearer JWTs, ALB and trusted
+// headers alike; static tokens such as the bootstrap admin token are not people and are
+// skipped). OnRequest answers from an in-memory set of users already seen, so it costs one
+// shared lock per request; the first request of a user posts EnsureProfile to the blocking pool
+// and does not wait for it. The dashboard's /api/workgroup/exists calls EnsureProfile directly
+// (blocking handler), so the dashboard's first answer already has the workgroup.
+//
+// "Has no namespace": owns no Profile (spec.owner.name) and holds no admin RoleBinding
+// (annotations user=<name>, role=admin, as kfam and Kubeflow's dashboard count owners). Being a
+// contributor elsewhere does not count, as in Kubeflow.
+//
+// Names: ProfileNameFor("alice@example.com") = "alice" (or "alice-example-com" with
+// name_from = "email"), with the configured prefix, DNS-1123 sanitised; when that name is a
+// Profile or a Namespace already (or reserved: default, kube-*, kubeflow, istio-system), the
+// next of "alice-2", "alice-3", ... that is free. An existing namespace is never taken.
+//
+// Threading: OnRequest never blocks. EnsureProfile blocks (store) and is serialised by one
+// mutex, so concurrent first requests create one Profile.
+
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_set>
+
+#include "core/clock.hpp"
+#include "core/principal.hpp"
+#include "core/result.hpp"
+#include "http/http.hpp"
+#include "store/store.hpp"
+
+namespace skiff::authz {
+
+struct RegistrationOptions {
+  bool auto_create = true;  // profiles.autoCreate
+  std::string name_prefix;  // profiles.namePrefix, e.g. "u-"
+  // profiles.nameFrom: "local-part" (alice@example.com -> alice) or "email" (-> alice-example-com).
+  std::string name_from = "local-part";
+  int max_suffix = 1000;  // alice-2 .. alice-<max_suffix>
+};
+
+// Validates the options (name_from, prefix characters). InvalidArgument naming the setting.
+Status ValidateRegistrationOptions(const RegistrationOptions& options);
+
+// The base name for `user` (before collision handling): DNS-1123 label, at most 57 characters
+// (room for a "-NNNNN" suffix). Never empty ("user" when nothing usable is left).
+std::string ProfileNameFor(std::string_view user, const RegistrationOptions& options);
+
+// Names that are never given to a user: default, kube-system, kube-public, kube-node-lease,
+// kubeflow, istio-system, and anything starting with "kube-" or "skiff-".
+bool IsReservedNamespace(std::string_view name);
+
+// Whether the principal is a person the registration flow is for (not a static token, not a
+// system: identity, not empty).
+bool IsRegistrable(const Principal& who);
+
+class Registration {
+ public:
+  // `store`, `blocking` and `clock` must outlive this object (and every task it posted: stop
+  // the blocking pool first).
+  Registration(store::Store& store, http::TaskRunner& blocking, Clock& clock,
+               RegistrationOptions options);
+
+  const RegistrationOptions& options() const { return options_; }
+
+  // Non-blocking. With auto_create, starts EnsureProfile in the background for a registrable
+  // user not seen before.
+  void OnRequest(const Principal& who);
+
+  // Blocking. The name of a namespace `user` owns (a Profile they own, or a namespace where an
+  // admin RoleBinding names them), or empty.
+  Result<std::string> OwnedWorkgroup(const std::string& user);
+
+  // Blocking. Returns the owned workgroup, creating a Profile when there is none. `created` is
+  // set when this call created it.
+  Result<std::string> EnsureProfile(const std::string& user, bool* created = nullptr);
+
+  // Blocking. Creates Profile `name` owned by `owner` (the dashboard's /api/workgroup/create).
+  // AlreadyExists when a Profile or Namespace of that name exists; InvalidArgument when the name
+  // is not a DNS-1123 label or is reserved.
+  Status CreateProfile(const std::string& name, const std::string& owner);
+
+ private:
+  Result<bool> NameTaken(const std::string& name);
+  Status CreateLocked(const std::string& name, const std::string& owner);
+
+  store::Store& store_;
+  http::TaskRunner& blocking_;
+  Clock& clock_;
+  const RegistrationOptions options_;
+
+  std::shared_mutex seen_mu_;             // guards seen_
+  std::unordered_set<std::string> seen_;  // users handled or in progress
+  std::mutex create_mu_;                  // serialises look-up + create
+};
+
+}  // namespace skiff::authz

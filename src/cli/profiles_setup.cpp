@@ -1,0 +1,66 @@
+#include "cli/profiles_setup.hpp"
+
+#include "authz/profile.hpp"
+
+namespace skiff::cli {
+
+using Type = SettingSpec::Type;
+
+std::vector<SettingSpec> ProfileSettingSpecs() {
+  return {
+      {"profiles.autoCreate", Type::kBool, "true",
+       "give a user who signs in without a namespace of their own a Profile (namespace) named "
+       "after their e-mail",
+       ""},
+      {"profiles.registrationFlow", Type::kBool, "true",
+       "users without a namespace may create one from the dashboard (/api/workgroup/create)", ""},
+      {"profiles.namePrefix", Type::kString, "",
+       "prefix of automatically created namespace names (e.g. u-)", ""},
+      {"profiles.nameFrom", Type::kString, "local-part",
+       "namespace name from the e-mail's local-part (alice@example.com -> alice) or the whole "
+       "email (-> alice-example-com)",
+       ""},
+  };
+}
+
+Status RegisterProfileKinds(api::KindRegistry& kinds) { return authz::RegisterProfileKind(kinds); }
+
+void ProfilesStack::Mount(http::Router& router) {
+  authz::KfamApi* api = kfam.get();
+  auto handler = http::SyncHandler([api](http::Request& req) { return api->Handle(req); });
+  router.Add({}, "/kfam/*", handler, http::Execution::kBlocking, "kfam");
+  router.Add({}, "/api/workgroup/*", handler, http::Execution::kBlocking, "workgroup");
+}
+
+gateway::BuiltinRoute ProfilesStack::KfamRoute() {
+  gateway::BuiltinRoute r;
+  r.name = "kfam";
+  r.description = "Kubeflow access management (contributors)";
+  r.path_kind = gateway::BuiltinRoute::PathKind::kPrefix;
+  r.path = "/kfam";
+  r.service = "api";
+  return r;
+}
+
+Result<std::unique_ptr<ProfilesStack>> MakeProfiles(const Settings& settings, store::Store& store,
+                                                    const api::KindRegistry& kinds,
+                                                    const authz::Authorizer& authorizer,
+                                                    http::TaskRunner& blocking, Clock& clock) {
+  authz::RegistrationOptions ro;
+  ro.auto_create = settings.GetBool("profiles.autoCreate");
+  ro.name_prefix = settings.GetString("profiles.namePrefix");
+  ro.name_from = settings.GetString("profiles.nameFrom");
+  SKIFF_RETURN_IF_ERROR(authz::ValidateRegistrationOptions(ro));
+  authz::KfamOptions ko;
+  ko.registration_flow = settings.GetBool("profiles.registrationFlow");
+  ko.kubeflow_version = std::string("skiff-") + SKIFF_VERSION;
+  auto stack = std::make_unique<ProfilesStack>();
+  stack->controller = std::make_unique<authz::ProfileController>(store, kinds, clock);
+  stack->registration = std::make_unique<authz::Registration>(store, blocking, clock, ro);
+  stack->kfam =
+      std::make_unique<authz::KfamApi>(store, authorizer, *stack->registration, clock, ko);
+  stack->quota = std::make_unique<authz::QuotaGuard>(store);
+  return stack;
+}
+
+}  // namespace skiff::cli
