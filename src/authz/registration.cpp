@@ -66,8 +66,13 @@ std::string ProfileNameFor(std::string_view user, const RegistrationOptions& opt
 }
 
 bool IsReservedNamespace(std::string_view name) {
-  return name == "default" || name == "kubeflow" || name == "istio-system" ||
-         name.rfind("kube-", 0) == 0 || name.rfind("skiff-", 0) == 0;
+  static constexpr std::string_view kReserved[] = {
+      "default",      "kube-system", "kube-public",  "kube-node-lease", "kubeflow",
+      "istio-system", "auth",        "cert-manager", "knative-serving", "skiff-system"};
+  for (auto r : kReserved) {
+    if (name == r) return true;
+  }
+  return false;
 }
 
 bool IsRegistrable(const Principal& who) {

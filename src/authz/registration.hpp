@@ -17,7 +17,7 @@
 //
 // Names: ProfileNameFor("alice@example.com") = "alice" (or "alice-example-com" with
 // name_from = "email"), with the configured prefix, DNS-1123 sanitised; when that name is a
-// Profile or a Namespace already (or reserved: default, kube-*, kubeflow, istio-system), the
+// Profile or a Namespace already (or reserved: default, kube-system, kubeflow, ...), the
 // next of "alice-2", "alice-3", ... that is free. An existing namespace is never taken.
 //
 // Threading: OnRequest never blocks. EnsureProfile blocks (store) and is serialised by one
@@ -52,8 +52,9 @@ Status ValidateRegistrationOptions(const RegistrationOptions& options);
 // (room for a "-NNNNN" suffix). Never empty ("user" when nothing usable is left).
 std::string ProfileNameFor(std::string_view user, const RegistrationOptions& options);
 
-// Names that are never given to a user: default, kube-system, kube-public, kube-node-lease,
-// kubeflow, istio-system, and anything starting with "kube-" or "skiff-".
+// Names that are never given to a user: Kubernetes' and Kubeflow's system namespaces (default,
+// kube-system, kube-public, kube-node-lease, kubeflow, istio-system, auth, cert-manager,
+// knative-serving, skiff-system).
 bool IsReservedNamespace(std::string_view name);
 
 // Whether the principal is a person the registration flow is for (not a static token, not a
