@@ -217,6 +217,7 @@ http::Response KfamApi::ChangeBinding(const http::Request& req, const Principal&
       }
       return Error(created.error());
     }
+    if (options_.on_write) options_.on_write(*created, false);
     spdlog::info("kfam: {} gave {} the role {} in namespace {}", who.name, b->user, b->role, b->ns);
     return Json(200, json::object{});
   }
@@ -230,6 +231,7 @@ http::Response KfamApi::ChangeBinding(const http::Request& req, const Principal&
   }
   auto deleted = store_.Delete(key, current->resource_version);
   if (!deleted) return Error(deleted.error());
+  if (options_.on_write) options_.on_write(*deleted, true);
   spdlog::info("kfam: {} removed the role {} of {} in namespace {}", who.name, b->role, b->user,
                b->ns);
   return Json(200, json::object{});
@@ -331,9 +333,11 @@ http::Response KfamApi::Contributors(const http::Request& req, const Principal& 
       if (!created && created.error().code() != Code::kAlreadyExists) {
         return Error(created.error());
       }
+      if (created && options_.on_write) options_.on_write(*created, false);
     } else {
       auto deleted = store_.Delete(key, 0);
       if (!deleted && deleted.error().code() != Code::kNotFound) return Error(deleted.error());
+      if (deleted && options_.on_write) options_.on_write(*deleted, true);
     }
   } else {
     Decision d = authorizer_.Decide(who, RoleBindingAttributes("list", ns));

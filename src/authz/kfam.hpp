@@ -29,6 +29,7 @@
 //
 // Threading: Handle blocks (store) and must run on the blocking pool; thread-safe.
 
+#include <functional>
 #include <string>
 
 #include "authz/authz.hpp"
@@ -45,6 +46,9 @@ struct KfamOptions {
   bool registration_flow = true;
   std::string kubeflow_version;        // platform.kubeflowVersion in env-info
   std::string logout_url = "/logout";  // platform.logoutUrl
+  // Called after each RoleBinding this API creates or deletes (the store's result), so that the
+  // Authorizer applies it before the response: the next request already sees it. May be empty.
+  std::function<void(const store::Object& obj, bool deleted)> on_write;
 };
 
 class KfamApi {

@@ -52,14 +52,21 @@ bool Sync(json::object& current, const json::object& desired, std::string_view f
 
 // Ensures `key` holds an object like `desired`: created when missing; when present, the fields
 // in `fields` and the annotations / ownerReferences of `desired` are made to match.
+using OnWrite = std::function<void(const store::Object&, bool)>;
+
+void Notify(const OnWrite& on_write, const store::Object& obj, bool deleted) {
+  if (on_write) on_write(obj, deleted);
+}
+
 Status EnsureObjectLike(store::Store& store, const store::Key& key, const json::object& desired,
-                        std::initializer_list<std::string_view> fields) {
+                        std::initializer_list<std::string_view> fields, const OnWrite& on_write) {
   for (int attempt = 0;; ++attempt) {
     auto current = store.Get(key);
     if (!current) {
       if (!IsNotFound(current.error())) return current.error();
       auto created = store.Create(key, desired);
       if (created) {
+        Notify(on_write, *created, false);
         spdlog::info("profiles: created {} {}{}{}", key.resource, key.ns, key.ns.empty() ? "" : "/",
                      key.name);
         return Status::Ok();
@@ -93,6 +100,7 @@ Status EnsureObjectLike(store::Store& store, const store::Key& key, const json::
     if (!changed) return Status::Ok();
     auto updated = store.Update(key, std::move(obj), current->resource_version);
     if (updated) {
+      Notify(on_write, *updated, false);
       spdlog::info("profiles: updated {} {}{}{}", key.resource, key.ns, key.ns.empty() ? "" : "/",
                    key.name);
       return Status::Ok();
@@ -103,12 +111,14 @@ Status EnsureObjectLike(store::Store& store, const store::Key& key, const json::
   }
 }
 
-Status DeleteIfOwned(store::Store& store, const store::Key& key, const std::string& profile) {
+Status DeleteIfOwned(store::Store& store, const store::Key& key, const std::string& profile,
+                     const OnWrite& on_write) {
   auto current = store.Get(key);
   if (!current) return IsNotFound(current.error()) ? Status::Ok() : current.error();
   if (!OwnedByProfile(current->object, profile)) return Status::Ok();
   auto deleted = store.Delete(key, current->resource_version);
-  if (!deleted && !IsNotFound(deleted.error())) return deleted.error();
+  if (!deleted) return IsNotFound(deleted.error()) ? Status::Ok() : deleted.error();
+  Notify(on_write, *deleted, true);
   spdlog::info("profiles: deleted {} {}/{} (profile {} is gone)", key.resource, key.ns, key.name,
                profile);
   return Status::Ok();
@@ -351,19 +361,20 @@ Status ProfileController::EnsureProfile(const store::Object& p) {
   }
 
   // The owner RoleBinding.
-  SKIFF_RETURN_IF_ERROR(
-      EnsureObjectLike(store_, {Str(kRoleBindingsResource), name, Str(kOwnerBindingName)},
-                       OwnerRoleBinding(profile, clock_), {"roleRef", "subjects"}));
+  SKIFF_RETURN_IF_ERROR(EnsureObjectLike(
+      store_, {Str(kRoleBindingsResource), name, Str(kOwnerBindingName)},
+      OwnerRoleBinding(profile, clock_), {"roleRef", "subjects"}, options_.on_write));
 
   // The ResourceQuota, when the profile sets one.
   store::Key quota_key{Str(kResourceQuotaResource), name, Str(kProfileQuotaName)};
   const json::object* quota_spec = GetObject(profile, "spec.resourceQuotaSpec");
   const json::object* hard = GetObject(profile, "spec.resourceQuotaSpec.hard");
   if (quota_spec != nullptr && hard != nullptr && !hard->empty()) {
-    SKIFF_RETURN_IF_ERROR(EnsureObjectLike(
-        store_, quota_key, QuotaFor(profile, *quota_spec, clock_), {"spec", "status"}));
+    SKIFF_RETURN_IF_ERROR(EnsureObjectLike(store_, quota_key,
+                                           QuotaFor(profile, *quota_spec, clock_),
+                                           {"spec", "status"}, options_.on_write));
   } else {
-    SKIFF_RETURN_IF_ERROR(DeleteIfOwned(store_, quota_key, name));
+    SKIFF_RETURN_IF_ERROR(DeleteIfOwned(store_, quota_key, name, options_.on_write));
   }
   return WriteStatus(p, true, "Ready",
                      "namespace " + name + " and its owner binding for " + owner + " are in place");
@@ -411,9 +422,10 @@ Status ProfileController::CollectOrphans(const std::string& name) {
   if (!ns) return IsNotFound(ns.error()) ? Status::Ok() : ns.error();
   if (OwnedByProfile(ns->object, name)) return DeleteNamespace(name);
   // An adopted namespace stays; what the profile added to it goes.
-  SKIFF_RETURN_IF_ERROR(
-      DeleteIfOwned(store_, {Str(kRoleBindingsResource), name, Str(kOwnerBindingName)}, name));
-  return DeleteIfOwned(store_, {Str(kResourceQuotaResource), name, Str(kProfileQuotaName)}, name);
+  SKIFF_RETURN_IF_ERROR(DeleteIfOwned(
+      store_, {Str(kRoleBindingsResource), name, Str(kOwnerBindingName)}, name, options_.on_write));
+  return DeleteIfOwned(store_, {Str(kResourceQuotaResource), name, Str(kProfileQuotaName)}, name,
+                       options_.on_write);
 }
 
 Status ProfileController::DeleteNamespace(const std::string& ns) {
@@ -440,6 +452,7 @@ Status ProfileController::DeleteNamespace(const std::string& ns) {
         {store::Mutation::Op::kDelete, current->key, {}, current->resource_version});
     auto done = store_.Commit(std::move(mutations));
     if (done) {
+      for (const auto& o : *done) Notify(options_.on_write, o, true);
       spdlog::info("profiles: deleted namespace {} and {} object(s) in it (its profile is gone)",
                    ns, contents);
       return Status::Ok();

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,10 @@ namespace skiff::authz {
 struct ProfileControllerOptions {
   // A reconcile that failed on a store error is retried after this long.
   std::chrono::milliseconds retry_delay{1000};
+  // Called after each write the controller commits (the store's result; for a delete the last
+  // state), so that the Authorizer sees the owner binding before its watch delivers it. May be
+  // empty.
+  std::function<void(const store::Object& obj, bool deleted)> on_write;
 };
 
 class ProfileController {

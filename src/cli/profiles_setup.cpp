@@ -42,10 +42,10 @@ gateway::BuiltinRoute ProfilesStack::KfamRoute() {
   return r;
 }
 
-Result<std::unique_ptr<ProfilesStack>> MakeProfiles(const Settings& settings, store::Store& store,
-                                                    const api::KindRegistry& kinds,
-                                                    const authz::Authorizer& authorizer,
-                                                    http::TaskRunner& blocking, Clock& clock) {
+Result<std::unique_ptr<ProfilesStack>> MakeProfiles(
+    const Settings& settings, store::Store& store, const api::KindRegistry& kinds,
+    const authz::Authorizer& authorizer, http::TaskRunner& blocking, Clock& clock,
+    std::function<void(const store::Object& obj, bool deleted)> on_write) {
   authz::RegistrationOptions ro;
   ro.auto_create = settings.GetBool("profiles.autoCreate");
   ro.name_prefix = settings.GetString("profiles.namePrefix");
@@ -54,8 +54,11 @@ Result<std::unique_ptr<ProfilesStack>> MakeProfiles(const Settings& settings, st
   authz::KfamOptions ko;
   ko.registration_flow = settings.GetBool("profiles.registrationFlow");
   ko.kubeflow_version = std::string("skiff-") + SKIFF_VERSION;
+  ko.on_write = on_write;
+  authz::ProfileControllerOptions co;
+  co.on_write = std::move(on_write);
   auto stack = std::make_unique<ProfilesStack>();
-  stack->controller = std::make_unique<authz::ProfileController>(store, kinds, clock);
+  stack->controller = std::make_unique<authz::ProfileController>(store, kinds, clock, co);
   stack->registration = std::make_unique<authz::Registration>(store, blocking, clock, ro);
   stack->kfam =
       std::make_unique<authz::KfamApi>(store, authorizer, *stack->registration, clock, ko);

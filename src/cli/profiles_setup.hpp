@@ -4,7 +4,8 @@
 // settings. server_app.cpp wires it in a few lines:
 //
 //   RegisterProfileKinds(kinds);                        // with the other kinds
-//   auto profiles = MakeProfiles(settings, store, kinds, authorizer, blocking, clock);
+//   auto profiles = MakeProfiles(settings, store, kinds, authorizer, blocking, clock,
+//                                [&](auto& o, bool d) { authorizer.Observe(o, d); });
 //   profiles->Mount(*router);                           // /kfam/*, /api/workgroup/*
 //   before.push_back(profiles->KfamRoute());            // /kfam is not under a platform route
 //   api_handler = profiles->quota->Wrap(api_handler);   // count/... quotas on creates
@@ -49,10 +50,11 @@ struct ProfilesStack {
 };
 
 // Builds the stack (does not start it). All references must outlive it; tasks the registration
-// posts to `blocking` must have run before it goes (stop the server first).
-Result<std::unique_ptr<ProfilesStack>> MakeProfiles(const Settings& settings, store::Store& store,
-                                                    const api::KindRegistry& kinds,
-                                                    const authz::Authorizer& authorizer,
-                                                    http::TaskRunner& blocking, Clock& clock);
+// posts to `blocking` must have run before it goes (stop the server first). `on_write` gets
+// every RoleBinding write of the controller and kfam (RbacAuthorizer::Observe), may be empty.
+Result<std::unique_ptr<ProfilesStack>> MakeProfiles(
+    const Settings& settings, store::Store& store, const api::KindRegistry& kinds,
+    const authz::Authorizer& authorizer, http::TaskRunner& blocking, Clock& clock,
+    std::function<void(const store::Object& obj, bool deleted)> on_write = {});
 
 }  // namespace skiff::cli

@@ -49,6 +49,9 @@ class KfamTest : public ::testing::Test {
     KfamOptions ko;
     ko.registration_flow = registration_flow;
     ko.kubeflow_version = "skiff-test";
+    ko.on_write = [this](const store::Object& o, bool deleted) {
+      writes_.push_back((deleted ? "-" : "+") + o.key.ns + "/" + o.key.name);
+    };
     api_ = std::make_unique<KfamApi>(*store_, authorizer_, *registration_, clock_, ko);
   }
   http::Response Call(const Principal* who, std::string method, std::string target,
@@ -83,6 +86,7 @@ class KfamTest : public ::testing::Test {
   ThreadRunner runner_;
   std::unique_ptr<Registration> registration_;
   std::unique_ptr<KfamApi> api_;
+  std::vector<std::string> writes_;  // what on_write saw
 };
 
 TEST_F(KfamTest, OwnerAddsListsAndRemovesAContributor) {
@@ -124,6 +128,9 @@ TEST_F(KfamTest, OwnerAddsListsAndRemovesAContributor) {
       Exists(*store_, kRoleBindingsResource, "alice", "user-bob-example-com-clusterrole-edit"));
   r = Call(&kAlice, "DELETE", "/kfam/v1/bindings", Binding(kBob.name, "alice", "edit"));
   EXPECT_EQ(r.status, 404) << r.body;
+  // The Authorizer was told of both writes before the responses.
+  EXPECT_EQ(writes_, (std::vector<std::string>{"+alice/user-bob-example-com-clusterrole-edit",
+                                               "-alice/user-bob-example-com-clusterrole-edit"}));
 }
 
 TEST_F(KfamTest, NonOwnersCannotAddOrRemoveContributors) {

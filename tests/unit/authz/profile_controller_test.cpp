@@ -30,8 +30,14 @@ class ProfileControllerTest : public ::testing::Test {
     store_ = std::move(*s);
     ASSERT_TRUE(api::RegisterCoreKinds(kinds_).ok());
     ASSERT_TRUE(RegisterProfileKind(kinds_).ok());
-    controller_ = std::make_unique<ProfileController>(
-        *store_, kinds_, clock_, ProfileControllerOptions{std::chrono::milliseconds(20)});
+    ProfileControllerOptions o;
+    o.retry_delay = std::chrono::milliseconds(20);
+    o.on_write = [this](const store::Object& obj, bool deleted) {
+      std::lock_guard lock(writes_mu_);
+      writes_.push_back((deleted ? "-" : "+") + obj.key.resource + " " + obj.key.ns + "/" +
+                        obj.key.name);
+    };
+    controller_ = std::make_unique<ProfileController>(*store_, kinds_, clock_, o);
   }
   void TearDown() override { controller_.reset(); }
 
@@ -63,6 +69,8 @@ class ProfileControllerTest : public ::testing::Test {
   std::unique_ptr<store::Store> store_;
   api::KindRegistry kinds_;
   std::unique_ptr<ProfileController> controller_;
+  std::mutex writes_mu_;             // guards writes_
+  std::vector<std::string> writes_;  // what on_write saw
 };
 
 TEST_F(ProfileControllerTest, CreatesNamespaceWithKubeflowLabelsAndOwnerBinding) {
@@ -94,6 +102,9 @@ TEST_F(ProfileControllerTest, CreatesNamespaceWithKubeflowLabelsAndOwnerBinding)
   EXPECT_EQ(Condition("alice", "Ready"), "True");
   EXPECT_EQ(Condition("alice", "Failed"), "");
   EXPECT_FALSE(Exists(*store_, kResourceQuotaResource, "alice", "kf-resource-quota"));
+  std::lock_guard lock(writes_mu_);
+  EXPECT_THAT(writes_,
+              ::testing::Contains("+rolebindings.rbac.authorization.k8s.io alice/namespaceAdmin"));
 }
 
 TEST_F(ProfileControllerTest, ReconcileTwiceWritesNothingTheSecondTime) {
@@ -172,6 +183,9 @@ TEST_F(ProfileControllerTest, DeletingTheProfileDeletesItsNamespaceAndEverything
   EXPECT_FALSE(Exists(*store_, "events", "alice", "e1"));
   EXPECT_TRUE(Exists(*store_, "events", "other", "e2"));
   EXPECT_TRUE(Exists(*store_, kNamespaceResource, "", "other"));
+  std::lock_guard lock(writes_mu_);
+  EXPECT_THAT(writes_,
+              ::testing::Contains("-rolebindings.rbac.authorization.k8s.io alice/namespaceAdmin"));
 }
 
 TEST_F(ProfileControllerTest, QuotaFollowsTheProfile) {
