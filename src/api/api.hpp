@@ -8,12 +8,14 @@
 // router's Execution::kBlocking). Watch responses stream from store threads. Thread-safe.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "api/kind.hpp"
 #include "api/request_info.hpp"
 #include "core/clock.hpp"
+#include "core/principal.hpp"
 #include "http/http.hpp"
 #include "store/store.hpp"
 
@@ -26,6 +28,24 @@ struct ApiOptions {
   // ?timeoutSeconds= shortens it.
   std::chrono::seconds max_watch{1800};
   int max_patch_retries = 5;
+
+  // Authorization of every resource request (not discovery: /api, /apis, /version and /openapi
+  // are readable by every authenticated user), asked after the path is parsed and before
+  // anything is read or written. A denial is answered 403 Forbidden in the API server's words
+  // (`inferenceservices.serving.kserve.io "m" is forbidden: User "alice" cannot delete resource
+  // "inferenceservices" in API group "serving.kserve.io" in the namespace "team-b": REASON`).
+  // When set, a request without a principal is refused (401). Empty: everything is allowed
+  // (tests, in-process callers). Called on the blocking pool; must not block for long.
+  struct Verdict {
+    bool allowed = false;
+    std::string reason;  // appended to the 403 message after ": " when not empty
+  };
+  std::function<Verdict(const Principal& who, const RequestInfo& info)> authorize;
+  // Every object write the API committed, in commit order per request, before the response is
+  // sent: the object as stored (for a delete, its last state at the deletion's version; the
+  // contents of a deleted namespace included). Lets caches (the Authorizer's RoleBinding index)
+  // be current for the client's next request. Runs on the request's thread; keep it short.
+  std::function<void(const store::Object& obj, bool deleted)> on_write;
 };
 
 class ResourceApi {

@@ -101,6 +101,34 @@ http::Response StatusResponse(const Status& status, const KindInfo* kind, std::s
   return r;
 }
 
+http::Response ForbiddenResponse(const RequestInfo& info, std::string_view user,
+                                 std::string_view reason) {
+  std::string resource = info.resource;
+  if (!info.subresource.empty()) resource += "/" + info.subresource;
+  std::string message = "User \"" + std::string(user) + "\" cannot " + info.verb + " resource \"" +
+                        resource + "\" in API group \"" + info.group + "\"";
+  if (!info.ns.empty()) {
+    message += " in the namespace \"" + info.ns + "\"";
+  } else {
+    message += " at the cluster scope";
+  }
+  if (!reason.empty()) message += ": " + std::string(reason);
+  std::string qr = info.group.empty() ? info.resource : info.resource + "." + info.group;
+  message = (info.name.empty() ? qr : qr + " \"" + info.name + "\"") + " is forbidden: " + message;
+  json::object details{{"kind", info.resource}};
+  if (!info.name.empty()) details["name"] = info.name;
+  if (!info.group.empty()) details["group"] = info.group;
+  json::object body{{"kind", "Status"},
+                    {"apiVersion", "v1"},
+                    {"metadata", json::object()},
+                    {"status", "Failure"},
+                    {"message", message},
+                    {"reason", "Forbidden"},
+                    {"details", std::move(details)},
+                    {"code", 403}};
+  return JsonResponse(403, body);
+}
+
 http::Response InvalidResponse(const KindInfo& kind, std::string_view name,
                                const FieldErrors& errors) {
   std::string message = kind.kind + " \"" + std::string(name) + "\" is invalid: ";

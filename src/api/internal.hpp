@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "api/kind.hpp"
+#include "api/request_info.hpp"
 #include "http/http.hpp"
 
 namespace skiff::api::internal {
@@ -25,6 +26,11 @@ json::object StatusObject(const Status& status, const KindInfo* kind, std::strin
                           std::string_view name);
 http::Response StatusResponse(const Status& status, const KindInfo* kind = nullptr,
                               std::string_view resource = {}, std::string_view name = {});
+// 403 Forbidden worded as the API server's authorization filter words it:
+// `RESOURCE[.GROUP] ["NAME"] is forbidden: User "U" cannot VERB resource "R[/SUB]" in API group
+// "G" (in the namespace "NS" | at the cluster scope)[: REASON]`.
+http::Response ForbiddenResponse(const RequestInfo& info, std::string_view user,
+                                 std::string_view reason);
 // 422 Invalid with one cause per field error.
 http::Response InvalidResponse(const KindInfo& kind, std::string_view name,
                                const FieldErrors& errors);

@@ -14,6 +14,7 @@
 
 #include "core/clock.hpp"
 #include "core/json.hpp"
+#include "core/principal.hpp"
 #include "core/result.hpp"
 
 namespace skiff::api {
@@ -74,6 +75,11 @@ struct KindInfo {
   std::function<FieldErrors(const json::object& obj)> validate;
   // Rules on an update beyond validate (immutable fields).
   std::function<FieldErrors(const json::object& obj, const json::object& old)> validate_update;
+  // A kind that is computed, not stored (SelfSubjectAccessReview, SelfSubjectRulesReview):
+  // create decodes the body, calls this with the requester (null for in-process callers without
+  // one) and answers 201 with the object it returns; every other verb is 405 (advertise only
+  // "create" in `verbs`). Runs on the blocking pool; must not block for long.
+  std::function<Result<json::object>(const Principal* who, json::object obj)> review;
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
   // The store's resource name: "namespaces" or "inferenceservices.serving.kserve.io".

@@ -217,6 +217,10 @@ http::Response ResourceApi::Impl::Render(const http::Request& req, const KindInf
 
 http::Response ResourceApi::Impl::Handle(http::Request& req) {
   const std::string& path = req.path;
+  if (options.authorize && !req.principal) {
+    // Public routes never reach the API; this is an in-process caller that forgot to say who.
+    return StatusResponse(Unauthenticated("Unauthorized"));
+  }
   if (path == "/version" || path == "/version/") {
     return http::Response::Json(200, version_json);
   }
@@ -250,6 +254,10 @@ http::Response ResourceApi::Impl::Handle(http::Request& req) {
   if (!info_or) return StatusResponse(info_or.error());
   const RequestInfo& info = *info_or;
   if (!info.is_resource_request) return Discovery(req, info);
+  if (options.authorize) {
+    ApiOptions::Verdict v = options.authorize(*req.principal, info);
+    if (!v.allowed) return internal::ForbiddenResponse(info, req.principal->name, v.reason);
+  }
 
   const KindInfo* kind = kinds.ByPlural(info.group, info.version, info.resource);
   if (kind == nullptr) return StatusResponse(NotFound(std::string(kNotFoundMessage)));
@@ -266,6 +274,13 @@ http::Response ResourceApi::Impl::Handle(http::Request& req) {
       info.verb != "patch") {
     return StatusResponse(Status(
         Code::kUnimplemented, "the server does not allow this method on the requested resource"));
+  }
+  if (kind->review) {
+    if (info.verb != "create" || !info.name.empty() || !info.subresource.empty()) {
+      return StatusResponse(Status(
+          Code::kUnimplemented, "the server does not allow this method on the requested resource"));
+    }
+    return Review(req, *kind, info);
   }
   if (info.verb == "get") return Get(req, *kind, info);
   if (info.verb == "list") return List(req, *kind, info);

@@ -67,6 +67,8 @@ struct ResourceApi::Impl {
   http::Response Update(const http::Request& req, const KindInfo& kind, const RequestInfo& info);
   http::Response Patch(const http::Request& req, const KindInfo& kind, const RequestInfo& info);
   http::Response Delete(const http::Request& req, const KindInfo& kind, const RequestInfo& info);
+  // Create of a computed kind (KindInfo::review).
+  http::Response Review(const http::Request& req, const KindInfo& kind, const RequestInfo& info);
   http::Response DeleteCollection(const http::Request& req, const KindInfo& kind,
                                   const RequestInfo& info);
 

@@ -197,7 +197,24 @@ http::Response ResourceApi::Impl::Create(const http::Request& req, const KindInf
   }
   auto created = store.Create({kind.StorageResource(), info.ns, name}, std::move(obj));
   if (!created) return StatusResponse(created.error(), &kind, {}, name);
+  if (options.on_write) options.on_write(*created, false);
   http::Response r = Render(req, kind, 201, std::move(created->object));
+  AddWarnings(r, warnings);
+  return r;
+}
+
+http::Response ResourceApi::Impl::Review(const http::Request& req, const KindInfo& kind,
+                                         const RequestInfo& info) {
+  auto decoded = DecodeObject(req, kind);
+  if (!decoded) return StatusResponse(decoded.error(), &kind);
+  json::object obj = std::move(*decoded);
+  if (Status s = CheckTypeMeta(kind, obj); !s.ok()) return StatusResponse(s, &kind);
+  std::vector<std::string> warnings;
+  if (Status s = CheckFields(req, kind, obj, warnings); !s.ok()) return StatusResponse(s, &kind);
+  if (kind.namespaced) EnsureObject(obj, "metadata")["namespace"] = info.ns;
+  auto answer = kind.review(req.principal ? &*req.principal : nullptr, std::move(obj));
+  if (!answer) return StatusResponse(answer.error(), &kind);
+  http::Response r = Render(req, kind, 201, std::move(*answer));
   AddWarnings(r, warnings);
   return r;
 }
@@ -296,6 +313,7 @@ http::Response ResourceApi::Impl::WriteUpdate(const http::Request& req, const Ki
     *retryable_conflict = updated.error().code() == Code::kAborted;
     return StatusResponse(updated.error(), &kind, {}, info.name);
   }
+  if (options.on_write) options.on_write(*updated, false);
   http::Response r = Render(req, kind, 200, std::move(updated->object));
   AddWarnings(r, warnings);
   return r;
@@ -462,6 +480,9 @@ http::Response ResourceApi::Impl::Delete(const http::Request& req, const KindInf
       }
       return StatusResponse(done.error(), &kind, {}, info.name);
     }
+    if (options.on_write) {
+      for (const auto& o : *done) options.on_write(o, true);
+    }
     json::object last = std::move(done->back().object);
     if (is_namespace) EnsureObject(last, "status")["phase"] = "Terminating";
     return Render(req, kind, 200, std::move(last));
@@ -494,6 +515,9 @@ http::Response ResourceApi::Impl::DeleteCollection(const http::Request& req, con
   if (!*dry && !mutations.empty()) {
     auto done = store.Commit(std::move(mutations));
     if (!done) return StatusResponse(done.error(), &kind);
+    if (options.on_write) {
+      for (const auto& o : *done) options.on_write(o, true);
+    }
   }
   return JsonResponse(
       200, json::object{{"kind", kind.ListKind()},

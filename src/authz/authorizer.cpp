@@ -284,6 +284,11 @@ void RbacAuthorizer::PublishLocked() {
 }
 
 Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what) const {
+  return Decide(who, what, nullptr);
+}
+
+Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
+                                std::string* detail) const {
   const std::string name = WhoName(who);
   auto allow = [&](std::string rule, std::string_view why) {
     Decision d;
@@ -291,11 +296,13 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what) co
     d.reason =
         name + " may " + Quote(what.verb) + " " + Target(what) + " (" + std::string(why) + ")";
     d.rule = std::move(rule);
+    if (detail != nullptr) *detail = std::string(why);
     return d;
   };
   auto deny = [&](std::string why) {
     Decision d;
     d.reason = name + " may not " + Quote(what.verb) + " " + Target(what) + ": " + why;
+    if (detail != nullptr) *detail = std::move(why);
     return d;
   };
 

@@ -174,8 +174,9 @@ FieldErrors ValidateRoleBinding(const json::object& obj) {
   }
   if (kind == "Role") {
     errs.push_back(FieldError{Type::kNotSupported, "roleRef.kind",
-                              "skiff has no namespaced Roles: bind the ClusterRole " + RoleNames() +
-                                  " (supported values: \"ClusterRole\")",
+                              "supported values: \"ClusterRole\" (skiff has no namespaced Roles: "
+                              "bind the ClusterRole " +
+                                  RoleNames() + ")",
                               json::string(kind)});
   } else if (kind != "ClusterRole") {
     errs.push_back(FieldError{Type::kNotSupported, "roleRef.kind",
@@ -184,11 +185,10 @@ FieldErrors ValidateRoleBinding(const json::object& obj) {
   if (name.empty()) {
     errs.push_back(FieldError{Type::kRequired, "roleRef.name", "", {}});
   } else if (FindRole(name) == nullptr) {
-    errs.push_back(FieldError{Type::kNotSupported, "roleRef.name",
-                              "skiff's ClusterRoles are " + RoleNames() +
-                                  " (supported values: \"kubeflow-admin\", \"kubeflow-edit\", "
-                                  "\"kubeflow-view\")",
-                              json::string(name)});
+    errs.push_back(
+        FieldError{Type::kNotSupported, "roleRef.name",
+                   "supported values: \"kubeflow-admin\", \"kubeflow-edit\", \"kubeflow-view\"",
+                   json::string(name)});
   }
   return errs;
 }

@@ -11,7 +11,10 @@
 #include "api/api.hpp"
 #include "auth/auth.hpp"
 #include "auth/authn.hpp"
+#include "authz/review.hpp"
+#include "authz/rolebinding.hpp"
 #include "cli/auth_setup.hpp"
+#include "cli/authz_setup.hpp"
 #include "cli/demo.hpp"
 #include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
@@ -140,6 +143,15 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     return 1;
   }
 
+  // RBAC: every resource request (and, through the lead's wiring, serving and routes) asks it.
+  // Declared before the API and the server, which use it until they stop.
+  auto authorizer_or = MakeAuthorizer(settings, **store);
+  if (!authorizer_or) {
+    std::fprintf(stderr, "skiff: %s\n", authorizer_or.error().message().c_str());
+    return 2;
+  }
+  std::unique_ptr<authz::RbacAuthorizer> authorizer = std::move(*authorizer_or);
+
   api::KindRegistry kinds;
   if (Status s = api::RegisterCoreKinds(kinds); !s.ok()) {
     std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
@@ -153,11 +165,19 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
     return 1;
   }
+  for (Status s :
+       {authz::RegisterRbacKinds(kinds), authz::RegisterReviewKinds(kinds, *authorizer)}) {
+    if (!s.ok()) {
+      std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
+      return 1;
+    }
+  }
   api::ApiOptions api_options;
   api_options.server_version = std::string("v1.32.0-skiff.") + SKIFF_VERSION;
   api_options.git_commit = SKIFF_GIT_VERSION;
   api_options.max_watch =
       std::chrono::duration_cast<std::chrono::seconds>(settings.GetDuration("api.maxWatch"));
+  ConnectAuthorizer(*authorizer, api_options);
   api::ResourceApi resource_api(kinds, **store, SystemClock(), api_options);
 
   MetricsRegistry metrics;

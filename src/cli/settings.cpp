@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "cli/auth_setup.hpp"
+#include "cli/authz_setup.hpp"
 #include "core/fs.hpp"
 #include "identity/identity.hpp"
 
@@ -95,6 +96,7 @@ std::vector<SettingSpec> AllSpecs() {
        "longest a watch stays open before clients reconnect", ""},
   };
   for (auto& spec : AuthSettingSpecs()) specs.push_back(std::move(spec));
+  for (auto& spec : AuthzSettingSpecs()) specs.push_back(std::move(spec));
   for (auto& spec : identity::SettingSpecs()) specs.push_back(std::move(spec));
   return specs;
 }

@@ -246,6 +246,7 @@ class ApiTest : public ::testing::Test {
     }
     if (!body.empty() && !has_content_type) req.headers.Set("Content-Type", "application/json");
     req.body = std::move(body);
+    req.principal = principal_;
     http::Response resp = api_->Handle(req);
     Reply r;
     r.status = resp.status;
@@ -295,6 +296,7 @@ class ApiTest : public ::testing::Test {
   }
 
   FakeClock clock_;
+  std::optional<Principal> principal_;  // who Do's requests come from (none by default)
   std::unique_ptr<KindRegistry> kinds_;
   std::unique_ptr<RecordingStore> store_;
   std::unique_ptr<ResourceApi> api_;  // declared last: destroyed before the store
