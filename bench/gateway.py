@@ -20,7 +20,9 @@ Env: BENCH_DURATION=10s BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_TIMEOUT (whol
      BENCH_ACCESS_LOG=1 (the proxying nginx and skiff both write an access log to a file;
      default: both off, as nginx's static rows)
      BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)
-     BENCH_MISS_TOKENS=12000 (distinct JWTs of row e, more than the cache holds; 0: no row e)"""
+     BENCH_MISS_TOKENS=12000 (distinct JWTs of row e, more than the cache holds; 0: no row e)
+     BENCH_PERF=DIR (record each skiff row with `perf record --call-graph dwarf` into
+     DIR/<row letter>.data, for `perf report -i`; the recording costs CPU: ratios then mislead)"""
 import base64
 import http.server
 import json
@@ -40,6 +42,7 @@ CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 MISS_TOKENS = int(os.environ.get("BENCH_MISS_TOKENS", "12000"))  # 0: no row e
+PERF_DIR = os.environ.get("BENCH_PERF", "")
 
 
 def seconds(duration):
@@ -392,12 +395,22 @@ def main():
             runs = {name: [] for name, _, _, _ in targets}
             for _ in range(ROUNDS):
                 for name, target, headers, pid in targets:
+                    perf = None
+                    if PERF_DIR and not nginx_only and pid == sk_pid:
+                        os.makedirs(PERF_DIR, exist_ok=True)
+                        perf = subprocess.Popen(
+                            ["perf", "record", "-q", "-F", "499", "--call-graph", "dwarf,16384",
+                             "-p", str(pid), "-o", os.path.join(PERF_DIR, name[0] + ".data")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     before = cpu_seconds(pid)
                     if isinstance(headers, str):  # a wrk script
                         r = wrk(target, CONNECTIONS, script=headers)
                     else:
                         r = wrk(target, CONNECTIONS, headers)
                     used = cpu_seconds(pid) - before
+                    if perf:
+                        perf.send_signal(signal.SIGINT)
+                        perf.wait(timeout=120)
                     r["cpu_us"] = used * 1e6 / max(1.0, r["rps"] * seconds(DURATION))
                     runs[name].append(r)
             for name, _, _, _ in targets:

@@ -41,12 +41,16 @@ std::optional<std::string> BearerToken(const http::Request& req) {
 
 void TokenAuthenticator::AddToken(std::string_view token, Principal principal) {
   tokens_.emplace_back(Sha256(token), std::move(principal));
+  any_dotted_ = any_dotted_ || token.find('.') != std::string_view::npos;
 }
 
 Result<Principal> TokenAuthenticator::Authenticate(const http::Request& req) const {
   auto token = BearerToken(req);
   if (!token) {
     return Unauthenticated("authentication required: send \"Authorization: Bearer <token>\"");
+  }
+  if (!any_dotted_ && token->find('.') != std::string::npos) {
+    return Unauthenticated("invalid bearer token");
   }
   std::string digest = Sha256(*token);
   const Principal* found = nullptr;

@@ -27,6 +27,7 @@
 
 #include "auth/auth.hpp"
 #include "auth/authn_util.hpp"
+#include "auth/jwt_cache.hpp"
 #include "auth/oidc_rp.hpp"
 #include "auth/session.hpp"
 #include "core/clock.hpp"
@@ -54,6 +55,13 @@ struct JwtIssuer {
   // Optional non-blocking first try (cached keys). An error with NeedsKeyRefresh (jwt.hpp)
   // sends the request to the blocking pool for `verify`; any other result is final.
   ClaimsVerifier verify_inline;
+  // Optional, non-blocking: the claims of a token this issuer has verified before and still
+  // holds in its verified-token cache, found by the token's SHA-256 (`digest`) alone: nullopt
+  // when it does not hold it; a final error when it does but the claims no longer pass. Lets
+  // the gateway answer a known token without decoding it to find its issuer.
+  std::function<std::optional<Result<std::shared_ptr<const json::object>>>(
+      const VerifiedJwtCache::Digest& digest)>
+      cached;
 };
 
 struct TrustedHeaderConfig {
@@ -150,6 +158,7 @@ class Gateway {
 
   GatewayConfig config_;
   GatewayDeps deps_;
+  bool has_cached_issuers_ = false;  // some JwtIssuer::cached is set
 };
 
 }  // namespace skiff::auth

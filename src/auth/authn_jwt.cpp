@@ -29,11 +29,10 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
   issuer.may_block = true;
   http::TaskRunner* refresher = options.refresher;
   auto refreshing = std::make_shared<std::atomic<bool>>(false);  // one background fetch at a time
-  issuer.verify_inline = [verifier, &clock, refresher,
-                          refreshing](std::string_view token) -> Result<json::object> {
-    // Only a loaded set goes stale in the background: the first fetch happens on the request
-    // path (NeedsKeyRefresh), and a background fetch racing it would use up the source's
-    // minimum refresh interval and leave that request without keys.
+  // Every non-blocking use notices a stale set: only a loaded set goes stale in the background
+  // (the first fetch happens on the request path, NeedsKeyRefresh: a background fetch racing it
+  // would use up the source's minimum refresh interval and leave that request without keys).
+  auto refresh_if_stale = [verifier, refresher, refreshing] {
     if (refresher != nullptr && verifier->keys().Current() != nullptr &&
         verifier->keys().RefreshDue(RefreshCause::kStale) && !refreshing->exchange(true)) {
       refresher->Post([verifier, refreshing] {
@@ -42,8 +41,24 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
         refreshing->store(false);
       });
     }
+  };
+  issuer.verify_inline = [verifier, &clock,
+                          refresh_if_stale](std::string_view token) -> Result<json::object> {
+    refresh_if_stale();
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyShared(token, clock.Now()));
     return v->claims;
+  };
+  issuer.cached = [verifier, &clock, refresh_if_stale](const VerifiedJwtCache::Digest& digest)
+      -> std::optional<Result<std::shared_ptr<const json::object>>> {
+    refresh_if_stale();
+    auto hit = verifier->FindCached(digest, clock.Now());
+    if (!hit) return std::nullopt;
+    if (!*hit) return Result<std::shared_ptr<const json::object>>(hit->error());
+    // Shares the cached result: no copy of the claims.
+    std::shared_ptr<const VerifiedJwt> v = std::move(**hit);
+    const json::object* claims = &v->claims;
+    return Result<std::shared_ptr<const json::object>>(
+        std::shared_ptr<const json::object>(std::move(v), claims));
   };
   issuer.verify = [verifier, &clock](std::string_view token) -> Result<json::object> {
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyOrRefreshShared(token, clock.Now()));

@@ -41,13 +41,7 @@ Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyShared(
     return VerifyFull(token, now, nullptr);
   }
   const VerifiedJwtCache::Digest digest = VerifiedJwtCache::DigestOf(token);
-  if (std::optional<VerifiedJwtCache::Entry> hit = cache_->Find(digest, now)) {
-    if (std::optional<Status> checked = CheckCached(digest, *hit, now)) {
-      if (!checked->ok()) return *checked;
-      counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
-      return std::move(hit->jwt);
-    }
-  }
+  if (auto hit = FindCached(digest, now)) return std::move(*hit);
   counters_->cache_misses.fetch_add(1, std::memory_order_relaxed);
   VerifiedJwtCache::Entry entry;
   auto r = VerifyFull(token, now, &entry);
@@ -57,6 +51,18 @@ Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyShared(
     cache_->Insert(digest, std::move(entry));
   }
   return r;
+}
+
+std::optional<Result<std::shared_ptr<const VerifiedJwt>>> JwtVerifier::FindCached(
+    const VerifiedJwtCache::Digest& digest, std::chrono::system_clock::time_point now) const {
+  if (!cache_->enabled()) return std::nullopt;
+  std::optional<VerifiedJwtCache::Entry> hit = cache_->Find(digest, now);
+  if (!hit) return std::nullopt;
+  std::optional<Status> checked = CheckCached(digest, *hit, now);
+  if (!checked) return std::nullopt;
+  if (!checked->ok()) return Result<std::shared_ptr<const VerifiedJwt>>(*checked);
+  counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
+  return Result<std::shared_ptr<const VerifiedJwt>>(std::move(hit->jwt));
 }
 
 std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Digest& digest,

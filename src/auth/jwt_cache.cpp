@@ -1,9 +1,8 @@
 #include "auth/jwt_cache.hpp"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
+#include "core/crypto.hpp"
 #include "core/result.hpp"
 
 namespace skiff::auth {
@@ -17,15 +16,7 @@ VerifiedJwtCache::VerifiedJwtCache(JwtCacheOptions options) : options_(options) 
 }
 
 VerifiedJwtCache::Digest VerifiedJwtCache::DigestOf(std::string_view token) {
-  // Fetched once: EVP_sha256() would be looked up in the provider store (under its lock) on
-  // every call, which every I/O thread would do for every request.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  SKIFF_CHECK(sha256 != nullptr);
-  Digest d{};
-  unsigned int len = 0;
-  SKIFF_CHECK(EVP_Digest(token.data(), token.size(), d.data(), &len, sha256, nullptr) == 1 &&
-              len == d.size());
-  return d;
+  return Sha256Digest(token);
 }
 
 std::optional<VerifiedJwtCache::Entry> VerifiedJwtCache::Find(

@@ -117,11 +117,21 @@ std::string NewUid() {
 
 std::string RandomToken(size_t bytes) { return Base64UrlEncode(RandomBytes(bytes)); }
 
-std::string Sha256(std::string_view data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
+std::array<uint8_t, 32> Sha256Digest(std::string_view data) {
+  // Fetched once: EVP_sha256() is looked up in the provider store (under its lock) on every
+  // use, and every request with a bearer token or a session cookie hashes it.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  SKIFF_CHECK(sha256 != nullptr);
+  std::array<uint8_t, 32> d{};
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  return std::string(reinterpret_cast<char*>(md), len);
+  SKIFF_CHECK(EVP_Digest(data.data(), data.size(), d.data(), &len, sha256, nullptr) == 1 &&
+              len == d.size());
+  return d;
+}
+
+std::string Sha256(std::string_view data) {
+  const std::array<uint8_t, 32> md = Sha256Digest(data);
+  return std::string(reinterpret_cast<const char*>(md.data()), md.size());
 }
 
 std::string HexEncode(std::string_view bytes) {

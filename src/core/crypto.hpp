@@ -2,6 +2,8 @@
 // Small cryptographic helpers over OpenSSL: randomness, identifiers, digests and encodings.
 // Thread-safe.
 
+#include <array>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,6 +19,8 @@ std::string NewUid();
 std::string RandomToken(size_t bytes = 32);
 
 std::string Sha256(std::string_view data);  // raw 32 bytes
+// The same digest without an allocation (hot paths: tokens hashed on every request).
+std::array<uint8_t, 32> Sha256Digest(std::string_view data);
 std::string HexEncode(std::string_view bytes);
 std::string Base64UrlEncode(std::string_view bytes);  // no padding
 // URL alphabet, padding optional (JWT segments have none). '\r' and '\n' are ignored.

@@ -277,6 +277,82 @@ TEST_F(GatewayTest, JwtThatNeedsKeysContinuesOnTheBlockingPool) {
   EXPECT_EQ(out->status, 200);
 }
 
+// A token some issuer's verified-token cache holds is answered from that cache, found by its
+// digest alone: no issuer is picked by decoding it, `verify` is not called, and a cached entry
+// whose claims no longer pass is refused with its reason.
+TEST_F(GatewayTest, CachedJwtIsAnsweredByTheIssuerThatHoldsIt) {
+  const std::string held = "e30.eyJpc3MiOiJodHRwczovL3Nsb3cuZXhhbXBsZSJ9.c2ln";
+  const std::string stale = "e30.eyJpc3MiOiJodHRwczovL290aGVyIn0.c2ln";
+  int verify_calls = 0;
+  Build([&](GatewayConfig& c) {
+    c.jwt_issuers.front().verify = [&](std::string_view) -> Result<json::object> {
+      ++verify_calls;
+      return json::object{{"email", "bob@example.com"}};
+    };
+    JwtIssuer other;
+    other.issuer = "https://other";
+    other.may_block = false;
+    other.verify = [&](std::string_view) -> Result<json::object> {
+      ++verify_calls;
+      return Unauthenticated("not cached, not valid");
+    };
+    other.mapping.username_claim = "sub";
+    other.cached = [&](const VerifiedJwtCache::Digest& d)
+        -> std::optional<Result<std::shared_ptr<const json::object>>> {
+      if (d == VerifiedJwtCache::DigestOf(held)) {
+        return Result<std::shared_ptr<const json::object>>(
+            std::make_shared<const json::object>(json::object{{"sub", "carol"}}));
+      }
+      if (d == VerifiedJwtCache::DigestOf(stale)) {
+        return Result<std::shared_ptr<const json::object>>(Unauthenticated("token expired at 1"));
+      }
+      return std::nullopt;
+    };
+    c.jwt_issuers.push_back(other);
+  });
+  auto req = MakeRequest("GET", "/x");
+  // Its payload names the first issuer: the cache of the second decides, not the payload.
+  req.headers.Set("Authorization", "Bearer " + held);
+  http::Request seen;
+  EXPECT_EQ(Run(req, &seen).status, 200);
+  ASSERT_TRUE(seen.principal);
+  EXPECT_EQ(seen.principal->name, "carol");
+  EXPECT_EQ(seen.principal->method, "jwt");
+  EXPECT_EQ(verify_calls, 0);
+  req.headers.Set("Authorization", "Bearer " + stale);
+  Captured cap = gw_->CaptureAndStrip(req);
+  Decision d = gw_->Decide(req, cap, true);
+  EXPECT_EQ(d.kind, Kind::kRespond);
+  EXPECT_EQ(d.response.status, 401);
+  EXPECT_NE(d.detail.find("token expired"), std::string::npos) << d.detail;
+  EXPECT_EQ(verify_calls, 0);
+  // Held by no cache: verified as before, by the issuer its payload names.
+  req.headers.Set("Authorization", "Bearer e30.eyJpc3MiOiJodHRwczovL3Nsb3cuZXhhbXBsZSJ9.eHl6");
+  EXPECT_EQ(Run(req, &seen).status, 200);
+  EXPECT_EQ(seen.principal->name, "bob@example.com");
+  EXPECT_EQ(verify_calls, 1);
+}
+
+// Static tokens: a JWT-shaped token is not hashed when no static token has a dot, and a static
+// token that has one still matches.
+TEST(TokenAuthenticatorTest, DottedTokensMatchOnlyWhenSomeStaticTokenIsDotted) {
+  TokenAuthenticator plain;
+  plain.AddToken("abc", Principal{"a", {}, "token", false});
+  http::Request req;
+  req.headers.Set("Authorization", "Bearer x.y.z");
+  EXPECT_FALSE(plain.Authenticate(req));
+  req.headers.Set("Authorization", "Bearer abc");
+  ASSERT_TRUE(plain.Authenticate(req));
+  TokenAuthenticator dotted;
+  dotted.AddToken("x.y.z", Principal{"d", {}, "token", false});
+  req.headers.Set("Authorization", "Bearer x.y.z");
+  auto p = dotted.Authenticate(req);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->name, "d");
+  req.headers.Set("Authorization", "Bearer x.y.q");
+  EXPECT_FALSE(dotted.Authenticate(req));
+}
+
 TEST_F(GatewayTest, TrustedHeaderOnlyFromAllowedSources) {
   auto req = MakeRequest("GET", "/x", "127.0.0.1:4000");
   req.headers.Set("x-auth-request-email", "dave@example.com");

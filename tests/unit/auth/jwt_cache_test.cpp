@@ -119,6 +119,28 @@ TEST_F(JwtCacheTest, ExpiredEntryIsRefusedAtTheHit) {
   EXPECT_FALSE(v->Verify(token, clock_.Now()));
 }
 
+// FindCached answers from the cache alone: nothing before a first verification, the shared
+// result after it, and the claims' refusal once they no longer pass.
+TEST_F(JwtCacheTest, FindCachedAnswersOnlyWhatWasVerified) {
+  auto v = Verifier();
+  const std::string token = Token(rsa_, "alice", /*ttl=*/60);
+  const auto digest = VerifiedJwtCache::DigestOf(token);
+  EXPECT_FALSE(v->FindCached(digest, clock_.Now()).has_value());
+  auto first = v->VerifyShared(token, clock_.Now());
+  ASSERT_TRUE(first) << first.error();
+  auto hit = v->FindCached(digest, clock_.Now());
+  ASSERT_TRUE(hit.has_value());
+  ASSERT_TRUE(*hit);
+  EXPECT_EQ(hit->value().get(), first->get());
+  EXPECT_FALSE(v->FindCached(VerifiedJwtCache::DigestOf(token + "x"), clock_.Now()).has_value());
+  clock_.Advance(seconds(91));  // past exp + skew
+  auto expired = v->FindCached(digest, clock_.Now());
+  ASSERT_TRUE(expired.has_value());
+  ASSERT_FALSE(*expired);
+  EXPECT_EQ(expired->error().code(), Code::kUnauthenticated);
+  EXPECT_FALSE(v->FindCached(digest, clock_.Now()).has_value());  // the entry is gone
+}
+
 TEST_F(JwtCacheTest, EntriesLiveAtMostMaxAge) {
   JwtCacheOptions short_lived;
   short_lived.max_age = seconds(300);
