@@ -16,6 +16,7 @@
 #include "cli/auth_setup.hpp"
 #include "cli/authz_setup.hpp"
 #include "cli/demo.hpp"
+#include "cli/profiles_setup.hpp"
 #include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
 #include "cli/tls_setup.hpp"
@@ -165,6 +166,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
     return 1;
   }
+  if (Status s = RegisterProfileKinds(kinds); !s.ok()) {
+    std::fprintf(stderr, "skiff: %s\n", s.ToString().c_str());
+    return 1;
+  }
   for (Status s :
        {authz::RegisterRbacKinds(kinds), authz::RegisterReviewKinds(kinds, *authorizer)}) {
     if (!s.ok()) {
@@ -265,6 +270,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   // Declared before the server so that it is destroyed after the server's thread pools, which
   // may still be running a model load that uses it.
   std::unique_ptr<ServingStack> serving;
+  // Profiles (controller, registration, kfam): before the server too, whose blocking pool runs
+  // the registration's tasks.
+  std::unique_ptr<ProfilesStack> profiles;
   std::atomic<bool> ready{false};
   // Authentication is built once the listener's address is known (the built-in provider's
   // issuer and the login redirect URI contain it); until then requests get 503.
@@ -275,6 +283,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   // After authentication: route (built-in routes, VirtualServices, model serving) and dispatch.
   http::Handler dispatch = [&](http::Request& req, http::Responder respond) {
     if (req.principal && req.notes) req.notes->user = req.principal->name;
+    if (req.principal && profiles) profiles->registration->OnRequest(*req.principal);
     dispatcher->Handle(req, std::move(respond));
   };
   auto root = [&](http::Request& req, http::Responder respond) {
@@ -370,8 +379,23 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                 return http::Response::Json(201, Serialize(review));
               }),
               http::Execution::kInline);
-  auto api_handler =
-      http::SyncHandler([&](http::Request& req) { return resource_api.Handle(req); });
+  auto profiles_or = MakeProfiles(
+      settings, **store, kinds, *authorizer, server.blocking_pool(), SystemClock(),
+      [&authorizer](const store::Object& o, bool deleted) { authorizer->Observe(o, deleted); });
+  if (!profiles_or) {
+    std::fprintf(stderr, "skiff: profiles: %s\n", profiles_or.error().message().c_str());
+    serving->controller->Stop();
+    return 2;
+  }
+  profiles = std::move(*profiles_or);
+  if (Status s = profiles->Start(); !s.ok()) {
+    std::fprintf(stderr, "skiff: profiles: %s\n", s.ToString().c_str());
+    serving->controller->Stop();
+    return 1;
+  }
+  profiles->Mount(*router);
+  auto api_handler = profiles->quota->Wrap(
+      http::SyncHandler([&](http::Request& req) { return resource_api.Handle(req); }));
   for (const char* pattern : {"/api/*", "/apis/*", "/version", "/openapi/*"}) {
     router->Add({}, pattern, api_handler, http::Execution::kBlocking);
   }
@@ -388,6 +412,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     r.service = "skiff";
     before.insert(before.begin(), std::move(r));
   }
+  before.push_back(ProfilesStack::KfamRoute());
   std::vector<gateway::BuiltinRoute> after;
   {
     gateway::BuiltinRoute r;
@@ -656,6 +681,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   ready = false;
   resource_api.CloseWatches();
   routes->Stop();
+  profiles->Stop();
   serving->controller->Stop();
   if (redirect_server) redirect_server->Shutdown();
   server.Shutdown();

@@ -4,6 +4,7 @@
 
 #include "cli/auth_setup.hpp"
 #include "cli/authz_setup.hpp"
+#include "cli/profiles_setup.hpp"
 #include "core/fs.hpp"
 #include "identity/identity.hpp"
 
@@ -97,6 +98,7 @@ std::vector<SettingSpec> AllSpecs() {
   };
   for (auto& spec : AuthSettingSpecs()) specs.push_back(std::move(spec));
   for (auto& spec : AuthzSettingSpecs()) specs.push_back(std::move(spec));
+  for (auto& spec : ProfileSettingSpecs()) specs.push_back(std::move(spec));
   for (auto& spec : identity::SettingSpecs()) specs.push_back(std::move(spec));
   return specs;
 }
