@@ -400,6 +400,14 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
   return deny(std::move(why));
 }
 
+bool RbacAuthorizer::ConfiguredAdmin(const Principal& who) const {
+  if (Has(options_.admin_users, who.name)) return true;
+  for (const auto& g : who.groups) {
+    if (Has(options_.admin_groups, g)) return true;
+  }
+  return false;
+}
+
 std::vector<NamespaceRole> RbacAuthorizer::NamespacesOf(const Principal& who) const {
   auto snap = snapshot_.load();
   // Namespace -> (rank, role, rule) of the highest-ranked role held there.

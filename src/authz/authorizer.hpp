@@ -86,6 +86,10 @@ class RbacAuthorizer final : public Authorizer {
   Decision Decide(const Principal& who, const Attributes& what, std::string* detail) const;
   std::vector<NamespaceRole> NamespacesOf(const Principal& who) const override;
 
+  // Whether auth.admins or auth.adminGroups name `who` (for SubjectAccessReview, which asks
+  // about a user authentication has not seen).
+  bool ConfiguredAdmin(const Principal& who) const;
+
   // A RoleBinding write committed to the store: the object as the store returned it (for a
   // delete, the last state with the deletion's resource version). Applied before returning, so
   // the next Decide sees it. Objects of other resources are ignored. Thread-safe.

@@ -73,6 +73,35 @@ constexpr ProtoField kRulesReviewFields[] = {
      .message = &kRulesReviewSpecProto},
 };
 constexpr ProtoMessage kRulesReviewProto{"SelfSubjectRulesReview", kRulesReviewFields};
+constexpr ProtoField kSubjectReviewSpecFields[] = {
+    {.number = 1,
+     .json_name = "resourceAttributes",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kPresence,
+     .message = &kResourceAttributesProto},
+    {.number = 2,
+     .json_name = "nonResourceAttributes",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kPresence,
+     .message = &kNonResourceAttributesProto},
+    {.number = 3, .json_name = "user"},
+    {.number = 4, .json_name = "groups", .repeated = true},
+    {.number = 6, .json_name = "uid"},
+};
+constexpr ProtoMessage kSubjectReviewSpecProto{"SubjectAccessReviewSpec", kSubjectReviewSpecFields};
+constexpr ProtoField kSubjectReviewFields[] = {
+    {.number = 1,
+     .json_name = "metadata",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &api::kObjectMetaProto},
+    {.number = 2,
+     .json_name = "spec",
+     .type = ProtoType::kMessage,
+     .emit = ProtoEmit::kAlways,
+     .message = &kSubjectReviewSpecProto},
+};
+constexpr ProtoMessage kSubjectReviewProto{"SubjectAccessReview", kSubjectReviewFields};
 
 std::string Str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
@@ -140,7 +169,7 @@ api::KindInfo ReviewKind(std::string kind, std::string plural, std::string_view 
 }  // namespace
 
 Result<json::object> AccessReview(const Authorizer& authorizer, const Principal& who,
-                                  json::object obj) {
+                                  json::object obj, const api::KindRegistry* kinds) {
   const json::object* spec = GetObject(obj, "spec");
   const json::object* ra = spec != nullptr ? GetObject(*spec, "resourceAttributes") : nullptr;
   const json::object* nra = spec != nullptr ? GetObject(*spec, "nonResourceAttributes") : nullptr;
@@ -160,6 +189,16 @@ Result<json::object> AccessReview(const Authorizer& authorizer, const Principal&
     a.subresource = Str(*ra, "subresource");
     a.ns = Str(*ra, "namespace");
     a.name = Str(*ra, "name");
+    // kubectl sends its context's namespace even for cluster-scoped kinds (with a warning); the
+    // API server's authorizer would see no namespace for such a request.
+    if (kinds != nullptr && !a.ns.empty()) {
+      for (const auto& k : kinds->kinds()) {
+        if (k->group == a.group && k->plural == a.resource && !k->namespaced) {
+          a.ns.clear();
+          break;
+        }
+      }
+    }
     if (a.group == "*" || a.resource == "*" || a.verb == "*") {
       // Wildcards ask about every resource at once: only cluster admins have them.
       bool admin = IsClusterAdmin(authorizer, who);
@@ -224,15 +263,44 @@ Result<json::object> RulesReview(const Authorizer& authorizer, const Principal& 
   return obj;
 }
 
-Status RegisterReviewKinds(api::KindRegistry& registry, const Authorizer& authorizer) {
-  const Authorizer* a = &authorizer;
+Result<json::object> SubjectReview(const RbacAuthorizer& authorizer, json::object obj,
+                                   const api::KindRegistry* kinds) {
+  Principal who;
+  who.name = GetString(obj, "spec.user");
+  if (const json::value* groups = Find(obj, "spec.groups"); groups && groups->is_array()) {
+    for (const auto& g : groups->get_array()) {
+      if (g.is_string()) who.groups.emplace_back(g.get_string());
+    }
+  }
+  if (who.name.empty() && who.groups.empty()) {
+    return Status(Code::kInvalidArgument,
+                  "SubjectAccessReview.authorization.k8s.io is invalid: spec.user: Invalid "
+                  "value: \"\": at least one of user or group must be specified",
+                  "Invalid");
+  }
+  who.method = "review";
+  who.cluster_admin = authorizer.ConfiguredAdmin(who);
+  return AccessReview(authorizer, who, std::move(obj), kinds);
+}
+
+Status RegisterReviewKinds(api::KindRegistry& registry, const RbacAuthorizer& authorizer) {
+  const RbacAuthorizer* a = &authorizer;
+  const api::KindRegistry* kinds = &registry;  // complete (and immutable) once the API serves
   SKIFF_RETURN_IF_ERROR(registry.Register(ReviewKind(
-      "SelfSubjectAccessReview", "selfsubjectaccessreviews",
-      "SelfSubjectAccessReview checks whether the current user can perform an action.",
-      &kAccessReviewProto, [a](const Principal* who, json::object obj) -> Result<json::object> {
-        if (who == nullptr) return Unauthenticated("Unauthorized");
-        return AccessReview(*a, *who, std::move(obj));
+      "SubjectAccessReview", "subjectaccessreviews",
+      "SubjectAccessReview checks whether or not a user or group can perform an action.",
+      &kSubjectReviewProto, [a, kinds](const Principal*, json::object obj) -> Result<json::object> {
+        // The resource API has authorized the requester (cluster admins only).
+        return SubjectReview(*a, std::move(obj), kinds);
       })));
+  SKIFF_RETURN_IF_ERROR(registry.Register(
+      ReviewKind("SelfSubjectAccessReview", "selfsubjectaccessreviews",
+                 "SelfSubjectAccessReview checks whether the current user can perform an action.",
+                 &kAccessReviewProto,
+                 [a, kinds](const Principal* who, json::object obj) -> Result<json::object> {
+                   if (who == nullptr) return Unauthenticated("Unauthorized");
+                   return AccessReview(*a, *who, std::move(obj), kinds);
+                 })));
   return registry.Register(ReviewKind(
       "SelfSubjectRulesReview", "selfsubjectrulesreviews",
       "SelfSubjectRulesReview enumerates the set of actions the current user can perform "

@@ -436,6 +436,58 @@ int RunDelete(const Settings& settings, const DeleteOptions& o) {
   return exit_code;
 }
 
+int RunAuthCanI(const Settings& settings, const CanIOptions& o) {
+  // Errors exit 2: 1 means "no".
+  auto fail = [](const Status& st) {
+    Fail(st);
+    return 2;
+  };
+  auto client = ApiClient::FromSettings(settings);
+  if (!client) return fail(client.error());
+  std::string resource = o.resource;
+  std::string subresource;
+  if (size_t slash = resource.find('/'); slash != std::string::npos) {
+    subresource = resource.substr(slash + 1);
+    resource.resize(slash);
+  }
+  auto ref = client->Resolve(resource);
+  if (!ref) return fail(ref.error());
+  json::object attrs{{"verb", o.verb},
+                     {"group", ref->group},
+                     {"version", ref->version},
+                     {"resource", ref->plural}};
+  if (!subresource.empty()) attrs["subresource"] = subresource;
+  if (!o.name.empty()) attrs["name"] = o.name;
+  if (ref->namespaced && !o.all_namespaces) attrs["namespace"] = o.ns.empty() ? "default" : o.ns;
+  json::object review{{"apiVersion", "authorization.k8s.io/v1"},
+                      {"spec", json::object{{"resourceAttributes", std::move(attrs)}}}};
+  std::string path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+  if (!o.as.empty() || !o.as_groups.empty()) {
+    review["kind"] = "SubjectAccessReview";
+    json::object& spec = review["spec"].as_object();
+    if (!o.as.empty()) spec["user"] = o.as;
+    json::array groups;
+    for (const auto& g : o.as_groups) groups.emplace_back(g);
+    if (!groups.empty()) spec["groups"] = std::move(groups);
+    path = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+  } else {
+    review["kind"] = "SelfSubjectAccessReview";
+  }
+  auto resp = client->Do("POST", path, Serialize(review));
+  if (!resp) return fail(resp.error());
+  if (resp->status != 201 && resp->status != 200) {
+    return fail(ServerError(*resp));
+  }
+  auto body = ParseJson(resp->body);
+  if (!body) return fail(body.error());
+  const json::value* allowed = Find(*body, "status.allowed");
+  bool yes = allowed != nullptr && allowed->is_bool() && allowed->get_bool();
+  std::printf("%s\n", yes ? "yes" : "no");
+  std::string reason = GetString(*body, "status.reason");
+  if (o.verbose && !reason.empty()) std::printf("%s\n", reason.c_str());
+  return yes ? 0 : 1;
+}
+
 Result<json::object> KubeconfigCluster(const std::string& server_url, const std::string& ca_file) {
   // kubectl sends bearer tokens only over TLS: point it at the TLS side of the listener.
   std::string server = server_url;

@@ -73,6 +73,29 @@ int Main(int argc, char** argv) {
   del->add_flag("--ignore-not-found", delete_opts.ignore_not_found,
                 "succeed when an object is already gone");
 
+  CanIOptions can_i_opts;
+  auto* auth = app.add_subcommand("auth", "ask the server what you may do: skiff auth can-i");
+  auth->require_subcommand(1);
+  auto* can_i = auth->add_subcommand(
+      "can-i",
+      "whether an action is allowed (exit 0 yes, 1 no): skiff auth can-i delete "
+      "inferenceservices -n team-a");
+  can_i
+      ->add_option("verb", can_i_opts.verb,
+                   "get, list, watch, create, update, patch, delete, "
+                   "predict, ...")
+      ->required();
+  can_i
+      ->add_option("resource", can_i_opts.resource,
+                   "resource type (inferenceservices, isvc, rolebindings, pods/log, ...)")
+      ->required();
+  can_i->add_option("name", can_i_opts.name, "one object's name");
+  can_i->add_option("-n,--namespace", can_i_opts.ns, "namespace (default: default)");
+  can_i->add_flag("-A,--all-namespaces", can_i_opts.all_namespaces, "in all namespaces");
+  can_i->add_option("--as", can_i_opts.as, "ask about this user (cluster admins only)");
+  can_i->add_option("--as-group", can_i_opts.as_groups, "a group of the --as user (repeatable)");
+  can_i->add_flag("-v,--verbose", can_i_opts.verbose, "print the reason too");
+
   LoginOptions login_opts;
   auto* login = app.add_subcommand(
       "login",
@@ -145,6 +168,7 @@ int Main(int argc, char** argv) {
   if (cmd == "apply") return RunApply(*settings, apply_opts);
   if (cmd == "delete") return RunDelete(*settings, delete_opts);
   if (cmd == "login") return RunLogin(*settings, login_opts);
+  if (cmd == "auth") return RunAuthCanI(*settings, can_i_opts);
   if (cmd == "routes") {
     if (routes_list->parsed()) return RunRoutesList(*settings, routes_opts);
     return RunRoutesExplain(*settings, explain_opts);
@@ -154,6 +178,7 @@ int Main(int argc, char** argv) {
   (void)apply;
   (void)del;
   (void)login;
+  (void)can_i;
   return 2;
 }
 
