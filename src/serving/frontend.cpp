@@ -1,5 +1,7 @@
 #include "serving/frontend.hpp"
 
+#include <map>
+
 #include "serving/executor.hpp"
 #include "serving/protocol_v1.hpp"
 #include "serving/protocol_v2.hpp"
@@ -34,8 +36,37 @@ constexpr std::string_view kAllowPost = "POST";
 
 }  // namespace
 
-Frontend::Frontend(Controller& controller, ProtocolLimits limits)
-    : controller_(controller), limits_(limits) {}
+Frontend::Frontend(Controller& controller, ProtocolLimits limits,
+                   const authz::Authorizer* authorizer)
+    : controller_(controller), limits_(limits), authorizer_(authorizer) {}
+
+std::optional<http::Response> Frontend::Refuse(const http::Request& req, std::string_view verb,
+                                               const ServedModel& model) const {
+  if (authorizer_ == nullptr) return std::nullopt;
+  if (!req.principal) {
+    return ProtocolErrorResponse(Unauthenticated("authentication required"));
+  }
+  authz::Attributes what;
+  what.verb = std::string(verb);
+  what.group = model.group.empty() ? "serving.kserve.io" : model.group;
+  what.resource = "inferenceservices";
+  what.ns = model.ns;
+  what.name = model.name;
+  authz::Decision d = authorizer_->Decide(*req.principal, what);
+  if (d.allowed) return std::nullopt;
+  return ProtocolErrorResponse(PermissionDenied(d.reason));
+}
+
+bool Frontend::MayList(const http::Request& req, const std::string& ns) const {
+  if (authorizer_ == nullptr) return true;
+  if (!req.principal) return false;
+  authz::Attributes what;
+  what.verb = "list";
+  what.group = "serving.kserve.io";
+  what.resource = "inferenceservices";
+  what.ns = ns;
+  return authorizer_->Decide(*req.principal, what).allowed;
+}
 
 std::optional<Frontend::Target> Frontend::Resolve(std::string_view authority, std::string_view path,
                                                   const ServingTable& table) const {
@@ -154,9 +185,13 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     if (v1->kind == V1Path::Kind::kList) {
       if (!get) return respond(MethodNotAllowed(kAllowGet));
       std::vector<std::string> names;
+      std::map<std::string, bool> listable;  // namespace -> the caller may list its models
       for (const auto& [key, m] : table->models) {
         if (!target->ns.empty() && key.first != target->ns) continue;
         if (!target->name.empty() && key.second != target->name) continue;
+        auto [it, fresh] = listable.try_emplace(key.first, false);
+        if (fresh) it->second = MayList(req, key.first);
+        if (!it->second) continue;
         if (std::find(names.begin(), names.end(), key.second) == names.end())
           names.push_back(key.second);
       }
@@ -164,6 +199,9 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     }
     const ServedModel* m = Find(*table, *target, v1->model, &error);
     if (m == nullptr) return respond(std::move(error));
+    if (auto refused = Refuse(req, v1->kind == V1Path::Kind::kModel ? "get" : "predict", *m)) {
+      return respond(std::move(*refused));
+    }
     switch (v1->kind) {
       case V1Path::Kind::kModel:
         if (!get) return respond(MethodNotAllowed(kAllowGet));
@@ -192,9 +230,13 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
       return respond(EncodeV2Live());
     case V2Path::Kind::kReady: {
       bool all = true;
+      std::map<std::string, bool> listable;  // namespace -> the caller may list its models
       for (const auto& [key, model] : table->models) {
         if (!target->ns.empty() && key.first != target->ns) continue;
         if (!target->name.empty() && key.second != target->name) continue;
+        auto [it, fresh] = listable.try_emplace(key.first, false);
+        if (fresh) it->second = MayList(req, key.first);
+        if (!it->second) continue;
         all = all && model.ready;
       }
       return respond(EncodeV2ServerReady(all));
@@ -204,6 +246,9 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
   }
   const ServedModel* m = Find(*table, *target, v2->model, &error);
   if (m == nullptr) return respond(std::move(error));
+  if (auto refused = Refuse(req, v2->kind == V2Path::Kind::kInfer ? "predict" : "get", *m)) {
+    return respond(std::move(*refused));
+  }
   switch (v2->kind) {
     case V2Path::Kind::kModelReady:
       return respond(EncodeV2ModelReady(m->name, m->ready));

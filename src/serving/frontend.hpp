@@ -14,10 +14,18 @@
 // listener stay reachable under any name. A known endpoint asked with the wrong method answers
 // 405 with Allow. Sans-I/O apart from the Responder; thread-safe (reads the controller's
 // table snapshot).
+//
+// Authorization (with an Authorizer): calling a model is the verb "predict" on its
+// InferenceService, reading its readiness or metadata is "get", and the model lists (V1
+// /v1/models, V2 server readiness) cover only namespaces where the caller may "list"
+// InferenceServices. A denial is 403 {"error": "<who> may not ... in namespace ..."}, decided
+// after the model is found (so a request naming another namespace's model by Host, path or
+// unique name is refused, not routed elsewhere).
 
 #include <optional>
 #include <string>
 
+#include "authz/authz.hpp"
 #include "http/http.hpp"
 #include "serving/controller.hpp"
 #include "serving/protocol.hpp"
@@ -26,7 +34,9 @@ namespace skiff::serving {
 
 class Frontend {
  public:
-  explicit Frontend(Controller& controller, ProtocolLimits limits = {});
+  // `authorizer` (may be null: no authorization, for tests of the protocols) must outlive this.
+  explicit Frontend(Controller& controller, ProtocolLimits limits = {},
+                    const authz::Authorizer* authorizer = nullptr);
 
   // True when the request addresses a model (by Host, or by a serving path).
   bool Matches(const http::Request& req) const;
@@ -50,9 +60,15 @@ class Frontend {
   const ServedModel* Find(const ServingTable& table, const Target& target, const std::string& model,
                           http::Response* error) const;
   void Infer(const ServedModel& model, bool v2, http::Request& req, http::Responder respond) const;
+  // Empty when `req`'s principal may `verb` the model; else the 401/403 response.
+  std::optional<http::Response> Refuse(const http::Request& req, std::string_view verb,
+                                       const ServedModel& model) const;
+  // Whether `req`'s principal may list the InferenceServices of `ns` (model lists).
+  bool MayList(const http::Request& req, const std::string& ns) const;
 
   Controller& controller_;
   ProtocolLimits limits_;
+  const authz::Authorizer* authorizer_;
 };
 
 }  // namespace skiff::serving

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <map>
+#include <set>
 
 #include "unit/serving/serving_fixture.hpp"
 
@@ -326,6 +328,106 @@ TEST_F(FrontendTest, CanarySplitIsExactAndMetadataDoesNotDisturbIt) {
   // Metadata describes the latest revision.
   Reply r = Call("GET", "", "/v2/models/solo");
   EXPECT_EQ(GetString(r.body, "versions.0"), "solo-predictor-00002") << r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authorization
+
+// Grants `verbs` on InferenceServices in the listed namespaces; denies everything else, saying
+// what it was asked.
+class GrantingAuthorizer : public authz::Authorizer {
+ public:
+  std::map<std::string, std::set<std::string>> grants;  // namespace -> verbs
+  mutable std::vector<authz::Attributes> asked;
+
+  authz::Decision Decide(const Principal& who, const authz::Attributes& what) const override {
+    asked.push_back(what);
+    authz::Decision d;
+    auto it = grants.find(what.ns);
+    d.allowed = what.resource == "inferenceservices" && it != grants.end() &&
+                it->second.count(what.verb) > 0;
+    d.reason = who.name + (d.allowed ? " may " : " may not ") + what.ToString();
+    return d;
+  }
+  std::vector<authz::NamespaceRole> NamespacesOf(const Principal&) const override { return {}; }
+};
+
+class AuthorizedFrontendTest : public FrontendTest {
+ protected:
+  void SetUp() override {
+    FrontendTest::SetUp();
+    authorizer_.grants["team-a"] = {"get", "list", "predict"};
+    authorizer_.grants["team-b"] = {"get", "list"};  // may read, not call
+    frontend_ = std::make_unique<Frontend>(*controller_, ProtocolLimits{}, &authorizer_);
+  }
+
+  Reply CallAs(const std::optional<std::string>& user, const std::string& method,
+               const std::string& host, const std::string& path, std::string_view body = {}) {
+    http::Request req = Make(method, host, path, body);
+    if (user) req.principal = Principal{*user, {}, "token", false};
+    std::optional<http::Response> got;
+    frontend_->Handle(req, [&](http::Response r) { got = std::move(r); });
+    // Denials answer on the calling thread; an allowed predict may answer from the executor.
+    if (!got) {
+      EXPECT_TRUE(WaitUntil([&] { return got.has_value(); }));
+      if (!got) return {};
+    }
+    Reply out;
+    out.status = got->status;
+    out.text = got->body;
+    if (auto v = ParseJson(got->body)) out.body = std::move(*v);
+    return out;
+  }
+
+  GrantingAuthorizer authorizer_;
+};
+
+TEST_F(AuthorizedFrontendTest, PredictNeedsThePredictVerbInTheModelsNamespace) {
+  Reply ok = CallAs("alice", "POST", "iris.team-a.example.com", "/v1/models/iris:predict", kRow);
+  EXPECT_EQ(ok.status, 200) << ok;
+  ASSERT_FALSE(authorizer_.asked.empty());
+  const authz::Attributes& a = authorizer_.asked.back();
+  EXPECT_EQ(a.verb, "predict");
+  EXPECT_EQ(a.group, "serving.kserve.io");
+  EXPECT_EQ(a.resource, "inferenceservices");
+  EXPECT_EQ(a.ns, "team-a");
+  EXPECT_EQ(a.name, "iris");
+  // Every way of naming team-b's model is refused: Host, /kfserving, /serving, V2.
+  for (const auto& [host, path] : std::vector<std::pair<std::string, std::string>>{
+           {"iris.team-b.example.com", "/v1/models/iris:predict"},
+           {"iris-predictor-default.team-b.svc.cluster.local", "/v1/models/iris:predict"},
+           {"", "/kfserving/team-b/iris:predict"},
+           {"", "/serving/team-b/iris/v1/models/iris:predict"}}) {
+    Reply r = CallAs("alice", "POST", host, path, kRow);
+    EXPECT_EQ(r.status, 403) << host << path << " " << r;
+    EXPECT_THAT(GetString(r.body, "error"), HasSubstr("alice may not"));
+    EXPECT_THAT(GetString(r.body, "error"), HasSubstr("team-b"));
+  }
+  Reply v2 = CallAs("alice", "POST", "iris.team-b.example.com", "/v2/models/iris/infer", kV2Row);
+  EXPECT_EQ(v2.status, 403) << v2;
+  // Reading team-b's model is allowed (get), calling it is not.
+  Reply ready = CallAs("alice", "GET", "iris.team-b.example.com", "/v1/models/iris");
+  EXPECT_EQ(ready.status, 200) << ready;
+  EXPECT_EQ(authorizer_.asked.back().verb, "get");
+  // No principal: 401, nothing run.
+  Reply anon =
+      CallAs(std::nullopt, "POST", "iris.team-a.example.com", "/v1/models/iris:predict", kRow);
+  EXPECT_EQ(anon.status, 401) << anon;
+}
+
+TEST_F(AuthorizedFrontendTest, ModelListsCoverOnlyListableNamespaces) {
+  authorizer_.grants.erase("team-b");
+  Reply all = CallAs("alice", "GET", "", "/v1/models");
+  ASSERT_EQ(all.status, 200) << all;
+  // "iris" and "solo" of team-a; team-b's iris is not what makes "iris" appear.
+  EXPECT_EQ(Serialize(*Find(all.body, "models")), R"(["iris","solo"])");
+  authorizer_.grants.clear();
+  Reply none = CallAs("alice", "GET", "", "/v1/models");
+  ASSERT_EQ(none.status, 200) << none;
+  EXPECT_EQ(Serialize(*Find(none.body, "models")), "[]");
+  // A unique name in a namespace the caller may not use is refused, not served.
+  Reply solo = CallAs("alice", "POST", "", "/v1/models/solo:predict", kRow);
+  EXPECT_EQ(solo.status, 403) << solo;
 }
 
 }  // namespace
