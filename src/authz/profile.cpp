@@ -93,10 +93,10 @@ bool IsCount(std::string_view s) {
   return true;
 }
 
-api::KindInfo ProfileKindInfo() {
+api::KindInfo ProfileKindInfo(std::string version) {
   api::KindInfo k;
   k.group = std::string(kProfileGroup);
-  k.version = "v1";
+  k.version = std::move(version);
   k.kind = std::string(kProfileKind);
   k.plural = "profiles";
   k.singular = "profile";
@@ -120,7 +120,9 @@ api::KindInfo ProfileKindInfo() {
 }  // namespace
 
 Status RegisterProfileKind(api::KindRegistry& registry) {
-  return registry.Register(ProfileKindInfo());
+  // v1 preferred; v1beta1 too, which kfam and older Kubeflow manifests use (one storage).
+  SKIFF_RETURN_IF_ERROR(registry.Register(ProfileKindInfo("v1")));
+  return registry.Register(ProfileKindInfo("v1beta1"));
 }
 
 FieldErrors ValidateProfile(const json::object& profile) {

@@ -34,7 +34,8 @@ inline constexpr std::string_view kAdminRole = "kubeflow-admin";
 inline constexpr std::string_view kEditRole = "kubeflow-edit";
 inline constexpr std::string_view kViewRole = "kubeflow-view";
 
-// Registers kubeflow.org/v1 Profile (plural profiles, status subresource, validated spec).
+// Registers kubeflow.org/v1 Profile (plural profiles, status subresource, validated spec), and
+// v1beta1 (the same objects) for kfam-era manifests.
 Status RegisterProfileKind(api::KindRegistry& registry);
 
 // spec.owner{kind: User, name} required; spec.resourceQuotaSpec.hard values are quantities

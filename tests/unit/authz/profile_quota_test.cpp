@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "authz/profile.hpp"
 
 namespace skiff::authz {
@@ -90,6 +93,32 @@ TEST_F(QuotaTest, WrapRefusesCreatesOverTheLimitBeforeTheApiRuns) {
   // Under the limit again after a delete.
   ASSERT_TRUE(store_->Delete({kIsvc, "alice", "a"}, 0));
   EXPECT_EQ(Post(path, "c").status, 201);
+}
+
+TEST_F(QuotaTest, ConcurrentCreatesCannotBothTakeTheLastSlot) {
+  // The "API" creates the object in the store, as the resource API does.
+  wrapped_ = guard_->Wrap([this](http::Request& req) {
+    std::string name = GetString(ParseJsonObject(req.body).value(), "metadata.name");
+    auto created = store_->Create({kIsvc, "alice", name},
+                                  json::object{{"metadata", json::object{{"name", name}}}});
+    return http::Response::Json(created ? 201 : 409, "{}");
+  });
+  const std::string path = "/apis/serving.kserve.io/v1beta1/namespaces/alice/inferenceservices";
+  std::vector<std::thread> threads;
+  std::atomic<int> created{0}, refused{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      int status = Post(path, "m" + std::to_string(i)).status;
+      if (status == 201) ++created;
+      if (status == 403) ++refused;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created.load(), 2);
+  EXPECT_EQ(refused.load(), 6);
+  store::ListOptions lo;
+  lo.ns = "alice";
+  EXPECT_EQ(store_->List(kIsvc, lo)->items.size(), 2u);
 }
 
 }  // namespace

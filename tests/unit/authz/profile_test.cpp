@@ -36,6 +36,10 @@ TEST(ProfileKind, RegistersClusterScopedWithStatus) {
   EXPECT_EQ(k->StorageResource(), kProfileResource);
   ASSERT_GE(k->columns.size(), 1u);
   EXPECT_EQ(k->columns[0].json_path, ".spec.owner.name");
+  const api::KindInfo* beta = kinds.ByPlural("kubeflow.org", "v1beta1", "profiles");
+  ASSERT_NE(beta, nullptr);
+  EXPECT_EQ(beta->StorageResource(), kProfileResource);
+  EXPECT_EQ(kinds.Versions("kubeflow.org").front(), "v1");
 }
 
 TEST(ProfileKind, ValidatesTheOwnerWithFieldPaths) {
