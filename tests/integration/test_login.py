@@ -124,11 +124,14 @@ def test_login_writes_a_kubeconfig_that_acts_as_the_user(env):
     assert cached["idToken"].count(".") == 2 and cached["refreshToken"]
 
     # kubectl runs `skiff login --exec` and is then alice: the server knows her by her ID token.
-    r = kubectl(env, "get", "namespaces", "-o", "name")
+    r = kubectl(env, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
     assert r.returncode == 0, r.stderr
-    assert "namespace/default" in r.stdout.split()
+    assert r.stdout.strip() == "alice@example.com"
+    # Not a cluster admin (issue 6's RBAC): listing all namespaces is refused, naming her.
+    r = kubectl(env, "get", "namespaces", "-o", "name")
+    assert 'User "alice@example.com" cannot list resource "namespaces"' in r.stderr, r.stderr
     token = cached["idToken"]
-    me = requests.get(env["https"] + "/api/v1/namespaces", verify=env["ca"], timeout=10,
+    me = requests.get(env["https"] + "/version", verify=env["ca"], timeout=10,
                       headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200
     # A token that is not the user's is refused, so the 200 above proves the ID token worked.
@@ -145,7 +148,7 @@ def test_exec_plugin_refreshes_an_expired_token(env):
     stale = dict(before, idToken="x.y.z")
     with open(path, "w") as f:
         json.dump(stale, f)
-    r = kubectl(env, "get", "namespaces", "-o", "name")
+    r = kubectl(env, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
     assert r.returncode == 0, r.stderr
     after = json.load(open(path))
     assert after["idToken"] not in ("x.y.z", before["idToken"])
