@@ -36,12 +36,14 @@ struct Attributes {
 struct Decision {
   bool allowed = false;
   // Why, for people: `alice@example.com may "delete" inferenceservices.serving.kserve.io in
-  // namespace "team-a" (kubeflow-edit)` or `... may not ...: no RoleBinding in "team-b" grants
-  // it`. Never contains a credential.
+  // namespace "team-a" (kubeflow-edit)` or `... may not ...: needs kubeflow-edit in "team-b"; no
+  // RoleBinding or group mapping gives alice@example.com a role there` (the missing permission).
+  // Never contains a credential.
   std::string reason;
   // What decided: `RoleBinding team-a/user-alice-example-com-clusterrole-edit (kubeflow-edit)`,
-  // `authz.clusterAdmins (user admin)`, `authz.groups.datascience (kubeflow-edit in team-a)`,
-  // `bootstrap token`; empty on a deny that no rule matched.
+  // `auth.admins (user root@example.com)`, `auth.adminGroups (group ops)`,
+  // `authz.groups.datascience (kubeflow-edit in team-a)`, `bootstrap token`; empty on a deny that
+  // no rule matched.
   std::string rule;
 };
 
