@@ -182,6 +182,16 @@ Dispatcher::Dispatcher(TableSource table, ServiceMap services, const Proxy* prox
       timers_(timers),
       options_(std::move(options)) {}
 
+authz::Attributes VirtualServiceAttributes(const std::string& ns, const std::string& name) {
+  authz::Attributes a;
+  a.verb = "get";
+  a.group = "networking.istio.io";
+  a.resource = "virtualservices";
+  a.ns = ns;
+  a.name = name;
+  return a;
+}
+
 RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Trace>* hops) const {
   RoutePlan plan;
   std::shared_ptr<const RouteTable> table = table_();
@@ -196,6 +206,7 @@ RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Tra
     if (d.timeout && (!plan.timeout || *d.timeout < *plan.timeout)) plan.timeout = d.timeout;
     if (d.delay) plan.delay += *d.delay;
     if (d.kind == Decision::Kind::kNoRoute) break;
+    if (!d.vs_name.empty()) plan.virtual_services.emplace_back(d.vs_namespace, d.vs_name);
     // The request as the destination sees it.
     request.path = d.path;
     request.query = d.query;
@@ -345,6 +356,23 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
     if (req.notes) req.notes->flags += (req.notes->flags.empty() ? "" : ",") + std::string(f);
   };
 
+  if (options_.authorizer != nullptr && !plan.loop) {
+    for (const auto& [ns, name] : plan.virtual_services) {
+      authz::Decision allowed;
+      if (req.principal) {
+        allowed = options_.authorizer->Decide(*req.principal, VirtualServiceAttributes(ns, name));
+      } else {
+        allowed.reason = "the request has no authenticated user";
+      }
+      if (!allowed.allowed) {
+        flag("UAEX");
+        finish(http::ErrorResponse(
+            403, "Forbidden",
+            "route of VirtualService " + ns + "/" + name + " refused: " + allowed.reason));
+        return;
+      }
+    }
+  }
   if (d.mirror && !plan.loop) Mirror(req, d);
   if (plan.loop) {
     finish(http::ErrorResponse(508, "LoopDetected",

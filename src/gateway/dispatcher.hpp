@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 
+#include "authz/authz.hpp"
 #include "gateway/proxy.hpp"
 #include "gateway/route_table.hpp"
 #include "gateway/timers.hpp"
@@ -37,6 +38,8 @@ struct RoutePlan {
   std::vector<HeaderOp> response_headers;
   std::optional<std::chrono::milliseconds> timeout;  // the tightest of the hops'
   std::chrono::milliseconds delay{0};                // fault delays of every hop, summed
+  // The VirtualServices whose routes the request took, outermost first ("ns", "name").
+  std::vector<std::pair<std::string, std::string>> virtual_services;
 };
 
 // The request as routing sees it: method, normalized path, raw query, Host, scheme, headers.
@@ -52,7 +55,18 @@ struct DispatcherOptions {
   // A body the listener streamed (for an upstream) that ends at an in-process service is
   // collected first, up to this size (413 above): the listener's http.maxBodyBytes.
   size_t max_collected_body_bytes = 8 * 1024 * 1024;
+  // Authorization of VirtualService routes (null: none, for tests of routing alone). A route
+  // of a VirtualService in namespace NS may be taken by those who may "get" that
+  // VirtualService (networking.istio.io virtualservices in NS: every role of NS, as Kubeflow's
+  // AuthorizationPolicies let a namespace's contributors reach its workloads). Every
+  // VirtualService on the way decides (re-entries included); a refusal is 403 with flag UAEX.
+  // What the destination itself allows (a model's "predict", the API's RBAC) is the
+  // destination's to decide. Must outlive the Dispatcher.
+  const authz::Authorizer* authorizer = nullptr;
 };
+
+// The authorization a VirtualService route needs (see DispatcherOptions::authorizer).
+authz::Attributes VirtualServiceAttributes(const std::string& ns, const std::string& name);
 
 // Whether the listener should stream this request's body (ServerOptions::stream_body): it has
 // one and routing sends it to an upstream, which gets it as it arrives.

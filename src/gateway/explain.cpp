@@ -113,6 +113,16 @@ Result<ExplainRequest> ParseExplainRequest(const http::Request& req) {
     out.headers.emplace_back(std::move(name), std::move(v));
   }
   if (auto as = req.Query("as"); as && !as->empty()) out.as_user = *as;
+  if (auto groups = req.Query("asGroups"); groups && !groups->empty()) {
+    if (!out.as_user) return InvalidArgument("asGroups: needs as");
+    std::string_view rest = *groups;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view g = rest.substr(0, comma);
+      if (!g.empty()) out.as_groups.emplace_back(g);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    }
+  }
   if (auto t = req.headers.Get(kExplainTokenHeader); t && !t->empty()) {
     std::string token(*t);
     if (token.rfind("Bearer ", 0) == 0) token.erase(0, 7);
@@ -213,7 +223,8 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
         "callback); it is described, not run";
     public_route = true;
   } else if (what.as_user) {
-    principal = Principal{*what.as_user, {}, "impersonation", false};
+    principal = Principal{*what.as_user, what.as_groups, "impersonation", false};
+    if (context.is_admin) principal->cluster_admin = context.is_admin(*principal);
     result = "impersonated";
     reason = "as=" + *what.as_user + ", asked by administrator " + caller.principal->name;
   } else if (context.auth == nullptr) {
@@ -327,6 +338,7 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
 
   // 5. Authorization.
   std::string authz_result, rule;
+  json::array authz_checks;
   if (plan.decision.kind == Decision::Kind::kNoRoute || plan.loop) {
     authz_result = "not reached";
     rule = "-";
@@ -335,14 +347,47 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
     authz_result = "allow";
     rule = "public";
     reason = "public route: no identity needed";
-  } else {
+  } else if (context.authorizer == nullptr) {
     authz_result = "allow";
     rule = principal->cluster_admin ? "cluster-admin" : "authenticated";
     reason = principal->cluster_admin ? principal->name + " is a skiff administrator"
                                       : "every authenticated user may use this route (no "
-                                        "per-namespace RBAC policy is configured)";
+                                        "authorization is configured)";
+  } else {
+    // The same checks, in the same order, as the request would meet: every VirtualService on
+    // the way (dispatcher), then the destination's own.
+    std::vector<std::pair<std::string, authz::Attributes>> checks;
+    for (const auto& [ns, name] : plan.virtual_services) {
+      checks.emplace_back("route of VirtualService " + ns + "/" + name,
+                          VirtualServiceAttributes(ns, name));
+    }
+    if (context.destination_attributes) {
+      if (auto a = context.destination_attributes(plan.decision, plan.request)) {
+        checks.emplace_back("destination", std::move(*a));
+      }
+    }
+    json::array checked;
+    authz_result = "allow";
+    rule = "authenticated";
+    reason = "every authenticated user may use this destination";
+    for (const auto& [what_for, attributes] : checks) {
+      authz::Decision d = context.authorizer->Decide(*principal, attributes);
+      checked.push_back(json::object{{"for", what_for},
+                                     {"attributes", attributes.ToString()},
+                                     {"result", d.allowed ? "allow" : "deny"},
+                                     {"rule", d.rule},
+                                     {"reason", d.reason}});
+      rule = d.rule.empty() ? "-" : d.rule;
+      reason = what_for + ": " + d.reason;
+      if (!d.allowed) {
+        authz_result = "deny";
+        break;
+      }
+    }
+    authz_checks = std::move(checked);
   }
   out["authorization"] = json::object{{"result", authz_result}, {"rule", rule}, {"reason", reason}};
+  if (!authz_checks.empty()) out["authorization"].as_object()["checks"] = std::move(authz_checks);
   out["summary"] = authz_result + ": " + destination;
   text.Line("Authorization:", authz_result + " (rule " + rule + "): " + reason);
   ex.text = text.Take();

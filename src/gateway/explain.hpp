@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "auth/authn.hpp"
+#include "authz/authz.hpp"
 #include "core/json.hpp"
 #include "core/result.hpp"
 #include "gateway/dispatcher.hpp"
@@ -31,6 +32,7 @@ struct ExplainRequest {
   std::string url;  // "/path?query" or "http(s)://host[:port]/path?query"
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::string> as_user;
+  std::vector<std::string> as_groups;  // with as_user: its groups (asGroups=a,b)
   std::optional<std::string> token;
 };
 
@@ -43,6 +45,15 @@ struct ExplainContext {
   const Dispatcher* dispatcher = nullptr;
   // Optional: a sentence about an in-process destination ("model team-a/iris (ready, ...)").
   std::function<std::string(const Decision&, const RouteRequest&)> describe_service;
+  // Authorization (null: every authenticated user may use every route, as without RBAC).
+  const authz::Authorizer* authorizer = nullptr;
+  // Optional: what an in-process destination authorizes for this request (a model call is
+  // "predict" on its InferenceService, the resource API its verb on the resource); nullopt when
+  // it decides nothing per request (every authenticated user may use it).
+  std::function<std::optional<authz::Attributes>(const Decision&, const RouteRequest&)>
+      destination_attributes;
+  // Optional: whether an impersonated user (as=) is a configured administrator.
+  std::function<bool(const Principal&)> is_admin;
 };
 
 struct Explanation {

@@ -454,6 +454,8 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
   size_t vs_index = static_cast<size_t>(&vs - services.data());
   d.route_name = names[vs_index][route_index];
   d.source = sources[vs_index];
+  d.vs_namespace = vs.namespace_name;
+  d.vs_name = vs.name;
   d.path = req.path;
   d.query = req.query;
   d.authority = req.authority;

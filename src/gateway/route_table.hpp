@@ -163,7 +163,11 @@ struct Decision {
   Kind kind = Kind::kNoRoute;
   std::string route_name;  // "api", "team-a/kfserving-iap[0]", or the http route's name
   std::string source;      // "built-in" or "VirtualService team-a/kfserving-iap"
-  std::string service;     // kService
+  // The VirtualService whose route matched (empty for built-in routes): who may take it is
+  // decided on it (dispatcher.hpp, Authorization).
+  std::string vs_namespace;
+  std::string vs_name;
+  std::string service;  // kService
 
   // The request after rewrites (always filled when a route matched).
   std::string path;

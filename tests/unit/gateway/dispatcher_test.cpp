@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <sstream>
 
 #include "../wait_until.hpp"
@@ -35,7 +36,7 @@ struct Seen {
 
 class DispatcherTest : public ::testing::Test {
  protected:
-  void Build(std::vector<VirtualService> services) {
+  void Build(std::vector<VirtualService> services, const authz::Authorizer* authorizer = nullptr) {
     BuiltinRoute serving;
     serving.name = "serving";
     serving.service = "serving";
@@ -55,14 +56,17 @@ class DispatcherTest : public ::testing::Test {
         respond(http::Response::Text(200, id));
       };
     }
-    dispatcher_ =
-        std::make_unique<Dispatcher>([this] { return table_; }, std::move(map), nullptr, &timers_);
+    DispatcherOptions options;
+    options.authorizer = authorizer;
+    dispatcher_ = std::make_unique<Dispatcher>([this] { return table_; }, std::move(map), nullptr,
+                                               &timers_, options);
   }
 
   // Dispatches and waits for the answer.
   http::Response Send(std::string method, std::string path, std::string host = "example.com",
-                      http::HeaderMap headers = {}) {
+                      http::HeaderMap headers = {}, std::optional<Principal> who = std::nullopt) {
     http::Request req;
+    req.principal = std::move(who);
     req.method = std::move(method);
     size_t q = path.find('?');
     req.path = path.substr(0, q);
@@ -111,6 +115,70 @@ http:
   EXPECT_EQ(r.headers.Get("x-route"), "iap");  // the first hop's response operations apply
   EXPECT_EQ(notes_->route_name, "serving");
   EXPECT_FALSE(notes_->request_id.empty() && r.headers.Has("x-request-id"));
+}
+
+// Allows "get" of the VirtualServices listed, by "ns/name"; records what it was asked.
+class VsAuthorizer : public authz::Authorizer {
+ public:
+  std::set<std::string> readable;
+  mutable std::vector<authz::Attributes> asked;
+  authz::Decision Decide(const Principal&, const authz::Attributes& what) const override {
+    asked.push_back(what);
+    authz::Decision d;
+    d.allowed = what.verb == "get" && readable.count(what.ns + "/" + what.name) > 0;
+    d.reason = d.allowed ? "allowed" : "needs kubeflow-view in \"" + what.ns + "\"";
+    return d;
+  }
+  std::vector<authz::NamespaceRole> NamespacesOf(const Principal&) const override { return {}; }
+};
+
+TEST_F(DispatcherTest, VirtualServiceRoutesNeedEveryVirtualServiceOnTheWay) {
+  VsAuthorizer authorizer;
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /kfserving/team-a/iap}}]
+  rewrite: {uri: /inner/iap}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)",
+            "outer", "team-a"),
+         Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /inner/}}]
+  rewrite: {uri: /v1/models/}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)",
+            "inner", "team-b")},
+        &authorizer);
+  const Principal alice{"alice", {}, "token", false};
+  // Neither: refused at the first, nothing dispatched.
+  http::Response r = Send("POST", "/kfserving/team-a/iap:predict", "example.com", {}, alice);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("VirtualService team-a/outer"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("needs kubeflow-view"), std::string::npos) << r.body;
+  EXPECT_EQ(notes_->flags, "UAEX");
+  EXPECT_TRUE(seen_.empty());
+  ASSERT_FALSE(authorizer.asked.empty());
+  EXPECT_EQ(authorizer.asked[0].group, "networking.istio.io");
+  EXPECT_EQ(authorizer.asked[0].resource, "virtualservices");
+  // The outer one only: the re-entered route of team-b still refuses.
+  authorizer.readable = {"team-a/outer"};
+  r = Send("POST", "/kfserving/team-a/iap:predict", "example.com", {}, alice);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("VirtualService team-b/inner"), std::string::npos) << r.body;
+  EXPECT_TRUE(seen_.empty());
+  // Both: the model's service gets it (and decides what it allows itself).
+  authorizer.readable = {"team-a/outer", "team-b/inner"};
+  r = Send("POST", "/kfserving/team-a/iap:predict", "example.com", {}, alice);
+  EXPECT_EQ(r.status, 200);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_[0].path, "/v1/models/iap:predict");
+  // No principal: refused. Built-in routes are not the dispatcher's to authorize.
+  r = Send("POST", "/kfserving/team-a/iap:predict");
+  EXPECT_EQ(r.status, 403);
+  const size_t asked = authorizer.asked.size();
+  r = Send("GET", "/v1/models/x", "example.com", {}, alice);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(authorizer.asked.size(), asked);
 }
 
 TEST_F(DispatcherTest, ARoutingLoopAnswers508) {
@@ -223,6 +291,68 @@ http:
   ex = Explain(what, caller, ctx);
   ASSERT_TRUE(ex);
   EXPECT_EQ(GetString(ex->json, "identity.principal.user"), "bob");
+}
+
+// Explain runs the same authorization checks as the request would meet, in order: each
+// VirtualService on the way, then the destination's own; the first refusal decides.
+TEST_F(DispatcherTest, ExplainShowsEveryAuthorizationCheckAndTheRuleThatDecided) {
+  VsAuthorizer authorizer;
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /kfserving/team-a/iap}}]
+  rewrite: {uri: /v1/models/iap}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)",
+            "iap", "team-a")},
+        &authorizer);
+  ExplainContext ctx;
+  ctx.dispatcher = dispatcher_.get();
+  ctx.authorizer = &authorizer;
+  ctx.destination_attributes = [](const Decision& d,
+                                  const RouteRequest&) -> std::optional<authz::Attributes> {
+    if (d.service != "serving") return std::nullopt;
+    authz::Attributes a;
+    a.verb = "predict";
+    a.group = "serving.kserve.io";
+    a.resource = "inferenceservices";
+    a.ns = "team-a";
+    a.name = "iap";
+    return a;
+  };
+  ctx.is_admin = [](const Principal& p) { return p.name == "root"; };
+  http::Request caller;
+  caller.principal = Principal{"root", {}, "token", true};
+  ExplainRequest what;
+  what.method = "POST";
+  what.url = "/kfserving/team-a/iap:predict";
+  what.as_user = "alice";
+  what.as_groups = {"datascience"};
+  auto ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex) << ex.error();
+  EXPECT_EQ(GetString(ex->json, "authorization.result"), "deny");
+  EXPECT_NE(GetString(ex->json, "authorization.reason").find("VirtualService team-a/iap"),
+            std::string::npos);
+  EXPECT_EQ(ex->json.at("authorization").at("checks").as_array().size(), 1u);
+  EXPECT_EQ(GetString(ex->json, "identity.principal.groups.0"), "datascience");
+  EXPECT_NE(ex->text.find("deny (rule -): route of VirtualService team-a/iap"), std::string::npos)
+      << ex->text;
+  // The route is readable: the destination (the model's predict) decides, and refuses.
+  authorizer.readable = {"team-a/iap"};
+  ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex);
+  const json::array& checks = ex->json.at("authorization").at("checks").as_array();
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(GetString(checks[0], "result"), "allow");
+  EXPECT_EQ(GetString(checks[1], "for"), "destination");
+  EXPECT_EQ(GetString(checks[1], "result"), "deny");
+  EXPECT_NE(GetString(checks[1], "attributes").find("predict"), std::string::npos);
+  EXPECT_EQ(GetString(ex->json, "authorization.result"), "deny");
+  // An impersonated configured administrator is one.
+  what.as_user = "root";
+  what.as_groups.clear();
+  ex = Explain(what, caller, ctx);
+  ASSERT_TRUE(ex);
+  EXPECT_EQ(ex->json.at("identity").at("principal").at("admin"), json::value(true));
 }
 
 TEST(ExplainRequestTest, ParsesTheQueryAndTheTokenHeader) {
