@@ -93,6 +93,10 @@ void Registration::OnRequest(const Principal& who) {
   }
   {
     std::unique_lock lock(seen_mu_);
+    if (auto it = retry_at_.find(who.name); it != retry_at_.end()) {
+      if (clock_.Steady() < it->second) return;
+      retry_at_.erase(it);
+    }
     if (!seen_.insert(who.name).second) return;
   }
   blocking_.Post([this, user = who.name] {
@@ -100,9 +104,10 @@ void Registration::OnRequest(const Principal& who) {
     auto ns = EnsureProfile(user, &created);
     if (!ns) {
       spdlog::error("profiles: cannot create a profile for {}: {}", user, ns.error().ToString());
-      // Let a later request try again.
+      // Let a later request try again, after a while.
       std::unique_lock lock(seen_mu_);
       seen_.erase(user);
+      retry_at_[user] = clock_.Steady() + options_.retry_after;
     }
   });
 }

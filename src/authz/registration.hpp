@@ -23,10 +23,12 @@
 // Threading: OnRequest never blocks. EnsureProfile blocks (store) and is serialised by one
 // mutex, so concurrent first requests create one Profile.
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/clock.hpp"
@@ -43,6 +45,8 @@ struct RegistrationOptions {
   // profiles.nameFrom: "local-part" (alice@example.com -> alice) or "email" (-> alice-example-com).
   std::string name_from = "local-part";
   int max_suffix = 1000;  // alice-2 .. alice-<max_suffix>
+  // After a failed background creation, the user's requests do not try again for this long.
+  std::chrono::milliseconds retry_after{30'000};
 };
 
 // Validates the options (name_from, prefix characters). InvalidArgument naming the setting.
@@ -96,9 +100,12 @@ class Registration {
   Clock& clock_;
   const RegistrationOptions options_;
 
-  std::shared_mutex seen_mu_;             // guards seen_
+  std::shared_mutex seen_mu_;             // guards seen_ and retry_at_
   std::unordered_set<std::string> seen_;  // users handled or in progress
-  std::mutex create_mu_;                  // serialises look-up + create
+  // Users whose creation failed (store error, no free name): not retried before this time
+  // (clock_'s steady time), so a failing store is not asked again on every request.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> retry_at_;
+  std::mutex create_mu_;  // serialises look-up + create
 };
 
 }  // namespace skiff::authz

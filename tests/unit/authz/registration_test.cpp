@@ -179,6 +179,29 @@ TEST_F(RegistrationTest, OnRequestCreatesInTheBackgroundOncePerUser) {
   EXPECT_EQ(runner_.posted(), 1);
 }
 
+TEST_F(RegistrationTest, AFailedBackgroundCreationIsRetriedOnlyAfterAWhile) {
+  RegistrationOptions o;
+  o.max_suffix = 2;
+  o.retry_after = std::chrono::seconds(30);
+  Registration r = Make(o);
+  // Every name gina may get is taken.
+  ASSERT_TRUE(store_->Create({"namespaces", "", "gina"}, NamespaceObject("gina")));
+  ASSERT_TRUE(store_->Create({"namespaces", "", "gina-2"}, NamespaceObject("gina-2")));
+  const Principal gina{"gina@example.com", {}, "session", false};
+  r.OnRequest(gina);
+  runner_.Drain();
+  EXPECT_EQ(runner_.posted(), 1);
+  EXPECT_TRUE(ProfilesOwnedBy(gina.name).empty());
+  r.OnRequest(gina);
+  EXPECT_EQ(runner_.posted(), 1);  // not on every request
+  clock_.Advance(std::chrono::seconds(31));
+  ASSERT_TRUE(store_->Delete({"namespaces", "", "gina-2"}, 0));
+  r.OnRequest(gina);
+  runner_.Drain();
+  EXPECT_EQ(runner_.posted(), 2);
+  EXPECT_EQ(ProfilesOwnedBy(gina.name), std::vector<std::string>{"gina-2"});
+}
+
 TEST_F(RegistrationTest, CreateProfileChecksTheName) {
   Registration r = Make();
   EXPECT_TRUE(r.CreateProfile("team-x", "g@example.com").ok());
