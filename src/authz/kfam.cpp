@@ -246,6 +246,8 @@ http::Response KfamApi::ClusterAdmin(const http::Request& req, const Principal& 
     // Another user's groups are unknown here: only what names them by user counts.
     Principal other;
     other.name = user;
+    other.cluster_admin = std::find(options_.admin_users.begin(), options_.admin_users.end(),
+                                    user) != options_.admin_users.end();
     admin = IsClusterAdmin(other);
   }
   return Json(200, json::value(admin));

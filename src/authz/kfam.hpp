@@ -31,6 +31,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "authz/authz.hpp"
 #include "authz/registration.hpp"
@@ -46,6 +47,10 @@ struct KfamOptions {
   bool registration_flow = true;
   std::string kubeflow_version;        // platform.kubeflowVersion in env-info
   std::string logout_url = "/logout";  // platform.logoutUrl
+  // auth.admins: users who are cluster admins. /kfam/v1/role/clusteradmin about another user
+  // (whose Principal, groups and admin flag, are not at hand) answers from this list and the
+  // Authorizer's RoleBindings.
+  std::vector<std::string> admin_users;
   // Called after each RoleBinding this API creates or deletes (the store's result), so that the
   // Authorizer applies it before the response: the next request already sees it. May be empty.
   std::function<void(const store::Object& obj, bool deleted)> on_write;

@@ -55,6 +55,27 @@ Result<std::unique_ptr<ProfilesStack>> MakeProfiles(
   ko.registration_flow = settings.GetBool("profiles.registrationFlow");
   ko.kubeflow_version = std::string("skiff-") + SKIFF_VERSION;
   ko.on_write = on_write;
+  // auth.admins: a list, or one comma-separated string.
+  if (settings.Has("auth.admins")) {
+    const json::value& admins = settings.GetSection("auth.admins");
+    std::vector<std::string> items;
+    if (admins.is_array()) {
+      for (const auto& a : admins.get_array()) {
+        if (a.is_string()) items.emplace_back(a.get_string());
+      }
+    } else if (admins.is_string()) {
+      std::string_view rest = admins.get_string();
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+        if (!item.empty()) items.emplace_back(item);
+      }
+    }
+    ko.admin_users = std::move(items);
+  }
   authz::ProfileControllerOptions co;
   co.on_write = std::move(on_write);
   auto stack = std::make_unique<ProfilesStack>();

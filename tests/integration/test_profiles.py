@@ -226,6 +226,9 @@ def test_kfam_contributors_owner_only(server, kube):
     r = as_user(server, "alice@example.com", "GET",
                 "/kfam/v1/role/clusteradmin?user=alice@example.com")
     assert r.json() is False
+    r = as_user(server, "alice@example.com", "GET",
+                "/kfam/v1/role/clusteradmin?user=ops@example.com")
+    assert r.json() is True
 
     # The owner removes bob: his next request is refused.
     r = as_user(server, "alice@example.com", "DELETE", "/kfam/v1/bindings",

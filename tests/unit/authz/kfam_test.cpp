@@ -202,6 +202,13 @@ TEST_F(KfamTest, ClusterAdminQuery) {
   EXPECT_EQ(Call(&kAlice, "GET", "/kfam/v1/role/clusteradmin?user=root%40example.com").body,
             "true");
   EXPECT_EQ(Call(&kAlice, "GET", "/kfam/v1/role/clusteradmin").body, "false");
+  // A configured admin (auth.admins) is one even when someone else asks.
+  EXPECT_EQ(Call(&kAlice, "GET", "/kfam/v1/role/clusteradmin?user=ops%40example.com").body,
+            "false");
+  KfamOptions ko;
+  ko.admin_users = {"ops@example.com"};
+  api_ = std::make_unique<KfamApi>(*store_, authorizer_, *registration_, clock_, ko);
+  EXPECT_EQ(Call(&kAlice, "GET", "/kfam/v1/role/clusteradmin?user=ops%40example.com").body, "true");
 }
 
 TEST_F(KfamTest, ExistsCreatesTheWorkgroupWhenAutoCreateIsOn) {
