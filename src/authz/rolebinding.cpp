@@ -4,6 +4,7 @@
 
 #include "api/protobuf.hpp"
 #include "authz/roles.hpp"
+#include "core/crypto.hpp"
 #include "core/log.hpp"
 
 namespace skiff::authz {
@@ -99,6 +100,51 @@ api::KindInfo RoleBindingKind() {
     return ValidateRoleBindingUpdate(obj, old);
   };
   return k;
+}
+
+constexpr std::string_view kClusterRoleSchema = R"({
+  "type": "object",
+  "description": "ClusterRole is a cluster level, logical grouping of PolicyRules. skiff's are built in: kubeflow-admin, kubeflow-edit, kubeflow-view.",
+  "properties": {
+    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+    "metadata": {"type": "object"},
+    "rules": {"type": "array", "items": {"type": "object", "properties": {
+      "apiGroups": {"type": "array", "items": {"type": "string"}},
+      "resources": {"type": "array", "items": {"type": "string"}},
+      "resourceNames": {"type": "array", "items": {"type": "string"}},
+      "nonResourceURLs": {"type": "array", "items": {"type": "string"}},
+      "verbs": {"type": "array", "items": {"type": "string"}}}}},
+    "aggregationRule": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+  }
+})";
+
+api::KindInfo ClusterRoleKind() {
+  api::KindInfo k;
+  k.group = std::string(kRbacGroup);
+  k.version = "v1";
+  k.kind = "ClusterRole";
+  k.plural = "clusterroles";
+  k.singular = "clusterrole";
+  k.namespaced = false;
+  k.verbs = {"get", "list", "watch"};
+  auto schema = ParseJson(kClusterRoleSchema);
+  SKIFF_CHECK(schema.has_value());
+  k.schema = std::move(*schema);
+  // Writes through the API are refused (EnsureClusterRoles writes to the store directly).
+  k.validate = [](const json::object&) {
+    return FieldErrors{FieldError{
+        Type::kForbidden,
+        "metadata.name",
+        "skiff's ClusterRoles are built in (" + RoleNames() + ") and cannot be created or changed",
+        {}}};
+  };
+  return k;
+}
+
+json::array StringArray(const std::vector<std::string>& v) {
+  json::array out;
+  for (const auto& s : v) out.emplace_back(s);
+  return out;
 }
 
 }  // namespace
@@ -226,7 +272,44 @@ Result<Binding> ParseBinding(const store::Object& obj) {
 }
 
 Status RegisterRbacKinds(api::KindRegistry& registry) {
-  return registry.Register(RoleBindingKind());
+  SKIFF_RETURN_IF_ERROR(registry.Register(RoleBindingKind()));
+  return registry.Register(ClusterRoleKind());
+}
+
+Status EnsureClusterRoles(store::Store& store, Clock& clock) {
+  for (const Role& role : Roles()) {
+    json::array rules;
+    for (const auto& r : role.rules) {
+      rules.push_back(json::object{{"apiGroups", StringArray(r.groups)},
+                                   {"resources", StringArray(r.resources)},
+                                   {"verbs", StringArray(r.verbs)}});
+    }
+    store::Key key{std::string(kClusterRoleResource), "", role.name};
+    auto existing = store.Get(key);
+    if (!existing && existing.error().code() != Code::kNotFound) return existing.error();
+    if (existing) {
+      const json::value* now = existing->object.if_contains("rules");
+      if (now != nullptr && *now == json::value(rules)) continue;
+      json::object obj = existing->object;
+      obj["rules"] = std::move(rules);
+      auto updated = store.Update(key, std::move(obj), existing->resource_version);
+      if (!updated && updated.error().code() != Code::kAborted) return updated.error();
+      continue;
+    }
+    json::object obj{
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRole"},
+        {"metadata",
+         json::object{{"name", role.name},
+                      {"uid", NewUid()},
+                      {"creationTimestamp", FormatRfc3339(clock.Now())},
+                      {"labels", json::object{{"app.kubernetes.io/part-of", "skiff"}}},
+                      {"annotations", json::object{{"skiff.dev/description", role.description}}}}},
+        {"rules", std::move(rules)}};
+    auto created = store.Create(key, std::move(obj));
+    if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
+  }
+  return Status::Ok();
 }
 
 }  // namespace skiff::authz

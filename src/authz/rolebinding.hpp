@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/kind.hpp"
+#include "core/clock.hpp"
 #include "core/principal.hpp"
 #include "store/store.hpp"
 
@@ -47,7 +48,16 @@ api::FieldErrors ValidateRoleBindingUpdate(const json::object& obj, const json::
 // skiff or directly into the store): the Authorizer then leaves it out.
 Result<Binding> ParseBinding(const store::Object& obj);
 
-// Registers RoleBinding (rbac.authorization.k8s.io/v1).
+// The store's resource name of ClusterRoles.
+inline constexpr std::string_view kClusterRoleResource = "clusterroles.rbac.authorization.k8s.io";
+
+// Registers RoleBinding and ClusterRole (rbac.authorization.k8s.io/v1). ClusterRoles are
+// read-only through the API: skiff's three roles, written by EnsureClusterRoles so that
+// `kubectl get clusterroles` and `kubectl describe clusterrole kubeflow-edit` show their rules.
 Status RegisterRbacKinds(api::KindRegistry& registry);
+
+// Writes the ClusterRoles kubeflow-view, kubeflow-edit and kubeflow-admin (rules from roles.hpp)
+// when missing or different. Start-up code: blocking.
+Status EnsureClusterRoles(store::Store& store, Clock& clock);
 
 }  // namespace skiff::authz

@@ -152,6 +152,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     return 2;
   }
   std::unique_ptr<authz::RbacAuthorizer> authorizer = std::move(*authorizer_or);
+  if (Status s = authz::EnsureClusterRoles(**store, SystemClock()); !s.ok()) {
+    std::fprintf(stderr, "skiff: cannot write the ClusterRoles: %s\n", s.message().c_str());
+    return 1;
+  }
 
   api::KindRegistry kinds;
   if (Status s = api::RegisterCoreKinds(kinds); !s.ok()) {

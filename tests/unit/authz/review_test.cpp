@@ -6,6 +6,7 @@
 
 #include "api/kind.hpp"
 #include "authz/rolebinding.hpp"
+#include "authz/roles.hpp"
 #include "store/store.hpp"
 
 namespace skiff::authz {
@@ -140,6 +141,50 @@ TEST_F(ReviewTest, RegisteredAsComputedClusterScopedCreateOnlyKinds) {
   auto anonymous = self->review(nullptr, Obj(R"({"spec":{}})"));
   ASSERT_FALSE(anonymous.has_value());
   EXPECT_EQ(anonymous.error().code(), Code::kUnauthenticated);
+}
+
+}  // namespace
+}  // namespace skiff::authz
+
+namespace skiff::authz {
+namespace {
+
+TEST(ClusterRoles, WrittenOnceAndRepairedReadOnlyThroughTheApi) {
+  store::SqliteOptions o;
+  o.path = ":memory:";
+  auto s = store::OpenSqliteStore(o);
+  ASSERT_TRUE(s.has_value());
+  store::Store& store = **s;
+  ASSERT_TRUE(EnsureClusterRoles(store, SystemClock()).ok());
+  auto list = store.List(std::string(kClusterRoleResource), {});
+  ASSERT_TRUE(list.has_value());
+  ASSERT_EQ(list->items.size(), 3u);
+  EXPECT_EQ(list->items[0].key.name, "kubeflow-admin");
+  int64_t version = store.CurrentVersion();
+  // Idempotent: nothing written when nothing changed.
+  ASSERT_TRUE(EnsureClusterRoles(store, SystemClock()).ok());
+  EXPECT_EQ(store.CurrentVersion(), version);
+  // A role whose rules were changed in the store is put back.
+  store::Key key{std::string(kClusterRoleResource), "", "kubeflow-view"};
+  auto view = store.Get(key);
+  ASSERT_TRUE(view.has_value());
+  json::object changed = view->object;
+  changed["rules"] = json::array{};
+  ASSERT_TRUE(store.Update(key, changed, 0).has_value());
+  ASSERT_TRUE(EnsureClusterRoles(store, SystemClock()).ok());
+  auto repaired = store.Get(key);
+  EXPECT_EQ(repaired->object.at("rules").as_array().size(),
+            FindRole("kubeflow-view")->rules.size());
+
+  api::KindRegistry kinds;
+  ASSERT_TRUE(RegisterRbacKinds(kinds).ok());
+  const api::KindInfo* k = kinds.ByPlural("rbac.authorization.k8s.io", "v1", "clusterroles");
+  ASSERT_NE(k, nullptr);
+  EXPECT_FALSE(k->namespaced);
+  EXPECT_EQ(k->verbs, (std::vector<std::string>{"get", "list", "watch"}));
+  auto errs = k->validate(repaired->object);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].type, api::FieldError::Type::kForbidden);
 }
 
 }  // namespace
