@@ -142,6 +142,16 @@ http::Response KfamApi::Handle(http::Request& req) {
     if (m == "DELETE") return ChangeBinding(req, who, false);
   } else if (path == "/kfam/v1/role/clusteradmin") {
     if (get) return ClusterAdmin(req, who);
+  } else if (path == "/kfam/v1/profiles") {
+    if (m == "POST") return CreateProfile(req, who);
+  } else if (path.rfind("/kfam/v1/profiles/", 0) == 0 &&
+             path.find('/', sizeof("/kfam/v1/profiles/") - 1) == std::string::npos) {
+    if (m == "DELETE") {
+      Status s = DeleteOwnedProfile(who, path.substr(sizeof("/kfam/v1/profiles/") - 1));
+      return s.ok() ? Json(200, json::object{}) : Error(s);
+    }
+  } else if (path == Str(kWorkgroup) + "/nuke-self") {
+    if (m == "DELETE") return NukeSelf(who);
   } else if (path == Str(kWorkgroup) + "/exists") {
     if (get) return Exists(who);
   } else if (path == Str(kWorkgroup) + "/env-info") {
@@ -285,36 +295,81 @@ http::Response KfamApi::EnvInfo(const Principal& who) {
                                 {"isClusterAdmin", IsClusterAdmin(who)}});
 }
 
+Result<std::string> KfamApi::CreateFor(const Principal& who, std::string ns, std::string owner) {
+  const bool admin = IsClusterAdmin(who);
+  if (owner.empty()) owner = who.name;
+  if (owner != who.name && !admin) {
+    return PermissionDenied("only cluster admins may create a namespace for someone else");
+  }
+  if (!admin) {
+    if (!options_.registration_flow) {
+      return PermissionDenied(
+          "self-registration is off (profiles.registrationFlow): ask a cluster admin for a "
+          "namespace");
+    }
+    SKIFF_ASSIGN_OR_RETURN(std::string owned, registration_.OwnedWorkgroup(owner));
+    if (!owned.empty()) return AlreadyExists("you already own namespace " + owned);
+  }
+  if (ns.empty()) ns = ProfileNameFor(owner, registration_.options());
+  SKIFF_RETURN_IF_ERROR(registration_.CreateProfile(ns, owner));
+  spdlog::info("profiles: {} created profile {} for {}", who.name, ns, owner);
+  return ns;
+}
+
 http::Response KfamApi::Create(const http::Request& req, const Principal& who) {
   json::object body;
   if (!req.body.empty()) {
     auto parsed = ParseJsonObject(req.body);
-    if (!parsed)
+    if (!parsed) {
       return Error(InvalidArgument("the body must be JSON: " + parsed.error().message()));
+    }
     body = std::move(*parsed);
   }
-  const bool admin = IsClusterAdmin(who);
-  std::string owner = GetString(body, "user");
-  if (owner.empty()) owner = who.name;
-  if (owner != who.name && !admin) {
-    return Error(PermissionDenied("only cluster admins may create a namespace for someone else"));
+  auto ns = CreateFor(who, GetString(body, "namespace"), GetString(body, "user"));
+  if (!ns) return Error(ns.error());
+  return Json(200, json::object{{"message", "Created namespace " + *ns}});
+}
+
+http::Response KfamApi::CreateProfile(const http::Request& req, const Principal& who) {
+  auto body = ParseJsonObject(req.body);
+  if (!body)
+    return Error(InvalidArgument("the body must be a JSON Profile: " + body.error().message()));
+  std::string name = GetString(*body, "metadata.name");
+  if (name.empty()) return Error(InvalidArgument("metadata.name is required"));
+  std::string kind = GetString(*body, "spec.owner.kind", "User");
+  if (kind != "User") {
+    return Error(InvalidArgument("spec.owner.kind \"" + kind + "\" is not supported: use User"));
   }
-  if (!admin) {
-    if (!options_.registration_flow) {
-      return Error(PermissionDenied(
-          "self-registration is off (profiles.registrationFlow): ask a cluster admin for a "
-          "namespace"));
-    }
-    auto owned = registration_.OwnedWorkgroup(owner);
-    if (!owned) return Error(owned.error());
-    if (!owned->empty()) {
-      return Error(AlreadyExists("you already own namespace " + *owned));
+  auto ns = CreateFor(who, name, GetString(*body, "spec.owner.name"));
+  if (!ns) return Error(ns.error());
+  return Json(200, json::object{});
+}
+
+Status KfamApi::DeleteOwnedProfile(const Principal& who, const std::string& name) {
+  store::Key key{Str(kProfileResource), "", name};
+  SKIFF_ASSIGN_OR_RETURN(store::Object profile, store_.Get(key));
+  if (ProfileOwner(profile.object) != who.name && !IsClusterAdmin(who)) {
+    return PermissionDenied("only the owner of profile " + name +
+                            " or a cluster admin may delete it");
+  }
+  SKIFF_RETURN_IF_ERROR(store_.Delete(key, profile.resource_version));
+  spdlog::info("profiles: {} deleted profile {}", who.name, name);
+  return Status::Ok();
+}
+
+http::Response KfamApi::NukeSelf(const Principal& who) {
+  auto list = store_.List(Str(kProfileResource), {});
+  if (!list) return Error(list.error());
+  std::string name;
+  for (const auto& p : list->items) {
+    if (ProfileOwner(p.object) == who.name) {
+      name = p.key.name;
+      break;
     }
   }
-  std::string ns = GetString(body, "namespace");
-  if (ns.empty()) ns = ProfileNameFor(owner, registration_.options());
-  if (Status s = registration_.CreateProfile(ns, owner); !s.ok()) return Error(s);
-  return Json(200, json::object{{"message", "Created namespace " + ns}});
+  if (name.empty()) return Error(NotFound(who.name + " owns no profile"));
+  if (Status s = DeleteOwnedProfile(who, name); !s.ok()) return Error(s);
+  return Json(200, json::object{{"message", "Removed namespace/profile " + name}});
 }
 
 http::Response KfamApi::Contributors(const http::Request& req, const Principal& who,

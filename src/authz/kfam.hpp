@@ -7,10 +7,13 @@
 //   POST   /kfam/v1/bindings      body Binding         add a contributor (RoleBinding)
 //   DELETE /kfam/v1/bindings      body Binding         remove it
 //   GET    /kfam/v1/role/clusteradmin?user=            true | false
+//   POST   /kfam/v1/profiles      body Profile         create (rules of /api/workgroup/create)
+//   DELETE /kfam/v1/profiles/NAME                      delete (its owner or a cluster admin)
 //   GET    /api/workgroup/exists      {hasAuth, user, hasWorkgroup, registrationFlowAllowed}
 //   GET    /api/workgroup/env-info    {user, platform, namespaces: [{namespace, role, user}],
 //                                      isClusterAdmin}
 //   POST   /api/workgroup/create      body {namespace?, user?}  -> {message}
+//   DELETE /api/workgroup/nuke-self   the caller's own Profile      -> {message}
 //   GET    /api/workgroup/get-contributors/NS                   -> ["bob@example.com", ...]
 //   POST   /api/workgroup/add-contributor/NS     body {contributor}  -> contributors
 //   DELETE /api/workgroup/remove-contributor/NS  body {contributor}  -> contributors
@@ -79,6 +82,13 @@ class KfamApi {
   http::Response Exists(const Principal& who);
   http::Response EnvInfo(const Principal& who);
   http::Response Create(const http::Request& req, const Principal& who);
+  http::Response CreateProfile(const http::Request& req, const Principal& who);
+  http::Response NukeSelf(const Principal& who);
+  // Creates Profile `ns` (empty: derived from the owner) for `owner` (empty: `who`): cluster
+  // admins for anyone; others for themselves, once, while registration_flow is on.
+  Result<std::string> CreateFor(const Principal& who, std::string ns, std::string owner);
+  // Deletes Profile `name` if `who` owns it or is a cluster admin.
+  Status DeleteOwnedProfile(const Principal& who, const std::string& name);
   http::Response Contributors(const http::Request& req, const Principal& who, const std::string& ns,
                               int change);
 

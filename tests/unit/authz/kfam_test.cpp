@@ -281,6 +281,36 @@ TEST_F(KfamTest, CreateWorkgroup) {
   EXPECT_EQ(r.status, 403) << r.body;
 }
 
+TEST_F(KfamTest, KfamProfilesAndNukeSelf) {
+  MakeApi(false, true);
+  const std::string bob_profile = R"({"metadata": {"name": "bobs"},
+      "spec": {"owner": {"kind": "User", "name": "bob@example.com"}}})";
+  // Not for someone else.
+  auto r = Call(&kMallory, "POST", "/kfam/v1/profiles", bob_profile);
+  EXPECT_EQ(r.status, 403) << r.body;
+  r = Call(&kBob, "POST", "/kfam/v1/profiles", bob_profile);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(ProfileOwner(store_->Get({std::string(kProfileResource), "", "bobs"})->object),
+            kBob.name);
+  // Only its owner (or a cluster admin) deletes it.
+  r = Call(&kMallory, "DELETE", "/kfam/v1/profiles/bobs");
+  EXPECT_EQ(r.status, 403) << r.body;
+  EXPECT_TRUE(Exists(*store_, kProfileResource, "", "bobs"));
+  r = Call(&kBob, "DELETE", "/kfam/v1/profiles/bobs");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_FALSE(Exists(*store_, kProfileResource, "", "bobs"));
+  r = Call(&kBob, "DELETE", "/kfam/v1/profiles/bobs");
+  EXPECT_EQ(r.status, 404) << r.body;
+
+  // nuke-self removes the caller's own profile, and nothing else.
+  r = Call(&kMallory, "DELETE", "/api/workgroup/nuke-self");
+  EXPECT_EQ(r.status, 404) << r.body;
+  r = Call(&kAlice, "DELETE", "/api/workgroup/nuke-self");
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(GetString(Body(r), "message"), "Removed namespace/profile alice");
+  EXPECT_FALSE(Exists(*store_, kProfileResource, "", "alice"));
+}
+
 TEST_F(KfamTest, DashboardContributorRoutes) {
   auto r = Call(&kAlice, "POST", "/api/workgroup/add-contributor/alice",
                 R"({"contributor":"bob@example.com"})");
