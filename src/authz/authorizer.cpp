@@ -118,10 +118,20 @@ struct RbacAuthorizer::Snapshot {
 
 namespace {
 
-// A role `who` holds in a namespace and where it comes from.
+// A role `who` holds in a namespace and where it comes from (a binding or a group mapping; the
+// rule's text is made only when it is shown).
 struct Held {
   const Role* role = nullptr;
-  std::string rule;
+  const Binding* binding = nullptr;
+  const GroupMapping* mapping = nullptr;
+  const std::string* ns = nullptr;
+
+  std::string Rule() const {
+    if (binding != nullptr) {
+      return "RoleBinding " + binding->ns + "/" + binding->name + " (" + role->name + ")";
+    }
+    return "authz.groups." + mapping->group + " (" + role->name + " in " + *ns + ")";
+  }
 };
 
 }  // namespace
@@ -344,14 +354,14 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
       for (const auto& b : it->second) {
         if (!b->Matches(who)) continue;
         if (const Role* r = FindRole(b->role)) {
-          held.push_back({r, "RoleBinding " + b->ns + "/" + b->name + " (" + r->name + ")"});
+          held.push_back({r, b.get(), nullptr, &ns});
         }
       }
     }
     for (const auto& m : options_.groups) {
       if (m.cluster_admin || !Has(m.namespaces, ns) || !Has(who.groups, m.group)) continue;
       if (const Role* r = FindRole(m.role)) {
-        held.push_back({r, "authz.groups." + m.group + " (" + r->name + " in " + ns + ")"});
+        held.push_back({r, nullptr, &m, &ns});
       }
     }
     return held;
@@ -364,7 +374,7 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
     if (named_space && what.verb == "get" && what.subresource.empty() && !what.name.empty()) {
       auto held = held_in(what.name);
       if (!held.empty()) {
-        return allow(held.front().rule, held.front().role->name + " in " + Quote(what.name));
+        return allow(held.front().Rule(), held.front().role->name + " in " + Quote(what.name));
       }
       return deny("no RoleBinding or group mapping gives " + name + " a role in namespace " +
                   Quote(what.name));
@@ -380,7 +390,7 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
   auto held = held_in(what.ns);
   for (const auto& h : held) {
     if (RoleAllows(*h.role, what.verb, what.group, what.resource, what.subresource)) {
-      return allow(h.rule, h.role->name);
+      return allow(h.Rule(), h.role->name);
     }
   }
   const Role* needed = LowestRoleAllowing(what.verb, what.group, what.resource, what.subresource);
@@ -394,7 +404,7 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
     why += "; holds ";
     for (size_t i = 0; i < held.size(); ++i) {
       if (i) why += ", ";
-      why += held[i].rule;
+      why += held[i].Rule();
     }
   }
   return deny(std::move(why));
