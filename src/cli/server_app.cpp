@@ -16,6 +16,7 @@
 #include "cli/auth_setup.hpp"
 #include "cli/authz_setup.hpp"
 #include "cli/demo.hpp"
+#include "cli/gateway_authz.hpp"
 #include "cli/profiles_setup.hpp"
 #include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
@@ -301,8 +302,8 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   };
   http::Server server(options, root, &metrics);
   router = std::make_unique<http::Router>(&server.blocking_pool(), &server.cpu_pool());
-  auto serving_or =
-      MakeServing(settings, data_dir, **store, server.blocking_pool(), server.cpu_pool(), metrics);
+  auto serving_or = MakeServing(settings, data_dir, **store, server.blocking_pool(),
+                                server.cpu_pool(), metrics, authorizer.get());
   if (!serving_or) {
     std::fprintf(stderr, "skiff: model serving: %s\n", serving_or.error().message().c_str());
     return 2;
@@ -452,6 +453,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   gateway::DispatcherOptions dispatcher_options;
   dispatcher_options.upstream_ca_file = settings.GetString("gateway.upstreamCaFile");
   dispatcher_options.max_collected_body_bytes = options.max_body_bytes;
+  dispatcher_options.authorizer = authorizer.get();
   dispatcher = std::make_unique<gateway::Dispatcher>([&routes] { return routes->table(); },
                                                      std::move(services), &proxy, &timers,
                                                      dispatcher_options);
@@ -469,6 +471,9 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                 gateway::ExplainContext ctx;
                 ctx.auth = gateway.load();
                 ctx.dispatcher = dispatcher.get();
+                ctx.authorizer = authorizer.get();
+                ctx.destination_attributes = DestinationAttributes(*serving->frontend);
+                ctx.is_admin = [&](const Principal& p) { return authorizer->ConfiguredAdmin(p); };
                 ctx.describe_service = [&](const gateway::Decision& d,
                                            const gateway::RouteRequest& rr) -> std::string {
                   if (d.service != "serving") return {};

@@ -29,7 +29,8 @@ std::vector<std::string> SplitList(const std::string& text) {
 Result<std::unique_ptr<ServingStack>> MakeServing(const Settings& settings,
                                                   const std::string& data_dir, store::Store& store,
                                                   http::TaskRunner& blocking, http::TaskRunner& cpu,
-                                                  MetricsRegistry& metrics) {
+                                                  MetricsRegistry& metrics,
+                                                  const authz::Authorizer* authorizer) {
   auto stack = std::make_unique<ServingStack>();
   // Order matters: the controller tries runtimes in this order and falls back on
   // FailedPrecondition, so scikit-learn models the native runtime cannot read go to Python.
@@ -68,7 +69,8 @@ Result<std::unique_ptr<ServingStack>> MakeServing(const Settings& settings,
   co.load_timeout = settings.GetDuration("serving.loadTimeout");
   stack->controller = std::make_unique<serving::Controller>(
       store, stack->runtimes, *stack->storage, blocking, cpu, &metrics, SystemClock(), co);
-  stack->frontend = std::make_unique<serving::Frontend>(*stack->controller);
+  stack->frontend = std::make_unique<serving::Frontend>(*stack->controller,
+                                                       serving::ProtocolLimits{}, authorizer);
   return stack;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "authz/authz.hpp"
 #include "core/config.hpp"
 #include "core/metrics.hpp"
 #include "http/http.hpp"
@@ -25,10 +26,12 @@ struct ServingStack {
 };
 
 // Builds the stack (does not start the controller). The TaskRunners and registry must outlive
-// the controller (call controller->Stop() before they go).
+// the controller (call controller->Stop() before they go); `authorizer` (model calls are
+// authorized by it; null: none) must outlive the front end.
 Result<std::unique_ptr<ServingStack>> MakeServing(const Settings& settings,
                                                   const std::string& data_dir, store::Store& store,
                                                   http::TaskRunner& blocking, http::TaskRunner& cpu,
-                                                  MetricsRegistry& metrics);
+                                                  MetricsRegistry& metrics,
+                                                  const authz::Authorizer* authorizer);
 
 }  // namespace skiff::cli

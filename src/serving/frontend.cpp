@@ -31,6 +31,14 @@ http::Response MethodNotAllowed(std::string_view allow) {
   r.headers.Set("Allow", allow);
   return r;
 }
+// The verb calling a model endpoint needs: "predict" to run it, "get" to read it.
+std::string_view VerbOf(V1Path::Kind kind) {
+  return kind == V1Path::Kind::kModel ? "get" : "predict";
+}
+std::string_view VerbOf(V2Path::Kind kind) {
+  return kind == V2Path::Kind::kInfer ? "predict" : "get";
+}
+
 constexpr std::string_view kAllowGet = "GET, HEAD";
 constexpr std::string_view kAllowPost = "POST";
 
@@ -40,19 +48,47 @@ Frontend::Frontend(Controller& controller, ProtocolLimits limits,
                    const authz::Authorizer* authorizer)
     : controller_(controller), limits_(limits), authorizer_(authorizer) {}
 
-std::optional<http::Response> Frontend::Refuse(const http::Request& req, std::string_view verb,
-                                               const ServedModel& model) const {
-  if (authorizer_ == nullptr) return std::nullopt;
-  if (!req.principal) {
-    return ProtocolErrorResponse(Unauthenticated("authentication required"));
-  }
+authz::Attributes Frontend::ModelAttributes(std::string_view verb, const ServedModel& model) {
   authz::Attributes what;
   what.verb = std::string(verb);
   what.group = model.group.empty() ? "serving.kserve.io" : model.group;
   what.resource = "inferenceservices";
   what.ns = model.ns;
   what.name = model.name;
-  authz::Decision d = authorizer_->Decide(*req.principal, what);
+  return what;
+}
+
+std::optional<authz::Attributes> Frontend::AttributesFor(std::string_view authority,
+                                                         std::string_view path) const {
+  auto table = controller_.table();
+  auto target = Resolve(authority, path, *table);
+  if (!target) return std::nullopt;
+  std::string model;
+  std::string_view verb;
+  if (StartsWith(target->path, "/v1/")) {
+    auto v1 = ParseV1Path(target->path);
+    if (!v1 || v1->kind == V1Path::Kind::kList) return std::nullopt;
+    model = v1->model;
+    verb = VerbOf(v1->kind);
+  } else {
+    auto v2 = ParseV2Path(target->path);
+    if (!v2 || v2->model.empty()) return std::nullopt;
+    model = v2->model;
+    verb = VerbOf(v2->kind);
+  }
+  http::Response unused;
+  const ServedModel* m = Find(*table, *target, model, &unused);
+  if (m == nullptr) return std::nullopt;
+  return ModelAttributes(verb, *m);
+}
+
+std::optional<http::Response> Frontend::Refuse(const http::Request& req, std::string_view verb,
+                                               const ServedModel& model) const {
+  if (authorizer_ == nullptr) return std::nullopt;
+  if (!req.principal) {
+    return ProtocolErrorResponse(Unauthenticated("authentication required"));
+  }
+  authz::Decision d = authorizer_->Decide(*req.principal, ModelAttributes(verb, model));
   if (d.allowed) return std::nullopt;
   return ProtocolErrorResponse(PermissionDenied(d.reason));
 }
@@ -199,7 +235,7 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     }
     const ServedModel* m = Find(*table, *target, v1->model, &error);
     if (m == nullptr) return respond(std::move(error));
-    if (auto refused = Refuse(req, v1->kind == V1Path::Kind::kModel ? "get" : "predict", *m)) {
+    if (auto refused = Refuse(req, VerbOf(v1->kind), *m)) {
       return respond(std::move(*refused));
     }
     switch (v1->kind) {
@@ -246,7 +282,7 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
   }
   const ServedModel* m = Find(*table, *target, v2->model, &error);
   if (m == nullptr) return respond(std::move(error));
-  if (auto refused = Refuse(req, v2->kind == V2Path::Kind::kInfer ? "predict" : "get", *m)) {
+  if (auto refused = Refuse(req, VerbOf(v2->kind), *m)) {
     return respond(std::move(*refused));
   }
   switch (v2->kind) {

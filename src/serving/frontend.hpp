@@ -44,6 +44,11 @@ class Frontend {
   bool Matches(std::string_view authority, std::string_view path) const;
   // Which model (and revisions) a request would reach, for `skiff routes explain`.
   std::string Describe(std::string_view authority, std::string_view path) const;
+  // What answering `method` `path` (with that Host) would authorize, for `skiff routes explain`:
+  // "predict" or "get" on the model's InferenceService; nullopt for server-level endpoints and
+  // lists (which filter by "list" instead) or when no model answers.
+  std::optional<authz::Attributes> AttributesFor(std::string_view authority,
+                                                 std::string_view path) const;
   // Answers a request for which Matches() is true. Inference runs through the revision's
   // executor (inline for cheap models, else on the CPU pool); `respond` is called once.
   void Handle(http::Request& req, http::Responder respond) const;
@@ -60,6 +65,7 @@ class Frontend {
   const ServedModel* Find(const ServingTable& table, const Target& target, const std::string& model,
                           http::Response* error) const;
   void Infer(const ServedModel& model, bool v2, http::Request& req, http::Responder respond) const;
+  static authz::Attributes ModelAttributes(std::string_view verb, const ServedModel& model);
   // Empty when `req`'s principal may `verb` the model; else the 401/403 response.
   std::optional<http::Response> Refuse(const http::Request& req, std::string_view verb,
                                        const ServedModel& model) const;

@@ -441,7 +441,8 @@ def test_routes_list_and_explain(gw, upstream):
     cases = [
         # (args, substrings expected in the text output)
         (["GET", "/healthz"], ["public", "service health"]),
-        (["GET", "/api/v1/namespaces"], ["service api", "cluster-admin"]),
+        (["GET", "/api/v1/namespaces"],
+         ["service api", "allow (rule bootstrap token)", 'list" namespaces in all namespaces']),
         (["GET", "http://example.com/up/x", "-H", "x-env: test"],
          ["to-upstream", f"upstream 127.0.0.1:{upstream.port}"]),
         (["GET", "http://example.com/up/x"], ["x-env"]),  # why the header match failed
@@ -452,7 +453,14 @@ def test_routes_list_and_explain(gw, upstream):
         (["GET", "/api/v1/namespaces", "--token", "not-a-valid-token"],
          ["refused", "401", "not a known token and not a JWT"]),
         (["GET", "/healthz", "--token", "not-a-valid-token"], ["public route"]),
-        (["GET", "/api/v1/namespaces", "--as", "bob@example.com"], ["bob@example.com", "impersonation"]),
+        (["GET", "/api/v1/namespaces", "--as", "bob@example.com"],
+         ["bob@example.com", "impersonation", "deny"]),
+        # RBAC: a user with no role in "default" may not take its VirtualService's routes, and
+        # may not call a model there; the check that decided is named.
+        (["GET", "http://example.com/up/x", "-H", "x-env: test", "--as", "carol@example.com"],
+         ["deny", "route of VirtualService default/explained"]),
+        (["POST", "/serving/default/m/v1/models/m:predict", "--as", "carol@example.com"],
+         ["service serving"]),
         (["POST", "/v1/models/absent:predict"], ["serving"]),
     ]
     for args, expected in cases:
@@ -484,7 +492,58 @@ def test_explain_as_another_user_is_for_admins(tmpdir_path):
         assert r.status_code == 200, r.text
         e = r.json()
         assert e["identity"]["principal"]["user"] == "bob@example.com"
-        assert e["authorization"]["rule"] == "authenticated"
+        # RBAC: listing every namespace is cluster scope, which bob has no role for.
+        assert e["authorization"]["result"] == "deny", e["authorization"]
+        assert "list namespaces" in e["authorization"]["checks"][0]["attributes"]
+    finally:
+        s.stop()
+
+
+def test_virtualservice_routes_follow_the_namespaces_rbac(tmpdir_path, upstream):
+    """A VirtualService's routes may be taken by those who hold a role in its namespace (as
+    Kubeflow's AuthorizationPolicies let a namespace's contributors reach its workloads): a user
+    without one gets 403 naming the VirtualService; a view RoleBinding lets the next request
+    through, and deleting it refuses the next request again."""
+    cfg = os.path.join(tmpdir_path, "skiff.yaml")
+    with open(cfg, "w") as f:
+        f.write(textwrap.dedent("""\
+            auth:
+              trustedHeader:
+                header: X-Forwarded-Email
+                sources: [127.0.0.1/32]
+            """))
+    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+    try:
+        r = s.request("POST", "/api/v1/namespaces",
+                      json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}})
+        assert r.status_code == 201, r.text
+        put_vs(s, vs("app", "team-x", [
+            {"match": [{"uri": {"prefix": "/team-x/"}}],
+             "route": [{"destination": {"host": "127.0.0.1", "port": {"number": upstream.port}}}]}]))
+        routed(s, "/team-x/hello", 200)  # the admin (bootstrap token) may
+        carol = {"X-Forwarded-Email": "carol@example.com"}
+        r = s.request("GET", "/team-x/hello", auth=False, headers=carol)
+        assert r.status_code == 403, r.text
+        assert "VirtualService team-x/app" in r.json()["message"], r.text
+        seen = len(upstream.requests)
+        binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                   "metadata": {"name": "carol-view", "namespace": "team-x"},
+                   "subjects": [{"kind": "User", "name": "carol@example.com"}],
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                               "name": "kubeflow-view"}}
+        base = "/apis/rbac.authorization.k8s.io/v1/namespaces/team-x/rolebindings"
+        r = s.request("POST", base, json=binding)
+        assert r.status_code == 201, r.text
+        r = s.request("GET", "/team-x/hello", auth=False, headers=carol)
+        assert r.status_code == 200, r.text
+        assert len(upstream.requests) == seen + 1
+        r = s.request("DELETE", f"{base}/carol-view")
+        assert r.status_code == 200, r.text
+        r = s.request("GET", "/team-x/hello", auth=False, headers=carol)
+        assert r.status_code == 403, r.text
+        # Nor does anyone else without a role there get through.
+        r = s.request("GET", "/team-x/hello", auth=False, headers={"X-Forwarded-Email": "dave@example.com"})
+        assert r.status_code == 403, r.text
     finally:
         s.stop()
 

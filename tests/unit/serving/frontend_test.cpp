@@ -415,6 +415,27 @@ TEST_F(AuthorizedFrontendTest, PredictNeedsThePredictVerbInTheModelsNamespace) {
   EXPECT_EQ(anon.status, 401) << anon;
 }
 
+// What `routes explain` shows: the same verb and model the request would be checked with.
+TEST_F(AuthorizedFrontendTest, AttributesForNameTheModelAndVerbOfACall) {
+  auto a = frontend_->AttributesFor("", "/kfserving/team-b/iris:predict");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->verb, "predict");
+  EXPECT_EQ(a->group, "serving.kserve.io");
+  EXPECT_EQ(a->resource, "inferenceservices");
+  EXPECT_EQ(a->ns, "team-b");
+  EXPECT_EQ(a->name, "iris");
+  a = frontend_->AttributesFor("iris.team-a.example.com", "/v2/models/iris/ready");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->verb, "get");
+  EXPECT_EQ(a->ns, "team-a");
+  a = frontend_->AttributesFor("", "/v1/models/solo:predict");  // unique name: its namespace
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->ns, "team-a");
+  EXPECT_FALSE(frontend_->AttributesFor("", "/v1/models"));               // a list
+  EXPECT_FALSE(frontend_->AttributesFor("", "/v1/models/iris:predict"));  // ambiguous
+  EXPECT_FALSE(frontend_->AttributesFor("", "/v2/health/live"));
+}
+
 TEST_F(AuthorizedFrontendTest, ModelListsCoverOnlyListableNamespaces) {
   authorizer_.grants.erase("team-b");
   Reply all = CallAs("alice", "GET", "", "/v1/models");
