@@ -13,7 +13,7 @@
 //   GET    /api/workgroup/env-info    {user, platform, namespaces: [{namespace, role, user}],
 //                                      isClusterAdmin}
 //   POST   /api/workgroup/create      body {namespace?, user?}  -> {message}
-//   DELETE /api/workgroup/nuke-self   the caller's own Profile      -> {message}
+//   DELETE /api/workgroup/nuke-self   the caller's own Profile (first by name) -> {message}
 //   GET    /api/workgroup/get-contributors/NS                   -> ["bob@example.com", ...]
 //   POST   /api/workgroup/add-contributor/NS     body {contributor}  -> contributors
 //   DELETE /api/workgroup/remove-contributor/NS  body {contributor}  -> contributors

@@ -255,6 +255,13 @@ def test_kfam_contributors_owner_only(server, kube):
     r = as_user(server, "alice@example.com", "GET", "/kfam/v1/bindings?namespace=team-a&role=view")
     assert [b["user"]["name"] for b in r.json()["bindings"]] == ["bob@example.com"], r.text
 
+    # Only the owner removes the profile (the dashboard's nuke-self); its namespace goes.
+    assert as_user(server, "mallory@example.com", "DELETE",
+                   "/kfam/v1/profiles/team-a").status_code == 403
+    r = as_user(server, "alice@example.com", "DELETE", "/api/workgroup/nuke-self")
+    assert r.status_code == 200 and r.json()["message"] == "Removed namespace/profile team-a"
+    wait_until(lambda: get_json(kube, "namespace", "team-a") is None, what="namespace gone")
+
 
 def test_inferenceservice_count_quota(server, kube):
     kube.run("apply", "-f", "-", input=PROFILE + """\
