@@ -371,7 +371,8 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
   if (what.ns.empty()) {
     bool named_space = (what.group.empty() && what.resource == "namespaces") ||
                        (what.group == "kubeflow.org" && what.resource == "profiles");
-    if (named_space && what.verb == "get" && what.subresource.empty() && !what.name.empty()) {
+    if (named_space && (what.verb == "get" || what.verb == "watch") && what.subresource.empty() &&
+        !what.name.empty()) {
       auto held = held_in(what.name);
       if (!held.empty()) {
         return allow(held.front().Rule(), held.front().role->name + " in " + Quote(what.name));

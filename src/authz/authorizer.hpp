@@ -6,9 +6,9 @@
 // clusterAdmin) may do everything; (2) every authenticated user may create the self reviews
 // (SelfSubjectAccessReview, SelfSubjectRulesReview, SelfSubjectReview); (3) cluster scope
 // (an empty namespace: cluster-scoped kinds, and list/watch across all namespaces) is denied,
-// except `get` of a Namespace or Profile named like a namespace where the user holds a role;
-// (4) in a namespace, a RoleBinding there naming the user (or one of its groups), or a group
-// mapping listing the namespace, grants its role's rules. Deny reasons name the missing
+// except `get` (and `watch`) of a Namespace or Profile named like a namespace where the user holds
+// a role; (4) in a namespace, a RoleBinding there naming the user (or one of its groups), or a
+// group mapping listing the namespace, grants its role's rules. Deny reasons name the missing
 // permission: the lowest role that would grant it.
 //
 // Staleness bound: 0 for writes made through skiff. The index of RoleBindings is an immutable

@@ -205,6 +205,8 @@ TEST_F(AuthorizerTest, ClusterScope) {
   EXPECT_TRUE(Allowed(alice, Attr("get", "", "namespaces", "", "team-a")));
   EXPECT_TRUE(Allowed(alice, Attr("get", "kubeflow.org", "profiles", "", "team-a")));
   EXPECT_FALSE(Allowed(alice, Attr("get", "", "namespaces", "", "team-b")));
+  EXPECT_TRUE(Allowed(alice, Attr("watch", "", "namespaces", "", "team-a")));  // get -w
+  EXPECT_FALSE(Allowed(alice, Attr("watch", "", "namespaces", "", "team-b")));
   EXPECT_FALSE(Allowed(alice, Attr("list", "", "namespaces", "")));
   EXPECT_FALSE(Allowed(alice, Attr("watch", "", "namespaces", "")));
   EXPECT_FALSE(Allowed(alice, Attr("create", "", "namespaces", "")));
