@@ -1,9 +1,10 @@
 #include "authz/kfam.hpp"
 
 #include <algorithm>
-#include <set>
+#include <map>
+#include <optional>
+#include <tuple>
 
-#include "api/validation.hpp"
 #include "authz/profile.hpp"
 #include "core/log.hpp"
 #include "http/router.hpp"

@@ -8,7 +8,9 @@
 // headers alike; static tokens such as the bootstrap admin token are not people and are
 // skipped). OnRequest answers from an in-memory set of users already seen, so it costs one
 // shared lock per request; the first request of a user posts EnsureProfile to the blocking pool
-// and does not wait for it. The dashboard's /api/workgroup/exists calls EnsureProfile directly
+// and does not wait for it (a failure is retried on a request after retry_after). A user seen
+// once is not looked at again by this process: a Profile deleted later comes back at the next
+// start, or from the dashboard. The dashboard's /api/workgroup/exists calls EnsureProfile directly
 // (blocking handler), so the dashboard's first answer already has the workgroup.
 //
 // "Has no namespace": owns no Profile (spec.owner.name) and holds no admin RoleBinding
