@@ -483,3 +483,19 @@ def test_view_contributor_reads_not_edits_and_removal_counts_on_the_next_request
     # A member of the mapped group reads team-b without any RoleBinding; not team-a.
     assert env.call("val", "GET", ISVC.format(ns="team-b")).status_code == 200
     assert env.call("val", "GET", ISVC.format(ns="team-a")).status_code == 403
+
+
+def test_cluster_roles_are_listed_read_only(env):
+    admin = env.kubectl("admin")
+    r = admin.run("get", "clusterroles", "-o", "name")
+    assert r.stdout.split() == ["clusterrole.rbac.authorization.k8s.io/kubeflow-admin",
+                                "clusterrole.rbac.authorization.k8s.io/kubeflow-edit",
+                                "clusterrole.rbac.authorization.k8s.io/kubeflow-view"]
+    r = admin.run("describe", "clusterrole", "kubeflow-view")
+    assert "inferenceservices.serving.kserve.io" in r.stdout and "predict" in r.stdout
+    r = env.admin("PATCH", "/apis/rbac.authorization.k8s.io/v1/clusterroles/kubeflow-view",
+                  data=json.dumps({"rules": []}))
+    assert r.status_code == 422, r.text
+    assert "built in" in r.json()["message"]
+    r = env.kubectl("alice").run("get", "clusterroles", check=False)
+    assert r.returncode != 0 and "(Forbidden)" in r.stderr
