@@ -31,6 +31,8 @@ http::Response MethodNotAllowed(std::string_view allow) {
   r.headers.Set("Allow", allow);
   return r;
 }
+const Principal* Who(const http::Request& req) { return req.principal ? &*req.principal : nullptr; }
+
 // The verb calling a model endpoint needs: "predict" to run it, "get" to read it.
 std::string_view VerbOf(V1Path::Kind kind) {
   return kind == V1Path::Kind::kModel ? "get" : "predict";
@@ -77,7 +79,7 @@ std::optional<authz::Attributes> Frontend::AttributesFor(std::string_view author
     verb = VerbOf(v2->kind);
   }
   http::Response unused;
-  const ServedModel* m = Find(*table, *target, model, &unused);
+  const ServedModel* m = Find(*table, *target, model, nullptr, &unused);
   if (m == nullptr) return std::nullopt;
   return ModelAttributes(verb, *m);
 }
@@ -175,7 +177,8 @@ std::string Frontend::Describe(std::string_view authority, std::string_view path
 }
 
 const ServedModel* Frontend::Find(const ServingTable& table, const Target& target,
-                                  const std::string& model, http::Response* error) const {
+                                  const std::string& model, const Principal* who,
+                                  http::Response* error) const {
   if (!target.name.empty() && model != target.name) {
     *error = ProtocolErrorResponse(ModelNotFound(model));
     return nullptr;
@@ -186,6 +189,11 @@ const ServedModel* Frontend::Find(const ServingTable& table, const Target& targe
     return m;
   }
   auto found = table.ByName(model);
+  if (authorizer_ != nullptr && who != nullptr) {
+    std::erase_if(found, [&](const ServedModel* m) {
+      return !authorizer_->Decide(*who, ModelAttributes("get", *m)).allowed;
+    });
+  }
   if (found.empty()) {
     *error = ProtocolErrorResponse(ModelNotFound(model));
     return nullptr;
@@ -233,7 +241,7 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
       }
       return respond(EncodeV1ModelList(names));
     }
-    const ServedModel* m = Find(*table, *target, v1->model, &error);
+    const ServedModel* m = Find(*table, *target, v1->model, Who(req), &error);
     if (m == nullptr) return respond(std::move(error));
     if (auto refused = Refuse(req, VerbOf(v1->kind), *m)) {
       return respond(std::move(*refused));
@@ -280,7 +288,7 @@ void Frontend::Handle(http::Request& req, http::Responder respond) const {
     default:
       break;
   }
-  const ServedModel* m = Find(*table, *target, v2->model, &error);
+  const ServedModel* m = Find(*table, *target, v2->model, Who(req), &error);
   if (m == nullptr) return respond(std::move(error));
   if (auto refused = Refuse(req, VerbOf(v2->kind), *m)) {
     return respond(std::move(*refused));

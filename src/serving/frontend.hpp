@@ -61,9 +61,11 @@ class Frontend {
   };
   std::optional<Target> Resolve(std::string_view authority, std::string_view path,
                                 const ServingTable& table) const;
-  // The model named `model` for `target`, or an error response.
+  // The model named `model` for `target`, or an error response. A name alone (no namespace in
+  // the Host or path) is looked up among the models `who` may read (all when `who` is null or
+  // there is no authorizer): the answer never tells another namespace's models exist.
   const ServedModel* Find(const ServingTable& table, const Target& target, const std::string& model,
-                          http::Response* error) const;
+                          const Principal* who, http::Response* error) const;
   void Infer(const ServedModel& model, bool v2, http::Request& req, http::Responder respond) const;
   static authz::Attributes ModelAttributes(std::string_view verb, const ServedModel& model);
   // Empty when `req`'s principal may `verb` the model; else the 401/403 response.

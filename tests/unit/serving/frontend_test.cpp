@@ -446,9 +446,16 @@ TEST_F(AuthorizedFrontendTest, ModelListsCoverOnlyListableNamespaces) {
   Reply none = CallAs("alice", "GET", "", "/v1/models");
   ASSERT_EQ(none.status, 200) << none;
   EXPECT_EQ(Serialize(*Find(none.body, "models")), "[]");
-  // A unique name in a namespace the caller may not use is refused, not served.
+  // A name alone is looked up among the models the caller may read: one in a namespace they may
+  // not use is not found (nothing tells it exists), and the ambiguity of "iris" (team-a and
+  // team-b) is no ambiguity for someone who may read only team-a's.
   Reply solo = CallAs("alice", "POST", "", "/v1/models/solo:predict", kRow);
-  EXPECT_EQ(solo.status, 403) << solo;
+  EXPECT_EQ(solo.status, 404) << solo;
+  EXPECT_EQ(solo.text, R"({"error":"Model with name solo does not exist."})");
+  authorizer_.grants["team-a"] = {"get", "list", "predict"};
+  Reply iris = CallAs("alice", "POST", "", "/v1/models/iris:predict", kRow);
+  EXPECT_EQ(iris.status, 200) << iris;
+  EXPECT_EQ(Serialize(*Find(iris.body, "predictions")), R"(["a"])");
 }
 
 }  // namespace
