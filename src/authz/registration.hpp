@@ -6,12 +6,13 @@
 // Where it hooks: every authenticated request passes the gateway's dispatch step, which calls
 // Registration::OnRequest with the Principal (browser sessions, bearer JWTs, ALB and trusted
 // headers alike; static tokens such as the bootstrap admin token are not people and are
-// skipped). OnRequest answers from an in-memory set of users already seen, so it costs one
-// shared lock per request; the first request of a user posts EnsureProfile to the blocking pool
-// and does not wait for it (a failure is retried on a request after retry_after). A user seen
-// once is not looked at again by this process: a Profile deleted later comes back at the next
-// start, or from the dashboard. The dashboard's /api/workgroup/exists calls EnsureProfile directly
-// (blocking handler), so the dashboard's first answer already has the workgroup.
+// skipped). OnRequest answers from a per-thread set of users already registered (no shared
+// state touched), then from the shared one under a reader lock; the first request of a user posts
+// EnsureProfile to the blocking pool and does not wait for it (a failure is retried on a request
+// after retry_after). A user seen once is not looked at again by this process: a Profile deleted
+// later comes back at the next start, or from the dashboard. The dashboard's /api/workgroup/exists
+// calls EnsureProfile directly (blocking handler), so the dashboard's first answer already has the
+// workgroup.
 //
 // "Has no namespace": owns no Profile (spec.owner.name) and holds no admin RoleBinding
 // (annotations user=<name>, role=admin, as kfam and Kubeflow's dashboard count owners). Being a
@@ -26,12 +27,12 @@
 // mutex, so concurrent first requests create one Profile.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "core/clock.hpp"
 #include "core/principal.hpp"
@@ -102,8 +103,11 @@ class Registration {
   Clock& clock_;
   const RegistrationOptions options_;
 
-  std::shared_mutex seen_mu_;             // guards seen_ and retry_at_
-  std::unordered_set<std::string> seen_;  // users handled or in progress
+  const uint64_t id_;  // tells instances apart in OnRequest's per-thread cache
+
+  std::shared_mutex seen_mu_;  // guards seen_ and retry_at_
+  // Users handled: true once their workgroup exists, false while the creation runs.
+  std::unordered_map<std::string, bool> seen_;
   // Users whose creation failed (store error, no free name): not retried before this time
   // (clock_'s steady time), so a failing store is not asked again on every request.
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> retry_at_;

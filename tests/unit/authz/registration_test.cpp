@@ -169,6 +169,18 @@ TEST_F(RegistrationTest, OnRequestCreatesInTheBackgroundOncePerUser) {
   EXPECT_EQ(ProfilesOwnedBy("erin@example.com"), std::vector<std::string>{"erin"});
   r.OnRequest(Principal{"erin@example.com", {}, "jwt", false});
   EXPECT_EQ(runner_.posted(), 1);
+  // From another thread too (its own cache starts empty).
+  std::thread([&] { r.OnRequest(Principal{"erin@example.com", {}, "jwt", false}); }).join();
+  EXPECT_EQ(runner_.posted(), 1);
+  // Another Registration has not seen erin (the per-thread cache is per instance); it finds her
+  // profile and creates nothing.
+  Registration other = Make();
+  other.OnRequest(Principal{"erin@example.com", {}, "session", false});
+  EXPECT_EQ(runner_.posted(), 2);
+  runner_.Drain();
+  EXPECT_EQ(ProfilesOwnedBy("erin@example.com"), std::vector<std::string>{"erin"});
+  r.OnRequest(Principal{"erin@example.com", {}, "session", false});
+  EXPECT_EQ(runner_.posted(), 2);
 
   Registration off = Make([] {
     RegistrationOptions o;
@@ -176,7 +188,7 @@ TEST_F(RegistrationTest, OnRequestCreatesInTheBackgroundOncePerUser) {
     return o;
   }());
   off.OnRequest(Principal{"frank@example.com", {}, "session", false});
-  EXPECT_EQ(runner_.posted(), 1);
+  EXPECT_EQ(runner_.posted(), 2);
 }
 
 TEST_F(RegistrationTest, AFailedBackgroundCreationIsRetriedOnlyAfterAWhile) {
