@@ -443,6 +443,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     req.route = "serving";
     serving->frontend->Handle(req, std::move(respond));
   };
+  // A model's URL names its namespace: only that namespace's VirtualServices may route it.
+  table_options.addressed_namespace = [&serving](const gateway::RouteRequest& rr) {
+    return serving->frontend->AddressedNamespace(rr.authority, rr.path);
+  };
   routes = std::make_unique<gateway::RoutesController>(
       **store, gateway::RoutesControllerOptions{before, after, table_options});
   if (Status s = routes->Start(); !s.ok()) {

@@ -777,10 +777,31 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
 
   if (auto d = try_builtins(t.before)) return std::move(*d);
 
+  // A request that names a namespace is routed by that namespace's VirtualServices only.
+  std::string addressed;
+  for (std::string_view suffix : {std::string_view(t.cluster_suffix), std::string_view(".svc")}) {
+    if (!host.ends_with(suffix)) continue;
+    std::string_view name = std::string_view(host).substr(0, host.size() - suffix.size());
+    size_t dot = name.rfind('.');
+    if (dot != std::string_view::npos) addressed = std::string(name.substr(dot + 1));
+    break;
+  }
+  if (addressed.empty() && t.options.addressed_namespace) {
+    addressed = t.options.addressed_namespace(req);
+  }
+
   // VirtualServices whose hosts match, most specific host first (stable: oldest first).
   std::vector<std::pair<HostScore, const VirtualService*>> order;
   order.reserve(t.services.size());
   for (const auto& vs : t.services) {
+    if (!addressed.empty() && vs.namespace_name != addressed) {
+      if (trace) {
+        step(vs.Key(), SourceOf(vs), false,
+             "the request addresses namespace " + addressed +
+                 ": only its own VirtualServices may route it");
+      }
+      continue;
+    }
     HostScore score = BestScore(vs, host);
     if (score.rank == 0) {
       if (trace) {

@@ -138,6 +138,12 @@ struct RouteTableOptions {
   // skiff.dev/upstream mapping from the configuration. Wins over the in-cluster rule.
   std::map<std::string, std::string> upstreams;
   std::string cluster_domain = "cluster.local";
+  // The namespace a request addresses, when it names one: a model's Host or serving path
+  // (/kfserving/NS/..., /serving/NS/...). Such a request, and one whose Host is
+  // NAME.NS.svc.<cluster_domain>, is routed only by the VirtualServices of that namespace, so a
+  // VirtualService in one namespace can neither capture nor break another namespace's model
+  // URLs (whatever its hosts and matches say). Optional: without it only the Host rule applies.
+  std::function<std::string(const RouteRequest&)> addressed_namespace;
 };
 
 // One header operation in the order to apply it.

@@ -155,6 +155,11 @@ bool Frontend::Matches(std::string_view authority, std::string_view path) const 
   return Resolve(authority, path, *controller_.table()).has_value();
 }
 
+std::string Frontend::AddressedNamespace(std::string_view authority, std::string_view path) const {
+  auto target = Resolve(authority, path, *controller_.table());
+  return target ? target->ns : std::string();
+}
+
 std::string Frontend::Describe(std::string_view authority, std::string_view path) const {
   auto table = controller_.table();
   auto target = Resolve(authority, path, *table);

@@ -42,6 +42,10 @@ class Frontend {
   bool Matches(const http::Request& req) const;
   // The same from the Host header (as sent) and the normalized path.
   bool Matches(std::string_view authority, std::string_view path) const;
+  // The namespace a request addresses when its Host names a model there or its path is
+  // /kfserving/NS/... or /serving/NS/...; empty otherwise (gateway::RouteTableOptions::
+  // addressed_namespace: only that namespace's VirtualServices may route it).
+  std::string AddressedNamespace(std::string_view authority, std::string_view path) const;
   // Which model (and revisions) a request would reach, for `skiff routes explain`.
   std::string Describe(std::string_view authority, std::string_view path) const;
   // What answering `method` `path` (with that Host) would authorize, for `skiff routes explain`:

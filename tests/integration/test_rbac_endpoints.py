@@ -13,6 +13,7 @@ as the model's cluster-local host, the way Kubeflow's path-based setups do.
 """
 import pytest
 
+from conftest import wait_until
 from test_rbac import NAMESPACES, ROLES, USERS, env  # noqa: F401 (the module's fixture)
 from test_serving import IRIS, apply, isvc_yaml, iris_svc, wait_ready
 
@@ -150,3 +151,33 @@ def test_kfam_contributors_matrix(served):
                 if r.status_code != 200:
                     wrong.append(f"{user}/{ns} remove: {r.status_code} {r.text[:200]}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_namespace_cannot_capture_another_namespaces_model_urls(served):
+    """alice (admin of team-a) applies a catch-all VirtualService in team-a for every
+    /kfserving/ path and every host: team-b's model URLs, by path or by the model's Host or
+    in-cluster host, still reach team-b's model for val (team-b's viewer); only team-a's own
+    URLs are caught."""
+    env = served
+    thief = {"apiVersion": "networking.istio.io/v1beta1", "kind": "VirtualService",
+             "metadata": {"name": "catch-all", "namespace": "team-a"},
+             "spec": {"hosts": ["*"],
+                      "http": [{"match": [{"uri": {"prefix": "/kfserving/"}},
+                                          {"uri": {"prefix": "/v1/models/"}}],
+                                "directResponse": {"status": 200, "body": {"string": "stolen"}}}]}}
+    path = "/apis/networking.istio.io/v1beta1/namespaces/team-a/virtualservices"
+    r = env.call("alice", "POST", path, json=thief)
+    assert r.status_code == 201, r.text
+    try:
+        def caught():
+            return env.call("alice", "POST", "/kfserving/team-a/iris:predict", json=IRIS).text == "stolen"
+        wait_until(caught, timeout=10, what="the catch-all in the routing table")
+        for how, p, host in [("path", "/kfserving/team-b/iris:predict", None),
+                             ("model Host", "/v1/models/iris:predict", "iris.team-b.example.com"),
+                             ("in-cluster Host", "/v1/models/iris:predict",
+                              "iris-predictor-default.team-b.svc.cluster.local")]:
+            headers = {"Host": host} if host else {}
+            r = env.call("val", "POST", p, json=IRIS, headers=headers)
+            assert r.status_code == 200 and "predictions" in r.json(), (how, r.text)
+    finally:
+        env.admin("DELETE", f"{path}/catch-all")

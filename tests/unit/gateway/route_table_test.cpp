@@ -673,6 +673,54 @@ TEST(Precedence, FallsThroughToLessSpecificHosts) {
             "star.example.org:80");
 }
 
+// A request that names a namespace (a model's Host or serving path, an in-cluster host) is
+// routed only by that namespace's VirtualServices: another namespace's catch-all can neither
+// capture nor break it.
+TEST(Precedence, ARequestNamingANamespaceIsRoutedOnlyByItsVirtualServices) {
+  auto thief =
+      Vs("hosts: ['*']\nhttp:\n- match:\n  - uri: {prefix: /kfserving/}\n  - uri: {prefix: /x}\n"
+         "  route:\n  - destination: {host: thief.example.org}\n",
+         "catch-all", "team-a");
+  auto own =
+      Vs("hosts: ['*']\nhttp:\n- match:\n  - uri: {prefix: /kfserving/team-b/}\n  route:\n"
+         "  - destination: {host: own.example.org}\n",
+         "own", "team-b", "2030-01-01T00:00:00Z");
+  RouteTableOptions options;
+  options.addressed_namespace = [](const RouteRequest& r) -> std::string {
+    if (!r.path.starts_with("/kfserving/")) return "";
+    std::string rest = r.path.substr(11);
+    return rest.substr(0, rest.find('/'));
+  };
+  auto table = Table({thief, own}, options);
+  SeededRandom random(1);
+  // team-b's URL: team-a's older catch-all is skipped, team-b's own route takes it.
+  Trace trace;
+  Decision d = table->Route(Req("POST", "/kfserving/team-b/m:predict"), random, &trace);
+  EXPECT_EQ(d.upstream, "own.example.org:80");
+  bool explained = false;
+  for (const auto& step : trace.steps) {
+    if (step.source == "VirtualService team-a/catch-all") {
+      EXPECT_FALSE(step.matched);
+      EXPECT_NE(step.reason.find("addresses namespace team-b"), std::string::npos) << step.reason;
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained);
+  // team-c's URL has no route of its own: the catch-all still may not take it.
+  EXPECT_EQ(table->Route(Req("POST", "/kfserving/team-c/m:predict"), random).route_name,
+            "dashboard");
+  // In-cluster hosts name their namespace too (with and without the cluster domain).
+  EXPECT_EQ(table->Route(Req("GET", "/x", "m.team-c.svc.cluster.local"), random).route_name,
+            "dashboard");
+  EXPECT_EQ(table->Route(Req("GET", "/x", "m.team-c.svc"), random).route_name, "dashboard");
+  EXPECT_EQ(table->Route(Req("GET", "/x", "m.team-a.svc.cluster.local"), random).upstream,
+            "thief.example.org:80");
+  // Its own namespace's URLs, and URLs naming none, are the catch-all's as before.
+  EXPECT_EQ(table->Route(Req("POST", "/kfserving/team-a/m:predict"), random).upstream,
+            "thief.example.org:80");
+  EXPECT_EQ(table->Route(Req("GET", "/x"), random).upstream, "thief.example.org:80");
+}
+
 TEST(Upstreams, ConfiguredMappingWins) {
   RouteTableOptions options;
   options.upstreams["legacy.team-a.svc.cluster.local"] = "http://10.1.2.3:9000";
