@@ -473,7 +473,8 @@ def test_routes_list_and_explain(gw, upstream):
     assert code != 0 and "url" in err
 
 
-def test_explain_as_another_user_is_for_admins(tmpdir_path):
+def trusted_header_skiff(tmpdir_path):
+    """A started skiff that believes X-Forwarded-Email from loopback: tests act as any user."""
     cfg = os.path.join(tmpdir_path, "skiff.yaml")
     with open(cfg, "w") as f:
         f.write(textwrap.dedent("""\
@@ -482,7 +483,11 @@ def test_explain_as_another_user_is_for_admins(tmpdir_path):
                 header: X-Forwarded-Email
                 sources: [127.0.0.1/32]
             """))
-    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+    return Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+
+
+def test_explain_as_another_user_is_for_admins(tmpdir_path):
+    s = trusted_header_skiff(tmpdir_path)
     try:
         h = {"X-Forwarded-Email": "bob@example.com"}
         r = s.request("GET", "/api/skiff/explain?method=GET&url=/healthz&as=alice@example.com",
@@ -504,15 +509,7 @@ def test_virtualservice_routes_follow_the_namespaces_rbac(tmpdir_path, upstream)
     Kubeflow's AuthorizationPolicies let a namespace's contributors reach its workloads): a user
     without one gets 403 naming the VirtualService; a view RoleBinding lets the next request
     through, and deleting it refuses the next request again."""
-    cfg = os.path.join(tmpdir_path, "skiff.yaml")
-    with open(cfg, "w") as f:
-        f.write(textwrap.dedent("""\
-            auth:
-              trustedHeader:
-                header: X-Forwarded-Email
-                sources: [127.0.0.1/32]
-            """))
-    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+    s = trusted_header_skiff(tmpdir_path)
     try:
         r = s.request("POST", "/api/v1/namespaces",
                       json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-x"}})
