@@ -20,19 +20,44 @@ std::string WhoName(const Principal& who) {
   return who.name.empty() ? std::string("system:anonymous") : who.name;
 }
 
-// `delete inferenceservices.serving.kserve.io "m" in namespace "team-b"` without the verb.
-std::string Target(const Attributes& a) {
-  std::string s = a.resource;
-  if (!a.group.empty()) s += "." + a.group;
-  if (!a.subresource.empty()) s += "/" + a.subresource;
-  if (!a.name.empty()) s += " " + Quote(a.name);
+// Appends `inferenceservices.serving.kserve.io "m" in namespace "team-b"` (no verb) to `s`.
+// Appends rather than concatenates: Decide writes a reason on every call, on request paths.
+void AppendTarget(std::string& s, const Attributes& a) {
+  s += a.resource;
+  if (!a.group.empty()) {
+    s += '.';
+    s += a.group;
+  }
+  if (!a.subresource.empty()) {
+    s += '/';
+    s += a.subresource;
+  }
+  if (!a.name.empty()) {
+    s += " \"";
+    s += a.name;
+    s += '"';
+  }
   if (!a.ns.empty()) {
-    s += " in namespace " + Quote(a.ns);
+    s += " in namespace \"";
+    s += a.ns;
+    s += '"';
   } else if (a.name.empty() && (a.verb == "list" || a.verb == "watch")) {
     s += " in all namespaces";
   } else {
     s += " at the cluster scope";
   }
+}
+
+// `alice may "delete" ` or `alice may not "delete" ` followed by the target.
+std::string Sentence(const Principal& who, bool allowed, const Attributes& a, size_t extra) {
+  std::string s;
+  s.reserve(who.name.size() + a.verb.size() + a.resource.size() + a.group.size() +
+            a.subresource.size() + a.name.size() + a.ns.size() + extra + 48);
+  s += who.name.empty() ? std::string_view("system:anonymous") : std::string_view(who.name);
+  s += allowed ? " may \"" : " may not \"";
+  s += a.verb;
+  s += "\" ";
+  AppendTarget(s, a);
   return s;
 }
 
@@ -42,7 +67,11 @@ std::string RoleList() {
 
 }  // namespace
 
-std::string Attributes::ToString() const { return verb + " " + Target(*this); }
+std::string Attributes::ToString() const {
+  std::string s = verb + " ";
+  AppendTarget(s, *this);
+  return s;
+}
 
 Result<std::vector<GroupMapping>> ParseGroupMappings(const json::value& section) {
   std::vector<GroupMapping> out;
@@ -299,19 +328,22 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what) co
 
 Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
                                 std::string* detail) const {
-  const std::string name = WhoName(who);
   auto allow = [&](std::string rule, std::string_view why) {
     Decision d;
     d.allowed = true;
-    d.reason =
-        name + " may " + Quote(what.verb) + " " + Target(what) + " (" + std::string(why) + ")";
+    d.reason = Sentence(who, true, what, why.size() + 3);
+    d.reason += " (";
+    d.reason += why;
+    d.reason += ')';
     d.rule = std::move(rule);
     if (detail != nullptr) *detail = std::string(why);
     return d;
   };
   auto deny = [&](std::string why) {
     Decision d;
-    d.reason = name + " may not " + Quote(what.verb) + " " + Target(what) + ": " + why;
+    d.reason = Sentence(who, false, what, why.size() + 2);
+    d.reason += ": ";
+    d.reason += why;
     if (detail != nullptr) *detail = std::move(why);
     return d;
   };
@@ -342,7 +374,7 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
     }
   }
   // 2. What every authenticated user may do.
-  if (RulesAllow(BasicUserRules(), what.verb, what.group, what.resource, what.subresource)) {
+  if (BasicUserAllows(what.verb, what.group, what.resource, what.subresource)) {
     return allow("system:basic-user", "every authenticated user");
   }
 
@@ -377,8 +409,8 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
       if (!held.empty()) {
         return allow(held.front().Rule(), held.front().role->name + " in " + Quote(what.name));
       }
-      return deny("no RoleBinding or group mapping gives " + name + " a role in namespace " +
-                  Quote(what.name));
+      return deny("no RoleBinding or group mapping gives " + WhoName(who) +
+                  " a role in namespace " + Quote(what.name));
     }
     if (what.name.empty() && (what.verb == "list" || what.verb == "watch")) {
       return deny("only cluster admins may " + what.verb +
@@ -400,7 +432,7 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
   }
   std::string why = "needs " + needed->name + " in " + Quote(what.ns);
   if (held.empty()) {
-    why += "; no RoleBinding or group mapping gives " + name + " a role there";
+    why += "; no RoleBinding or group mapping gives " + WhoName(who) + " a role there";
   } else {
     why += "; holds ";
     for (size_t i = 0; i < held.size(); ++i) {
@@ -409,6 +441,34 @@ Decision RbacAuthorizer::Decide(const Principal& who, const Attributes& what,
     }
   }
   return deny(std::move(why));
+}
+
+bool RbacAuthorizer::Allows(const Principal& who, const Attributes& what) const {
+  // The same order and rules as Decide (a test compares them), without the texts.
+  if (who.cluster_admin) return true;
+  for (const auto& m : options_.groups) {
+    if (m.cluster_admin && Has(who.groups, m.group)) return true;
+  }
+  if (BasicUserAllows(what.verb, what.group, what.resource, what.subresource)) return true;
+  if (what.ns.empty()) return Decide(who, what).allowed;  // cluster scope: rare on hot paths
+  auto snap = snapshot_.load();
+  if (auto it = snap->by_ns.find(what.ns); it != snap->by_ns.end()) {
+    for (const auto& b : it->second) {
+      if (!b->Matches(who)) continue;
+      const Role* r = FindRole(b->role);
+      if (r != nullptr && RoleAllows(*r, what.verb, what.group, what.resource, what.subresource)) {
+        return true;
+      }
+    }
+  }
+  for (const auto& m : options_.groups) {
+    if (m.cluster_admin || !Has(m.namespaces, what.ns) || !Has(who.groups, m.group)) continue;
+    const Role* r = FindRole(m.role);
+    if (r != nullptr && RoleAllows(*r, what.verb, what.group, what.resource, what.subresource)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 bool RbacAuthorizer::ConfiguredAdmin(const Principal& who) const {

@@ -79,6 +79,8 @@ class RbacAuthorizer final : public Authorizer {
   void Stop();
 
   Decision Decide(const Principal& who, const Attributes& what) const override;
+  // No strings: about 5x cheaper than Decide on an allowed request.
+  bool Allows(const Principal& who, const Attributes& what) const override;
   // The same, and `detail` (when not null) gets the reason without the request restated: for a
   // deny, what is missing (`needs kubeflow-edit in "team-b"; holds RoleBinding team-b/x
   // (kubeflow-view)`), which the resource API appends to its 403 message; for an allow, the

@@ -61,6 +61,11 @@ class Authorizer {
   // Never blocks. Cluster admins are allowed everything; everyone else only what a role bound
   // to them (RoleBinding or group mapping) grants in `what.ns`.
   virtual Decision Decide(const Principal& who, const Attributes& what) const = 0;
+  // Decide(who, what).allowed without writing the reason: for request paths (every model call)
+  // that want the reason only when refusing (then call Decide). Never blocks.
+  virtual bool Allows(const Principal& who, const Attributes& what) const {
+    return Decide(who, what).allowed;
+  }
   // Every namespace where `who` holds a role, sorted by name (cluster admins: only their bound
   // or mapped namespaces, not all of them).
   virtual std::vector<NamespaceRole> NamespacesOf(const Principal& who) const = 0;

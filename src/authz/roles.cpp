@@ -1,6 +1,7 @@
 #include "authz/roles.hpp"
 
 #include <algorithm>
+#include <map>
 
 namespace skiff::authz {
 
@@ -98,9 +99,71 @@ bool Contains(const std::vector<std::string>& list, std::string_view v) {
   return std::find(list.begin(), list.end(), v) != list.end();
 }
 
+// group -> "plural[/subresource]" -> verbs. The roles' rules have no wildcards.
+using ResourceIndex = std::map<std::string, std::vector<std::string>, std::less<>>;
+using GroupIndex = std::map<std::string, ResourceIndex, std::less<>>;
+
+GroupIndex Compile(const std::vector<PolicyRule>& rules) {
+  GroupIndex index;
+  for (const auto& r : rules) {
+    for (const auto& g : r.groups) {
+      for (const auto& res : r.resources) {
+        auto& verbs = index[g][res];
+        for (const auto& v : r.verbs) {
+          if (!Contains(verbs, v)) verbs.push_back(v);
+        }
+      }
+    }
+  }
+  return index;
+}
+
+bool IndexAllows(const GroupIndex& index, std::string_view verb, std::string_view group,
+                 std::string_view resource, std::string_view subresource) {
+  auto g = index.find(group);
+  if (g == index.end()) return false;
+  ResourceIndex::const_iterator it;
+  if (subresource.empty()) {
+    it = g->second.find(resource);
+  } else {
+    std::string full;
+    full.reserve(resource.size() + 1 + subresource.size());
+    full += resource;
+    full += '/';
+    full += subresource;
+    it = g->second.find(full);
+  }
+  return it != g->second.end() && Contains(it->second, verb);
+}
+
+const std::vector<GroupIndex>& RoleIndexes() {
+  static const std::vector<GroupIndex> kIndexes = [] {
+    std::vector<GroupIndex> out;
+    for (const auto& r : AllRoles()) out.push_back(Compile(r.rules));
+    return out;
+  }();
+  return kIndexes;
+}
+
 }  // namespace
 
 std::span<const Role> Roles() { return AllRoles(); }
+
+bool RoleAllows(const Role& role, std::string_view verb, std::string_view group,
+                std::string_view resource, std::string_view subresource) {
+  const auto& roles = AllRoles();
+  for (size_t i = 0; i < roles.size(); ++i) {
+    if (&roles[i] == &role)
+      return IndexAllows(RoleIndexes()[i], verb, group, resource, subresource);
+  }
+  return RulesAllow(role.rules, verb, group, resource, subresource);  // a copy of a role
+}
+
+bool BasicUserAllows(std::string_view verb, std::string_view group, std::string_view resource,
+                     std::string_view subresource) {
+  static const GroupIndex kIndex = Compile(BasicUserRules());
+  return IndexAllows(kIndex, verb, group, resource, subresource);
+}
 
 const Role* FindRole(std::string_view name) {
   for (const auto& r : AllRoles()) {
@@ -121,14 +184,20 @@ const std::vector<PolicyRule>& BasicUserRules() {
 
 bool RulesAllow(const std::vector<PolicyRule>& rules, std::string_view verb, std::string_view group,
                 std::string_view resource, std::string_view subresource) {
-  std::string full(resource);
-  if (!subresource.empty()) {
-    full += '/';
-    full += subresource;
-  }
+  // "plural" or "plural/subresource", compared without building the string (request path).
+  auto names = [&](std::string_view entry) {
+    if (entry == "*") return true;
+    if (subresource.empty()) return entry == resource;
+    return entry.size() == resource.size() + 1 + subresource.size() &&
+           entry.substr(0, resource.size()) == resource && entry[resource.size()] == '/' &&
+           entry.substr(resource.size() + 1) == subresource;
+  };
   for (const auto& r : rules) {
     if (!Contains(r.groups, group) && !Contains(r.groups, "*")) continue;
-    if (!Contains(r.resources, full) && !Contains(r.resources, "*")) continue;
+    if (std::none_of(r.resources.begin(), r.resources.end(),
+                     [&](const std::string& e) { return names(e); })) {
+      continue;
+    }
     if (Contains(r.verbs, verb) || Contains(r.verbs, "*")) return true;
   }
   return false;

@@ -44,10 +44,13 @@ const std::vector<PolicyRule>& BasicUserRules();
 // Whether `rules` grant `verb` on group/resource[/subresource].
 bool RulesAllow(const std::vector<PolicyRule>& rules, std::string_view verb, std::string_view group,
                 std::string_view resource, std::string_view subresource);
-inline bool RoleAllows(const Role& role, std::string_view verb, std::string_view group,
-                       std::string_view resource, std::string_view subresource) {
-  return RulesAllow(role.rules, verb, group, resource, subresource);
-}
+// The same for one of Roles() (REQUIRES: `role` is one of them), from an index built once: a
+// few map lookups, no allocation without a subresource (Decide runs on request paths).
+bool RoleAllows(const Role& role, std::string_view verb, std::string_view group,
+                std::string_view resource, std::string_view subresource);
+// RulesAllow(BasicUserRules(), ...), indexed likewise.
+bool BasicUserAllows(std::string_view verb, std::string_view group, std::string_view resource,
+                     std::string_view subresource);
 
 // The lowest-ranked role granting the permission, or null when none does (only cluster admins
 // have it: cluster-scoped kinds, unknown resources).

@@ -69,7 +69,12 @@ class AuthorizerTest : public ::testing::Test {
     EXPECT_TRUE(created.has_value());
     return *created;
   }
-  bool Allowed(const Principal& who, const Attributes& a) { return authz_->Decide(who, a).allowed; }
+  // Decide's answer, checked against Allows (the fast path must agree everywhere).
+  bool Allowed(const Principal& who, const Attributes& a) {
+    bool allowed = authz_->Decide(who, a).allowed;
+    EXPECT_EQ(authz_->Allows(who, a), allowed) << a.ToString() << " as " << who.name;
+    return allowed;
+  }
 
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<RbacAuthorizer> authz_;
@@ -157,6 +162,8 @@ TEST_F(AuthorizerTest, RoleMatrixInOwnNamespaceAndNothingElsewhere) {
     EXPECT_FALSE(Allowed(Person(user), Attr(c.verb, c.group, c.resource, "team-b", "m", c.sub)));
     // The role's own definition agrees with the engine.
     EXPECT_EQ(RoleAllows(*FindRole(role), c.verb, c.group, c.resource, c.sub), c.allowed);
+    // The index agrees with the rules it was built from.
+    EXPECT_EQ(RulesAllow(FindRole(role)->rules, c.verb, c.group, c.resource, c.sub), c.allowed);
   }
 }
 
