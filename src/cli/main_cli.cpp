@@ -4,6 +4,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
+#include "cli/contributors.hpp"
 #include "cli/login.hpp"
 #include "cli/routes.hpp"
 #include "cli/server_app.hpp"
@@ -140,9 +141,32 @@ int Main(int argc, char** argv) {
       ->required();
   routes_explain->add_option("-H,--header", explain_opts.headers, "a header: 'Name: value'");
   routes_explain->add_option("--as", explain_opts.as, "explain as this user (admins only)");
+  routes_explain->add_option("--as-group", explain_opts.as_groups,
+                             "a group of the --as user (repeatable)");
   routes_explain->add_option("--token", explain_opts.token,
                              "explain as the bearer of this token (JWT or skiff token)");
   routes_explain->add_option("-o,--output", explain_opts.output, "json (default: text)");
+
+  ContributorsOptions contrib_opts;
+  auto* contributors = app.add_subcommand(
+      "contributors",
+      "share a namespace (Kubeflow's contributors, through the kfam API): skiff contributors add "
+      "team-a bob@example.com --role view");
+  contributors->require_subcommand(1);
+  auto* contrib_list = contributors->add_subcommand("list", "the contributors of a namespace");
+  contrib_list->add_option("namespace", contrib_opts.ns, "the namespace")->required();
+  contrib_list->add_option("-o,--output", contrib_opts.output, "json (default: a table)");
+  auto* contrib_add = contributors->add_subcommand(
+      "add", "give USER a role in NAMESPACE (its owner or a cluster admin may)");
+  contrib_add->add_option("namespace", contrib_opts.ns, "the namespace")->required();
+  contrib_add->add_option("user", contrib_opts.user, "the user (e-mail)")->required();
+  contrib_add->add_option("--role", contrib_opts.role, "view, edit or admin (default: edit)");
+  auto* contrib_remove =
+      contributors->add_subcommand("remove", "take USER's role(s) in NAMESPACE away");
+  contrib_remove->add_option("namespace", contrib_opts.ns, "the namespace")->required();
+  contrib_remove->add_option("user", contrib_opts.user, "the user (e-mail)")->required();
+  contrib_remove->add_option("--role", contrib_opts.role,
+                             "view, edit or admin (default: every role they hold)");
 
   try {
     app.parse(argc, argv);
@@ -173,7 +197,13 @@ int Main(int argc, char** argv) {
     if (routes_list->parsed()) return RunRoutesList(*settings, routes_opts);
     return RunRoutesExplain(*settings, explain_opts);
   }
+  if (cmd == "contributors") {
+    if (contrib_list->parsed()) return RunContributorsList(*settings, contrib_opts);
+    if (contrib_add->parsed()) return RunContributorsAdd(*settings, contrib_opts);
+    return RunContributorsRemove(*settings, contrib_opts);
+  }
   (void)routes_explain;
+  (void)contrib_remove;
   (void)get;
   (void)apply;
   (void)del;

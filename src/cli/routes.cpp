@@ -61,6 +61,12 @@ int RunRoutesExplain(const Settings& settings, const ExplainOptions& options) {
     query += "&header=" + http::PercentEncode(h);
   }
   if (!options.as.empty()) query += "&as=" + http::PercentEncode(options.as);
+  if (!options.as_groups.empty()) {
+    if (options.as.empty()) return Fail(InvalidArgument("--as-group needs --as"));
+    std::string groups;
+    for (const auto& g : options.as_groups) groups += (groups.empty() ? "" : ",") + g;
+    query += "&asGroups=" + http::PercentEncode(groups);
+  }
   auto client = ApiClient::FromSettings(settings);
   if (!client) return Fail(client.error());
   http::HeaderMap extra;

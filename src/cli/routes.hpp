@@ -16,12 +16,13 @@ struct RoutesOptions {
 int RunRoutesList(const Settings& settings, const RoutesOptions& options);
 
 struct ExplainOptions {
-  std::string method;                // GET, POST, ...
-  std::string url;                   // "/path?query" or "http://host[:port]/path?query"
-  std::vector<std::string> headers;  // "Name: value"
-  std::string as;                    // explain as this user (admins only)
-  std::string token;                 // explain as the bearer of this token
-  std::string output;                // "" (text) or "json"
+  std::string method;                  // GET, POST, ...
+  std::string url;                     // "/path?query" or "http://host[:port]/path?query"
+  std::vector<std::string> headers;    // "Name: value"
+  std::string as;                      // explain as this user (admins only)
+  std::vector<std::string> as_groups;  // with `as`: its groups
+  std::string token;                   // explain as the bearer of this token
+  std::string output;                  // "" (text) or "json"
 };
 int RunRoutesExplain(const Settings& settings, const ExplainOptions& options);
 

@@ -11,6 +11,8 @@ Each namespace serves a real model named "iris" (so the name alone is ambiguous 
 path must say which namespace), and has a VirtualService `/rbac-ep/NS/...` that re-enters skiff
 as the model's cluster-local host, the way Kubeflow's path-based setups do.
 """
+import json
+
 import pytest
 
 from conftest import wait_until
@@ -181,3 +183,33 @@ def test_a_namespace_cannot_capture_another_namespaces_model_urls(served):
             assert r.status_code == 200 and "predictions" in r.json(), (how, r.text)
     finally:
         env.admin("DELETE", f"{path}/catch-all")
+
+
+def test_skiff_contributors_and_explain_as_a_group_member(served):
+    """`skiff contributors` shares a namespace through kfam with the server's rules: the owner
+    adds and removes, a viewer may not; `routes explain --as --as-group` decides with the
+    group's mapped role."""
+    env = served
+    r = env.skiff_cli("alice", "contributors", "add", "team-a", "newbie@example.com", "--role", "view")
+    assert r.returncode == 0, r.stderr
+    assert "newbie@example.com is now a contributor of team-a (view)" in r.stdout
+    r = env.skiff_cli("vic", "contributors", "list", "team-a")
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert ["newbie@example.com", "view"] in rows, r.stdout
+    r = env.skiff_cli("vic", "contributors", "add", "team-a", "other@example.com")
+    assert r.returncode == 1 and "HTTP 403" in r.stderr and "needs kubeflow-admin" in r.stderr, r.stderr
+    r = env.skiff_cli("alice", "contributors", "remove", "team-a", "newbie@example.com")
+    assert r.returncode == 0, r.stderr
+    r = env.skiff_cli("alice", "contributors", "list", "team-a")
+    assert "newbie@example.com" not in r.stdout, r.stdout
+    r = env.skiff_cli("alice", "contributors", "remove", "team-a", "newbie@example.com")
+    assert r.returncode == 1 and "not a contributor" in r.stderr, r.stderr
+    r = env.skiff_cli("alice", "contributors", "add", "team-a", "x@example.com", "--role", "owner")
+    assert r.returncode == 1 and "use view, edit or admin" in r.stderr, r.stderr
+    # Explain as a member of the validator group (view in team-b only), asked by the admin.
+    for ns, verdict in [("team-b", "allow"), ("team-a", "deny")]:
+        r = env.skiff.cli("routes", "explain", "POST", f"/serving/{ns}/iris/v1/models/iris:predict",
+                          "--as", "someone@example.com", "--as-group", "validator", "-o", "json")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["authorization"]["result"] == verdict, (ns, r.stdout)
