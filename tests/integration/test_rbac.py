@@ -174,8 +174,9 @@ def allowed(role, kind, op):
 
 
 def test_crud_matrix_per_kind_and_namespace(env):
-    """Every user x namespaced kind x namespace x verb: allowed exactly as its role says; a
-    denied request is a 403 Forbidden naming the user, and changes nothing."""
+    """Every user x namespaced kind x namespace x verb (get, list, patch, update, create,
+    delete): allowed exactly as its role says; a denied request is a 403 Forbidden naming the
+    user, and changes nothing."""
     wrong = []
     for user in USERS:
         email = USERS[user]["email"]
@@ -215,6 +216,14 @@ def test_crud_matrix_per_kind_and_namespace(env):
                     got = env.admin("GET", f"{coll}/{pre}").json()
                     if "touched" in got["metadata"].get("labels", {}):
                         wrong.append(f"{cell} patch: denied but written")
+                current = env.admin("GET", f"{coll}/{pre}").json()
+                current["metadata"].pop("resourceVersion", None)  # status writes may race
+                current["metadata"].setdefault("annotations", {})["put-by"] = user
+                r = env.call(user, "PUT", f"{coll}/{pre}", json=current)
+                if not check("update", r, 200):
+                    got = env.admin("GET", f"{coll}/{pre}").json()
+                    if "put-by" in got["metadata"].get("annotations", {}):
+                        wrong.append(f"{cell} update: denied but written")
                 r = env.call(user, "POST", coll, json=body(kind, new))
                 if not check("create", r, 201):
                     if env.admin("GET", f"{coll}/{new}").status_code != 404:
