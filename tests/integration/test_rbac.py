@@ -355,6 +355,11 @@ def test_selectors_and_watches_do_not_widen_scope(env):
             assert r.status_code == 403, (p, r.status_code)
         finally:
             r.close()
+    # Deleting a collection across namespaces (by selector) is refused and deletes nothing.
+    r = env.call("alice", "DELETE", "/apis/networking.istio.io/v1beta1/virtualservices"
+                 "?labelSelector=rbac-test%3Dyes")
+    assert r.status_code == 403
+    assert env.admin("GET", VS.format(ns="team-c") + "/secret-vs").status_code == 200
     # Inside her namespace, selectors that name another namespace find nothing of it.
     for q in ["labelSelector=rbac-test%3Dyes", "fieldSelector=metadata.namespace%3Dteam-c"]:
         r = env.call("alice", "GET", VS.format(ns="team-a") + "?" + q)
