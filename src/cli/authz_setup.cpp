@@ -1,5 +1,7 @@
 #include "cli/authz_setup.hpp"
 
+#include "cli/gateway_authz.hpp"
+
 namespace skiff::cli {
 
 namespace {
@@ -58,15 +60,11 @@ Result<std::unique_ptr<authz::RbacAuthorizer>> MakeAuthorizer(const Settings& se
 void ConnectAuthorizer(authz::RbacAuthorizer& authorizer, api::ApiOptions& api_options) {
   authz::RbacAuthorizer* a = &authorizer;
   api_options.authorize = [a](const Principal& who, const api::RequestInfo& info) {
-    authz::Attributes attrs;
-    attrs.verb = info.verb;
-    attrs.group = info.group;
-    attrs.resource = info.resource;
-    attrs.subresource = info.subresource;
-    attrs.ns = info.ns;
-    attrs.name = info.name;
+    // Non-resource requests (discovery) are not asked about; the API passes only the others.
+    std::optional<authz::Attributes> attrs = ApiAttributes(info);
+    if (!attrs) return api::ApiOptions::Verdict{true, std::string()};
     std::string detail;
-    authz::Decision d = a->Decide(who, attrs, &detail);
+    authz::Decision d = a->Decide(who, *attrs, &detail);
     return api::ApiOptions::Verdict{d.allowed, d.allowed ? std::string() : detail};
   };
   api_options.on_write = [a](const store::Object& obj, bool deleted) { a->Observe(obj, deleted); };

@@ -90,9 +90,9 @@ std::optional<http::Response> Frontend::Refuse(const http::Request& req, std::st
   if (!req.principal) {
     return ProtocolErrorResponse(Unauthenticated("authentication required"));
   }
-  authz::Decision d = authorizer_->Decide(*req.principal, ModelAttributes(verb, model));
-  if (d.allowed) return std::nullopt;
-  return ProtocolErrorResponse(PermissionDenied(d.reason));
+  const authz::Attributes what = ModelAttributes(verb, model);
+  if (authorizer_->Allows(*req.principal, what)) return std::nullopt;
+  return ProtocolErrorResponse(PermissionDenied(authorizer_->Decide(*req.principal, what).reason));
 }
 
 bool Frontend::MayList(const http::Request& req, const std::string& ns) const {
@@ -103,7 +103,7 @@ bool Frontend::MayList(const http::Request& req, const std::string& ns) const {
   what.group = "serving.kserve.io";
   what.resource = "inferenceservices";
   what.ns = ns;
-  return authorizer_->Decide(*req.principal, what).allowed;
+  return authorizer_->Allows(*req.principal, what);
 }
 
 std::optional<Frontend::Target> Frontend::Resolve(std::string_view authority, std::string_view path,
@@ -196,7 +196,7 @@ const ServedModel* Frontend::Find(const ServingTable& table, const Target& targe
   auto found = table.ByName(model);
   if (authorizer_ != nullptr && who != nullptr) {
     std::erase_if(found, [&](const ServedModel* m) {
-      return !authorizer_->Decide(*who, ModelAttributes("get", *m)).allowed;
+      return !authorizer_->Allows(*who, ModelAttributes("get", *m));
     });
   }
   if (found.empty()) {
