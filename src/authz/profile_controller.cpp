@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/conditions.hpp"
 #include "authz/profile.hpp"
 #include "core/log.hpp"
 
@@ -122,23 +123,6 @@ Status DeleteIfOwned(store::Store& store, const store::Key& key, const std::stri
   spdlog::info("profiles: deleted {} {}/{} (profile {} is gone)", key.resource, key.ns, key.name,
                profile);
   return Status::Ok();
-}
-
-json::object Condition(std::string_view type, std::string_view status, std::string_view reason,
-                       std::string_view message, const std::string& now,
-                       const json::value* previous) {
-  std::string when = now;
-  if (previous != nullptr && previous->is_array()) {
-    for (const auto& c : previous->get_array()) {
-      if (GetString(c, "type") == type && GetString(c, "status") == status) {
-        when = GetString(c, "lastTransitionTime", now);
-      }
-    }
-  }
-  json::object c{{"type", type}, {"status", status}, {"lastTransitionTime", when}};
-  if (!reason.empty()) c["reason"] = reason;
-  if (!message.empty()) c["message"] = message;
-  return c;
 }
 
 }  // namespace
@@ -382,20 +366,22 @@ Status ProfileController::EnsureProfile(const store::Object& p) {
 
 Status ProfileController::WriteStatus(const store::Object& p, bool ready, const std::string& reason,
                                       const std::string& message) {
-  const json::value* previous = Find(p.object, "status.conditions");
+  const json::array* previous = nullptr;
+  if (const json::value* c = Find(p.object, "status.conditions"); c && c->is_array()) {
+    previous = &c->get_array();
+  }
   std::string now = FormatRfc3339(clock_.Now());
   json::array conds;
-  conds.push_back(Condition("Ready", ready ? "True" : "False", reason, message, now, previous));
+  conds.push_back(
+      api::MakeCondition("Ready", ready ? "True" : "False", reason, message, now, previous));
   // Kubeflow's own failure condition, for tools that look for it.
-  if (!ready) conds.push_back(Condition("Failed", "True", reason, message, now, previous));
-  if (previous != nullptr && previous->is_array() && previous->get_array() == conds) {
-    return Status::Ok();
-  }
+  if (!ready) conds.push_back(api::MakeCondition("Failed", "True", reason, message, now, previous));
+  if (previous != nullptr && *previous == conds) return Status::Ok();
   // Unchanged apart from transition times? Then nothing to write either.
-  if (previous != nullptr && previous->is_array() && previous->get_array().size() == conds.size()) {
+  if (previous != nullptr && previous->size() == conds.size()) {
     bool same = true;
     for (size_t i = 0; i < conds.size() && same; ++i) {
-      const auto& a = previous->get_array()[i];
+      const auto& a = (*previous)[i];
       const auto& b = conds[i];
       for (const char* f : {"type", "status", "reason", "message"}) {
         same = same && GetString(a, f) == GetString(b, f);

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "api/conditions.hpp"
 #include "api/validation.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
@@ -27,24 +28,6 @@ std::string RevisionName(const std::string& group, const std::string& name, int6
 std::string GroupOfResource(std::string_view resource) {
   size_t dot = resource.find('.');
   return dot == std::string_view::npos ? std::string() : std::string(resource.substr(dot + 1));
-}
-
-json::object Condition(std::string_view type, std::string_view status, std::string_view reason,
-                       std::string_view message, const std::string& now,
-                       const json::array* previous) {
-  // Keep the transition time while the condition's status stays the same.
-  std::string when = now;
-  if (previous != nullptr) {
-    for (const auto& c : *previous) {
-      if (GetString(c, "type") == type && GetString(c, "status") == status) {
-        when = GetString(c, "lastTransitionTime", now);
-      }
-    }
-  }
-  json::object c{{"type", type}, {"status", status}, {"lastTransitionTime", when}};
-  if (!reason.empty()) c["reason"] = reason;
-  if (!message.empty()) c["message"] = message;
-  return c;
 }
 
 }  // namespace
@@ -746,15 +729,16 @@ Status Controller::WriteStatus(ServiceState& svc) {
   status["address"] =
       json::object{{"url", "http://" + key.name + "." + key.ns + ".svc.cluster.local"}};
   json::array conditions;
-  conditions.push_back(Condition("IngressReady", "True", "", "", now, prev_conds));
-  conditions.push_back(Condition("PredictorReady", p_status, p_reason, p_message, now, prev_conds));
-  conditions.push_back(Condition("Ready", ready_status, ready_status == "True" ? "" : p_reason,
-                                 p_message, now, prev_conds));
+  conditions.push_back(api::MakeCondition("IngressReady", "True", "", "", now, prev_conds));
+  conditions.push_back(
+      api::MakeCondition("PredictorReady", p_status, p_reason, p_message, now, prev_conds));
+  conditions.push_back(api::MakeCondition(
+      "Ready", ready_status, ready_status == "True" ? "" : p_reason, p_message, now, prev_conds));
   if (key.group == kKfservingGroup) {
-    conditions.push_back(
-        Condition("DefaultPredictorReady", p_status, p_reason, p_message, now, prev_conds));
-    conditions.push_back(Condition("RoutesReady", serving ? "True" : "False",
-                                   serving ? "" : "NotServing", "", now, prev_conds));
+    conditions.push_back(api::MakeCondition("DefaultPredictorReady", p_status, p_reason, p_message,
+                                            now, prev_conds));
+    conditions.push_back(api::MakeCondition("RoutesReady", serving ? "True" : "False",
+                                            serving ? "" : "NotServing", "", now, prev_conds));
   }
   status["conditions"] = std::move(conditions);
 
