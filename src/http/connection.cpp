@@ -1259,12 +1259,20 @@ net::awaitable<void> Connection::LingerClose() {
 }
 
 net::awaitable<void> Connection::RejectBusy() {
+  started_ = steady_clock::now();
+  if (core_.options.access_log) access_.start = std::chrono::system_clock::now();
   response_.emplace(ErrorResponse(503, "Unavailable", "too many connections"));
   keep_alive_ = false;
   request_.method = "GET";
   phase_ = Phase::kWriting;
   bool ok = co_await Write();
   response_.reset();
+  // One access-log line, like any answer: no request was read ("-"); flag OM as Envoy's
+  // overload manager marks what it refuses.
+  access_.method = "-";
+  access_.target = "-";
+  AddFlag("OM");
+  LogAccess(503);
   if (ok) co_await LingerClose();
 }
 

@@ -173,5 +173,41 @@ TEST_F(AccessLogTest, UnansweredRequestAtShutdownIsLoggedWithStatusZero) {
   EXPECT_EQ(record(0).flags, "DC");
 }
 
+// A connection over http.maxConnections is answered 503 before any request is read: it still
+// gets its access-log line (method and target "-", flag OM).
+TEST(AccessLogBusyTest, TooManyConnectionsIsLogged) {
+  std::mutex mu;  // guards records
+  std::vector<AccessRecord> records;
+  ServerOptions o;
+  o.max_connections = 1;
+  o.access_log = [&](const AccessRecord& r) {
+    std::lock_guard lock(mu);
+    records.push_back(r);
+  };
+  TestServer ts(o, [](Router& r, Server&) {
+    r.Add({"GET"}, "/ok", SyncHandler([](Request&) { return Response::Text(200, "ok"); }),
+          Execution::kInline);
+  });
+  RawConn first(ts.port());
+  ASSERT_TRUE(first.Send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n"));
+  ASSERT_TRUE(first.ReadResponse());
+  RawConn second(ts.port());
+  auto r = second.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    std::lock_guard lock(mu);
+    return records.size() == 2;
+  }));
+  std::lock_guard lock(mu);
+  const AccessRecord& busy = records[1];
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(busy.method, "-");
+  EXPECT_EQ(busy.target, "-");
+  EXPECT_EQ(busy.flags, "OM");
+  EXPECT_GT(busy.bytes_sent, 0u);
+  EXPECT_FALSE(busy.remote_addr.empty());
+}
+
 }  // namespace
 }  // namespace skiff::http
