@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "api/conditions.hpp"
 #include "core/crypto.hpp"
 
 namespace skiff::authz {
@@ -46,15 +47,6 @@ json::value Schema() {
   auto v = ParseJson(kSchema);
   SKIFF_CHECK(v.has_value());
   return std::move(*v);
-}
-
-std::string ConditionStatus(const json::object& obj, std::string_view type) {
-  const json::value* conds = Find(obj, "status.conditions");
-  if (conds == nullptr || !conds->is_array()) return {};
-  for (const auto& c : conds->get_array()) {
-    if (GetString(c, "type") == type) return GetString(c, "status");
-  }
-  return {};
 }
 
 // A Kubernetes quantity: digits with an optional fraction and suffix (Ki, Mi, m, k, M, e3...).
@@ -107,11 +99,8 @@ api::KindInfo ProfileKindInfo(std::string version) {
   k.columns = {
       {"Owner", "string", ".spec.owner.name", "The user who owns the profile's namespace", 0, "",
        nullptr},
-      {"Ready", "string", "", "Whether the namespace and owner binding are in place", 0, "",
-       [](const json::object& o) -> json::value {
-         std::string s = ConditionStatus(o, "Ready");
-         return s.empty() ? json::value(nullptr) : json::value(json::string(s));
-       }},
+      api::ConditionColumn("Ready", "Ready",
+                           "Whether the namespace and owner binding are in place"),
   };
   k.validate = [](const json::object& obj) { return ValidateProfile(obj); };
   return k;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "api/conditions.hpp"
 #include "core/crypto.hpp"
 
 namespace skiff::serving {
@@ -35,15 +36,6 @@ constexpr std::string_view kSchema = R"({
   }
 })";
 
-std::string ConditionStatus(const json::object& obj, std::string_view type) {
-  const json::value* conds = Find(obj, "status.conditions");
-  if (conds == nullptr || !conds->is_array()) return {};
-  for (const auto& c : conds->get_array()) {
-    if (GetString(c, "type") == type) return GetString(c, "status");
-  }
-  return {};
-}
-
 json::value TrafficField(const json::object& obj, bool latest, std::string_view field) {
   const json::value* traffic = Find(obj, "status.components.predictor.traffic");
   if (traffic == nullptr || !traffic->is_array()) return nullptr;
@@ -73,11 +65,7 @@ api::KindInfo KServeKind() {
   k.schema = Schema(kSchema);
   k.columns = {
       {"URL", "string", ".status.url", "The URL of the service", 0, "", nullptr},
-      {"Ready", "string", "", "Whether the service answers requests", 0, "",
-       [](const json::object& o) -> json::value {
-         std::string s = ConditionStatus(o, "Ready");
-         return s.empty() ? json::value(nullptr) : json::value(json::string(s));
-       }},
+      api::ConditionColumn("Ready", "Ready", "Whether the service answers requests"),
       {"Prev", "integer", "", "Traffic percent of the previous rolled-out revision", 0, "",
        [](const json::object& o) { return TrafficField(o, false, "percent"); }},
       {"Latest", "integer", "", "Traffic percent of the latest ready revision", 0, "",
@@ -104,15 +92,11 @@ api::KindInfo KfservingKind() {
   k.schema = Schema(kSchema);
   k.columns = {
       {"URL", "string", ".status.url", "The URL of the service", 0, "", nullptr},
-      {"Ready", "string", "", "Whether the service answers requests", 0, "",
-       [](const json::object& o) -> json::value {
-         std::string s = ConditionStatus(o, "Ready");
-         return s.empty() ? json::value(nullptr) : json::value(json::string(s));
-       }},
+      api::ConditionColumn("Ready", "Ready", "Whether the service answers requests"),
       {"Default Traffic", "integer", ".status.traffic", "Percent to the default predictor", 0, "",
        nullptr},
-      {"Canary Traffic", "integer", ".status.canaryTraffic", "Percent to the canary predictor",
-       0, "", nullptr},
+      {"Canary Traffic", "integer", ".status.canaryTraffic", "Percent to the canary predictor", 0,
+       "", nullptr},
   };
   k.validate = [](const json::object& obj) { return ReadSpec(kKfservingGroup, obj).errors; };
   return k;

@@ -47,5 +47,34 @@ TEST(MakeConditionTest, PreviousWithoutATimeTakesNow) {
       kNow);
 }
 
+TEST(ConditionStatusTest, FindsTheConditionOfTheType) {
+  json::object obj{
+      {"status",
+       json::object{
+           {"conditions", json::array{json::object{{"type", "Failed"}, {"status", "True"}},
+                                      json::object{{"type", "Ready"}, {"status", "False"}}}}}}};
+  EXPECT_EQ(ConditionStatus(obj, "Ready"), "False");
+  EXPECT_EQ(ConditionStatus(obj, "Failed"), "True");
+  EXPECT_EQ(ConditionStatus(obj, "Other"), "");
+  EXPECT_EQ(ConditionStatus(json::object{}, "Ready"), "");
+  EXPECT_EQ(ConditionStatus(json::object{{"status", json::object{{"conditions", "x"}}}}, "Ready"),
+            "");
+}
+
+TEST(ConditionColumnTest, ShowsTheStatusOrNull) {
+  PrinterColumn c = ConditionColumn("Ready", "Ready", "Whether it is ready");
+  EXPECT_EQ(c.name, "Ready");
+  EXPECT_EQ(c.type, "string");
+  EXPECT_EQ(c.description, "Whether it is ready");
+  EXPECT_EQ(c.priority, 0);
+  EXPECT_TRUE(c.json_path.empty());
+  ASSERT_TRUE(c.compute);
+  json::object ready{
+      {"status", json::object{{"conditions",
+                               json::array{json::object{{"type", "Ready"}, {"status", "True"}}}}}}};
+  EXPECT_EQ(c.compute(ready), json::value("True"));
+  EXPECT_TRUE(c.compute(json::object{}).is_null());
+}
+
 }  // namespace
 }  // namespace skiff::api
