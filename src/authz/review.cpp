@@ -31,77 +31,45 @@ constexpr ProtoField kNonResourceAttributesFields[] = {
 };
 constexpr ProtoMessage kNonResourceAttributesProto{"NonResourceAttributes",
                                                    kNonResourceAttributesFields};
-constexpr ProtoField kAccessReviewSpecFields[] = {
-    {.number = 1,
-     .json_name = "resourceAttributes",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kPresence,
-     .message = &kResourceAttributesProto},
-    {.number = 2,
-     .json_name = "nonResourceAttributes",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kPresence,
-     .message = &kNonResourceAttributesProto},
-};
+// A field holding an embedded message.
+constexpr ProtoField MessageField(uint32_t number, std::string_view json_name,
+                                  const ProtoMessage* message, ProtoEmit emit) {
+  return {.number = number,
+          .json_name = json_name,
+          .type = ProtoType::kMessage,
+          .emit = emit,
+          .message = message};
+}
+// Fields 1 and 2 of both access review specs: what is asked about.
+constexpr ProtoField kResourceAttributesField =
+    MessageField(1, "resourceAttributes", &kResourceAttributesProto, ProtoEmit::kPresence);
+constexpr ProtoField kNonResourceAttributesField =
+    MessageField(2, "nonResourceAttributes", &kNonResourceAttributesProto, ProtoEmit::kPresence);
+constexpr ProtoField kAccessReviewSpecFields[] = {kResourceAttributesField,
+                                                  kNonResourceAttributesField};
 constexpr ProtoMessage kAccessReviewSpecProto{"SelfSubjectAccessReviewSpec",
                                               kAccessReviewSpecFields};
 constexpr ProtoField kRulesReviewSpecFields[] = {{.number = 1, .json_name = "namespace"}};
 constexpr ProtoMessage kRulesReviewSpecProto{"SelfSubjectRulesReviewSpec", kRulesReviewSpecFields};
-constexpr ProtoField kAccessReviewFields[] = {
-    {.number = 1,
-     .json_name = "metadata",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &api::kObjectMetaProto},
-    {.number = 2,
-     .json_name = "spec",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &kAccessReviewSpecProto},
-};
-constexpr ProtoMessage kAccessReviewProto{"SelfSubjectAccessReview", kAccessReviewFields};
-constexpr ProtoField kRulesReviewFields[] = {
-    {.number = 1,
-     .json_name = "metadata",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &api::kObjectMetaProto},
-    {.number = 2,
-     .json_name = "spec",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &kRulesReviewSpecProto},
-};
-constexpr ProtoMessage kRulesReviewProto{"SelfSubjectRulesReview", kRulesReviewFields};
 constexpr ProtoField kSubjectReviewSpecFields[] = {
-    {.number = 1,
-     .json_name = "resourceAttributes",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kPresence,
-     .message = &kResourceAttributesProto},
-    {.number = 2,
-     .json_name = "nonResourceAttributes",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kPresence,
-     .message = &kNonResourceAttributesProto},
-    {.number = 3, .json_name = "user"},
-    {.number = 4, .json_name = "groups", .repeated = true},
+    kResourceAttributesField,     // 1
+    kNonResourceAttributesField,  // 2
+    {.number = 3, .json_name = "user"}, {.number = 4, .json_name = "groups", .repeated = true},
     {.number = 6, .json_name = "uid"},
 };
 constexpr ProtoMessage kSubjectReviewSpecProto{"SubjectAccessReviewSpec", kSubjectReviewSpecFields};
-constexpr ProtoField kSubjectReviewFields[] = {
-    {.number = 1,
-     .json_name = "metadata",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &api::kObjectMetaProto},
-    {.number = 2,
-     .json_name = "spec",
-     .type = ProtoType::kMessage,
-     .emit = ProtoEmit::kAlways,
-     .message = &kSubjectReviewSpecProto},
+// Every review object: metadata and its kind's spec (the status it carries is computed).
+template <const ProtoMessage* Spec>
+constexpr ProtoField kReviewFields[] = {
+    MessageField(1, "metadata", &api::kObjectMetaProto, ProtoEmit::kAlways),
+    MessageField(2, "spec", Spec, ProtoEmit::kAlways),
 };
-constexpr ProtoMessage kSubjectReviewProto{"SubjectAccessReview", kSubjectReviewFields};
+constexpr ProtoMessage kAccessReviewProto{"SelfSubjectAccessReview",
+                                          kReviewFields<&kAccessReviewSpecProto>};
+constexpr ProtoMessage kRulesReviewProto{"SelfSubjectRulesReview",
+                                         kReviewFields<&kRulesReviewSpecProto>};
+constexpr ProtoMessage kSubjectReviewProto{"SubjectAccessReview",
+                                           kReviewFields<&kSubjectReviewSpecProto>};
 
 std::string Str(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
