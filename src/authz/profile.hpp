@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "api/kind.hpp"
+#include "authz/roles.hpp"  // kAdminRole, kEditRole, kViewRole
 #include "core/clock.hpp"
 #include "core/json.hpp"
 
@@ -30,9 +31,6 @@ inline constexpr std::string_view kRbacApiGroup = "rbac.authorization.k8s.io";
 // Names Kubeflow uses.
 inline constexpr std::string_view kOwnerBindingName = "namespaceAdmin";
 inline constexpr std::string_view kProfileQuotaName = "kf-resource-quota";
-inline constexpr std::string_view kAdminRole = "kubeflow-admin";
-inline constexpr std::string_view kEditRole = "kubeflow-edit";
-inline constexpr std::string_view kViewRole = "kubeflow-view";
 
 // Registers kubeflow.org/v1 Profile (plural profiles, status subresource, validated spec), and
 // v1beta1 (the same objects) for kfam-era manifests.
