@@ -246,6 +246,12 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     } else if (up.body) {
       const bool no_body = method == "HEAD" || up.status == 204 || up.status == 304;
       if (no_body) {
+        // HEAD: the length a GET's body would have, as the upstream said it.
+        if (auto cl = up.headers.Get("Content-Length"); cl && method == "HEAD") {
+          uint64_t n = 0;
+          auto [end, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
+          if (ec == std::errc() && end == cl->data() + cl->size()) out.head_content_length = n;
+        }
       } else if (up.buffered_body) {
         out.body = std::move(*up.buffered_body);  // the server writes its Content-Length
       } else {

@@ -821,7 +821,8 @@ net::awaitable<bool> Connection::Write() {
     h += "Transfer-Encoding: chunked\r\n";
   } else if (!streaming && status >= 200 && status != 204) {
     h += "Content-Length: ";
-    AppendNumber(h, resp.body.size());
+    AppendNumber(
+        h, head_request && resp.head_content_length ? *resp.head_content_length : resp.body.size());
     h += "\r\n";
   }
   if (upgrading) {

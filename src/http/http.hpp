@@ -141,6 +141,9 @@ struct Response {
   // `upgrade` with the client's side of the connection; the connection closes when that
   // ByteStream is closed (by the callee) or the client goes away.
   std::function<void(std::shared_ptr<ByteStream> client)> upgrade;
+  // An answer to HEAD without its body: the Content-Length the body would have (a proxied
+  // HEAD passes the upstream's on). Unset: the length of `body`.
+  std::optional<uint64_t> head_content_length;
 
   static Response Text(int status, std::string body);
   static Response Json(int status, std::string body);

@@ -711,6 +711,38 @@ TEST(ProxyTest, SmallBodiesKeepTheirContentLengthLargeOnesStream) {
   EXPECT_EQ(got->body, small);
 }
 
+// HEAD through the proxy: the client gets the Content-Length a GET's body would have (the
+// upstream's), small or large, and no body.
+TEST(ProxyTest, HeadKeepsTheUpstreamsContentLength) {
+  const std::string small(1000, 's');
+  const std::string large(100'000, 'L');
+  TestServer upstream({}, [&](http::Router& r, http::Server&) {
+    r.Add({"GET", "HEAD"}, "/small",
+          [&](Request&, http::Responder respond) { respond(Response::Text(200, small)); });
+    r.Add({"GET", "HEAD"}, "/large",
+          [&](Request&, http::Responder respond) { respond(Response::Text(200, large)); });
+  });
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  for (const auto& [path, length] :
+       std::vector<std::pair<std::string, std::string>>{{"/small", "1000"}, {"/large", "100000"}}) {
+    Front front(proxy, Target(upstream.port(), path));
+    http::testing::RawConn client(front.port());
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client.Send("HEAD /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
+    auto got = client.ReadResponse(10s, /*head_request=*/true);
+    ASSERT_TRUE(got) << path;
+    EXPECT_EQ(got->status, 200);
+    EXPECT_EQ(got->Header("content-length"), length) << path;
+    EXPECT_TRUE(got->body.empty());
+    // The connection is still in step: a GET after the HEAD gets the whole body.
+    ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
+    auto body = client.ReadResponse(10s);
+    ASSERT_TRUE(body) << path;
+    EXPECT_EQ(body->body.size(), std::stoul(length));
+  }
+}
+
 TEST(ProxyTest, ResetMidBodyThroughTheServerNeverSendsTheFinalChunk) {
   RawUpstream upstream([](int fd, int) {
     std::string buf;
