@@ -8,6 +8,7 @@
 #include "authz/roles.hpp"
 #include "core/json.hpp"
 #include "store/store.hpp"
+#include "unit/authz/profile_fakes.hpp"
 #include "unit/wait_until.hpp"
 
 namespace skiff::authz {
@@ -52,11 +53,8 @@ Attributes Attr(std::string verb, std::string group, std::string resource, std::
 class AuthorizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions o;
-    o.path = ":memory:";
-    auto s = store::OpenSqliteStore(o);
-    ASSERT_TRUE(s.has_value()) << s.error().ToString();
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
   }
   void Start(RbacOptions options = {}) {
     authz_ = std::make_unique<RbacAuthorizer>(*store_, std::move(options));

@@ -28,11 +28,8 @@ const Principal kAdmin{"admin@example.com", {"admin"}, "session", true};
 class KfamTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions so;
-    so.path = ":memory:";
-    auto s = store::OpenSqliteStore(so);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
     ASSERT_TRUE(api::RegisterCoreKinds(kinds_).ok());
     // alice's profile, reconciled: namespace + namespaceAdmin.
     ASSERT_TRUE(store_->Create({std::string(kProfileResource), "", "alice"},

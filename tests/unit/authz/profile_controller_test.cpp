@@ -23,11 +23,8 @@ using testing::ProfileObject;
 class ProfileControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions so;
-    so.path = ":memory:";
-    auto s = store::OpenSqliteStore(so);
-    ASSERT_TRUE(s.has_value()) << s.error().ToString();
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
     ASSERT_TRUE(api::RegisterCoreKinds(kinds_).ok());
     ASSERT_TRUE(RegisterProfileKind(kinds_).ok());
     ProfileControllerOptions o;

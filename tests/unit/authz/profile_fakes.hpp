@@ -1,13 +1,14 @@
 #pragma once
-// Test doubles shared by the profile, registration and kfam tests: a table-driven Authorizer
-// (roles per user and namespace, cluster admins) and a TaskRunner that runs tasks on one thread
-// of its own, plus small store helpers.
+// Test doubles shared by the authz tests: a table-driven Authorizer (roles per user and
+// namespace, cluster admins) and a TaskRunner that runs tasks on one thread of its own, plus
+// small store helpers (an empty in-memory store, typical objects).
 
 #include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -127,6 +128,17 @@ class ThreadRunner final : public http::TaskRunner {
   int posted_ = 0;
   std::thread thread_;
 };
+
+// An empty SQLite store in memory. Failing to open it fails the test and returns null: callers
+// ASSERT_NE(store, nullptr).
+inline std::unique_ptr<store::Store> MemoryStore() {
+  store::SqliteOptions o;
+  o.path = ":memory:";
+  auto s = store::OpenSqliteStore(o);
+  EXPECT_TRUE(s.has_value()) << s.error().ToString();
+  if (!s) return nullptr;
+  return std::move(*s);
+}
 
 inline json::object ProfileObject(const std::string& name, const std::string& owner) {
   return json::object{

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "authz/profile.hpp"
+#include "unit/authz/profile_fakes.hpp"
 
 namespace skiff::authz {
 namespace {
@@ -20,11 +21,8 @@ constexpr char kIsvc[] = "inferenceservices.serving.kserve.io";
 class QuotaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions so;
-    so.path = ":memory:";
-    auto s = store::OpenSqliteStore(so);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
     guard_ = std::make_unique<QuotaGuard>(*store_);
     ASSERT_TRUE(store_->Create(
         {std::string(kResourceQuotaResource), "alice", "kf-resource-quota"},

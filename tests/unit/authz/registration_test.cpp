@@ -60,11 +60,8 @@ TEST(Registrable, SkipsTokensAndSystemIdentities) {
 class RegistrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions so;
-    so.path = ":memory:";
-    auto s = store::OpenSqliteStore(so);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
   }
   Registration Make(RegistrationOptions o = {}) {
     return Registration(*store_, runner_, clock_, o);

@@ -8,6 +8,7 @@
 #include "authz/rolebinding.hpp"
 #include "authz/roles.hpp"
 #include "store/store.hpp"
+#include "unit/authz/profile_fakes.hpp"
 
 namespace skiff::authz {
 namespace {
@@ -21,11 +22,8 @@ json::object Obj(std::string_view text) {
 class ReviewTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    store::SqliteOptions o;
-    o.path = ":memory:";
-    auto s = store::OpenSqliteStore(o);
-    ASSERT_TRUE(s.has_value());
-    store_ = std::move(*s);
+    store_ = testing::MemoryStore();
+    ASSERT_NE(store_, nullptr);
     auto rb = Obj(R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding",
       "metadata":{"name":"alice","namespace":"team-a"},
       "subjects":[{"kind":"User","name":"alice"}],
@@ -150,11 +148,9 @@ namespace skiff::authz {
 namespace {
 
 TEST(ClusterRoles, WrittenOnceAndRepairedReadOnlyThroughTheApi) {
-  store::SqliteOptions o;
-  o.path = ":memory:";
-  auto s = store::OpenSqliteStore(o);
-  ASSERT_TRUE(s.has_value());
-  store::Store& store = **s;
+  std::unique_ptr<store::Store> s = testing::MemoryStore();
+  ASSERT_NE(s, nullptr);
+  store::Store& store = *s;
   ASSERT_TRUE(EnsureClusterRoles(store, SystemClock()).ok());
   auto list = store.List(std::string(kClusterRoleResource), {});
   ASSERT_TRUE(list.has_value());
