@@ -137,6 +137,27 @@ class Skiff:
         return r
 
 
+def start_trusted_header_skiff(tmp_path, sources="127.0.0.1/32", groups_header=None):
+    """A started skiff in trusted-header mode (as behind oauth2-proxy or Istio): it believes the
+    user named in X-Forwarded-Email (and the groups in `groups_header`, when given) from the
+    addresses in `sources`, so tests act as any user by e-mail. No built-in identity provider, no
+    login page; ops@example.com is a cluster admin. The caller stops it."""
+    cfg = os.path.join(str(tmp_path), "skiff.yaml")
+    groups = f"\n    groupsHeader: {groups_header}" if groups_header else ""
+    with open(cfg, "w") as f:
+        f.write(f"""
+identity:
+  enabled: false
+auth:
+  login: "off"
+  admins: [ops@example.com]
+  trustedHeader:
+    header: X-Forwarded-Email{groups}
+    sources: [{sources}]
+""")
+    return Skiff(os.path.join(str(tmp_path), "data"), config=cfg).start()
+
+
 @pytest.fixture
 def tmpdir_path():
     d = tempfile.mkdtemp(prefix="skiff-it-")

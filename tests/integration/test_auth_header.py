@@ -4,23 +4,11 @@ import os
 
 import requests
 
-from conftest import Skiff
+from conftest import start_trusted_header_skiff
 
 
 def start(tmp_path, sources):
-    cfg = tmp_path / "skiff.yaml"
-    cfg.write_text(f"""
-identity:
-  enabled: false
-auth:
-  login: "off"
-  admins: [ops@example.com]
-  trustedHeader:
-    header: X-Forwarded-Email
-    groupsHeader: X-Forwarded-Groups
-    sources: [{sources}]
-""")
-    return Skiff(str(tmp_path / "data"), config=str(cfg)).start()
+    return start_trusted_header_skiff(tmp_path, sources, groups_header="X-Forwarded-Groups")
 
 
 def test_header_honoured_from_an_allowed_source(tmp_path):

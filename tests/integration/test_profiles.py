@@ -10,32 +10,15 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import Kubectl, Skiff, wait_until
+from conftest import Kubectl, Skiff, start_trusted_header_skiff, wait_until
 from test_auth_oidc import forms
 
 ISVC = "inferenceservices.serving.kserve.io"
 
 
-def header_server(tmp_path, extra=""):
-    """Trusted-header mode (as behind oauth2-proxy): tests act as any user by e-mail."""
-    cfg = tmp_path / "skiff.yaml"
-    cfg.write_text(f"""
-identity:
-  enabled: false
-auth:
-  login: "off"
-  admins: [ops@example.com]
-  trustedHeader:
-    header: X-Forwarded-Email
-    sources: [127.0.0.1/32]
-{extra}
-""")
-    return Skiff(str(tmp_path / "data"), config=str(cfg)).start()
-
-
 @pytest.fixture
 def server(tmp_path):
-    s = header_server(tmp_path)
+    s = start_trusted_header_skiff(tmp_path)
     yield s
     assert s.stop() == 0, s.err.all[-20:]
 
