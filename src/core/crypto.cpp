@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <memory>
 
 namespace skiff {
 
@@ -122,10 +123,16 @@ std::array<uint8_t, 32> Sha256Digest(std::string_view data) {
   // use, and every request with a bearer token or a session cookie hashes it.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   SKIFF_CHECK(sha256 != nullptr);
+  // One context per thread, reused: EVP_Digest would allocate and free one (and its provider
+  // state) for every digest.
+  thread_local const std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(),
+                                                                            &EVP_MD_CTX_free);
+  SKIFF_CHECK(ctx != nullptr);
   std::array<uint8_t, 32> d{};
   unsigned int len = 0;
-  SKIFF_CHECK(EVP_Digest(data.data(), data.size(), d.data(), &len, sha256, nullptr) == 1 &&
-              len == d.size());
+  SKIFF_CHECK(EVP_DigestInit_ex2(ctx.get(), sha256, nullptr) == 1 &&
+              EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1 &&
+              EVP_DigestFinal_ex(ctx.get(), d.data(), &len) == 1 && len == d.size());
   return d;
 }
 
