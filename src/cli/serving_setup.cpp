@@ -70,7 +70,7 @@ Result<std::unique_ptr<ServingStack>> MakeServing(const Settings& settings,
   stack->controller = std::make_unique<serving::Controller>(
       store, stack->runtimes, *stack->storage, blocking, cpu, &metrics, SystemClock(), co);
   stack->frontend = std::make_unique<serving::Frontend>(*stack->controller,
-                                                       serving::ProtocolLimits{}, authorizer);
+                                                        serving::ProtocolLimits{}, authorizer);
   return stack;
 }
 

@@ -14,9 +14,9 @@ using api::FieldErrors;
 using Type = FieldError::Type;
 
 // Predictor framework blocks KServe v1beta1 and KFServing v1alpha2 know.
-constexpr std::string_view kFrameworks[] = {"sklearn",  "xgboost", "tensorflow", "pytorch",
-                                            "onnx",     "triton",  "lightgbm",   "pmml",
-                                            "paddle",   "huggingface"};
+constexpr std::string_view kFrameworks[] = {"sklearn", "xgboost",    "tensorflow", "pytorch",
+                                            "onnx",    "triton",     "lightgbm",   "pmml",
+                                            "paddle",  "huggingface"};
 
 json::value Schema(std::string_view text) {
   auto v = ParseJson(text);
@@ -106,8 +106,9 @@ bool IsFramework(std::string_view key) {
   return std::find(std::begin(kFrameworks), std::end(kFrameworks), key) != std::end(kFrameworks);
 }
 
-std::optional<int64_t> IntField(const json::object& o, std::string_view key, const std::string& path,
-                                FieldErrors& errs, int64_t min, int64_t max) {
+std::optional<int64_t> IntField(const json::object& o, std::string_view key,
+                                const std::string& path, FieldErrors& errs, int64_t min,
+                                int64_t max) {
   const json::value* v = o.if_contains(key);
   if (v == nullptr || v->is_null()) return std::nullopt;
   int64_t n;
@@ -141,13 +142,17 @@ std::optional<PredictorTemplate> ReadPredictor(const json::object& p, const std:
   if (found.empty()) {
     std::string options;
     for (auto f : kFrameworks) options += std::string(f) + ", ";
-    errs.push_back({Type::kRequired, path,
-                    "one predictor must be set: " + options + "or model (with modelFormat)", {}});
+    errs.push_back({Type::kRequired,
+                    path,
+                    "one predictor must be set: " + options + "or model (with modelFormat)",
+                    {}});
     return std::nullopt;
   }
   if (found.size() > 1) {
-    errs.push_back({Type::kForbidden, path,
-                    "only one predictor may be set, found " + found[0] + " and " + found[1], {}});
+    errs.push_back({Type::kForbidden,
+                    path,
+                    "only one predictor may be set, found " + found[0] + " and " + found[1],
+                    {}});
     return std::nullopt;
   }
   const std::string& key = found.front();
@@ -167,8 +172,10 @@ std::optional<PredictorTemplate> ReadPredictor(const json::object& p, const std:
   if (key == "model") {
     std::string format = GetString(f, "modelFormat.name");
     if (format.empty()) {
-      errs.push_back({Type::kRequired, fpath + ".modelFormat.name",
-                      "the model format is required (e.g. sklearn, xgboost)", {}});
+      errs.push_back({Type::kRequired,
+                      fpath + ".modelFormat.name",
+                      "the model format is required (e.g. sklearn, xgboost)",
+                      {}});
       return std::nullopt;
     }
     for (auto& c : format) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -179,7 +186,8 @@ std::optional<PredictorTemplate> ReadPredictor(const json::object& p, const std:
   }
   const json::value* uri = f.if_contains("storageUri");
   if (uri == nullptr || !uri->is_string() || uri->get_string().empty()) {
-    errs.push_back({Type::kRequired, fpath + ".storageUri",
+    errs.push_back({Type::kRequired,
+                    fpath + ".storageUri",
                     "storageUri is required: where the model files are (a path, file://, "
                     "http(s)://, s3://)",
                     {}});
@@ -208,7 +216,8 @@ std::optional<PredictorTemplate> ReadPredictor(const json::object& p, const std:
   if (auto cc = IntField(p, "containerConcurrency", path, errs, 0, 1'000'000)) {
     t.container_concurrency = *cc;
   }
-  if (auto to = IntField(p, "timeout", path, errs, 0, 86'400)) t.timeout = std::chrono::seconds(*to);
+  if (auto to = IntField(p, "timeout", path, errs, 0, 86'400))
+    t.timeout = std::chrono::seconds(*to);
   return t;
 }
 
@@ -244,7 +253,8 @@ Result<PredictorTemplate> PredictorTemplate::FromJson(const json::object& obj) {
   t.protocol = GetString(obj, "protocolVersion", "v1");
   if (const json::object* env = GetObject(obj, "env")) {
     for (const auto& kv : *env) {
-      if (kv.value().is_string()) t.env[std::string(kv.key())] = std::string(kv.value().get_string());
+      if (kv.value().is_string())
+        t.env[std::string(kv.key())] = std::string(kv.value().get_string());
     }
   }
   if (const auto* cc = obj.if_contains("containerConcurrency"); cc && cc->is_int64()) {
@@ -286,7 +296,8 @@ SpecResult ReadSpec(std::string_view group, const json::object& obj) {
       return out;
     }
     auto t = ReadPredictor(*predictor, "spec.predictor", errs);
-    state.canary_percent = IntField(*predictor, "canaryTrafficPercent", "spec.predictor", errs, 0, 100);
+    state.canary_percent =
+        IntField(*predictor, "canaryTrafficPercent", "spec.predictor", errs, 0, 100);
     if (auto v = IntField(*predictor, "minReplicas", "spec.predictor", errs, 0, 1'000'000)) {
       state.min_replicas = *v;
     }
@@ -299,7 +310,8 @@ SpecResult ReadSpec(std::string_view group, const json::object& obj) {
     const json::object* def = GetObject(*spec, "default");
     const json::object* def_predictor = def ? GetObject(*def, "predictor") : nullptr;
     if (def_predictor == nullptr) {
-      errs.push_back({Type::kRequired, "spec.default.predictor", "spec.default.predictor is required", {}});
+      errs.push_back(
+          {Type::kRequired, "spec.default.predictor", "spec.default.predictor is required", {}});
       return out;
     }
     auto d = ReadPredictor(*def_predictor, "spec.default.predictor", errs);
@@ -307,16 +319,19 @@ SpecResult ReadSpec(std::string_view group, const json::object& obj) {
     if (const json::object* canary = GetObject(*spec, "canary")) {
       const json::object* cp = GetObject(*canary, "predictor");
       if (cp == nullptr) {
-        errs.push_back({Type::kRequired, "spec.canary.predictor", "spec.canary needs a predictor", {}});
+        errs.push_back(
+            {Type::kRequired, "spec.canary.predictor", "spec.canary needs a predictor", {}});
       } else {
         c = ReadPredictor(*cp, "spec.canary.predictor", errs);
       }
     }
     state.canary_percent = IntField(*spec, "canaryTrafficPercent", "spec", errs, 0, 100);
-    if (auto v = IntField(*def_predictor, "minReplicas", "spec.default.predictor", errs, 0, 1'000'000)) {
+    if (auto v =
+            IntField(*def_predictor, "minReplicas", "spec.default.predictor", errs, 0, 1'000'000)) {
       state.min_replicas = *v;
     }
-    if (auto v = IntField(*def_predictor, "maxReplicas", "spec.default.predictor", errs, 0, 1'000'000)) {
+    if (auto v =
+            IntField(*def_predictor, "maxReplicas", "spec.default.predictor", errs, 0, 1'000'000)) {
       state.max_replicas = *v;
     }
     if (!d || !errs.empty()) return out;
