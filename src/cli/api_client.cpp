@@ -247,4 +247,11 @@ Result<ResourceRef> ApiClient::ResolveKind(std::string_view api_version, std::st
                   std::string(api_version) + "\"");
 }
 
+int Fail(const Status& s) {
+  std::string msg = s.message();
+  if (msg.rfind("error: ", 0) != 0 && msg.rfind("Error from server", 0) != 0) msg = "error: " + msg;
+  std::fprintf(stderr, "%s\n", msg.c_str());
+  return 1;
+}
+
 }  // namespace skiff::cli

@@ -59,6 +59,10 @@ class ApiClient {
 // "Error from server (NotFound): namespaces \"x\" not found" from a non-2xx response.
 Status ServerError(const http::ClientResponse& response);
 
+// Prints a client command's failure on stderr, "error: ..." (a server's "Error from server ..."
+// as it is), and returns the exit code 1.
+int Fail(const Status& s);
+
 // Where client commands find the server: --server / SKIFF_SERVER, else the local `addr` (https
 // when the server's private CA is at hand), and the CA file to trust for https.
 struct ServerEndpoint {

@@ -21,13 +21,6 @@ constexpr std::string_view kLastApplied = "kubectl.kubernetes.io/last-applied-co
 constexpr std::string_view kTableAccept =
     "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
 
-int Fail(const Status& s) {
-  std::string msg = s.message();
-  if (msg.rfind("error: ", 0) != 0 && msg.rfind("Error from server", 0) != 0) msg = "error: " + msg;
-  std::fprintf(stderr, "%s\n", msg.c_str());
-  return 1;
-}
-
 std::string CellText(const json::value& v) {
   if (v.is_null()) return "<none>";
   if (v.is_string()) return std::string(v.get_string());

@@ -12,11 +12,6 @@ namespace skiff::cli {
 
 namespace {
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return 1;
-}
-
 Status CheckRole(const std::string& role) {
   if (role == "view" || role == "edit" || role == "admin") return Status::Ok();
   return InvalidArgument("--role \"" + role + "\": use view, edit or admin");
@@ -55,10 +50,7 @@ int Change(const Settings& settings, const std::string& method, const std::strin
   if (!client) return Fail(client.error());
   auto resp = client->Do(method, "/kfam/v1/bindings", Serialize(Binding(ns, user, role)));
   if (!resp) return Fail(resp.error());
-  if (resp->status != 200) {
-    std::fprintf(stderr, "%s\n", ServerError(*resp).message().c_str());
-    return 1;
-  }
+  if (resp->status != 200) return Fail(ServerError(*resp));
   return 0;
 }
 

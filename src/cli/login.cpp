@@ -27,11 +27,6 @@ namespace {
 namespace jose = auth::jose;
 using std::chrono::system_clock;
 
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return 1;
-}
-
 // What `login` needs from the issuer's discovery document.
 struct Issuer {
   std::string issuer;

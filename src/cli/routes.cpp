@@ -3,27 +3,21 @@
 #include <cstdio>
 
 #include "cli/api_client.hpp"
+#include "gateway/explain.hpp"
 #include "http/http.hpp"
 
 namespace skiff::cli {
 
 namespace {
 
-// The header that carries the token to explain: never a query parameter (URLs end up in logs).
-constexpr std::string_view kExplainTokenHeader = "X-Skiff-Explain-Token";
-
-int Fail(const Status& s) {
-  std::fprintf(stderr, "error: %s\n", s.message().c_str());
-  return 1;
-}
+// The token to explain travels in gateway::kExplainTokenHeader, never in the query (URLs end
+// up in logs).
+using gateway::kExplainTokenHeader;
 
 // Prints a successful answer; errors in the words the server used.
 int Print(Result<http::ClientResponse> resp) {
   if (!resp) return Fail(resp.error());
-  if (resp->status / 100 != 2) {
-    std::fprintf(stderr, "%s\n", ServerError(*resp).message().c_str());
-    return 1;
-  }
+  if (resp->status / 100 != 2) return Fail(ServerError(*resp));
   std::fwrite(resp->body.data(), 1, resp->body.size(), stdout);
   if (!resp->body.empty() && resp->body.back() != '\n') std::fputc('\n', stdout);
   return 0;
