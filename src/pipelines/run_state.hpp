@@ -88,8 +88,8 @@ struct OutputFile {
 
 // How to run a Pod node. Written by the Program when it creates the node; read by the engine.
 struct LaunchSpec {
-  std::string image;              // recorded (shown in the UI and logs), never pulled
-  std::vector<std::string> argv;  // command + args with every placeholder resolved
+  std::string image;                       // recorded (shown in the UI and logs), never pulled
+  std::vector<std::string> argv;           // command + args with every placeholder resolved
   std::map<std::string, std::string> env;  // the task's own variables (the engine adds PATH...)
   std::string working_dir;                 // as the task sees it; empty: /tmp/work
   std::vector<InputFile> files;
@@ -143,16 +143,17 @@ struct Node {
   std::optional<int> exit_code;
   std::optional<LaunchSpec> launch;  // Pod nodes
   // Engine bookkeeping.
-  int attempts = 0;          // how many times the process was started
-  int64_t retry_at_ms = 0;   // a Pending node waiting for its back-off
-  bool cached = false;       // outputs reused from an earlier run (KFP's "cached")
-  std::string cached_from;   // "RUN_ID/NODE_ID" it was reused from
+  int attempts = 0;         // how many times the process was started
+  int64_t retry_at_ms = 0;  // a Pending node waiting for its back-off
+  bool cached = false;      // outputs reused from an earlier run (KFP's "cached")
+  std::string cached_from;  // "RUN_ID/NODE_ID" it was reused from
   // The Program's own bookkeeping (loop item, IR task spec, condition text, ...).
   json::object state;
 };
 
 enum class RunPhase { kPending, kRunning, kSucceeded, kFailed, kError };
 std::string_view RunPhaseName(RunPhase phase);  // Argo's: "Pending", "Running", ...
+std::optional<RunPhase> ParseRunPhase(std::string_view name);
 
 struct RunState {
   RunPhase phase = RunPhase::kPending;
@@ -183,9 +184,9 @@ std::string NodeId(std::string_view run_name, std::string_view node_name);
 
 // What Advance may use besides the state.
 struct RunContext {
-  std::string run_id;      // uuid; {{workflow.uid}}, IR's {{$.pipeline_job_uuid}}
-  std::string run_name;    // {{workflow.name}}: the generated name ("my-pipeline-x7k2p")
-  std::string ns;          // {{workflow.namespace}}
+  std::string run_id;    // uuid; {{workflow.uid}}, IR's {{$.pipeline_job_uuid}}
+  std::string run_name;  // {{workflow.name}}: the generated name ("my-pipeline-x7k2p")
+  std::string ns;        // {{workflow.namespace}}
   std::string run_display_name;
   int64_t created_at_ms = 0;  // {{workflow.creationTimestamp}}
   int64_t now_ms = 0;         // the time of this call (for started/finished of DAG nodes)
