@@ -1,0 +1,85 @@
+#pragma once
+// The pipelines catalog: pipelines, pipeline versions, experiments, runs, recurring runs and
+// cache entries, each a record kept durably in the resource store (resource
+// "<plural>.pipelines.kubeflow.org", namespace = the record's namespace, name = its id) and in
+// memory, so that gets and KFP's sorted, filtered, paged lists never touch the disk. Skiff is the
+// only writer of these records: every write goes to the store first (durable before it is
+// visible) and then to memory.
+//
+// Records are JSON objects in skiff's own field names (snake_case, close to KFP v2beta1); the
+// API layer renders them as v1beta1 or v2beta1.
+//
+// Threading: thread-safe. Writes block on the store (call from the blocking pool or the engine's
+// thread); reads never block on the disk (they copy pointers to immutable records).
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/json.hpp"
+#include "core/result.hpp"
+#include "store/store.hpp"
+
+namespace skiff::pipelines {
+
+enum class Kind { kPipeline, kVersion, kExperiment, kRun, kRecurringRun, kCacheEntry };
+inline constexpr int kKindCount = 6;
+// "pipelines.pipelines.kubeflow.org", ...
+std::string_view StoreResource(Kind kind);
+// "pipeline", "pipeline version", "experiment", "run", "recurring run", "cache entry".
+std::string_view KindNoun(Kind kind);
+
+struct Record {
+  std::string id;
+  std::string ns;       // empty: a shared pipeline (and its versions)
+  json::object spec;    // the record's fields
+  json::object status;  // runs: the run state; recurring runs: the schedule's progress
+  int64_t version = 0;  // the store's resourceVersion of the last write
+  int64_t created_at_ms = 0;
+};
+using RecordPtr = std::shared_ptr<const Record>;
+
+class Catalog {
+ public:
+  // Loads every record from `store` (blocking). `store` must outlive the catalog.
+  static Result<std::unique_ptr<Catalog>> Open(store::Store& store, const Clock& clock);
+
+  // Creates a record with a new id (or `id` when given); created_at_ms is now (or the given
+  // one when not 0). AlreadyExists when the id is taken.
+  Result<RecordPtr> Create(Kind kind, std::string ns, json::object spec, json::object status = {},
+                           std::string id = {}, int64_t created_at_ms = 0);
+  // nullptr when there is none.
+  RecordPtr Get(Kind kind, const std::string& id) const;
+  // Read-modify-write of one record, serialized with every other write: `change` edits a copy;
+  // an error from it changes nothing and is returned. NotFound when missing.
+  Result<RecordPtr> Update(Kind kind, const std::string& id,
+                           const std::function<Status(Record&)>& change);
+  // Deletes the records atomically (all or none), in order. Missing ones are NotFound.
+  Status Delete(const std::vector<std::pair<Kind, std::string>>& records);
+  // Every record of a kind, in no particular order.
+  std::vector<RecordPtr> All(Kind kind) const;
+  // Records of `kind` whose spec field `field` equals `value` (a string field).
+  std::vector<RecordPtr> Where(Kind kind, std::string_view field, std::string_view value) const;
+
+  int64_t NowMs() const;
+
+ private:
+  Catalog(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
+  static json::object Envelope(Kind kind, const Record& r);
+  static Result<Record> FromObject(const store::Object& o);
+
+  store::Store& store_;
+  const Clock& clock_;
+  std::mutex write_mu_;    // serializes writes (store write + publish) so updates never interleave
+  mutable std::mutex mu_;  // guards records_
+  std::map<std::string, RecordPtr> records_[kKindCount];  // by id
+};
+
+// RFC 3339 with seconds precision, as KFP writes timestamps ("2024-05-01T10:00:00Z").
+std::string FormatTimestamp(int64_t ms);
+
+}  // namespace skiff::pipelines
