@@ -1,0 +1,884 @@
+#include "pipelines/engine.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <variant>
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "pipelines/lightweight.hpp"
+
+namespace skiff::pipelines {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kMaxOutputParameterBytes = 1 << 20;
+constexpr std::string_view kLocalArtifactPrefix = "/tmp/skiff/artifacts/";
+
+bool CoversFailure(RetryPolicy::On on) { return on != RetryPolicy::On::kOnError; }
+bool CoversError(RetryPolicy::On on) { return on != RetryPolicy::On::kOnFailure; }
+
+int64_t BackoffMs(const RetryPolicy& p, int retry_number) {
+  if (p.backoff_ms <= 0) return 0;
+  double ms = static_cast<double>(p.backoff_ms) * std::pow(p.factor, retry_number - 1);
+  if (p.max_backoff_ms > 0) ms = std::min(ms, static_cast<double>(p.max_backoff_ms));
+  return static_cast<int64_t>(std::min(ms, 86'400'000.0));
+}
+
+// A parameter file's text as a value of `type`.
+Result<json::value> TypedValue(const std::string& text, const std::string& type,
+                               const std::string& name) {
+  if (type.empty() || type == "STRING") return json::value(text);
+  auto v = ParseJson(text);
+  bool ok = false;
+  if (v) {
+    if (type == "NUMBER_INTEGER") {
+      ok = v->is_int64() || v->is_uint64();
+    } else if (type == "NUMBER_DOUBLE") {
+      ok = v->is_number();
+    } else if (type == "BOOLEAN") {
+      ok = v->is_bool();
+    } else if (type == "LIST") {
+      ok = v->is_array();
+    } else if (type == "STRUCT") {
+      ok = v->is_object();
+    } else {
+      ok = true;
+    }
+  }
+  if (!ok) {
+    return InvalidArgument("output parameter \"" + name + "\": \"" + text.substr(0, 80) +
+                           "\" is not a " + type);
+  }
+  return std::move(*v);
+}
+
+// `path` (as the task saw it, under /tmp) on the host, for a task whose root is `root`.
+Result<std::string> HostPathIn(const std::string& root, std::string_view path) {
+  if (path.rfind("/tmp/", 0) != 0 && path != "/tmp") {
+    return InvalidArgument("path \"" + std::string(path) + "\" is not under /tmp");
+  }
+  fs::path p = fs::path(std::string(path)).lexically_normal();
+  if (p.string().rfind("/tmp", 0) != 0) {
+    return InvalidArgument("path \"" + std::string(path) + "\" leaves /tmp");
+  }
+  return root + p.string();
+}
+
+Status CopyTree(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  if (fs::is_directory(from, ec)) {
+    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
+  } else {
+    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
+  }
+  if (ec) return Internal("copying " + from.string() + " to " + to.string() + ": " + ec.message());
+  return Status();
+}
+
+// Moves a finished task's output into the artifact store (rename; copy across devices).
+Status MoveTree(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  fs::create_directories(to.parent_path(), ec);
+  fs::remove_all(to, ec);
+  fs::rename(from, to, ec);
+  if (!ec) return Status();
+  return CopyTree(from, to);
+}
+
+}  // namespace
+
+std::string KfpRunState(const json::object& status) {
+  std::string phase = GetString(status, "phase");
+  bool shutdown = !GetString(status, "shutdown").empty();
+  if (phase.empty() || phase == "Pending") return shutdown ? "CANCELING" : "PENDING";
+  if (phase == "Running") return shutdown ? "CANCELING" : "RUNNING";
+  if (phase == "Succeeded") return "SUCCEEDED";
+  return shutdown ? "CANCELED" : "FAILED";
+}
+
+class Engine::Impl {
+ public:
+  Impl(Catalog& catalog, TaskLauncher& launcher, const Clock& clock, ProgramLoader loader,
+       EngineOptions options)
+      : catalog_(catalog),
+        launcher_(launcher),
+        clock_(clock),
+        loader_(std::move(loader)),
+        options_(std::move(options)) {}
+
+  struct TaskDone {
+    std::string run_id;
+    std::string node_id;
+    int attempt;
+    TaskExit exit;
+  };
+  struct Submitted {
+    std::string run_id;
+  };
+  struct Terminated {
+    std::string run_id;
+  };
+  struct Retried {
+    std::string run_id;
+  };
+  using Event = std::variant<TaskDone, Submitted, Terminated, Retried>;
+
+  struct ActiveRun {
+    RecordPtr record;
+    RunState state;
+    std::shared_ptr<const Program> program;
+    RunContext ctx;
+    std::map<std::string, std::unique_ptr<TaskHandle>> running;  // by node id
+    bool dirty = false;
+  };
+
+  // A node chosen to start this round, started after the state saying so is persisted.
+  struct Launch {
+    std::string run_id;
+    std::string node_id;
+  };
+
+  Status Start() {
+    SKIFF_RETURN_IF_ERROR(EnsureDirectory(options_.data_dir, 0700));
+    for (const RecordPtr& r : catalog_.All(Kind::kRun)) {
+      std::string phase = GetString(r->status, "phase");
+      if (phase == "Succeeded" || phase == "Failed" || phase == "Error") continue;
+      Resume(r);
+    }
+    PersistDirty();
+    thread_ = std::thread([this] { Loop(); });
+    return Status();
+  }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Post(Event e) {
+    {
+      std::lock_guard lock(mu_);
+      events_.push_back(std::move(e));
+    }
+    cv_.notify_all();
+  }
+
+  void WaitIdle() {
+    std::unique_lock lock(mu_);
+    idle_cv_.wait(lock, [&] { return (events_.empty() && idle_) || stopping_; });
+  }
+
+  std::string RunDir(const std::string& ns, const std::string& run_id) const {
+    return options_.data_dir + "/runs/" + ns + "/" + run_id;
+  }
+  std::string PipelineRoot(const std::string& ns, const std::string& run_id) const {
+    return "file://" + options_.data_dir + "/artifacts/" + ns + "/" + run_id;
+  }
+  std::string ArtifactHostPath(std::string_view uri) const {
+    constexpr std::string_view kFile = "file://";
+    if (uri.rfind(kFile, 0) != 0) return {};
+    fs::path p = fs::path(std::string(uri.substr(kFile.size()))).lexically_normal();
+    std::string root = options_.data_dir + "/artifacts/";
+    if (p.string().rfind(root, 0) != 0) return {};
+    return p.string();
+  }
+
+  Catalog& catalog_;
+  TaskLauncher& launcher_;
+  const Clock& clock_;
+  ProgramLoader loader_;
+  EngineOptions options_;
+
+  std::mutex mu_;  // guards events_, stopping_, idle_
+  std::condition_variable cv_;
+  std::condition_variable idle_cv_;
+  std::deque<Event> events_;
+  bool stopping_ = false;
+  bool idle_ = false;
+  std::thread thread_;
+
+  // Engine thread only.
+  std::map<std::string, ActiveRun> runs_;
+  int running_tasks_ = 0;
+
+ private:
+  int64_t Now() const { return catalog_.NowMs(); }
+
+  void Loop() {
+    for (;;) {
+      std::deque<Event> batch;
+      {
+        std::unique_lock lock(mu_);
+        int64_t wake = NextTimer();
+        auto ready = [&] { return stopping_ || !events_.empty(); };
+        if (!ready()) {
+          idle_ = true;
+          idle_cv_.notify_all();
+          if (wake > 0) {
+            int64_t wait_ms = std::max<int64_t>(1, wake - Now());
+            cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), ready);
+          } else {
+            cv_.wait(lock, ready);
+          }
+        }
+        idle_ = false;
+        if (stopping_) break;
+        batch.swap(events_);
+      }
+      for (Event& e : batch) Handle(std::move(e));
+      std::vector<Launch> launches;
+      for (auto& [id, run] : runs_) Progress(run, launches);
+      PersistDirty();
+      for (const Launch& l : launches) LaunchNode(l);
+      PersistDirty();
+      for (auto it = runs_.begin(); it != runs_.end();) {
+        bool done = it->second.state.phase != RunPhase::kPending &&
+                    it->second.state.phase != RunPhase::kRunning && it->second.running.empty();
+        it = done ? runs_.erase(it) : std::next(it);
+      }
+    }
+    // Stopping: kill what runs; the next Start re-runs or fails it by its retry policy.
+    for (auto& [id, run] : runs_) {
+      for (auto& [node, handle] : run.running) handle->Kill();
+    }
+    runs_.clear();
+    std::lock_guard lock(mu_);
+    idle_ = true;
+    idle_cv_.notify_all();
+  }
+
+  // The earliest retry or deadline among active runs (ms since epoch), 0 for none.
+  int64_t NextTimer() const {
+    int64_t next = 0;
+    auto consider = [&](int64_t t) {
+      if (t > 0 && (next == 0 || t < next)) next = t;
+    };
+    for (const auto& [id, run] : runs_) {
+      for (const auto& [nid, node] : run.state.nodes) {
+        if (node.phase == NodePhase::kPending && node.retry_at_ms > 0) consider(node.retry_at_ms);
+      }
+      if (run.program && run.program->deadline_ms() > 0 && run.state.started_at_ms > 0 &&
+          run.state.shutdown.empty()) {
+        consider(run.state.started_at_ms + run.program->deadline_ms());
+      }
+      if (run.state.phase == RunPhase::kPending) consider(Now() + 1000);  // quota re-check
+    }
+    return next;
+  }
+
+  void Handle(Event e) {
+    if (auto* s = std::get_if<Submitted>(&e)) {
+      if (!runs_.contains(s->run_id)) {
+        if (RecordPtr r = catalog_.Get(Kind::kRun, s->run_id)) Resume(r);
+      }
+    } else if (auto* d = std::get_if<TaskDone>(&e)) {
+      OnTaskDone(*d);
+    } else if (auto* t = std::get_if<Terminated>(&e)) {
+      auto it = runs_.find(t->run_id);
+      if (it == runs_.end()) return;
+      ActiveRun& run = it->second;
+      if (run.state.shutdown.empty()) {
+        run.state.shutdown = "Terminate";
+        run.dirty = true;
+      }
+      for (auto& [node, handle] : run.running) handle->Kill();
+    } else if (auto* r = std::get_if<Retried>(&e)) {
+      if (runs_.contains(r->run_id)) return;
+      RecordPtr rec = catalog_.Get(Kind::kRun, r->run_id);
+      if (rec == nullptr) return;
+      auto state = RunState::FromJson(rec->status);
+      if (!state) return;
+      ResetFailed(*state);
+      auto updated = catalog_.Update(Kind::kRun, rec->id, [&](Record& x) {
+        x.status = state->ToJson();
+        return Status();
+      });
+      if (updated) Resume(*updated);
+    }
+  }
+
+  // Loads a run into the active set; nodes that were Running when skiff stopped are killed if
+  // they survived and then count as attempts that ended in error.
+  void Resume(const RecordPtr& r) {
+    ActiveRun run;
+    run.record = r;
+    if (!r->status.empty()) {
+      auto state = RunState::FromJson(r->status);
+      if (!state) {
+        FailRecord(r, "the run's saved state is damaged: " + state.error().message());
+        return;
+      }
+      run.state = std::move(*state);
+    }
+    auto program = loader_(*r);
+    if (!program) {
+      FailRecord(r, program.error().message());
+      return;
+    }
+    run.program = std::move(*program);
+    run.ctx.run_id = r->id;
+    run.ctx.run_name = GetString(r->spec, "run_name");
+    if (run.ctx.run_name.empty()) run.ctx.run_name = r->id;
+    run.ctx.ns = r->ns;
+    run.ctx.run_display_name = GetString(r->spec, "display_name");
+    run.ctx.created_at_ms = r->created_at_ms;
+    if (const json::object* p = GetObject(r->spec, "parameters")) run.ctx.parameters = *p;
+    run.ctx.pipeline_root = PipelineRoot(r->ns, r->id);
+    auto [it, inserted] = runs_.emplace(r->id, std::move(run));
+    if (!inserted) return;
+    for (auto& [nid, node] : it->second.state.nodes) {
+      if (node.phase != NodePhase::kRunning || node.type != "Pod") continue;
+      const json::value* pid = node.state.if_contains("pid");
+      const json::value* ticks = node.state.if_contains("startTicks");
+      if (pid != nullptr && ticks != nullptr && pid->is_int64() && ticks->is_int64()) {
+        TaskLauncher::KillStale(static_cast<pid_t>(pid->get_int64()), ticks->get_int64());
+      }
+      TaskExit exit;
+      exit.start_error = "skiff stopped while the task ran";
+      FinishAttempt(it->second, node, exit, /*error=*/true, exit.start_error);
+    }
+  }
+
+  void FailRecord(const RecordPtr& r, const std::string& message) {
+    RunState state;
+    if (auto s = RunState::FromJson(r->status)) state = std::move(*s);
+    state.phase = RunPhase::kError;
+    state.message = message;
+    if (state.finished_at_ms == 0) state.finished_at_ms = Now();
+    auto updated = catalog_.Update(Kind::kRun, r->id, [&](Record& x) {
+      x.status = state.ToJson();
+      return Status();
+    });
+    if (!updated) spdlog::warn("pipelines: run {}: {}", r->id, updated.error().ToString());
+  }
+
+  static bool Finished(const RunState& s) {
+    return s.phase != RunPhase::kPending && s.phase != RunPhase::kRunning;
+  }
+
+  int RunningRunsIn(const std::string& ns) const {
+    int n = 0;
+    for (const auto& [id, run] : runs_) {
+      if (run.ctx.ns == ns && run.state.phase == RunPhase::kRunning) ++n;
+    }
+    return n;
+  }
+
+  void Progress(ActiveRun& run, std::vector<Launch>& launches) {
+    RunState& s = run.state;
+    if (Finished(s)) return;
+    int64_t now = Now();
+    if (s.phase == RunPhase::kPending) {
+      if (!s.shutdown.empty()) {
+        s.phase = RunPhase::kFailed;
+        s.message = "terminated before it started";
+        s.finished_at_ms = now;
+        run.dirty = true;
+        return;
+      }
+      int64_t limit =
+          options_.concurrent_runs_limit ? options_.concurrent_runs_limit(run.ctx.ns) : 0;
+      if (limit > 0 && RunningRunsIn(run.ctx.ns) >= limit) {
+        std::string msg = "waiting: namespace \"" + run.ctx.ns + "\" already runs " +
+                          std::to_string(limit) + " pipeline runs (its concurrent-runs quota)";
+        if (s.message != msg) {
+          s.message = msg;
+          run.dirty = true;
+        }
+        return;
+      }
+      s.phase = RunPhase::kRunning;
+      s.message.clear();
+      s.started_at_ms = now;
+      run.dirty = true;
+    }
+    if (run.program->deadline_ms() > 0 && s.shutdown.empty() &&
+        now >= s.started_at_ms + run.program->deadline_ms()) {
+      s.shutdown = "Terminate";
+      s.state["deadlineExceeded"] = true;
+      for (auto& [node, handle] : run.running) handle->Kill();
+      run.dirty = true;
+    }
+    for (int round = 0; round < 1000; ++round) {
+      run.ctx.now_ms = now;
+      std::string before = Fingerprint(s);
+      if (Status st = run.program->Advance(s, run.ctx); !st.ok()) {
+        s.phase = RunPhase::kError;
+        s.message = st.message();
+        s.finished_at_ms = now;
+        for (auto& [node, handle] : run.running) handle->Kill();
+        run.dirty = true;
+        return;
+      }
+      bool changed = Fingerprint(s) != before;
+      if (changed) run.dirty = true;
+      if (Finished(s)) {
+        if (s.finished_at_ms == 0) s.finished_at_ms = now;
+        if (s.state.contains("deadlineExceeded") &&
+            s.message.find("deadline") == std::string::npos) {
+          s.message = "the run's deadline (activeDeadlineSeconds) passed; " + s.message;
+        }
+        run.dirty = true;
+        return;
+      }
+      bool cache_hit = false;
+      for (auto& [nid, node] : s.nodes) {
+        if (node.type != "Pod" || node.phase != NodePhase::kPending || !node.launch) continue;
+        if (run.running.contains(nid)) continue;
+        if (!s.shutdown.empty()) continue;
+        if (node.retry_at_ms > now) continue;
+        if (node.attempts == 0 && TryCache(run, node)) {
+          cache_hit = true;
+          continue;
+        }
+      }
+      if (!cache_hit && !changed) break;
+    }
+    if (!s.shutdown.empty()) return;
+    int run_limit = run.program->parallelism();
+    int run_running = static_cast<int>(run.running.size());
+    for (auto& [nid, node] : s.nodes) {
+      if (node.type != "Pod" || node.phase != NodePhase::kPending || !node.launch) continue;
+      if (run.running.contains(nid) || node.retry_at_ms > now) continue;
+      if (running_tasks_ >= options_.max_parallel_tasks) break;
+      if (run_limit > 0 && run_running >= run_limit) break;
+      node.phase = NodePhase::kRunning;
+      node.attempts += 1;
+      if (node.started_at_ms == 0) node.started_at_ms = now;
+      node.retry_at_ms = 0;
+      node.message.clear();
+      run.dirty = true;
+      ++running_tasks_;
+      ++run_running;
+      run.running.emplace(nid, nullptr);  // reserved; the handle comes with the launch
+      launches.push_back({run.ctx.run_id, nid});
+    }
+  }
+
+  static std::string Fingerprint(const RunState& s) {
+    std::string f;
+    f.reserve(s.nodes.size() * 24);
+    f += std::to_string(static_cast<int>(s.phase));
+    for (const auto& [id, n] : s.nodes) {
+      f += id;
+      f += static_cast<char>('0' + static_cast<int>(n.phase));
+    }
+    return f;
+  }
+
+  std::string CacheId(const std::string& ns, const std::string& key) const {
+    return ns + "." + key;
+  }
+
+  bool TryCache(ActiveRun& run, Node& node) {
+    if (node.launch->cache_key.empty()) return false;
+    const json::value* enable = run.record->spec.if_contains("enable_caching");
+    if (enable != nullptr && enable->is_bool() && !enable->get_bool()) return false;
+    RecordPtr hit = catalog_.Get(Kind::kCacheEntry, CacheId(run.ctx.ns, node.launch->cache_key));
+    if (hit == nullptr) return false;
+    // The cached artifacts must still be there.
+    std::vector<Artifact> artifacts;
+    if (const json::value* a = hit->spec.if_contains("artifacts"); a && a->is_array()) {
+      for (const json::value& v : a->get_array()) {
+        if (!v.is_object()) return false;
+        const json::object& o = v.get_object();
+        Artifact art{GetString(o, "name"),
+                     GetString(o, "uri"),
+                     GetString(o, "path"),
+                     GetString(o, "type"),
+                     {}};
+        if (const json::object* md = GetObject(o, "metadata")) art.metadata = *md;
+        std::string host = ArtifactHostPath(art.uri);
+        std::error_code ec;
+        if (!host.empty() && !fs::exists(host, ec)) return false;
+        artifacts.push_back(std::move(art));
+      }
+    }
+    if (const json::object* p = GetObject(hit->spec, "parameters")) node.output_parameters = *p;
+    node.output_artifacts = std::move(artifacts);
+    if (const json::value* res = hit->spec.if_contains("result"); res && res->is_string()) {
+      node.result = std::string(res->get_string());
+    }
+    node.phase = NodePhase::kSucceeded;
+    node.cached = true;
+    node.cached_from = GetString(hit->spec, "run_id") + "/" + GetString(hit->spec, "node_id");
+    node.exit_code = 0;
+    int64_t now = Now();
+    node.started_at_ms = now;
+    node.finished_at_ms = now;
+    node.message = "cached: outputs reused from run " + GetString(hit->spec, "run_id");
+    run.dirty = true;
+    return true;
+  }
+
+  void StoreCache(const ActiveRun& run, const Node& node) {
+    if (node.launch->cache_key.empty()) return;
+    json::array artifacts;
+    for (const Artifact& a : node.output_artifacts) {
+      artifacts.emplace_back(json::object{{"name", a.name},
+                                          {"uri", a.uri},
+                                          {"path", a.path},
+                                          {"type", a.type},
+                                          {"metadata", a.metadata}});
+    }
+    json::object spec{{"run_id", run.ctx.run_id},
+                      {"node_id", node.id},
+                      {"parameters", node.output_parameters},
+                      {"artifacts", std::move(artifacts)}};
+    if (node.result) spec["result"] = *node.result;
+    auto created = catalog_.Create(Kind::kCacheEntry, run.ctx.ns, std::move(spec), {},
+                                   CacheId(run.ctx.ns, node.launch->cache_key));
+    if (!created && created.error().code() != Code::kAlreadyExists) {
+      spdlog::warn("pipelines: cache entry for run {} node {}: {}", run.ctx.run_id, node.id,
+                   created.error().ToString());
+    }
+  }
+
+  void PersistDirty() {
+    for (auto& [id, run] : runs_) {
+      if (!run.dirty) continue;
+      run.dirty = false;
+      auto updated = catalog_.Update(Kind::kRun, id, [&](Record& r) {
+        r.status = run.state.ToJson();
+        return Status();
+      });
+      if (updated) {
+        run.record = *updated;
+      } else if (updated.error().code() == Code::kNotFound) {
+        // Deleted while running: stop it.
+        run.state.phase = RunPhase::kFailed;
+        for (auto& [node, handle] : run.running) {
+          if (handle) handle->Kill();
+        }
+      } else {
+        spdlog::warn("pipelines: saving run {}: {}", id, updated.error().ToString());
+        run.dirty = true;
+      }
+    }
+  }
+
+  std::string NodeDir(const ActiveRun& run, const std::string& node_id) const {
+    return RunDir(run.ctx.ns, run.ctx.run_id) + "/" + node_id;
+  }
+  std::string AttemptRoot(const ActiveRun& run, const Node& node) const {
+    return NodeDir(run, node.id) + "/a" + std::to_string(node.attempts);
+  }
+
+  Status Prepare(const ActiveRun& run, const Node& node, const std::string& root) {
+    std::error_code ec;
+    fs::remove_all(root, ec);
+    SKIFF_RETURN_IF_ERROR(EnsureDirectory(root + "/tmp", 0700));
+    const LaunchSpec& l = *node.launch;
+    for (const InputFile& f : l.files) {
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      fs::create_directories(fs::path(host).parent_path(), ec);
+      SKIFF_RETURN_IF_ERROR(WriteFileAtomic(host, f.content, f.executable ? 0755 : 0644));
+    }
+    for (const InputArtifact& a : l.input_artifacts) {
+      std::string from = ArtifactHostPath(a.uri);
+      if (from.empty()) {
+        return InvalidArgument("input artifact \"" + a.name + "\": cannot read " + a.uri);
+      }
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, a.path));
+      SKIFF_RETURN_IF_ERROR(CopyTree(from, host));
+    }
+    (void)run;
+    return Status();
+  }
+
+  void LaunchNode(const Launch& l) {
+    auto it = runs_.find(l.run_id);
+    if (it == runs_.end()) return;
+    ActiveRun& run = it->second;
+    Node* node = run.state.Find(l.node_id);
+    if (node == nullptr || !node->launch) return;
+    const LaunchSpec& spec = *node->launch;
+    std::string root = AttemptRoot(run, *node);
+    TaskProcessSpec p;
+    p.argv = spec.argv;
+    p.env = options_.task_env;
+    for (const auto& [k, v] : spec.env) p.env[k] = v;
+    p.env.emplace("HOME", "/tmp");
+    p.env["KFP_RUN_ID"] = run.ctx.run_id;
+    p.env["KFP_POD_NAME"] = node->id;
+    p.root_dir = root;
+    p.working_dir = spec.working_dir;
+    p.log_path = NodeDir(run, node->id) + "/log";
+    p.capture_stdout = spec.capture_result;
+    p.timeout_ms = spec.timeout_ms;
+    p.hidden_dirs = options_.hidden_dirs;
+    p.hidden_dirs.push_back(options_.data_dir);
+    p.extra_path_dirs = options_.extra_path_dirs;
+    int attempt = node->attempts;
+    Status prepared = Prepare(run, *node, root);
+    Result<std::unique_ptr<TaskHandle>> handle =
+        prepared.ok() ? launcher_.Start(
+                            p,
+                            [this, run_id = l.run_id, node_id = l.node_id, attempt](TaskExit exit) {
+                              Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
+                            })
+                      : Result<std::unique_ptr<TaskHandle>>(prepared);
+    if (!handle) {
+      TaskExit exit;
+      exit.start_error = handle.error().message();
+      run.running.erase(node->id);
+      --running_tasks_;
+      FinishAttempt(run, *node, exit, /*error=*/true, exit.start_error);
+      return;
+    }
+    node->state["pid"] = static_cast<int64_t>((*handle)->pid());
+    node->state["startTicks"] = (*handle)->start_time_ticks();
+    run.dirty = true;
+    run.running[node->id] = std::move(*handle);
+    if (!run.state.shutdown.empty()) run.running[node->id]->Kill();
+  }
+
+  void OnTaskDone(TaskDone& d) {
+    auto it = runs_.find(d.run_id);
+    if (it == runs_.end()) return;
+    ActiveRun& run = it->second;
+    if (run.running.erase(d.node_id) > 0) --running_tasks_;
+    Node* node = run.state.Find(d.node_id);
+    if (node == nullptr || node->phase != NodePhase::kRunning || node->attempts != d.attempt) {
+      return;
+    }
+    node->state.erase("pid");
+    node->state.erase("startTicks");
+    node->exit_code.reset();
+    if (d.exit.start_error.empty() && !d.exit.timed_out && !d.exit.killed && d.exit.signal == 0) {
+      node->exit_code = d.exit.exit_code;
+    }
+    if (d.exit.ok()) {
+      Status collected = Collect(run, *node, d.exit);
+      if (collected.ok()) {
+        node->phase = NodePhase::kSucceeded;
+        node->finished_at_ms = Now();
+        node->message.clear();
+        StoreCache(run, *node);
+        run.dirty = true;
+        return;
+      }
+      FinishAttempt(run, *node, d.exit, /*error=*/true, collected.message());
+      return;
+    }
+    if (d.exit.killed && !run.state.shutdown.empty()) {
+      node->phase = NodePhase::kFailed;
+      node->message = "terminated";
+      node->finished_at_ms = Now();
+      run.dirty = true;
+      return;
+    }
+    bool error = !d.exit.start_error.empty();
+    FinishAttempt(run, *node, d.exit, error, d.exit.Describe());
+  }
+
+  // An attempt ended without success: retry it or fail the node.
+  void FinishAttempt(ActiveRun& run, Node& node, const TaskExit& exit, bool error,
+                     const std::string& why) {
+    (void)exit;
+    run.dirty = true;
+    const RetryPolicy& p = node.launch ? node.launch->retry : RetryPolicy{};
+    bool covered = error ? CoversError(p.on) : CoversFailure(p.on);
+    if (covered && node.attempts <= p.limit && run.state.shutdown.empty()) {
+      node.phase = NodePhase::kPending;
+      node.retry_at_ms = Now() + BackoffMs(p, node.attempts);
+      node.message = "attempt " + std::to_string(node.attempts) + " " + why + "; retrying (" +
+                     std::to_string(node.attempts) + "/" + std::to_string(p.limit) + ")";
+      return;
+    }
+    node.phase = error ? NodePhase::kError : NodePhase::kFailed;
+    node.message = why;
+    if (node.attempts > 1)
+      node.message += " (after " + std::to_string(node.attempts) + " attempts)";
+    node.finished_at_ms = Now();
+  }
+
+  Status Collect(ActiveRun& run, Node& node, const TaskExit& exit) {
+    const LaunchSpec& l = *node.launch;
+    std::string root = AttemptRoot(run, node);
+    node.output_parameters.clear();
+    node.output_artifacts.clear();
+    for (const OutputFile& f : l.output_parameters) {
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      auto text = ReadFile(host, kMaxOutputParameterBytes);
+      if (!text) {
+        if (f.default_value) {
+          node.output_parameters[f.name] = *f.default_value;
+          continue;
+        }
+        return NotFound("output parameter \"" + f.name + "\": the task did not write " + f.path);
+      }
+      SKIFF_ASSIGN_OR_RETURN(json::value v, TypedValue(*text, f.type, f.name));
+      node.output_parameters[f.name] = std::move(v);
+    }
+    for (const OutputFile& f : l.output_artifacts) {
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      std::error_code ec;
+      if (!fs::exists(host, ec)) {
+        if (f.optional) continue;
+        return NotFound("output artifact \"" + f.name + "\": the task did not write " + f.path);
+      }
+      std::string uri;
+      if (f.path.rfind(kLocalArtifactPrefix, 0) == 0) {
+        uri = "file:///" + f.path.substr(kLocalArtifactPrefix.size());
+      } else {
+        uri = run.ctx.pipeline_root + "/" + node.id + "/" + f.name;
+      }
+      std::string dest = ArtifactHostPath(uri);
+      if (dest.empty()) {
+        return InvalidArgument("output artifact \"" + f.name + "\": " + uri +
+                               " is outside the run's artifact store");
+      }
+      SKIFF_RETURN_IF_ERROR(MoveTree(host, dest));
+      node.output_artifacts.push_back({f.name, uri, f.path, f.type, {}});
+    }
+    if (!l.executor_output_path.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, l.executor_output_path));
+      std::error_code ec;
+      if (fs::exists(host, ec)) {
+        SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(host, 16 << 20));
+        auto out = ParseJsonObject(text);
+        if (!out) {
+          return InvalidArgument("executor output " + l.executor_output_path + ": " +
+                                 out.error().message());
+        }
+        if (const json::object* pv = GetObject(*out, "parameterValues")) {
+          for (const auto& [k, v] : *pv) node.output_parameters[k] = v;
+        }
+        if (const json::object* arts = GetObject(*out, "artifacts")) {
+          for (const auto& [name, list] : *arts) {
+            const json::value* items = Find(list, "artifacts");
+            if (items == nullptr || !items->is_array() || items->get_array().empty()) continue;
+            const json::value& first = items->get_array()[0];
+            if (!first.is_object()) continue;
+            for (Artifact& a : node.output_artifacts) {
+              if (a.name != name) continue;
+              if (const json::object* md = GetObject(first.get_object(), "metadata")) {
+                a.metadata = *md;
+              }
+            }
+          }
+        }
+      }
+    }
+    if (l.capture_result) {
+      std::string r = exit.stdout_text;
+      if (!r.empty() && r.back() == '\n') r.pop_back();
+      node.result = std::move(r);
+    }
+    return Status();
+  }
+
+  // Argo's retry of a failed run: failed nodes (and everything under them) go, their ancestors
+  // run again; succeeded and skipped nodes stay.
+  static void ResetFailed(RunState& s) {
+    std::set<std::string> remove;
+    std::function<void(const std::string&)> subtree = [&](const std::string& id) {
+      if (!remove.insert(id).second) return;
+      if (const Node* n = s.Find(id)) {
+        for (const std::string& c : n->children) subtree(c);
+      }
+    };
+    for (const auto& [id, n] : s.nodes) {
+      bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
+                 n.phase == NodePhase::kOmitted;
+      if (bad && n.type != "DAG" && n.type != "Steps" && n.type != "TaskGroup" &&
+          n.type != "StepGroup") {
+        subtree(id);
+      }
+    }
+    // Containers of removed nodes run again.
+    for (const std::string& id : std::set<std::string>(remove)) {
+      const Node* n = s.Find(id);
+      for (std::string p = n ? n->parent : std::string(); !p.empty();) {
+        Node* parent = s.Find(p);
+        if (parent == nullptr) break;
+        parent->phase = NodePhase::kRunning;
+        parent->finished_at_ms = 0;
+        parent->message.clear();
+        p = parent->parent;
+      }
+    }
+    for (const std::string& id : remove) s.nodes.erase(id);
+    for (auto& [id, n] : s.nodes) {
+      std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
+    }
+    s.phase = RunPhase::kRunning;
+    s.shutdown.clear();
+    s.message.clear();
+    s.finished_at_ms = 0;
+    if (s.root.empty() || !s.nodes.contains(s.root)) {
+      s.root.clear();
+      s.nodes.clear();
+      s.phase = RunPhase::kPending;
+    }
+  }
+};
+
+Engine::Engine(Catalog& catalog, TaskLauncher& launcher, const Clock& clock, ProgramLoader loader,
+               EngineOptions options)
+    : impl_(std::make_unique<Impl>(catalog, launcher, clock, std::move(loader),
+                                   std::move(options))) {}
+
+Engine::~Engine() { Stop(); }
+
+Status Engine::Start() { return impl_->Start(); }
+void Engine::Stop() { impl_->Stop(); }
+void Engine::Submit(const std::string& run_id) { impl_->Post(Impl::Submitted{run_id}); }
+
+Status Engine::Terminate(const std::string& run_id) {
+  RecordPtr r = impl_->catalog_.Get(Kind::kRun, run_id);
+  if (r == nullptr) return NotFound("run \"" + run_id + "\" not found");
+  std::string phase = GetString(r->status, "phase");
+  if (phase == "Succeeded" || phase == "Failed" || phase == "Error") {
+    return FailedPrecondition("run \"" + run_id + "\" has already finished (" + phase + ")");
+  }
+  impl_->Post(Impl::Terminated{run_id});
+  return Status();
+}
+
+Status Engine::Retry(const std::string& run_id) {
+  RecordPtr r = impl_->catalog_.Get(Kind::kRun, run_id);
+  if (r == nullptr) return NotFound("run \"" + run_id + "\" not found");
+  std::string phase = GetString(r->status, "phase");
+  if (phase != "Failed" && phase != "Error") {
+    return FailedPrecondition("run \"" + run_id + "\" cannot be retried: only a failed run can (" +
+                              (phase.empty() ? std::string("Pending") : phase) + ")");
+  }
+  impl_->Post(Impl::Retried{run_id});
+  return Status();
+}
+
+void Engine::WaitIdle() { impl_->WaitIdle(); }
+
+std::string Engine::LogPath(const Record& run, const std::string& node_id) const {
+  return impl_->RunDir(run.ns, run.id) + "/" + node_id + "/log";
+}
+
+std::string Engine::PipelineRoot(const std::string& ns, const std::string& run_id) const {
+  return impl_->PipelineRoot(ns, run_id);
+}
+
+std::string Engine::ArtifactHostPath(std::string_view uri) const {
+  return impl_->ArtifactHostPath(uri);
+}
+
+}  // namespace skiff::pipelines
