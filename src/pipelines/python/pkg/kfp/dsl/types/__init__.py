@@ -1,0 +1,1 @@
+"""KFP's type modules (skiff's implementation): artifact classes and annotations."""
