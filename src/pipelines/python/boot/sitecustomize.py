@@ -57,4 +57,3 @@ def _skiff_install():
 
 
 _skiff_install()
-del _skiff_install, _skiff_real_kfp_present
