@@ -14,20 +14,31 @@ import os
 import sys
 
 
-def _skiff_real_kfp_present(here):
-    import importlib.util
+def _skiff_find(name, path=None):
+    """Like importlib.util.find_spec for a top-level name, without importing importlib.util
+    (its imports would double Python's start-up time)."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            spec = find_spec(name, path)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None:
+            return spec
+    return None
 
-    try:
-        spec = importlib.util.find_spec("kfp")
-    except (ImportError, ValueError):
-        return False
+
+def _skiff_real_kfp_present(install_dir):
+    spec = _skiff_find("kfp")
     if spec is None or spec.loader is None:  # absent, or a namespace directory only
         return False
     locations = list(spec.submodule_search_locations or [])
     if not locations:
         return True  # found by a finder that does not expose files: trust it
     for location in locations:
-        if os.path.abspath(location).startswith(here + os.sep):
+        if os.path.abspath(location).startswith(install_dir + os.sep):
             continue
         for module in ("dsl", "components"):
             if os.path.isfile(os.path.join(location, module, "executor_main.py")):
@@ -42,7 +53,7 @@ def _skiff_install():
         sys.path.insert(0, package_dir)
     # Run the sitecustomize this file shadows.
     import importlib.machinery
-    import importlib.util
+    import types
 
     skip = {here, package_dir}
     rest = [p for p in sys.path if os.path.abspath(p or os.curdir) not in skip]
@@ -50,7 +61,9 @@ def _skiff_install():
     if spec is None or spec.loader is None:
         return
     try:
-        module = importlib.util.module_from_spec(spec)
+        module = types.ModuleType("sitecustomize")
+        module.__file__ = spec.origin
+        module.__spec__ = spec
         spec.loader.exec_module(module)
     except Exception as e:  # as site.py does: report and go on
         print(f"Error in sitecustomize ({spec.origin}): {type(e).__name__}: {e}", file=sys.stderr)
