@@ -410,3 +410,49 @@ def test_shadowed_sitecustomize_still_runs(tmp_path, shim):
                 "kfp.SKIFF_SHIM)"], tmp_path, f"{shim / 'boot'}:{other}")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["1", "True"]
+
+
+EXIT_HANDLER_SOURCE = '''
+def report(status: PipelineTaskFinalStatus, user: str = "nobody") -> str:
+    return f"{status.state} {status.pipeline_task_name} {status.error_code} {status.error_message} {user}"
+'''
+
+
+def test_pipeline_task_final_status(tmp_path, shim):
+    command, args = with_source("add_numbers.yaml", "exec-add-numbers", EXIT_HANDLER_SOURCE,
+                                "report")
+    status = {"state": "FAILED", "pipelineJobResourceName": "runs/1", "pipelineTaskName": "train",
+              "error": {"code": 9, "message": "it broke"}}
+    t = Task(tmp_path, "exit", {"status": status}, ["Output"]).run(command, args, tmp_path, shim)
+    assert t.output() == {"parameterValues": {"Output": "FAILED train 9 it broke nobody"}}
+
+
+def test_missing_package_is_explained(tmp_path, shim):
+    source = "def uses_pandas() -> int:\n    import pandas_not_installed_here\n    return 1\n"
+    command, args = with_source("add_numbers.yaml", "exec-add-numbers", source, "uses_pandas")
+    t = Task(tmp_path, "pandas", {}, ["Output"]).run(command, args, tmp_path, shim,
+                                                     expect_ok=False)
+    assert t.proc.returncode != 0
+    assert "`pandas_not_installed_here` is not installed" in t.proc.stderr
+    assert "ModuleNotFoundError" in t.proc.stderr
+
+
+def test_artifact_path_rule_matches_cpp(tmp_path, shim):
+    """The Python twin of ArtifactLocalPath, on the cases lightweight_test.cpp checks."""
+    cases = {
+        "file:///var/lib/skiff/pipelines/artifacts/ns/run/a/model":
+            "/tmp/skiff/artifacts/var/lib/skiff/pipelines/artifacts/ns/run/a/model",
+        "s3://bucket/p/x": "/tmp/skiff/artifacts/bucket/p/x",
+        "gs://b//k/": "/tmp/skiff/artifacts/b/k",
+        "minio://mlpipeline/v2/artifacts/x": "/tmp/skiff/artifacts/mlpipeline/v2/artifacts/x",
+        "file:///a/./b/../c": "/tmp/skiff/artifacts/a/c",
+        "file:///../../etc/passwd": "/tmp/skiff/artifacts/etc/passwd",
+        "s3://..": "/tmp/skiff/artifacts",
+        "/tmp/x/y": "/tmp/x/y",
+        "": "",
+    }
+    script = ("import json, sys\nfrom kfp.dsl import Artifact\n"
+              "print(json.dumps({u: Artifact(uri=u).path for u in json.loads(sys.argv[1])}))\n")
+    proc = run(["python3", "-c", script, json.dumps(list(cases))], tmp_path, str(shim / "boot"))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == cases

@@ -39,14 +39,21 @@ def executor_main(argv=None) -> None:
                            "kfp in their image)")
     func_name = args.function_to_execute
     logging.info(f"Loading KFP component `{func_name}` from {args.component_module_path}")
-    module = _load_module(args.component_module_path)
-    executor_input = json.loads(args.executor_input)
-    function_to_execute = getattr(module, func_name, None)
-    if function_to_execute is None:
-        raise RuntimeError(f"No function `{func_name}` in {args.component_module_path}")
-    executor = component_executor.Executor(executor_input=executor_input,
-                                           function_to_execute=function_to_execute)
-    executor.execute()
+    try:
+        module = _load_module(args.component_module_path)
+        executor_input = json.loads(args.executor_input)
+        function_to_execute = getattr(module, func_name, None)
+        if function_to_execute is None:
+            raise RuntimeError(f"No function `{func_name}` in {args.component_module_path}")
+        executor = component_executor.Executor(executor_input=executor_input,
+                                               function_to_execute=function_to_execute)
+        executor.execute()
+    except ModuleNotFoundError as e:
+        # The traceback follows; say why the module is missing.
+        print(f"skiff: Python module `{e.name}` is not installed. skiff runs KFP lightweight "
+              "components without network, so the component's packages_to_install are not "
+              "installed: install them for the python3 that runs tasks.", file=sys.stderr)
+        raise
 
 
 if __name__ == "__main__":
