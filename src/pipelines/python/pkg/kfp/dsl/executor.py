@@ -248,7 +248,7 @@ class Executor:
         want = _parameter_type(annotation)
         if want is not None:
             accepted = (int, float) if want is float else want
-            if not isinstance(value, accepted) or (want is int and isinstance(value, bool)):
+            if not isinstance(value, accepted):
                 raise ValueError(f"Function `{self.func.__name__}` returned value of type "
                                  f"{type(value)}; want type {want}")
             self.write_output_parameter_value(output_name, value)
