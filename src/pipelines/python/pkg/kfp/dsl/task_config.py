@@ -1,15 +1,22 @@
 """TaskConfig: the task's Kubernetes settings some KFP components receive (informational)."""
 
-import dataclasses
-from typing import Any, Dict, List, Optional
 
-
-@dataclasses.dataclass
 class TaskConfig:
-    affinity: Optional[Dict[str, Any]] = None
-    tolerations: Optional[List[Dict[str, Any]]] = None
-    node_selector: Optional[Dict[str, str]] = None
-    env: Optional[List[Dict[str, Any]]] = None
-    volumes: Optional[List[Dict[str, Any]]] = None
-    volume_mounts: Optional[List[Dict[str, Any]]] = None
-    resources: Optional[Dict[str, Any]] = None
+    """As KFP's dataclass (a plain class here: dataclasses would slow every task's start)."""
+
+    def __init__(self, affinity=None, tolerations=None, node_selector=None, env=None,
+                 volumes=None, volume_mounts=None, resources=None):
+        self.affinity = affinity
+        self.tolerations = tolerations
+        self.node_selector = node_selector
+        self.env = env
+        self.volumes = volumes
+        self.volume_mounts = volume_mounts
+        self.resources = resources
+
+    def __eq__(self, other):
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"TaskConfig({fields})"
