@@ -1,0 +1,1022 @@
+#include "pipelines/launcher.hpp"
+
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "core/fs.hpp"
+#include "core/log.hpp"
+
+namespace skiff::pipelines {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    reset(o.release());
+    return *this;
+  }
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  int release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  explicit operator bool() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+
+// Moves `fd` above 2 (CLOEXEC), so that the dup2s onto 0, 1 and 2 in the child never clobber a
+// source descriptor (a server started with a closed stdin gets 0 from its next open).
+int High(int fd) {
+  if (fd < 0 || fd > 2) return fd;
+  int h = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return h;
+}
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+long PidfdOpen(pid_t pid) { return ::syscall(SYS_pidfd_open, pid, 0); }
+long PidfdSignal(int pidfd, int sig) {
+  return ::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0);
+}
+
+// The steps the child reports a failure of (Report::step).
+enum Step : int32_t {
+  kStepUserNs = 1,
+  kStepPrivate,
+  kStepHide,
+  kStepTmp,
+  kStepProc,
+  kStepWorkDir,
+  kStepChdir,
+  kStepSignals,
+  kStepFork,
+  kStepStdio,
+  kStepCaps,
+};
+
+// What the child writes on the report pipe (one write of a few bytes: atomic).
+struct Report {
+  enum Kind : int32_t { kSetupFailed = 1, kExecFailed = 2, kExited = 3 };
+  int32_t kind = 0;
+  int32_t step = 0;
+  int32_t index = 0;  // kStepHide: which hidden dir
+  int32_t err = 0;
+  int32_t status = 0;  // kExited: the command's wait status
+};
+
+// Everything the child needs, prepared before the fork: between fork and exec only
+// async-signal-safe calls on these (no allocation).
+struct ChildPlan {
+  bool userns = false;
+  int report_w = -1;
+  int log_fd = -1;
+  int out_w = -1;  // capture_stdout: stdout's pipe; else stdout goes to log_fd
+  int null_fd = -1;
+  std::string tmp_host;  // ROOT/tmp
+  std::string uid_map, gid_map;
+  std::string working_dir;
+  std::vector<std::string> strings;                           // storage for the arrays below
+  std::vector<char*> argv, envp, exec_paths, hidden, mkdirs;  // each nullptr-terminated
+};
+
+// ---------------------------------------------------------------------------------------------
+// The child side. Only async-signal-safe calls from here to the exec.
+
+ssize_t WriteAll(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = ::write(fd, p + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return w;
+    done += static_cast<size_t>(w);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+[[noreturn]] void ChildFail(int report_w, Report::Kind kind, Step step, int index, int err) {
+  Report r;
+  r.kind = kind;
+  r.step = step;
+  r.index = index;
+  r.err = err;
+  ssize_t ignored = WriteAll(report_w, &r, sizeof r);
+  (void)ignored;
+  ::_exit(127);
+}
+
+bool WriteProcFile(const char* path, const char* data) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t n = ::strlen(data);
+  ssize_t w = ::write(fd, data, n);
+  int e = errno;
+  ::close(fd);
+  errno = e;
+  return w == static_cast<ssize_t>(n);
+}
+
+bool DupTo(int src, int dst) {
+  if (src == dst) return ::fcntl(dst, F_SETFD, 0) == 0;
+  return ::dup2(src, dst) == dst;
+}
+
+// The init of the task's PID namespace: sends SIGTERM on to every other process of it.
+void InitOnTerm(int) {
+  int e = errno;
+  ::kill(-1, SIGTERM);
+  errno = e;
+}
+
+pid_t RawFork(unsigned long flags) {
+  return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
+}
+
+[[noreturn]] void RunCommand(const ChildPlan& p) {
+  struct sigaction dfl;
+  ::memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL: ignored
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {
+    ChildFail(p.report_w, Report::kSetupFailed, kStepSignals, 0, errno);
+  }
+  if (!DupTo(p.null_fd, 0) || !DupTo(p.out_w >= 0 ? p.out_w : p.log_fd, 1) || !DupTo(p.log_fd, 2)) {
+    ChildFail(p.report_w, Report::kSetupFailed, kStepStdio, 0, errno);
+  }
+  if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0) {
+    ChildFail(p.report_w, Report::kSetupFailed, kStepCaps, 0, errno);
+  }
+  // Whatever another thread of skiff opened without O_CLOEXEC stays out of the task. The report
+  // pipe is CLOEXEC already and stays open until the exec succeeds.
+  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  int err = ENOENT;
+  for (char* const* c = p.exec_paths.data(); *c != nullptr; ++c) {
+    ::execve(*c, p.argv.data(), p.envp.data());
+    int e = errno;
+    if (e == EACCES) {
+      err = EACCES;  // as execvp: keep looking, report EACCES if nothing else runs
+    } else if (e != ENOENT && e != ENOTDIR) {
+      err = e;
+      break;
+    }
+  }
+  ChildFail(p.report_w, Report::kExecFailed, kStepFork, 0, err);
+}
+
+// Closes every descriptor but `keep` (ascending, -1 entries ignored): the init never execs, so
+// CLOEXEC does not protect it from holding other tasks' pipe ends (which would delay their EOF
+// until this task ends).
+void CloseAllBut(int* keep, int n) {
+  for (int i = 1; i < n; ++i) {  // insertion sort: async-signal-safe, n is tiny
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; --j) {
+      int tmp = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = tmp;
+    }
+  }
+  unsigned lo = 0;
+  for (int i = 0; i < n; ++i) {
+    if (keep[i] < 0) continue;
+    unsigned fd = static_cast<unsigned>(keep[i]);
+    if (fd > lo) ::syscall(SYS_close_range, lo, fd - 1, 0U);
+    lo = fd + 1;
+  }
+  ::syscall(SYS_close_range, lo, ~0U, 0U);
+}
+
+[[noreturn]] void RunInit(const ChildPlan& p) {
+  const int rep = p.report_w;
+  int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd};
+  CloseAllBut(keep, 4);
+  if (p.userns) {
+    if (!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) {
+      ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
+    }
+    if (!WriteProcFile("/proc/self/uid_map", p.uid_map.c_str()) ||
+        !WriteProcFile("/proc/self/gid_map", p.gid_map.c_str())) {
+      ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
+    }
+  }
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, errno);
+  }
+  // Hidden dirs first, while their host paths still resolve (a hidden dir may be under /tmp);
+  // ROOT/tmp is opened before, so it may lie inside a hidden dir (skiff's data dir holds the
+  // task dirs). Opened here, not before the fork: a bind mount's source must be in the
+  // caller's mount namespace.
+  int root_tmp = ::open(p.tmp_host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_tmp < 0) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
+  char tmp_source[32] = "/proc/self/fd/";
+  {
+    char digits[12];
+    int n = 0;
+    for (int v = root_tmp; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+    char* out = tmp_source + 14;
+    while (n > 0) *out++ = digits[--n];
+    *out = 0;
+  }
+  for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
+    if (::mount("tmpfs", p.hidden[static_cast<size_t>(i)], "tmpfs",
+                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,nr_inodes=1,mode=0555") != 0 &&
+        errno != ENOENT) {
+      ChildFail(rep, Report::kSetupFailed, kStepHide, i, errno);
+    }
+  }
+  if (::mount(tmp_source, "/tmp", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
+  }
+  ::close(root_tmp);
+  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepProc, 0, errno);
+  }
+  for (char* const* d = p.mkdirs.data(); *d != nullptr; ++d) {
+    if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
+      ChildFail(rep, Report::kSetupFailed, kStepWorkDir, 0, errno);
+    }
+  }
+  if (::chdir(p.working_dir.c_str()) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepChdir, 0, errno);
+  }
+  struct sigaction term;
+  ::memset(&term, 0, sizeof term);
+  term.sa_handler = InitOnTerm;
+  term.sa_flags = SA_RESTART;
+  ::sigfillset(&term.sa_mask);
+  sigset_t only_term;
+  ::sigemptyset(&only_term);
+  ::sigaddset(&only_term, SIGTERM);
+  if (::sigaction(SIGTERM, &term, nullptr) != 0 ||
+      ::sigprocmask(SIG_UNBLOCK, &only_term, nullptr) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, errno);
+  }
+  pid_t cmd = RawFork(0);
+  if (cmd < 0) ChildFail(rep, Report::kSetupFailed, kStepFork, 0, errno);
+  if (cmd == 0) RunCommand(p);
+  // The init keeps only the report pipe: the stdout pipe must reach EOF when the task ends.
+  for (int fd : {p.out_w, p.log_fd, p.null_fd}) {
+    if (fd >= 0) ::close(fd);
+  }
+  for (;;) {
+    int status = 0;
+    pid_t w = ::waitpid(-1, &status, 0);
+    if (w == cmd) {
+      Report r;
+      r.kind = Report::kExited;
+      r.status = status;
+      ssize_t ignored = WriteAll(rep, &r, sizeof r);
+      (void)ignored;
+      ::_exit(0);  // the kernel kills what the command left behind
+    }
+    if (w < 0 && errno != EINTR) ::_exit(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Isolation probe.
+
+struct Isolation {
+  Status status;
+  bool userns = false;
+};
+
+// Forks a child with `flags` that sets up what a task needs; "" when it worked, else why not.
+std::string ProbeOnce(bool userns) {
+  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | (userns ? CLONE_NEWUSER : 0);
+  std::string uid_map = std::to_string(::geteuid()) + " " + std::to_string(::geteuid()) + " 1";
+  std::string gid_map = std::to_string(::getegid()) + " " + std::to_string(::getegid()) + " 1";
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_CLOEXEC) != 0) return std::string("pipe: ") + std::strerror(errno);
+  Fd rd(pipe_fds[0]), wr(pipe_fds[1]);
+  pid_t pid = RawFork(flags);
+  if (pid < 0) {
+    return std::string("clone(") + (userns ? "CLONE_NEWUSER|" : "") +
+           "CLONE_NEWNS|CLONE_NEWPID): " + std::strerror(errno);
+  }
+  if (pid == 0) {
+    int32_t fail[2] = {0, 0};
+    if (userns && ((!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) ||
+                   !WriteProcFile("/proc/self/uid_map", uid_map.c_str()) ||
+                   !WriteProcFile("/proc/self/gid_map", gid_map.c_str()))) {
+      fail[0] = 1;
+    } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+      fail[0] = 2;
+    } else if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=4k") != 0) {
+      fail[0] = 3;
+    } else if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+      fail[0] = 4;
+    }
+    fail[1] = errno;
+    if (fail[0] != 0) {
+      ssize_t ignored = WriteAll(wr.get(), fail, sizeof fail);
+      (void)ignored;
+    }
+    ::_exit(fail[0]);
+  }
+  wr.reset();
+  int32_t fail[2] = {0, 0};
+  ssize_t n;
+  do {
+    n = ::read(rd.get(), fail, sizeof fail);
+  } while (n < 0 && errno == EINTR);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (n == static_cast<ssize_t>(sizeof fail) && fail[0] != 0) {
+    static const char* const kWhat[] = {"", "write the user namespace's uid/gid maps",
+                                        "make mounts private", "mount a tmpfs", "mount /proc"};
+    return std::string(kWhat[fail[0]]) + ": " + std::strerror(fail[1]);
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return "the probe process failed";
+  return "";
+}
+
+Isolation ProbeIsolation() {
+  Isolation iso;
+  int pfd = static_cast<int>(PidfdOpen(::getpid()));
+  if (pfd < 0) {
+    iso.status = FailedPrecondition(
+        std::string("cannot run pipeline tasks: pidfd_open (Linux 5.3 or later) failed: ") +
+        std::strerror(errno));
+    return iso;
+  }
+  ::close(pfd);
+  std::string as_root;
+  if (::geteuid() == 0) {
+    as_root = ProbeOnce(false);
+    if (as_root.empty()) return iso;
+  } else {
+    as_root = "not root";
+  }
+  std::string in_userns = ProbeOnce(true);
+  if (in_userns.empty()) {
+    iso.userns = true;
+    return iso;
+  }
+  iso.status = FailedPrecondition(
+      "cannot isolate pipeline tasks (they need new mount and PID namespaces): as root: " +
+      as_root + "; in a user namespace: " + in_userns +
+      " (are user namespaces enabled? see sysctl user.max_user_namespaces and "
+      "kernel.unprivileged_userns_clone, or run skiff as root)");
+  return iso;
+}
+
+const Isolation& GetIsolation() {
+  static const Isolation iso = ProbeIsolation();
+  return iso;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Preparing a start (on the caller's thread).
+
+std::vector<std::string> SplitPath(const std::string& path) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t colon = path.find(':', start);
+    out.push_back(path.substr(start, colon == std::string::npos ? colon : colon - start));
+    if (colon == std::string::npos) break;
+    start = colon + 1;
+  }
+  return out;
+}
+
+std::string StepText(int step) {
+  switch (step) {
+    case kStepUserNs:
+      return "set up the user namespace";
+    case kStepPrivate:
+      return "make the task's mounts private";
+    case kStepHide:
+      return "hide";
+    case kStepTmp:
+      return "mount the task's /tmp";
+    case kStepProc:
+      return "mount the task's /proc";
+    case kStepWorkDir:
+      return "create the working directory";
+    case kStepChdir:
+      return "enter the working directory";
+    case kStepSignals:
+      return "set up signals";
+    case kStepFork:
+      return "fork";
+    case kStepStdio:
+      return "set up stdin/stdout/stderr";
+    case kStepCaps:
+      return "drop CAP_SYS_ADMIN";
+  }
+  return "start the task";
+}
+
+}  // namespace
+
+std::string TaskExit::Describe() const {
+  if (!start_error.empty()) return "failed to start: " + start_error;
+  if (timed_out) return "timed out";
+  if (killed) return "terminated";
+  if (signal != 0) return "killed by signal " + std::to_string(signal);
+  return "exit code " + std::to_string(exit_code);
+}
+
+int64_t ProcessStartTicks(pid_t pid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/stat";
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return -1;
+  char buf[1024];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  // "PID (comm) S ppid ...": comm may hold spaces and parentheses; fields resume after the
+  // last ')'. starttime is field 22, the 20th after it.
+  char* p = ::strrchr(buf, ')');
+  if (p == nullptr) return -1;
+  ++p;
+  for (int field = 3; field < 22; ++field) {
+    while (*p == ' ') ++p;
+    while (*p != ' ' && *p != 0) ++p;
+    if (*p == 0) return -1;
+  }
+  return std::strtoll(p, nullptr, 10);
+}
+
+Status CheckIsolation() { return GetIsolation().status; }
+
+void TaskLauncher::KillStale(pid_t pid, int64_t start_time_ticks) {
+  if (pid <= 1) return;
+  // The pidfd pins the process checked: if the pid is reused after the check, the signal still
+  // goes to the process whose start time matched (or nowhere).
+  Fd pfd(static_cast<int>(PidfdOpen(pid)));
+  if (!pfd) return;
+  if (ProcessStartTicks(pid) != start_time_ticks) return;
+  PidfdSignal(pfd.get(), SIGKILL);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The launcher.
+
+class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Impl> {
+ public:
+  explicit Impl(LauncherOptions options) : options_(options) {}
+
+  Status Init();
+  void StartThread() {
+    thread_ = std::thread([this] { Run(); });
+    thread_id_ = thread_.get_id();
+  }
+  void Run();
+  Result<std::unique_ptr<TaskHandle>> Start(const TaskProcessSpec& spec,
+                                            std::function<void(TaskExit)> done);
+  void Kill(uint64_t id);
+  void Shutdown();
+
+ private:
+  enum Kind : uint64_t { kWake = 0, kReport = 1, kOut = 2, kPidfd = 3 };
+
+  struct Request {
+    std::unique_ptr<ChildPlan> plan;
+    Fd report_r, out_r, log_fd;
+    std::string argv0, path_value, working_dir, tmp_host;
+    std::vector<std::string> hidden;
+    bool capture = false;
+    size_t max_result = 0;
+    int64_t timeout_ms = 0;
+    std::function<void(TaskExit)> done;
+  };
+  struct Spawned {
+    uint64_t id;
+    pid_t pid;
+    int64_t ticks;
+  };
+
+  struct Task {
+    uint64_t id = 0;
+    pid_t pid = 0;
+    int64_t ticks = 0;
+    Fd pidfd, report_r, out_r, log_fd;
+    Request req;  // messages need its strings; its fds have moved to the above
+    std::string report_buf;
+    std::string out;
+    bool out_truncated = false;
+    bool reaped = false;
+    int init_status = 0;
+    bool have_report = false;
+    Report report;
+    int64_t deadline_ms = 0;  // time-out; 0 none
+    int64_t kill_at_ms = 0;   // SIGKILL after the grace period; 0 none
+    bool term_sent = false, kill_sent = false;
+    bool killed = false, timed_out = false;
+  };
+
+  struct Pending {
+    Request req;
+    std::promise<Result<Spawned>> promise;
+  };
+
+  Result<Spawned> Spawn(Request req);  // REQUIRES: mu_ held
+  void Wake();
+  void BeginKill(Task& t);  // REQUIRES: mu_ held
+  void OnReport(Task& t);
+  void OnOut(Task& t);
+  void OnPidfd(Task& t);
+  bool Finished(const Task& t) const;
+  TaskExit MakeExit(Task& t);
+  void Watch(int fd, uint64_t id, Kind kind);
+
+  class Handle;
+
+  const LauncherOptions options_;
+  Fd epoll_, wake_, null_;
+  std::thread thread_;
+  std::thread::id thread_id_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Pending>> queue_;
+  std::unordered_map<uint64_t, Task> tasks_;
+  uint64_t next_id_ = 1;
+  bool stopping_ = false;  // no new tasks
+  bool quit_ = false;      // the loop exits
+  bool joined_ = false;
+};
+
+class TaskLauncher::Impl::Handle : public TaskHandle {
+ public:
+  Handle(std::weak_ptr<Impl> impl, uint64_t id, pid_t pid, int64_t ticks)
+      : impl_(std::move(impl)), id_(id), pid_(pid), ticks_(ticks) {}
+  void Kill() override {
+    if (auto impl = impl_.lock()) impl->Kill(id_);
+  }
+  pid_t pid() const override { return pid_; }
+  int64_t start_time_ticks() const override { return ticks_; }
+
+ private:
+  std::weak_ptr<Impl> impl_;
+  uint64_t id_;
+  pid_t pid_;
+  int64_t ticks_;
+};
+
+Status TaskLauncher::Impl::Init() {
+  epoll_.reset(High(::epoll_create1(EPOLL_CLOEXEC)));
+  wake_.reset(High(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
+  null_.reset(High(::open("/dev/null", O_RDWR | O_CLOEXEC)));
+  if (!epoll_ || !wake_ || !null_) return Internal(std::string("launcher: ") + strerror(errno));
+  Watch(wake_.get(), 0, kWake);
+  return Status::Ok();
+}
+
+void TaskLauncher::Impl::Watch(int fd, uint64_t id, Kind kind) {
+  epoll_event ev;
+  ::memset(&ev, 0, sizeof ev);
+  ev.events = EPOLLIN;
+  ev.data.u64 = (id << 2) | kind;
+  SKIFF_CHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0);
+}
+
+void TaskLauncher::Impl::Wake() {
+  uint64_t one = 1;
+  ssize_t ignored = ::write(wake_.get(), &one, sizeof one);
+  (void)ignored;
+}
+
+Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessSpec& spec,
+                                                              std::function<void(TaskExit)> done) {
+  if (spec.argv.empty() || spec.argv[0].empty()) {
+    return InvalidArgument("task: empty command");
+  }
+  if (spec.root_dir.empty()) return InvalidArgument("task: no root_dir");
+  if (spec.log_path.empty()) return InvalidArgument("task: no log_path");
+  const std::string working_dir = spec.working_dir.empty() ? "/tmp/work" : spec.working_dir;
+  if (working_dir[0] != '/' || working_dir.find("/..") != std::string::npos) {
+    return InvalidArgument("task: working directory " + working_dir +
+                           " must be absolute, without '..'");
+  }
+  SKIFF_RETURN_IF_ERROR(GetIsolation().status);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return FailedPrecondition("task launcher is shut down");
+  }
+
+  Request req;
+  req.plan = std::make_unique<ChildPlan>();
+  ChildPlan& plan = *req.plan;
+  plan.userns = GetIsolation().userns;
+  plan.null_fd = null_.get();
+  plan.uid_map = std::to_string(::geteuid()) + " " + std::to_string(::geteuid()) + " 1";
+  plan.gid_map = std::to_string(::getegid()) + " " + std::to_string(::getegid()) + " 1";
+
+  // Files: ROOT/tmp (0700) and the log.
+  req.tmp_host = spec.root_dir + "/tmp";
+  SKIFF_RETURN_IF_ERROR(EnsureDirectory(spec.root_dir, 0755));
+  SKIFF_RETURN_IF_ERROR(EnsureDirectory(req.tmp_host, 0700));
+  std::string log_dir = spec.log_path.substr(0, spec.log_path.rfind('/'));
+  if (!log_dir.empty()) SKIFF_RETURN_IF_ERROR(EnsureDirectory(log_dir, 0755));
+  req.log_fd.reset(High(
+      ::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640)));
+  if (!req.log_fd) return ErrnoStatus("cannot open", spec.log_path, errno);
+
+  // Pipes (CLOEXEC: the init keeps the report pipe, the command's exec closes it).
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + strerror(errno));
+  req.report_r.reset(High(fds[0]));
+  Fd report_w(High(fds[1]));
+  Fd out_w;
+  if (spec.capture_stdout) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) return Internal(std::string("pipe: ") + strerror(errno));
+    req.out_r.reset(High(fds[0]));
+    out_w.reset(High(fds[1]));
+  }
+  if (!req.report_r || !report_w || (spec.capture_stdout && (!req.out_r || !out_w))) {
+    return Internal(std::string("pipe: ") + strerror(errno));
+  }
+
+  // Strings: argv, the environment with PATH, exec candidates, hidden dirs, dirs to create.
+  std::string path;
+  for (const auto& d : spec.extra_path_dirs) path += d + ":";
+  auto env_path = spec.env.find("PATH");
+  path += env_path != spec.env.end() ? env_path->second : std::string(kDefaultTaskPath);
+  std::vector<std::string> argv = spec.argv;
+  std::vector<std::string> envs;
+  for (const auto& [k, v] : spec.env) {
+    if (k != "PATH") envs.push_back(k + "=" + v);
+  }
+  envs.push_back("PATH=" + path);
+  std::vector<std::string> candidates;
+  if (spec.argv[0].find('/') != std::string::npos) {
+    candidates.push_back(spec.argv[0]);
+  } else {
+    for (const auto& dir : SplitPath(path)) {
+      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + spec.argv[0]);
+    }
+  }
+  std::vector<std::string> mkdirs;
+  if (working_dir.rfind("/tmp/", 0) == 0) {
+    for (size_t slash = 5; slash != std::string::npos;) {
+      slash = working_dir.find('/', slash + 1);
+      std::string prefix = working_dir.substr(0, slash);
+      if (prefix.size() > 5) mkdirs.push_back(prefix);
+    }
+  }
+  // One storage vector, sized up front so the char* below stay valid.
+  plan.strings.reserve(argv.size() + envs.size() + candidates.size() + spec.hidden_dirs.size() +
+                       mkdirs.size());
+  auto fill = [&plan](const std::vector<std::string>& from, std::vector<char*>& to) {
+    for (const auto& s : from) {
+      plan.strings.push_back(s);
+      to.push_back(plan.strings.back().data());
+    }
+    to.push_back(nullptr);
+  };
+  fill(argv, plan.argv);
+  fill(envs, plan.envp);
+  fill(candidates, plan.exec_paths);
+  fill(spec.hidden_dirs, plan.hidden);
+  fill(mkdirs, plan.mkdirs);
+  plan.working_dir = working_dir;
+  plan.tmp_host = req.tmp_host;
+  plan.report_w = report_w.get();
+  plan.out_w = out_w.get();
+  plan.log_fd = req.log_fd.get();
+
+  req.argv0 = spec.argv[0];
+  req.path_value = path;
+  req.working_dir = working_dir;
+  req.hidden = spec.hidden_dirs;
+  req.capture = spec.capture_stdout;
+  req.max_result = spec.max_result_bytes;
+  req.timeout_ms = spec.timeout_ms;
+  req.done = std::move(done);
+
+  Result<Spawned> spawned = Internal("not started");
+  if (std::this_thread::get_id() == thread_id_) {
+    // From a done() callback: the loop thread itself forks.
+    std::lock_guard lock(mu_);
+    spawned = Spawn(std::move(req));
+  } else {
+    auto pending = std::make_shared<Pending>();
+    pending->req = std::move(req);
+    auto future = pending->promise.get_future();
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return FailedPrecondition("task launcher is shut down");
+      queue_.push_back(pending);
+    }
+    Wake();
+    spawned = future.get();
+  }
+  // The child has its copies; ours of the child-side ends close here (report_w, out_w).
+  if (!spawned) return spawned.error();
+  return std::unique_ptr<TaskHandle>(
+      new Handle(weak_from_this(), spawned->id, spawned->pid, spawned->ticks));
+}
+
+Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
+  if (stopping_) return FailedPrecondition("task launcher is shut down");
+  const ChildPlan& plan = *req.plan;
+  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | (plan.userns ? CLONE_NEWUSER : 0);
+  pid_t pid = RawFork(flags);
+  if (pid < 0) {
+    return Unavailable(std::string("cannot start a task process: clone: ") + strerror(errno));
+  }
+  if (pid == 0) RunInit(plan);
+  Task t;
+  t.id = next_id_++;
+  t.pid = pid;
+  t.pidfd.reset(High(static_cast<int>(PidfdOpen(pid))));
+  SKIFF_CHECK(t.pidfd);  // our unreaped child: only fd exhaustion fails, and that is fatal
+  t.ticks = ProcessStartTicks(pid);
+  t.report_r = std::move(req.report_r);
+  t.out_r = std::move(req.out_r);
+  t.log_fd = std::move(req.log_fd);
+  if (req.timeout_ms > 0) t.deadline_ms = NowMs() + req.timeout_ms;
+  req.plan.reset();
+  t.req = std::move(req);
+  ::fcntl(t.report_r.get(), F_SETFL, O_NONBLOCK);
+  Watch(t.report_r.get(), t.id, kReport);
+  Watch(t.pidfd.get(), t.id, kPidfd);
+  if (t.out_r) {
+    ::fcntl(t.out_r.get(), F_SETFL, O_NONBLOCK);
+    Watch(t.out_r.get(), t.id, kOut);
+  }
+  Spawned s{t.id, t.pid, t.ticks};
+  tasks_.emplace(t.id, std::move(t));
+  return s;
+}
+
+void TaskLauncher::Impl::BeginKill(Task& t) {
+  if (t.term_sent || t.reaped) return;
+  t.term_sent = true;
+  PidfdSignal(t.pidfd.get(), SIGTERM);
+  t.kill_at_ms = NowMs() + options_.kill_grace_ms;
+}
+
+void TaskLauncher::Impl::Kill(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = tasks_.find(id);
+  if (it == tasks_.end() || it->second.reaped) return;
+  it->second.killed = true;
+  BeginKill(it->second);
+  Wake();
+}
+
+void TaskLauncher::Impl::OnReport(Task& t) {
+  char buf[256];
+  for (;;) {
+    ssize_t n = ::read(t.report_r.get(), buf, sizeof buf);
+    if (n > 0) {
+      t.report_buf.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    break;  // EOF (or an error: treated alike)
+  }
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, t.report_r.get(), nullptr);
+  t.report_r.reset();
+  // The first report counts: a setup or exec failure, or the command's exit.
+  if (t.report_buf.size() >= sizeof(Report)) {
+    ::memcpy(&t.report, t.report_buf.data(), sizeof(Report));
+    t.have_report = true;
+  }
+}
+
+void TaskLauncher::Impl::OnOut(Task& t) {
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(t.out_r.get(), buf, sizeof buf);
+    if (n > 0) {
+      ssize_t ignored = WriteAll(t.log_fd.get(), buf, static_cast<size_t>(n));
+      (void)ignored;
+      size_t room = t.req.max_result > t.out.size() ? t.req.max_result - t.out.size() : 0;
+      if (static_cast<size_t>(n) > room) t.out_truncated = true;
+      t.out.append(buf, std::min(room, static_cast<size_t>(n)));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    break;
+  }
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, t.out_r.get(), nullptr);
+  t.out_r.reset();
+}
+
+void TaskLauncher::Impl::OnPidfd(Task& t) {
+  int status = 0;
+  pid_t w = ::waitpid(t.pid, &status, WNOHANG);
+  if (w == 0 || (w < 0 && errno == EINTR)) return;  // not yet a zombie: readable again later
+  t.reaped = true;
+  t.init_status = w == t.pid ? status : 0;
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, t.pidfd.get(), nullptr);
+  t.pidfd.reset();
+}
+
+bool TaskLauncher::Impl::Finished(const Task& t) const {
+  return t.reaped && !t.report_r && !t.out_r;
+}
+
+TaskExit TaskLauncher::Impl::MakeExit(Task& t) {
+  TaskExit e;
+  e.pid = t.pid;
+  e.start_time_ticks = t.ticks;
+  e.killed = t.killed;
+  e.timed_out = t.timed_out;
+  e.stdout_text = std::move(t.out);
+  e.stdout_truncated = t.out_truncated;
+  const Report& r = t.report;
+  if (t.have_report && r.kind == Report::kSetupFailed) {
+    std::string what = StepText(r.step);
+    if (r.step == kStepHide && r.index >= 0 && static_cast<size_t>(r.index) < t.req.hidden.size()) {
+      what += " " + t.req.hidden[static_cast<size_t>(r.index)];
+    } else if (r.step == kStepWorkDir || r.step == kStepChdir) {
+      what += " " + t.req.working_dir;
+    } else if (r.step == kStepTmp) {
+      what += " (" + t.req.tmp_host + ")";
+    }
+    e.start_error = "cannot " + what + ": " + std::strerror(r.err);
+  } else if (t.have_report && r.kind == Report::kExecFailed) {
+    const std::string& cmd = t.req.argv0;
+    const bool bare = cmd.find('/') == std::string::npos;
+    if (r.err == ENOENT) {
+      e.start_error = bare ? cmd + ": command not found in PATH (" + t.req.path_value + ")"
+                           : cmd + ": no such file or directory";
+    } else if (r.err == EACCES) {
+      e.start_error = cmd + ": permission denied";
+    } else {
+      e.start_error = cmd + ": cannot execute: " + std::strerror(r.err);
+    }
+  } else if (t.have_report && r.kind == Report::kExited) {
+    if (WIFEXITED(r.status)) e.exit_code = WEXITSTATUS(r.status);
+    if (WIFSIGNALED(r.status)) e.signal = WTERMSIG(r.status);
+  } else if (WIFSIGNALED(t.init_status)) {
+    e.signal = WTERMSIG(t.init_status);  // the init itself was killed (Kill, KillStale, OOM)
+  } else {
+    e.start_error = "the task's init process ended without a report";
+  }
+  if (!e.start_error.empty()) {
+    std::string line = "skiff: " + e.start_error + "\n";
+    ssize_t ignored = WriteAll(t.log_fd.get(), line.data(), line.size());
+    (void)ignored;
+  }
+  return e;
+}
+
+void TaskLauncher::Impl::Run() {
+  // No signal handler ever runs on this thread, and the inits forked from it start with every
+  // signal blocked (they unblock SIGTERM once its handler is set).
+  sigset_t all;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  epoll_event events[64];
+  for (;;) {
+    int timeout = -1;
+    {
+      std::lock_guard lock(mu_);
+      int64_t now = NowMs(), next = -1;
+      for (auto& [id, t] : tasks_) {
+        for (int64_t at :
+             {t.term_sent ? int64_t{0} : t.deadline_ms, t.kill_sent ? int64_t{0} : t.kill_at_ms}) {
+          if (at > 0 && (next < 0 || at < next)) next = at;
+        }
+      }
+      if (next >= 0) timeout = static_cast<int>(std::max<int64_t>(0, next - now));
+    }
+    int n = ::epoll_wait(epoll_.get(), events, 64, timeout);
+    if (n < 0 && errno != EINTR) {
+      spdlog::error("task launcher: epoll_wait: {}", strerror(errno));
+    }
+    std::vector<std::pair<std::function<void(TaskExit)>, TaskExit>> finished;
+    std::vector<std::shared_ptr<Pending>> pending;
+    bool quit = false;
+    {
+      std::lock_guard lock(mu_);
+      for (int i = 0; i < n; ++i) {
+        uint64_t id = events[i].data.u64 >> 2;
+        auto kind = static_cast<Kind>(events[i].data.u64 & 3);
+        if (kind == kWake) {
+          uint64_t v;
+          ssize_t ignored = ::read(wake_.get(), &v, sizeof v);
+          (void)ignored;
+          continue;
+        }
+        auto it = tasks_.find(id);
+        if (it == tasks_.end()) continue;
+        Task& t = it->second;
+        if (kind == kReport && t.report_r) OnReport(t);
+        if (kind == kOut && t.out_r) OnOut(t);
+        if (kind == kPidfd && t.pidfd) OnPidfd(t);
+      }
+      int64_t now = NowMs();
+      for (auto it = tasks_.begin(); it != tasks_.end();) {
+        Task& t = it->second;
+        if (!t.reaped && !t.term_sent && t.deadline_ms > 0 && now >= t.deadline_ms) {
+          t.timed_out = true;
+          BeginKill(t);
+        }
+        if (!t.reaped && t.term_sent && !t.kill_sent && now >= t.kill_at_ms) {
+          t.kill_sent = true;
+          PidfdSignal(t.pidfd.get(), SIGKILL);
+        }
+        if (Finished(t)) {
+          finished.emplace_back(std::move(t.req.done), MakeExit(t));
+          it = tasks_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      pending.assign(queue_.begin(), queue_.end());
+      queue_.clear();
+      for (auto& p : pending) {
+        p->promise.set_value(Spawn(std::move(p->req)));
+      }
+      quit = quit_ && tasks_.empty();
+    }
+    for (auto& [done, exit] : finished) {
+      if (done) done(std::move(exit));
+    }
+    if (!finished.empty() || !pending.empty()) cv_.notify_all();
+    if (quit) return;
+  }
+}
+
+void TaskLauncher::Impl::Shutdown() {
+  SKIFF_CHECK(std::this_thread::get_id() != thread_id_);  // never from done()
+  std::unique_lock lock(mu_);
+  if (joined_) return;
+  stopping_ = true;
+  for (auto& [id, t] : tasks_) {
+    t.killed = true;
+    BeginKill(t);
+  }
+  quit_ = true;
+  Wake();
+  lock.unlock();
+  if (thread_.joinable()) thread_.join();
+  lock.lock();
+  joined_ = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+TaskLauncher::TaskLauncher(LauncherOptions options) : impl_(std::make_shared<Impl>(options)) {
+  Status s = impl_->Init();
+  SKIFF_CHECK(s.ok());
+  impl_->StartThread();
+}
+
+TaskLauncher::~TaskLauncher() { impl_->Shutdown(); }
+
+Result<std::unique_ptr<TaskHandle>> TaskLauncher::Start(const TaskProcessSpec& spec,
+                                                        std::function<void(TaskExit)> done) {
+  return impl_->Start(spec, std::move(done));
+}
+
+void TaskLauncher::Shutdown() { impl_->Shutdown(); }
+
+}  // namespace skiff::pipelines

@@ -1,0 +1,580 @@
+// The task launcher with real processes: isolation (private /tmp, hidden dirs, PID namespace),
+// logs, captured stdout, kills (Kill, time-out, KillStale, skiff's own death) proven by the
+// task's processes no longer existing, and many tasks without leaks.
+
+#include "pipelines/launcher.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "unit/wait_until.hpp"
+
+namespace skiff::pipelines {
+namespace {
+
+using skiff::testing::WaitUntil;
+using namespace std::chrono_literals;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A process counts as gone once it is missing or a zombie (a zombie whose parent is gone waits
+// for the host's init to reap it, which some container inits never do).
+bool Alive(pid_t pid) {
+  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos || close_paren + 2 >= stat.size()) return false;
+  char state = stat[close_paren + 2];
+  return state != 'Z' && state != 'X';
+}
+
+std::string PidNs(pid_t pid) {
+  char buf[256];
+  std::string link = "/proc/" + std::to_string(pid) + "/ns/pid";
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// Host pids of every process in the PID namespace whose init is `init`.
+std::vector<pid_t> TaskProcesses(pid_t init) {
+  std::string ns = PidNs(init);
+  std::vector<pid_t> out;
+  if (ns.empty()) return out;
+  DIR* d = ::opendir("/proc");
+  while (dirent* e = ::readdir(d)) {
+    pid_t p = static_cast<pid_t>(std::atoi(e->d_name));
+    if (p > 0 && Alive(p) && PidNs(p) == ns) out.push_back(p);
+  }
+  ::closedir(d);
+  return out;
+}
+
+int CountFds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n - 1;  // the DIR's own
+}
+
+// Collects one TaskExit.
+struct Waiter {
+  std::mutex mu;
+  std::optional<TaskExit> exit;
+  std::atomic<int> calls{0};
+  std::function<void(TaskExit)> Callback() {
+    return [this](TaskExit e) {
+      std::lock_guard lock(mu);
+      exit = std::move(e);
+      ++calls;
+    };
+  }
+  bool Done() { return calls.load() > 0; }
+  TaskExit Wait() {
+    EXPECT_TRUE(WaitUntil([this] { return Done(); }, 30s)) << "task did not end";
+    std::lock_guard lock(mu);
+    return exit.value_or(TaskExit{});
+  }
+};
+
+class LauncherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Status iso = CheckIsolation();
+    if (!iso.ok()) GTEST_SKIP() << iso.message();
+    // Outside /tmp, so that hiding dirs is not confused with the task's own /tmp.
+    char tmpl[] = "/var/tmp/skiff-launcher-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+  }
+  void TearDown() override {
+    if (!base_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(base_, ec);
+    }
+  }
+
+  TaskProcessSpec Spec(const std::string& name, std::vector<std::string> argv) {
+    TaskProcessSpec spec;
+    spec.argv = std::move(argv);
+    spec.root_dir = base_ + "/" + name;
+    spec.log_path = base_ + "/logs/" + name + ".log";
+    spec.env = {{"HOME", "/tmp"}};
+    return spec;
+  }
+
+  TaskExit Run(TaskLauncher& launcher, const TaskProcessSpec& spec) {
+    Waiter w;
+    auto handle = launcher.Start(spec, w.Callback());
+    EXPECT_TRUE(handle) << (handle ? "" : handle.error().message());
+    if (!handle) return {};
+    return w.Wait();
+  }
+
+  std::string base_;
+};
+
+TEST_F(LauncherTest, ExitCodesAndSignals) {
+  TaskLauncher launcher;
+  TaskExit ok = Run(launcher, Spec("t", {"true"}));
+  EXPECT_TRUE(ok.ok()) << ok.Describe();
+  EXPECT_EQ(ok.exit_code, 0);
+  EXPECT_GT(ok.pid, 0);
+  EXPECT_GT(ok.start_time_ticks, 0);
+
+  TaskExit three = Run(launcher, Spec("t", {"sh", "-c", "exit 3"}));
+  EXPECT_EQ(three.exit_code, 3);
+  EXPECT_EQ(three.signal, 0);
+  EXPECT_FALSE(three.ok());
+  EXPECT_EQ(three.Describe(), "exit code 3");
+
+  TaskExit killed = Run(launcher, Spec("t", {"sh", "-c", "kill -9 $$"}));
+  EXPECT_EQ(killed.signal, SIGKILL);
+  EXPECT_FALSE(killed.killed);  // not by Kill()
+  EXPECT_EQ(killed.Describe(), "killed by signal 9");
+}
+
+TEST_F(LauncherTest, LogHasStdoutAndStderrInterleaved) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"sh", "-c", "echo one; echo two >&2; echo three; echo four >&2"});
+  TaskExit e = Run(launcher, spec);
+  EXPECT_TRUE(e.ok()) << e.Describe();
+  EXPECT_EQ(ReadAll(spec.log_path), "one\ntwo\nthree\nfour\n");
+  EXPECT_EQ(e.stdout_text, "");  // not captured
+
+  // A second run appends.
+  Run(launcher, Spec("t", {"sh", "-c", "echo five"}));
+  EXPECT_EQ(ReadAll(spec.log_path), "one\ntwo\nthree\nfour\nfive\n");
+}
+
+TEST_F(LauncherTest, LogIsReadableWhileTheTaskRuns) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"sh", "-c", "echo started; exec sleep 100"});
+  spec.capture_stdout = true;
+  Waiter w;
+  auto h = launcher.Start(spec, w.Callback());
+  ASSERT_TRUE(h);
+  EXPECT_TRUE(WaitUntil([&] { return ReadAll(spec.log_path) == "started\n"; }));
+  EXPECT_FALSE(w.Done());
+  (*h)->Kill();
+  TaskExit e = w.Wait();
+  EXPECT_TRUE(e.killed);
+  EXPECT_EQ(e.stdout_text, "started\n");
+}
+
+TEST_F(LauncherTest, CaptureStdoutKeepsStdoutOnlyAndBounded) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"sh", "-c", "echo out1; echo err1 >&2; echo out2"});
+  spec.capture_stdout = true;
+  TaskExit e = Run(launcher, spec);
+  EXPECT_EQ(e.stdout_text, "out1\nout2\n");
+  EXPECT_FALSE(e.stdout_truncated);
+  std::string log = ReadAll(spec.log_path);
+  EXPECT_NE(log.find("out1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("err1\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("out2\n"), std::string::npos) << log;
+  EXPECT_EQ(log.size(), 15u);
+
+  auto big = Spec("big", {"sh", "-c", "head -c 100000 /dev/zero | tr '\\0' x"});
+  big.capture_stdout = true;
+  big.max_result_bytes = 1000;
+  TaskExit b = Run(launcher, big);
+  EXPECT_TRUE(b.ok()) << b.Describe();
+  EXPECT_EQ(b.stdout_text, std::string(1000, 'x'));
+  EXPECT_TRUE(b.stdout_truncated);
+  EXPECT_EQ(ReadAll(big.log_path).size(), 100000u);  // the log has all of it
+}
+
+TEST_F(LauncherTest, TmpIsTheTasksOwn) {
+  TaskLauncher launcher;
+  auto a = Spec("a", {"sh", "-c", "echo from-a > /tmp/x"});
+  TaskExit ea = Run(launcher, a);
+  ASSERT_TRUE(ea.ok()) << ea.Describe() << ReadAll(a.log_path);
+  EXPECT_EQ(ReadAll(a.root_dir + "/tmp/x"), "from-a\n");
+  struct stat st;
+  ASSERT_EQ(::stat((a.root_dir + "/tmp").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+
+  // Another task sees its own (empty but for its working dir) /tmp, not a's and not the host's.
+  ASSERT_TRUE(std::ofstream("/tmp/skiff-launcher-host-file").good());
+  auto b = Spec("b", {"sh", "-c", "ls -A /tmp; cat /tmp/x"});
+  TaskExit eb = Run(launcher, b);
+  EXPECT_NE(eb.exit_code, 0);
+  std::string log = ReadAll(b.log_path);
+  EXPECT_EQ(log.substr(0, 5), "work\n") << log;
+  EXPECT_EQ(log.find("from-a"), std::string::npos) << log;
+  EXPECT_EQ(log.find("skiff-launcher-host-file"), std::string::npos) << log;
+  ::unlink("/tmp/skiff-launcher-host-file");
+}
+
+TEST_F(LauncherTest, HiddenDirsAreEmptyAndReadOnly) {
+  TaskLauncher launcher;
+  std::string data = base_ + "/data";
+  std::string other_ns = data + "/other-namespace";
+  std::filesystem::create_directories(other_ns);
+  std::ofstream(other_ns + "/secret") << "top secret";
+  // The task's own root lies inside the hidden data dir, as skiff's task dirs do.
+  auto spec =
+      Spec("unused", {"sh", "-c",
+                      "echo \"ls:[$(ls -A " + data + ")]\"; cat " + other_ns + "/secret; touch " +
+                          data + "/new && echo wrote; echo mine > /tmp/mine"});
+  spec.root_dir = data + "/tasks/t1";
+  spec.hidden_dirs = {data, base_ + "/does-not-exist"};
+  TaskExit e = Run(launcher, spec);
+  std::string log = ReadAll(spec.log_path);
+  EXPECT_TRUE(e.ok()) << e.Describe() << log;  // the last command, the /tmp write, succeeded
+  EXPECT_EQ(log.find("top secret"), std::string::npos) << log;
+  EXPECT_NE(log.find("ls:[]\n"), std::string::npos) << log;
+  EXPECT_EQ(log.find("wrote"), std::string::npos) << log;
+  EXPECT_NE(log.find("No such file"), std::string::npos) << log;
+  EXPECT_EQ(ReadAll(spec.root_dir + "/tmp/mine"), "mine\n");
+  EXPECT_FALSE(std::filesystem::exists(data + "/new"));
+  // Unmounting the cover is refused (no CAP_SYS_ADMIN in the task).
+  auto umount = Spec("u", {"sh", "-c", "umount " + data + " || echo refused"});
+  umount.hidden_dirs = {data};
+  Run(launcher, umount);
+  EXPECT_NE(ReadAll(umount.log_path).find("refused"), std::string::npos)
+      << ReadAll(umount.log_path);
+}
+
+TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"});
+  TaskExit e = Run(launcher, spec);
+  EXPECT_TRUE(e.ok()) << e.Describe();
+  // The command is pid 2 (the init is 1); /proc lists init, sh, ls, grep only.
+  std::string log = ReadAll(spec.log_path);
+  EXPECT_EQ(log.substr(0, 2), "2\n") << log;
+  EXPECT_LE(std::atoi(log.substr(2).c_str()), 4) << log;
+}
+
+TEST_F(LauncherTest, WorkingDir) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"pwd"});
+  Run(launcher, spec);
+  EXPECT_EQ(ReadAll(spec.log_path), "/tmp/work\n");
+  EXPECT_TRUE(std::filesystem::is_directory(spec.root_dir + "/tmp/work"));
+
+  auto deep = Spec("d", {"pwd"});
+  deep.working_dir = "/tmp/a/b/c";
+  Run(launcher, deep);
+  EXPECT_EQ(ReadAll(deep.log_path), "/tmp/a/b/c\n");
+  EXPECT_TRUE(std::filesystem::is_directory(deep.root_dir + "/tmp/a/b/c"));
+
+  auto missing = Spec("m", {"pwd"});
+  missing.working_dir = "/no/such/dir";
+  TaskExit e = Run(launcher, missing);
+  EXPECT_EQ(e.start_error,
+            "cannot enter the working directory /no/such/dir: No such file or directory");
+  EXPECT_NE(ReadAll(missing.log_path).find(e.start_error), std::string::npos);
+
+  auto bad = Spec("b", {"pwd"});
+  bad.working_dir = "/tmp/../etc";
+  EXPECT_EQ(launcher.Start(bad, nullptr).error().code(), Code::kInvalidArgument);
+}
+
+TEST_F(LauncherTest, EnvironmentIsExactlyTheSpecsPlusPath) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"env"});
+  spec.env = {{"FOO", "bar baz"}, {"EMPTY", ""}};
+  spec.extra_path_dirs = {"/opt/skiff/bin"};
+  Run(launcher, spec);
+  std::set<std::string> lines;
+  std::istringstream in(ReadAll(spec.log_path));
+  for (std::string line; std::getline(in, line);) lines.insert(line);
+  EXPECT_EQ(lines, (std::set<std::string>{"FOO=bar baz", "EMPTY=",
+                                          std::string("PATH=/opt/skiff/bin:") + kDefaultTaskPath}));
+
+  auto own_path = Spec("p", {"env"});
+  own_path.env = {{"PATH", "/usr/bin:/bin"}};
+  Run(launcher, own_path);
+  EXPECT_EQ(ReadAll(own_path.log_path), "PATH=/usr/bin:/bin\n");
+}
+
+TEST_F(LauncherTest, MissingCommandIsNamedInErrorAndLog) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"no-such-command-xyz", "arg"});
+  spec.env = {{"PATH", "/usr/bin:/bin"}};
+  TaskExit e = Run(launcher, spec);
+  EXPECT_EQ(e.start_error, "no-such-command-xyz: command not found in PATH (/usr/bin:/bin)");
+  EXPECT_EQ(e.exit_code, -1);
+  EXPECT_FALSE(e.ok());
+  EXPECT_EQ(ReadAll(spec.log_path),
+            "skiff: no-such-command-xyz: command not found in PATH (/usr/bin:/bin)\n");
+
+  auto path = Spec("p", {"/no/such/binary"});
+  TaskExit ep = Run(launcher, path);
+  EXPECT_EQ(ep.start_error, "/no/such/binary: no such file or directory");
+
+  std::string plain = base_ + "/not-executable";
+  std::ofstream(plain) << "echo hi\n";
+  ::chmod(plain.c_str(), 0644);
+  auto not_exec = Spec("n", {plain});
+  TaskExit en = Run(launcher, not_exec);
+  EXPECT_EQ(en.start_error, plain + ": permission denied");
+}
+
+TEST_F(LauncherTest, NoDescriptorLeaksIntoTheTask) {
+  TaskLauncher launcher;
+  int leak = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC
+  ASSERT_GE(leak, 3);
+  auto spec = Spec("t", {"ls", "/proc/self/fd"});
+  Run(launcher, spec);
+  ::close(leak);
+  EXPECT_EQ(ReadAll(spec.log_path), "0\n1\n2\n3\n");  // 3: ls's own directory handle
+}
+
+// Waits until the task `init` runs at least `n` processes (init included); returns them.
+std::vector<pid_t> WaitForProcesses(pid_t init, size_t n) {
+  std::vector<pid_t> procs;
+  EXPECT_TRUE(WaitUntil([&] {
+    procs = TaskProcesses(init);
+    return procs.size() >= n;
+  }));
+  return procs;
+}
+
+bool AllGone(const std::vector<pid_t>& pids) {
+  return std::none_of(pids.begin(), pids.end(), Alive);
+}
+
+TEST_F(LauncherTest, KillEndsEveryProcessOfTheTask) {
+  TaskLauncher launcher;
+  Waiter w;
+  auto h = launcher.Start(Spec("t", {"sh", "-c", "sleep 100 & sleep 100"}), w.Callback());
+  ASSERT_TRUE(h);
+  auto procs = WaitForProcesses((*h)->pid(), 4);  // init, sh, two sleeps
+  ASSERT_EQ(procs.size(), 4u);
+  EXPECT_EQ(ProcessStartTicks((*h)->pid()), (*h)->start_time_ticks());
+  std::thread([&] { (*h)->Kill(); }).join();  // from another thread
+  TaskExit e = w.Wait();
+  EXPECT_TRUE(e.killed);
+  EXPECT_FALSE(e.timed_out);
+  EXPECT_EQ(e.signal, SIGTERM);  // SIGTERM reached the command (no SIGKILL needed)
+  EXPECT_EQ(e.Describe(), "terminated");
+  EXPECT_TRUE(AllGone(procs));
+  (*h)->Kill();  // after the end: nothing
+  EXPECT_EQ(w.calls.load(), 1);
+}
+
+TEST_F(LauncherTest, KillEscalatesToSigkillAfterTheGracePeriod) {
+  TaskLauncher launcher(LauncherOptions{.kill_grace_ms = 200});
+  Waiter w;
+  auto h =
+      launcher.Start(Spec("t", {"sh", "-c", "trap '' TERM; sleep 100 & sleep 100"}), w.Callback());
+  ASSERT_TRUE(h);
+  auto procs = WaitForProcesses((*h)->pid(), 4);
+  (*h)->Kill();
+  TaskExit e = w.Wait();
+  EXPECT_TRUE(e.killed);
+  EXPECT_EQ(e.signal, SIGKILL);
+  EXPECT_TRUE(AllGone(procs));
+}
+
+TEST_F(LauncherTest, TimeoutKillsTheWholeTask) {
+  TaskLauncher launcher;
+  Waiter w;
+  auto spec = Spec("t", {"sh", "-c", "sleep 100 & sleep 100"});
+  spec.timeout_ms = 300;
+  auto h = launcher.Start(spec, w.Callback());
+  ASSERT_TRUE(h);
+  auto procs = WaitForProcesses((*h)->pid(), 4);
+  TaskExit e = w.Wait();
+  EXPECT_TRUE(e.timed_out);
+  EXPECT_FALSE(e.killed);
+  EXPECT_EQ(e.Describe(), "timed out");
+  EXPECT_TRUE(AllGone(procs));
+}
+
+TEST_F(LauncherTest, KillStaleKillsOnlyTheSameProcess) {
+  TaskLauncher launcher;
+  Waiter w;
+  auto h = launcher.Start(Spec("t", {"sh", "-c", "sleep 100 & sleep 100"}), w.Callback());
+  ASSERT_TRUE(h);
+  pid_t pid = (*h)->pid();
+  int64_t ticks = (*h)->start_time_ticks();
+  auto procs = WaitForProcesses(pid, 4);
+  TaskLauncher::KillStale(pid, ticks + 1);  // a different process under a reused pid: spared
+  TaskLauncher::KillStale(999999999, ticks);
+  EXPECT_EQ(TaskProcesses(pid).size(), 4u);
+  EXPECT_FALSE(w.Done());
+  TaskLauncher::KillStale(pid, ticks);
+  TaskExit e = w.Wait();
+  EXPECT_EQ(e.signal, SIGKILL);
+  EXPECT_FALSE(e.killed);
+  EXPECT_TRUE(AllGone(procs));
+}
+
+// A task started by a process that dies without cleaning up (skiff killed with SIGKILL, its
+// launcher never shut down): the task dies with it (PR_SET_PDEATHSIG), and after a "restart"
+// KillStale on the recorded pid is harmless.
+TEST_F(LauncherTest, TasksDieWithSkiff) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::string root = base_ + "/orphan";
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(60);                                  // bound the child whatever happens
+    TaskLauncher* launcher = new TaskLauncher();  // never destroyed
+    TaskProcessSpec spec;
+    spec.argv = {"sh", "-c", "sleep 100 & sleep 100"};
+    spec.root_dir = root;
+    spec.log_path = root + ".log";
+    auto h = launcher->Start(spec, nullptr);
+    int64_t msg[2] = {h ? (*h)->pid() : -1, h ? (*h)->start_time_ticks() : -1};
+    if (::write(fds[1], msg, sizeof msg) != sizeof msg) ::_exit(1);
+    for (;;) ::pause();
+  }
+  ::close(fds[1]);
+  int64_t msg[2] = {0, 0};
+  ASSERT_EQ(::read(fds[0], msg, sizeof msg), static_cast<ssize_t>(sizeof msg));
+  ::close(fds[0]);
+  ASSERT_GT(msg[0], 0);
+  auto procs = WaitForProcesses(static_cast<pid_t>(msg[0]), 4);
+  ASSERT_EQ(procs.size(), 4u);
+  ::kill(child, SIGKILL);
+  int status;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WaitUntil([&] { return AllGone(procs); })) << "tasks outlived their launcher";
+  TaskLauncher::KillStale(static_cast<pid_t>(msg[0]), msg[1]);
+}
+
+TEST_F(LauncherTest, StartErrors) {
+  TaskLauncher launcher;
+  auto no_argv = Spec("t", {});
+  EXPECT_EQ(launcher.Start(no_argv, nullptr).error().code(), Code::kInvalidArgument);
+  auto no_log = Spec("t", {"true"});
+  no_log.log_path.clear();
+  EXPECT_EQ(launcher.Start(no_log, nullptr).error().code(), Code::kInvalidArgument);
+  launcher.Shutdown();
+  launcher.Shutdown();  // idempotent
+  auto after = launcher.Start(Spec("t", {"true"}), nullptr);
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().code(), Code::kFailedPrecondition);
+}
+
+TEST_F(LauncherTest, ShutdownKillsRunningTasksAndWaitsForDone) {
+  TaskLauncher launcher(LauncherOptions{.kill_grace_ms = 200});
+  Waiter a, b;
+  auto ha = launcher.Start(Spec("a", {"sleep", "100"}), a.Callback());
+  auto hb = launcher.Start(Spec("b", {"sh", "-c", "trap '' TERM; sleep 100"}), b.Callback());
+  ASSERT_TRUE(ha && hb);
+  auto procs = WaitForProcesses((*hb)->pid(), 3);
+  launcher.Shutdown();
+  EXPECT_TRUE(a.Done());
+  EXPECT_TRUE(b.Done());
+  EXPECT_TRUE(a.exit->killed);
+  EXPECT_TRUE(b.exit->killed);
+  EXPECT_TRUE(AllGone(procs));
+}
+
+TEST_F(LauncherTest, DoneMayStartTheNextTask) {
+  TaskLauncher launcher;
+  Waiter second;
+  std::atomic<bool> started{false};
+  auto next = Spec("second", {"sh", "-c", "echo second"});
+  Waiter first;
+  auto h = launcher.Start(Spec("first", {"true"}), [&](TaskExit) {
+    auto h2 = launcher.Start(next, second.Callback());
+    started = h2.has_value();
+  });
+  ASSERT_TRUE(h);
+  TaskExit e = second.Wait();
+  EXPECT_TRUE(started);
+  EXPECT_TRUE(e.ok());
+  EXPECT_EQ(ReadAll(next.log_path), "second\n");
+}
+
+TEST_F(LauncherTest, ManyTasksAllEndWithoutLeaks) {
+  const int fds_before = CountFds();
+  constexpr int kTasks = 200;
+  std::atomic<int> done{0}, ok{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  {
+    TaskLauncher launcher;
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> starters;
+    for (int s = 0; s < 4; ++s) {
+      starters.emplace_back([&, s] {
+        for (int i = s; i < kTasks; i += 4) {
+          auto spec = Spec("many/" + std::to_string(i),
+                           i % 2 ? std::vector<std::string>{"true"}
+                                 : std::vector<std::string>{"echo", std::to_string(i)});
+          spec.capture_stdout = i % 2 == 0;
+          auto h = launcher.Start(spec, [&, i](TaskExit e) {
+            bool good = e.ok() && (i % 2 || e.stdout_text == std::to_string(i) + "\n");
+            if (good) {
+              ++ok;
+            } else {
+              std::lock_guard lock(mu);
+              failures.push_back(std::to_string(i) + ": " + e.Describe());
+            }
+            ++done;
+          });
+          if (!h) {
+            std::lock_guard lock(mu);
+            failures.push_back(h.error().message());
+            ++done;
+          }
+        }
+      });
+    }
+    for (auto& t : starters) t.join();
+    EXPECT_TRUE(WaitUntil([&] { return done.load() == kTasks; }, 60s)) << done.load();
+    auto wall = std::chrono::steady_clock::now() - t0;
+    std::printf("[ measured ] %d tasks, 4 starters: %.1f ms wall, %.2f ms per task\n", kTasks,
+                std::chrono::duration<double, std::milli>(wall).count(),
+                std::chrono::duration<double, std::milli>(wall).count() / kTasks);
+
+    // Sequential latency of one `true`: Start -> done().
+    auto s0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) Run(launcher, Spec("seq", {"true"}));
+    std::printf(
+        "[ measured ] start `true` -> done(): %.2f ms each (sequential)\n",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s0).count() /
+            20);
+  }
+  EXPECT_EQ(ok.load(), kTasks) << (failures.empty() ? "" : failures[0]);
+  EXPECT_EQ(CountFds(), fds_before);
+  int status;
+  EXPECT_EQ(::waitpid(-1, &status, WNOHANG), -1);  // no zombie, no child left
+  EXPECT_EQ(errno, ECHILD);
+}
+
+TEST(LauncherIsolation, CheckIsolationAnswersTheSameEachTime) {
+  Status a = CheckIsolation();
+  Status b = CheckIsolation();
+  EXPECT_EQ(a.ok(), b.ok());
+  if (!a.ok()) {
+    EXPECT_EQ(a.code(), Code::kFailedPrecondition);
+    EXPECT_NE(a.message().find("namespace"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
