@@ -722,6 +722,75 @@ const FieldSpec* ResourceSchema::Find(std::string_view api_name) const {
   return nullptr;
 }
 
+ResourceSchema KfpSchema(KfpResource resource, std::string token_secret) {
+  const FieldType kStr = FieldType::kString;
+  const FieldType kMs = FieldType::kTimestampMillis;
+  const std::map<std::string, std::string> kStorageAliases = {
+      {"STORAGESTATE_AVAILABLE", "AVAILABLE"},
+      {"STORAGESTATE_ARCHIVED", "ARCHIVED"},
+      {"STORAGE_STATE_UNSPECIFIED", "STORAGE_STATE_UNSPECIFIED"},
+  };
+  ResourceSchema s;
+  s.default_sort = "created_at";
+  s.token_secret = std::move(token_secret);
+  auto add = [&](std::string api, std::string row_key, FieldType type,
+                 std::map<std::string, std::string> aliases = {}) {
+    s.fields.push_back(
+        FieldSpec{std::move(api), std::move(row_key), type, true, true, std::move(aliases)});
+  };
+  auto common = [&](std::string v2_id) {
+    add("id", "", kStr);
+    add(std::move(v2_id), "", kStr);
+    add("name", "display_name", kStr);
+    add("display_name", "display_name", kStr);
+    add("created_at", "created_at", kMs);
+    add("description", "description", kStr);
+  };
+  switch (resource) {
+    case KfpResource::kPipeline:
+      s.type_name = "Pipeline";
+      common("pipeline_id");
+      add("namespace", "namespace", kStr);
+      break;
+    case KfpResource::kPipelineVersion:
+      s.type_name = "PipelineVersion";
+      common("pipeline_version_id");
+      add("status", "status", kStr);
+      break;
+    case KfpResource::kExperiment:
+      s.type_name = "Experiment";
+      common("experiment_id");
+      add("namespace", "namespace", kStr);
+      add("storage_state", "storage_state", kStr, kStorageAliases);
+      add("last_run_created_at", "last_run_created_at", kMs);
+      break;
+    case KfpResource::kRun:
+      s.type_name = "Run";
+      common("run_id");
+      add("finished_at", "finished_at", kMs);
+      add("scheduled_at", "scheduled_at", kMs);
+      add("storage_state", "storage_state", kStr, kStorageAliases);
+      add("status", "status", kStr);
+      add("namespace", "namespace", kStr);
+      add("experiment_id", "experiment_id", kStr);
+      add("state", "state", kStr);
+      add("recurring_run_id", "recurring_run_id", kStr);
+      add("pipeline_version_id", "pipeline_version_id", kStr);
+      add("pipeline_id", "pipeline_id", kStr);
+      break;
+    case KfpResource::kRecurringRun:
+      s.type_name = "Job";
+      common("recurring_run_id");
+      add("updated_at", "updated_at", kMs);
+      add("pipeline_name", "pipeline_name", kStr);
+      add("pipeline_version_id", "pipeline_version_id", kStr);
+      add("pipeline_id", "pipeline_id", kStr);
+      add("package_id", "pipeline_id", kStr);  // KFP 1.x's name
+      break;
+  }
+  return s;
+}
+
 std::string_view FilterOpName(FilterOp op) {
   switch (op) {
     case FilterOp::kEquals:
@@ -825,8 +894,6 @@ int CompareForSort(const SortSpec& sort, const Row& a, const Row& b) {
 
 ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
   ListPage page;
-  std::vector<Entry> candidates;
-  candidates.reserve(rows.size());
   const bool desc = query.sort.desc;
   ValueView cursor_value;
   if (query.after) cursor_value = View(query.after->value);
@@ -836,27 +903,37 @@ ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
     if (c == 0) c = aid.compare(bid);
     return desc ? -c : c;
   };
+  auto less = [&](const Entry& a, const Entry& b) {
+    return compare(a.value, a.row->id, b.value, b.row->id) < 0;
+  };
+  // The page is the `n` smallest rows after the cursor: a bounded max-heap keeps them in one
+  // pass (most rows cost one comparison with the heap's top).
+  const size_t n = static_cast<size_t>(std::max(query.page_size, 1));
+  std::vector<Entry> heap;
+  heap.reserve(n);
+  size_t after_cursor = 0;
   for (const Row* row : rows) {
     if (!Matches(query.filter, *row)) continue;
     ++page.total_size;
     ValueView v = FieldOf(*row, query.sort.row_key);
     if (query.after && compare(v, row->id, cursor_value, query.after->id) <= 0) continue;
-    candidates.push_back(Entry{v, row});
+    ++after_cursor;
+    Entry e{v, row};
+    if (heap.size() < n) {
+      heap.push_back(e);
+      std::push_heap(heap.begin(), heap.end(), less);
+    } else if (less(e, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), less);
+      heap.back() = e;
+      std::push_heap(heap.begin(), heap.end(), less);
+    }
   }
-  auto less = [&](const Entry& a, const Entry& b) {
-    return compare(a.value, a.row->id, b.value, b.row->id) < 0;
-  };
-  size_t n = static_cast<size_t>(query.page_size);
-  bool more = candidates.size() > n;
-  if (more) {
-    std::nth_element(candidates.begin(), candidates.begin() + static_cast<ptrdiff_t>(n),
-                     candidates.end(), less);
-    candidates.resize(n);
+  std::sort_heap(heap.begin(), heap.end(), less);
+  page.items.reserve(heap.size());
+  for (const Entry& e : heap) page.items.push_back(e.row);
+  if (after_cursor > n && !page.items.empty()) {
+    page.next_page_token = MakeToken(query, *page.items.back());
   }
-  std::sort(candidates.begin(), candidates.end(), less);
-  page.items.reserve(candidates.size());
-  for (const Entry& e : candidates) page.items.push_back(e.row);
-  if (more && !page.items.empty()) page.next_page_token = MakeToken(query, *page.items.back());
   return page;
 }
 

@@ -93,6 +93,19 @@ struct ResourceSchema {
   const FieldSpec* Find(std::string_view api_name) const;
 };
 
+// KFP's listable resources and their fields (KFP's APIToModelFieldMap of each model: one map
+// serves v1beta1 and v2beta1, so "id"/"run_id" and "name"/"display_name" work in both).
+enum class KfpResource { kPipeline, kPipelineVersion, kExperiment, kRun, kRecurringRun };
+// Rows for these schemas keep the id in Row::id and the other fields under their v2beta1 names:
+// "display_name", "description", "namespace", "created_at" (milliseconds), and per resource
+// "storage_state" ("AVAILABLE"/"ARCHIVED"; v1beta1's "STORAGESTATE_*" spellings are aliases),
+// "status" (pipeline versions; runs: v1beta1's condition, "Succeeded"), "state" (runs: v2beta1's
+// "SUCCEEDED"), "experiment_id", "pipeline_id", "pipeline_version_id", "recurring_run_id",
+// "finished_at", "scheduled_at", "updated_at", "last_run_created_at" (milliseconds),
+// "pipeline_name". Default sort: created_at; type names Pipeline, PipelineVersion, Experiment,
+// Run, Job (KFP's, in "Invalid sorting field" messages).
+ResourceSchema KfpSchema(KfpResource resource, std::string token_secret = {});
+
 enum class FilterOp {
   kEquals = 1,
   kNotEquals = 2,

@@ -535,6 +535,49 @@ TEST(ListingToken, GarbageAndTamperingAreRefused) {
               HasSubstr("Invalid page token"));
 }
 
+TEST(ListingSchema, KfpFieldMapsServeBothVersions) {
+  ResourceSchema runs = KfpSchema(KfpResource::kRun);
+  std::vector<Row> rows = {
+      Row{.id = "r1",
+          .fields = {{"display_name", "nightly"},
+                     {"created_at", int64_t{1000}},
+                     {"experiment_id", "e1"},
+                     {"storage_state", "ARCHIVED"}}},
+      Row{.id = "r2",
+          .fields = {{"display_name", "adhoc"},
+                     {"created_at", int64_t{2000}},
+                     {"experiment_id", "e2"},
+                     {"storage_state", "AVAILABLE"}}},
+  };
+  auto v1 = ParseListQuery(
+      ApiVersion::kV1beta1,
+      {.sort_by = "name",
+       .filter = Pred("storage_state", "NOT_EQUALS", R"("string_value":"STORAGESTATE_ARCHIVED")")},
+      runs);
+  ASSERT_TRUE(v1) << v1.error().message();
+  EXPECT_EQ(Ids(Apply(*v1, std::span<const Row>(rows))), std::vector<std::string>{"r2"});
+  auto v2 = ParseListQuery(ApiVersion::kV2beta1,
+                           {.sort_by = "display_name desc",
+                            .filter = R"({"predicates":[{"key":"experiment_id","operation":"IN",)"
+                                      R"("string_values":{"values":["e1","e2"]}}]})"},
+                           runs);
+  ASSERT_TRUE(v2) << v2.error().message();
+  EXPECT_EQ(Ids(Apply(*v2, std::span<const Row>(rows))), (std::vector<std::string>{"r1", "r2"}));
+  EXPECT_TRUE(ParseListQuery(ApiVersion::kV2beta1, {.sort_by = "run_id"}, runs));
+  auto bad = ParseListQuery(ApiVersion::kV1beta1, {.sort_by = "pipeline_spec"},
+                            KfpSchema(KfpResource::kPipelineVersion));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message(),
+            "Invalid input error: Invalid sorting field: \"pipeline_spec\" on listable type "
+            "PipelineVersion");
+  EXPECT_TRUE(ParseListQuery(ApiVersion::kV1beta1, {.sort_by = "package_id"},
+                             KfpSchema(KfpResource::kRecurringRun)));
+  EXPECT_TRUE(ParseListQuery(ApiVersion::kV2beta1, {.sort_by = "last_run_created_at desc"},
+                             KfpSchema(KfpResource::kExperiment)));
+  EXPECT_FALSE(ParseListQuery(ApiVersion::kV2beta1, {.sort_by = "namespace"},
+                              KfpSchema(KfpResource::kPipelineVersion)));
+}
+
 // -------------------------------------------------------------------------------------------
 // error bodies
 
