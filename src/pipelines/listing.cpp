@@ -106,8 +106,7 @@ Result<std::string> QueryUnescape(std::string_view s) {
   return out;
 }
 
-// A field's value as the comparisons see it (no copies).
-using ValueView = std::variant<std::monostate, int64_t, std::string_view>;
+using ValueView = FieldRef;
 
 ValueView View(const FieldValue& v) {
   if (const auto* i = std::get_if<int64_t>(&v)) return *i;
@@ -499,8 +498,10 @@ bool OpHolds(FilterOp op, int cmp) {
 
 int Cmp(int64_t a, int64_t b) { return a < b ? -1 : (a > b ? 1 : 0); }
 
-bool MatchesOne(const Predicate& p, const Row& row) {
-  ValueView field = FieldOf(row, p.row_key);
+// `get(row_key)` reads the row's field ("" = its id).
+template <class Get>
+bool MatchesOne(const Predicate& p, const Get& get) {
+  ValueView field = get(p.row_key);
   if (std::holds_alternative<std::monostate>(field)) return false;  // SQL NULL
   bool is_in = p.op == FilterOp::kIn;
   if (const auto* s = std::get_if<std::string_view>(&field)) {
@@ -549,7 +550,7 @@ std::string Mac(std::string_view secret, std::string_view payload) {
   return std::string(reinterpret_cast<const char*>(out), len);
 }
 
-std::string MakeToken(const ListQuery& q, const Row& last) {
+std::string MakeToken(const ListQuery& q, const ValueView& v, std::string_view last_id) {
   json::object t;
   t["v"] = 1;
   t["t"] = q.type_name;
@@ -559,7 +560,6 @@ std::string MakeToken(const ListQuery& q, const Row& last) {
     auto parsed = ParseJson(q.filter.canonical);
     if (parsed) t["f"] = std::move(*parsed);
   }
-  ValueView v = FieldOf(last, q.sort.row_key);
   if (const auto* i = std::get_if<int64_t>(&v)) {
     t["k"] = *i;
   } else if (const auto* s = std::get_if<std::string_view>(&v)) {
@@ -567,7 +567,7 @@ std::string MakeToken(const ListQuery& q, const Row& last) {
   } else {
     t["k"] = nullptr;
   }
-  t["i"] = last.id;
+  t["i"] = last_id;
   std::string payload = Base64UrlEncode(Serialize(t));
   if (!q.token_secret.empty()) payload += "." + Base64UrlEncode(Mac(q.token_secret, payload));
   return payload;
@@ -705,7 +705,8 @@ Result<SortSpec> ParseSortBy(std::string_view sort_by, const ResourceSchema& sch
 
 struct Entry {
   ValueView value;
-  const Row* row;
+  std::string_view id;
+  size_t index;
 };
 
 }  // namespace
@@ -849,8 +850,9 @@ Result<Filter> ParseFilter(ApiVersion version, std::string_view text,
 }
 
 bool Matches(const Filter& filter, const Row& row) {
+  auto get = [&](const std::string& key) { return FieldOf(row, key); };
   for (const Predicate& p : filter.predicates) {
-    if (!MatchesOne(p, row)) return false;
+    if (!MatchesOne(p, get)) return false;
   }
   return true;
 }
@@ -892,19 +894,23 @@ int CompareForSort(const SortSpec& sort, const Row& a, const Row& b) {
   return c < 0 ? -1 : (c > 0 ? 1 : 0);
 }
 
-ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
-  ListPage page;
+namespace {
+
+// The one implementation: `id(i)` and `get(i, row_key)` read row i of `count`.
+template <class IdFn, class GetFn>
+IndexPage ApplyImpl(const ListQuery& query, size_t count, const IdFn& id, const GetFn& get) {
+  IndexPage page;
   const bool desc = query.sort.desc;
   ValueView cursor_value;
   if (query.after) cursor_value = View(query.after->value);
-  auto compare = [&](const ValueView& av, const std::string& aid, const ValueView& bv,
-                     const std::string& bid) {
+  auto compare = [&](const ValueView& av, std::string_view aid, const ValueView& bv,
+                     std::string_view bid) {
     int c = CompareViews(av, bv);
     if (c == 0) c = aid.compare(bid);
     return desc ? -c : c;
   };
   auto less = [&](const Entry& a, const Entry& b) {
-    return compare(a.value, a.row->id, b.value, b.row->id) < 0;
+    return compare(a.value, a.id, b.value, b.id) < 0;
   };
   // The page is the `n` smallest rows after the cursor: a bounded max-heap keeps them in one
   // pass (most rows cost one comparison with the heap's top).
@@ -912,13 +918,26 @@ ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
   std::vector<Entry> heap;
   heap.reserve(n);
   size_t after_cursor = 0;
-  for (const Row* row : rows) {
-    if (!Matches(query.filter, *row)) continue;
+  const std::string& sort_key = query.sort.row_key;
+  for (size_t i = 0; i < count; ++i) {
+    auto field = [&](const std::string& key) -> ValueView {
+      if (key.empty()) return id(i);
+      return get(i, key);
+    };
+    bool match = true;
+    for (const Predicate& p : query.filter.predicates) {
+      if (!MatchesOne(p, field)) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
     ++page.total_size;
-    ValueView v = FieldOf(*row, query.sort.row_key);
-    if (query.after && compare(v, row->id, cursor_value, query.after->id) <= 0) continue;
+    std::string_view row_id = id(i);
+    ValueView v = sort_key.empty() ? ValueView(row_id) : get(i, sort_key);
+    if (query.after && compare(v, row_id, cursor_value, query.after->id) <= 0) continue;
     ++after_cursor;
-    Entry e{v, row};
+    Entry e{v, row_id, i};
     if (heap.size() < n) {
       heap.push_back(e);
       std::push_heap(heap.begin(), heap.end(), less);
@@ -930,10 +949,33 @@ ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
   }
   std::sort_heap(heap.begin(), heap.end(), less);
   page.items.reserve(heap.size());
-  for (const Entry& e : heap) page.items.push_back(e.row);
-  if (after_cursor > n && !page.items.empty()) {
-    page.next_page_token = MakeToken(query, *page.items.back());
+  for (const Entry& e : heap) page.items.push_back(e.index);
+  if (after_cursor > n && !heap.empty()) {
+    page.next_page_token = MakeToken(query, heap.back().value, heap.back().id);
   }
+  return page;
+}
+
+}  // namespace
+
+IndexPage Apply(const ListQuery& query, const RowSource& source) {
+  return ApplyImpl(
+      query, source.size, [&](size_t i) { return source.id(i); },
+      [&](size_t i, const std::string& key) { return source.field(i, key); });
+}
+
+ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
+  IndexPage indexed = ApplyImpl(
+      query, rows.size(), [&](size_t i) { return std::string_view(rows[i]->id); },
+      [&](size_t i, const std::string& key) {
+        const FieldValue* v = rows[i]->Find(key);
+        return v ? View(*v) : ValueView{};
+      });
+  ListPage page;
+  page.items.reserve(indexed.items.size());
+  for (size_t i : indexed.items) page.items.push_back(rows[i]);
+  page.next_page_token = std::move(indexed.next_page_token);
+  page.total_size = indexed.total_size;
   return page;
 }
 

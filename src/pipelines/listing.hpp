@@ -35,6 +35,7 @@
 // Threading: pure functions over immutable inputs; thread-safe.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <span>
@@ -51,6 +52,8 @@ enum class ApiVersion { kV1beta1, kV2beta1 };
 
 // A field value of a row. Timestamps are integers (see FieldType).
 using FieldValue = std::variant<std::monostate, int64_t, std::string>;
+// The same, borrowed: what a RowSource returns. std::monostate is NULL (a missing field).
+using FieldRef = std::variant<std::monostate, int64_t, std::string_view>;
 
 enum class FieldType {
   kString,
@@ -187,10 +190,26 @@ inline constexpr int kMaxPageSize = 200;
 
 Result<ListQuery> ParseListQuery(ApiVersion version, const ListParams& params,
                                  const ResourceSchema& schema);
-// Filters, sorts and pages `rows` (any order). O(n) plus O(page log page): no row is copied.
-// Rows with the same id must not appear twice.
+// Filters, sorts and pages `rows` (any order): one pass, O(n log page), no row copied. Rows
+// with the same id must not appear twice.
 ListPage Apply(const ListQuery& query, std::span<const Row* const> rows);
 ListPage Apply(const ListQuery& query, std::span<const Row> rows);
+
+// The same over rows kept in the caller's own shape (no Row built per request): row i of `size`
+// has id `id(i)` and field `field(i, row_key)` (FieldSpec::row_key, never empty: the id is asked
+// through `id`). Returned views must stay valid until Apply returns. Called from Apply's thread
+// only.
+struct RowSource {
+  size_t size = 0;
+  std::function<std::string_view(size_t)> id = {};
+  std::function<FieldRef(size_t, const std::string&)> field = {};
+};
+struct IndexPage {
+  std::vector<size_t> items;    // indexes into the source, in page order
+  std::string next_page_token;  // empty on the last page
+  int64_t total_size = 0;       // rows matching the filter
+};
+IndexPage Apply(const ListQuery& query, const RowSource& source);
 
 // The sort order Apply uses, exposed for callers that keep rows pre-sorted: negative, zero or
 // positive as `a` sorts before, with or after `b` (ascending; ties broken by id).
