@@ -10,10 +10,12 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -93,7 +95,11 @@ enum Step : int32_t {
   kStepFork,
   kStepStdio,
   kStepCaps,
+  kStepExpose,
 };
+
+// At most this many exposed dirs (the child keeps their descriptors in a fixed array).
+constexpr size_t kMaxExposed = 16;
 
 // What the child writes on the report pipe (one write of a few bytes: atomic).
 struct Report {
@@ -118,6 +124,10 @@ struct ChildPlan {
   std::string working_dir;
   std::vector<std::string> strings;                           // storage for the arrays below
   std::vector<char*> argv, envp, exec_paths, hidden, mkdirs;  // each nullptr-terminated
+  // Exposed dirs: path j is exposed[j], under hidden[exposed_under[j]]; the dirs to create in
+  // that hidden dir's cover for it are expose_mkdirs[expose_mkdirs_at[j]...] up to a nullptr.
+  std::vector<char*> exposed, expose_mkdirs;
+  std::vector<int> exposed_under, expose_mkdirs_at;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +239,18 @@ void CloseAllBut(int* keep, int n) {
   ::syscall(SYS_close_range, lo, ~0U, 0U);
 }
 
+// "/proc/self/fd/FD" into buf (at least 32 bytes), without allocating.
+void FdPath(char* buf, int fd) {
+  const char prefix[] = "/proc/self/fd/";
+  ::memcpy(buf, prefix, sizeof prefix - 1);
+  char digits[12];
+  int n = 0;
+  for (int v = fd; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+  char* out = buf + sizeof prefix - 1;
+  while (n > 0) *out++ = digits[--n];
+  *out = 0;
+}
+
 [[noreturn]] void RunInit(const ChildPlan& p) {
   const int rep = p.report_w;
   int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd};
@@ -252,20 +274,47 @@ void CloseAllBut(int* keep, int n) {
   // caller's mount namespace.
   int root_tmp = ::open(p.tmp_host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_tmp < 0) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
-  char tmp_source[32] = "/proc/self/fd/";
-  {
-    char digits[12];
-    int n = 0;
-    for (int v = root_tmp; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
-    char* out = tmp_source + 14;
-    while (n > 0) *out++ = digits[--n];
-    *out = 0;
+  char tmp_source[32];
+  FdPath(tmp_source, root_tmp);
+  int exposed_fd[kMaxExposed];
+  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+    exposed_fd[j] = ::open(p.exposed[j], O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (exposed_fd[j] < 0 && errno != ENOENT) {
+      ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+    }
   }
   for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
-    if (::mount("tmpfs", p.hidden[static_cast<size_t>(i)], "tmpfs",
-                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "size=4k,nr_inodes=1,mode=0555") != 0 &&
-        errno != ENOENT) {
+    const char* dir = p.hidden[static_cast<size_t>(i)];
+    if (::mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=16k,nr_inodes=1024,mode=0755") != 0) {
+      if (errno == ENOENT) continue;
+      ChildFail(rep, Report::kSetupFailed, kStepHide, i, errno);
+    }
+    for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+      if (p.exposed_under[j] != i || exposed_fd[j] < 0) continue;
+      for (char* const* d = p.expose_mkdirs.data() + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
+        if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
+          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+        }
+      }
+      // Read-only, keeping the source's own flags (a user namespace may not clear them).
+      struct statfs sf;
+      char source[32];
+      FdPath(source, exposed_fd[j]);
+      unsigned long keep = 0;
+      if (::fstatfs(exposed_fd[j], &sf) == 0) {
+        keep = static_cast<unsigned long>(sf.f_flags) &
+               (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+      }
+      if (::mount(source, p.exposed[j], nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+          ::mount(nullptr, p.exposed[j], nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
+                  nullptr) != 0) {
+        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+      }
+      ::close(exposed_fd[j]);
+    }
+    if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                nullptr) != 0) {
       ChildFail(rep, Report::kSetupFailed, kStepHide, i, errno);
     }
   }
@@ -427,6 +476,12 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return out;
 }
 
+// "/a/b/" -> "/a/b" (the prefix tests of hidden and exposed dirs compare these).
+std::string Normalize(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
 std::string StepText(int step) {
   switch (step) {
     case kStepUserNs:
@@ -451,6 +506,8 @@ std::string StepText(int step) {
       return "set up stdin/stdout/stderr";
     case kStepCaps:
       return "drop CAP_SYS_ADMIN";
+    case kStepExpose:
+      return "expose";
   }
   return "start the task";
 }
@@ -523,7 +580,7 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
     std::unique_ptr<ChildPlan> plan;
     Fd report_r, out_r, log_fd;
     std::string argv0, path_value, working_dir, tmp_host;
-    std::vector<std::string> hidden;
+    std::vector<std::string> hidden, exposed;
     bool capture = false;
     size_t max_result = 0;
     int64_t timeout_ms = 0;
@@ -656,6 +713,9 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   req.tmp_host = spec.root_dir + "/tmp";
   SKIFF_RETURN_IF_ERROR(EnsureDirectory(spec.root_dir, 0755));
   SKIFF_RETURN_IF_ERROR(EnsureDirectory(req.tmp_host, 0700));
+  if (::chmod(req.tmp_host.c_str(), 0700) != 0) {  // also when the engine created it first
+    return ErrnoStatus("cannot chmod", req.tmp_host, errno);
+  }
   std::string log_dir = spec.log_path.substr(0, spec.log_path.rfind('/'));
   if (!log_dir.empty()) SKIFF_RETURN_IF_ERROR(EnsureDirectory(log_dir, 0755));
   req.log_fd.reset(High(
@@ -704,9 +764,40 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
       if (prefix.size() > 5) mkdirs.push_back(prefix);
     }
   }
+  // Hidden dirs outermost first, nested ones dropped (covered already); each exposed
+  // dir under the outermost hidden dir holding it, with the dirs to create in its cover.
+  std::vector<std::string> sorted, hidden, exposed, expose_mkdirs;
+  for (const auto& h : spec.hidden_dirs) sorted.push_back(Normalize(h));
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const std::string& a, const std::string& b) { return a.size() < b.size(); });
+  for (const auto& h : sorted) {
+    bool nested = std::any_of(hidden.begin(), hidden.end(), [&h](const std::string& outer) {
+      return h == outer || h.rfind(outer + "/", 0) == 0;
+    });
+    if (!nested) hidden.push_back(h);  // a nested one is covered already
+  }
+  for (const auto& raw : spec.exposed_dirs) {
+    std::string e = Normalize(raw);
+    for (size_t i = 0; i < hidden.size(); ++i) {
+      const std::string& h = hidden[i];
+      if (e != h && e.rfind(h + "/", 0) != 0) continue;
+      plan.exposed_under.push_back(static_cast<int>(i));
+      plan.expose_mkdirs_at.push_back(static_cast<int>(expose_mkdirs.size()));
+      for (size_t slash = h.size(); slash != std::string::npos && slash < e.size();) {
+        slash = e.find('/', slash + 1);
+        expose_mkdirs.push_back(e.substr(0, slash));
+      }
+      expose_mkdirs.push_back("");  // the end of this one's list (a nullptr below)
+      exposed.push_back(e);
+      break;
+    }
+  }
+  if (exposed.size() > kMaxExposed) {
+    return InvalidArgument("task: more than " + std::to_string(kMaxExposed) + " exposed dirs");
+  }
   // One storage vector, sized up front so the char* below stay valid.
-  plan.strings.reserve(argv.size() + envs.size() + candidates.size() + spec.hidden_dirs.size() +
-                       mkdirs.size());
+  plan.strings.reserve(argv.size() + envs.size() + candidates.size() + hidden.size() +
+                       mkdirs.size() + exposed.size() + expose_mkdirs.size());
   auto fill = [&plan](const std::vector<std::string>& from, std::vector<char*>& to) {
     for (const auto& s : from) {
       plan.strings.push_back(s);
@@ -717,8 +808,17 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   fill(argv, plan.argv);
   fill(envs, plan.envp);
   fill(candidates, plan.exec_paths);
-  fill(spec.hidden_dirs, plan.hidden);
+  fill(hidden, plan.hidden);
   fill(mkdirs, plan.mkdirs);
+  fill(exposed, plan.exposed);
+  for (const auto& d : expose_mkdirs) {
+    if (d.empty()) {
+      plan.expose_mkdirs.push_back(nullptr);
+    } else {
+      plan.strings.push_back(d);
+      plan.expose_mkdirs.push_back(plan.strings.back().data());
+    }
+  }
   plan.working_dir = working_dir;
   plan.tmp_host = req.tmp_host;
   plan.report_w = report_w.get();
@@ -728,7 +828,8 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   req.argv0 = spec.argv[0];
   req.path_value = path;
   req.working_dir = working_dir;
-  req.hidden = spec.hidden_dirs;
+  req.hidden = hidden;
+  req.exposed = exposed;
   req.capture = spec.capture_stdout;
   req.max_result = spec.max_result_bytes;
   req.timeout_ms = spec.timeout_ms;
@@ -874,6 +975,9 @@ TaskExit TaskLauncher::Impl::MakeExit(Task& t) {
     std::string what = StepText(r.step);
     if (r.step == kStepHide && r.index >= 0 && static_cast<size_t>(r.index) < t.req.hidden.size()) {
       what += " " + t.req.hidden[static_cast<size_t>(r.index)];
+    } else if (r.step == kStepExpose && r.index >= 0 &&
+               static_cast<size_t>(r.index) < t.req.exposed.size()) {
+      what += " " + t.req.exposed[static_cast<size_t>(r.index)];
     } else if (r.step == kStepWorkDir || r.step == kStepChdir) {
       what += " " + t.req.working_dir;
     } else if (r.step == kStepTmp) {

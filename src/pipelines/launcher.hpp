@@ -69,6 +69,10 @@ struct TaskProcessSpec {
   // namespaces' data, skiff's data dir. ROOT may be inside one of them. Missing ones are
   // skipped.
   std::vector<std::string> hidden_dirs;
+  // Host directories inside a hidden dir that the task still sees, read-only, at the same path
+  // (skiff's executor shim and bin dir under its data dir). At most 16; ones not inside a hidden
+  // dir are left as they are; missing ones are skipped.
+  std::vector<std::string> exposed_dirs;
   // Prepended to PATH, in order.
   std::vector<std::string> extra_path_dirs;
 };

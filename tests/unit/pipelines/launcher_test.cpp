@@ -260,6 +260,35 @@ TEST_F(LauncherTest, HiddenDirsAreEmptyAndReadOnly) {
       << ReadAll(umount.log_path);
 }
 
+TEST_F(LauncherTest, ExposedDirsInsideAHiddenDirAreVisibleReadOnly) {
+  TaskLauncher launcher;
+  std::string data = base_ + "/data";
+  std::string bin = data + "/pipelines/bin";
+  std::filesystem::create_directories(bin);
+  std::filesystem::create_directories(data + "/pipelines/other");
+  std::ofstream(data + "/secret") << "secret";
+  std::ofstream(bin + "/hello") << "#!/bin/sh\necho hello from $0\n";
+  ::chmod((bin + "/hello").c_str(), 0755);
+  auto spec = Spec("unused", {"sh", "-c",
+                              "hello; echo \"data:[$(ls -A " + data + ")]\"; echo \"p:[$(ls -A " +
+                                  data + "/pipelines)]\"; touch " + bin +
+                                  "/new || echo refused; cat " + data + "/secret"});
+  spec.root_dir = data + "/tasks/t1";
+  // Nested hidden dirs, listed inner first: the outer one covers, the exposed dir stays.
+  spec.hidden_dirs = {data + "/pipelines", data + "/"};
+  spec.exposed_dirs = {bin + "/", base_ + "/not-hidden", data + "/missing"};
+  spec.extra_path_dirs = {bin};
+  TaskExit e = Run(launcher, spec);
+  std::string log = ReadAll(spec.log_path);
+  EXPECT_EQ(e.start_error, "") << log;
+  EXPECT_NE(log.find("hello from " + bin + "/hello\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("data:[pipelines]\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("p:[bin]\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("refused\n"), std::string::npos) << log;
+  EXPECT_EQ(log.find("secret\n"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(bin + "/new"));
+}
+
 TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
   TaskLauncher launcher;
   auto spec = Spec("t", {"sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"});
