@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
@@ -624,7 +623,7 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
   void OnPidfd(Task& t);
   bool Finished(const Task& t) const;
   TaskExit MakeExit(Task& t);
-  void Watch(int fd, uint64_t id, Kind kind);
+  bool Watch(int fd, uint64_t id, Kind kind);
 
   class Handle;
 
@@ -634,7 +633,6 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
   std::thread::id thread_id_;
 
   std::mutex mu_;  // guards everything below
-  std::condition_variable cv_;
   std::deque<std::shared_ptr<Pending>> queue_;
   std::unordered_map<uint64_t, Task> tasks_;
   uint64_t next_id_ = 1;
@@ -665,16 +663,16 @@ Status TaskLauncher::Impl::Init() {
   wake_.reset(High(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
   null_.reset(High(::open("/dev/null", O_RDWR | O_CLOEXEC)));
   if (!epoll_ || !wake_ || !null_) return Internal(std::string("launcher: ") + strerror(errno));
-  Watch(wake_.get(), 0, kWake);
+  if (!Watch(wake_.get(), 0, kWake)) return Internal(std::string("epoll: ") + strerror(errno));
   return Status::Ok();
 }
 
-void TaskLauncher::Impl::Watch(int fd, uint64_t id, Kind kind) {
+bool TaskLauncher::Impl::Watch(int fd, uint64_t id, Kind kind) {
   epoll_event ev;
   ::memset(&ev, 0, sizeof ev);
   ev.events = EPOLLIN;
   ev.data.u64 = (id << 2) | kind;
-  SKIFF_CHECK(::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0);
+  return ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
 }
 
 void TaskLauncher::Impl::Wake() {
@@ -871,7 +869,6 @@ Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   t.id = next_id_++;
   t.pid = pid;
   t.pidfd.reset(High(static_cast<int>(PidfdOpen(pid))));
-  SKIFF_CHECK(t.pidfd);  // our unreaped child: only fd exhaustion fails, and that is fatal
   t.ticks = ProcessStartTicks(pid);
   t.report_r = std::move(req.report_r);
   t.out_r = std::move(req.out_r);
@@ -880,11 +877,19 @@ Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   req.plan.reset();
   t.req = std::move(req);
   ::fcntl(t.report_r.get(), F_SETFL, O_NONBLOCK);
-  Watch(t.report_r.get(), t.id, kReport);
-  Watch(t.pidfd.get(), t.id, kPidfd);
-  if (t.out_r) {
-    ::fcntl(t.out_r.get(), F_SETFL, O_NONBLOCK);
-    Watch(t.out_r.get(), t.id, kOut);
+  if (t.out_r) ::fcntl(t.out_r.get(), F_SETFL, O_NONBLOCK);
+  // Only descriptor or memory exhaustion fails here: undo the start (killing the init ends the
+  // whole task at once; it is our child, so the blocking reap is short).
+  if (!t.pidfd || !Watch(t.report_r.get(), t.id, kReport) || !Watch(t.pidfd.get(), t.id, kPidfd) ||
+      (t.out_r && !Watch(t.out_r.get(), t.id, kOut))) {
+    int e = errno;
+    for (const Fd* fd : {&t.report_r, &t.pidfd, &t.out_r}) {
+      if (*fd) ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd->get(), nullptr);
+    }
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return ResourceExhausted(std::string("cannot watch a task process: ") + strerror(e));
   }
   Spawned s{t.id, t.pid, t.ticks};
   tasks_.emplace(t.id, std::move(t));
@@ -1084,7 +1089,6 @@ void TaskLauncher::Impl::Run() {
     for (auto& [done, exit] : finished) {
       if (done) done(std::move(exit));
     }
-    if (!finished.empty() || !pending.empty()) cv_.notify_all();
     if (quit) return;
   }
 }

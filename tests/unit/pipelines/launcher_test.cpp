@@ -300,7 +300,7 @@ TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
   EXPECT_LE(std::atoi(log.substr(2).c_str()), 4) << log;
 }
 
-TEST_F(LauncherTest, WorkingDir) {
+TEST_F(LauncherTest, WorkingDirAndSetupFailures) {
   TaskLauncher launcher;
   auto spec = Spec("t", {"pwd"});
   Run(launcher, spec);
@@ -319,6 +319,13 @@ TEST_F(LauncherTest, WorkingDir) {
   EXPECT_EQ(e.start_error,
             "cannot enter the working directory /no/such/dir: No such file or directory");
   EXPECT_NE(ReadAll(missing.log_path).find(e.start_error), std::string::npos);
+
+  auto file_hidden = Spec("f", {"true"});
+  std::ofstream(base_ + "/a-file") << "x";
+  file_hidden.hidden_dirs = {base_ + "/a-file"};
+  TaskExit ef = Run(launcher, file_hidden);
+  EXPECT_EQ(ef.start_error, "cannot hide " + base_ + "/a-file: Not a directory");
+  EXPECT_EQ(ef.Describe(), "failed to start: " + ef.start_error);
 
   auto bad = Spec("b", {"pwd"});
   bad.working_dir = "/tmp/../etc";
