@@ -332,6 +332,9 @@ void FdPath(char* buf, int fd) {
   if (::chdir(p.working_dir.c_str()) != 0) {
     ChildFail(rep, Report::kSetupFailed, kStepChdir, 0, errno);
   }
+  // A session of its own: no controlling terminal (a Ctrl-C meant for skiff does not reach the
+  // task; /dev/tty is not skiff's terminal) and its own process group.
+  if (::setsid() < 0) ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, errno);
   struct sigaction term;
   ::memset(&term, 0, sizeof term);
   term.sa_handler = InitOnTerm;

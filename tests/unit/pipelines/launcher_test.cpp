@@ -289,6 +289,18 @@ TEST_F(LauncherTest, ExposedDirsInsideAHiddenDirAreVisibleReadOnly) {
   EXPECT_FALSE(std::filesystem::exists(bin + "/new"));
 }
 
+TEST_F(LauncherTest, TaskHasItsOwnSessionWithoutTerminal) {
+  TaskLauncher launcher;
+  auto spec = Spec("t", {"sh", "-c",
+                         "ps -o sid= -p $$ 2>/dev/null || cut -d' ' -f6 /proc/$$/stat; "
+                         "(: </dev/tty) 2>/dev/null && echo has-tty || echo no-tty"});
+  TaskExit e = Run(launcher, spec);
+  std::string log = ReadAll(spec.log_path);
+  EXPECT_TRUE(e.ok()) << log;
+  EXPECT_NE(log.find("no-tty\n"), std::string::npos) << log;
+  EXPECT_EQ(std::atoi(log.c_str()), 1) << log;  // the session of the task's init
+}
+
 TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
   TaskLauncher launcher;
   auto spec = Spec("t", {"sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"});
