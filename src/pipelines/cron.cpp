@@ -315,7 +315,7 @@ std::optional<int64_t> LatestAtOrBefore(const CronSchedule& s, int64_t from, int
   int64_t width = 1;
   std::optional<int64_t> found;
   while (true) {
-    int64_t start = std::max(from, until - width);
+    int64_t start = until - from <= width ? from : until - width;
     std::optional<int64_t> n = NextAfter(s, start - 1);
     if (n && *n <= until) {
       found = n;
@@ -364,7 +364,12 @@ Result<CronSchedule> ParseCron(std::string_view spec) {
 }
 
 std::optional<int64_t> NextAfter(const CronSchedule& s, int64_t after) {
-  if (after >= std::numeric_limits<int64_t>::max() - 400 * 366 * kDay) return std::nullopt;
+  // Far outside any real schedule; keeps the arithmetic below from overflowing.
+  constexpr int64_t kMargin = 400 * 366 * kDay;
+  if (after >= std::numeric_limits<int64_t>::max() - kMargin ||
+      after <= std::numeric_limits<int64_t>::min() + kMargin) {
+    return std::nullopt;
+  }
   if (s.every_seconds > 0) return after + s.every_seconds;
   int64_t t = after + 1;
   int64_t year0;

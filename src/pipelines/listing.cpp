@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <charconv>
+#include <cmath>
 #include <limits>
 
 #include "core/clock.hpp"
@@ -180,9 +181,7 @@ Result<int64_t> JsonInt(const json::value& v, bool int32, std::string_view field
     }
   } else if (v.is_double()) {
     double d = v.get_double();
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && d > -9.3e18 && d < 9.3e18) {
-      out = static_cast<int64_t>(d);
-    }
+    if (d > -9.2e18 && d < 9.2e18 && d == std::floor(d)) out = static_cast<int64_t>(d);
   } else if (v.is_string()) {
     out = ParseInt64(std::string_view(v.get_string()));
   }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <limits>
+#include <random>
 
 namespace skiff::pipelines {
 namespace {
@@ -112,6 +114,20 @@ TEST(CronParse, Descriptors) {
   EXPECT_EQ(Next("@every 1h30m", t), t + 5400);
   EXPECT_EQ(Next("@every 1.5s", t), t + 1);   // rounded down to seconds
   EXPECT_EQ(Next("@every 500ms", t), t + 1);  // at least a second
+}
+
+TEST(CronParse, GarbageNeverCrashes) {
+  std::mt19937 rng(1);
+  const std::string alphabet = "0123456789*/-,?@ abcdefghijklmnopqrstuvwxyzJANMON\t";
+  for (int i = 0; i < 20000; ++i) {
+    std::string spec;
+    size_t n = rng() % 24;
+    for (size_t j = 0; j < n; ++j) spec += alphabet[rng() % alphabet.size()];
+    auto s = ParseCron(spec);
+    if (s) (void)NextAfter(*s, 1'700'000'000);
+  }
+  EXPECT_EQ(NextAfter(Cron("* * * * * *"), std::numeric_limits<int64_t>::max()), std::nullopt);
+  EXPECT_EQ(NextAfter(Cron("* * * * * *"), std::numeric_limits<int64_t>::min()), std::nullopt);
 }
 
 TEST(CronParse, ErrorsAsRobfigWordsThem) {
@@ -225,7 +241,7 @@ TEST(CronTrigger, ImpossibleCronNeverFires) {
   EXPECT_TRUE(DueTimes(t, std::nullopt, T(2024, 1, 1), T(2030, 1, 1), false, 10).empty());
 }
 
-TEST(PeriodicTrigger, IntervalAfterCreationLastOrStart) {
+TEST(CronPeriodic, IntervalAfterCreationLastOrStart) {
   int64_t created = 1'000'000;
   Trigger t = Periodic(60);
   EXPECT_EQ(NextScheduled(t, std::nullopt, created, created, false), created + 60);
@@ -237,7 +253,7 @@ TEST(PeriodicTrigger, IntervalAfterCreationLastOrStart) {
   EXPECT_EQ(NextScheduled(Periodic(0), std::nullopt, created, created, false), created + 1);
 }
 
-TEST(PeriodicTrigger, CatchUpAndNoCatchUp) {
+TEST(CronPeriodic, CatchUpAndNoCatchUp) {
   int64_t created = 1'000'000;
   Trigger t = Periodic(5);  // every 5 s
   int64_t now = created + 23;
@@ -250,7 +266,7 @@ TEST(PeriodicTrigger, CatchUpAndNoCatchUp) {
   EXPECT_EQ(DueTimes(t, created + 15, created, now, true, 100), std::vector<int64_t>{created + 20});
 }
 
-TEST(PeriodicTrigger, EndTime) {
+TEST(CronPeriodic, EndTime) {
   int64_t created = 1'000'000;
   Trigger t = Periodic(10);
   t.end_time = created + 25;
@@ -259,7 +275,7 @@ TEST(PeriodicTrigger, EndTime) {
   EXPECT_EQ(NextScheduled(t, created + 20, created, created + 1000, false), std::nullopt);
 }
 
-TEST(OneOffTrigger, FiresOnceAtCreation) {
+TEST(CronOneOff, FiresOnceAtCreation) {
   Trigger t;
   EXPECT_EQ(DueTimes(t, std::nullopt, 500, 600, false, 10), std::vector<int64_t>{500});
   EXPECT_TRUE(DueTimes(t, 500, 500, 600, false, 10).empty());

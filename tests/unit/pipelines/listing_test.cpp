@@ -624,6 +624,20 @@ TEST(ListingSchema, KfpFieldMapsServeBothVersions) {
                               KfpSchema(KfpResource::kPipelineVersion)));
 }
 
+TEST(ListingToken, GarbageNeverCrashes) {
+  std::mt19937 rng(2);
+  ResourceSchema schema = RunSchema();
+  const std::string alphabet = "{}[]\":,0123456789abcdefgkeyopstring_valueEQUALS%+-. \\";
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    size_t n = rng() % 40;
+    for (size_t j = 0; j < n; ++j) text += alphabet[rng() % alphabet.size()];
+    (void)ParseFilter(ApiVersion::kV1beta1, text, schema);
+    (void)ParseListQuery(ApiVersion::kV2beta1, {.page_token = text, .page_size = text}, schema);
+    (void)ParseListQuery(ApiVersion::kV2beta1, {.page_token = Base64UrlEncode(text)}, schema);
+  }
+}
+
 // -------------------------------------------------------------------------------------------
 // error bodies
 
