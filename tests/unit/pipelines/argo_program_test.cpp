@@ -331,5 +331,684 @@ TEST(ArgoSamplesTest, EverySampleCompilesOrIsRefused) {
   EXPECT_GE(seen, 6);
 }
 
+// --- Features, one small workflow each ---
+
+// A workflow with `templates` (YAML list items indented by two spaces) and entrypoint main.
+json::object Wf(const std::string& templates, const std::string& spec_extra = "") {
+  return Yaml(R"(apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: feature-
+spec:
+  entrypoint: main
+)" + spec_extra +
+              "  templates:\n" + templates);
+}
+
+const char kEcho[] = R"(  - name: echo
+    inputs:
+      parameters:
+      - {name: msg, default: none}
+    container:
+      image: alpine
+      command: [echo, '{{inputs.parameters.msg}}']
+    outputs:
+      parameters:
+      - name: out
+        valueFrom: {path: /tmp/out}
+)";
+
+TEST(ArgoProgramTest, ContainerScriptEnvAndVariables) {
+  auto p = Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: gen, template: gen}
+      - name: show
+        template: show
+        dependencies: [gen]
+        arguments:
+          parameters:
+          - {name: text, value: '{{tasks.gen.outputs.result}}'}
+  - name: gen
+    script:
+      image: python:3.11
+      command: [python3]
+      source: |
+        print("{{workflow.name}}")
+  - name: show
+    inputs:
+      parameters:
+      - {name: text}
+    container:
+      image: alpine
+      command: [sh, -c]
+      args: ['echo "$MSG" > {{outputs.parameters.o.path}}']
+      workingDir: /tmp/work/here
+      env:
+      - {name: MSG, value: '{{inputs.parameters.text}} {{workflow.uid}} {{workflow.namespace}} {{pod.name}}'}
+      - {name: CREATED, value: '{{workflow.creationTimestamp}}'}
+    outputs:
+      parameters:
+      - name: o
+        valueFrom: {path: /tmp/o.txt, default: fallback}
+)"));
+  FakeEngine e(p);
+  e.on_pod = [](Node& n) {
+    if (n.template_name == "gen") n.result = "generated";
+  };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  const LaunchSpec& gen = *e.Get(".gen")->launch;
+  EXPECT_EQ(gen.image, "python:3.11");
+  EXPECT_THAT(gen.argv, ElementsAre("python3", "/tmp/argo/staging/script"));
+  ASSERT_EQ(gen.files.size(), 1u);
+  EXPECT_EQ(gen.files[0].path, "/tmp/argo/staging/script");
+  EXPECT_EQ(gen.files[0].content, std::string("print(\"") + kRun + "\")\n");
+  EXPECT_TRUE(gen.files[0].executable);
+  EXPECT_TRUE(gen.capture_result);
+  const Node* show = e.Get(".show");
+  const LaunchSpec& s = *show->launch;
+  EXPECT_THAT(s.argv, ElementsAre("sh", "-c", "echo \"$MSG\" > /tmp/o.txt"));
+  EXPECT_EQ(s.env.at("MSG"), "generated 0b5c-uid team-a " + show->id);
+  EXPECT_EQ(s.env.at("CREATED"), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(s.working_dir, "/tmp/work/here");
+  ASSERT_EQ(s.output_parameters.size(), 1u);
+  EXPECT_EQ(s.output_parameters[0].path, "/tmp/o.txt");
+  EXPECT_EQ(s.output_parameters[0].default_value, std::optional<std::string>("fallback"));
+  EXPECT_EQ(show->inputs.at("text"), "generated");
+}
+
+TEST(ArgoProgramTest, NodeIdsAndIdempotence) {
+  auto p = Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: b, template: echo, dependencies: [a]}
+)" + std::string(kEcho)));
+  FakeEngine e(p);
+  ASSERT_TRUE(e.Advance().ok());
+  std::string once = Serialize(e.st.ToJson());
+  ASSERT_TRUE(p->Advance(e.st, e.ctx).ok());
+  ASSERT_TRUE(p->Advance(e.st, e.ctx).ok());
+  EXPECT_EQ(Serialize(e.st.ToJson()), once);  // nothing changed, nothing new
+  EXPECT_EQ(e.st.nodes.size(), 2u);           // root and a; b waits for a
+  const Node* a = e.Get(".a");
+  EXPECT_EQ(a->id, NodeId(kRun, std::string(kRun) + ".a"));
+  EXPECT_EQ(a->type, "Pod");
+  EXPECT_EQ(a->phase, NodePhase::kPending);
+  EXPECT_EQ(a->task_name, "a");
+  EXPECT_EQ(a->template_name, "echo");
+  EXPECT_EQ(e.st.phase, RunPhase::kRunning);
+  EXPECT_EQ(e.st.started_at_ms, e.ctx.now_ms);
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+  EXPECT_THAT(e.ran, ElementsAre(std::string(kRun) + ".a", std::string(kRun) + ".b"));
+  EXPECT_GT(e.st.finished_at_ms, 0);
+  EXPECT_EQ(e.Get("")->phase, NodePhase::kSucceeded);
+  // A finished run stays as it is.
+  std::string done = Serialize(e.st.ToJson());
+  ASSERT_TRUE(e.Advance().ok());
+  EXPECT_EQ(Serialize(e.st.ToJson()), done);
+}
+
+TEST(ArgoProgramTest, DependsOnFailureHandlesIt) {
+  auto wf = [](const std::string& extra) {
+    return Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: on-fail, template: echo, depends: a.Failed}
+      - {name: on-ok, template: echo, depends: a.Succeeded || a.Skipped}
+)" + extra + kEcho);
+  };
+  auto fail_a = [](Node& n) {
+    if (n.task_name == "a") n.phase = NodePhase::kFailed;
+  };
+  {
+    FakeEngine e(Compile(wf("")));
+    e.on_pod = fail_a;
+    ASSERT_TRUE(e.Run().ok());
+    // a's failure is handled by on-fail; on-ok is omitted and carries a's failure: Argo fails.
+    EXPECT_EQ(e.Get(".on-fail")->phase, NodePhase::kSucceeded);
+    EXPECT_EQ(e.Get(".on-ok")->phase, NodePhase::kOmitted);
+    EXPECT_EQ(e.Get(".on-ok")->type, "Skipped");
+    EXPECT_EQ(e.Get(".on-ok")->message, "omitted: depends condition not met");
+    EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+    EXPECT_EQ(e.Get("")->message, "child '" + e.Get(".a")->id + "' failed");
+  }
+  {
+    // Only the failure handler depends on a: the DAG succeeds.
+    FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: on-fail, template: echo, depends: a.Failed || a.Errored}
+)" + std::string(kEcho))));
+    e.on_pod = fail_a;
+    ASSERT_TRUE(e.Run().ok());
+    EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  }
+  {
+    // a succeeds: the handler is omitted, and a success carries: Succeeded.
+    FakeEngine e(Compile(wf("")));
+    ASSERT_TRUE(e.Run().ok());
+    EXPECT_EQ(e.Get(".on-fail")->phase, NodePhase::kOmitted);
+    EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+  }
+}
+
+TEST(ArgoProgramTest, LegacyDependenciesStopAtAFailure) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: b, template: echo, dependencies: [a]}
+      - {name: c, template: echo, dependencies: [b]}
+      - {name: d, template: echo}
+)" + std::string(kEcho))));
+  e.on_pod = [](Node& n) {
+    if (n.task_name == "a") {
+      n.phase = NodePhase::kError;
+      n.message = "could not start";
+    }
+  };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.Get(".b")->phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Get(".c")->phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Get(".d")->phase, NodePhase::kSucceeded);
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+  EXPECT_THAT(e.st.message, HasSubstr(std::string(kRun) + ".a"));
+  EXPECT_THAT(e.st.message, HasSubstr("could not start"));
+}
+
+TEST(ArgoProgramTest, ContinueOnFailed) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo, continueOn: {failed: true}}
+      - {name: b, template: echo, dependencies: [a]}
+)" + std::string(kEcho))));
+  e.on_pod = [](Node& n) {
+    if (n.task_name == "a") n.phase = NodePhase::kFailed;
+  };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.Get(".b")->phase, NodePhase::kSucceeded);
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+}
+
+TEST(ArgoProgramTest, FanOutResultsAnySucceededAllFailed) {
+  auto p = Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - name: fan
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+        withItems: [ax, by, cz]
+      - {name: any, template: echo, depends: fan.AnySucceeded}
+      - {name: all-failed, template: echo, depends: fan.AllFailed}
+      - name: collect
+        template: echo
+        dependencies: [fan]
+        arguments: {parameters: [{name: msg, value: '{{tasks.fan.outputs.parameters.out}}'}]}
+)" + std::string(kEcho)));
+  FakeEngine e(p);
+  e.on_pod = [](Node& n) {
+    if (n.name.find(".fan(1:by)") != std::string::npos) n.phase = NodePhase::kFailed;
+    if (n.task_name == "fan" && n.phase != NodePhase::kFailed) {
+      n.output_parameters["out"] = "got-" + n.launch->argv[1];
+    }
+  };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.Get(".fan(0:ax)")->launch->argv[1], "ax");
+  EXPECT_EQ(e.Get(".fan")->phase, NodePhase::kFailed);
+  EXPECT_EQ(e.Get(".any")->phase, NodePhase::kSucceeded);
+  EXPECT_EQ(e.Get(".all-failed")->phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Get(".collect")->phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Get(".fan")->output_parameters.at("out"), R"(["got-ax","got-cz"])");
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+
+  FakeEngine ok(p);
+  ok.on_pod = [](Node& n) {
+    if (n.task_name == "fan") n.output_parameters["out"] = "got-" + n.launch->argv[1];
+  };
+  ASSERT_TRUE(ok.Run().ok());
+  EXPECT_EQ(ok.st.phase, RunPhase::kSucceeded);
+  EXPECT_THAT(ok.Get(".collect")->launch->argv,
+              ElementsAre("echo", R"(["got-ax","got-by","got-cz"])"));
+}
+
+TEST(ArgoProgramTest, WithSequenceAndItemConditions) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - name: seq
+        template: echo
+        arguments: {parameters: [{name: msg, value: 'n={{item}}'}]}
+        withSequence: {count: '3', start: '5', format: 'file-%02d'}
+      - name: down
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+        withSequence: {start: '3', end: '1'}
+      - name: odd
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+        withItems: [1, 2, 3]
+        when: '{{item}} != 2'
+)" + std::string(kEcho))));
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  EXPECT_THAT(e.Get(".seq(0:file-05)")->launch->argv, ElementsAre("echo", "n=file-05"));
+  EXPECT_THAT(e.Get(".seq(2:file-07)")->launch->argv, ElementsAre("echo", "n=file-07"));
+  EXPECT_TRUE(e.Has(".down(0:3)") && e.Has(".down(1:2)") && e.Has(".down(2:1)"));
+  EXPECT_EQ(e.Get(".odd(1:2)")->phase, NodePhase::kSkipped);
+  EXPECT_EQ(e.Get(".odd(2:3)")->phase, NodePhase::kSucceeded);
+  EXPECT_EQ(e.Get(".odd")->phase, NodePhase::kSucceeded);
+}
+
+TEST(ArgoProgramTest, WithParamNotAListErrorsTheTask) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: gen, template: echo}
+      - name: fan
+        template: echo
+        dependencies: [gen]
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+        withParam: '{{tasks.gen.outputs.parameters.out}}'
+)" + std::string(kEcho))));
+  e.on_pod = Outputs({{"echo", {"not json"}}});
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.Get(".fan")->phase, NodePhase::kError);
+  EXPECT_THAT(e.Get(".fan")->message, HasSubstr("could not be parsed as a JSON list"));
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+
+  FakeEngine empty(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: gen, template: echo}
+      - name: fan
+        template: echo
+        dependencies: [gen]
+        withParam: '{{tasks.gen.outputs.parameters.out}}'
+)" + std::string(kEcho))));
+  empty.on_pod = Outputs({{"echo", {"[]"}}});
+  ASSERT_TRUE(empty.Run().ok());
+  EXPECT_EQ(empty.Get(".fan")->phase, NodePhase::kSkipped);
+  EXPECT_EQ(empty.st.phase, RunPhase::kSucceeded);
+}
+
+TEST(ArgoProgramTest, NumericWhen) {
+  auto p = Compile(Wf(R"(  - name: main
+    inputs: {parameters: [{name: num}]}
+    dag:
+      tasks:
+      - {name: big, template: echo, when: '{{inputs.parameters.num}} > 5'}
+      - {name: small, template: echo, when: '{{inputs.parameters.num}} <= 5 && "{{workflow.parameters.num}}" == "{{inputs.parameters.num}}"'}
+)" + std::string(kEcho),
+                      "  arguments: {parameters: [{name: num, value: '3'}]}\n"));
+  FakeEngine three(p);
+  ASSERT_TRUE(three.Run().ok());
+  EXPECT_EQ(three.Get(".big")->phase, NodePhase::kSkipped);
+  EXPECT_EQ(three.Get(".small")->phase, NodePhase::kSucceeded);
+  FakeEngine twelve(p, json::object{{"num", "12"}});
+  ASSERT_TRUE(twelve.Run().ok());
+  EXPECT_EQ(twelve.Get(".big")->phase, NodePhase::kSucceeded);
+  EXPECT_EQ(twelve.Get(".small")->phase, NodePhase::kSkipped);
+  EXPECT_EQ(twelve.Get(".big")->message, "");
+}
+
+TEST(ArgoProgramTest, StepsRunGroupsInOrder) {
+  auto p = Compile(Wf(R"(  - name: main
+    steps:
+    - - {name: first, template: echo, arguments: {parameters: [{name: msg, value: one}]}}
+      - {name: second, template: echo, arguments: {parameters: [{name: msg, value: two}]}}
+    - - name: use
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{steps.first.outputs.parameters.out}}'}]}
+      - {name: never, template: echo, when: '"{{steps.first.outputs.parameters.out}}" == "nope"'}
+      - name: loop
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{item}}'}]}
+        withItems: [p, q]
+    - - name: last
+        template: echo
+        arguments: {parameters: [{name: msg, value: '{{steps.loop.outputs.parameters.out}}'}]}
+    outputs:
+      parameters:
+      - name: final
+        valueFrom: {parameter: '{{steps.use.outputs.parameters.out}}'}
+)" + std::string(kEcho)));
+  FakeEngine e(p);
+  e.on_pod = [](Node& n) { n.output_parameters["out"] = "from-" + n.launch->argv[1]; };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  const Node* root = e.Get("");
+  EXPECT_EQ(root->type, "Steps");
+  const Node* g0 = e.Get("[0]");
+  EXPECT_EQ(g0->type, "StepGroup");
+  EXPECT_EQ(g0->display_name, "[0]");
+  EXPECT_EQ(e.Get("[0].first")->parent, g0->id);
+  EXPECT_EQ(e.Get("[0].first")->boundary_id, root->id);
+  EXPECT_THAT(e.Get("[1].use")->launch->argv, ElementsAre("echo", "from-one"));
+  EXPECT_EQ(e.Get("[1].never")->phase, NodePhase::kSkipped);
+  EXPECT_THAT(e.Get("[1].loop(1:q)")->launch->argv, ElementsAre("echo", "q"));
+  EXPECT_THAT(e.Get("[2].last")->launch->argv, ElementsAre("echo", R"(["from-p","from-q"])"));
+  EXPECT_EQ(root->output_parameters.at("final"), "from-from-one");
+  // first and second ran together, use only after both.
+  EXPECT_EQ(e.ran[0], std::string(kRun) + "[0].first");
+  EXPECT_EQ(e.ran[1], std::string(kRun) + "[0].second");
+}
+
+TEST(ArgoProgramTest, StepFailureStopsLaterGroups) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    steps:
+    - - {name: a, template: echo}
+    - - {name: b, template: echo}
+)" + std::string(kEcho))));
+  e.on_pod = [](Node& n) { n.phase = NodePhase::kFailed; };
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_FALSE(e.Has("[1]"));
+  EXPECT_EQ(e.Get("[0]")->phase, NodePhase::kFailed);
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+}
+
+TEST(ArgoProgramTest, ArtifactsFlowBetweenTasksAndOutOfDags) {
+  auto p = Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: inner, template: inner}
+      - name: consume
+        template: consume
+        dependencies: [inner]
+        arguments:
+          artifacts:
+          - {name: data, from: '{{tasks.inner.outputs.artifacts.model}}'}
+  - name: inner
+    dag:
+      tasks:
+      - {name: make, template: make}
+    outputs:
+      artifacts:
+      - {name: model, from: '{{tasks.make.outputs.artifacts.model}}'}
+  - name: make
+    container: {image: alpine, command: [sh, -c, 'echo > {{outputs.artifacts.model.path}}']}
+    outputs:
+      artifacts:
+      - {name: model, path: /tmp/outputs/model/data}
+      - {name: maybe, path: /tmp/outputs/maybe, optional: true}
+  - name: consume
+    inputs:
+      artifacts:
+      - {name: data, path: /tmp/inputs/data}
+      - {name: conf, path: /tmp/conf.ini, raw: {data: 'k = {{workflow.name}}'}}
+    container: {image: alpine, command: [cat, '{{inputs.artifacts.data.path}}']}
+)"));
+  FakeEngine e(p);
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  const LaunchSpec& make = *e.Get(".inner.make")->launch;
+  EXPECT_THAT(make.argv, ElementsAre("sh", "-c", "echo > /tmp/outputs/model/data"));
+  ASSERT_EQ(make.output_artifacts.size(), 2u);
+  EXPECT_FALSE(make.output_artifacts[0].optional);
+  EXPECT_TRUE(make.output_artifacts[1].optional);
+  const LaunchSpec& consume = *e.Get(".consume")->launch;
+  EXPECT_THAT(consume.argv, ElementsAre("cat", "/tmp/inputs/data"));
+  ASSERT_EQ(consume.input_artifacts.size(), 1u);
+  EXPECT_EQ(consume.input_artifacts[0].path, "/tmp/inputs/data");
+  EXPECT_EQ(consume.input_artifacts[0].uri, "file:///store/" + e.Get(".inner.make")->id + "/model");
+  ASSERT_EQ(consume.files.size(), 1u);
+  EXPECT_EQ(consume.files[0].path, "/tmp/conf.ini");
+  EXPECT_EQ(consume.files[0].content, std::string("k = ") + kRun);
+}
+
+TEST(ArgoProgramTest, UnresolvableArgumentFailsTheNode) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - name: b
+        template: echo
+        dependencies: [a]
+        arguments: {parameters: [{name: msg, value: '{{tasks.a.outputs.parameters.nope}}'}]}
+)" + std::string(kEcho))));
+  ASSERT_TRUE(e.Run().ok());
+  const Node* b = e.Get(".b");
+  EXPECT_EQ(b->phase, NodePhase::kError);
+  EXPECT_EQ(b->message, "Unable to resolve: {{tasks.a.outputs.parameters.nope}}");
+  EXPECT_FALSE(b->launch.has_value());
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+  EXPECT_THAT(e.st.message, HasSubstr("Unable to resolve"));
+}
+
+TEST(ArgoProgramTest, MissingInputFailsTheNode) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: needs}
+  - name: needs
+    inputs: {parameters: [{name: x}]}
+    container: {image: alpine, command: [echo, '{{inputs.parameters.x}}']}
+)")));
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.Get(".a")->phase, NodePhase::kError);
+  EXPECT_EQ(e.Get(".a")->message, "inputs.parameters.x was not supplied");
+}
+
+TEST(ArgoProgramTest, RetryTimeoutAndParallelism) {
+  auto p = Compile(Wf(R"(  - name: main
+    parallelism: 2
+    dag:
+      tasks:
+      - {name: t1, template: flaky}
+      - {name: t2, template: echo}
+      - {name: t3, template: echo}
+      - {name: t4, template: echo}
+      - {name: t5, template: echo}
+  - name: flaky
+    activeDeadlineSeconds: 30
+    retryStrategy:
+      limit: '3'
+      retryPolicy: Always
+      backoff: {duration: 1m30s, factor: 3, maxDuration: '2h'}
+    container: {image: alpine, command: ['false']}
+)" + std::string(kEcho),
+                      "  parallelism: 7\n"));
+  EXPECT_EQ(p->parallelism(), 7);
+  FakeEngine e(p);
+  e.per_round = 1;
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+  EXPECT_EQ(e.max_pending, 2u);
+  const LaunchSpec& flaky = *e.Get(".t1")->launch;
+  EXPECT_EQ(flaky.timeout_ms, 30000);
+  EXPECT_EQ(flaky.retry.limit, 3);
+  EXPECT_EQ(flaky.retry.on, RetryPolicy::On::kAlways);
+  EXPECT_EQ(flaky.retry.backoff_ms, 90000);
+  EXPECT_EQ(flaky.retry.factor, 3);
+  EXPECT_EQ(flaky.retry.max_backoff_ms, 7200000);
+  EXPECT_EQ(e.Get(".t2")->launch->retry.limit, 0);
+}
+
+TEST(ArgoProgramTest, FanOutParallelism) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    parallelism: 3
+    dag:
+      tasks:
+      - name: fan
+        template: echo
+        withSequence: {count: '10'}
+)" + std::string(kEcho))));
+  e.per_round = 1;
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.max_pending, 3u);
+  EXPECT_EQ(e.CountRan("echo"), 10);
+}
+
+TEST(ArgoProgramTest, CacheKeys) {
+  auto wf = Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo, arguments: {parameters: [{name: msg, value: same}]}}
+      - {name: b, template: echo, arguments: {parameters: [{name: msg, value: same}]}}
+      - {name: c, template: echo, arguments: {parameters: [{name: msg, value: other}]}}
+      - {name: d, template: nocache}
+      - {name: e, template: stale}
+  - name: nocache
+    metadata: {labels: {pipelines.kubeflow.org/enable_caching: 'false'}}
+    container: {image: alpine, command: [date]}
+  - name: stale
+    metadata: {annotations: {pipelines.kubeflow.org/max_cache_staleness: P0D}}
+    container: {image: alpine, command: [date]}
+)" + std::string(kEcho));
+  FakeEngine e(Compile(wf));
+  ASSERT_TRUE(e.Run().ok());
+  std::string a = e.Get(".a")->launch->cache_key;
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_EQ(e.Get(".b")->launch->cache_key, a);  // same template, same inputs
+  EXPECT_NE(e.Get(".c")->launch->cache_key, a);
+  EXPECT_EQ(e.Get(".d")->launch->cache_key, "");
+  EXPECT_EQ(e.Get(".e")->launch->cache_key, "");
+  // Another run of the same file computes the same key (no run name or id in it).
+  FakeEngine again(Compile(wf));
+  again.ctx.run_name = "wf-other";
+  again.ctx.run_id = "another-uid";
+  ASSERT_TRUE(again.Advance().ok());
+  const Node* other = again.st.Find(NodeId("wf-other", "wf-other.a"));
+  ASSERT_TRUE(other && other->launch);
+  EXPECT_EQ(other->launch->cache_key, a);
+}
+
+TEST(ArgoProgramTest, ExitHandlerSeesStatusAndFailures) {
+  auto wf = Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: exit-handler-1, template: exit-handler-1}
+  - name: exit-handler-1
+    dag:
+      tasks:
+      - {name: work, template: echo}
+  - name: notify
+    container: {image: alpine, command: [echo, '{{workflow.status}}', '{{workflow.failures}}']}
+)" + std::string(kEcho),
+               "  onExit: notify\n");
+  {
+    FakeEngine e(Compile(wf));
+    e.on_pod = [](Node& n) {
+      if (n.task_name == "work") {
+        n.phase = NodePhase::kFailed;
+        n.message = "boom";
+      }
+    };
+    ASSERT_TRUE(e.Run().ok());
+    const Node* exit = e.Get(".onExit");
+    EXPECT_EQ(exit->display_name, std::string(kRun) + ".onExit");
+    EXPECT_EQ(exit->parent, "");
+    EXPECT_EQ(e.st.root, e.Get("")->id);  // the exit handler is not the root
+    ASSERT_TRUE(exit->launch);
+    EXPECT_EQ(exit->launch->argv[1], "Failed");
+    EXPECT_THAT(exit->launch->argv[2], HasSubstr(R"("displayName":"work")"));
+    EXPECT_THAT(exit->launch->argv[2], HasSubstr(R"("message":"boom")"));
+    EXPECT_EQ(e.ran.back(), std::string(kRun) + ".onExit");
+    EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+    EXPECT_THAT(e.st.message, HasSubstr("boom"));
+  }
+  {
+    FakeEngine e(Compile(wf));
+    e.on_pod = [](Node& n) {
+      if (n.name.ends_with(".onExit")) n.phase = NodePhase::kFailed;
+    };
+    ASSERT_TRUE(e.Run().ok());
+    EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Succeeded");
+    EXPECT_EQ(e.Get("")->phase, NodePhase::kSucceeded);
+    EXPECT_EQ(e.st.phase, RunPhase::kFailed);  // the exit handler failed
+    EXPECT_THAT(e.st.message, HasSubstr("exit handler"));
+  }
+  {
+    FakeEngine e(Compile(wf));
+    ASSERT_TRUE(e.Run().ok());
+    EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+  }
+}
+
+TEST(ArgoProgramTest, TerminateCreatesNothingAndFailsTheRun) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: b, template: echo}
+      - {name: c, template: echo, dependencies: [a]}
+)" + std::string(kEcho),
+                          "  onExit: echo\n")));
+  ASSERT_TRUE(e.Advance().ok());
+  Node& a = const_cast<Node&>(*e.Get(".a"));
+  a.phase = NodePhase::kRunning;  // the engine started a; b still waits for a slot
+  a.attempts = 1;
+  e.st.shutdown = "Terminate";
+  // The engine killed a's process and reports it failed.
+  ASSERT_TRUE(e.Advance().ok());
+  EXPECT_FALSE(e.Has(".c"));
+  EXPECT_FALSE(e.Has(".onExit"));
+  EXPECT_EQ(e.Get(".a")->phase, NodePhase::kFailed);
+  EXPECT_EQ(e.Get(".a")->message, "terminated");
+  EXPECT_EQ(e.Get(".b")->phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Get("")->phase, NodePhase::kFailed);
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+  EXPECT_EQ(e.st.message, "Stopped with strategy 'Terminate'");
+  for (const auto& [id, n] : e.st.nodes) EXPECT_TRUE(IsFinished(n.phase)) << n.name;
+}
+
+TEST(ArgoProgramTest, RunParametersAreChecked) {
+  auto p = Compile(Wf(R"(  - name: main
+    container: {image: alpine, command: [echo, '{{workflow.parameters.a}}', '{{workflow.parameters.b}}']}
+)",
+                      "  arguments: {parameters: [{name: a, value: x}, {name: b}]}\n"));
+  {
+    FakeEngine e(p, json::object{{"b", "y"}, {"zzz", "1"}});
+    Status s = e.Advance();
+    EXPECT_EQ(s.code(), Code::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("unknown parameter 'zzz'"));
+  }
+  {
+    FakeEngine e(p);
+    Status s = e.Advance();
+    EXPECT_THAT(s.message(), HasSubstr("parameter 'b' has no value"));
+  }
+  {
+    FakeEngine e(p, json::object{{"b", 5}, {"a", "over"}});
+    ASSERT_TRUE(e.Run().ok());
+    // A Pod as the entrypoint: the root itself runs.
+    EXPECT_EQ(e.Get("")->type, "Pod");
+    EXPECT_THAT(e.Get("")->launch->argv, ElementsAre("echo", "over", "5"));
+    EXPECT_EQ(e.st.phase, RunPhase::kSucceeded);
+  }
+}
+
+TEST(ArgoProgramTest, DagOutputsFromExpressionAndDefault) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: sub, template: sub}
+      - name: show
+        template: echo
+        dependencies: [sub]
+        arguments: {parameters: [{name: msg, value: '{{tasks.sub.outputs.parameters.x}}/{{tasks.sub.outputs.parameters.why}}'}]}
+  - name: sub
+    dag:
+      tasks:
+      - {name: inner, template: echo}
+      - {name: skipped, template: echo, when: 'a == b'}
+    outputs:
+      parameters:
+      - name: x
+        valueFrom: {expression: "tasks['inner'].outputs.parameters['out']"}
+      - name: why
+        valueFrom: {parameter: '{{tasks.skipped.outputs.parameters.out}}', default: dflt}
+)" + std::string(kEcho))));
+  e.on_pod = Outputs({{"echo", {"v1"}}});
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  EXPECT_THAT(e.Get(".show")->launch->argv, ElementsAre("echo", "v1/dflt"));
+}
 }  // namespace
 }  // namespace skiff::pipelines
