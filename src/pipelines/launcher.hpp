@@ -5,7 +5,8 @@
 // Isolation, per task:
 //   - a new mount namespace (private propagation) where ROOT/tmp (ROOT = TaskProcessSpec::
 //     root_dir) is bind-mounted on /tmp, every hidden_dir is covered by an empty read-only tmpfs
-//     and a fresh /proc shows only the task's own processes;
+//     (with read-only holes for exposed_dirs) and a fresh /proc shows only the task's own
+//     processes;
 //   - a new PID namespace. Its init (pid 1) is a small skiff-side reaper forked from the
 //     launcher thread, which forks the command (pid 2), reaps orphans, passes SIGTERM on to
 //     every process of the task and reports the command's wait status. When the command ends,
@@ -18,13 +19,17 @@
 //     unmount what hides the other data;
 //   - as root: unshare of mount + PID namespaces; as an ordinary user: inside a new user
 //     namespace mapping only the user's own uid and gid (setgroups denied).
-//   - stdin is /dev/null; no other descriptor of skiff reaches the task (close_range CLOEXEC).
+//   - stdin is /dev/null; no other descriptor of skiff reaches the task (close_range CLOEXEC);
+//     a session of its own (no controlling terminal); default signal dispositions, empty mask.
 //
 // Completion without a thread per task: one launcher thread runs an epoll loop over pidfds,
 // each task's report pipe and (with capture_stdout) its stdout pipe; it also forks. The
 // command's stdout and stderr go straight to the log file (O_APPEND, so interleaved in the
 // order written) unless stdout is captured, in which case the loop copies it to the log and to
 // the bounded in-memory buffer as it arrives.
+//
+// Cost: about 2 ms of CPU per task (`true`), most of it the kernel's namespace set-up and
+// tear-down; the fork copies skiff's page tables, so it grows with skiff's memory.
 //
 // Threading: TaskLauncher and TaskHandle are thread-safe. Start blocks until the task's init
 // exists (about a millisecond): call it from the blocking pool. done() runs on the launcher's
