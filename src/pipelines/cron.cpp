@@ -414,6 +414,36 @@ std::optional<int64_t> NextAfter(const CronSchedule& s, int64_t after) {
   }
 }
 
+Status ValidateRecurringRun(std::optional<std::string_view> cron,
+                            std::optional<int64_t> interval_seconds, int64_t max_concurrency,
+                            bool v2beta1) {
+  const std::string prefix = "Invalid input error: ";
+  if (max_concurrency > 10 || max_concurrency < 1) {
+    return InvalidArgument(
+        prefix + (v2beta1 ? "Max concurrency of a recurring run must be at least 1 and at most "
+                            "10. Received " +
+                                std::to_string(max_concurrency)
+                          : "The max concurrency of the job is out of range. Support 1-10. "
+                            "Received " +
+                                std::to_string(max_concurrency) + "."));
+  }
+  if (cron) {
+    auto parsed = ParseCron(*cron);
+    if (!parsed) {
+      return InvalidArgument(prefix +
+                             "Schedule cron is not a supported "
+                             "format(https://godoc.org/github.com/robfig/cron). Error: " +
+                             parsed.error().message());
+    }
+  }
+  if (interval_seconds && *interval_seconds < 1) {
+    return InvalidArgument(prefix + "Found invalid period schedule interval " +
+                           std::to_string(*interval_seconds) +
+                           ". Set at interval to least 1 second" + (v2beta1 ? "" : "."));
+  }
+  return Status::Ok();
+}
+
 std::optional<int64_t> NextScheduled(const Trigger& trigger, std::optional<int64_t> last_fired,
                                      int64_t created_at, int64_t now, bool no_catchup) {
   if (!trigger.cron && !trigger.interval_seconds) {

@@ -47,6 +47,14 @@ Result<CronSchedule> ParseCron(std::string_view spec);
 // when there is none within five years.
 std::optional<int64_t> NextAfter(const CronSchedule& schedule, int64_t after);
 
+// KFP's create-time checks of a recurring run (v1beta1 job_server, v2beta1
+// recurring_run_server), in their words, prefixed "Invalid input error: ": max_concurrency
+// 1..10, a cron robfig parses, a periodic interval of at least 1 s. `v2beta1` picks the v2
+// wording of the max_concurrency message.
+Status ValidateRecurringRun(std::optional<std::string_view> cron,
+                            std::optional<int64_t> interval_seconds, int64_t max_concurrency,
+                            bool v2beta1);
+
 // A recurring run's trigger: a cron schedule, a periodic one, or (neither) a one-off run.
 struct Trigger {
   std::optional<CronSchedule> cron;

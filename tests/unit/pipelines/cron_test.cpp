@@ -160,6 +160,26 @@ TEST(CronParse, ErrorsAsRobfigWordsThem) {
   }
 }
 
+TEST(CronValidate, CreateTimeChecksAsKfp) {
+  EXPECT_TRUE(ValidateRecurringRun("0 0 * * * *", std::nullopt, 1, false).ok());
+  EXPECT_TRUE(ValidateRecurringRun(std::nullopt, 60, 10, true).ok());
+  Status s = ValidateRecurringRun("1 * * ", std::nullopt, 1, false);
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.message(),
+            "Invalid input error: Schedule cron is not a supported "
+            "format(https://godoc.org/github.com/robfig/cron). Error: Expected 5 to 6 fields, "
+            "found 3: 1 * * ");
+  EXPECT_EQ(ValidateRecurringRun(std::nullopt, 60, 0, false).message(),
+            "Invalid input error: The max concurrency of the job is out of range. Support 1-10. "
+            "Received 0.");
+  EXPECT_EQ(ValidateRecurringRun(std::nullopt, 60, 11, true).message(),
+            "Invalid input error: Max concurrency of a recurring run must be at least 1 and at "
+            "most 10. Received 11");
+  EXPECT_EQ(ValidateRecurringRun(std::nullopt, 0, 1, false).message(),
+            "Invalid input error: Found invalid period schedule interval 0. Set at interval to "
+            "least 1 second.");
+}
+
 // ------------------------------------------------------------------------------------------
 // KFP controller semantics.
 
