@@ -17,6 +17,7 @@
 #include "cli/authz_setup.hpp"
 #include "cli/demo.hpp"
 #include "cli/gateway_authz.hpp"
+#include "cli/pipelines_setup.hpp"
 #include "cli/profiles_setup.hpp"
 #include "cli/serving_setup.hpp"
 #include "cli/settings.hpp"
@@ -278,6 +279,8 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   // Profiles (controller, registration, kfam): before the server too, whose blocking pool runs
   // the registration's tasks.
   std::unique_ptr<ProfilesStack> profiles;
+  // Pipelines (KFP API, run engine): the blocking pool runs its API calls.
+  std::unique_ptr<PipelinesStack> pipelines;
   std::atomic<bool> ready{false};
   // Authentication is built once the listener's address is known (the built-in provider's
   // issuer and the login redirect URI contain it); until then requests get 503.
@@ -399,6 +402,20 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     return 1;
   }
   profiles->Mount(*router);
+  auto pipelines_or = StartPipelines(settings, data_dir, **store, authorizer.get());
+  if (!pipelines_or) {
+    std::fprintf(stderr, "skiff: pipelines: %s\n", pipelines_or.error().message().c_str());
+    profiles->Stop();
+    serving->controller->Stop();
+    return 2;
+  }
+  pipelines = std::move(*pipelines_or);
+  {
+    http::SyncHandler kfp = [&](http::Request& req) { return pipelines->api->Handle(req); };
+    for (const char* pattern : {"/pipeline/*", "/apis/v1beta1/*", "/apis/v2beta1/*"}) {
+      router->Add({}, pattern, kfp, http::Execution::kBlocking, "pipelines");
+    }
+  }
   auto api_handler = profiles->quota->Wrap(
       http::SyncHandler([&](http::Request& req) { return resource_api.Handle(req); }));
   for (const char* pattern : {"/api/*", "/apis/*", "/version", "/openapi/*"}) {
@@ -418,6 +435,16 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     before.insert(before.begin(), std::move(r));
   }
   before.push_back(ProfilesStack::KfamRoute());
+  // KFP's API paths sit inside the Kubernetes API's /apis: they come first.
+  for (const char* path : {"/pipeline", "/apis/v1beta1", "/apis/v2beta1"}) {
+    gateway::BuiltinRoute r;
+    r.name = path[1] == 'p' ? std::string("pipelines") : "pipelines-" + std::string(path + 6);
+    r.description = "Kubeflow Pipelines REST API";
+    r.path_kind = gateway::BuiltinRoute::PathKind::kPrefix;
+    r.path = path;
+    r.service = "pipelines";
+    before.insert(before.begin(), std::move(r));
+  }
   std::vector<gateway::BuiltinRoute> after;
   {
     gateway::BuiltinRoute r;
@@ -436,7 +463,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   http::Handler to_router = [&](http::Request& req, http::Responder respond) {
     router->Dispatch(req, std::move(respond));
   };
-  for (const char* id : {"health", "metrics", "identity", "api", "skiff", "auth"}) {
+  for (const char* id : {"health", "metrics", "identity", "api", "skiff", "auth", "pipelines"}) {
     services[id] = to_router;
   }
   services["serving"] = [&](http::Request& req, http::Responder respond) {
@@ -694,6 +721,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   ready = false;
   resource_api.CloseWatches();
   routes->Stop();
+  pipelines->Stop();
   profiles->Stop();
   serving->controller->Stop();
   if (redirect_server) redirect_server->Shutdown();

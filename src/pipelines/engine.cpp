@@ -627,6 +627,7 @@ class Engine::Impl {
     p.hidden_dirs = options_.hidden_dirs;
     p.hidden_dirs.push_back(options_.data_dir);
     p.extra_path_dirs = options_.extra_path_dirs;
+    p.exposed_dirs = options_.exposed_dirs;
     int attempt = node->attempts;
     Status prepared = Prepare(run, *node, root);
     Result<std::unique_ptr<TaskHandle>> handle =

@@ -38,8 +38,10 @@ struct EngineOptions {
   // Added to every task's environment (the kfp executor shim's variables) and PATH.
   std::map<std::string, std::string> task_env;
   std::vector<std::string> extra_path_dirs;
-  // Directories every task must not see besides DATA (e.g. the store's directory).
+  // Directories every task must not see besides DATA (e.g. the store's directory), and
+  // directories inside them that tasks read (the executor shim, the bin dir).
   std::vector<std::string> hidden_dirs;
+  std::vector<std::string> exposed_dirs;
 };
 
 // Compiles the pipeline a run record carries (spec.manifest + spec.format).

@@ -906,6 +906,13 @@ class KfpApi::Impl {
         out[k] = v;
       }
     }
+    for (const auto& [name, info] : known) {
+      if (!info.default_value && !info.optional && !out.contains(name)) {
+        return InvalidArgument("Invalid input error: the pipeline's parameter \"" + name + "\" (" +
+                               (info.type.empty() ? std::string("STRING") : info.type) +
+                               ") has no default value: the run must give one");
+      }
+    }
     return out;
   }
 

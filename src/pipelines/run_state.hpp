@@ -205,6 +205,8 @@ struct ParameterInfo {
   std::string type;  // "STRING", "NUMBER_INTEGER", ... (IR); "STRING" for Argo
   std::optional<json::value> default_value;
   std::string description;
+  // May be left out even without a default (IR isOptional).
+  bool optional = false;
 };
 
 class Program {
