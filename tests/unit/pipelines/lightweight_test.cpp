@@ -246,6 +246,8 @@ TEST(LightweightShim, InstallWritesThePackageWithModes) {
   for (const char* rel : {"", "/boot", "/pkg", "/pkg/kfp", "/pkg/kfp/dsl", "/pkg/kfp/dsl/types"}) {
     EXPECT_EQ(Mode(root + rel), 0755u) << rel;
   }
+  // Compiled once (tasks see the package read-only and could not cache bytecode themselves).
+  EXPECT_TRUE(FileExists(root + "/pkg/kfp/dsl/__pycache__/executor.cpython-311.pyc"));
   auto content = ReadFile(root + "/pkg/kfp/dsl/executor_main.py");
   ASSERT_TRUE(content);
   EXPECT_NE(content->find("--component_module_path"), std::string::npos);
