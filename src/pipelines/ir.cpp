@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/crypto.hpp"
 #include "pipelines/ir_cel.hpp"
 #include "pipelines/lightweight.hpp"
@@ -1792,7 +1794,8 @@ Result<LaunchSpec> Runner::BuildLaunch(const Node& pod, const Task& task, const 
               out += ctx_.pipeline_root;
               break;
             case K::kJobCreateTime:
-              out += std::to_string(ctx_.created_at_ms / 1000);
+              out += FormatRfc3339(std::chrono::system_clock::time_point(
+                  std::chrono::milliseconds(ctx_.created_at_ms)));
               break;
             case K::kInputParameter: {
               const json::value* v = inputs.params.if_contains(p.name);

@@ -101,6 +101,9 @@ struct FakeEngine {
 
   Status Step(const Program& p) {
     ctx.now_ms += 10;
+    // The engine persists the state and may resume from it after a restart: the Program must
+    // keep everything it needs in the state.
+    SKIFF_ASSIGN_OR_RETURN(state, RunState::FromJson(state.ToJson()));
     SKIFF_RETURN_IF_ERROR(p.Advance(state, ctx));
     // Idempotent: a second call with nothing new changes nothing.
     std::string once = Serialize(state.ToJson());
@@ -1160,6 +1163,228 @@ root:
   EXPECT_EQ(e.order, (std::vector<std::string>{"use"}));  // the importer runs nothing
   EXPECT_EQ(e.Task("use").launch->input_artifacts[0].uri, "file:///srv/data.csv");
   EXPECT_EQ(e.Task("use").launch->argv[1], ArtifactLocalPath("file:///srv/data.csv"));
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+// A pipeline used as a component (nested DAG with outputs), dsl.OneOf over two branches, a loop
+// inside a loop, and an iteration that fails.
+constexpr std::string_view kNested = R"(
+pipelineInfo: {name: nested, description: inner pipelines}
+deploymentSpec:
+  executors:
+    exec-num:
+      container:
+        image: alpine
+        command: [num, '{{$.inputs.parameters[''x'']}}', '{{$.outputs.parameters[''out''].output_file}}']
+    exec-show:
+      container:
+        image: alpine
+        command: [show, '{{$.inputs.parameters[''v'']}}', '{{$.pipeline_job_create_time_utc}}']
+components:
+  comp-num:
+    executorLabel: exec-num
+    inputDefinitions:
+      parameters:
+        x: {parameterType: NUMBER_INTEGER}
+    outputDefinitions:
+      parameters:
+        out: {parameterType: NUMBER_INTEGER}
+  comp-show:
+    executorLabel: exec-show
+    inputDefinitions:
+      parameters:
+        v: {parameterType: STRING}
+  comp-inner:
+    dag:
+      outputs:
+        parameters:
+          result:
+            valueFromParameter: {producerSubtask: num, outputParameterKey: out}
+      tasks:
+        num:
+          componentRef: {name: comp-num}
+          inputs: {parameters: {x: {componentInputParameter: start}}}
+    inputDefinitions:
+      parameters:
+        start: {parameterType: NUMBER_INTEGER, defaultValue: 5}
+    outputDefinitions:
+      parameters:
+        result: {parameterType: NUMBER_INTEGER}
+  comp-condition-1:
+    dag:
+      outputs:
+        parameters:
+          pipelinechannel--num-out:
+            valueFromParameter: {producerSubtask: num, outputParameterKey: out}
+      tasks:
+        num:
+          componentRef: {name: comp-num}
+          inputs: {parameters: {x: {runtimeValue: {constant: 1}}}}
+    inputDefinitions:
+      parameters:
+        pipelinechannel--inner-result: {parameterType: NUMBER_INTEGER}
+  comp-condition-2:
+    dag:
+      outputs:
+        parameters:
+          pipelinechannel--num-out:
+            valueFromParameter: {producerSubtask: num, outputParameterKey: out}
+      tasks:
+        num:
+          componentRef: {name: comp-num}
+          inputs: {parameters: {x: {runtimeValue: {constant: 2}}}}
+    inputDefinitions:
+      parameters:
+        pipelinechannel--inner-result: {parameterType: NUMBER_INTEGER}
+  comp-condition-branches-1:
+    dag:
+      outputs:
+        parameters:
+          pipelinechannel--condition-branches-1-oneof-1:
+            valueFromOneof:
+              parameterSelectors:
+              - {producerSubtask: condition-1, outputParameterKey: pipelinechannel--num-out}
+              - {producerSubtask: condition-2, outputParameterKey: pipelinechannel--num-out}
+      tasks:
+        condition-1:
+          componentRef: {name: comp-condition-1}
+          inputs:
+            parameters:
+              pipelinechannel--inner-result: {componentInputParameter: pipelinechannel--inner-result}
+          triggerPolicy:
+            condition: int(inputs.parameter_values['pipelinechannel--inner-result']) > 10
+        condition-2:
+          componentRef: {name: comp-condition-2}
+          inputs:
+            parameters:
+              pipelinechannel--inner-result: {componentInputParameter: pipelinechannel--inner-result}
+          triggerPolicy:
+            condition: '!(int(inputs.parameter_values[''pipelinechannel--inner-result'']) > 10)'
+    inputDefinitions:
+      parameters:
+        pipelinechannel--inner-result: {parameterType: NUMBER_INTEGER}
+  comp-for-loop-2:
+    dag:
+      tasks:
+        for-loop-3:
+          componentRef: {name: comp-for-loop-3}
+          inputs:
+            parameters:
+              pipelinechannel--loop-item-param-1: {componentInputParameter: pipelinechannel--loop-item-param-1}
+          parameterIterator:
+            itemInput: pipelinechannel--loop-item-param-2
+            items: {raw: '["a", "b"]'}
+    inputDefinitions:
+      parameters:
+        pipelinechannel--loop-item-param-1: {parameterType: STRING}
+  comp-for-loop-3:
+    dag:
+      tasks:
+        show:
+          componentRef: {name: comp-show}
+          inputs:
+            parameters:
+              v:
+                runtimeValue:
+                  constant: "{{$.inputs.parameters['pipelinechannel--loop-item-param-1']}}-{{$.inputs.parameters['pipelinechannel--loop-item-param-2']}}"
+              pipelinechannel--loop-item-param-1: {componentInputParameter: pipelinechannel--loop-item-param-1}
+              pipelinechannel--loop-item-param-2: {componentInputParameter: pipelinechannel--loop-item-param-2}
+    inputDefinitions:
+      parameters:
+        pipelinechannel--loop-item-param-1: {parameterType: STRING}
+        pipelinechannel--loop-item-param-2: {parameterType: STRING}
+root:
+  inputDefinitions:
+    parameters:
+      start: {parameterType: NUMBER_INTEGER, defaultValue: 20}
+  dag:
+    outputs:
+      parameters:
+        picked:
+          valueFromParameter:
+            producerSubtask: condition-branches-1
+            outputParameterKey: pipelinechannel--condition-branches-1-oneof-1
+    tasks:
+      inner:
+        componentRef: {name: comp-inner}
+        inputs: {parameters: {start: {componentInputParameter: start}}}
+      condition-branches-1:
+        componentRef: {name: comp-condition-branches-1}
+        dependentTasks: [inner]
+        inputs:
+          parameters:
+            pipelinechannel--inner-result:
+              taskOutputParameter: {producerTask: inner, outputParameterKey: result}
+      for-loop-2:
+        componentRef: {name: comp-for-loop-2}
+        parameterIterator:
+          itemInput: pipelinechannel--loop-item-param-1
+          items: {raw: '["x", "y"]'}
+)";
+
+// comp-num's fake: out = 10 * x.
+void TimesTen(Node& n) {
+  n.output_parameters["out"] = 10 * n.inputs.at("x").as_int64();
+  SucceedWithDefaults(n);
+}
+
+TEST(IrProgramTest, NestedPipelineOneOfAndNestedLoops) {
+  auto p = MustCompile(kNested);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->description(), "inner pipelines");
+  for (int start : {2, 0}) {
+    SCOPED_TRACE(start);
+    FakeEngine e;
+    e.ctx.created_at_ms = 1700000000000;
+    if (start) e.ctx.parameters = {{"start", start}};
+    e.by_task["num"] = TimesTen;
+    ASSERT_TRUE(e.Run(*p).ok());
+    EXPECT_EQ(e.state.phase, RunPhase::kSucceeded) << e.state.message;
+    // inner: num(start) -> result = 10 * start (20 * 10 = 200 by default).
+    const Node& inner = e.Task("inner");
+    EXPECT_EQ(inner.type, "DAG");
+    int64_t result = start ? 10 * start : 200;
+    EXPECT_EQ(Serialize(inner.output_parameters), "{\"result\":" + std::to_string(result) + "}");
+    // OneOf picks the branch that ran: > 10 -> condition-1 (num(1) = 10), else condition-2 (20).
+    const Node* root = e.state.Find(e.state.root);
+    EXPECT_EQ(Serialize(root->output_parameters),
+              result > 10 ? R"({"picked":10})" : R"({"picked":20})");
+    EXPECT_EQ(e.Task(result > 10 ? "condition-2" : "condition-1").phase, NodePhase::kSkipped);
+    // The nested loops: 2 x 2 shows with both items.
+    std::vector<std::string> shown;
+    for (const Node* n : e.Tasks("show")) {
+      shown.push_back(n->launch->argv[1]);
+      EXPECT_EQ(n->launch->argv[2], "2023-11-14T22:13:20Z");
+    }
+    std::sort(shown.begin(), shown.end());
+    EXPECT_EQ(shown, (std::vector<std::string>{"x-a", "x-b", "y-a", "y-b"}));
+    EXPECT_EQ(e.Tasks("for-loop-3").size(), 2u);  // one TaskGroup per outer iteration
+  }
+}
+
+TEST(IrProgramTest, AFailedIterationFailsTheLoopAndTheRun) {
+  auto p = MustCompile(kNested);
+  ASSERT_TRUE(p);
+  FakeEngine e;
+  e.by_task["num"] = TimesTen;
+  e.by_task["show"] = [](Node& n) {
+    if (n.launch->argv[1] == "y-b") {
+      n.phase = NodePhase::kFailed;
+      n.message = "exit code 2";
+    } else {
+      SucceedWithDefaults(n);
+    }
+  };
+  ASSERT_TRUE(e.Run(*p).ok());
+  EXPECT_EQ(e.state.phase, RunPhase::kFailed);
+  EXPECT_NE(e.state.message.find("task 'for-loop-2' failed: iteration 1 failed"), std::string::npos)
+      << e.state.message;
+  EXPECT_NE(e.state.message.find("task 'show' failed: exit code 2"), std::string::npos);
 }
 
 }  // namespace
