@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/contributors.hpp"
 #include "cli/login.hpp"
+#include "cli/pipelines_cli.hpp"
 #include "cli/routes.hpp"
 #include "cli/server_app.hpp"
 #include "cli/settings.hpp"
@@ -168,6 +169,8 @@ int Main(int argc, char** argv) {
   contrib_remove->add_option("--role", contrib_opts.role,
                              "view, edit or admin (default: every role they hold)");
 
+  PipelinesCommands pipelines_cmds(app);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -197,6 +200,7 @@ int Main(int argc, char** argv) {
     if (routes_list->parsed()) return RunRoutesList(*settings, routes_opts);
     return RunRoutesExplain(*settings, explain_opts);
   }
+  if (auto rc = pipelines_cmds.Run(*settings)) return *rc;
   if (cmd == "contributors") {
     if (contrib_list->parsed()) return RunContributorsList(*settings, contrib_opts);
     if (contrib_add->parsed()) return RunContributorsAdd(*settings, contrib_opts);
