@@ -16,6 +16,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -299,6 +300,25 @@ TEST_F(LauncherTest, TaskHasItsOwnSessionWithoutTerminal) {
   EXPECT_TRUE(e.ok()) << log;
   EXPECT_NE(log.find("no-tty\n"), std::string::npos) << log;
   EXPECT_EQ(std::atoi(log.c_str()), 1) << log;  // the session of the task's init
+}
+
+TEST_F(LauncherTest, SignalsStartAtTheirDefaults) {
+  // A server ignores SIGPIPE and blocks SIGTERM in its threads; its tasks must not inherit that.
+  struct sigaction ign, old_pipe;
+  ::memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ign, &old_pipe);
+  sigset_t term, old_mask;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  ::pthread_sigmask(SIG_BLOCK, &term, &old_mask);
+  TaskLauncher launcher;  // its thread starts with this thread's mask
+  auto spec = Spec("t", {"grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"});
+  TaskExit e = Run(launcher, spec);
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  EXPECT_TRUE(e.ok()) << e.Describe();
+  EXPECT_EQ(ReadAll(spec.log_path), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
 TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
