@@ -48,6 +48,9 @@ class Runner {
 
   void Reconcile(const std::string& id);
   void ReconcileDag(const std::string& id);
+  void CreateDagTask(const std::string& id, const Task& task, const std::string& name);
+  void Relink(const std::string& dag_id, const Task& task, const std::string& tid);
+  std::vector<std::string> Outbound(const std::string& id) const;
   void ReconcileSteps(const std::string& id);
   // Expands and runs a looped task; `group_id` is its TaskGroup (DAG) or StepGroup (steps) node.
   // Returns whether every item has a finished node.
@@ -204,7 +207,10 @@ Lookup Runner::ScopeLookup(const Node& owner, std::string_view tag, const json::
         json::array values;
         for (const std::string& cid : group->children) {
           const Node* c = st_.Find(cid);
-          if (c == nullptr || c->task_name != task || c->phase == NodePhase::kSkipped) continue;
+          if (c == nullptr || c->parent != group->id || c->task_name != task ||
+              c->phase == NodePhase::kSkipped) {
+            continue;
+          }
           Lookup l = NodeOutput(c, rest);
           if (l.status != Lookup::Status::kFound) return l;
           values.emplace_back(l.value);
@@ -232,10 +238,15 @@ bool Runner::TaskResult(const Node& dag, const Task& task, const std::string& re
   if (result == "Skipped") return ph == NodePhase::kSkipped;
   if (result == "Omitted") return ph == NodePhase::kOmitted;
   if (result == "Daemoned") return false;
-  bool any_succeeded = false, all_failed = !n->children.empty();
+  bool any_succeeded = false, all_failed = false;
+  bool first = true;
   for (const std::string& cid : n->children) {
     const Node* c = st_.Find(cid);
-    if (c == nullptr) continue;
+    if (c == nullptr || c->parent != n->id) continue;  // a dependent hung under an empty group
+    if (first) {
+      all_failed = true;
+      first = false;
+    }
     any_succeeded = any_succeeded || c->phase == NodePhase::kSucceeded;
     all_failed = all_failed && c->phase == NodePhase::kFailed;
   }
@@ -570,7 +581,7 @@ void Runner::CompleteGroup(Node& group, bool steps_group) {
   bool any_result = false;
   for (const std::string& cid : group.children) {
     const Node* c = st_.Find(cid);
-    if (c == nullptr) continue;
+    if (c == nullptr || c->parent != group.id) continue;
     bool fails = c->phase == NodePhase::kFailed || c->phase == NodePhase::kError;
     if (fails && failed.empty()) {
       const Template& owner = Tmpl(st_.Find(group.boundary_id)->template_name);
@@ -640,6 +651,116 @@ Status Runner::ResolveOutputs(Node& owner, const Template& t) {
   return Status::Ok();
 }
 
+// Creates the node of a DAG task that has none yet, when its dependencies allow.
+void Runner::CreateDagTask(const std::string& id, const Task& task, const std::string& name) {
+  const Template& t = Tmpl(st_.Find(id)->template_name);
+  const Node& dag = *st_.Find(id);
+  std::string tid = NodeId(ctx_.run_name, name);
+  // Dependencies: all finished, then the expression decides.
+  if (task.depends) {
+    bool ready = true;
+    for (const std::string& d : task.depends->tasks()) {
+      const Node* dn = TaskNode(dag, d);
+      ready = ready && dn != nullptr && IsFinished(dn->phase);
+    }
+    if (!ready) return;
+    bool go = task.depends->Evaluate([&](const std::string& d, const std::string& result) {
+      return TaskResult(dag, *t.FindTask(d), result);
+    });
+    if (!go) {
+      Node& n = AddNode(name, task.name, "Skipped", id, id, task.template_name, task.name);
+      Finish(n, NodePhase::kOmitted, "omitted: depends condition not met");
+      return;
+    }
+  }
+  if (AtParallelismLimit(dag, t)) return;
+  if (task.loop == LoopKind::kNone) {
+    StartTask(dag, task, name, task.name, id, id, nullptr);
+    return;
+  }
+  // A fan-out: `when` without {{item}} decides for the whole task, before expansion.
+  Resolver scope = [&](std::string_view tag) { return ScopeLookup(dag, tag, nullptr); };
+  if (!task.when.empty() && task.when.find("{{item") == std::string::npos) {
+    auto text = Substitute(task.when, scope);
+    auto yes = text ? argo::EvaluateWhen(*text) : Result<bool>(text.error());
+    if (!yes || !*yes) {
+      Node& n = AddNode(name, task.name, "Skipped", id, id, task.template_name, task.name);
+      Finish(n, yes ? NodePhase::kSkipped : NodePhase::kError,
+             yes ? "when '" + *text + "' evaluated false" : yes.error().message());
+      return;
+    }
+  }
+  Node& group = AddNode(name, task.name, "TaskGroup", id, id, task.template_name, task.name);
+  auto items = LoopItems(task, scope);
+  if (!items) {
+    Finish(group, NodePhase::kError, items.error().message());
+    return;
+  }
+  if (items->empty()) {
+    Finish(group, NodePhase::kSkipped, "Skipped, empty params");
+    return;
+  }
+  json::object stored;
+  stored[task.name] = std::move(*items);
+  group.state["items"] = std::move(stored);
+  if (ReconcileLoop(*st_.Find(id), task, name, group.id, id)) CompleteGroup(*st_.Find(tid), false);
+}
+
+// Argo links a task's node under the outbound nodes of the tasks it depends on (the edges KFP's
+// UI draws), and under the DAG node only when it depends on nothing.
+void Runner::Relink(const std::string& dag_id, const Task& task, const std::string& tid) {
+  if (!task.depends || task.depends->tasks().empty()) return;
+  Node& dag = *st_.Find(dag_id);
+  std::erase(dag.children, tid);
+  for (const std::string& d : task.depends->tasks()) {
+    const Node* dn = TaskNode(dag, d);
+    if (dn == nullptr) continue;
+    for (const std::string& o : Outbound(dn->id)) {
+      Node* on = st_.Find(o);
+      if (on != nullptr &&
+          std::find(on->children.begin(), on->children.end(), tid) == on->children.end()) {
+        on->children.push_back(tid);
+      }
+    }
+  }
+}
+
+// Argo's getOutboundNodes: the nodes a dependent hangs under.
+std::vector<std::string> Runner::Outbound(const std::string& id) const {
+  const Node* n = st_.Find(id);
+  if (n == nullptr) return {};
+  std::vector<std::string> out;
+  auto own_children = [&](const Node& parent) {
+    for (const std::string& c : parent.children) {
+      const Node* cn = st_.Find(c);
+      if (cn == nullptr || cn->parent != parent.id) continue;
+      auto more = Outbound(c);
+      out.insert(out.end(), more.begin(), more.end());
+    }
+  };
+  if (n->type == "TaskGroup" || n->type == "StepGroup") {
+    own_children(*n);
+  } else if (n->type == "DAG") {
+    const Template& t = Tmpl(n->template_name);
+    for (const std::string& target : t.targets) {
+      if (const Node* tn = TaskNode(*n, target)) {
+        auto more = Outbound(tn->id);
+        out.insert(out.end(), more.begin(), more.end());
+      }
+    }
+  } else if (n->type == "Steps") {
+    const Node* last = nullptr;
+    for (size_t g = 0;; ++g) {
+      const Node* group = st_.Find(NodeId(ctx_.run_name, n->name + "[" + std::to_string(g) + "]"));
+      if (group == nullptr) break;
+      last = group;
+    }
+    if (last != nullptr) own_children(*last);
+  }
+  if (out.empty()) out.push_back(id);
+  return out;
+}
+
 void Runner::ReconcileDag(const std::string& id) {
   const Template& t = Tmpl(st_.Find(id)->template_name);
   bool all_done = true;
@@ -658,55 +779,8 @@ void Runner::ReconcileDag(const std::string& id) {
     }
     all_done = false;
     if (terminating_) continue;
-    // Dependencies: all finished, then the expression decides.
-    if (task.depends) {
-      bool ready = true;
-      for (const std::string& d : task.depends->tasks()) {
-        const Node* dn = TaskNode(dag, d);
-        ready = ready && dn != nullptr && IsFinished(dn->phase);
-      }
-      if (!ready) continue;
-      bool go = task.depends->Evaluate([&](const std::string& d, const std::string& result) {
-        return TaskResult(dag, *t.FindTask(d), result);
-      });
-      if (!go) {
-        Node& n = AddNode(name, task.name, "Skipped", id, id, task.template_name, task.name);
-        Finish(n, NodePhase::kOmitted, "omitted: depends condition not met");
-        continue;
-      }
-    }
-    if (AtParallelismLimit(dag, t)) continue;
-    if (task.loop == LoopKind::kNone) {
-      StartTask(dag, task, name, task.name, id, id, nullptr);
-      continue;
-    }
-    // A fan-out: `when` without {{item}} decides for the whole task, before expansion.
-    Resolver scope = [&](std::string_view tag) { return ScopeLookup(dag, tag, nullptr); };
-    if (!task.when.empty() && task.when.find("{{item") == std::string::npos) {
-      auto text = Substitute(task.when, scope);
-      auto yes = text ? argo::EvaluateWhen(*text) : Result<bool>(text.error());
-      if (!yes || !*yes) {
-        Node& n = AddNode(name, task.name, "Skipped", id, id, task.template_name, task.name);
-        Finish(n, yes ? NodePhase::kSkipped : NodePhase::kError,
-               yes ? "when '" + *text + "' evaluated false" : yes.error().message());
-        continue;
-      }
-    }
-    Node& group = AddNode(name, task.name, "TaskGroup", id, id, task.template_name, task.name);
-    auto items = LoopItems(task, scope);
-    if (!items) {
-      Finish(group, NodePhase::kError, items.error().message());
-      continue;
-    }
-    if (items->empty()) {
-      Finish(group, NodePhase::kSkipped, "Skipped, empty params");
-      continue;
-    }
-    json::object stored;
-    stored[task.name] = std::move(*items);
-    group.state["items"] = std::move(stored);
-    if (ReconcileLoop(*st_.Find(id), task, name, group.id, id))
-      CompleteGroup(*st_.Find(tid), false);
+    CreateDagTask(id, task, name);
+    if (st_.Find(tid) != nullptr) Relink(id, task, tid);
   }
   if (!all_done) {
     // Recheck: tasks created above may have finished at once (skipped, errors, empty DAGs).
@@ -764,6 +838,14 @@ void Runner::ReconcileSteps(const std::string& id) {
     if (st_.Find(gid) == nullptr) {
       if (terminating_) return;
       Node& group = AddNode(gname, "[" + std::to_string(g) + "]", "StepGroup", id, id, t.name, "");
+      if (g > 0) {
+        // Argo hangs each group under the outbound nodes of the group before it.
+        std::erase(st_.Find(id)->children, gid);
+        std::string prev = NodeId(ctx_.run_name, steps.name + "[" + std::to_string(g - 1) + "]");
+        for (const std::string& o : Outbound(prev)) {
+          if (Node* on = st_.Find(o)) on->children.push_back(gid);
+        }
+      }
       // Loop items are fixed when the group starts (everything they refer to has finished).
       json::object stored;
       for (const Task& s : t.steps[g]) {

@@ -183,6 +183,14 @@ TEST(ArgoSamplesTest, CoinHeadsThenTails) {
   EXPECT_EQ(flip->launch->image, "python:alpine3.6");
   EXPECT_THAT(root->children, testing::Contains(flip->id));
   EXPECT_EQ(print1->boundary_id, e.Get(".condition-1.condition-2")->id);
+  // Argo's edges: a task hangs under the outbound nodes of what it depends on (KFP's UI draws
+  // them): condition-3 under flip and under print1 (the outbound node of condition-1).
+  EXPECT_THAT(root->children, testing::Not(testing::Contains(c3->id)));
+  EXPECT_THAT(flip->children, testing::Contains(c3->id));
+  EXPECT_THAT(print1->children, ElementsAre(c3->id));
+  EXPECT_EQ(c3->parent, root->id);
+  EXPECT_THAT(e.Get(".condition-1.flip-again")->children,
+              ElementsAre(e.Get(".condition-1.condition-2")->id));
 }
 
 TEST(ArgoSamplesTest, CoinTailsTakesTheOtherBranch) {
@@ -694,6 +702,12 @@ TEST(ArgoProgramTest, StepsRunGroupsInOrder) {
   EXPECT_THAT(e.Get("[1].loop(1:q)")->launch->argv, ElementsAre("echo", "q"));
   EXPECT_THAT(e.Get("[2].last")->launch->argv, ElementsAre("echo", R"(["from-p","from-q"])"));
   EXPECT_EQ(root->output_parameters.at("final"), "from-from-one");
+  // Group [1] hangs under both steps of group [0], group [2] under [1]'s steps and loop items.
+  EXPECT_THAT(e.Get("[0].first")->children, ElementsAre(e.Get("[1]")->id));
+  EXPECT_THAT(e.Get("[0].second")->children, ElementsAre(e.Get("[1]")->id));
+  EXPECT_THAT(e.Get("[1].loop(0:p)")->children, ElementsAre(e.Get("[2]")->id));
+  EXPECT_THAT(e.Get("[1].never")->children, ElementsAre(e.Get("[2]")->id));
+  EXPECT_THAT(root->children, ElementsAre(g0->id));
   // first and second ran together, use only after both.
   EXPECT_EQ(e.ran[0], std::string(kRun) + "[0].first");
   EXPECT_EQ(e.ran[1], std::string(kRun) + "[0].second");
