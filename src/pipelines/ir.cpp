@@ -590,7 +590,8 @@ Status Compiler::Run() {
     if (const json::object* ps = ObjectAt(*in, "parameters")) {
       for (const auto& [name, v] : *ps) {
         const ParamDef& d = root_.in_params.at(std::string(name));
-        parameters_.push_back({std::string(name), d.type, d.default_value, d.description});
+        parameters_.push_back(
+            {std::string(name), d.type, d.default_value, d.description, d.optional});
       }
     }
   }
