@@ -988,7 +988,18 @@ Status Runner::AdvanceOnce() {
   if (!c.on_exit.empty()) {
     std::string exit_name = ctx_.run_name + ".onExit";
     std::string exit_id = NodeId(ctx_.run_name, exit_name);
+    const json::value* exit_for = st_.state.if_contains("exitFor");
+    if (st_.Find(exit_id) != nullptr && (exit_for == nullptr || !exit_for->is_int64() ||
+                                         exit_for->get_int64() != root->finished_at_ms)) {
+      // The main tree finished again (the run was retried): its exit handler runs again.
+      std::erase_if(st_.nodes,
+                    [&](const auto& kv) { return StartsWith(kv.second.name, exit_name); });
+      for (auto& [id, n] : st_.nodes) {
+        std::erase_if(n.children, [&](const std::string& c) { return !st_.nodes.contains(c); });
+      }
+    }
     if (st_.Find(exit_id) == nullptr) {
+      st_.state["exitFor"] = root->finished_at_ms;
       std::string status = root->phase == NodePhase::kSucceeded
                                ? "Succeeded"
                                : (root->phase == NodePhase::kError ? "Error" : "Failed");

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -1023,6 +1024,69 @@ TEST(ArgoProgramTest, DagOutputsFromExpressionAndDefault) {
   ASSERT_TRUE(e.Run().ok());
   EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
   EXPECT_THAT(e.Get(".show")->launch->argv, ElementsAre("echo", "v1/dflt"));
+}
+
+// What the engine does to retry a failed run (engine.cpp ResetFailed): failed nodes and what hangs
+// under them go, their ancestors run again.
+void ResetFailed(RunState& s) {
+  std::set<std::string> remove;
+  std::function<void(const std::string&)> subtree = [&](const std::string& id) {
+    if (!remove.insert(id).second) return;
+    for (const std::string& c : s.Find(id)->children) subtree(c);
+  };
+  for (const auto& [id, n] : s.nodes) {
+    bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
+               n.phase == NodePhase::kOmitted;
+    if (bad && n.type != "DAG" && n.type != "Steps" && n.type != "TaskGroup" &&
+        n.type != "StepGroup") {
+      subtree(id);
+    }
+  }
+  for (const std::string& id : std::set<std::string>(remove)) {
+    for (std::string p = s.Find(id)->parent; !p.empty();) {
+      Node* parent = s.Find(p);
+      parent->phase = NodePhase::kRunning;
+      parent->finished_at_ms = 0;
+      parent->message.clear();
+      p = parent->parent;
+    }
+  }
+  for (const std::string& id : remove) s.nodes.erase(id);
+  for (auto& [id, n] : s.nodes) {
+    std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
+  }
+  s.phase = RunPhase::kRunning;
+  s.message.clear();
+  s.finished_at_ms = 0;
+}
+
+TEST(ArgoProgramTest, RetryRerunsTheFailedPartAndTheExitHandler) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: a, template: echo}
+      - {name: b, template: echo, dependencies: [a]}
+      - {name: c, template: echo}
+  - name: notify
+    container: {image: alpine, command: [echo, '{{workflow.status}}']}
+)" + std::string(kEcho),
+                          "  onExit: notify\n")));
+  bool fail = true;
+  e.on_pod = [&](Node& n) {
+    if (n.task_name == "a" && fail) n.phase = NodePhase::kFailed;
+  };
+  ASSERT_TRUE(e.Run().ok());
+  ASSERT_EQ(e.st.phase, RunPhase::kFailed);
+  EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Failed");
+  ResetFailed(e.st);
+  fail = false;
+  e.ran.clear();
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kSucceeded) << e.st.message;
+  // a and b ran again, c did not; the exit handler ran again and saw the new outcome.
+  EXPECT_THAT(e.ran, ElementsAre(std::string(kRun) + ".a", std::string(kRun) + ".b",
+                                 std::string(kRun) + ".onExit"));
+  EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Succeeded");
 }
 }  // namespace
 }  // namespace skiff::pipelines
