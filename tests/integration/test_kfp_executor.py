@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -456,3 +457,140 @@ def test_artifact_path_rule_matches_cpp(tmp_path, shim):
     proc = run(["python3", "-c", script, json.dumps(list(cases))], tmp_path, str(shim / "boot"))
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == cases
+
+
+# --- end to end: the samples uploaded to skiff and run by its engine ---
+
+E2E_USERS = {"ops": "ops@example.com", "alice": "alice@example.com"}
+
+
+class Server:
+    def __init__(self, skiff):
+        self.skiff = skiff
+
+    def call(self, user, method, path, **kw):
+        import requests
+        headers = kw.pop("headers", {})
+        headers["X-Forwarded-Email"] = E2E_USERS[user]
+        kw.setdefault("timeout", 30)
+        return requests.request(method, self.skiff.url + path, headers=headers, **kw)
+
+    def ok(self, user, method, path, **kw):
+        r = self.call(user, method, path, **kw)
+        assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json()
+
+    def run_sample(self, name, parameters=None, timeout=120):
+        from conftest import wait_until
+        with open(os.path.join(SAMPLES, "v2-ir", name)) as f:
+            text = f.read()
+        r = self.call("alice", "POST", "/apis/v2beta1/pipelines/upload",
+                      params={"name": name}, files={"uploadfile": (name, text)})
+        assert r.status_code == 200, r.text
+        pid = r.json()["pipeline_id"]
+        versions = self.ok("alice", "GET", f"/apis/v2beta1/pipelines/{pid}/versions")
+        vid = versions["pipeline_versions"][0]["pipeline_version_id"]
+        exp = self.ok("alice", "POST", "/apis/v2beta1/experiments",
+                      json={"display_name": name, "namespace": "team-a"})
+        run = self.ok("alice", "POST", "/apis/v2beta1/runs", json={
+            "display_name": name, "experiment_id": exp["experiment_id"],
+            "pipeline_version_reference": {"pipeline_id": pid, "pipeline_version_id": vid},
+            "runtime_config": {"parameters": parameters or {}}})
+
+        def done():
+            d = self.ok("alice", "GET", f"/apis/v2beta1/runs/{run['run_id']}")
+            return d if d["state"] in ("SUCCEEDED", "FAILED", "CANCELED") else None
+
+        return wait_until(done, timeout=timeout, interval=0.1, what=f"run of {name}")
+
+    def logs(self, run):
+        out = {}
+        for t in run["run_details"]["task_details"]:
+            if t.get("pod_name"):
+                r = self.call("alice", "GET", "/pipeline/k8s/pod/logs",
+                              params={"podname": t["pod_name"], "runid": run["run_id"]})
+                out[t["display_name"]] = r.text
+        return out
+
+
+@pytest.fixture(scope="module")
+def server():
+    from conftest import start_trusted_header_skiff
+    # Not under /tmp: every task has its own /tmp, which would hide the kfp package skiff
+    # installs in its data dir (production data dirs are elsewhere, /var/lib/skiff...).
+    top = tempfile.mkdtemp(prefix="skiff-kfp-e2e-", dir="/var/tmp")
+    try:
+        s = start_trusted_header_skiff(top)
+    except BaseException:
+        shutil.rmtree(top, ignore_errors=True)
+        raise
+    srv = Server(s)
+    try:
+        r = srv.call("ops", "POST", "/api/v1/namespaces",
+                     json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
+        assert r.status_code == 201, r.text
+        b = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "alice-admin", "namespace": "team-a"},
+             "subjects": [{"kind": "User", "name": "alice@example.com",
+                           "apiGroup": "rbac.authorization.k8s.io"}],
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                         "name": "kubeflow-admin"}}
+        r = srv.call("ops", "POST",
+                     "/apis/rbac.authorization.k8s.io/v1/namespaces/team-a/rolebindings", json=b)
+        assert r.status_code == 201, r.text
+        yield srv
+    finally:
+        rc = s.stop()
+        shutil.rmtree(top, ignore_errors=True)
+    assert rc == 0, s.err.all[-30:]
+
+
+def pods(run):
+    """Task details of the run's container tasks: display name -> list of details."""
+    out = {}
+    for t in run["run_details"]["task_details"]:
+        if t.get("pod_name"):
+            out.setdefault(t["display_name"], []).append(t)
+    return out
+
+
+def test_e2e_parameters_simple(server):
+    run = server.run_sample("parameters_simple.yaml")
+    assert run["state"] == "SUCCEEDED", (run, server.logs(run))
+    tasks = pods(run)
+    assert sorted(t["outputs"]["parameters"]["Output"] for t in tasks["double"]) == [2, 4, 6]
+    assert tasks["add"][0]["outputs"]["parameters"]["Output"] == 12
+    assert tasks["add-container"][0]["outputs"]["parameters"]["sum"] == 12
+
+
+def test_e2e_flip_coin(server):
+    run = server.run_sample("flip_coin.yaml")
+    assert run["state"] == "SUCCEEDED", (run, server.logs(run))
+    tasks = pods(run)
+    side = tasks["flip-coin"][0]["outputs"]["parameters"]["Output"]
+    assert side in ("heads", "tails")
+    # heads: random-num (0..9) then print-msg or print-msg-2; tails: random-num-2 (10..19)...
+    ran = [t for name, ts in tasks.items() if name.startswith("random-num") for t in ts
+           if t["state"] == "SUCCEEDED"]
+    assert len(ran) == 1, tasks.keys()
+    number = ran[0]["outputs"]["parameters"]["Output"]
+    assert (0 <= number <= 9) if side == "heads" else (10 <= number <= 19)
+    printed = [log for name, log in server.logs(run).items() if name.startswith("print-msg")]
+    assert any(f"{side} and {number}" in log for log in printed), printed
+
+
+def test_e2e_artifacts_simple(server):
+    """The lightweight tasks (double x3, add over the collected artifacts) succeed and store
+    their datasets. (The sample's add-container step reads gs:// paths under /gcs/: not ours.)"""
+    run = server.run_sample("artifacts_simple.yaml")
+    tasks = pods(run)
+
+    def content(task):
+        assert task["state"] == "SUCCEEDED", (task, server.logs(run))
+        uri = task["outputs"]["artifacts"]["out_dataset"]["uri"]
+        assert uri.startswith("file:///")
+        with open(uri[len("file://"):]) as f:
+            return f.read()
+
+    assert sorted(content(t) for t in tasks["double"]) == ["2", "4", "6"]
+    assert content(tasks["add"][0]) == "12"
