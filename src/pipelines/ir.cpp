@@ -285,7 +285,11 @@ Status ForEachPlaceholder(std::string_view s, const std::function<void(std::stri
 
 // An argument given as a JSON-encoded Concat/IfPresent structure, or nullopt for a plain one.
 std::optional<json::object> ParseStructuredArg(const json::value& v) {
-  if (v.is_object()) return v.get_object();
+  if (v.is_object()) {
+    const json::object& o = v.get_object();
+    if (o.contains("Concat") || o.contains("IfPresent")) return o;
+    return std::nullopt;
+  }
   if (!v.is_string()) return std::nullopt;
   std::string_view s = v.get_string();
   if (s.size() < 2 || s.front() != '{' ||
@@ -782,7 +786,8 @@ Status Compiler::CheckPlaceholders(const Component& c, const Executor& e, const 
       }
       return Status::Ok();
     }
-    if (!v.is_string()) return Status::Ok();
+    if (v.is_number() || v.is_bool()) return Status::Ok();
+    if (!v.is_string()) return Refuse(p, "must be a string or a Concat/IfPresent structure");
     Status st = ForEachPlaceholder(
         v.get_string(), [](std::string_view) {}, check);
     if (!st.ok()) return Refuse(p, st.message());
@@ -1190,9 +1195,9 @@ class IrProgram final : public Program {
   }
 
   const Component& root() const { return root_; }
-  // The component `name` ("" or "root": the pipeline itself), or nullptr.
+  // The component `name` ("root": the pipeline itself), or nullptr.
   const Component* FindComponent(const std::string& name) const {
-    if (name.empty() || name == "root") return &root_;
+    if (name == "root") return &root_;
     auto it = components_.find(name);
     return it == components_.end() ? nullptr : &it->second;
   }

@@ -1389,3 +1389,80 @@ TEST(IrProgramTest, AFailedIterationFailsTheLoopAndTheRun) {
 
 }  // namespace
 }  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+// Every field of every sample replaced by values of other types: CompileKfpIr refuses or
+// accepts, and a run of what it accepts ends, without an exception or a crash.
+void Mutations(const json::value& v, const std::string& path, std::vector<std::string>& paths) {
+  paths.push_back(path);
+  if (v.is_object()) {
+    for (const auto& [k, child] : v.get_object()) {
+      std::string key(k);
+      if (key.find('/') != std::string::npos || key.find('~') != std::string::npos) continue;
+      Mutations(child, path + "/" + key, paths);
+    }
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.get_array().size(); ++i)
+      Mutations(v.get_array()[i], path + "/" + std::to_string(i), paths);
+  }
+}
+
+TEST(IrProgramTest, MutatedSamplesNeverThrowOrCrash) {
+  const json::value replacements[] = {
+      nullptr,
+      7,
+      -1.5,
+      "x",
+      json::array{},
+      json::object{},
+      json::array{"a"},
+      "{{$.inputs.parameters['nope']}}",
+      "{{$.outputs.artifacts['nope'].uri}}{{$}}",
+      R"({"IfPresent": {"InputName": "x", "Then": {"Concat": [1, {}]}}})",
+      json::object{{"Concat", json::array{json::object{{"IfPresent", 3}}}}}};
+  int compiled = 0, refused = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SamplesDir())) {
+    auto docs = ParseYamlDocuments(ReadText(entry.path().string()));
+    ASSERT_TRUE(docs);
+    const json::value original = (*docs)[0].value;
+    std::vector<std::string> paths;
+    Mutations(original, "", paths);
+    for (const std::string& path : paths) {
+      if (path.empty()) continue;
+      for (const json::value& r : replacements) {
+        json::value mutated = original;
+        json::value* target = FindMutable(mutated, path);
+        ASSERT_NE(target, nullptr) << path;
+        *target = r;
+        try {
+          auto p = CompileKfpIr(mutated.get_object(), nullptr);
+          if (!p) {
+            ++refused;
+            continue;
+          }
+          ++compiled;
+          FakeEngine e;
+          e.ctx.parameters = {};
+          for (int i = 0; i < 30 && e.state.phase != RunPhase::kSucceeded &&
+                          e.state.phase != RunPhase::kFailed;
+               ++i) {
+            if (!(*p)->Advance(e.state, e.ctx).ok()) break;
+            for (auto& [id, n] : e.state.nodes)
+              if (n.type == "Pod" && n.phase == NodePhase::kPending && n.launch)
+                SucceedWithDefaults(n);
+          }
+        } catch (const std::exception& ex) {
+          ADD_FAILURE() << entry.path().filename() << " " << path << " = " << Serialize(r) << ": "
+                        << ex.what();
+        }
+      }
+    }
+  }
+  EXPECT_GT(compiled, 0);
+  EXPECT_GT(refused, 0);
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
