@@ -310,7 +310,6 @@ void FdPath(char* buf, int fd) {
                   nullptr) != 0) {
         ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
       }
-      ::close(exposed_fd[j]);
     }
     if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                 nullptr) != 0) {
@@ -321,6 +320,42 @@ void FdPath(char* buf, int fd) {
     ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
   }
   ::close(root_tmp);
+  // Exposed dirs under /tmp (a data dir under /tmp) are covered by the task's own /tmp now:
+  // expose them again at the same path inside it (their parents are created in ROOT/tmp).
+  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+    if (exposed_fd[j] < 0) continue;
+    if (::strncmp(p.exposed[j], "/tmp/", 5) == 0) {
+      char path[PATH_MAX];
+      size_t n = ::strlen(p.exposed[j]);
+      if (n >= sizeof path) {
+        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), ENAMETOOLONG);
+      }
+      ::memcpy(path, p.exposed[j], n + 1);
+      for (size_t k = 5; k <= n; ++k) {
+        if (path[k] != '/' && path[k] != '\0') continue;
+        char c = path[k];
+        path[k] = '\0';
+        if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
+          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+        }
+        path[k] = c;
+      }
+      char source[32];
+      FdPath(source, exposed_fd[j]);
+      struct statfs sf;
+      unsigned long keep = 0;
+      if (::fstatfs(exposed_fd[j], &sf) == 0) {
+        keep = static_cast<unsigned long>(sf.f_flags) &
+               (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+      }
+      if (::mount(source, p.exposed[j], nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+          ::mount(nullptr, p.exposed[j], nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
+                  nullptr) != 0) {
+        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+      }
+    }
+    ::close(exposed_fd[j]);
+  }
   if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     ChildFail(rep, Report::kSetupFailed, kStepProc, 0, errno);
   }
