@@ -8,6 +8,9 @@ kfp installed. The package is copied from the source tree (the layout InstallKfp
 
 Artifact URIs are "file:///skiff-kfp-test-<random>/...", which the artifact path rule puts under
 /tmp/skiff/artifacts/skiff-kfp-test-<random>/ (removed at the end).
+
+The test_e2e_* tests upload the samples to the real binary ($SKIFF_BIN) and check what its
+engine's runs produce with the kfp package skiff installs itself.
 """
 import json
 import os
