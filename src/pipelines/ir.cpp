@@ -1350,10 +1350,8 @@ bool Runner::StepDag(Node& dag_node) {
     if (!ready) continue;
     changed = true;
     if (!task.exit_handler && (upstream_failed || any_failed)) {
-      const Component* tc = program_.FindComponent(task.component);
-      std::string type = task.loop ? "TaskGroup" : (tc && tc->dag ? "DAG" : "Pod");
-      Node& n = AddNode(dag_node, ChildName(dag_node, task.name), task.display_name, type, &task,
-                        task.component);
+      Node& n = AddNode(dag_node, ChildName(dag_node, task.name), task.display_name, "Skipped",
+                        &task, task.component);
       Finish(n, NodePhase::kOmitted,
              upstream_failed ? "an upstream task failed" : "another task of the DAG failed");
       continue;
@@ -1396,6 +1394,9 @@ void Runner::CompleteDag(Node& dag_node, const Component& comp) {
     Finish(dag_node, NodePhase::kFailed, dag_node.message);
     return;
   }
+  // A retried run completes the DAG again.
+  dag_node.output_parameters.clear();
+  dag_node.output_artifacts.clear();
   for (const auto& [name, selectors] : dag.out_params) {
     for (const Selector& s : selectors) {
       const Node* p = state_.Find(ChildId(dag_node, s.producer));
@@ -1446,7 +1447,7 @@ bool Runner::StepLoop(Node& group) {
     Node* it = state_.Find(NodeId(ctx_.run_name, name));
     if (!it) {
       if (any_failed) {
-        Node& n = AddNode(group, name, name.substr(group.name.rfind('.') + 1), "DAG", nullptr,
+        Node& n = AddNode(group, name, name.substr(group.name.rfind('.') + 1), "Skipped", nullptr,
                           comp->name);
         Finish(n, NodePhase::kOmitted, "another iteration failed");
         changed = true;
@@ -1485,6 +1486,8 @@ bool Runner::StepLoop(Node& group) {
       return true;
     }
   }
+  group.output_parameters.clear();
+  group.output_artifacts.clear();
   for (const auto& [name, selectors] : comp->dag->out_params) {
     json::array values;
     for (Node* it : iterations)
@@ -1629,11 +1632,9 @@ void Runner::CreateTask(Node& dag_node, const Task& task) {
   const Component* comp = program_.FindComponent(task.component);
   Inputs inputs;
   std::optional<Unresolved> unresolved = ResolveInputs(dag_node, task, *comp, inputs);
-  std::string type = task.loop ? "TaskGroup" : (comp->dag ? "DAG" : "Pod");
   std::string name = ChildName(dag_node, task.name);
   if (unresolved) {
-    Node& n = AddNode(dag_node, name, task.display_name, unresolved->skip ? "Skipped" : type, &task,
-                      task.component);
+    Node& n = AddNode(dag_node, name, task.display_name, "Skipped", &task, task.component);
     n.inputs = std::move(inputs.params);
     Finish(n, unresolved->skip ? NodePhase::kSkipped : NodePhase::kFailed, unresolved->message);
     return;
@@ -1641,8 +1642,7 @@ void Runner::CreateTask(Node& dag_node, const Task& task) {
   if (task.condition) {
     auto met = task.condition->EvaluateCondition(inputs.params);
     if (!met || !*met) {
-      Node& n =
-          AddNode(dag_node, name, task.display_name, met ? "Skipped" : type, &task, task.component);
+      Node& n = AddNode(dag_node, name, task.display_name, "Skipped", &task, task.component);
       n.inputs = std::move(inputs.params);
       n.state["condition"] = task.condition->text();
       if (met) {
@@ -1667,6 +1667,7 @@ void Runner::CreateTask(Node& dag_node, const Task& task) {
         items = *v;
       }
       if (!items.is_array()) {
+        n.type = "Skipped";  // never ran: a retry of the run removes it (as it removes leaves)
         n.inputs = std::move(inputs.params);
         Finish(n, NodePhase::kFailed, "loop input '" + task.items_parameter + "' is not a list");
         return;

@@ -9,11 +9,14 @@
 // "DAG" node per iteration (display name "for-loop-2(0:1)", no task_name: iterations are not
 // tasks of the file); a task whose component runs a container is a
 // "Pod" node. Node::task_name is the IR task name (v2's run_details.task_details), display_name
-// the task's `taskInfo.name`, template_name the component name. A task whose triggerPolicy
-// condition is false is a node of type "Skipped" (phase Skipped, no children). A task that
-// cannot run because an upstream task failed (or, Argo's failFast, a sibling failed before it
-// started) is Omitted; tasks with triggerPolicy.strategy ALL_UPSTREAM_TASKS_COMPLETED (exit
-// handlers) run anyway once their upstream tasks are finished.
+// the task's `taskInfo.name`, template_name the component name. A task that never runs is,
+// as in Argo, a node of type "Skipped" with no children: phase Skipped when its triggerPolicy
+// condition is false (or an upstream it takes inputs from was skipped), Omitted when an upstream
+// task failed (or, Argo's failFast, a sibling failed before it started), Failed when its inputs
+// or condition could not be evaluated (the message says why). Tasks with triggerPolicy.strategy
+// ALL_UPSTREAM_TASKS_COMPLETED (exit handlers) run anyway once their upstream tasks are finished.
+// A run the engine retries (failed leaves removed, their containers Running again) continues:
+// DAG outputs are computed again when the DAG completes again.
 //
 // Task files and values (see run_state.hpp for the division of work with the engine):
 //   output parameter files   /tmp/outputs/<node id>/<name>, read as the parameter's type

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/yaml.hpp"
@@ -1462,6 +1463,75 @@ TEST(IrProgramTest, MutatedSamplesNeverThrowOrCrash) {
   }
   EXPECT_GT(compiled, 0);
   EXPECT_GT(refused, 0);
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+// The engine's retry of a failed run (engine.cpp ResetFailed): failed, errored and omitted
+// nodes that are not containers go with their subtrees; their ancestors run again.
+void RetryLikeTheEngine(RunState& s) {
+  std::set<std::string> remove;
+  std::function<void(const std::string&)> subtree = [&](const std::string& id) {
+    if (!remove.insert(id).second) return;
+    if (const Node* n = s.Find(id))
+      for (const std::string& c : n->children) subtree(c);
+  };
+  for (const auto& [id, n] : s.nodes) {
+    bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
+               n.phase == NodePhase::kOmitted;
+    if (bad && n.type != "DAG" && n.type != "TaskGroup") subtree(id);
+  }
+  for (const std::string& id : std::set<std::string>(remove)) {
+    const Node* n = s.Find(id);
+    for (std::string p = n ? n->parent : std::string(); !p.empty();) {
+      Node* parent = s.Find(p);
+      if (!parent) break;
+      parent->phase = NodePhase::kRunning;
+      parent->finished_at_ms = 0;
+      parent->message.clear();
+      p = parent->parent;
+    }
+  }
+  for (const std::string& id : remove) s.nodes.erase(id);
+  for (auto& [id, n] : s.nodes)
+    std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
+  s.phase = RunPhase::kRunning;
+  s.message.clear();
+  s.finished_at_ms = 0;
+}
+
+TEST(IrProgramTest, ARetriedRunRerunsOnlyWhatFailed) {
+  auto p = Sample("artifacts_simple.yaml");
+  ASSERT_TRUE(p);
+  FakeEngine e;
+  bool fail = true;
+  e.by_task["double"] = [&](Node& n) {
+    if (fail && n.inputs.at("num").as_int64() == 2) {
+      n.phase = NodePhase::kFailed;
+      n.message = "exit code 1";
+    } else {
+      SucceedWithDefaults(n);
+    }
+  };
+  ASSERT_TRUE(e.Run(*p).ok());
+  ASSERT_EQ(e.state.phase, RunPhase::kFailed);
+  EXPECT_EQ(e.Task("add").phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Task("add").type, "Skipped");
+  e.order.clear();
+  fail = false;
+  RetryLikeTheEngine(e.state);
+  ASSERT_TRUE(e.Run(*p).ok());
+  EXPECT_EQ(e.state.phase, RunPhase::kSucceeded) << e.state.message;
+  std::vector<std::string> rerun = e.order;
+  std::sort(rerun.begin(), rerun.end());
+  EXPECT_EQ(rerun, (std::vector<std::string>{"add", "add-container", "double"}));
+  EXPECT_EQ(e.Task("for-loop-2").output_artifacts.size(), 3u);  // not 5: outputs recomputed
+  EXPECT_EQ(e.Task("add").launch->input_artifacts.size(), 3u);
+  EXPECT_EQ(e.state.Find(e.state.root)->output_artifacts.size(), 3u);
 }
 
 }  // namespace
