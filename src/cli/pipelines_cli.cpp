@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "cli/api_client.hpp"
 #include "core/clock.hpp"
@@ -764,18 +765,59 @@ std::vector<json::value> Tasks(const json::value& run) {
   return out;
 }
 
-// Start order: start_time, then create_time, then name.
-bool StartsBefore(const json::value& a, const json::value& b) {
-  auto ka = std::make_tuple(Time(a, "start_time").value_or(SysClock::time_point::max()),
-                            Time(a, "create_time").value_or(SysClock::time_point::max()),
-                            Str(a, "display_name"), Str(a, "task_id"));
-  auto kb = std::make_tuple(Time(b, "start_time").value_or(SysClock::time_point::max()),
-                            Time(b, "create_time").value_or(SysClock::time_point::max()),
-                            Str(b, "display_name"), Str(b, "task_id"));
-  return ka < kb;
-}
+// Start order. KFP's timestamps have whole seconds, so tasks that started in the same second are
+// ordered by their depth in the run's graph (a task after the tasks it hangs under: parent_task_id
+// and child_tasks), then by name.
+class StartOrder {
+ public:
+  explicit StartOrder(const std::vector<json::value>& tasks) {
+    std::map<std::string, std::vector<std::string>> kids;
+    for (const json::value& t : tasks) {
+      std::string id = Str(t, "task_id");
+      depth_[id];
+      if (const json::value* c = Find(t, "child_tasks"); c && c->is_array()) {
+        for (const json::value& k : c->get_array()) kids[id].push_back(Str(k, "task_id"));
+      }
+      if (std::string parent = Str(t, "parent_task_id"); !parent.empty())
+        kids[parent].push_back(id);
+    }
+    // Longest path from a root; at most one round per task (a cycle cannot loop forever).
+    for (size_t round = 0; round < tasks.size(); ++round) {
+      bool changed = false;
+      for (const auto& [id, ks] : kids) {
+        auto it = depth_.find(id);
+        int d = it == depth_.end() ? 0 : it->second;
+        for (const std::string& k : ks) {
+          auto kt = depth_.find(k);
+          if (kt != depth_.end() && kt->second < d + 1) {
+            kt->second = d + 1;
+            changed = true;
+          }
+        }
+      }
+      if (!changed) break;
+    }
+  }
+
+  bool operator()(const json::value& a, const json::value& b) const { return Key(a) < Key(b); }
+  bool operator()(const json::value* a, const json::value* b) const { return Key(*a) < Key(*b); }
+
+ private:
+  std::tuple<SysClock::time_point, int, SysClock::time_point, std::string, std::string> Key(
+      const json::value& t) const {
+    std::string id = Str(t, "task_id");
+    auto it = depth_.find(id);
+    return {Time(t, "start_time").value_or(SysClock::time_point::max()),
+            it == depth_.end() ? 0 : it->second,
+            Time(t, "create_time").value_or(SysClock::time_point::max()), Str(t, "display_name"),
+            id};
+  }
+
+  std::map<std::string, int> depth_;
+};
 
 void PrintTaskTree(const std::vector<json::value>& tasks) {
+  StartOrder order(tasks);
   std::set<std::string> ids;
   for (const json::value& t : tasks) ids.insert(Str(t, "task_id"));
   std::map<std::string, std::vector<const json::value*>> children;  // parent ("" = root) -> kids
@@ -785,8 +827,7 @@ void PrintTaskTree(const std::vector<json::value>& tasks) {
     children[parent].push_back(&t);
   }
   for (auto& [_, kids] : children) {
-    std::sort(kids.begin(), kids.end(),
-              [](const json::value* a, const json::value* b) { return StartsBefore(*a, *b); });
+    std::sort(kids.begin(), kids.end(), order);
   }
   std::vector<std::vector<std::string>> rows{{"TASK", "STATE", "DURATION", "MESSAGE"}};
   std::set<std::string> seen;
@@ -882,6 +923,7 @@ struct LogStream {
   std::string prefix;  // "" for one task's raw log
   size_t printed = 0;
   std::string pending;  // a line without its newline yet (prefixed output)
+  bool done = false;    // the task had finished when its log was last read: nothing more comes
 };
 
 bool IsPodTask(const json::value& t) { return !Str(t, "pod_name").empty(); }
@@ -965,7 +1007,6 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
   const std::string& run_id = o.target;
   auto deadline = std::chrono::steady_clock::now() + *timeout;
   std::map<std::string, LogStream> streams;  // by node id
-  std::vector<std::string> order;            // node ids in the order they started
 
   for (;;) {
     // The run first: when it says a task finished, the log read after it is complete.
@@ -973,7 +1014,7 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
     if (!run) return Fail(run.error());
     std::string run_state = Str(*run, "state");
     auto tasks = Tasks(*run);
-    std::sort(tasks.begin(), tasks.end(), StartsBefore);
+    std::sort(tasks.begin(), tasks.end(), StartOrder(tasks));
 
     std::vector<const json::value*> targets;
     const json::value* task = nullptr;
@@ -992,10 +1033,7 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
         if (!IsPodTask(t) || !Time(t, "start_time")) continue;
         targets.push_back(&t);
         std::string id = Str(t, "task_id");
-        if (!streams.contains(id)) {
-          streams[id] = LogStream{id, prefixes[id], 0, ""};
-          order.push_back(id);
-        }
+        if (!streams.contains(id)) streams[id] = LogStream{id, prefixes[id], 0, "", false};
       }
     }
     bool finished =
@@ -1003,10 +1041,13 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
     bool last = !o.follow || finished;
     for (const json::value* t : targets) {
       std::string id = Str(*t, "task_id");
-      LogStream& s = streams.try_emplace(id, LogStream{id, "", 0, ""}).first->second;
+      LogStream& s = streams.try_emplace(id, LogStream{id, "", 0, "", false}).first->second;
+      if (s.done) continue;
+      bool task_done = TerminalTaskState(Str(*t, "state"));
       auto text = TaskLog(*kfp, run_id, id);
       if (!text) return Fail(text.error());
-      Emit(s, *text, last);
+      Emit(s, *text, last || task_done);
+      s.done = task_done;
     }
     if (!o.follow) return 0;
     if (finished) {

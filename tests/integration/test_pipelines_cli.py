@@ -331,3 +331,59 @@ def test_errors_show_the_servers_message(skiff, tmpdir_path):
     r = cli(skiff, "pipelines", "get", "hello_world")
     assert r.returncode == 1 and "not found" in r.stderr
     assert "No pipelines" in ok(skiff, "pipelines", "list")
+
+
+FAIL_ARGO = textwrap.dedent("""\
+    apiVersion: argoproj.io/v1alpha1
+    kind: Workflow
+    metadata:
+      generateName: boom-
+    spec:
+      entrypoint: main
+      templates:
+      - name: main
+        dag:
+          tasks:
+          - {name: first, template: ok}
+          - {name: boom, template: boom, dependencies: [first]}
+      - name: ok
+        container:
+          image: alpine:3
+          command: [sh, -c, 'echo fine']
+      - name: boom
+        container:
+          image: alpine:3
+          command: [sh, -c, 'echo going down; echo partial line without newline; exit 3']
+    """)
+
+
+def test_failed_runs_and_namespaced_pipelines(skiff, tmpdir_path):
+    # A namespaced pipeline: listed with -n only, found by runs in that namespace.
+    out = ok(skiff, "pipelines", "upload", write(tmpdir_path, "boom.yaml", FAIL_ARGO), "-n", NS)
+    assert re.search(r"namespace:\s+team-a", out), out
+    assert f"skiff runs create --pipeline boom -n {NS}" in out
+    assert "No pipelines shared" in ok(skiff, "pipelines", "list")
+    assert [r[0] for r in table(ok(skiff, "pipelines", "list", "-n", NS))[1:]] == ["boom"]
+    r = cli(skiff, "pipelines", "get", "boom")
+    assert r.returncode == 1 and "needs -n NS" in r.stderr, r.stderr
+
+    r = cli(skiff, "runs", "create", "--pipeline", "boom", "-n", NS, "--wait", timeout=90)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert "FAILED after" in r.stdout and "error:" in r.stdout, r.stdout
+    run_id = created_id(r.stdout)
+    # runs get finds the run (exit 0) and shows which task failed.
+    got = ok(skiff, "runs", "get", run_id)
+    assert re.search(r"State:\s+FAILED", got), got
+    rows = {row[0].strip(): row for row in table(got.split("\n\n", 1)[1])}
+    assert rows["first"][1] == "SUCCEEDED" and rows["boom"][1] == "FAILED", rows
+    assert "exit code 3" in " ".join(rows["boom"][2:]), rows
+    # -f on a failed task: its log, then exit 1; a line without a newline keeps its bytes.
+    r = cli(skiff, "runs", "logs", run_id, "boom", "-f")
+    assert r.returncode == 1
+    assert r.stdout == "going down\npartial line without newline\n" or \
+        r.stdout == "going down\npartial line without newline", r.stdout
+    assert "task boom FAILED" in r.stderr
+    # Every task, prefixed, in start order.
+    out = ok(skiff, "runs", "logs", run_id)
+    assert out.splitlines() == ["first | fine", "boom | going down",
+                                "boom | partial line without newline"], out
