@@ -387,3 +387,25 @@ def test_failed_runs_and_namespaced_pipelines(skiff, tmpdir_path):
     out = ok(skiff, "runs", "logs", run_id)
     assert out.splitlines() == ["first | fine", "boom | going down",
                                 "boom | partial line without newline"], out
+
+
+def test_v1_sample_fan_out(skiff):
+    # KFP v1's withItems sample: a parameter, a loop of two iterations with two tasks each.
+    ok(skiff, "pipelines", "upload", os.path.join(SAMPLES, "v1-argo", "withitem_basic.yaml"))
+    r = cli(skiff, "runs", "create", "--pipeline", "withitem_basic", "-n", NS, "-p",
+            "my_pipe_param=7", "--wait", timeout=90)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    run_id = created_id(r.stdout)
+    got = ok(skiff, "runs", "get", run_id)
+    # The tree: iterations under the loop, their tasks under them.
+    assert re.search(r'^ {4}for-loop-2\(0:\{"a":1,"b":2\}\)\s+SUCCEEDED', got, re.M), got
+    assert re.search(r"^ {6}my-in-coop1\s+SUCCEEDED", got, re.M), got
+    # Every task's log; names that repeat get the node id.
+    lines = ok(skiff, "runs", "logs", run_id).splitlines()
+    assert "my-out-cop | 7" in lines, lines
+    coop1 = sorted(line.split(" | ")[1] for line in lines if line.startswith("my-in-coop1("))
+    assert coop1 == ["op1 1 7", "op1 10 7"], lines
+    node = next(line for line in lines if line.endswith("| op1 10 7")).split("(")[1].split(")")[0]
+    r = cli(skiff, "runs", "logs", run_id, "my-in-coop1")
+    assert r.returncode == 1 and "more than one task is named my-in-coop1" in r.stderr
+    assert ok(skiff, "runs", "logs", run_id, node) == "op1 10 7\n"
