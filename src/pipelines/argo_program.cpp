@@ -943,6 +943,19 @@ Status Runner::AdvanceOnce() {
     return Status::Ok();
   }
   const Workflow& c = p_.c();
+  // Argo's executor trims one trailing newline off every output parameter ("for user
+  // convenience"; KFP v1's coin flip writes "heads\n" and compares with "heads"). The engine
+  // stores file contents as they are, so the Program trims once per node.
+  for (auto& [id, n] : st_.nodes) {
+    if (n.type != "Pod" || n.phase != NodePhase::kSucceeded || n.state.contains("trimmed"))
+      continue;
+    for (auto& kv : n.output_parameters) {
+      if (const auto* v = kv.value().if_string(); v != nullptr && v->ends_with('\n')) {
+        kv.value() = json::string(v->subview(0, v->size() - 1));
+      }
+    }
+    n.state["trimmed"] = true;
+  }
   if (st_.root.empty()) {
     for (const auto& kv : ctx_.parameters) {
       bool known = std::any_of(c.arguments.begin(), c.arguments.end(),
