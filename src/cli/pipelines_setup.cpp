@@ -56,6 +56,7 @@ Result<std::string> TaskBinDir(const std::string& root) {
 }  // namespace
 
 void PipelinesStack::Stop() {
+  if (scheduler) scheduler->Stop();
   if (engine) engine->Stop();
   if (launcher) launcher->Shutdown();
 }
@@ -103,8 +104,19 @@ Result<std::unique_ptr<PipelinesStack>> StartPipelines(const Settings& settings,
   pipelines::KfpApiOptions ao;
   ao.token_secret = settings.GetString("pipelines.signingKey");
   if (ao.token_secret.empty()) ao.token_secret = RandomToken();
+  PipelinesStack* self = stack.get();
+  ao.on_recurring_change = [self] {
+    if (self->scheduler) self->scheduler->Wake();
+  };
   stack->api = std::make_unique<pipelines::KfpApi>(*stack->catalog, *stack->engine, authorizer,
                                                    std::move(ao));
+  stack->scheduler = std::make_unique<pipelines::Scheduler>(
+      *stack->catalog,
+      [self](const pipelines::Record& recurring, int64_t at) {
+        return self->api->FireRecurringRun(recurring, at);
+      },
+      [self](const std::string& id) { return self->api->ActiveRunsOf(id); });
+  stack->scheduler->Start();
   return stack;
 }
 

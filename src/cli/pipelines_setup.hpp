@@ -11,6 +11,7 @@
 #include "pipelines/engine.hpp"
 #include "pipelines/kfp_api.hpp"
 #include "pipelines/launcher.hpp"
+#include "pipelines/scheduler.hpp"
 #include "store/store.hpp"
 
 namespace skiff::cli {
@@ -20,9 +21,10 @@ struct PipelinesStack {
   std::unique_ptr<pipelines::Catalog> catalog;
   std::unique_ptr<pipelines::Engine> engine;
   std::unique_ptr<pipelines::KfpApi> api;
+  std::unique_ptr<pipelines::Scheduler> scheduler;  // recurring runs
 
-  // Stops the engine, then the launcher (kills tasks still running: the next start re-runs or
-  // fails them by their retry policy).
+  // Stops the scheduler, the engine, then the launcher (kills tasks still running: the next start
+  // re-runs or fails them by their retry policy).
   void Stop();
 };
 

@@ -8,6 +8,7 @@
 #include "core/process.hpp"
 #include "http/client.hpp"
 #include "pipelines/pipeline_file.hpp"
+#include "pipelines/scheduler.hpp"
 
 namespace skiff::pipelines {
 
@@ -199,9 +200,29 @@ class KfpApi::Impl {
          F("storage_state", "storage_state"), F("experiment_id", "experiment_id"),
          F("pipeline_version_id", "pipeline_version_id"), F("namespace", "namespace")},
         k);
+    schemas_[0][static_cast<int>(Kind::kRecurringRun)] =
+        Schema("Job",
+               {F("id", ""), F("name", "name"), F("created_at", "created_at", ms),
+                F("description", "description")},
+               k);
+    schemas_[1][static_cast<int>(Kind::kRecurringRun)] =
+        Schema("RecurringRun",
+               {F("recurring_run_id", ""), F("display_name", "name"), F("name", "name"),
+                F("created_at", "created_at", ms), F("description", "description"),
+                F("experiment_id", "experiment_id"), F("namespace", "namespace")},
+               k);
   }
 
   http::Response Handle(http::Request& req);
+  Status FireRecurringRun(const Record& job, int64_t scheduled_at);
+  int64_t ActiveRunsOf(const std::string& recurring_id) const {
+    int64_t n = 0;
+    for (const RecordPtr& r : catalog_.Where(Kind::kRun, "recurring_run_id", recurring_id)) {
+      std::string st = KfpRunState(r->status);
+      if (st == "PENDING" || st == "RUNNING" || st == "CANCELING") ++n;
+    }
+    return n;
+  }
 
  private:
   struct Ctx {
@@ -254,6 +275,7 @@ class KfpApi::Impl {
       std::string st = Str(r.spec, "storage_state");
       row.fields["storage_state"] = st.empty() ? std::string("AVAILABLE") : st;
     }
+    if (kind == Kind::kRecurringRun) row.fields["experiment_id"] = Str(r.spec, "experiment_id");
     if (kind == Kind::kRun) {
       row.fields["experiment_id"] = Str(r.spec, "experiment_id");
       row.fields["pipeline_version_id"] = Str(r.spec, "pipeline_version_id");
@@ -1041,6 +1063,200 @@ class KfpApi::Impl {
     return http::Response::Text(200, std::move(*text));
   }
 
+  // ---- recurring runs (v1beta1 jobs, v2beta1 recurringruns) ----
+  static bool Flag(const json::object& o, std::string_view key) {
+    const json::value* v = o.if_contains(key);
+    return v != nullptr && v->is_bool() && v->get_bool();
+  }
+  static json::object V1Trigger(const json::object& t) {
+    // v1beta1 writes interval_second as an int64 string.
+    json::object out = t;
+    if (json::value* p = out.if_contains("periodic_schedule"); p && p->is_object()) {
+      if (json::value* iv = p->get_object().if_contains("interval_second"); iv && iv->is_int64()) {
+        *iv = std::to_string(iv->get_int64());
+      }
+    }
+    return out;
+  }
+  json::object RecurringV1(const Record& j) const {
+    bool enabled = Flag(j.spec, "enabled");
+    json::object spec{{"pipeline_id", Str(j.spec, "pipeline_id")},
+                      {"pipeline_name", Str(j.spec, "pipeline_name")}};
+    if (Str(j.spec, "pipeline_version_id").empty()) {
+      spec["workflow_manifest"] = Str(j.spec, "manifest");
+    }
+    json::array params;
+    if (const json::object* p = GetObject(j.spec, "parameters")) params = NodeParams(*p);
+    spec["parameters"] = std::move(params);
+    json::array refs;
+    if (std::string e = Str(j.spec, "experiment_id"); !e.empty()) {
+      refs.emplace_back(json::object{{"key", json::object{{"type", "EXPERIMENT"}, {"id", e}}},
+                                     {"relationship", "OWNER"}});
+    }
+    refs.emplace_back(json::object{{"key", json::object{{"type", "NAMESPACE"}, {"id", j.ns}}},
+                                   {"relationship", "OWNER"}});
+    if (std::string v = Str(j.spec, "pipeline_version_id"); !v.empty()) {
+      refs.emplace_back(json::object{{"key", json::object{{"type", "PIPELINE_VERSION"}, {"id", v}}},
+                                     {"relationship", "CREATOR"}});
+    }
+    json::object o{{"id", j.id},
+                   {"name", Str(j.spec, "display_name")},
+                   {"description", Str(j.spec, "description")},
+                   {"pipeline_spec", std::move(spec)},
+                   {"resource_references", std::move(refs)},
+                   {"service_account", Str(j.spec, "service_account")},
+                   {"max_concurrency", std::to_string(Int(j.spec, "max_concurrency"))},
+                   {"no_catchup", Flag(j.spec, "no_catchup")},
+                   {"enabled", enabled},
+                   {"mode", enabled ? "ENABLED" : "DISABLED"},
+                   {"status", enabled ? "Enabled" : "Disabled"},
+                   {"created_at", Ts(j.created_at_ms)},
+                   {"updated_at", Ts(Int(j.spec, "updated_at_ms"))}};
+    if (const json::object* t = GetObject(j.spec, "trigger")) o["trigger"] = V1Trigger(*t);
+    if (std::string e = Str(j.status, "error"); !e.empty()) o["error"] = e;
+    return o;
+  }
+  json::object RecurringV2(const Record& j) const {
+    bool enabled = Flag(j.spec, "enabled");
+    json::object o{{"recurring_run_id", j.id},
+                   {"display_name", Str(j.spec, "display_name")},
+                   {"description", Str(j.spec, "description")},
+                   {"service_account", Str(j.spec, "service_account")},
+                   {"max_concurrency", std::to_string(Int(j.spec, "max_concurrency"))},
+                   {"no_catchup", Flag(j.spec, "no_catchup")},
+                   {"mode", enabled ? "ENABLE" : "DISABLE"},
+                   {"status", enabled ? "ENABLED" : "DISABLED"},
+                   {"namespace", j.ns},
+                   {"experiment_id", Str(j.spec, "experiment_id")},
+                   {"created_at", Ts(j.created_at_ms)},
+                   {"updated_at", Ts(Int(j.spec, "updated_at_ms"))}};
+    if (std::string v = Str(j.spec, "pipeline_version_id"); !v.empty()) {
+      o["pipeline_version_reference"] =
+          json::object{{"pipeline_id", Str(j.spec, "pipeline_id")}, {"pipeline_version_id", v}};
+    } else if (auto f = ReadPipelineFile(Str(j.spec, "manifest"))) {
+      o["pipeline_spec"] = f->spec;
+    }
+    json::object rc;
+    if (const json::object* p = GetObject(j.spec, "parameters")) rc["parameters"] = *p;
+    o["runtime_config"] = std::move(rc);
+    if (const json::object* t = GetObject(j.spec, "trigger")) o["trigger"] = *t;
+    if (std::string e = Str(j.status, "error"); !e.empty()) {
+      o["error"] = json::object{{"code", 2}, {"message", e}};
+    }
+    return o;
+  }
+
+  // A request's trigger, checked and normalized to v2beta1's shape (interval_second an integer).
+  static Result<json::object> NormalizeTrigger(const json::object* t, int64_t max_concurrency,
+                                               bool v2) {
+    if (t == nullptr) {
+      return InvalidArgument(
+          "Invalid input error: a recurring run needs a trigger (cron_schedule or "
+          "periodic_schedule)");
+    }
+    json::object out = *t;
+    std::optional<std::string_view> cron;
+    std::optional<int64_t> interval;
+    if (const json::object* c = GetObject(*t, "cron_schedule")) cron = GetString(*c, "cron");
+    if (json::value* p = out.if_contains("periodic_schedule"); p && p->is_object()) {
+      interval = Int(p->get_object(), "interval_second");
+      p->get_object()["interval_second"] = *interval;
+    }
+    if (!cron && !interval) {
+      return InvalidArgument(
+          "Invalid input error: the trigger needs cron_schedule or periodic_schedule");
+    }
+    SKIFF_RETURN_IF_ERROR(ValidateRecurringRun(cron, interval, max_concurrency, v2));
+    auto parsed = TriggerFromSpec(out);
+    if (!parsed) return InvalidArgument("Invalid input error: " + parsed.error().message());
+    return out;
+  }
+
+  struct RecurringRequest {
+    std::string ns, experiment_id, name, description, service_account;
+    RunSource source;
+    json::object parameters;
+    json::object trigger;
+    int64_t max_concurrency = 1;
+    bool no_catchup = false;
+    bool enabled = true;
+  };
+
+  Result<RecordPtr> CreateRecurring(const Principal& who, RecurringRequest q) {
+    RecordPtr experiment;
+    if (!q.experiment_id.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(experiment, RequireRecord(Kind::kExperiment, q.experiment_id));
+      if (!q.ns.empty() && q.ns != experiment->ns) {
+        return InvalidArgument("Invalid input error: the recurring run's namespace \"" + q.ns +
+                               "\" differs from its experiment's (\"" + experiment->ns + "\")");
+      }
+      q.ns = experiment->ns;
+    }
+    if (q.ns.empty()) {
+      return InvalidArgument(
+          "Invalid input error: In multi-user mode, a recurring run needs an experiment or a "
+          "namespace");
+    }
+    SKIFF_RETURN_IF_ERROR(Authorize(who, "create", "jobs", "", q.ns, ""));
+    if (q.name.empty()) {
+      return InvalidArgument(
+          "Invalid input error: The recurring run name is empty. Please specify a valid name");
+    }
+    SKIFF_ASSIGN_OR_RETURN(PipelineFile f, CheckFile(q.source.manifest));
+    SKIFF_ASSIGN_OR_RETURN(json::object params, ConvertParameters(*f.program, q.parameters));
+    if (experiment == nullptr) {
+      SKIFF_ASSIGN_OR_RETURN(experiment, DefaultExperiment(who, q.ns));
+    }
+    json::object spec{{"display_name", q.name},
+                      {"description", q.description},
+                      {"experiment_id", experiment->id},
+                      {"pipeline_id", q.source.pipeline_id},
+                      {"pipeline_name", q.source.pipeline_name},
+                      {"pipeline_version_id", q.source.version_id},
+                      {"manifest", q.source.manifest},
+                      {"format", f.format},
+                      {"parameters", std::move(params)},
+                      {"service_account", q.service_account.empty() ? std::string("pipeline-runner")
+                                                                    : q.service_account},
+                      {"trigger", std::move(q.trigger)},
+                      {"max_concurrency", q.max_concurrency},
+                      {"no_catchup", q.no_catchup},
+                      {"enabled", q.enabled},
+                      {"owner", who.name},
+                      {"updated_at_ms", catalog_.NowMs()}};
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr job,
+                           catalog_.Create(Kind::kRecurringRun, q.ns, std::move(spec)));
+    if (options_.on_recurring_change) options_.on_recurring_change();
+    return job;
+  }
+
+  Result<RecordPtr> AuthorizedRecurring(const Principal& who, const std::string& id,
+                                        const std::string& verb) const {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r, RequireRecord(Kind::kRecurringRun, id));
+    SKIFF_RETURN_IF_ERROR(Authorize(who, verb, "jobs", "", r->ns, r->id));
+    return r;
+  }
+
+  Status EnableRecurring(const Principal& who, const std::string& id, bool enable) {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r,
+                           AuthorizedRecurring(who, id, enable ? "enable" : "disable"));
+    auto u = catalog_.Update(Kind::kRecurringRun, id, [&](Record& x) {
+      x.spec["enabled"] = enable;
+      x.spec["updated_at_ms"] = catalog_.NowMs();
+      return Status();
+    });
+    if (!u) return u.error();
+    if (options_.on_recurring_change) options_.on_recurring_change();
+    return Status();
+  }
+
+  Status DeleteRecurring(const Principal& who, const std::string& id) {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRecurring(who, id, "delete"));
+    return catalog_.Delete({{Kind::kRecurringRun, id}});
+  }
+
+  Result<json::object> RecurringDispatch(Ctx& c);
+
   Result<json::object> Dispatch(Ctx& c);
   Result<json::object> DispatchV1(Ctx& c);
   Result<json::object> DispatchV2(Ctx& c);
@@ -1055,6 +1271,145 @@ class KfpApi::Impl {
   std::unordered_map<std::string, std::pair<RecordPtr, std::shared_ptr<const Row>>>
       rows_[kKindCount];
 };
+
+Result<json::object> KfpApi::Impl::RecurringDispatch(Ctx& c) {
+  const auto& s = c.seg;
+  const std::string& m = c.req.method;
+  const bool v2 = c.v == ApiVersion::kV2beta1;
+  auto render = [&](const Record& r) { return v2 ? RecurringV2(r) : RecurringV1(r); };
+  if (s.size() == 1 && m == "GET") {
+    std::vector<RecordPtr> recs;
+    std::string ns, exp;
+    if (v2) {
+      ns = c.req.Query("namespace").value_or("");
+      exp = c.req.Query("experiment_id").value_or("");
+    } else {
+      std::string type = c.req.Query("resource_reference_key.type").value_or("");
+      std::string key = c.req.Query("resource_reference_key.id").value_or("");
+      if (type == "NAMESPACE") ns = key;
+      if (type == "EXPERIMENT") exp = key;
+    }
+    if (!exp.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, exp));
+      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "jobs", "", e->ns, ""));
+      recs = catalog_.Where(Kind::kRecurringRun, "experiment_id", exp);
+    } else if (!ns.empty()) {
+      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "jobs", "", ns, ""));
+      for (RecordPtr& r : catalog_.All(Kind::kRecurringRun)) {
+        if (r->ns == ns) recs.push_back(std::move(r));
+      }
+    } else {
+      return InvalidArgument(
+          "Invalid input error: In multi-user mode, listing recurring runs requires a namespace "
+          "or an experiment");
+    }
+    return List(c, Kind::kRecurringRun, recs, v2 ? "recurringRuns" : "jobs", render);
+  }
+  if (s.size() == 1 && m == "POST") {
+    json::object b;
+    if (!c.req.body.empty()) {
+      auto o = ParseJsonObject(c.req.body);
+      if (!o) return InvalidArgument("Invalid input error: the body is not a JSON object");
+      b = std::move(*o);
+    }
+    RecurringRequest q;
+    q.max_concurrency = b.contains("max_concurrency") ? Int(b, "max_concurrency") : 1;
+    q.no_catchup = Flag(b, "no_catchup");
+    q.description = GetString(b, "description");
+    q.service_account = GetString(b, "service_account");
+    if (v2) {
+      q.name = GetString(b, "display_name");
+      q.ns = GetString(b, "namespace");
+      q.experiment_id = GetString(b, "experiment_id");
+      q.enabled = GetString(b, "mode") != "DISABLE";
+      if (const json::value* spec = b.if_contains("pipeline_spec"); spec && spec->is_object()) {
+        q.source.manifest = Serialize(*spec);
+      } else if (const json::object* ref = GetObject(b, "pipeline_version_reference")) {
+        SKIFF_ASSIGN_OR_RETURN(q.source, SourceFromVersion(c.who, GetString(*ref, "pipeline_id"),
+                                                           GetString(*ref, "pipeline_version_id")));
+      } else {
+        return InvalidArgument(
+            "Invalid input error: the recurring run needs pipeline_version_reference or "
+            "pipeline_spec");
+      }
+      if (const json::object* p = GetObject(b, "runtime_config.parameters")) q.parameters = *p;
+    } else {
+      q.name = GetString(b, "name");
+      q.enabled = !b.contains("enabled") || Flag(b, "enabled");
+      std::string version, ns, exp;
+      if (const json::value* refs = b.if_contains("resource_references");
+          refs && refs->is_array()) {
+        for (const json::value& r : refs->get_array()) {
+          std::string type = GetString(r, "key.type");
+          if (type == "EXPERIMENT") exp = GetString(r, "key.id");
+          if (type == "NAMESPACE") ns = GetString(r, "key.id");
+          if (type == "PIPELINE_VERSION") version = GetString(r, "key.id");
+        }
+      }
+      q.ns = ns;
+      q.experiment_id = exp;
+      const json::object* ps = GetObject(b, "pipeline_spec");
+      std::string manifest = ps ? GetString(*ps, "workflow_manifest") : "";
+      std::string pid = ps ? GetString(*ps, "pipeline_id") : "";
+      if (!manifest.empty()) {
+        q.source.manifest = manifest;
+      } else if (!version.empty() || !pid.empty()) {
+        SKIFF_ASSIGN_OR_RETURN(q.source, SourceFromVersion(c.who, pid, version));
+      } else {
+        return InvalidArgument(
+            "Invalid input error: the job needs pipeline_spec.pipeline_id, "
+            "pipeline_spec.workflow_manifest or a PIPELINE_VERSION resource reference");
+      }
+      if (ps != nullptr) {
+        if (const json::value* pl = ps->if_contains("parameters"); pl && pl->is_array()) {
+          for (const json::value& p : pl->get_array()) {
+            if (p.is_object()) q.parameters[GetString(p, "name")] = GetString(p, "value");
+          }
+        }
+      }
+    }
+    SKIFF_ASSIGN_OR_RETURN(q.trigger,
+                           NormalizeTrigger(GetObject(b, "trigger"), q.max_concurrency, v2));
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr job, CreateRecurring(c.who, std::move(q)));
+    return render(*job);
+  }
+  if (s.size() >= 2) {
+    auto [id, verb] = CustomVerb(s[1]);
+    // v1beta1: POST jobs/ID/enable; v2beta1: POST recurringruns/ID:enable.
+    if (!v2 && s.size() == 3 && verb.empty()) verb = s[2];
+    if (verb == "enable" || verb == "disable") {
+      if (m != "POST") return NotFound("Not Found");
+      SKIFF_RETURN_IF_ERROR(EnableRecurring(c.who, id, verb == "enable"));
+      return json::object{};
+    }
+    if (s.size() == 2 && verb.empty() && m == "GET") {
+      SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRecurring(c.who, id, "get"));
+      return render(*r);
+    }
+    if (s.size() == 2 && verb.empty() && m == "DELETE") {
+      SKIFF_RETURN_IF_ERROR(DeleteRecurring(c.who, id));
+      return json::object{};
+    }
+  }
+  return NotFound("Not Found");
+}
+
+Status KfpApi::Impl::FireRecurringRun(const Record& job, int64_t scheduled_at) {
+  // The scheduler acts for the recurring run, which was authorized when it was created.
+  Principal scheduler;
+  scheduler.name = "system:scheduler";
+  scheduler.cluster_admin = true;
+  RunSource src{Str(job.spec, "manifest"), Str(job.spec, "pipeline_id"),
+                Str(job.spec, "pipeline_name"), Str(job.spec, "pipeline_version_id")};
+  json::object params;
+  if (const json::object* p = GetObject(job.spec, "parameters")) params = *p;
+  std::string name = Str(job.spec, "display_name") + "-" + Ts(scheduled_at * 1000);
+  auto run = CreateRun(scheduler, job.ns, Str(job.spec, "experiment_id"), name,
+                       Str(job.spec, "description"), std::move(src), params,
+                       Str(job.spec, "service_account"), job.id);
+  if (!run) return run.error();
+  return Status();
+}
 
 // ---- dispatch ----
 
@@ -1294,6 +1649,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
     }
     return NotFound("Not Found");
   }
+  if (coll == "jobs") return RecurringDispatch(c);
   if (coll == "runs") {
     if (s.size() == 1 && m == "GET") {
       std::string type = c.req.Query("resource_reference_key.type").value_or("");
@@ -1566,6 +1922,7 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
     }
     return NotFound("Not Found");
   }
+  if (coll == "recurringruns") return RecurringDispatch(c);
   if (coll == "runs") {
     if (s.size() == 1 && m == "GET") {
       std::string ns = c.req.Query("namespace").value_or("");
@@ -1671,5 +2028,13 @@ bool KfpApi::Matches(std::string_view path) {
 }
 
 http::Response KfpApi::Handle(http::Request& req) { return impl_->Handle(req); }
+
+Status KfpApi::FireRecurringRun(const Record& recurring, int64_t scheduled_at) {
+  return impl_->FireRecurringRun(recurring, scheduled_at);
+}
+
+int64_t KfpApi::ActiveRunsOf(const std::string& recurring_id) const {
+  return impl_->ActiveRunsOf(recurring_id);
+}
 
 }  // namespace skiff::pipelines

@@ -18,6 +18,7 @@
 //
 // Threading: Handle blocks (catalog writes, files): call it on the blocking pool. Thread-safe.
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,8 @@ struct KfpApiOptions {
   // Fetching a pipeline from a URL (create from URL): the largest body and the time-out.
   size_t max_fetch_bytes = kMaxFetchBytes;
   std::chrono::milliseconds fetch_timeout{30'000};
+  // Called after a recurring run is created, enabled or disabled (wakes the scheduler).
+  std::function<void()> on_recurring_change;
   static constexpr size_t kMaxFetchBytes = 32 << 20;
 };
 
@@ -50,6 +53,11 @@ class KfpApi {
   // Whether `path` (normalized) is the API's.
   static bool Matches(std::string_view path);
   http::Response Handle(http::Request& req);
+
+  // For the scheduler (scheduler.hpp): creates the run of a recurring run scheduled at
+  // `scheduled_at` (Unix seconds), and counts a recurring run's unfinished runs. Blocking.
+  Status FireRecurringRun(const Record& recurring, int64_t scheduled_at);
+  int64_t ActiveRunsOf(const std::string& recurring_id) const;
 
   class Impl;
 
