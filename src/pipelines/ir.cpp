@@ -430,11 +430,24 @@ std::string ParameterText(const json::value& v) {
 Result<ParamDef> ReadParamDef(const json::object& o, const std::string& path) {
   ParamDef d;
   d.type = StringAt(o, "parameterType");
+  if (d.type.empty()) {
+    // schemaVersion 2.0.0 (KFP SDK 1.x v2-compatible mode): `type: STRING | INT | DOUBLE`.
+    std::string old = StringAt(o, "type");
+    if (old == "STRING") d.type = "STRING";
+    if (old == "INT") d.type = "NUMBER_INTEGER";
+    if (old == "DOUBLE") d.type = "NUMBER_DOUBLE";
+  }
   if (d.type.empty()) return Refuse(path + ".parameterType", "is required");
   if (!IsKnownParameterType(d.type))
     return Refuse(path + ".parameterType", "unknown type " + d.type);
   if (const json::value* dv = o.if_contains("defaultValue"); dv && !dv->is_null()) {
-    auto coerced = CoerceParameter(*dv, d.type, false);
+    json::value given = *dv;
+    // 2.0.0: {stringValue: ...} / {intValue: ...} / {doubleValue: ...}.
+    if (given.is_object() && given.get_object().size() == 1 && d.type != "STRUCT") {
+      json::value inner = given.get_object().begin()->value();
+      given = std::move(inner);
+    }
+    auto coerced = CoerceParameter(given, d.type, false);
     if (!coerced) return Refuse(path + ".defaultValue", coerced.error().message());
     d.default_value = std::move(*coerced);
   }
@@ -1673,6 +1686,7 @@ void Runner::CreateTask(Node& dag_node, const Task& task) {
         return;
       }
     }
+    n.state["iterationCount"] = static_cast<int64_t>(items.get_array().size());
     n.state["items"] = std::move(items);
     n.state["itemInput"] = task.item_input;
     n.state["parallelism"] = static_cast<int64_t>(task.parallelism);

@@ -1101,6 +1101,43 @@ components:
 root: {dag: {tasks: {b: {componentRef: {name: comp-b}}}}}
 )"),
        "deploymentSpec.executors.exec-b.container.command[1]"},
+      {Pipeline(R"(
+  comp-self:
+    dag:
+      tasks:
+        again: {componentRef: {name: comp-self}}
+root: {dag: {tasks: {a: {componentRef: {name: comp-self}}}}}
+)"),
+       "components.comp-self: uses itself"},
+      {Pipeline(R"(
+  comp-lost: {executorLabel: exec-nowhere}
+root: {dag: {tasks: {a: {componentRef: {name: comp-lost}}}}}
+)"),
+       "components.comp-lost.executorLabel"},
+      {Pipeline(R"(
+root:
+  dag:
+    tasks:
+      a: {componentRef: {name: comp-a}, triggerPolicy: {strategy: ANY_UPSTREAM}}
+)"),
+       "root.dag.tasks.a.triggerPolicy.strategy"},
+      {Pipeline(R"(
+root:
+  inputDefinitions:
+    artifacts:
+      data: {artifactType: {schemaTitle: system.Dataset}}
+  dag: {tasks: {a: {componentRef: {name: comp-a}}}}
+)"),
+       "root.inputDefinitions.artifacts"},
+      {Pipeline(R"(
+root:
+  dag:
+    tasks:
+      a:
+        componentRef: {name: comp-a}
+        artifactIterator: {items: {inputArtifact: x}, itemInput: y}
+)"),
+       "root.dag.tasks.a.artifactIterator"},
       {std::string(R"(
 pipelineInfo: {name: t}
 deploymentSpec:
@@ -1532,6 +1569,46 @@ TEST(IrProgramTest, ARetriedRunRerunsOnlyWhatFailed) {
   EXPECT_EQ(e.Task("for-loop-2").output_artifacts.size(), 3u);  // not 5: outputs recomputed
   EXPECT_EQ(e.Task("add").launch->input_artifacts.size(), 3u);
   EXPECT_EQ(e.state.Find(e.state.root)->output_artifacts.size(), 3u);
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+TEST(IrProgramTest, SchemaTwoZeroParameterTypes) {
+  auto p = MustCompile(R"(
+pipelineInfo: {name: old}
+schemaVersion: 2.0.0
+deploymentSpec:
+  executors:
+    exec-a:
+      container: {image: alpine, command: [echo, '{{$.inputs.parameters[''num'']}}']}
+components:
+  comp-a:
+    executorLabel: exec-a
+    inputDefinitions: {parameters: {num: {type: INT}}}
+root:
+  inputDefinitions:
+    parameters:
+      num: {type: INT, defaultValue: {intValue: 3}}
+      s: {type: STRING, defaultValue: {stringValue: hi}}
+  dag:
+    tasks:
+      a:
+        componentRef: {name: comp-a}
+        inputs: {parameters: {num: {componentInputParameter: num}}}
+)");
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->parameters().size(), 2u);
+  EXPECT_EQ(p->parameters()[0].type, "NUMBER_INTEGER");
+  EXPECT_EQ(Serialize(*p->parameters()[0].default_value), "3");
+  EXPECT_EQ(Serialize(*p->parameters()[1].default_value), R"("hi")");
+  FakeEngine e;
+  ASSERT_TRUE(e.Run(*p).ok());
+  EXPECT_EQ(e.Task("a").launch->argv, (std::vector<std::string>{"echo", "3"}));
+  EXPECT_FALSE(CompileText("pipelineInfo: {name: x}\nschemaVersion: 3.0.0\nroot: {dag: {}}\n"));
 }
 
 }  // namespace
