@@ -1,0 +1,530 @@
+"""Pipelines benchmark (issue 7, "Measured, not asserted"): the real skiff binary, its KFP
+v2beta1 API on loopback, in one run:
+
+  1. latency of a 1-task pipeline (an Argo Workflow whose one container runs `true`), from the
+     POST /apis/v2beta1/runs to the first GET that sees state SUCCEEDED (client wall time; the
+     API's created_at/finished_at have second precision only), BENCH_LATENCY_RUNS runs one
+     after the other: p50/p99;
+  2. a fan-out/fan-in DAG of `true` steps: one root task, BENCH_FANOUT (200) tasks that depend on
+     it, one final task that depends on all of them; total wall time (POST to SUCCEEDED) and
+
+        per-task overhead = (wall - commands) / (fanout / P)
+
+     where P is the parallelism (pipelines.maxParallelTasks) and commands = the time the `true`
+     commands themselves need on the critical path at that parallelism,
+     (2 + ceil(fanout / P)) x the median cost of one bare `true` (fork/exec/wait from Python).
+     Root and final task overheads are charged to the fan-out tasks (a pessimistic figure). Run
+     with the default maxParallelTasks (16) and with BENCH_HIGH_PARALLELISM (64), once with 200
+     explicit tasks and once with `withItems` (what KFP v1's ParallelFor compiles to);
+  3. listing BENCH_RUNS (10,000) runs of one namespace page by page,
+     GET /apis/v2beta1/runs?namespace=NS&page_size=N&sort_by=created_at desc[&filter]&page_token,
+     N in 20, 100, 200, with and without a filter: p50/p99 per page.
+     The runs are made by posting runs of a 1-task `true` pipeline from BENCH_CLIENTS threads
+     while their tasks complete, then waiting until all have finished. That takes minutes on a
+     2-core machine, so BENCH_DATA_DIR=DIR keeps the data dir: the first run builds it, later
+     runs reuse it (and add runs only when it holds fewer than BENCH_RUNS).
+
+References measured in the same run: a bare `true` spawned with subprocess (the floor of one
+task), the same fan-out spawned by a Python thread pool of P workers (the floor of the DAG), and
+GET /apis/v2beta1/healthz (the floor of any API call). Kubeflow Pipelines itself (Argo on
+Kubernetes) cannot run on this machine, so there is no KFP column.
+
+Targets (issue 7): per-task overhead under 20 ms; listing pages under 20 ms p99.
+
+Usage: bench/pipelines.sh [path/to/skiff]
+Env: BENCH_RUNS=10000 BENCH_LATENCY_RUNS=20 BENCH_FANOUT=200 BENCH_HIGH_PARALLELISM=64
+     BENCH_CLIENTS=8 BENCH_DATA_DIR (kept data dir for part 3) BENCH_POLL_MS=2
+     BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)"""
+import concurrent.futures
+import http.client
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from common import free_port, wait_port
+
+RUNS = int(os.environ.get("BENCH_RUNS", "10000"))
+LATENCY_RUNS = int(os.environ.get("BENCH_LATENCY_RUNS", "20"))
+FANOUT = int(os.environ.get("BENCH_FANOUT", "200"))
+HIGH_PARALLELISM = int(os.environ.get("BENCH_HIGH_PARALLELISM", "64"))
+DEFAULT_PARALLELISM = 16  # pipelines.maxParallelTasks's default (src/cli/settings.cpp)
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+DATA_DIR = os.environ.get("BENCH_DATA_DIR", "")
+POLL = float(os.environ.get("BENCH_POLL_MS", "2")) / 1000
+PARTS = os.environ.get("BENCH_PARTS", "123")
+TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "3600"))
+NS = "bench"
+PAGE_SIZES = (20, 100, 200)
+
+
+# --- pipelines -----------------------------------------------------------------------------------
+
+def workflow(name, tasks):
+    """An Argo Workflow (as KFP v1 compiles) whose `main` DAG has `tasks`; every task runs the
+    `true` template, with KFP's caching off (else every `true` after the first is a cache hit
+    and runs no process)."""
+    return {"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow",
+            "metadata": {"generateName": name + "-"},
+            "spec": {"entrypoint": "main",
+                     "templates": [{"name": "main", "dag": {"tasks": tasks}},
+                                   {"name": "true",
+                                    "metadata": {"labels": {
+                                        "pipelines.kubeflow.org/enable_caching": "false"}},
+                                    "container": {"image": "alpine:3", "command": ["true"]}}]}}
+
+
+def one_task():
+    return workflow("one-task", [{"name": "t", "template": "true"}])
+
+
+def fan_out_explicit(n):
+    tasks = [{"name": "root", "template": "true"}]
+    tasks += [{"name": f"t{i}", "template": "true", "dependencies": ["root"]} for i in range(n)]
+    tasks.append({"name": "final", "template": "true",
+                  "dependencies": [f"t{i}" for i in range(n)]})
+    return workflow("fan-out", tasks)
+
+
+def fan_out_items(n):
+    return workflow("fan-out-items", [
+        {"name": "root", "template": "true"},
+        {"name": "fan", "template": "true", "dependencies": ["root"],
+         "withItems": list(range(n))},
+        {"name": "final", "template": "true", "dependencies": ["fan"]}])
+
+
+# --- HTTP ----------------------------------------------------------------------------------------
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to skiff with the admin token (one per thread)."""
+
+    def __init__(self, port, token, timeout=30):
+        self.port, self.token, self.timeout = port, token, timeout
+        self.conn = None
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in range(2):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                out = r.read()
+                if r.getheader("Connection", "").lower() == "close":
+                    self.close()
+                return r.status, out
+            except (http.client.HTTPException, ConnectionError):
+                self.close()  # the server closed an idle connection: retry once on a new one
+                if attempt:
+                    raise
+
+    def ok(self, method, path, body=None):
+        code, out = self.call(method, path, body)
+        if code != 200:
+            raise SystemExit(f"{method} {path}: {code} {out[:500]!r}")
+        return json.loads(out)
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def create_run(client, name, manifest):
+    return client.ok("POST", "/apis/v2beta1/runs",
+                     {"display_name": name, "experiment_id": client.experiment,
+                      "pipeline_spec": manifest})["run_id"]
+
+
+def wait_state(client, run_id, timeout=600):
+    """Polls the run every POLL seconds until it has finished; returns (state, monotonic time of
+    the GET that saw it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = client.ok("GET", f"/apis/v2beta1/runs/{run_id}")
+        now = time.monotonic()
+        if run["state"] in ("SUCCEEDED", "FAILED", "CANCELED"):
+            return run["state"], now, run
+        if now > deadline:
+            raise SystemExit(f"run {run_id} still {run['state']} after {timeout}s")
+        time.sleep(POLL)
+
+
+# --- skiff ---------------------------------------------------------------------------------------
+
+class Skiff:
+    """`skiff up` on 127.0.0.1:<free port> with its own config; stop() ends it."""
+
+    def __init__(self, binary, data, tmp, parallelism=None):
+        self.port = free_port()
+        cfg = os.path.join(tmp, f"skiff-{self.port}.yaml")
+        with open(cfg, "w") as f:
+            f.write('auth:\n  login: "off"\n')
+            if parallelism:
+                f.write(f"pipelines:\n  maxParallelTasks: {parallelism}\n")
+        env = dict(os.environ, SKIFF_DEMO_ENABLED="false")
+        self.log = os.path.join(tmp, f"skiff-{self.port}.log")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [binary, "up", "--addr", f"127.0.0.1:{self.port}", "--data-dir", data,
+                 "--config", cfg, "--log-level", "warn"], stdout=log, stderr=log, env=env)
+        try:
+            wait_port(self.port, timeout=60)
+            with open(os.path.join(data, "admin.token")) as f:
+                self.token = f.read().strip()
+            self.client = Client(self.port, self.token)
+            deadline = time.monotonic() + 60
+            while self.client.call("GET", "/apis/v2beta1/healthz")[0] != 200:
+                if time.monotonic() > deadline:
+                    raise SystemExit("skiff's pipelines API did not answer")
+                time.sleep(0.1)
+        except BaseException:
+            self.stop()
+            raise SystemExit("skiff did not start:\n" + self.tail())
+
+    def tail(self, n=30):
+        try:
+            with open(self.log, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def cpu(self):
+        """skiff's own user + system CPU seconds (not its tasks')."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def setup_namespace(self, client):
+        """The benchmark's namespace and one experiment in it (idempotent)."""
+        code, out = client.call("POST", "/api/v1/namespaces",
+                                {"apiVersion": "v1", "kind": "Namespace",
+                                 "metadata": {"name": NS}})
+        if code not in (200, 201, 409):
+            raise SystemExit(f"creating namespace {NS}: {code} {out[:300]!r}")
+        q = urllib.parse.urlencode({"namespace": NS, "filter": json.dumps(
+            {"predicates": [{"key": "display_name", "operation": "EQUALS",
+                             "string_value": "bench"}]})})
+        found = client.ok("GET", f"/apis/v2beta1/experiments?{q}").get("experiments", [])
+        if found:
+            return found[0]["experiment_id"]
+        return client.ok("POST", "/apis/v2beta1/experiments",
+                         {"display_name": "bench", "namespace": NS})["experiment_id"]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def client_of(sk, experiment):
+    c = Client(sk.port, sk.token)
+    c.experiment = experiment
+    return c
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+def pct(values, p):
+    """The p-th percentile (nearest rank) of `values`."""
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(p / 100 * len(s)) - 1))]
+
+
+def ms(seconds):
+    return seconds * 1000
+
+
+def bare_true(n=200):
+    """Seconds one `true` costs when Python spawns and waits for it: the median of n."""
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        subprocess.run(["true"], check=True)
+        times.append(time.perf_counter() - t)
+    return pct(times, 50), pct(times, 99)
+
+
+def python_fan_out(n, parallelism):
+    """Wall seconds of root, n `true` over `parallelism` threads, final, spawned from Python."""
+    t = time.perf_counter()
+    subprocess.run(["true"], check=True)
+    with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
+        list(pool.map(lambda _: subprocess.run(["true"], check=True), range(n)))
+    subprocess.run(["true"], check=True)
+    return time.perf_counter() - t
+
+
+# --- parts ---------------------------------------------------------------------------------------
+
+def part_latency(binary, tmp, rows, notes):
+    sk = Skiff(binary, os.path.join(tmp, "data-latency"), tmp)
+    try:
+        c = client_of(sk, None)
+        c.experiment = sk.setup_namespace(c)
+        manifest = one_task()
+        health = []
+        for _ in range(200):
+            t = time.perf_counter()
+            c.ok("GET", "/apis/v2beta1/healthz")
+            health.append(time.perf_counter() - t)
+        for i in range(3):  # warm-up: first task start installs things, compiles, etc.
+            run_id = create_run(c, f"warm-{i}", manifest)
+            wait_state(c, run_id)
+        lat, post, gets = [], [], []
+        cpu0 = sk.cpu()
+        for i in range(LATENCY_RUNS):
+            t0 = time.monotonic()
+            run_id = create_run(c, f"latency-{i}", manifest)
+            post.append(time.monotonic() - t0)
+            n0 = time.monotonic()
+            state, seen, run = wait_state(c, run_id)
+            if state != "SUCCEEDED":
+                raise SystemExit(f"run {run_id} ended {state}: {json.dumps(run)[:800]}")
+            lat.append(seen - t0)
+            gets.append(seen - n0)
+        cpu = (sk.cpu() - cpu0) / LATENCY_RUNS  # clock ticks are 10 ms: the mean of all
+        t50, t99 = bare_true()
+        rows.append(("1-task run: POST -> SUCCEEDED seen (p50 / p99)",
+                     f"{ms(pct(lat, 50)):.1f} / {ms(pct(lat, 99)):.1f} ms",
+                     f"{ms(t50):.2f} / {ms(t99):.2f} ms", f"{pct(lat, 50) / t50:.0f}x",
+                     "-", "reference: one bare `true` spawned by Python"))
+        rows.append(("  of which POST /apis/v2beta1/runs (p50 / p99)",
+                     f"{ms(pct(post, 50)):.1f} / {ms(pct(post, 99)):.1f} ms",
+                     f"{ms(pct(health, 50)):.2f} / {ms(pct(health, 99)):.2f} ms",
+                     f"{pct(post, 50) / pct(health, 50):.0f}x", "-",
+                     "reference: GET /apis/v2beta1/healthz"))
+        rows.append(("  skiff CPU per 1-task run (mean)", f"{ms(cpu):.1f} ms", "", "", "-",
+                     "skiff's own user+sys while the runs ran and were polled, not the task's"))
+        notes.append(f"1-task runs: {LATENCY_RUNS} in sequence after 3 warm-up runs, polled every "
+                     f"{ms(POLL):.0f} ms (a GET costs {ms(pct(health, 50)):.2f} ms p50), so the "
+                     f"figure is late by up to about {ms(POLL) + ms(pct(health, 50)):.1f} ms.")
+    finally:
+        sk.stop()
+
+
+def part_fan_out(binary, tmp, rows, notes):
+    t50, _ = bare_true()
+    for parallelism in (DEFAULT_PARALLELISM, HIGH_PARALLELISM):
+        sk = Skiff(binary, os.path.join(tmp, f"data-fan-{parallelism}"), tmp,
+                   None if parallelism == DEFAULT_PARALLELISM else parallelism)
+        try:
+            c = client_of(sk, None)
+            c.experiment = sk.setup_namespace(c)
+            run_id = create_run(c, "warm", one_task())
+            wait_state(c, run_id)
+            base = min(python_fan_out(FANOUT, parallelism) for _ in range(3))
+            waves = FANOUT / parallelism
+            commands = (2 + math.ceil(FANOUT / parallelism)) * t50
+            base_overhead = (base - commands) / waves
+            for kind, manifest in (("explicit tasks", fan_out_explicit(FANOUT)),
+                                   ("withItems", fan_out_items(FANOUT))):
+                cpu0 = sk.cpu()
+                t0 = time.monotonic()
+                run_id = create_run(c, f"fan-{kind}", manifest)
+                state, seen, run = wait_state(c, run_id)
+                wall = seen - t0
+                cpu = sk.cpu() - cpu0
+                if state != "SUCCEEDED":
+                    raise SystemExit(f"fan-out run ended {state}: {json.dumps(run)[:800]}")
+                pods = [t for t in run.get("run_details", {}).get("task_details", [])
+                        if t.get("pod_name")]
+                ran = [t for t in pods if t.get("state") == "SUCCEEDED"]
+                if len(ran) != FANOUT + 2:
+                    raise SystemExit(f"the {kind} run reports {len(ran)} task pods that ran "
+                                     f"(states {sorted(set(t.get('state') for t in pods))}), "
+                                     f"expected {FANOUT + 2}")
+                overhead = (wall - commands) / waves
+                name = f"{FANOUT}-task fan-out/in, {kind}, P={parallelism}"
+                default = " (default)" if parallelism == DEFAULT_PARALLELISM else ""
+                rows.append((f"{name}{default}: wall", f"{ms(wall):.0f} ms",
+                             f"{ms(base):.0f} ms", f"{wall / base:.1f}x", "-",
+                             f"reference: Python thread pool of {parallelism} spawning `true`"))
+                rows.append((f"  per-task overhead", f"{ms(overhead):.1f} ms",
+                             f"{ms(base_overhead):.2f} ms", f"{overhead / base_overhead:.0f}x"
+                             if base_overhead > 0 else "-",
+                             "met" if overhead < 0.020 else "NOT met", "target < 20 ms"))
+                rows.append((f"  skiff CPU per task", f"{ms(cpu / (FANOUT + 2)):.1f} ms", "", "",
+                             "-", "skiff's own user+sys / tasks"))
+        finally:
+            sk.stop()
+    notes.append(f"per-task overhead = (wall - commands) / ({FANOUT} / P), commands = (2 + "
+                 f"ceil({FANOUT} / P)) x {ms(t50):.2f} ms (one bare `true`, p50); root's and "
+                 "final's overheads are charged to the fan-out tasks.")
+
+
+def fill_runs(sk, data_fresh, notes):
+    """Makes the namespace hold at least RUNS runs (all finished)."""
+    c = client_of(sk, None)
+    c.experiment = sk.setup_namespace(c)
+    q = urllib.parse.urlencode({"namespace": NS, "page_size": 1})
+    have = c.ok("GET", f"/apis/v2beta1/runs?{q}").get("total_size", 0)
+    missing = RUNS - have
+    if missing <= 0:
+        notes.append(f"listing: reused {DATA_DIR} holding {have} runs.")
+        return have
+    manifest = one_task()
+    counter = iter(range(have, RUNS))
+    lock = threading.Lock()
+    ids = []
+
+    def worker():
+        w = client_of(sk, c.experiment)
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                return
+            run_id = create_run(w, f"run-{i:05d}", manifest)
+            with lock:
+                ids.append(run_id)
+
+    t0 = time.monotonic()
+    cpu0 = sk.cpu()
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as pool:
+        futures = [pool.submit(worker) for _ in range(CLIENTS)]
+        for f in futures:
+            f.result()
+    posted = time.monotonic() - t0
+    # Wait until none is unfinished.
+    flt = json.dumps({"predicates": [{"key": "state", "operation": "IN", "string_values": {
+        "values": ["PENDING", "RUNNING", "CANCELING"]}}]})
+    q = urllib.parse.urlencode({"namespace": NS, "page_size": 1, "filter": flt})
+    deadline = time.monotonic() + TIMEOUT
+    while c.ok("GET", f"/apis/v2beta1/runs?{q}").get("total_size", 0) > 0:
+        if time.monotonic() > deadline:
+            raise SystemExit("runs did not finish")
+        time.sleep(1)
+    done = time.monotonic() - t0
+    notes.append(f"listing: created {missing} runs of a 1-task `true` pipeline in {done:.0f} s "
+                 f"({CLIENTS} clients posting for {posted:.0f} s, then waiting for the last "
+                 f"tasks; {missing / done:.0f} runs/s, skiff CPU {ms((sk.cpu() - cpu0) / missing):.1f}"
+                 " ms per run)" + (f", kept in {DATA_DIR} for later runs." if DATA_DIR else "."))
+    return have + missing
+
+
+def part_listing(binary, tmp, rows, notes):
+    data = DATA_DIR or os.path.join(tmp, "data-list")
+    fresh = not os.path.exists(os.path.join(data, "admin.token"))
+    sk = Skiff(binary, data, tmp)
+    try:
+        total = fill_runs(sk, fresh, notes)
+        # A fresh server: the listing must not pay for a process busy with thousands of runs
+        # just finished (the engine keeps nothing for finished runs after a restart).
+        sk.stop()
+        sk = Skiff(binary, data, tmp)
+        c = client_of(sk, None)
+        # Filter: runs whose display name contains "1" (about a third of run-00000..run-09999).
+        flt = json.dumps({"predicates": [{"key": "display_name", "operation": "IS_SUBSTRING",
+                                          "string_value": "1"}]})
+        health = []
+        for _ in range(200):
+            t = time.perf_counter()
+            c.ok("GET", "/apis/v2beta1/healthz")
+            health.append(time.perf_counter() - t)
+        for size in PAGE_SIZES:
+            for filtered in (False, True):
+                params = {"namespace": NS, "page_size": size, "sort_by": "created_at desc"}
+                if filtered:
+                    params["filter"] = flt
+                walk = lambda: list_all(c, params)  # noqa: E731
+                walk()  # warm-up (caches, page-ins)
+                times, seen = walk()
+                label = (f"list {total} runs, page_size={size}, created_at desc"
+                         + (", filter" if filtered else ""))
+                p99 = pct(times, 99)
+                rows.append((f"{label}: page p50 / p99 ({len(times)} pages, {seen} runs)",
+                             f"{ms(pct(times, 50)):.1f} / {ms(p99):.1f} ms",
+                             f"{ms(pct(health, 50)):.2f} / {ms(pct(health, 99)):.2f} ms",
+                             f"{pct(times, 50) / pct(health, 50):.0f}x",
+                             "met" if p99 < 0.020 else "NOT met", "target p99 < 20 ms"))
+        notes.append("listing reference: GET /apis/v2beta1/healthz on the same connection.")
+    finally:
+        sk.stop()
+
+
+def list_all(c, params):
+    """Walks every page; returns (per-page seconds, runs seen)."""
+    times, seen, token = [], 0, None
+    while True:
+        q = dict(params)
+        if token:
+            q["page_token"] = token
+        path = "/apis/v2beta1/runs?" + urllib.parse.urlencode(q)
+        t = time.perf_counter()
+        page = c.ok("GET", path)
+        times.append(time.perf_counter() - t)
+        seen += len(page.get("runs", []))
+        token = page.get("next_page_token")
+        if not token:
+            return times, seen
+
+
+# --- main ----------------------------------------------------------------------------------------
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main():
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: bench/pipelines.py path/to/skiff")
+    binary = os.path.abspath(sys.argv[1])
+    if not os.access(binary, os.X_OK):
+        raise SystemExit(f"{binary} is not an executable skiff")
+
+    def on_alarm(*_):
+        raise SystemExit(f"bench/pipelines: gave up after BENCH_TIMEOUT={TIMEOUT}s")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TIMEOUT)
+    load_before = loadavg()
+    tmp = tempfile.mkdtemp(prefix="skiff-bench-pipelines-")
+    rows, notes = [], []
+    started = time.monotonic()
+    try:
+        if "1" in PARTS:
+            part_latency(binary, tmp, rows, notes)
+        if "2" in PARTS:
+            part_fan_out(binary, tmp, rows, notes)
+        if "3" in PARTS:
+            part_listing(binary, tmp, rows, notes)
+    finally:
+        signal.alarm(0)
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"\nskiff pipelines on {os.cpu_count()} cores, loopback; load average "
+          f"{load_before} before, {loadavg()} after ({time.monotonic() - started:.0f} s). "
+          "Kubeflow Pipelines itself (Argo on Kubernetes) cannot run here: the references are "
+          "floors measured in this run.\n")
+    w = max(len(r[0]) for r in rows)
+    print(f"| {'measure':<{w}} | {'skiff':>17} | {'reference':>17} | {'ratio':>6} | "
+          f"{'target':>7} | note")
+    print(f"|{'-' * (w + 2)}|{'-' * 19}|{'-' * 19}|{'-' * 8}|{'-' * 9}|{'-' * 6}")
+    for name, ours, ref, ratio, target, note in rows:
+        print(f"| {name:<{w}} | {ours:>17} | {ref:>17} | {ratio:>6} | {target:>7} | {note}")
+    print()
+    for n in notes:
+        print("- " + n)
+    missed = [r for r in rows if r[4] == "NOT met"]
+    print(f"\nTargets: {len([r for r in rows if r[4] == 'met'])} met, {len(missed)} not met.")
+
+
+if __name__ == "__main__":
+    main()
