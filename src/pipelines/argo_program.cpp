@@ -16,6 +16,9 @@
 namespace skiff::pipelines::argo {
 namespace {
 
+// Nesting of DAG/steps templates a run may reach (recursion: a DAG calling itself with `when`).
+constexpr int kMaxNesting = 200;
+
 // ---------------------------------------------------------------------------------------------
 // Running.
 
@@ -76,6 +79,7 @@ class Runner {
   const RunContext& ctx_;
   bool terminating_;
   std::map<std::string, std::string> globals_;
+  int nesting_ = 0;  // DAG/Steps nodes on the call stack (a bound on runaway recursion)
 };
 
 class ArgoProgram final : public Program {
@@ -334,6 +338,11 @@ void Runner::Instantiate(const Call& c) {
     json::object arts;
     for (const auto& [k, v] : artifact_uris) arts[k] = v;
     if (!arts.empty()) n.state["artifacts"] = std::move(arts);
+    if (nesting_ >= kMaxNesting) {
+      return fail("more than " + std::to_string(kMaxNesting) +
+                  " nested DAG/steps templates (a template that calls itself without a stopping "
+                  "condition?)");
+    }
     Reconcile(n.id);
     return;
   }
@@ -476,8 +485,10 @@ void Runner::StartTask(const Node& owner, const Task& task, const std::string& n
 void Runner::Reconcile(const std::string& id) {
   const Node* n = st_.Find(id);
   if (n == nullptr || IsFinished(n->phase)) return;
-  if (n->type == "DAG") return ReconcileDag(id);
-  if (n->type == "Steps") return ReconcileSteps(id);
+  ++nesting_;
+  if (n->type == "DAG") ReconcileDag(id);
+  if (n->type == "Steps") ReconcileSteps(id);
+  --nesting_;
 }
 
 // Generates a looped task's items. Error: the message for the TaskGroup.
@@ -921,7 +932,17 @@ std::string Runner::FailedLeafMessage(const Node& root) const {
       best = &n;
     }
   }
-  if (best == nullptr) return root.message;
+  if (best == nullptr) {
+    // No step failed: a DAG or steps node did (its outputs, its inputs, runaway recursion).
+    // Follow the "child '...' failed" messages down to the node that says why.
+    best = &root;
+    for (int guard = 0; guard < 10000 && StartsWith(best->message, "child '"); ++guard) {
+      std::string id = best->message.substr(7, best->message.find('\'', 7) - 7);
+      const Node* next = st_.Find(id);
+      if (next == nullptr) break;
+      best = next;
+    }
+  }
   std::string m = "step '" + best->display_name + "' (" + best->name + ") " +
                   (best->phase == NodePhase::kError ? "errored" : "failed");
   if (!best->message.empty()) m += ": " + best->message;

@@ -1098,5 +1098,17 @@ TEST(ArgoProgramTest, RetryRerunsTheFailedPartAndTheExitHandler) {
                                  std::string(kRun) + ".onExit"));
   EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Succeeded");
 }
+
+TEST(ArgoProgramTest, RunawayRecursionIsAnErrorNotACrash) {
+  FakeEngine e(Compile(Wf(R"(  - name: main
+    dag:
+      tasks:
+      - {name: again, template: main}
+)")));
+  ASSERT_TRUE(e.Run().ok());
+  EXPECT_EQ(e.st.phase, RunPhase::kFailed);
+  EXPECT_THAT(e.st.message, HasSubstr("nested DAG/steps templates"));
+  EXPECT_LE(e.st.nodes.size(), 202u);
+}
 }  // namespace
 }  // namespace skiff::pipelines
