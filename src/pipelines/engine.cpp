@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -133,6 +134,9 @@ class Engine::Impl {
   };
   struct Retried {
     std::string run_id;
+    // Set once the reset state is saved (or the retry found nothing to do), so that Retry
+    // returns only when a GET shows the run running again.
+    std::shared_ptr<std::promise<Status>> done;
   };
   using Event = std::variant<TaskDone, Submitted, Terminated, Retried>;
 
@@ -301,18 +305,24 @@ class Engine::Impl {
       }
       for (auto& [node, handle] : run.running) handle->Kill();
     } else if (auto* r = std::get_if<Retried>(&e)) {
-      if (runs_.contains(r->run_id)) return;
-      RecordPtr rec = catalog_.Get(Kind::kRun, r->run_id);
-      if (rec == nullptr) return;
-      auto state = RunState::FromJson(rec->status);
-      if (!state) return;
-      ResetFailed(*state);
-      auto updated = catalog_.Update(Kind::kRun, rec->id, [&](Record& x) {
-        x.status = state->ToJson();
-        return Status();
-      });
-      if (updated) Resume(*updated);
+      r->done->set_value(RetryNow(r->run_id));
     }
+  }
+
+  Status RetryNow(const std::string& run_id) {
+    if (runs_.contains(run_id)) {
+      return FailedPrecondition("run \"" + run_id + "\" is still running");
+    }
+    RecordPtr rec = catalog_.Get(Kind::kRun, run_id);
+    if (rec == nullptr) return NotFound("run \"" + run_id + "\" not found");
+    SKIFF_ASSIGN_OR_RETURN(RunState state, RunState::FromJson(rec->status));
+    ResetFailed(state);
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr updated, catalog_.Update(Kind::kRun, rec->id, [&](Record& x) {
+      x.status = state.ToJson();
+      return Status();
+    }));
+    Resume(updated);
+    return Status();
   }
 
   // Loads a run into the active set; nodes that were Running when skiff stopped are killed if
@@ -864,8 +874,17 @@ Status Engine::Retry(const std::string& run_id) {
     return FailedPrecondition("run \"" + run_id + "\" cannot be retried: only a failed run can (" +
                               (phase.empty() ? std::string("Pending") : phase) + ")");
   }
-  impl_->Post(Impl::Retried{run_id});
-  return Status();
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = done->get_future();
+  impl_->Post(Impl::Retried{run_id, done});
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Unavailable("the run engine did not answer in time; the retry may still happen");
+  }
+  try {
+    return result.get();
+  } catch (const std::future_error&) {  // the engine stopped before handling it
+    return Unavailable("the run engine is stopping");
+  }
 }
 
 void Engine::WaitIdle() { impl_->WaitIdle(); }

@@ -444,3 +444,87 @@ def test_listing_paging_sorting_filtering_as_kfp(env):
     assert env.call("bob", "GET", "/apis/v1beta1/experiments", params=base).status_code == 403
     assert env.call("bob", "GET", "/apis/v2beta1/runs", params={"namespace": "team-a"}).status_code == 403
     assert env.ok("vic", "GET", "/apis/v1beta1/experiments", params=base)["total_size"] >= 26
+
+
+def pod_tasks(run):
+    return {t["display_name"]: t for t in run["run_details"]["task_details"] if t.get("pod_name")}
+
+
+def test_caching_reuses_outputs_and_can_be_disabled_per_task(env):
+    exp = experiment(env, "alice", "team-a", "exp-cache")
+    # A fresh message so no earlier test's cache entry applies.
+    msg = f"cache-{time.monotonic_ns()}"
+    first = run_v1(env, "alice", exp["id"], "c1", manifest=ECHO_WORKFLOW, params={"message": msg})
+    r1 = wait_run(env, "alice", first.json()["run"]["id"])
+    assert {t["state"] for t in pod_tasks(r1).values()} == {"SUCCEEDED"}
+    second = run_v1(env, "alice", exp["id"], "c2", manifest=ECHO_WORKFLOW, params={"message": msg})
+    r2 = wait_run(env, "alice", second.json()["run"]["id"])
+    assert r2["state"] == "SUCCEEDED"
+    tasks = pod_tasks(r2)
+    assert tasks["produce"]["state"] == "CACHED" and tasks["consume"]["state"] == "CACHED"
+    # The cached outputs are the first run's.
+    d = env.ok("alice", "GET", f"/apis/v1beta1/runs/{r2['run_id']}")
+    nodes = {n["displayName"]: n for n in json.loads(d["pipeline_runtime"]["workflow_manifest"])["status"]["nodes"].values()}
+    assert {"name": "out", "value": f"{msg}-out"} in nodes["produce"]["outputs"]["parameters"]
+    # Caching off for one template (KFP v1's label): that step runs again, the other is reused.
+    no_cache = ECHO_WORKFLOW.replace(
+        "  - name: consume\n    inputs:",
+        "  - name: consume\n    metadata:\n      labels: {pipelines.kubeflow.org/enable_caching: 'false'}\n    inputs:")
+    assert no_cache != ECHO_WORKFLOW
+    third = run_v1(env, "alice", exp["id"], "c3", manifest=no_cache, params={"message": msg})
+    tasks = pod_tasks(wait_run(env, "alice", third.json()["run"]["id"]))
+    assert tasks["produce"]["state"] == "CACHED"
+    assert tasks["consume"]["state"] == "SUCCEEDED"
+    # A different input is a different key.
+    fourth = run_v1(env, "alice", exp["id"], "c4", manifest=ECHO_WORKFLOW, params={"message": msg + "x"})
+    assert pod_tasks(wait_run(env, "alice", fourth.json()["run"]["id"]))["produce"]["state"] == "SUCCEEDED"
+
+
+def test_tasks_cannot_see_skiff_data_or_other_namespaces(env):
+    data = os.path.realpath(env.skiff.data_dir)
+    peek = textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {{generateName: peek-}}
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            container:
+              image: alpine
+              command: [sh, -c, 'ls -A {data}; ls {data}/pipelines/artifacts; cat {data}/skiff.db | head -c 16; echo; echo END']
+        """)
+    exp = experiment(env, "alice", "team-a", "exp-peek")
+    r = run_v1(env, "alice", exp["id"], "peek", manifest=peek)
+    run = wait_run(env, "alice", r.json()["run"]["id"])
+    task = list(pod_tasks(run).values())[0]
+    log = env.call("alice", "GET", "/pipeline/k8s/pod/logs",
+                   params={"podname": task["pod_name"], "runid": run["run_id"]}).text
+    assert "END" in log
+    assert "SQLite format" not in log
+    assert "admin.token" not in log and "skiff.db" not in log.split("\n")[0]
+    assert f"{data}/pipelines/artifacts': No such file or directory" in log
+    assert "team-b" not in log
+
+
+def test_namespace_concurrent_runs_quota(env):
+    q = {"apiVersion": "v1", "kind": "ResourceQuota",
+         "metadata": {"name": "kf-resource-quota", "namespace": "team-b"},
+         "spec": {"hard": {"pipelines.kubeflow.org/concurrent-runs": "1"}}}
+    r = env.call("ops", "POST", "/api/v1/namespaces/team-b/resourcequotas", json=q)
+    assert r.status_code == 201, r.text
+    exp = experiment(env, "ops", "team-b", "exp-quota")
+    first = run_v1(env, "ops", exp["id"], "q1", manifest=SLEEP_WORKFLOW).json()["run"]["id"]
+    wait_run(env, "ops", first, states=("RUNNING",))
+    second = run_v1(env, "ops", exp["id"], "q2", manifest=SLEEP_WORKFLOW).json()["run"]["id"]
+    # The second waits, saying why, while the first runs.
+    def waiting():
+        d = env.ok("ops", "GET", f"/apis/v1beta1/runs/{second}")
+        wf = json.loads(d["pipeline_runtime"]["workflow_manifest"])
+        return "concurrent-runs quota" in wf["status"].get("message", "")
+    wait_until(waiting, timeout=15, what="the second run to wait for the quota")
+    assert env.ok("ops", "GET", f"/apis/v2beta1/runs/{second}")["state"] == "PENDING"
+    env.ok("ops", "POST", f"/apis/v1beta1/runs/{first}/terminate")
+    wait_run(env, "ops", second, states=("RUNNING",), timeout=20)
+    env.ok("ops", "POST", f"/apis/v1beta1/runs/{second}/terminate")
+    assert wait_run(env, "ops", second, timeout=30)["state"] == "CANCELED"
