@@ -25,7 +25,8 @@ namespace {
 using SysClock = std::chrono::system_clock;
 using std::chrono::milliseconds;
 
-const std::string kV2 = "/apis/v2beta1";
+// A path of KFP's v2beta1 API.
+std::string V2(std::string_view rest) { return "/apis/v2beta1" + std::string(rest); }
 constexpr milliseconds kPollInterval{200};
 constexpr int kPageSize = 200;
 
@@ -286,11 +287,11 @@ Result<json::value> FindPipeline(Kfp& kfp, const std::string& ref, const std::st
     if (!ns.empty()) scopes.push_back(ns);
     if (ns.empty() || shared_too) scopes.push_back("");
     for (const std::string& scope : scopes) {
-      auto p = kfp.Get(kV2 + "/pipelines/names/" + Seg(ref) + QueryString({{"namespace", scope}}));
+      auto p = kfp.Get(V2("/pipelines/names/") + Seg(ref) + QueryString({{"namespace", scope}}));
       if (p) return p;
       if (p.error().code() != Code::kNotFound) return p.error();
     }
-    auto p = kfp.Get(kV2 + "/pipelines/" + Seg(ref));
+    auto p = kfp.Get(V2("/pipelines/") + Seg(ref));
     if (p) return p;
     if (p.error().code() != Code::kNotFound) return p.error();
   }
@@ -301,7 +302,7 @@ Result<json::value> FindPipeline(Kfp& kfp, const std::string& ref, const std::st
 }
 
 Result<std::vector<json::value>> Versions(Kfp& kfp, const std::string& pipeline_id) {
-  return kfp.ListAll(kV2 + "/pipelines/" + Seg(pipeline_id) + "/versions",
+  return kfp.ListAll(V2("/pipelines/") + Seg(pipeline_id) + "/versions",
                      QueryString({{"sort_by", "created_at desc"}}), "pipeline_versions");
 }
 
@@ -332,12 +333,12 @@ Result<json::value> FindExperiment(Kfp& kfp, const std::string& ref, const std::
     std::string filter = Serialize(json::object{{"predicates", json::array{pred}}});
     SKIFF_ASSIGN_OR_RETURN(
         auto found,
-        kfp.ListAll(kV2 + "/experiments", QueryString({{"namespace", ns}, {"filter", filter}}),
+        kfp.ListAll(V2("/experiments"), QueryString({{"namespace", ns}, {"filter", filter}}),
                     "experiments"));
     if (!found.empty()) return found.front();
   }
   if (ref.find('/') == std::string::npos) {
-    auto e = kfp.Get(kV2 + "/experiments/" + Seg(ref));
+    auto e = kfp.Get(V2("/experiments/") + Seg(ref));
     if (e) return e;
     if (e.error().code() != Code::kNotFound) return e.error();
   }
@@ -361,7 +362,9 @@ Result<json::object> RunParameters(const std::vector<std::string>& given,
     auto it = types.find(key);
     std::string type = it == types.end() ? "" : it->second;
     json::value v(value);
-    if (type != "STRING") {
+    if (type == "BOOLEAN" && (value == "True" || value == "False")) {
+      v = value == "True";  // Python's spelling
+    } else if (type != "STRING") {
       auto parsed = ParseJson(value);
       bool scalar = parsed && (parsed->is_number() || parsed->is_bool());
       bool structured = parsed && (parsed->is_array() || parsed->is_object()) &&
@@ -397,6 +400,10 @@ int PipelinesUpload(const Settings& settings, const PipelinesCliOptions& o) {
   if (!text)
     return Fail(InvalidArgument("cannot read " + o.target + ": " + text.error().message()));
   std::string filename = o.target.substr(o.target.find_last_of('/') + 1);
+  std::string form_filename = filename;  // inside a quoted header parameter
+  for (char& c : form_filename) {
+    if (c == '"' || c == '\\' || c == '\r' || c == '\n') c = '_';
+  }
   std::string name = o.name;
   if (name.empty()) {
     name = filename;
@@ -413,8 +420,8 @@ int PipelinesUpload(const Settings& settings, const PipelinesCliOptions& o) {
   } while (text->find(boundary) != std::string::npos);
   std::string body = "--" + boundary +
                      "\r\nContent-Disposition: form-data; name=\"uploadfile\"; filename=\"" +
-                     filename + "\"\r\nContent-Type: application/octet-stream\r\n\r\n" + *text +
-                     "\r\n--" + boundary + "--\r\n";
+                     form_filename + "\"\r\nContent-Type: application/octet-stream\r\n\r\n" +
+                     *text + "\r\n--" + boundary + "--\r\n";
   std::string content_type = "multipart/form-data; boundary=" + boundary;
 
   json::value pipeline;
@@ -427,7 +434,7 @@ int PipelinesUpload(const Settings& settings, const PipelinesCliOptions& o) {
     } else if (existing.error().code() == Code::kNotFound) {
       json::object p{{"display_name", name}, {"description", o.description}};
       if (!o.ns.empty()) p["namespace"] = o.ns;
-      auto made = kfp->Post(kV2 + "/pipelines", p);
+      auto made = kfp->Post(V2("/pipelines"), p);
       if (!made) return Fail(made.error());
       pipeline = std::move(*made);
       created = true;
@@ -437,11 +444,11 @@ int PipelinesUpload(const Settings& settings, const PipelinesCliOptions& o) {
     std::string pid = Str(pipeline, "pipeline_id");
     auto v = kfp->Call(
         "POST",
-        kV2 + "/pipelines/upload_version" +
+        V2("/pipelines/upload_version") +
             QueryString({{"pipelineid", pid}, {"name", o.version}, {"description", o.description}}),
         body, content_type);
     if (!v) {
-      if (created) (void)kfp->Call("DELETE", kV2 + "/pipelines/" + Seg(pid));
+      if (created) (void)kfp->Call("DELETE", V2("/pipelines/") + Seg(pid));
       return Fail(v.error());
     }
     version = std::move(*v);
@@ -454,7 +461,7 @@ int PipelinesUpload(const Settings& settings, const PipelinesCliOptions& o) {
   } else {
     auto p = kfp->Call(
         "POST",
-        kV2 + "/pipelines/upload" +
+        V2("/pipelines/upload") +
             QueryString({{"name", name}, {"description", o.description}, {"namespace", o.ns}}),
         body, content_type);
     if (!p) {
@@ -487,7 +494,7 @@ int PipelinesList(const Settings& settings, const PipelinesCliOptions& o) {
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
   auto items =
-      kfp->ListAll(kV2 + "/pipelines",
+      kfp->ListAll(V2("/pipelines"),
                    QueryString({{"namespace", o.ns}, {"sort_by", "created_at desc"}}), "pipelines");
   if (!items) return Fail(items.error());
   if (o.output == "json") {
@@ -502,7 +509,7 @@ int PipelinesList(const Settings& settings, const PipelinesCliOptions& o) {
   std::vector<std::vector<std::string>> rows{{"NAME", "ID", "VERSIONS", "CREATED"}};
   for (const json::value& p : *items) {
     std::string count = "?";
-    auto v = kfp->Get(kV2 + "/pipelines/" + Seg(Str(p, "pipeline_id")) + "/versions?page_size=1");
+    auto v = kfp->Get(V2("/pipelines/") + Seg(Str(p, "pipeline_id")) + "/versions?page_size=1");
     if (v) {
       const json::value* t = Find(*v, "total_size");
       count = t && t->is_int64() ? std::to_string(t->get_int64()) : "0";
@@ -552,7 +559,7 @@ int PipelinesDelete(const Settings& settings, const PipelinesCliOptions& o) {
   auto p = FindPipeline(*kfp, o.target, o.ns);
   if (!p) return Fail(p.error());
   std::string id = Str(*p, "pipeline_id");
-  auto r = kfp->Call("DELETE", kV2 + "/pipelines/" + Seg(id) + "?cascade=true");
+  auto r = kfp->Call("DELETE", V2("/pipelines/") + Seg(id) + "?cascade=true");
   if (!r) return Fail(r.error());
   std::printf("pipeline %s (%s) deleted with its versions\n", Str(*p, "display_name").c_str(),
               id.c_str());
@@ -571,7 +578,7 @@ int ExperimentsList(const Settings& settings, const PipelinesCliOptions& o) {
   if (Status s = NeedNamespace(o, "experiments list"); !s.ok()) return Fail(s);
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  auto items = kfp->ListAll(kV2 + "/experiments",
+  auto items = kfp->ListAll(V2("/experiments"),
                             QueryString({{"namespace", o.ns}, {"sort_by", "created_at desc"}}),
                             "experiments");
   if (!items) return Fail(items.error());
@@ -597,9 +604,9 @@ int ExperimentsCreate(const Settings& settings, const PipelinesCliOptions& o) {
   if (Status s = NeedNamespace(o, "experiments create"); !s.ok()) return Fail(s);
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  auto e = kfp->Post(kV2 + "/experiments", json::object{{"display_name", o.target},
-                                                        {"description", o.description},
-                                                        {"namespace", o.ns}});
+  auto e = kfp->Post(V2("/experiments"), json::object{{"display_name", o.target},
+                                                      {"description", o.description},
+                                                      {"namespace", o.ns}});
   if (!e) return Fail(e.error());
   if (o.output == "json") {
     PrintJson(*e);
@@ -614,7 +621,7 @@ int ExperimentsCreate(const Settings& settings, const PipelinesCliOptions& o) {
 
 Result<json::value> GetRun(Kfp& kfp, const std::string& id) {
   if (id.empty()) return InvalidArgument("a run id is required");
-  auto r = kfp.Get(kV2 + "/runs/" + Seg(id));
+  auto r = kfp.Get(V2("/runs/") + Seg(id));
   if (!r && r.error().code() == Code::kNotFound) {
     return Status(Code::kNotFound,
                   r.error().message() + " (skiff runs list -n NAMESPACE shows the runs' ids)",
@@ -665,7 +672,7 @@ int RunsCreate(const Settings& settings, const PipelinesCliOptions& o) {
   if (!o.experiment.empty()) {
     auto e = FindExperiment(*kfp, o.experiment, o.ns);
     if (!e && e.error().code() == Code::kNotFound) {
-      e = kfp->Post(kV2 + "/experiments",
+      e = kfp->Post(V2("/experiments"),
                     json::object{{"display_name", o.experiment}, {"namespace", o.ns}});
       if (e)
         std::fprintf(stderr, "experiment %s created in %s\n", o.experiment.c_str(), o.ns.c_str());
@@ -682,12 +689,12 @@ int RunsCreate(const Settings& settings, const PipelinesCliOptions& o) {
                     {"pipeline_version_id", Str(*version, "pipeline_version_id")}}},
       {"runtime_config", json::object{{"parameters", std::move(*params)}}}};
   if (!experiment_id.empty()) body["experiment_id"] = experiment_id;
-  auto run = kfp->Post(kV2 + "/runs" + QueryString({{"namespace", o.ns}}), body);
+  auto run = kfp->Post(V2("/runs") + QueryString({{"namespace", o.ns}}), body);
   if (!run) return Fail(run.error());
   std::string id = Str(*run, "run_id");
   if (o.output != "json") {
     if (experiment_name.empty()) {
-      auto e = kfp->Get(kV2 + "/experiments/" + Seg(Str(*run, "experiment_id")));
+      auto e = kfp->Get(V2("/experiments/") + Seg(Str(*run, "experiment_id")));
       if (e) experiment_name = Str(*e, "display_name");
     }
     std::printf("run %s created: %s\n", Str(*run, "display_name").c_str(), id.c_str());
@@ -730,7 +737,7 @@ int RunsList(const Settings& settings, const PipelinesCliOptions& o) {
     experiment_id = Str(*e, "experiment_id");
   }
   auto items = kfp->ListAll(
-      kV2 + "/runs",
+      V2("/runs"),
       QueryString(
           {{"namespace", o.ns}, {"experiment_id", experiment_id}, {"sort_by", "created_at desc"}}),
       "runs");
@@ -862,14 +869,14 @@ int RunsGet(const Settings& settings, const PipelinesCliOptions& o) {
   }
   const json::value& r = *run;
   std::string experiment = Str(r, "experiment_id");
-  if (auto e = kfp->Get(kV2 + "/experiments/" + Seg(experiment)))
+  if (auto e = kfp->Get(V2("/experiments/") + Seg(experiment)))
     experiment = Str(*e, "display_name") + " (" + experiment + ")";
   std::string pipeline;
   if (std::string pid = Str(r, "pipeline_version_reference.pipeline_id"); !pid.empty()) {
     pipeline = pid;
-    if (auto p = kfp->Get(kV2 + "/pipelines/" + Seg(pid))) pipeline = Str(*p, "display_name");
+    if (auto p = kfp->Get(V2("/pipelines/") + Seg(pid))) pipeline = Str(*p, "display_name");
     std::string vid = Str(r, "pipeline_version_reference.pipeline_version_id");
-    if (auto v = kfp->Get(kV2 + "/pipelines/" + Seg(pid) + "/versions/" + Seg(vid)))
+    if (auto v = kfp->Get(V2("/pipelines/") + Seg(pid) + "/versions/" + Seg(vid)))
       pipeline += ", version " + Str(*v, "display_name");
   }
   std::string params;
@@ -905,9 +912,9 @@ int RunsAction(const Settings& settings, const PipelinesCliOptions& o, const std
                const char* done) {
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  auto r = kfp->Call("POST", kV2 + "/runs/" + Seg(o.target) + ":" + verb);
+  auto r = kfp->Call("POST", V2("/runs/") + Seg(o.target) + ":" + verb);
   if (!r) return Fail(r.error());
-  auto run = kfp->Get(kV2 + "/runs/" + Seg(o.target));
+  auto run = kfp->Get(V2("/runs/") + Seg(o.target));
   if (run) {
     std::printf("run %s %s (state %s)\n", o.target.c_str(), done, Str(*run, "state").c_str());
   } else {
