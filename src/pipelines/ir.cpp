@@ -122,6 +122,29 @@ std::string StringAt(const json::object& o, std::string_view key) {
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+using KnownName = std::function<bool(const std::string&)>;
+
+// A name field (an input, task or output name). PyYAML, which writes KFP's files, leaves y, Y, n
+// and N unquoted, and skiff's YAML reader resolves them (like yes/no/on/off) as booleans, as
+// kubectl does: a boolean where a name belongs is turned back into the `known` name spelled like
+// one. Mapping keys are never resolved, so the names themselves are intact.
+std::string NameValue(const json::value* v, const KnownName& known) {
+  if (!v) return {};
+  if (v->is_string()) return std::string(v->get_string());
+  if (!v->is_bool()) return {};
+  static const char* const kTrue[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                      "True", "TRUE", "on",  "On",  "ON"};
+  static const char* const kFalse[] = {"n",     "N",     "no",  "No",  "NO", "false",
+                                       "False", "FALSE", "off", "Off", "OFF"};
+  for (const char* c : v->get_bool() ? kTrue : kFalse)
+    if (known(c)) return c;
+  return {};
+}
+
+std::string NameAt(const json::object& o, std::string_view key, const KnownName& known) {
+  return NameValue(o.if_contains(key), known);
+}
+
 Result<const json::object*> OptionalObject(const json::object& o, std::string_view key,
                                            const std::string& path) {
   const json::value* v = o.if_contains(key);
@@ -492,13 +515,16 @@ Status ReadDefinitions(const json::object& o, const std::string& path,
   return Status::Ok();
 }
 
-Result<std::vector<Selector>> ReadSelectors(const json::value& v, const std::string& path,
-                                            bool artifact) {
+// `is_task` knows the DAG's task names; `is_output(task, key)` a task's output names.
+Result<std::vector<Selector>> ReadSelectors(
+    const json::value& v, const std::string& path, bool artifact, const KnownName& is_task,
+    const std::function<bool(const std::string&, const std::string&)>& is_output) {
   std::vector<Selector> out;
   auto one = [&](const json::object& o, const std::string& p) -> Status {
     Selector s;
-    s.producer = StringAt(o, "producerSubtask");
-    s.key = StringAt(o, artifact ? "outputArtifactKey" : "outputParameterKey");
+    s.producer = NameAt(o, "producerSubtask", is_task);
+    s.key = NameAt(o, artifact ? "outputArtifactKey" : "outputParameterKey",
+                   [&](const std::string& k) { return is_output(s.producer, k); });
     if (s.producer.empty() || s.key.empty())
       return Refuse(p, "needs producerSubtask and an output key");
     out.push_back(std::move(s));
@@ -559,9 +585,24 @@ class Compiler {
   Status CheckCycles(const Dag& dag, const std::string& path);
   Status CheckComponentRecursion();
 
+  // A task name of the DAG being read, and whether a task of it has an output `key` (names in
+  // YAML-1.1 boolean spelling, see NameValue).
+  bool IsTask(const std::string& name) const { return tasks_ && tasks_->contains(name); }
+  bool IsOutput(const std::string& task, const std::string& key, bool artifact) const;
+
   const json::object& spec_;
   const json::object* platform_;
+  const json::object* tasks_ = nullptr;  // the `tasks` of the DAG being read
 };
+
+bool Compiler::IsOutput(const std::string& task, const std::string& key, bool artifact) const {
+  if (!tasks_) return false;
+  const json::object* t = ObjectAt(*tasks_, task);
+  const json::object* ref = t ? ObjectAt(*t, "componentRef") : nullptr;
+  auto c = components_.find(ref ? StringAt(*ref, "name") : std::string());
+  if (c == components_.end()) return false;
+  return artifact ? c->second.out_artifacts.contains(key) : c->second.out_params.contains(key);
+}
 
 Status Compiler::Run() {
   std::string version = StringAt(spec_, "schemaVersion");
@@ -816,6 +857,9 @@ Status Compiler::CheckPlaceholders(const Component& c, const Executor& e, const 
 Status Compiler::ReadDag(const json::object& o, const std::string& path, const Component& owner,
                          Dag& dag) {
   SKIFF_ASSIGN_OR_RETURN(const json::object* tasks, OptionalObject(o, "tasks", path));
+  // Nested DAGs are read one after the other, never inside each other.
+  tasks_ = tasks;
+  KnownName is_task = [this](const std::string& n) { return IsTask(n); };
   if (tasks) {
     for (const auto& [name, v] : *tasks) {
       std::string tpath = path + ".tasks." + std::string(name);
@@ -835,7 +879,11 @@ Status Compiler::ReadDag(const json::object& o, const std::string& path, const C
     if (const json::object* ps = ObjectAt(*outs, "parameters")) {
       for (const auto& [name, v] : *ps) {
         std::string p = path + ".outputs.parameters." + std::string(name);
-        SKIFF_ASSIGN_OR_RETURN(std::vector<Selector> sel, ReadSelectors(v, p, false));
+        SKIFF_ASSIGN_OR_RETURN(
+            std::vector<Selector> sel,
+            ReadSelectors(v, p, false, is_task, [this](const std::string& t, const std::string& k) {
+              return IsOutput(t, k, false);
+            }));
         for (const Selector& s : sel)
           if (!dag.index.count(s.producer))
             return Refuse(p, "refers to unknown task '" + s.producer + "'");
@@ -845,7 +893,11 @@ Status Compiler::ReadDag(const json::object& o, const std::string& path, const C
     if (const json::object* as = ObjectAt(*outs, "artifacts")) {
       for (const auto& [name, v] : *as) {
         std::string p = path + ".outputs.artifacts." + std::string(name);
-        SKIFF_ASSIGN_OR_RETURN(std::vector<Selector> sel, ReadSelectors(v, p, true));
+        SKIFF_ASSIGN_OR_RETURN(
+            std::vector<Selector> sel,
+            ReadSelectors(v, p, true, is_task, [this](const std::string& t, const std::string& k) {
+              return IsOutput(t, k, true);
+            }));
         for (const Selector& s : sel)
           if (!dag.index.count(s.producer))
             return Refuse(p, "refers to unknown task '" + s.producer + "'");
@@ -876,8 +928,9 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
   if (const json::value* deps = o.if_contains("dependentTasks"); deps && !deps->is_null()) {
     if (!deps->is_array()) return Refuse(path + ".dependentTasks", "must be a list");
     for (const json::value& d : deps->get_array()) {
-      if (!d.is_string()) return Refuse(path + ".dependentTasks", "must be a list of names");
-      upstream.insert(std::string(d.get_string()));
+      std::string dep = NameValue(&d, [this](const std::string& n) { return IsTask(n); });
+      if (dep.empty()) return Refuse(path + ".dependentTasks", "must be a list of task names");
+      upstream.insert(dep);
     }
   }
   std::set<std::string> owner_params;
@@ -890,14 +943,17 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
         ParamSource src;
         if (const json::value* cip = po.if_contains("componentInputParameter")) {
           src.kind = ParamSource::Kind::kComponentInput;
-          src.name = cip->is_string() ? std::string(cip->get_string()) : std::string();
+          src.name =
+              NameValue(cip, [&](const std::string& n) { return owner.in_params.contains(n); });
           if (!owner.in_params.count(src.name))
             return Refuse(p + ".componentInputParameter",
                           "'" + src.name + "' is not an input of " + owner.name);
         } else if (const json::object* top = ObjectAt(po, "taskOutputParameter")) {
           src.kind = ParamSource::Kind::kTaskOutput;
-          src.name = StringAt(*top, "producerTask");
-          src.key = StringAt(*top, "outputParameterKey");
+          src.name =
+              NameAt(*top, "producerTask", [this](const std::string& n) { return IsTask(n); });
+          src.key = NameAt(*top, "outputParameterKey",
+                           [&](const std::string& k) { return IsOutput(src.name, k, false); });
           if (src.name.empty() || src.key.empty())
             return Refuse(p + ".taskOutputParameter", "needs producerTask and outputParameterKey");
           upstream.insert(src.name);
@@ -913,7 +969,8 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
           }
         } else if (const json::object* tfs = ObjectAt(po, "taskFinalStatus")) {
           src.kind = ParamSource::Kind::kTaskFinalStatus;
-          src.name = StringAt(*tfs, "producerTask");
+          src.name =
+              NameAt(*tfs, "producerTask", [this](const std::string& n) { return IsTask(n); });
           if (src.name.empty()) return Refuse(p + ".taskFinalStatus", "needs producerTask");
           upstream.insert(src.name);
         } else {
@@ -936,13 +993,16 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
         ArtifactSource src;
         if (const json::object* toa = ObjectAt(ao, "taskOutputArtifact")) {
           src.from_task = true;
-          src.name = StringAt(*toa, "producerTask");
-          src.key = StringAt(*toa, "outputArtifactKey");
+          src.name =
+              NameAt(*toa, "producerTask", [this](const std::string& n) { return IsTask(n); });
+          src.key = NameAt(*toa, "outputArtifactKey",
+                           [&](const std::string& k) { return IsOutput(src.name, k, true); });
           if (src.name.empty() || src.key.empty())
             return Refuse(p + ".taskOutputArtifact", "needs producerTask and outputArtifactKey");
           upstream.insert(src.name);
         } else if (const json::value* cia = ao.if_contains("componentInputArtifact")) {
-          src.name = cia->is_string() ? std::string(cia->get_string()) : std::string();
+          src.name =
+              NameValue(cia, [&](const std::string& n) { return owner.in_artifacts.contains(n); });
           if (!owner.in_artifacts.count(src.name))
             return Refuse(p + ".componentInputArtifact",
                           "'" + src.name + "' is not an input artifact of " + owner.name);
@@ -982,7 +1042,8 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
   if (const json::object* it = ObjectAt(o, "parameterIterator")) {
     std::string ipath = path + ".parameterIterator";
     t.loop = true;
-    t.item_input = StringAt(*it, "itemInput");
+    t.item_input =
+        NameAt(*it, "itemInput", [&](const std::string& n) { return comp.in_params.contains(n); });
     if (t.item_input.empty()) return Refuse(ipath + ".itemInput", "is required");
     if (!comp.is_dag) return Refuse(ipath, "the iterated component must be a DAG");
     if (!comp.in_params.count(t.item_input))
@@ -999,7 +1060,10 @@ Status Compiler::ReadTask(const std::string& name, const json::object& o, const 
       if (!list.is_array()) return Refuse(ipath + ".items.raw", "must be a JSON list");
       t.raw_items = list.get_array();
     } else {
-      t.items_parameter = StringAt(*items, "inputParameter");
+      t.items_parameter = NameAt(*items, "inputParameter", [&](const std::string& n) {
+        return std::any_of(t.params.begin(), t.params.end(),
+                           [&](const auto& p) { return p.first == n; });
+      });
       if (t.items_parameter.empty()) return Refuse(ipath + ".items", "needs raw or inputParameter");
       bool set = std::any_of(t.params.begin(), t.params.end(),
                              [&](const auto& p) { return p.first == t.items_parameter; });

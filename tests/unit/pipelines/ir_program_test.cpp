@@ -1613,3 +1613,54 @@ root:
 
 }  // namespace
 }  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+// PyYAML leaves y/n unquoted; skiff's YAML reader takes them for booleans (kubectl's rules).
+TEST(IrProgramTest, NamesSpelledLikeYamlBooleans) {
+  auto p = MustCompile(R"(
+pipelineInfo: {name: yn}
+deploymentSpec:
+  executors:
+    exec-make:
+      container: {image: alpine, command: [make, '{{$.outputs.parameters[''Y''].output_file}}']}
+    exec-use:
+      container: {image: alpine, command: [use, '{{$.inputs.parameters[''y'']}}', '{{$.inputs.parameters[''v'']}}']}
+components:
+  comp-make:
+    executorLabel: exec-make
+    outputDefinitions: {parameters: {Y: {parameterType: STRING}}}
+  comp-use:
+    executorLabel: exec-use
+    inputDefinitions: {parameters: {y: {parameterType: STRING}, v: {parameterType: STRING}}}
+root:
+  inputDefinitions:
+    parameters:
+      y: {parameterType: STRING}
+  dag:
+    outputs:
+      parameters:
+        out: {valueFromParameter: {producerSubtask: n, outputParameterKey: Y}}
+    tasks:
+      n: {componentRef: {name: comp-make}}
+      use:
+        componentRef: {name: comp-use}
+        dependentTasks: [n]
+        inputs:
+          parameters:
+            y: {componentInputParameter: y}
+            v: {taskOutputParameter: {producerTask: n, outputParameterKey: Y}}
+)");
+  ASSERT_TRUE(p);
+  FakeEngine e;
+  e.ctx.parameters = {{"y", "why"}};
+  e.by_task["n"] = Outputs({{"Y", "made"}});
+  ASSERT_TRUE(e.Run(*p).ok());
+  EXPECT_EQ(e.state.phase, RunPhase::kSucceeded) << e.state.message;
+  EXPECT_EQ(e.Task("use").launch->argv, (std::vector<std::string>{"use", "why", "made"}));
+  EXPECT_EQ(Serialize(e.state.Find(e.state.root)->output_parameters), R"({"out":"made"})");
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
