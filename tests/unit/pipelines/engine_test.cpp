@@ -1,0 +1,685 @@
+// The run engine with real processes: a small Program written here (Pod nodes after their
+// dependencies), the real TaskLauncher and a Catalog on a temporary SQLite store. Proves outputs,
+// inputs, artifacts, retries, time-outs, termination, limits, the namespace quota, caching,
+// retry of a failed run and resumption after a restart.
+
+#include "pipelines/engine.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+#include <optional>
+
+#include "core/fs.hpp"
+#include "store/store.hpp"
+#include "unit/wait_until.hpp"
+
+namespace skiff::pipelines {
+namespace {
+
+namespace fs = std::filesystem;
+using skiff::testing::WaitUntil;
+using namespace std::chrono_literals;
+
+// One task of the fake pipeline: created (Pending, with the launch spec `make` gives) once every
+// dependency succeeded.
+struct Step {
+  std::string name;
+  std::vector<std::string> deps;
+  std::function<LaunchSpec(const RunState&, const RunContext&)> make;
+};
+
+std::string StepId(const RunContext& ctx, const std::string& step) {
+  return NodeId(ctx.run_name, ctx.run_name + "." + step);
+}
+
+class FakeProgram : public Program {
+ public:
+  FakeProgram(std::vector<Step> steps, int parallelism = 0)
+      : steps_(std::move(steps)), parallelism_(parallelism) {}
+  std::string_view format() const override { return "fake"; }
+  std::string name() const override { return "fake"; }
+  std::string description() const override { return ""; }
+  std::vector<ParameterInfo> parameters() const override { return {}; }
+  int parallelism() const override { return parallelism_; }
+
+  Status Advance(RunState& s, const RunContext& ctx) const override {
+    if (s.root.empty()) {
+      Node root;
+      root.id = NodeId(ctx.run_name, ctx.run_name);
+      root.name = ctx.run_name;
+      root.display_name = ctx.run_name;
+      root.type = "DAG";
+      root.phase = NodePhase::kRunning;
+      root.started_at_ms = ctx.now_ms;
+      s.root = root.id;
+      s.Add(std::move(root));
+    }
+    bool all_done = true;
+    bool any_bad = false;
+    for (const Step& step : steps_) {
+      Node* n = s.Find(StepId(ctx, step.name));
+      if (n == nullptr) {
+        bool ready = true;
+        bool blocked = !s.shutdown.empty();
+        for (const std::string& d : step.deps) {
+          const Node* dn = s.Find(StepId(ctx, d));
+          if (dn == nullptr || !IsFinished(dn->phase)) {
+            ready = false;
+          } else if (dn->phase != NodePhase::kSucceeded) {
+            blocked = true;
+          }
+        }
+        if (blocked) {
+          any_bad = true;
+          if (!ready) all_done = false;
+          continue;
+        }
+        if (!ready) {
+          all_done = false;
+          continue;
+        }
+        Node node;
+        node.id = StepId(ctx, step.name);
+        node.name = ctx.run_name + "." + step.name;
+        node.display_name = step.name;
+        node.task_name = step.name;
+        node.type = "Pod";
+        node.parent = s.root;
+        node.phase = NodePhase::kPending;
+        node.launch = step.make(s, ctx);
+        s.Add(std::move(node));
+        all_done = false;
+        continue;
+      }
+      if (!s.shutdown.empty() && n->phase == NodePhase::kPending) {
+        n->phase = NodePhase::kOmitted;
+        n->finished_at_ms = ctx.now_ms;
+      }
+      if (!IsFinished(n->phase)) {
+        all_done = false;
+      } else if (n->phase != NodePhase::kSucceeded) {
+        any_bad = true;
+      }
+    }
+    if (all_done) {
+      bool ok = !any_bad && s.shutdown.empty();
+      s.phase = ok ? RunPhase::kSucceeded : RunPhase::kFailed;
+      if (!ok && s.message.empty()) s.message = "a step failed";
+      Node* root = s.Find(s.root);
+      root->phase = ok ? NodePhase::kSucceeded : NodePhase::kFailed;
+      root->finished_at_ms = ctx.now_ms;
+    }
+    return Status();
+  }
+
+ private:
+  std::vector<Step> steps_;
+  int parallelism_;
+};
+
+OutputFile Out(std::string name, std::string path, std::string type = {},
+               std::optional<std::string> default_value = std::nullopt) {
+  OutputFile f;
+  f.name = std::move(name);
+  f.path = std::move(path);
+  f.type = std::move(type);
+  f.default_value = std::move(default_value);
+  return f;
+}
+
+LaunchSpec Sh(const std::string& script) {
+  LaunchSpec l;
+  l.image = "busybox";
+  l.argv = {"sh", "-c", script};
+  return l;
+}
+
+Step S(std::string name, std::string script, std::vector<std::string> deps = {}) {
+  return Step{std::move(name), std::move(deps),
+              [script](const RunState&, const RunContext&) { return Sh(script); }};
+}
+
+Step S(std::string name, LaunchSpec l, std::vector<std::string> deps = {}) {
+  return Step{std::move(name), std::move(deps),
+              [l](const RunState&, const RunContext&) { return l; }};
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (Status s = CheckIsolation(); !s.ok()) GTEST_SKIP() << s.message();
+    // Not under /tmp: a task's /tmp is its own, and the tests share files with tasks.
+    base_ = fs::current_path() / ("engine_test_" + std::to_string(::getpid()) + "_" +
+                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(base_);
+    fs::create_directories(base_ / "shared");
+    store::SqliteOptions o;
+    o.path = (base_ / "db.sqlite").string();
+    auto st = store::OpenSqliteStore(o);
+    ASSERT_TRUE(st) << st.error().ToString();
+    store_ = std::move(*st);
+    auto c = Catalog::Open(*store_, SystemClock());
+    ASSERT_TRUE(c) << c.error().ToString();
+    catalog_ = std::move(*c);
+    LauncherOptions lo;
+    lo.kill_grace_ms = 500;
+    launcher_ = std::make_unique<TaskLauncher>(lo);
+    options_.data_dir = (base_ / "data").string();
+    options_.max_parallel_tasks = 8;
+  }
+  void TearDown() override {
+    if (engine_) engine_->Stop();
+    if (launcher_) launcher_->Shutdown();
+    engine_.reset();
+    launcher_.reset();
+    catalog_.reset();
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(base_, ec);
+  }
+
+  // Programs by run id: the loader gives each run its own.
+  void StartEngine() {
+    engine_ = std::make_unique<Engine>(
+        *catalog_, *launcher_, SystemClock(),
+        [this](const Record& r) -> Result<std::shared_ptr<const Program>> {
+          std::lock_guard lock(mu_);
+          auto it = programs_.find(GetString(r.spec, "program"));
+          if (it == programs_.end()) return NotFound("no program");
+          return it->second;
+        },
+        options_);
+    ASSERT_TRUE(engine_->Start().ok());
+  }
+
+  std::string Submit(std::shared_ptr<const Program> p, json::object spec = {},
+                     const std::string& ns = "team-a") {
+    std::string key = "p" + std::to_string(++programs_made_);
+    {
+      std::lock_guard lock(mu_);
+      programs_[key] = std::move(p);
+    }
+    spec["program"] = key;
+    auto r = catalog_->Create(Kind::kRun, ns, std::move(spec));
+    EXPECT_TRUE(r) << r.error().ToString();
+    engine_->Submit((*r)->id);
+    return (*r)->id;
+  }
+
+  RunState State(const std::string& run_id) {
+    RecordPtr r = catalog_->Get(Kind::kRun, run_id);
+    if (r == nullptr || r->status.empty()) return {};
+    auto s = RunState::FromJson(r->status);
+    EXPECT_TRUE(s) << s.error().ToString();
+    return s ? *s : RunState{};
+  }
+
+  // Waits for the run to finish and returns its state.
+  RunState Finish(const std::string& run_id, std::chrono::milliseconds timeout = 30s) {
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          RunState s = State(run_id);
+          return s.phase != RunPhase::kPending && s.phase != RunPhase::kRunning;
+        },
+        timeout))
+        << "run did not finish";
+    engine_->WaitIdle();
+    return State(run_id);
+  }
+
+  const Node& NodeOf(const RunState& s, const std::string& step) {
+    for (const auto& [id, n] : s.nodes) {
+      if (n.display_name == step && n.type == "Pod") return n;
+    }
+    static Node none;
+    ADD_FAILURE() << "no node for step " << step;
+    return none;
+  }
+
+  // Waits until the step's node of the run is Running with its process started.
+  void WaitRunning(const std::string& run_id, const std::string& step) {
+    ASSERT_TRUE(WaitUntil([&] {
+      RunState s = State(run_id);
+      for (const auto& [id, n] : s.nodes) {
+        if (n.display_name == step && n.phase == NodePhase::kRunning && n.state.contains("pid")) {
+          return true;
+        }
+      }
+      return false;
+    })) << step
+        << " never ran";
+  }
+
+  std::string Shared(const std::string& name) const { return (base_ / "shared" / name).string(); }
+
+  fs::path base_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<TaskLauncher> launcher_;
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const Program>> programs_;
+  int programs_made_ = 0;
+};
+
+std::shared_ptr<const Program> P(std::vector<Step> steps, int parallelism = 0) {
+  return std::make_shared<FakeProgram>(std::move(steps), parallelism);
+}
+
+TEST_F(EngineTest, OutputParametersAreReadTypedWithDefaultsAndResult) {
+  StartEngine();
+  LaunchSpec l =
+      Sh("printf 42 > /tmp/n; printf 'x y' > /tmp/s; printf true > /tmp/b;"
+         " printf '[1,2]' > /tmp/l; printf '{\"k\":1}' > /tmp/o; printf 2.5 > /tmp/d; echo hello");
+  l.output_parameters = {
+      Out("n", "/tmp/n", "NUMBER_INTEGER"),   Out("s", "/tmp/s", "STRING"),
+      Out("b", "/tmp/b", "BOOLEAN"),          Out("l", "/tmp/l", "LIST"),
+      Out("o", "/tmp/o", "STRUCT"),           Out("d", "/tmp/d", "NUMBER_DOUBLE"),
+      Out("def", "/tmp/none", "", "fallback")};
+  l.capture_result = true;
+  std::string id = Submit(P({S("a", l)}));
+  RunState s = Finish(id);
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  const Node& n = NodeOf(s, "a");
+  EXPECT_EQ(n.phase, NodePhase::kSucceeded);
+  EXPECT_EQ(n.exit_code, 0);
+  EXPECT_EQ(n.attempts, 1);
+  EXPECT_EQ(n.output_parameters.at("n"), json::value(42));
+  EXPECT_EQ(n.output_parameters.at("s"), json::value("x y"));
+  EXPECT_EQ(n.output_parameters.at("b"), json::value(true));
+  EXPECT_EQ(n.output_parameters.at("l"), (json::array{1, 2}));
+  EXPECT_EQ(n.output_parameters.at("o"), (json::object{{"k", 1}}));
+  EXPECT_EQ(n.output_parameters.at("d"), json::value(2.5));
+  EXPECT_EQ(n.output_parameters.at("def"), json::value("fallback"));
+  ASSERT_TRUE(n.result.has_value());
+  EXPECT_EQ(*n.result, "hello");
+  // The log holds what the task printed.
+  Record rec = *catalog_->Get(Kind::kRun, id);
+  auto log = ReadFile(engine_->LogPath(rec, n.id));
+  ASSERT_TRUE(log);
+  EXPECT_NE(log->find("hello"), std::string::npos);
+}
+
+TEST_F(EngineTest, MissingOrMistypedOutputIsAnErrorNamingIt) {
+  StartEngine();
+  LaunchSpec missing = Sh("true");
+  missing.output_parameters = {Out("x", "/tmp/out/x.txt", "")};
+  LaunchSpec mistyped = Sh("printf abc > /tmp/n");
+  mistyped.output_parameters = {Out("n", "/tmp/n", "NUMBER_INTEGER")};
+  LaunchSpec missing_artifact = Sh("true");
+  missing_artifact.output_artifacts = {Out("model", "/tmp/model", "")};
+  LaunchSpec optional_artifact = Sh("true");
+  OutputFile opt = Out("maybe", "/tmp/maybe");
+  opt.optional = true;
+  optional_artifact.output_artifacts = {opt};
+  std::string id = Submit(P({S("missing", missing), S("mistyped", mistyped),
+                             S("noart", missing_artifact), S("opt", optional_artifact)}));
+  RunState s = Finish(id);
+  EXPECT_EQ(s.phase, RunPhase::kFailed);
+  const Node& a = NodeOf(s, "missing");
+  EXPECT_EQ(a.phase, NodePhase::kError);
+  EXPECT_NE(a.message.find("/tmp/out/x.txt"), std::string::npos) << a.message;
+  const Node& b = NodeOf(s, "mistyped");
+  EXPECT_EQ(b.phase, NodePhase::kError);
+  EXPECT_NE(b.message.find("NUMBER_INTEGER"), std::string::npos) << b.message;
+  const Node& c = NodeOf(s, "noart");
+  EXPECT_EQ(c.phase, NodePhase::kError);
+  EXPECT_NE(c.message.find("/tmp/model"), std::string::npos) << c.message;
+  const Node& d = NodeOf(s, "opt");
+  EXPECT_EQ(d.phase, NodePhase::kSucceeded);
+  EXPECT_TRUE(d.output_artifacts.empty());
+}
+
+TEST_F(EngineTest, InputsAreMaterializedAndArtifactsMovedToTheStore) {
+  StartEngine();
+  LaunchSpec prod =
+      Sh("mkdir -p /tmp/outputs/data && printf one > /tmp/outputs/data/a &&"
+         " printf two > /tmp/outputs/data/b && printf model > /tmp/model.bin");
+  prod.output_artifacts = {Out("data", "/tmp/outputs/data", ""),
+                           Out("model", "/tmp/model.bin", "")};
+  Step consumer{"cons", {"prod"}, [](const RunState& s, const RunContext& ctx) {
+                  const Node* p = s.Find(StepId(ctx, "prod"));
+                  LaunchSpec l =
+                      Sh("cat /tmp/in/data/a /tmp/in/data/b /tmp/in/m > /tmp/out; cat "
+                         "/tmp/params/x >> /tmp/out; /tmp/bin/run.sh >> /tmp/out");
+                  for (const Artifact& a : p->output_artifacts) {
+                    l.input_artifacts.push_back(
+                        {a.name, a.name == "data" ? "/tmp/in/data" : "/tmp/in/m", a.uri});
+                  }
+                  l.files = {{"/tmp/params/x", "-param", false},
+                             {"/tmp/bin/run.sh", "#!/bin/sh\nprintf %s -script\n", true}};
+                  l.output_parameters = {Out("out", "/tmp/out", "")};
+                  return l;
+                }};
+  std::string id = Submit(P({S("prod", prod), consumer}));
+  RunState s = Finish(id);
+  for (const auto& [nid, n] : s.nodes) EXPECT_NE(n.phase, NodePhase::kFailed) << n.message;
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  const Node& p = NodeOf(s, "prod");
+  ASSERT_EQ(p.output_artifacts.size(), 2u);
+  for (const Artifact& a : p.output_artifacts) {
+    EXPECT_EQ(a.uri.rfind(engine_->PipelineRoot("team-a", id), 0), 0u) << a.uri;
+    std::string host = engine_->ArtifactHostPath(a.uri);
+    ASSERT_FALSE(host.empty()) << a.uri;
+    EXPECT_TRUE(fs::exists(host)) << host;
+  }
+  EXPECT_EQ(*ReadFile(engine_->ArtifactHostPath(p.output_artifacts[0].uri) + "/b"), "two");
+  // Moved, not copied: the task's own directory no longer holds it.
+  EXPECT_FALSE(
+      fs::exists(options_.data_dir + "/runs/team-a/" + id + "/" + p.id + "/a1/tmp/outputs/data"));
+  const Node& c = NodeOf(s, "cons");
+  EXPECT_EQ(c.output_parameters.at("out"), json::value("onetwomodel-param-script"));
+  // Outside the store: refused.
+  EXPECT_EQ(engine_->ArtifactHostPath("file:///etc/passwd"), "");
+  EXPECT_EQ(engine_->ArtifactHostPath("file://" + options_.data_dir + "/artifacts/../db"), "");
+}
+
+TEST_F(EngineTest, ExecutorOutputOverridesOutputFiles) {
+  StartEngine();
+  LaunchSpec l =
+      Sh("printf file > /tmp/p; printf m > /tmp/m; printf '%s' "
+         "'{\"parameterValues\":{\"p\":\"override\",\"q\":5},"
+         "\"artifacts\":{\"m\":{\"artifacts\":[{\"metadata\":{\"accuracy\":0.9}}]}}}' > "
+         "/tmp/exec/output.json");
+  l.argv[2] = "mkdir -p /tmp/exec; " + l.argv[2];
+  l.output_parameters = {Out("p", "/tmp/p", "")};
+  l.output_artifacts = {Out("m", "/tmp/m", "system.Metrics")};
+  l.executor_output_path = "/tmp/exec/output.json";
+  std::string id = Submit(P({S("a", l)}));
+  RunState s = Finish(id);
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  const Node& n = NodeOf(s, "a");
+  EXPECT_EQ(n.output_parameters.at("p"), json::value("override"));
+  EXPECT_EQ(n.output_parameters.at("q"), json::value(5));
+  ASSERT_EQ(n.output_artifacts.size(), 1u);
+  EXPECT_EQ(n.output_artifacts[0].type, "system.Metrics");
+  EXPECT_EQ(n.output_artifacts[0].metadata.at("accuracy"), json::value(0.9));
+}
+
+TEST_F(EngineTest, RetriesWithBackoffPerPolicy) {
+  StartEngine();
+  LaunchSpec fail = Sh("echo attempt; exit 3");
+  fail.retry.limit = 2;
+  fail.retry.backoff_ms = 150;
+  fail.retry.factor = 2;
+  LaunchSpec on_error_exit = Sh("exit 3");
+  on_error_exit.retry.limit = 2;
+  on_error_exit.retry.on = RetryPolicy::On::kOnError;
+  LaunchSpec on_error_missing = Sh("true");
+  on_error_missing.output_parameters = {Out("x", "/tmp/x", "")};
+  on_error_missing.retry.limit = 1;
+  on_error_missing.retry.on = RetryPolicy::On::kOnError;
+  LaunchSpec on_failure_missing = on_error_missing;
+  on_failure_missing.retry.on = RetryPolicy::On::kOnFailure;
+  LaunchSpec always = Sh("exit 1");
+  always.retry.limit = 1;
+  always.retry.on = RetryPolicy::On::kAlways;
+  // Succeeds on its second attempt (a file outside its /tmp remembers the first).
+  LaunchSpec second = Sh("if [ -e " + Shared("second") + " ]; then exit 0; fi; touch " +
+                         Shared("second") + "; exit 1");
+  second.retry.limit = 3;
+  std::string id =
+      Submit(P({S("fail", fail), S("onerr_exit", on_error_exit), S("onerr_miss", on_error_missing),
+                S("onfail_miss", on_failure_missing), S("always", always), S("second", second)}));
+  RunState s = Finish(id);
+  EXPECT_EQ(s.phase, RunPhase::kFailed);
+
+  const Node& f = NodeOf(s, "fail");
+  EXPECT_EQ(f.phase, NodePhase::kFailed);
+  EXPECT_EQ(f.attempts, 3);
+  EXPECT_EQ(f.exit_code, 3);
+  EXPECT_NE(f.message.find("exit code 3"), std::string::npos) << f.message;
+  EXPECT_NE(f.message.find("after 3 attempts"), std::string::npos) << f.message;
+  // Back-off: 150 ms, then 300 ms.
+  EXPECT_GE(f.finished_at_ms - f.started_at_ms, 450);
+  Record rec = *catalog_->Get(Kind::kRun, id);
+  std::string log = *ReadFile(engine_->LogPath(rec, f.id));
+  size_t count = 0;
+  for (size_t p = log.find("attempt"); p != std::string::npos; p = log.find("attempt", p + 1)) {
+    ++count;
+  }
+  EXPECT_EQ(count, 3u) << log;
+
+  const Node& e = NodeOf(s, "onerr_exit");
+  EXPECT_EQ(e.phase, NodePhase::kFailed);
+  EXPECT_EQ(e.attempts, 1);
+  const Node& m = NodeOf(s, "onerr_miss");
+  EXPECT_EQ(m.phase, NodePhase::kError);
+  EXPECT_EQ(m.attempts, 2);
+  const Node& fm = NodeOf(s, "onfail_miss");
+  EXPECT_EQ(fm.phase, NodePhase::kError);
+  EXPECT_EQ(fm.attempts, 1);
+  const Node& a = NodeOf(s, "always");
+  EXPECT_EQ(a.phase, NodePhase::kFailed);
+  EXPECT_EQ(a.attempts, 2);
+  const Node& sec = NodeOf(s, "second");
+  EXPECT_EQ(sec.phase, NodePhase::kSucceeded);
+  EXPECT_EQ(sec.attempts, 2);
+  EXPECT_TRUE(sec.message.empty()) << sec.message;
+}
+
+TEST_F(EngineTest, TimeoutKillsTheTask) {
+  StartEngine();
+  LaunchSpec l = Sh("sleep 30");
+  l.timeout_ms = 200;
+  auto t0 = std::chrono::steady_clock::now();
+  std::string id = Submit(P({S("slow", l)}));
+  RunState s = Finish(id);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_EQ(s.phase, RunPhase::kFailed);
+  const Node& n = NodeOf(s, "slow");
+  EXPECT_EQ(n.phase, NodePhase::kFailed);
+  EXPECT_NE(n.message.find("timed out"), std::string::npos) << n.message;
+}
+
+TEST_F(EngineTest, TerminateKillsRunningTasksAndFailsTheRun) {
+  StartEngine();
+  std::string id = Submit(P({S("slow", "sleep 30"), S("after", "true", {"slow"})}));
+  WaitRunning(id, "slow");
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(engine_->Terminate(id).ok());
+  RunState s = Finish(id);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+  EXPECT_EQ(s.phase, RunPhase::kFailed);
+  EXPECT_EQ(s.shutdown, "Terminate");
+  const Node& n = NodeOf(s, "slow");
+  EXPECT_EQ(n.phase, NodePhase::kFailed);
+  EXPECT_EQ(n.message, "terminated");
+  for (const auto& [nid, node] : s.nodes) EXPECT_NE(node.display_name, "after");
+  EXPECT_EQ(KfpRunState(catalog_->Get(Kind::kRun, id)->status), "CANCELED");
+  EXPECT_EQ(engine_->Terminate(id).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(engine_->Terminate("nope").code(), Code::kNotFound);
+}
+
+// Every step records when its process started and ended (ns); returns the most that overlapped.
+int MaxOverlap(const RunState& s) {
+  std::vector<std::pair<int64_t, int>> events;
+  for (const auto& [id, n] : s.nodes) {
+    if (n.type != "Pod") continue;
+    events.emplace_back(n.output_parameters.at("start").as_int64(), +1);
+    events.emplace_back(n.output_parameters.at("end").as_int64(), -1);
+  }
+  std::sort(events.begin(), events.end());
+  int cur = 0, best = 0;
+  for (auto [t, d] : events) best = std::max(best, cur += d);
+  return best;
+}
+
+std::vector<Step> Timed(int n) {
+  std::vector<Step> steps;
+  for (int i = 0; i < n; ++i) {
+    LaunchSpec l = Sh("date +%s%N > /tmp/start; sleep 0.2; date +%s%N > /tmp/end");
+    l.output_parameters = {Out("start", "/tmp/start", "NUMBER_INTEGER"),
+                           Out("end", "/tmp/end", "NUMBER_INTEGER")};
+    steps.push_back(S("t" + std::to_string(i), l));
+  }
+  return steps;
+}
+
+TEST_F(EngineTest, GlobalParallelismIsNeverExceeded) {
+  options_.max_parallel_tasks = 2;
+  StartEngine();
+  std::string a = Submit(P(Timed(4)));
+  std::string b = Submit(P(Timed(4)));
+  RunState sa = Finish(a), sb = Finish(b);
+  ASSERT_EQ(sa.phase, RunPhase::kSucceeded) << sa.message;
+  ASSERT_EQ(sb.phase, RunPhase::kSucceeded) << sb.message;
+  RunState both = sa;
+  for (auto& [id, n] : sb.nodes) both.nodes[id + "-b"] = n;
+  EXPECT_LE(MaxOverlap(both), 2);
+  EXPECT_GE(MaxOverlap(both), 2);  // the limit is used, not just respected
+}
+
+TEST_F(EngineTest, ProgramParallelismIsNeverExceeded) {
+  StartEngine();
+  std::string a = Submit(P(Timed(4), /*parallelism=*/1));
+  RunState s = Finish(a);
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  EXPECT_EQ(MaxOverlap(s), 1);
+}
+
+TEST_F(EngineTest, ConcurrentRunsQuotaMakesASecondRunWait) {
+  options_.concurrent_runs_limit = [](const std::string& ns) { return ns == "team-a" ? 1 : 0; };
+  StartEngine();
+  std::string gate = Shared("gate");
+  std::string a = Submit(P({S("wait", "while [ ! -e " + gate + " ]; do sleep 0.02; done")}));
+  WaitRunning(a, "wait");
+  std::string b = Submit(P({S("quick", "true")}));
+  std::string other = Submit(P({S("quick", "true")}), {}, "team-b");
+  EXPECT_EQ(Finish(other).phase, RunPhase::kSucceeded);
+  ASSERT_TRUE(WaitUntil([&] { return State(b).message.find("waiting") != std::string::npos; }));
+  engine_->WaitIdle();
+  RunState sb = State(b);
+  EXPECT_EQ(sb.phase, RunPhase::kPending);
+  EXPECT_NE(sb.message.find("team-a"), std::string::npos) << sb.message;
+  EXPECT_TRUE(sb.nodes.empty());
+  ASSERT_TRUE(WriteFileAtomic(gate, "", 0644).ok());
+  RunState sa = Finish(a);
+  sb = Finish(b);
+  EXPECT_EQ(sa.phase, RunPhase::kSucceeded);
+  EXPECT_EQ(sb.phase, RunPhase::kSucceeded);
+  EXPECT_GE(sb.started_at_ms, sa.finished_at_ms);
+}
+
+LaunchSpec Cacheable() {
+  LaunchSpec l = Sh("echo ran; printf v > /tmp/p; printf art > /tmp/a");
+  l.output_parameters = {Out("p", "/tmp/p", "")};
+  l.output_artifacts = {Out("a", "/tmp/a", "")};
+  l.cache_key = "key-1";
+  return l;
+}
+
+TEST_F(EngineTest, CacheHitReusesOutputsWithoutRunning) {
+  StartEngine();
+  std::string first = Submit(P({S("c", Cacheable())}));
+  RunState s1 = Finish(first);
+  ASSERT_EQ(s1.phase, RunPhase::kSucceeded) << s1.message;
+  const Node& n1 = NodeOf(s1, "c");
+  EXPECT_FALSE(n1.cached);
+
+  std::string second = Submit(P({S("c", Cacheable())}));
+  RunState s2 = Finish(second);
+  ASSERT_EQ(s2.phase, RunPhase::kSucceeded) << s2.message;
+  const Node& n2 = NodeOf(s2, "c");
+  EXPECT_TRUE(n2.cached);
+  EXPECT_EQ(n2.cached_from, first + "/" + n1.id);
+  EXPECT_EQ(n2.attempts, 0);
+  EXPECT_EQ(n2.output_parameters.at("p"), json::value("v"));
+  ASSERT_EQ(n2.output_artifacts.size(), 1u);
+  EXPECT_EQ(n2.output_artifacts[0].uri, n1.output_artifacts[0].uri);
+  Record rec2 = *catalog_->Get(Kind::kRun, second);
+  EXPECT_FALSE(fs::exists(engine_->LogPath(rec2, n2.id)));  // no process started
+
+  // Caching off for the run: it runs.
+  std::string third = Submit(P({S("c", Cacheable())}), {{"enable_caching", false}});
+  RunState s3 = Finish(third);
+  const Node& n3 = NodeOf(s3, "c");
+  EXPECT_FALSE(n3.cached);
+  EXPECT_EQ(n3.attempts, 1);
+
+  // The cached artifact is gone: no hit.
+  fs::remove_all(engine_->ArtifactHostPath(n1.output_artifacts[0].uri));
+  std::string fourth = Submit(P({S("c", Cacheable())}));
+  RunState s4 = Finish(fourth);
+  const Node& n4 = NodeOf(s4, "c");
+  EXPECT_FALSE(n4.cached);
+  EXPECT_EQ(n4.attempts, 1);
+}
+
+TEST_F(EngineTest, RetryOfAFailedRunRerunsOnlyFailedNodes) {
+  StartEngine();
+  auto fail = std::make_shared<std::atomic<bool>>(true);
+  Step flaky{"flaky", {"ok"}, [fail](const RunState&, const RunContext&) {
+               return Sh(fail->load() ? "exit 1" : "true");
+             }};
+  std::string id = Submit(P({S("ok", "true"), flaky, S("last", "true", {"flaky"})}));
+  RunState s1 = Finish(id);
+  ASSERT_EQ(s1.phase, RunPhase::kFailed);
+  const Node ok1 = NodeOf(s1, "ok");
+  EXPECT_EQ(NodeOf(s1, "flaky").phase, NodePhase::kFailed);
+  EXPECT_EQ(engine_->Retry(id + "x").code(), Code::kNotFound);
+
+  fail->store(false);
+  ASSERT_TRUE(engine_->Retry(id).ok());
+  ASSERT_TRUE(WaitUntil([&] { return State(id).phase == RunPhase::kSucceeded; }));
+  engine_->WaitIdle();
+  RunState s2 = State(id);
+  const Node& ok2 = NodeOf(s2, "ok");
+  EXPECT_EQ(ok2.attempts, 1);
+  EXPECT_EQ(ok2.started_at_ms, ok1.started_at_ms);
+  EXPECT_EQ(ok2.finished_at_ms, ok1.finished_at_ms);
+  EXPECT_EQ(NodeOf(s2, "flaky").phase, NodePhase::kSucceeded);
+  EXPECT_EQ(NodeOf(s2, "last").phase, NodePhase::kSucceeded);
+  EXPECT_EQ(engine_->Retry(id).code(), Code::kFailedPrecondition);
+}
+
+TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
+  // Retried: covers errors; its second attempt ends at once.
+  std::string marker = Shared("ran");
+  LaunchSpec retried =
+      Sh("if [ -e " + marker + " ]; then exit 0; fi; touch " + marker + "; sleep 30");
+  retried.retry.limit = 1;
+  retried.retry.on = RetryPolicy::On::kAlways;
+  // Failed: its policy covers failures only.
+  LaunchSpec failed = Sh("sleep 30");
+  failed.retry.limit = 3;
+  failed.retry.on = RetryPolicy::On::kOnFailure;
+  StartEngine();
+  std::string a = Submit(P({S("done", "true"), S("r", retried, {"done"})}));
+  std::string b = Submit(P({S("f", failed)}));
+  WaitRunning(a, "r");
+  WaitRunning(b, "f");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(marker); }));
+  const Node done1 = NodeOf(State(a), "done");
+  engine_->Stop();
+  launcher_->Shutdown();  // every done() has been called: the old engine can go
+  engine_.reset();
+  EXPECT_EQ(NodeOf(State(a), "r").phase, NodePhase::kRunning);  // as after a crash
+
+  launcher_ = std::make_unique<TaskLauncher>();
+  StartEngine();
+  RunState sa = Finish(a), sb = Finish(b);
+  EXPECT_EQ(sa.phase, RunPhase::kSucceeded) << sa.message;
+  const Node& r = NodeOf(sa, "r");
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(r.phase, NodePhase::kSucceeded);
+  const Node& done2 = NodeOf(sa, "done");
+  EXPECT_EQ(done2.attempts, 1);
+  EXPECT_EQ(done2.finished_at_ms, done1.finished_at_ms);
+  EXPECT_EQ(sb.phase, RunPhase::kFailed);
+  const Node& f = NodeOf(sb, "f");
+  EXPECT_EQ(f.phase, NodePhase::kError);
+  EXPECT_EQ(f.attempts, 1);
+  EXPECT_NE(f.message.find("skiff stopped"), std::string::npos) << f.message;
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
