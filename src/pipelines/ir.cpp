@@ -221,6 +221,7 @@ struct Placeholder {
     kTaskUuid,
     kPipelineRoot,
     kJobCreateTime,
+    kExecutorOutputFile,
   };
   Kind kind = Kind::kExecutorInput;
   std::string name;
@@ -242,6 +243,7 @@ Result<Placeholder> ParsePlaceholder(std::string_view inner) {
       {"$.pipeline_root", Placeholder::Kind::kPipelineRoot},
       {"$.pipeline_job_create_time_utc", Placeholder::Kind::kJobCreateTime},
       {"$.pipeline_job_schedule_time_utc", Placeholder::Kind::kJobCreateTime},
+      {"$.outputs.output_file", Placeholder::Kind::kExecutorOutputFile},
   };
   for (const auto& [text, kind] : kSimple) {
     if (inner == text) {
@@ -1874,6 +1876,9 @@ Result<LaunchSpec> Runner::BuildLaunch(const Node& pod, const Task& task, const 
               break;
             case K::kTaskUuid:
               out += pod.id;
+              break;
+            case K::kExecutorOutputFile:
+              out += kIrExecutorOutputPath;
               break;
             case K::kPipelineRoot:
               out += ctx_.pipeline_root;

@@ -868,7 +868,8 @@ deploymentSpec:
       container:
         image: alpine
         command: [make, '{{$.outputs.artifacts[''model''].path}}', '{{$.pipeline_job_name}}',
-                  '{{$.pipeline_job_uuid}}', '{{$.pipeline_task_name}}', '{{$.pipeline_task_uuid}}']
+                  '{{$.pipeline_job_uuid}}', '{{$.pipeline_task_name}}', '{{$.pipeline_task_uuid}}',
+                  '{{$.outputs.output_file}}', '{{$.pipeline_root}}']
     exec-use:
       container:
         image: alpine
@@ -917,7 +918,8 @@ root:
   std::string uri = IrOutputArtifactUri(e.ctx.pipeline_root, "make", make.id, "model");
   EXPECT_EQ(make.launch->argv,
             (std::vector<std::string>{"make", ArtifactLocalPath(uri), "my-run-x7k2p", e.ctx.run_id,
-                                      "make", make.id}));
+                                      "make", make.id, "/tmp/kfp_outputs/output_metadata.json",
+                                      e.ctx.pipeline_root}));
   const Node& use = e.Task("use");
   EXPECT_EQ(use.launch->argv[1], ArtifactLocalPath(uri));
   EXPECT_EQ(use.launch->argv[2], uri);
