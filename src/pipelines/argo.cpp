@@ -788,7 +788,22 @@ Status Compiler::CheckTags(std::string_view s, const std::string& path, const Te
     auto bad = [&](const std::string& why) { return Err(path, "{{" + tag + "}}: " + why); };
     if (StartsWith(tag, "=")) return bad("expression templates are not supported by local runs");
     if (StartsWith(tag, "workflow.") || tag == "pod.name" || tag == "retries" ||
-        tag == "node.name" || StartsWith(tag, "lastRetry.")) {
+        tag == "node.name") {
+      static constexpr std::string_view kWorkflow[] = {"workflow.name",
+                                                       "workflow.uid",
+                                                       "workflow.namespace",
+                                                       "workflow.status",
+                                                       "workflow.failures",
+                                                       "workflow.duration",
+                                                       "workflow.creationTimestamp",
+                                                       "workflow.serviceAccountName"};
+      bool known =
+          !StartsWith(tag, "workflow.") ||
+          std::find(std::begin(kWorkflow), std::end(kWorkflow), tag) != std::end(kWorkflow) ||
+          StartsWith(tag, "workflow.parameters.") || StartsWith(tag, "workflow.labels.") ||
+          StartsWith(tag, "workflow.annotations.") ||
+          StartsWith(tag, "workflow.creationTimestamp.");
+      if (!known) return bad("unknown variable");
       if (StartsWith(tag, "workflow.parameters.")) {
         std::string n = tag.substr(20);
         bool known = std::any_of(arguments.begin(), arguments.end(),

@@ -1,6 +1,7 @@
 // Running an Argo Workflow: one Runner per Advance call walks the node tree from the root and
 // does what Argo's controller does in one operation (see argo.hpp).
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -126,6 +127,9 @@ Runner::Runner(const ArgoProgram& p, RunState& st, const RunContext& ctx)
   if (const auto* s = st.state.if_contains("workflowStatus")) {
     globals_["workflow.status"] = Scalar(*s);
   }
+  if (const auto* d = st.state.if_contains("workflowDuration")) {
+    globals_["workflow.duration"] = Scalar(*d);
+  }
   if (const auto* f = st.state.if_contains("workflowFailures")) {
     globals_["workflow.failures"] = Scalar(*f);
   }
@@ -138,6 +142,22 @@ const Template& Runner::Tmpl(const std::string& name) const {
 Lookup Runner::Global(std::string_view tag) const {
   if (auto it = globals_.find(std::string(tag)); it != globals_.end())
     return Lookup::Found(it->second);
+  // {{workflow.creationTimestamp.<strftime letter>}}, .RFC3339 and .s (Unix seconds), as Argo.
+  constexpr std::string_view kCreated = "workflow.creationTimestamp.";
+  if (StartsWith(tag, kCreated)) {
+    std::string_view f = tag.substr(kCreated.size());
+    if (f == "RFC3339") return Lookup::Found(Rfc3339(ctx_.created_at_ms));
+    if (f == "s") return Lookup::Found(std::to_string(ctx_.created_at_ms / 1000));
+    if (f.size() == 1 && std::isalpha(static_cast<unsigned char>(f[0])) != 0) {
+      std::time_t secs = static_cast<std::time_t>(ctx_.created_at_ms / 1000);
+      std::tm tm{};
+      gmtime_r(&secs, &tm);
+      char buf[64];
+      const char format[3] = {'%', f[0], '\0'};
+      size_t len = std::strftime(buf, sizeof buf, format, &tm);
+      return Lookup::Found(std::string(buf, len));
+    }
+  }
   return Lookup::Missing();
 }
 
@@ -148,6 +168,10 @@ Lookup Runner::NodeOutput(const Node* n, std::string_view rest) const {
   if (rest == "id") return Lookup::Found(n->id);
   if (rest == "status") return Lookup::Found(std::string(NodePhaseName(n->phase)));
   if (rest == "exitCode" && n->exit_code) return Lookup::Found(std::to_string(*n->exit_code));
+  if (rest == "startedAt" && n->started_at_ms != 0) return Lookup::Found(Rfc3339(n->started_at_ms));
+  if (rest == "finishedAt" && n->finished_at_ms != 0) {
+    return Lookup::Found(Rfc3339(n->finished_at_ms));
+  }
   if (!IsFinished(n->phase)) return Lookup::Missing();
   if (rest == "outputs.result") {
     if (n->result) return Lookup::Found(*n->result);
@@ -1049,6 +1073,8 @@ Status Runner::AdvanceOnce() {
                                         {"finishedAt", Rfc3339(n.finished_at_ms)}});
       }
       st_.state["workflowStatus"] = status;
+      st_.state["workflowDuration"] = std::to_string((ctx_.now_ms - st_.started_at_ms) / 1000.0);
+      globals_["workflow.duration"] = Scalar(st_.state["workflowDuration"]);
       st_.state["workflowFailures"] = Serialize(failures);
       globals_["workflow.status"] = status;
       globals_["workflow.failures"] = Serialize(failures);

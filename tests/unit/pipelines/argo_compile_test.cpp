@@ -286,6 +286,14 @@ TEST(ArgoCompileTest, UnknownVariablesAreRefused) {
     container: {image: alpine, command: [echo, '{{something.else}}']}
 )"),
                 "spec.templates[0].container.command[1]", "unknown variable");
+  ExpectRefused(Workflow(R"(  - name: main
+    container: {image: alpine, command: [echo, '{{workflow.nonsense}}']}
+)"),
+                "spec.templates[0].container.command[1]", "unknown variable");
+  ExpectRefused(Workflow(R"(  - name: main
+    container: {image: alpine, command: [echo, '{{lastRetry.exitCode}}']}
+)"),
+                "spec.templates[0].container.command[1]", "unknown variable");
 }
 
 TEST(ArgoCompileTest, RetryAndDeadlinesValidated) {

@@ -358,6 +358,7 @@ json::object Wf(const std::string& templates, const std::string& spec_extra = ""
 kind: Workflow
 metadata:
   generateName: feature-
+  labels: {team: blue}
 spec:
   entrypoint: main
 )" + spec_extra +
@@ -406,6 +407,8 @@ TEST(ArgoProgramTest, ContainerScriptEnvAndVariables) {
       env:
       - {name: MSG, value: '{{inputs.parameters.text}} {{workflow.uid}} {{workflow.namespace}} {{pod.name}}'}
       - {name: CREATED, value: '{{workflow.creationTimestamp}}'}
+      - {name: YEAR, value: '{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.s}}'}
+      - {name: GEN_AT, value: '{{workflow.labels.team}}'}
     outputs:
       parameters:
       - name: o
@@ -430,6 +433,8 @@ TEST(ArgoProgramTest, ContainerScriptEnvAndVariables) {
   EXPECT_THAT(s.argv, ElementsAre("sh", "-c", "echo \"$MSG\" > /tmp/o.txt"));
   EXPECT_EQ(s.env.at("MSG"), "generated 0b5c-uid team-a " + show->id);
   EXPECT_EQ(s.env.at("CREATED"), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(s.env.at("YEAR"), "2023-1700000000");
+  EXPECT_EQ(s.env.at("GEN_AT"), "blue");
   EXPECT_EQ(s.working_dir, "/tmp/work/here");
   ASSERT_EQ(s.output_parameters.size(), 1u);
   EXPECT_EQ(s.output_parameters[0].path, "/tmp/o.txt");
@@ -914,7 +919,7 @@ TEST(ArgoProgramTest, ExitHandlerSeesStatusAndFailures) {
       tasks:
       - {name: work, template: echo}
   - name: notify
-    container: {image: alpine, command: [echo, '{{workflow.status}}', '{{workflow.failures}}']}
+    container: {image: alpine, command: [echo, '{{workflow.status}}', '{{workflow.failures}}', '{{workflow.duration}}']}
 )" + std::string(kEcho),
                "  onExit: notify\n");
   {
@@ -945,6 +950,7 @@ TEST(ArgoProgramTest, ExitHandlerSeesStatusAndFailures) {
     };
     ASSERT_TRUE(e.Run().ok());
     EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Succeeded");
+    EXPECT_EQ(e.Get(".onExit")->launch->argv[3], "1.000000");  // seconds since the run started
     EXPECT_EQ(e.Get("")->phase, NodePhase::kSucceeded);
     EXPECT_EQ(e.st.phase, RunPhase::kFailed);  // the exit handler failed
     EXPECT_THAT(e.st.message, HasSubstr("exit handler"));
