@@ -1402,6 +1402,7 @@ bool Runner::StepDag(Node& dag_node) {
   }
   const Dag& dag = *comp->dag;
   bool changed = false;
+  // Argo's failFast: once a task of the DAG failed, tasks not started yet are Omitted.
   bool any_failed = false;
   for (const Task& task : dag.tasks) {
     const Node* child = state_.Find(ChildId(dag_node, task.name));
@@ -1413,7 +1414,6 @@ bool Runner::StepDag(Node& dag_node) {
       if (IsFinished(child->phase)) continue;
       if (child->type == "DAG") changed |= StepDag(*child);
       if (child->type == "TaskGroup") changed |= StepLoop(*child);
-      if (IsFinished(child->phase) && IsFailure(child->phase)) any_failed = true;
       continue;
     }
     bool ready = true;
@@ -1435,9 +1435,9 @@ bool Runner::StepDag(Node& dag_node) {
              upstream_failed ? "an upstream task failed" : "another task of the DAG failed");
       continue;
     }
+    // Failures of this pass count from the next one: every task ready now starts, as Argo
+    // schedules all ready tasks of a DAG at once.
     CreateTask(dag_node, task);
-    Node* created = state_.Find(ChildId(dag_node, task.name));
-    if (created && IsFailure(created->phase)) any_failed = true;
   }
   bool all_done = true;
   for (const Task& task : dag.tasks) {

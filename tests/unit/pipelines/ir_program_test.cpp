@@ -1666,3 +1666,29 @@ root:
 
 }  // namespace
 }  // namespace skiff::pipelines
+
+namespace skiff::pipelines {
+namespace {
+
+TEST(IrProgramTest, FailFastStartsNothingNewAfterAFailure) {
+  auto p = MustCompile(Pipeline(R"(
+root:
+  dag:
+    tasks:
+      a: {componentRef: {name: comp-a}}
+      b: {componentRef: {name: comp-a}}
+      c: {componentRef: {name: comp-a}, dependentTasks: [b]}
+)"));
+  ASSERT_TRUE(p);
+  FakeEngine e;
+  e.by_task["a"] = Fails();
+  ASSERT_TRUE(e.Run(*p).ok());
+  EXPECT_EQ(e.order, (std::vector<std::string>{"a", "b"}));  // ready together: both start
+  EXPECT_EQ(e.Task("b").phase, NodePhase::kSucceeded);
+  EXPECT_EQ(e.Task("c").phase, NodePhase::kOmitted);
+  EXPECT_EQ(e.Task("c").message, "another task of the DAG failed");
+  EXPECT_EQ(e.state.phase, RunPhase::kFailed);
+}
+
+}  // namespace
+}  // namespace skiff::pipelines
