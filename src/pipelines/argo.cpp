@@ -289,12 +289,32 @@ Status Compiler::CompilePod(const json::object& t, const std::string& path, Temp
       std::string ep = kp + ".env[" + std::to_string(i) + "]";
       const auto* e = env->as_array()[i].if_object();
       if (e == nullptr) return Err(ep, "must be an object");
-      if (e->contains("valueFrom")) {
-        return Err(ep + ".valueFrom",
-                   "values from secrets, config maps or the pod are not supported by local runs");
-      }
       std::string n = GetString(*e, "name");
       if (n.empty()) return Err(ep + ".name", "required");
+      if (const auto* vf = GetObject(*e, "valueFrom")) {
+        // The downward API fields KFP's compilers read (KFP_POD_NAME, KFP_NAMESPACE,
+        // WORKFLOW_ID, KFP_RUN_ID, ...) have local equivalents; secrets and config maps do not.
+        static const std::map<std::string, std::string, std::less<>> kFields = {
+            {"metadata.name", "{{pod.name}}"},
+            {"metadata.uid", "{{pod.name}}"},
+            {"metadata.namespace", "{{workflow.namespace}}"},
+            {"metadata.labels['workflows.argoproj.io/workflow']", "{{workflow.name}}"},
+            {"metadata.labels['pipeline/runid']", "{{workflow.uid}}"},
+            {"spec.serviceAccountName", "pipeline-runner"},
+            {"spec.nodeName", "localhost"},
+            {"status.podIP", "127.0.0.1"},
+            {"status.hostIP", "127.0.0.1"}};
+        std::string field = GetString(*vf, "fieldRef.fieldPath");
+        auto it = kFields.find(field);
+        if (it == kFields.end()) {
+          return Err(ep + ".valueFrom",
+                     field.empty() ? "values from secrets or config maps are not supported by "
+                                     "local runs"
+                                   : "the pod field '" + field + "' has no local value");
+        }
+        out.env.emplace_back(n, it->second);
+        continue;
+      }
       const auto* v = e->if_contains("value");
       out.env.emplace_back(n, v != nullptr ? Scalar(*v) : "");
     }

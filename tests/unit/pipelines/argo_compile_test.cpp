@@ -160,6 +160,9 @@ TEST(ArgoCompileTest, PodFeaturesThatNeedAClusterAreRefused) {
                 "spec.templates[0].container.resources.limits.nvidia.com/gpu", "accelerators");
   ExpectRefused(with("", "      env: [{name: K, valueFrom: {secretKeyRef: {name: s, key: k}}}]\n"),
                 "spec.templates[0].container.env[0].valueFrom");
+  ExpectRefused(
+      with("", "      env: [{name: K, valueFrom: {fieldRef: {fieldPath: spec.hostname}}}]\n"),
+      "spec.templates[0].container.env[0].valueFrom", "no local value");
   ExpectRefused(with("", "      workingDir: /workspace\n"),
                 "spec.templates[0].container.workingDir", "outside /tmp");
   ExpectRefused(Workflow(kEcho, "  volumes: [{name: v, emptyDir: {}}]\n"), "spec.volumes");

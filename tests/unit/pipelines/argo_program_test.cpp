@@ -409,6 +409,14 @@ TEST(ArgoProgramTest, ContainerScriptEnvAndVariables) {
       - {name: CREATED, value: '{{workflow.creationTimestamp}}'}
       - {name: YEAR, value: '{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.s}}'}
       - {name: GEN_AT, value: '{{workflow.labels.team}}'}
+      - name: KFP_POD_NAME
+        valueFrom: {fieldRef: {fieldPath: metadata.name}}
+      - name: KFP_NAMESPACE
+        valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+      - name: WORKFLOW_ID
+        valueFrom: {fieldRef: {fieldPath: "metadata.labels['workflows.argoproj.io/workflow']"}}
+      - name: KFP_RUN_ID
+        valueFrom: {fieldRef: {fieldPath: "metadata.labels['pipeline/runid']"}}
     outputs:
       parameters:
       - name: o
@@ -435,6 +443,10 @@ TEST(ArgoProgramTest, ContainerScriptEnvAndVariables) {
   EXPECT_EQ(s.env.at("CREATED"), "2023-11-14T22:13:20Z");
   EXPECT_EQ(s.env.at("YEAR"), "2023-1700000000");
   EXPECT_EQ(s.env.at("GEN_AT"), "blue");
+  EXPECT_EQ(s.env.at("KFP_POD_NAME"), show->id);
+  EXPECT_EQ(s.env.at("KFP_NAMESPACE"), "team-a");
+  EXPECT_EQ(s.env.at("WORKFLOW_ID"), kRun);
+  EXPECT_EQ(s.env.at("KFP_RUN_ID"), "0b5c-uid");
   EXPECT_EQ(s.working_dir, "/tmp/work/here");
   ASSERT_EQ(s.output_parameters.size(), 1u);
   EXPECT_EQ(s.output_parameters[0].path, "/tmp/o.txt");
