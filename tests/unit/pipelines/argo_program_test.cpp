@@ -1128,5 +1128,69 @@ TEST(ArgoProgramTest, RunawayRecursionIsAnErrorNotACrash) {
   EXPECT_THAT(e.st.message, HasSubstr("nested DAG/steps templates"));
   EXPECT_LE(e.st.nodes.size(), 202u);
 }
+
+// Every value of every sample replaced by junk of each kind: compiling and running the result
+// never crashes or throws; it is refused, or it runs to an end.
+void Mutations(const json::value& v, std::vector<std::vector<std::string>>& paths,
+               std::vector<std::string>& at) {
+  paths.push_back(at);
+  if (const auto* o = v.if_object()) {
+    for (const auto& kv : *o) {
+      at.emplace_back(kv.key());
+      Mutations(kv.value(), paths, at);
+      at.pop_back();
+    }
+  } else if (const auto* a = v.if_array()) {
+    for (size_t i = 0; i < a->size(); ++i) {
+      at.push_back("#" + std::to_string(i));
+      Mutations((*a)[i], paths, at);
+      at.pop_back();
+    }
+  }
+}
+
+json::value* At(json::value& root, const std::vector<std::string>& path) {
+  json::value* v = &root;
+  for (const std::string& step : path) {
+    if (step[0] == '#') {
+      v = &v->as_array()[std::stoul(step.substr(1))];
+    } else {
+      v = &v->as_object()[step];
+    }
+  }
+  return v;
+}
+
+TEST(ArgoSamplesTest, MutatedSamplesNeverCrash) {
+  const json::value junk[] = {json::value(nullptr), json::value(7), json::value("{{x}}"),
+                              json::value(json::array{1}), json::value(json::object{{"a", 1}})};
+  int compiled = 0, refused = 0;
+  for (const char* name : {"coin.yaml", "recursive_while.yaml", "withparam_output.yaml",
+                           "withitem_basic.yaml", "timeout.yaml"}) {
+    json::value original = Sample(name);
+    std::vector<std::vector<std::string>> paths;
+    std::vector<std::string> at;
+    Mutations(original, paths, at);
+    for (const auto& path : paths) {
+      if (path.empty()) continue;
+      for (const json::value& j : junk) {
+        json::value copy = original;
+        *At(copy, path) = j;
+        auto p = CompileArgoWorkflow(copy.as_object());
+        if (!p) {
+          ++refused;
+          EXPECT_EQ(p.error().code(), Code::kInvalidArgument);
+          continue;
+        }
+        ++compiled;
+        FakeEngine e(*p);
+        Status s = e.Run(60);
+        EXPECT_TRUE(s.ok() || s.code() == Code::kInvalidArgument) << name << ": " << s;
+      }
+    }
+  }
+  EXPECT_GT(compiled, 100);
+  EXPECT_GT(refused, 100);
+}
 }  // namespace
 }  // namespace skiff::pipelines
