@@ -34,7 +34,9 @@ Targets (issue 7): per-task overhead under 20 ms; listing pages under 20 ms p99.
 Usage: bench/pipelines.sh [path/to/skiff]
 Env: BENCH_RUNS=10000 BENCH_LATENCY_RUNS=20 BENCH_FANOUT=200 BENCH_HIGH_PARALLELISM=64
      BENCH_CLIENTS=8 BENCH_DATA_DIR (kept data dir for part 3) BENCH_POLL_MS=2
-     BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)"""
+     BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)
+     BENCH_PERF=DIR (record skiff with `perf record -g` during each fan-out run into
+     DIR/fan-<P>-<kind>.data, for `perf report -i`; the recording costs CPU)"""
 import concurrent.futures
 import http.client
 import json
@@ -60,6 +62,7 @@ CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 DATA_DIR = os.environ.get("BENCH_DATA_DIR", "")
 POLL = float(os.environ.get("BENCH_POLL_MS", "2")) / 1000
 PARTS = os.environ.get("BENCH_PARTS", "123")
+PERF_DIR = os.environ.get("BENCH_PERF", "")
 TIMEOUT = int(os.environ.get("BENCH_TIMEOUT", "3600"))
 NS = "bench"
 PAGE_SIZES = (20, 100, 200)
@@ -251,12 +254,17 @@ def ms(seconds):
     return seconds * 1000
 
 
-def bare_true(n=200):
-    """Seconds one `true` costs when Python spawns and waits for it: the median of n."""
+# What a task's isolation costs the kernel (new mount and PID namespaces, a fresh /proc), as
+# skiff's launcher sets up for each task (launcher.hpp), without skiff.
+UNSHARE = ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "true"]
+
+
+def bare_true(n=200, argv=("true",)):
+    """Seconds one `true` costs when Python spawns and waits for it: (p50, p99) of n."""
     times = []
     for _ in range(n):
         t = time.perf_counter()
-        subprocess.run(["true"], check=True)
+        subprocess.run(list(argv), check=True)
         times.append(time.perf_counter() - t)
     return pct(times, 50), pct(times, 99)
 
@@ -305,6 +313,11 @@ def part_latency(binary, tmp, rows, notes):
                      f"{ms(pct(lat, 50)):.1f} / {ms(pct(lat, 99)):.1f} ms",
                      f"{ms(t50):.2f} / {ms(t99):.2f} ms", f"{pct(lat, 50) / t50:.0f}x",
                      "-", "reference: one bare `true` spawned by Python"))
+        if os.geteuid() == 0 and shutil.which("unshare"):
+            u50, u99 = bare_true(argv=UNSHARE)
+            rows.append(("", "", f"{ms(u50):.2f} / {ms(u99):.2f} ms", f"{pct(lat, 50) / u50:.0f}x",
+                         "-", "reference: `unshare -m -p -f --mount-proc true` (the namespaces "
+                         "alone)"))
         rows.append(("  of which POST /apis/v2beta1/runs (p50 / p99)",
                      f"{ms(pct(post, 50)):.1f} / {ms(pct(post, 99)):.1f} ms",
                      f"{ms(pct(health, 50)):.2f} / {ms(pct(health, 99)):.2f} ms",
@@ -335,12 +348,23 @@ def part_fan_out(binary, tmp, rows, notes):
             base_overhead = (base - commands) / waves
             for kind, manifest in (("explicit tasks", fan_out_explicit(FANOUT)),
                                    ("withItems", fan_out_items(FANOUT))):
+                perf = None
+                if PERF_DIR:
+                    os.makedirs(PERF_DIR, exist_ok=True)
+                    out = os.path.join(PERF_DIR, f"fan-{parallelism}-{kind.split()[0]}.data")
+                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "999", "-g", "-p",
+                                             str(sk.proc.pid), "-o", out],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)  # perf attaches
                 cpu0 = sk.cpu()
                 t0 = time.monotonic()
                 run_id = create_run(c, f"fan-{kind}", manifest)
                 state, seen, run = wait_state(c, run_id)
                 wall = seen - t0
                 cpu = sk.cpu() - cpu0
+                if perf:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=120)
                 if state != "SUCCEEDED":
                     raise SystemExit(f"fan-out run ended {state}: {json.dumps(run)[:800]}")
                 pods = [t for t in run.get("run_details", {}).get("task_details", [])
