@@ -3,21 +3,28 @@
 // compiled into a Program that runs them the way Argo's controller would, node for node, so
 // that `status.nodes` (what KFP v1's UI reads) has Argo's names, ids, types and phases.
 //
-// Supported: container and script templates (command, args, env values, workingDir under /tmp),
-// dag (dependencies, depends, arguments, when, withItems, withParam, withSequence, parallelism)
-// and steps templates, input/output parameters and artifacts under /tmp, the usual
-// `{{...}}` variables, retryStrategy, activeDeadlineSeconds/timeout, workflow parallelism,
-// deadline, arguments and onExit, recursion, KFP v1's caching labels.
+// Supported: container and script templates (command, args, env values and the downward-API
+// fields KFP reads, workingDir under /tmp), dag (dependencies, depends, arguments, when,
+// withItems, withParam, withSequence, parallelism, continueOn) and steps templates, input/output
+// parameters and artifacts under /tmp (raw input artifacts too), the usual `{{...}}` variables,
+// retryStrategy, activeDeadlineSeconds/timeout, workflow parallelism, deadline, arguments and
+// onExit ({{workflow.status}}, {{workflow.failures}}), recursion (at most 200 nested DAG/steps
+// templates), KFP v1's caching label and max_cache_staleness annotation.
 // Refused at compile time with InvalidArgument naming the field ("spec.templates[3].resource:
 // ..."): whatever needs a cluster or is not implemented (resource/suspend/http/... templates,
-// volumes, sidecars, init containers, pod spec patches, GPUs, remote artifact repositories,
-// paths outside /tmp, templateRef, `{{=...}}` expressions), dangling references, cycles and
-// expressions that do not parse.
+// volumes, sidecars, init containers, pod spec patches, GPUs, secrets and config maps, remote
+// artifact repositories, paths outside /tmp, templateRef, `{{=...}}` expressions), dangling
+// references (templates, tasks, steps, parameters, unknown variables), cycles and expressions
+// that do not parse.
 //
-// Differences from Argo (documented, deliberate): references to outputs of a task that was
-// skipped or omitted stay literal (as Argo leaves them), any other unresolvable reference fails
-// the node; DAG failFast is not implemented (independent branches keep running after a failure);
-// retryStrategy.backoff.maxDuration caps each back-off rather than the whole retry period.
+// As Argo: nodes are named "<dag node>.<task>", "<task>(<i>:<item>)", "<steps>[<i>].<step>";
+// a task's node hangs under the outbound nodes of what it depends on; output parameters lose one
+// trailing newline; a DAG fails when a target task's branch failed (an omitted task carries its
+// dependencies' failure); a skipped task's outputs stay literal where referenced (Argo's
+// allowUnresolved), any other unresolvable reference errors the node ("Unable to resolve: ...").
+// Differences: when a failure is known and tasks wait only for a parallelism slot, Argo's
+// failFast fails the DAG without starting them, skiff starts them; retryStrategy without a
+// limit retries 10 times; backoff.maxDuration caps each back-off, not the whole retry period.
 //
 // Depends on core and run_state only. Threading: CompileArgoWorkflow is a pure function; the
 // Program it returns is immutable and may be shared by any number of threads and runs.
