@@ -44,22 +44,7 @@ Result<std::unique_ptr<ServingStack>> MakeServing(const Settings& settings,
   so.cache_dir = data_dir + "/models/cache";
   so.local_roots = SplitList(settings.GetString("storage.localRoots"));
   so.max_download_bytes = settings.GetBytes("storage.maxDownloadBytes");
-  serving::S3Options s3;
-  s3.endpoint = settings.GetString("storage.s3.endpoint");
-  s3.region = settings.GetString("storage.s3.region");
-  s3.access_key_id = settings.GetString("storage.s3.accessKeyId");
-  s3.secret_access_key = settings.GetString("storage.s3.secretAccessKey");
-  s3.session_token = settings.GetString("storage.s3.sessionToken");
-  s3.ca_file = settings.GetString("storage.s3.caFile");
-  std::string addressing = settings.GetString("storage.s3.addressing");
-  if (addressing == "path") {
-    s3.addressing = serving::S3Addressing::kPath;
-  } else if (addressing == "virtual") {
-    s3.addressing = serving::S3Addressing::kVirtualHost;
-  } else if (addressing != "auto" && !addressing.empty()) {
-    return InvalidArgument("storage.s3.addressing must be auto, path or virtual");
-  }
-  so.s3 = serving::S3OptionsFromEnvironment(s3);
+  SKIFF_ASSIGN_OR_RETURN(so.s3, http::S3OptionsFromSettings(settings));
   SKIFF_ASSIGN_OR_RETURN(stack->storage, serving::ModelStorage::Create(so));
 
   serving::ControllerOptions co;

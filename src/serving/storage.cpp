@@ -35,7 +35,7 @@ struct Snapshot {
   std::string bucket;
   std::string prefix;  // the listed prefix ("" for a single object)
   bool single = false;
-  std::vector<S3Object> objects;
+  std::vector<http::S3Object> objects;
   std::vector<std::string> rel;  // where each object goes, relative to the snapshot directory
   std::string version;           // hash of the listing: the snapshot directory's name
 };
@@ -112,7 +112,7 @@ std::string FormatManifest(const Manifest& m) {
   std::string out = std::string(kManifestHeader) + (m.single ? " single\n" : " dir\n");
   for (const auto& e : m.entries) {
     out += e.sha256_hex + " " + std::to_string(e.size) + " " +
-           sigv4::UriEncode(e.rel, /*keep_slash=*/true) + "\n";
+           http::sigv4::UriEncode(e.rel, /*keep_slash=*/true) + "\n";
   }
   return out;
 }
@@ -244,7 +244,7 @@ Result<std::unique_ptr<ModelStorage>> ModelStorage::Create(ModelStorageOptions o
   if (options.s3_page_size < 1 || options.s3_page_size > 1000) {
     return InvalidArgument("the S3 listing page size must be between 1 and 1000");
   }
-  SKIFF_RETURN_IF_ERROR(S3Client::Validate(options.s3));
+  SKIFF_RETURN_IF_ERROR(http::S3Client::Validate(options.s3));
   options.cache_dir = fs::path(options.cache_dir).lexically_normal().string();
   while (options.cache_dir.size() > 1 && options.cache_dir.back() == '/') {
     options.cache_dir.pop_back();
@@ -354,7 +354,7 @@ Result<std::string> ModelStorage::FetchHttp(const std::string& uri) {
     std::string k1, sha, k2, k3, recorded_name;
     uint64_t size = 0;
     if (in >> k1 >> sha >> k2 >> size >> k3 >> recorded_name && k1 == "sha256" && k3 == "name" &&
-        recorded_name == sigv4::UriEncode(name, false)) {
+        recorded_name == http::sigv4::UriEncode(name, false)) {
       auto d = storage_io::HashFile(file);
       if (d && d->size == size && d->sha256_hex == sha) {
         ++cache_hits_;
@@ -398,7 +398,8 @@ Result<std::string> ModelStorage::FetchHttp(const std::string& uri) {
   SKIFF_RETURN_IF_ERROR(storage_io::RenameDurably(tmp, file));
   std::string meta = "sha256 " + outcome->digest.sha256_hex + "\nsize " +
                      std::to_string(outcome->digest.size) + "\nname " +
-                     sigv4::UriEncode(name, false) + "\nuri " + sigv4::UriEncode(uri, true) + "\n";
+                     http::sigv4::UriEncode(name, false) + "\nuri " +
+                     http::sigv4::UriEncode(uri, true) + "\n";
   SKIFF_RETURN_IF_ERROR(WriteFileAtomic(meta_path, meta, 0600));
   ++files_downloaded_;
   bytes_downloaded_ += outcome->digest.size;
@@ -407,7 +408,7 @@ Result<std::string> ModelStorage::FetchHttp(const std::string& uri) {
 }
 
 Result<std::string> ModelStorage::FetchS3(const std::string& uri) {
-  SKIFF_ASSIGN_OR_RETURN(S3Uri loc, ParseS3Uri(uri));
+  SKIFF_ASSIGN_OR_RETURN(http::S3Uri loc, http::ParseS3Uri(uri));
   const SteadyTime deadline = std::chrono::steady_clock::now() + options_.fetch_timeout;
   const std::string key = HexEncode(Sha256("s3\n" + s3_.Endpoint() + "\n" + uri));
   const std::string entry_dir = Join(Join(options_.cache_dir, "s3"), key);
@@ -470,7 +471,7 @@ Result<std::string> ModelStorage::FetchS3(const std::string& uri) {
   return UseSnapshot(uri, entry_dir, snap, deadline);
 }
 
-Result<Snapshot> ModelStorage::Discover(const std::string& uri, const S3Uri& loc,
+Result<Snapshot> ModelStorage::Discover(const std::string& uri, const http::S3Uri& loc,
                                         SteadyTime deadline) {
   const std::string what = "storageUri \"" + uri + "\"";
   Snapshot snap;
@@ -499,8 +500,9 @@ Result<Snapshot> ModelStorage::Discover(const std::string& uri, const S3Uri& loc
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) return DeadlineExceeded(what + ": timed out");
-  auto head = http::Fetch(s3_.Prepare("HEAD", loc.bucket, loc.key, {}, sigv4::kEmptyPayloadHash,
-                                      std::min(left, options_.io_timeout)));
+  auto head =
+      http::Fetch(s3_.Prepare("HEAD", loc.bucket, loc.key, {}, http::sigv4::kEmptyPayloadHash,
+                              std::min(left, options_.io_timeout)));
   if (!listed && (!head || head->status / 100 != 2)) return listed.error().WithPrefix(what);
   if (!head) return head.error().WithPrefix(what);
   if (head->status == 404) {
@@ -511,7 +513,7 @@ Result<Snapshot> ModelStorage::Discover(const std::string& uri, const S3Uri& loc
     auto region = head->headers.Get("x-amz-bucket-region");
     return s3_.StatusFor(head->status, "", what, region ? *region : std::string_view());
   }
-  S3Object obj;
+  http::S3Object obj;
   obj.key = loc.key;
   if (auto len = head->headers.Get("Content-Length")) {
     std::from_chars(len->data(), len->data() + len->size(), obj.size);
@@ -555,7 +557,7 @@ Result<std::pair<uint64_t, std::string>> ModelStorage::DownloadObject(
     const std::string& path, uint64_t budget, SteadyTime deadline) {
   const std::string what = "storageUri \"" + uri + "\": fetching s3://" + bucket + "/" + key;
   http::ClientRequest req =
-      s3_.Prepare("GET", bucket, key, {}, sigv4::kEmptyPayloadHash, options_.io_timeout);
+      s3_.Prepare("GET", bucket, key, {}, http::sigv4::kEmptyPayloadHash, options_.io_timeout);
   // Signed requests are valid for 15 minutes from x-amz-date; each object is signed just before
   // it is fetched. S3 answers redirects only for wrong regions: never follow them.
   auto outcome = storage_io::StreamToFile(req, path, budget, deadline, /*max_redirects=*/0);
@@ -622,7 +624,7 @@ Status ModelStorage::RepairFiles(const std::string& uri, const std::string& data
     ManifestEntry& e = manifest.entries[i];
     auto it = std::find(snap.rel.begin(), snap.rel.end(), e.rel);
     SKIFF_CHECK(it != snap.rel.end());
-    const S3Object& obj = snap.objects[static_cast<size_t>(it - snap.rel.begin())];
+    const http::S3Object& obj = snap.objects[static_cast<size_t>(it - snap.rel.begin())];
     SKIFF_RETURN_IF_ERROR(MakeParents(data_dir, e.rel));
     const std::string target = Join(data_dir, e.rel);
     const std::string tmp = Join(fs::path(target).parent_path().string(), storage_io::TempName());

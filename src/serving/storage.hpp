@@ -44,7 +44,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
-#include "serving/storage_s3.hpp"
+#include "http/s3_client.hpp"
 
 namespace skiff::serving {
 
@@ -70,8 +70,8 @@ struct ModelStorageOptions {
   // http(s) downloads: extra trust anchor (PEM) and the test-only escape hatch.
   std::string ca_file;
   bool insecure_skip_verify = false;
-  // Usually S3OptionsFromEnvironment(settings from skiff's configuration).
-  S3Options s3;
+  // Usually http::S3OptionsFromEnvironment(settings from skiff's configuration).
+  http::S3Options s3;
   int s3_page_size = 1000;  // ListObjectsV2 max-keys (1..1000)
 };
 
@@ -102,7 +102,7 @@ class ModelStorage {
 
   ModelStorageStats stats() const;
   const ModelStorageOptions& options() const { return options_; }
-  const S3Client& s3() const { return s3_; }
+  const http::S3Client& s3() const { return s3_; }
 
  private:
   ModelStorage(ModelStorageOptions options, const Clock& clock);
@@ -115,7 +115,7 @@ class ModelStorage {
   using Manifest = storage_detail::Manifest;
   // What an s3:// URI names now: the objects under KEY/ (or under the prefix when the URI ends
   // with '/'), else the one object KEY.
-  Result<Snapshot> Discover(const std::string& uri, const S3Uri& loc,
+  Result<Snapshot> Discover(const std::string& uri, const http::S3Uri& loc,
                             std::chrono::steady_clock::time_point deadline);
   Result<std::string> UseSnapshot(const std::string& uri, const std::string& entry_dir,
                                   const Snapshot& snap,
@@ -135,7 +135,7 @@ class ModelStorage {
 
   const ModelStorageOptions options_;
   const Clock& clock_;
-  const S3Client s3_;
+  const http::S3Client s3_;
 
   std::mutex keys_mu_;  // guards key_locks_
   std::map<std::string, std::weak_ptr<std::mutex>> key_locks_;

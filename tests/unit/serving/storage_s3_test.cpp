@@ -162,13 +162,13 @@ class S3rver {
   std::string log_;
 };
 
-S3Options S3rverOptions(const S3rver& s) {
-  S3Options o;
+http::S3Options S3rverOptions(const S3rver& s) {
+  http::S3Options o;
   o.endpoint = s.Endpoint();
   o.region = "us-east-1";
   o.access_key_id = "S3RVER";  // s3rver's one account
   o.secret_access_key = "S3RVER";
-  o.addressing = S3Addressing::kPath;
+  o.addressing = http::S3Addressing::kPath;
   return o;
 }
 
@@ -193,7 +193,7 @@ class StorageS3Test : public ::testing::Test {
 
   void SetUp() override {
     ASSERT_EQ(start_error_, nullptr) << *start_error_;
-    client_ = std::make_unique<S3Client>(S3rverOptions(*server_), SystemClock());
+    client_ = std::make_unique<http::S3Client>(S3rverOptions(*server_), SystemClock());
   }
 
   ModelStorageOptions Options() const {
@@ -218,7 +218,7 @@ class StorageS3Test : public ::testing::Test {
   static S3rver* server_;
   static std::string* start_error_;
   TempDir dir_;
-  std::unique_ptr<S3Client> client_;
+  std::unique_ptr<http::S3Client> client_;
 };
 
 TempDir* StorageS3Test::work_ = nullptr;
@@ -392,8 +392,8 @@ TEST_F(StorageS3Test, UnreachableS3FallsBackToTheVerifiedCache) {
   TempDir work;
   auto own = S3rver::Start(work / "", "models");
   ASSERT_TRUE(own) << own.error();
-  S3Options so = S3rverOptions(**own);
-  S3Client client(so, SystemClock());
+  http::S3Options so = S3rverOptions(**own);
+  http::S3Client client(so, SystemClock());
   ASSERT_TRUE(client.PutObject("models", "offline/model.joblib", "cached", 10s).ok());
   ModelStorageOptions o = Options();
   o.s3 = so;

@@ -1,13 +1,18 @@
-#include "serving/storage_s3.hpp"
+#include "http/s3_client.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <boost/url/parse.hpp>
+#include <cerrno>
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/crypto.hpp"
-#include "serving/storage_xml.hpp"
+#include "http/xml.hpp"
 
-namespace skiff::serving {
+namespace skiff::http {
 
 namespace {
 
@@ -334,6 +339,72 @@ Status S3Client::PutObject(std::string_view bucket, std::string_view key, std::s
   return Status::Ok();
 }
 
+Status S3Client::GetObjectToFile(std::string_view bucket, std::string_view key,
+                                 const std::string& path, uint64_t max_bytes,
+                                 std::chrono::milliseconds timeout) const {
+  std::string what = "fetching s3://" + std::string(bucket) + "/" + std::string(key);
+  http::ClientRequest req = Prepare("GET", bucket, key, {}, sigv4::kEmptyPayloadHash, timeout);
+  ::unlink(path.c_str());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Internal(what + ": cannot create " + path + ": " + std::strerror(errno));
+  uint64_t written = 0;
+  bool over = false;
+  bool write_failed = false;
+  std::string error_body;  // the start of a non-2xx body (the file also gets it; removed)
+  auto status = http::FetchStream(req, [&](std::string_view chunk) {
+    written += chunk.size();
+    if (written > max_bytes) {
+      over = true;
+      return false;
+    }
+    if (error_body.size() < 64 * 1024) {
+      error_body.append(chunk.substr(0, 64 * 1024 - error_body.size()));
+    }
+    while (!chunk.empty()) {
+      ssize_t n = ::write(fd, chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        write_failed = true;
+        return false;
+      }
+      chunk.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  });
+  bool closed = ::close(fd) == 0;
+  auto fail = [&](Status s) {
+    ::unlink(path.c_str());
+    return s;
+  };
+  if (!status) return fail(status.error().WithPrefix(what));
+  if (*status / 100 != 2) return fail(StatusFor(*status, error_body, what));
+  if (over) {
+    return fail(
+        ResourceExhausted(what + ": the object exceeds " + std::to_string(max_bytes) + " bytes"));
+  }
+  if (write_failed || !closed) return fail(Internal(what + ": writing " + path + " failed"));
+  return Status::Ok();
+}
+
+Result<S3Options> S3OptionsFromSettings(const Settings& settings, const EnvLookup& env) {
+  S3Options s3;
+  s3.endpoint = settings.GetString("storage.s3.endpoint");
+  s3.region = settings.GetString("storage.s3.region");
+  s3.access_key_id = settings.GetString("storage.s3.accessKeyId");
+  s3.secret_access_key = settings.GetString("storage.s3.secretAccessKey");
+  s3.session_token = settings.GetString("storage.s3.sessionToken");
+  s3.ca_file = settings.GetString("storage.s3.caFile");
+  std::string addressing = settings.GetString("storage.s3.addressing");
+  if (addressing == "path") {
+    s3.addressing = S3Addressing::kPath;
+  } else if (addressing == "virtual") {
+    s3.addressing = S3Addressing::kVirtualHost;
+  } else if (addressing != "auto" && !addressing.empty()) {
+    return InvalidArgument("storage.s3.addressing must be auto, path or virtual");
+  }
+  return S3OptionsFromEnvironment(s3, env);
+}
+
 Status S3Client::StatusFor(int http_status, std::string_view body, std::string_view what,
                            std::string_view bucket_region) const {
   auto info = ParseS3Error(body);
@@ -372,4 +443,4 @@ Status S3Client::StatusFor(int http_status, std::string_view body, std::string_v
   return Unavailable(prefix + detail);
 }
 
-}  // namespace skiff::serving
+}  // namespace skiff::http

@@ -2,7 +2,7 @@
 // AWS Signature Version 4 (header-based authentication), sans I/O: canonical request, string to
 // sign, signing-key derivation (HMAC-SHA256 via OpenSSL) and the Authorization header, exactly
 // as AWS documents them ("Create a signed AWS API request", and for S3 "Signature Calculations
-// for the Authorization Header"). Used by model storage to read s3:// URIs; S3-compatible
+// for the Authorization Header"). Used by the S3 client (http/s3_client.hpp); S3-compatible
 // servers (MinIO, Ceph, R2) accept the same signatures.
 //
 // Proven by tests against AWS's published vectors (aws-sig-v4-test-suite; S3's documented
@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-namespace skiff::serving::sigv4 {
+namespace skiff::http::sigv4 {
 
 struct Credentials {
   std::string access_key_id;
@@ -96,4 +96,4 @@ Signature Sign(Request& request, const Credentials& credentials, std::string_vie
                std::string_view service, std::chrono::system_clock::time_point now,
                bool content_sha256_header, const Options& options = {});
 
-}  // namespace skiff::serving::sigv4
+}  // namespace skiff::http::sigv4

@@ -13,9 +13,9 @@
 
 #include "core/clock.hpp"
 #include "core/crypto.hpp"
-#include "serving/storage_s3.hpp"
+#include "http/s3_client.hpp"
 
-namespace skiff::serving {
+namespace skiff::http {
 namespace {
 
 // Prints "URL\tAuthorization" per case: botocore's client builds the request, a before-send hook
@@ -212,4 +212,4 @@ TEST(Sigv4BotocoreTest, S3ClientRequestsMatchBotocoreByteForByte) {
 }
 
 }  // namespace
-}  // namespace skiff::serving
+}  // namespace skiff::http

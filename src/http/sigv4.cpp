@@ -1,4 +1,4 @@
-#include "serving/sigv4.hpp"
+#include "http/sigv4.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -9,7 +9,7 @@
 #include "core/crypto.hpp"
 #include "core/result.hpp"
 
-namespace skiff::serving::sigv4 {
+namespace skiff::http::sigv4 {
 
 namespace {
 
@@ -216,4 +216,4 @@ Signature Sign(Request& request, const Credentials& credentials, std::string_vie
   return sig;
 }
 
-}  // namespace skiff::serving::sigv4
+}  // namespace skiff::http::sigv4

@@ -1,8 +1,9 @@
 #pragma once
-// S3 for model storage: s3:// URIs, endpoint and addressing rules, requests signed with
-// Signature Version 4 (serving/sigv4.hpp), ListObjectsV2 with pagination, error documents turned
-// into Statuses that say what to do, and a small PutObject (tests and tools upload with it).
-// Works with AWS S3 and S3-compatible servers (MinIO, Ceph, s3rver).
+// An S3 client shared by model storage (serving) and pipeline artifacts (pipelines): s3:// URIs,
+// endpoint and addressing rules, requests signed with Signature Version 4 (http/sigv4.hpp),
+// ListObjectsV2 with pagination, error documents turned into Statuses that say what to do,
+// PutObject and GetObject to a file. Works with AWS S3 and S3-compatible servers (MinIO, Ceph,
+// s3rver).
 //
 // Blocking (uses http::Fetch): call from the blocking pool. An S3Client is immutable after
 // construction and may be shared between threads.
@@ -16,11 +17,12 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/config.hpp"
 #include "core/result.hpp"
 #include "http/client.hpp"
-#include "serving/sigv4.hpp"
+#include "http/sigv4.hpp"
 
-namespace skiff::serving {
+namespace skiff::http {
 
 enum class S3Addressing {
   kAuto,         // virtual-hosted on AWS's own endpoint when the bucket name allows; else path
@@ -53,6 +55,12 @@ std::optional<std::string> ProcessEnv(const char* name);
 // ("host:port", https unless S3_USE_HTTPS=0); AWS_CA_BUNDLE; KServe's S3_VERIFY_SSL=0 and
 // S3_USER_VIRTUAL_BUCKET=true.
 S3Options S3OptionsFromEnvironment(const S3Options& configured, const EnvLookup& env = ProcessEnv);
+
+// S3OptionsFromEnvironment over skiff's `storage.s3.*` settings (endpoint, region, accessKeyId,
+// secretAccessKey, sessionToken, caFile, addressing = auto|path|virtual). Errors:
+// InvalidArgument for an unknown addressing.
+Result<S3Options> S3OptionsFromSettings(const Settings& settings,
+                                        const EnvLookup& env = ProcessEnv);
 
 struct S3Uri {
   std::string bucket;
@@ -128,6 +136,12 @@ class S3Client {
   Status PutObject(std::string_view bucket, std::string_view key, std::string_view body,
                    std::chrono::milliseconds timeout) const;
 
+  // Streams one object into a new file at `path` (created 0600, replaced if present; its
+  // directory must exist). Errors: see StatusFor; ResourceExhausted over `max_bytes`; Internal
+  // (file I/O). On error no file is left at `path`.
+  Status GetObjectToFile(std::string_view bucket, std::string_view key, const std::string& path,
+                         uint64_t max_bytes, std::chrono::milliseconds timeout) const;
+
   // The Status for a non-2xx S3 answer: `what` names the request ("listing s3://b/p"), `body`
   // is the error document (may be empty, e.g. for HEAD), `bucket_region` the
   // x-amz-bucket-region header when known. NotFound (NoSuchBucket, NoSuchKey, 404),
@@ -148,4 +162,4 @@ class S3Client {
   bool aws_default_endpoint_ = false;
 };
 
-}  // namespace skiff::serving
+}  // namespace skiff::http

@@ -7,10 +7,10 @@
 #include <random>
 
 #include "core/clock.hpp"
-#include "serving/storage_s3.hpp"
-#include "serving/storage_xml.hpp"
+#include "http/s3_client.hpp"
+#include "http/xml.hpp"
 
-namespace skiff::serving {
+namespace skiff::http {
 namespace {
 
 using namespace std::chrono_literals;
@@ -318,4 +318,4 @@ TEST(StorageS3ClientTest, StatusesSayWhatToDo) {
 }
 
 }  // namespace
-}  // namespace skiff::serving
+}  // namespace skiff::http

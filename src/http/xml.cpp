@@ -1,8 +1,8 @@
-#include "serving/storage_xml.hpp"
+#include "http/xml.hpp"
 
 #include <cstdint>
 
-namespace skiff::serving::xml {
+namespace skiff::http::xml {
 
 const Element* Element::Child(std::string_view child_name) const {
   for (const auto& c : children) {
@@ -232,4 +232,4 @@ Result<Element> Parse(std::string_view document, int max_depth) {
   return Parser(document, max_depth).Document();
 }
 
-}  // namespace skiff::serving::xml
+}  // namespace skiff::http::xml

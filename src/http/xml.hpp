@@ -1,6 +1,6 @@
 #pragma once
 // A small, strict XML reader for S3 responses (ListObjectsV2 results and error documents), so
-// that model storage needs no XML library. It builds a tree of elements with their character
+// that the S3 client needs no XML library. It builds a tree of elements with their character
 // data; attributes are skipped, namespace prefixes dropped, the five predefined entities,
 // character references and CDATA decoded, comments and processing instructions ignored. DOCTYPE
 // (and so every external or custom entity) is rejected. Depth is bounded; input size is bounded
@@ -12,7 +12,7 @@
 
 #include "core/result.hpp"
 
-namespace skiff::serving::xml {
+namespace skiff::http::xml {
 
 struct Element {
   std::string name;  // local name: "s3:Key" and "Key" both give "Key"
@@ -31,4 +31,4 @@ struct Element {
 // Parses one document. Errors: InvalidArgument naming the byte offset and what was expected.
 Result<Element> Parse(std::string_view document, int max_depth = 32);
 
-}  // namespace skiff::serving::xml
+}  // namespace skiff::http::xml

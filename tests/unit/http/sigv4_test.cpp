@@ -3,13 +3,13 @@
 // IAM guide, and the S3 API reference's header-based-auth examples. botocore's own signer is
 // checked separately (sigv4_botocore_test.cpp).
 
-#include "serving/sigv4.hpp"
+#include "http/sigv4.hpp"
 
 #include <gtest/gtest.h>
 
 #include "core/crypto.hpp"
 
-namespace skiff::serving::sigv4 {
+namespace skiff::http::sigv4 {
 namespace {
 
 constexpr char kSuiteKeyId[] = "AKIDEXAMPLE";
@@ -490,4 +490,4 @@ TEST(Sigv4EncodingTest, CanonicalQuerySortsByEncodedNameThenValue) {
 }
 
 }  // namespace
-}  // namespace skiff::serving::sigv4
+}  // namespace skiff::http::sigv4
