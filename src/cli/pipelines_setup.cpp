@@ -7,6 +7,8 @@
 #include "core/crypto.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
+#include "http/s3_client.hpp"
+#include "pipelines/artifact_store.hpp"
 #include "pipelines/lightweight.hpp"
 #include "pipelines/pipeline_file.hpp"
 
@@ -38,17 +40,20 @@ int64_t ConcurrentRunsLimit(store::Store& store, const std::string& ns) {
   return limit;
 }
 
-// DIR/bin with `python` -> /usr/bin/python3 (where scikit-learn and XGBoost come from Debian).
+// DIR/bin with `python` and `python3` -> /usr/bin/python3 (Debian's, with scikit-learn and
+// XGBoost), first on every task's PATH.
 Result<std::string> TaskBinDir(const std::string& root) {
   std::string bin = root + "/bin";
   SKIFF_RETURN_IF_ERROR(EnsureDirectory(bin, 0755));
   std::error_code ec;
-  std::filesystem::path link = bin + "/python";
-  std::filesystem::path target = "/usr/bin/python3";
-  if (std::filesystem::read_symlink(link, ec) != target) {
-    std::filesystem::remove(link, ec);
-    std::filesystem::create_symlink(target, link, ec);
-    if (ec) return Internal("cannot create " + link.string() + ": " + ec.message());
+  const std::filesystem::path target = "/usr/bin/python3";
+  for (const char* name : {"python", "python3"}) {
+    std::filesystem::path link = bin + "/" + name;
+    if (std::filesystem::read_symlink(link, ec) != target) {
+      std::filesystem::remove(link, ec);
+      std::filesystem::create_symlink(target, link, ec);
+      if (ec) return Internal("cannot create " + link.string() + ": " + ec.message());
+    }
   }
   return bin;
 }
@@ -89,6 +94,11 @@ Result<std::unique_ptr<PipelinesStack>> StartPipelines(const Settings& settings,
   // Tasks see neither skiff's data (the store, keys, other namespaces' runs) nor its config.
   eo.hidden_dirs = {data_dir};
   eo.exposed_dirs = {shim, bin};
+  // Artifacts: the data dir, or S3 with model storage's connection settings.
+  SKIFF_ASSIGN_OR_RETURN(http::S3Options s3, http::S3OptionsFromSettings(settings));
+  SKIFF_ASSIGN_OR_RETURN(eo.artifacts,
+                         pipelines::MakeArtifactStore(settings.GetString("pipelines.artifacts.uri"),
+                                                      root, s3, SystemClock()));
   pipelines::ProgramLoader loader =
       [](const pipelines::Record& run) -> Result<std::shared_ptr<const pipelines::Program>> {
     SKIFF_ASSIGN_OR_RETURN(pipelines::PipelineFile f,

@@ -386,12 +386,14 @@ Status Compiler::CompilePod(const json::object& t, const std::string& path, Temp
       }
     }
   }
-  // Caching (KFP v1's labels and annotations on the template's metadata).
-  out.cacheable = true;
+  // Caching as KFP v1 does it: its compiler labels the templates it may cache
+  // (pipelines.kubeflow.org/enable_caching: "true") and its cache server caches only those; a
+  // max_cache_staleness of P0D turns it off. Templates without the label (hand-written
+  // Workflows, older SDKs) always run.
+  out.cacheable = false;
   if (const auto* md = GetObject(t, "metadata")) {
     if (const auto* l = GetObject(*md, "labels")) {
-      if (GetString(*l, "/pipelines.kubeflow.org~1enable_caching") == "false")
-        out.cacheable = false;
+      out.cacheable = GetString(*l, "/pipelines.kubeflow.org~1enable_caching") == "true";
     }
     if (const auto* a = GetObject(*md, "annotations")) {
       if (GetString(*a, "/pipelines.kubeflow.org~1max_cache_staleness") == "P0D" ||
@@ -741,6 +743,16 @@ Status Compiler::CompileTemplate(const json::object& t, const std::string& path,
           return Err(ap + ".from", "required in dag and steps templates");
         }
         out.output_artifacts.push_back(std::move(a));
+      }
+    }
+  }
+  if (!out.IsPod()) {
+    // Argo retries and times out whole DAG/steps subtrees; skiff does that per step only.
+    for (std::string_view k : {"retryStrategy", "activeDeadlineSeconds", "timeout"}) {
+      if (t.contains(k)) {
+        return Err(path + "." + std::string(k),
+                   "only container and script templates may have it in a local run (set it on "
+                   "the steps' templates)");
       }
     }
   }

@@ -77,28 +77,6 @@ Result<std::string> HostPathIn(const std::string& root, std::string_view path) {
   return root + p.string();
 }
 
-Status CopyTree(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::create_directories(to.parent_path(), ec);
-  if (fs::is_directory(from, ec)) {
-    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::overwrite_existing, ec);
-  } else {
-    fs::copy_file(from, to, fs::copy_options::overwrite_existing, ec);
-  }
-  if (ec) return Internal("copying " + from.string() + " to " + to.string() + ": " + ec.message());
-  return Status();
-}
-
-// Moves a finished task's output into the artifact store (rename; copy across devices).
-Status MoveTree(const fs::path& from, const fs::path& to) {
-  std::error_code ec;
-  fs::create_directories(to.parent_path(), ec);
-  fs::remove_all(to, ec);
-  fs::rename(from, to, ec);
-  if (!ec) return Status();
-  return CopyTree(from, to);
-}
-
 }  // namespace
 
 std::string KfpRunState(const json::object& status) {
@@ -118,7 +96,12 @@ class Engine::Impl {
         launcher_(launcher),
         clock_(clock),
         loader_(std::move(loader)),
-        options_(std::move(options)) {}
+        options_(std::move(options)) {
+    if (!options_.artifacts) {
+      options_.artifacts = MakeLocalArtifactStore(options_.data_dir + "/artifacts");
+    }
+    store_ = options_.artifacts.get();
+  }
 
   struct TaskDone {
     std::string run_id;
@@ -194,22 +177,16 @@ class Engine::Impl {
     return options_.data_dir + "/runs/" + ns + "/" + run_id;
   }
   std::string PipelineRoot(const std::string& ns, const std::string& run_id) const {
-    return "file://" + options_.data_dir + "/artifacts/" + ns + "/" + run_id;
+    return store_->RunRoot(ns, run_id);
   }
-  std::string ArtifactHostPath(std::string_view uri) const {
-    constexpr std::string_view kFile = "file://";
-    if (uri.rfind(kFile, 0) != 0) return {};
-    fs::path p = fs::path(std::string(uri.substr(kFile.size()))).lexically_normal();
-    std::string root = options_.data_dir + "/artifacts/";
-    if (p.string().rfind(root, 0) != 0) return {};
-    return p.string();
-  }
+  std::string ArtifactHostPath(std::string_view uri) const { return store_->HostPath(uri); }
 
   Catalog& catalog_;
   TaskLauncher& launcher_;
   const Clock& clock_;
   ProgramLoader loader_;
   EngineOptions options_;
+  ArtifactStore* store_;  // options_.artifacts
 
   std::mutex mu_;  // guards events_, stopping_, idle_
   std::condition_variable cv_;
@@ -516,9 +493,8 @@ class Engine::Impl {
                      GetString(o, "type"),
                      {}};
         if (const json::object* md = GetObject(o, "metadata")) art.metadata = *md;
-        std::string host = ArtifactHostPath(art.uri);
-        std::error_code ec;
-        if (!host.empty() && !fs::exists(host, ec)) return false;
+        auto exists = store_->Exists(art.uri);
+        if (!exists || !*exists) return false;
         artifacts.push_back(std::move(art));
       }
     }
@@ -603,12 +579,14 @@ class Engine::Impl {
       SKIFF_RETURN_IF_ERROR(WriteFileAtomic(host, f.content, f.executable ? 0755 : 0644));
     }
     for (const InputArtifact& a : l.input_artifacts) {
-      std::string from = ArtifactHostPath(a.uri);
-      if (from.empty()) {
+      if (!store_->Owns(a.uri)) {
         return InvalidArgument("input artifact \"" + a.name + "\": cannot read " + a.uri);
       }
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, a.path));
-      SKIFF_RETURN_IF_ERROR(CopyTree(from, host));
+      Status s = store_->CopyTo(a.uri, host);
+      // A metadata-only artifact: nothing to copy.
+      if (s.code() == Code::kNotFound) continue;
+      if (!s.ok()) return s.WithPrefix("input artifact \"" + a.name + "\"");
     }
     (void)run;
     return Status();
@@ -735,6 +713,8 @@ class Engine::Impl {
           node.output_parameters[f.name] = *f.default_value;
           continue;
         }
+        // KFP's executor may give the value in its executor output instead (checked below).
+        if (!l.executor_output_path.empty()) continue;
         return NotFound("output parameter \"" + f.name + "\": the task did not write " + f.path);
       }
       SKIFF_ASSIGN_OR_RETURN(json::value v, TypedValue(*text, f.type, f.name));
@@ -743,22 +723,31 @@ class Engine::Impl {
     for (const OutputFile& f : l.output_artifacts) {
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
       std::error_code ec;
-      if (!fs::exists(host, ec)) {
-        if (f.optional) continue;
+      const bool written = fs::exists(host, ec);
+      // KFP's launcher uploads what a task wrote: an IR artifact may be metadata only
+      // (Output[Metrics] with log_metric), its file never written.
+      const bool metadata_only = !l.executor_output_path.empty();
+      if (!written && f.optional) continue;
+      if (!written && !metadata_only) {
         return NotFound("output artifact \"" + f.name + "\": the task did not write " + f.path);
       }
       std::string uri;
       if (f.path.rfind(kLocalArtifactPrefix, 0) == 0) {
-        uri = "file:///" + f.path.substr(kLocalArtifactPrefix.size());
+        // ArtifactLocalPath's inverse for this store's scheme (lightweight.hpp).
+        bool s3 = store_->Root().rfind("s3://", 0) == 0;
+        uri = (s3 ? "s3://" : "file:///") + f.path.substr(kLocalArtifactPrefix.size());
       } else {
         uri = run.ctx.pipeline_root + "/" + node.id + "/" + f.name;
       }
-      std::string dest = ArtifactHostPath(uri);
-      if (dest.empty()) {
+      if (!store_->Owns(uri)) {
         return InvalidArgument("output artifact \"" + f.name + "\": " + uri +
                                " is outside the run's artifact store");
       }
-      SKIFF_RETURN_IF_ERROR(MoveTree(host, dest));
+      if (written) {
+        if (Status s = store_->Put(host, uri); !s.ok()) {
+          return s.WithPrefix("output artifact \"" + f.name + "\"");
+        }
+      }
       node.output_artifacts.push_back({f.name, uri, f.path, f.type, {}});
     }
     if (!l.executor_output_path.empty()) {
@@ -788,6 +777,12 @@ class Engine::Impl {
             }
           }
         }
+      }
+    }
+    for (const OutputFile& f : l.output_parameters) {
+      if (!node.output_parameters.contains(f.name)) {
+        return NotFound("output parameter \"" + f.name + "\": the task wrote neither " + f.path +
+                        " nor a value in its executor output");
       }
     }
     if (l.capture_result) {
@@ -900,5 +895,7 @@ std::string Engine::PipelineRoot(const std::string& ns, const std::string& run_i
 std::string Engine::ArtifactHostPath(std::string_view uri) const {
   return impl_->ArtifactHostPath(uri);
 }
+
+ArtifactStore& Engine::artifacts() const { return *impl_->store_; }
 
 }  // namespace skiff::pipelines

@@ -60,6 +60,8 @@ ECHO_WORKFLOW = textwrap.dedent("""\
               artifacts:
               - {name: data, from: '{{tasks.produce.outputs.artifacts.data}}'}
       - name: produce
+        metadata:
+          labels: {pipelines.kubeflow.org/enable_caching: "true"}
         inputs:
           parameters:
           - {name: message}
@@ -74,6 +76,8 @@ ECHO_WORKFLOW = textwrap.dedent("""\
           artifacts:
           - {name: data, path: /tmp/outputs/data}
       - name: consume
+        metadata:
+          labels: {pipelines.kubeflow.org/enable_caching: "true"}
         inputs:
           parameters:
           - {name: got}
@@ -468,8 +472,8 @@ def test_caching_reuses_outputs_and_can_be_disabled_per_task(env):
     assert {"name": "out", "value": f"{msg}-out"} in nodes["produce"]["outputs"]["parameters"]
     # Caching off for one template (KFP v1's label): that step runs again, the other is reused.
     no_cache = ECHO_WORKFLOW.replace(
-        "  - name: consume\n    inputs:",
-        "  - name: consume\n    metadata:\n      labels: {pipelines.kubeflow.org/enable_caching: 'false'}\n    inputs:")
+        "  - name: consume\n    metadata:\n      labels: {pipelines.kubeflow.org/enable_caching: \"true\"}",
+        "  - name: consume\n    metadata:\n      labels: {pipelines.kubeflow.org/enable_caching: \"false\"}")
     assert no_cache != ECHO_WORKFLOW
     third = run_v1(env, "alice", exp["id"], "c3", manifest=no_cache, params={"message": msg})
     tasks = pod_tasks(wait_run(env, "alice", third.json()["run"]["id"]))

@@ -890,16 +890,25 @@ TEST(ArgoProgramTest, CacheKeys) {
   auto wf = Wf(R"(  - name: main
     dag:
       tasks:
-      - {name: a, template: echo, arguments: {parameters: [{name: msg, value: same}]}}
-      - {name: b, template: echo, arguments: {parameters: [{name: msg, value: same}]}}
-      - {name: c, template: echo, arguments: {parameters: [{name: msg, value: other}]}}
+      - {name: a, template: cached, arguments: {parameters: [{name: msg, value: same}]}}
+      - {name: b, template: cached, arguments: {parameters: [{name: msg, value: same}]}}
+      - {name: c, template: cached, arguments: {parameters: [{name: msg, value: other}]}}
       - {name: d, template: nocache}
       - {name: e, template: stale}
+      - {name: f, template: echo, arguments: {parameters: [{name: msg, value: same}]}}
+  - name: cached
+    metadata: {labels: {pipelines.kubeflow.org/enable_caching: 'true'}}
+    inputs:
+      parameters:
+      - {name: msg}
+    container: {image: alpine, command: [echo, '{{inputs.parameters.msg}}']}
   - name: nocache
     metadata: {labels: {pipelines.kubeflow.org/enable_caching: 'false'}}
     container: {image: alpine, command: [date]}
   - name: stale
-    metadata: {annotations: {pipelines.kubeflow.org/max_cache_staleness: P0D}}
+    metadata:
+      labels: {pipelines.kubeflow.org/enable_caching: 'true'}
+      annotations: {pipelines.kubeflow.org/max_cache_staleness: P0D}
     container: {image: alpine, command: [date]}
 )" + std::string(kEcho));
   FakeEngine e(Compile(wf));
@@ -911,6 +920,8 @@ TEST(ArgoProgramTest, CacheKeys) {
   EXPECT_NE(e.Get(".c")->launch->cache_key, a);
   EXPECT_EQ(e.Get(".d")->launch->cache_key, "");
   EXPECT_EQ(e.Get(".e")->launch->cache_key, "");
+  // No enable_caching label (a hand-written Workflow): KFP v1's cache server leaves it alone.
+  EXPECT_EQ(e.Get(".f")->launch->cache_key, "");
   // Another run of the same file computes the same key (no run name or id in it).
   FakeEngine again(Compile(wf));
   again.ctx.run_name = "wf-other";
