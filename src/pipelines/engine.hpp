@@ -11,7 +11,10 @@
 //     retry policy covers errors and attempts remain, else failed. Finished nodes never re-run.
 //
 // Files: DATA/runs/NS/RUN/NODE/log (all attempts, appended), DATA/runs/NS/RUN/NODE/a<N>/ (the
-// attempt's root: its /tmp), artifacts under DATA/artifacts/NS/RUN/... (file:// URIs).
+// attempt's root: its /tmp). Artifacts go to the ArtifactStore (artifact_store.hpp): under
+// DATA/artifacts/NS/RUN/... (file:// URIs) by default, or s3://bucket/prefix/NS/RUN/...; inputs
+// are copied (downloaded) into the task before it starts, outputs stored (uploaded) after it
+// ends, on the engine thread.
 //
 // Threading: one engine thread owns all run states; public methods are thread-safe and return
 // at once (they queue work), except Start/Stop.
@@ -23,6 +26,7 @@
 
 #include "core/clock.hpp"
 #include "core/result.hpp"
+#include "pipelines/artifact_store.hpp"
 #include "pipelines/catalog.hpp"
 #include "pipelines/launcher.hpp"
 #include "pipelines/run_state.hpp"
@@ -42,6 +46,8 @@ struct EngineOptions {
   // directories inside them that tasks read (the executor shim, the bin dir).
   std::vector<std::string> hidden_dirs;
   std::vector<std::string> exposed_dirs;
+  // Where artifacts are stored; null: the local store under DATA/artifacts.
+  std::shared_ptr<ArtifactStore> artifacts;
 };
 
 // Compiles the pipeline a run record carries (spec.manifest + spec.format).
@@ -74,10 +80,14 @@ class Engine {
 
   // Host path of a node's log (may not exist yet).
   std::string LogPath(const Record& run, const std::string& node_id) const;
-  // file:// URI prefix for a run's artifacts.
+  // URI prefix of a run's artifacts (KFP's pipeline_root): file:///DATA/artifacts/NS/RUN or
+  // s3://bucket/prefix/NS/RUN.
   std::string PipelineRoot(const std::string& ns, const std::string& run_id) const;
-  // Host path of a file:// artifact URI when it lies under DATA/artifacts; empty otherwise.
+  // Host path of a file:// artifact URI when it lies in the local store; empty otherwise (and
+  // always with S3: read through artifacts()).
   std::string ArtifactHostPath(std::string_view uri) const;
+  // The artifact store (thread-safe; its calls block).
+  ArtifactStore& artifacts() const;
 
   class Impl;
 

@@ -1017,20 +1017,23 @@ class KfpApi::Impl {
       if (a.name == name) art = &a;
     }
     if (art == nullptr) return NotFound("node " + node_id + " has no artifact " + name);
-    std::string host = engine_.ArtifactHostPath(art->uri);
-    std::error_code ec;
-    if (host.empty() || !std::filesystem::exists(host, ec)) {
+    // Local: the stored file itself; S3: a private download, removed below.
+    auto local = engine_.artifacts().Open(art->uri);
+    if (!local) {
+      if (local.error().code() != Code::kNotFound) return local.error();
       return NotFound("the artifact " + name + " is no longer stored (" + art->uri + ")");
     }
     // Argo stores artifacts as .tgz and KFP's ReadArtifact returns that archive.
-    std::filesystem::path p(host);
+    std::filesystem::path p(local->path);
     ProcessOptions po;
     po.argv = {"tar", "-czf", "-", "-C", p.parent_path().string(), p.filename().string()};
     po.timeout = std::chrono::seconds(60);
     po.max_output_bytes = 64 << 20;
-    SKIFF_ASSIGN_OR_RETURN(ProcessResult pr, RunProcess(po));
-    if (!pr.ok()) return Internal("packing the artifact failed: " + pr.Describe());
-    return json::object{{"data", Base64Encode(pr.out)}};
+    auto pr = RunProcess(po);
+    RemoveLocalArtifact(*local);
+    if (!pr) return pr.error();
+    if (!pr->ok()) return Internal("packing the artifact failed: " + pr->Describe());
+    return json::object{{"data", Base64Encode(pr->out)}};
   }
 
   Result<http::Response> PodLogs(const Principal& who, http::Request& req) {
