@@ -317,6 +317,21 @@ TEST(ArgoCompileTest, RetryAndDeadlinesValidated) {
                 "spec.templates[0].activeDeadlineSeconds");
 }
 
+TEST(ArgoCompileTest, DagLevelRetriesAndDeadlinesAreRefused) {
+  for (const char* field :
+       {"retryStrategy: {limit: 2}", "activeDeadlineSeconds: 5", "timeout: 1m"}) {
+    ExpectRefused(Workflow(std::string(R"(  - name: main
+    )") + field + R"(
+    dag:
+      tasks:
+      - {name: a, template: echo}
+)" + kEcho),
+                  std::string("spec.templates[0].") +
+                      std::string(field).substr(0, std::string(field).find(':')),
+                  "only container and script templates");
+  }
+}
+
 TEST(ArgoCompileTest, MalformedShapesAreErrorsNotCrashes) {
   for (const char* text :
        {"apiVersion: argoproj.io/v1alpha1\nkind: Workflow\n",
