@@ -160,7 +160,7 @@ def test_missing_command_named_in_the_log(server, runs, sample):
     assert "my_program: command not found" in log(server, run, task)
 
 
-def test_cloud_bucket_samples_fail_at_the_cloud_step(runs):
+def test_cloud_bucket_samples_fail_at_the_cloud_step(server, runs):
     final, _ = runs
     # artifacts_simple's container step maps gs:// URIs to /gcs (GCS only): the lightweight
     # Python steps succeed, the container step fails, as on a KFP install with MinIO.
@@ -174,7 +174,9 @@ def test_cloud_bucket_samples_fail_at_the_cloud_step(runs):
     run = final["v2-ir/two_step_pipeline"]
     if shutil.which("gsutil", path=os.environ.get("PATH", "") + ":/usr/bin:/bin") is None:
         assert run["state"] == "FAILED"
-        assert "gsutil" in pods(run)["Producer"]["error"]["message"]
+        producer = pods(run)["Producer"]
+        assert producer["state"] == "FAILED"
+        assert "gsutil: not found" in log(server, run, producer)
 
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "pipelines")
