@@ -77,6 +77,10 @@ std::vector<SettingSpec> AllSpecs() {
        "Python worker processes per model served by Python", ""},
       {"pipelines.maxParallelTasks", Type::kInt, "16",
        "pipeline task processes running at once, all runs together", ""},
+      {"pipelines.artifacts.uri", Type::kString, "",
+       "where pipeline artifacts are stored: empty for the data dir, or s3://bucket/prefix "
+       "(connection from storage.s3.*)",
+       ""},
       {"pipelines.signingKey", Type::kString, "",
        "secret that signs KFP list page tokens (empty: a random one per start)", ""},
       {"serving.loadTimeout", Type::kDuration, "5m", "time to fetch and load one model revision",

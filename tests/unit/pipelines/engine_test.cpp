@@ -18,6 +18,7 @@
 
 #include "core/fs.hpp"
 #include "store/store.hpp"
+#include "unit/s3rver.hpp"
 #include "unit/wait_until.hpp"
 
 namespace skiff::pipelines {
@@ -679,6 +680,82 @@ TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   EXPECT_EQ(f.phase, NodePhase::kError);
   EXPECT_EQ(f.attempts, 1);
   EXPECT_NE(f.message.find("skiff stopped"), std::string::npos) << f.message;
+}
+
+TEST_F(EngineTest, ArtifactsGoToS3AndComeBackFromIt) {
+  auto server = skiff::testing::S3rver::Start((base_ / "shared").string(), "kfp");
+  ASSERT_TRUE(server) << server.error().ToString();
+  S3ArtifactStoreOptions so;
+  so.uri = "s3://kfp/artifacts";
+  so.s3 = skiff::testing::S3rverOptions(**server);
+  so.scratch_dir = (base_ / "scratch").string();
+  auto store = MakeS3ArtifactStore(so, SystemClock());
+  ASSERT_TRUE(store) << store.error().ToString();
+  options_.artifacts = std::move(*store);
+  StartEngine();
+  EXPECT_EQ(engine_->PipelineRoot("team-a", "r"), "s3://kfp/artifacts/team-a/r");
+  EXPECT_EQ(engine_->ArtifactHostPath("s3://kfp/artifacts/team-a/r/x"), "");
+
+  LaunchSpec prod =
+      Sh("mkdir -p /tmp/outputs/data/sub && printf one > /tmp/outputs/data/a &&"
+         " printf two > /tmp/outputs/data/sub/b && printf model > /tmp/model.bin");
+  prod.output_artifacts = {Out("data", "/tmp/outputs/data"), Out("model", "/tmp/model.bin")};
+  prod.cache_key = "s3-producer";
+  Step consumer{"cons", {"prod"}, [](const RunState& s, const RunContext& ctx) {
+                  const Node* p = s.Find(StepId(ctx, "prod"));
+                  LaunchSpec l = Sh("cat /tmp/in/data/a /tmp/in/data/sub/b /tmp/in/m > /tmp/out");
+                  for (const Artifact& a : p->output_artifacts) {
+                    l.input_artifacts.push_back(
+                        {a.name, a.name == "data" ? "/tmp/in/data" : "/tmp/in/m", a.uri});
+                  }
+                  l.output_parameters = {Out("out", "/tmp/out")};
+                  return l;
+                }};
+  // IR-style: the task writes where ArtifactLocalPath puts an s3:// URI under the run's root.
+  Step ir{"ir", {}, [](const RunState&, const RunContext& ctx) {
+            std::string local = "/tmp/skiff/artifacts/" + ctx.pipeline_root.substr(5) + "/ir/m";
+            LaunchSpec l = Sh("mkdir -p $(dirname " + local + ") && printf ir > " + local);
+            l.output_artifacts = {Out("m", local)};
+            return l;
+          }};
+  std::string id = Submit(P({S("prod", prod), consumer, ir}));
+  RunState s = Finish(id);
+  for (const auto& [nid, n] : s.nodes) EXPECT_NE(n.phase, NodePhase::kError) << n.message;
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  const Node& p = NodeOf(s, "prod");
+  ASSERT_EQ(p.output_artifacts.size(), 2u);
+  EXPECT_EQ(p.output_artifacts[0].uri, "s3://kfp/artifacts/team-a/" + id + "/" + p.id + "/data");
+  EXPECT_EQ(NodeOf(s, "cons").output_parameters.at("out"), json::value("onetwomodel"));
+  const Node& irn = NodeOf(s, "ir");
+  ASSERT_EQ(irn.output_artifacts.size(), 1u);
+  EXPECT_EQ(irn.output_artifacts[0].uri, "s3://kfp/artifacts/team-a/" + id + "/ir/m");
+
+  // Through the store, as the API reads it.
+  auto open = engine_->artifacts().Open(p.output_artifacts[1].uri);
+  ASSERT_TRUE(open) << open.error().ToString();
+  EXPECT_EQ(*ReadFile(open->path), "model");
+  RemoveLocalArtifact(*open);
+  http::S3Client client(skiff::testing::S3rverOptions(**server), SystemClock());
+  auto keys = client.List("kfp", "artifacts/team-a/" + id + "/", 1000, 1000,
+                          std::chrono::steady_clock::now() + 20s, 10s);
+  ASSERT_TRUE(keys);
+  EXPECT_EQ(keys->size(), 4u);
+
+  // The cache hit needs the objects: present, it is used; deleted, the task runs again.
+  std::string second = Submit(P({S("prod", prod)}));
+  RunState s2 = Finish(second);
+  EXPECT_TRUE(NodeOf(s2, "prod").cached);
+  for (const auto& o : *keys) {
+    if (o.key.find("/data/") == std::string::npos) continue;
+    auto req = client.Prepare("DELETE", "kfp", o.key, {}, http::sigv4::kEmptyPayloadHash, 10s);
+    auto resp = http::Fetch(req);
+    ASSERT_TRUE(resp && resp->status / 100 == 2);
+  }
+  std::string third = Submit(P({S("prod", prod)}));
+  RunState s3 = Finish(third);
+  EXPECT_FALSE(NodeOf(s3, "prod").cached);
+  EXPECT_EQ(NodeOf(s3, "prod").attempts, 1);
+  engine_->Stop();
 }
 
 }  // namespace
