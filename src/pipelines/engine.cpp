@@ -101,6 +101,7 @@ class Engine::Impl {
       options_.artifacts = MakeLocalArtifactStore(options_.data_dir + "/artifacts");
     }
     store_ = options_.artifacts.get();
+    box_->impl = this;
   }
 
   struct TaskDone {
@@ -180,6 +181,19 @@ class Engine::Impl {
     return store_->RunRoot(ns, run_id);
   }
   std::string ArtifactHostPath(std::string_view uri) const { return store_->HostPath(uri); }
+
+  ~Impl() {
+    std::lock_guard lock(box_->mu);
+    box_->impl = nullptr;
+  }
+
+  // What a task's done() callback reaches the engine through: it runs on the launcher's thread
+  // and may come after the engine is destroyed (Stop kills tasks without waiting for them).
+  struct PostBox {
+    std::mutex mu;
+    Impl* impl = nullptr;
+  };
+  std::shared_ptr<PostBox> box_ = std::make_shared<PostBox>();
 
   Catalog& catalog_;
   TaskLauncher& launcher_;
@@ -619,12 +633,18 @@ class Engine::Impl {
     int attempt = node->attempts;
     Status prepared = Prepare(run, *node, root);
     Result<std::unique_ptr<TaskHandle>> handle =
-        prepared.ok() ? launcher_.Start(
-                            p,
-                            [this, run_id = l.run_id, node_id = l.node_id, attempt](TaskExit exit) {
-                              Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
-                            })
-                      : Result<std::unique_ptr<TaskHandle>>(prepared);
+        prepared.ok()
+            ? launcher_.Start(
+                  p,
+                  [box = box_, run_id = l.run_id, node_id = l.node_id, attempt](TaskExit exit) {
+                    // The engine may be gone (destroyed while its last tasks were
+                    // being killed): the box then holds null.
+                    std::lock_guard lock(box->mu);
+                    if (box->impl != nullptr) {
+                      box->impl->Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
+                    }
+                  })
+            : Result<std::unique_ptr<TaskHandle>>(prepared);
     if (!handle) {
       TaskExit exit;
       exit.start_error = handle.error().message();

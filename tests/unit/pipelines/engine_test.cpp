@@ -682,6 +682,18 @@ TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   EXPECT_NE(f.message.find("skiff stopped"), std::string::npos) << f.message;
 }
 
+// Stop kills tasks without waiting for them: their done() comes after the engine may be gone
+// (the engine must not be reached through a dangling pointer; ASan builds catch it).
+TEST_F(EngineTest, EngineDestroyedBeforeItsKilledTasksReportIsSafe) {
+  StartEngine();
+  std::string id = Submit(P({S("slow", "trap '' TERM; sleep 30")}));
+  WaitRunning(id, "slow");
+  engine_->Stop();
+  engine_.reset();
+  launcher_->Shutdown();  // waits for every done(), which now finds no engine
+  EXPECT_EQ(NodeOf(State(id), "slow").phase, NodePhase::kRunning);
+}
+
 TEST_F(EngineTest, ArtifactsGoToS3AndComeBackFromIt) {
   auto server = skiff::testing::S3rver::Start((base_ / "shared").string(), "kfp");
   ASSERT_TRUE(server) << server.error().ToString();
