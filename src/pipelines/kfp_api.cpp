@@ -1259,6 +1259,44 @@ class KfpApi::Impl {
   }
 
   Result<json::object> RecurringDispatch(Ctx& c);
+  // experiments/ID[:verb] and runs/ID[/verb|:verb][/nodes/N/artifacts/A:read], both versions.
+  Result<json::object> ExperimentItem(Ctx& c);
+  Result<json::object> RunItem(Ctx& c);
+
+  static Result<json::object> Body(const http::Request& req) {
+    if (req.body.empty()) return json::object{};
+    auto o = ParseJsonObject(req.body);
+    if (!o) {
+      return InvalidArgument("Invalid input error: the body is not a JSON object: " +
+                             o.error().message());
+    }
+    return std::move(*o);
+  }
+
+  // The records of `kind` in the experiment `exp` or else the namespace `ns` that a list
+  // names, once the caller may `list` `resource` there; `needs` words the error when neither.
+  Result<std::vector<RecordPtr>> Scoped(const Principal& who, Kind kind,
+                                        const std::string& resource, const std::string& ns,
+                                        const std::string& exp, const std::string& needs) {
+    std::vector<RecordPtr> recs;
+    if (!exp.empty()) {
+      SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, exp));
+      if (!ns.empty() && ns != e->ns) {
+        return InvalidArgument("Invalid input error: experiment " + exp + " is not in namespace " +
+                               ns);
+      }
+      SKIFF_RETURN_IF_ERROR(Authorize(who, "list", resource, "", e->ns, ""));
+      return catalog_.Where(kind, "experiment_id", exp);
+    }
+    if (ns.empty()) {
+      return InvalidArgument("Invalid input error: In multi-user mode, " + needs);
+    }
+    SKIFF_RETURN_IF_ERROR(Authorize(who, "list", resource, "", ns, ""));
+    for (RecordPtr& r : catalog_.All(kind)) {
+      if (r->ns == ns) recs.push_back(std::move(r));
+    }
+    return recs;
+  }
 
   Result<json::object> Dispatch(Ctx& c);
   Result<json::object> DispatchV1(Ctx& c);
@@ -1292,29 +1330,13 @@ Result<json::object> KfpApi::Impl::RecurringDispatch(Ctx& c) {
       if (type == "NAMESPACE") ns = key;
       if (type == "EXPERIMENT") exp = key;
     }
-    if (!exp.empty()) {
-      SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, exp));
-      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "jobs", "", e->ns, ""));
-      recs = catalog_.Where(Kind::kRecurringRun, "experiment_id", exp);
-    } else if (!ns.empty()) {
-      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "jobs", "", ns, ""));
-      for (RecordPtr& r : catalog_.All(Kind::kRecurringRun)) {
-        if (r->ns == ns) recs.push_back(std::move(r));
-      }
-    } else {
-      return InvalidArgument(
-          "Invalid input error: In multi-user mode, listing recurring runs requires a namespace "
-          "or an experiment");
-    }
+    SKIFF_ASSIGN_OR_RETURN(recs, Scoped(c.who, Kind::kRecurringRun, "jobs", ns, exp,
+                                        "listing recurring runs requires a namespace or an "
+                                        "experiment"));
     return List(c, Kind::kRecurringRun, recs, v2 ? "recurringRuns" : "jobs", render);
   }
   if (s.size() == 1 && m == "POST") {
-    json::object b;
-    if (!c.req.body.empty()) {
-      auto o = ParseJsonObject(c.req.body);
-      if (!o) return InvalidArgument("Invalid input error: the body is not a JSON object");
-      b = std::move(*o);
-    }
+    SKIFF_ASSIGN_OR_RETURN(json::object b, Body(c.req));
     RecurringRequest q;
     q.max_concurrency = b.contains("max_concurrency") ? Int(b, "max_concurrency") : 1;
     q.no_catchup = Flag(b, "no_catchup");
@@ -1414,6 +1436,69 @@ Status KfpApi::Impl::FireRecurringRun(const Record& job, int64_t scheduled_at) {
   return Status();
 }
 
+Result<json::object> KfpApi::Impl::ExperimentItem(Ctx& c) {
+  const bool v2 = c.v == ApiVersion::kV2beta1;
+  const std::string& m = c.req.method;
+  auto [id, verb] = CustomVerb(c.seg[1]);
+  if (verb == "archive" || verb == "unarchive") {
+    if (m != "POST") return NotFound("Not Found");
+    SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kExperiment, id, verb == "archive"));
+    return json::object{};
+  }
+  if (!verb.empty()) return NotFound("Not Found");
+  if (m == "GET") {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, id));
+    SKIFF_RETURN_IF_ERROR(Authorize(c.who, "get", "experiments", "", e->ns, e->id));
+    return v2 ? ExperimentV2(*e) : ExperimentV1(*e);
+  }
+  if (m == "DELETE") {
+    SKIFF_RETURN_IF_ERROR(DeleteExperiment(c.who, id));
+    return json::object{};
+  }
+  return NotFound("Not Found");
+}
+
+Result<json::object> KfpApi::Impl::RunItem(Ctx& c) {
+  const bool v2 = c.v == ApiVersion::kV2beta1;
+  const auto& s = c.seg;
+  const std::string& m = c.req.method;
+  auto [id, verb] = CustomVerb(s[1]);
+  // v1beta1 spells terminate and retry as path segments (runs/ID/terminate), v2beta1 and the
+  // archive verbs of both as custom methods (runs/ID:terminate).
+  if (!v2 && s.size() == 3 && verb.empty() && (s[2] == "terminate" || s[2] == "retry")) {
+    verb = s[2];
+  } else if (s.size() != 2 && !(s.size() == 6 && s[2] == "nodes" && s[4] == "artifacts")) {
+    return NotFound("Not Found");
+  }
+  if (s.size() == 6) {
+    auto [name, read] = CustomVerb(s[5]);
+    if (m != "GET" || read != "read" || !verb.empty()) return NotFound("Not Found");
+    return ReadArtifact(c.who, id, s[3], name);
+  }
+  if (!verb.empty()) {
+    if (m != "POST") return NotFound("Not Found");
+    if (verb == "archive" || verb == "unarchive") {
+      SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kRun, id, verb == "archive"));
+      return json::object{};
+    }
+    if (verb != "terminate" && verb != "retry") return NotFound("Not Found");
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, verb));
+    SKIFF_RETURN_IF_ERROR(verb == "terminate" ? engine_.Terminate(id) : engine_.Retry(id));
+    return json::object{};
+  }
+  if (m == "GET") {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "get"));
+    return v2 ? RunV2(*r) : RunDetailV1(*r);
+  }
+  if (m == "DELETE") {
+    SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "delete"));
+    (void)engine_.Terminate(id);
+    SKIFF_RETURN_IF_ERROR(catalog_.Delete({{Kind::kRun, id}}));
+    return json::object{};
+  }
+  return NotFound("Not Found");
+}
+
 // ---- dispatch ----
 
 http::Response KfpApi::Impl::Handle(http::Request& req) {
@@ -1490,14 +1575,7 @@ Result<json::object> KfpApi::Impl::Upload(Ctx& c, bool version) {
 Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
   const auto& s = c.seg;
   const std::string& m = c.req.method;
-  auto body = [&]() -> Result<json::object> {
-    if (c.req.body.empty()) return json::object{};
-    auto o = ParseJsonObject(c.req.body);
-    if (!o)
-      return InvalidArgument("Invalid input error: the body is not a JSON object: " +
-                             o.error().message());
-    return std::move(*o);
-  };
+  auto body = [&] { return Body(c.req); };
   auto refs_of = [](const json::object& o, std::string_view type) -> std::string {
     if (const json::value* refs = o.if_contains("resource_references"); refs && refs->is_array()) {
       for (const json::value& r : refs->get_array()) {
@@ -1608,20 +1686,13 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
   }
   if (coll == "experiments") {
     if (s.size() == 1 && m == "GET") {
-      if (c.req.Query("resource_reference_key.type").value_or("") != "NAMESPACE") {
-        return InvalidArgument(
-            "Invalid input error: In multi-user mode, ListExperiment requires filtering by "
-            "namespace (resource_reference_key.type=NAMESPACE)");
-      }
-      std::string ns = c.req.Query("resource_reference_key.id").value_or("");
-      if (ns.empty())
-        return InvalidArgument(
-            "Invalid input error: resource_reference_key.id (the namespace) is empty");
-      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "experiments", "", ns, ""));
-      std::vector<RecordPtr> recs;
-      for (RecordPtr& e : catalog_.All(Kind::kExperiment)) {
-        if (e->ns == ns) recs.push_back(std::move(e));
-      }
+      bool by_ns = c.req.Query("resource_reference_key.type").value_or("") == "NAMESPACE";
+      SKIFF_ASSIGN_OR_RETURN(
+          std::vector<RecordPtr> recs,
+          Scoped(c.who, Kind::kExperiment, "experiments",
+                 by_ns ? c.req.Query("resource_reference_key.id").value_or("") : "", "",
+                 "ListExperiment requires filtering by namespace "
+                 "(resource_reference_key.type=NAMESPACE and resource_reference_key.id)"));
       return List(c, Kind::kExperiment, recs, "experiments",
                   [&](const Record& r) { return ExperimentV1(r); });
     }
@@ -1632,24 +1703,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
                                               GetString(b, "description")));
       return ExperimentV1(*e);
     }
-    if (s.size() == 2) {
-      auto [id, verb] = CustomVerb(s[1]);
-      if (verb == "archive" || verb == "unarchive") {
-        if (m != "POST") return NotFound("Not Found");
-        SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kExperiment, id, verb == "archive"));
-        return json::object{};
-      }
-      if (!verb.empty()) return NotFound("Not Found");
-      if (m == "GET") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, id));
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "get", "experiments", "", e->ns, e->id));
-        return ExperimentV1(*e);
-      }
-      if (m == "DELETE") {
-        SKIFF_RETURN_IF_ERROR(DeleteExperiment(c.who, id));
-        return json::object{};
-      }
-    }
+    if (s.size() == 2) return ExperimentItem(c);
     return NotFound("Not Found");
   }
   if (coll == "jobs") return RecurringDispatch(c);
@@ -1657,22 +1711,12 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
     if (s.size() == 1 && m == "GET") {
       std::string type = c.req.Query("resource_reference_key.type").value_or("");
       std::string key = c.req.Query("resource_reference_key.id").value_or("");
-      std::vector<RecordPtr> recs;
-      if (type == "NAMESPACE" && !key.empty()) {
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "runs", "", key, ""));
-        for (RecordPtr& r : catalog_.All(Kind::kRun)) {
-          if (r->ns == key) recs.push_back(std::move(r));
-        }
-      } else if (type == "EXPERIMENT" && !key.empty()) {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, key));
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "runs", "", e->ns, ""));
-        recs = catalog_.Where(Kind::kRun, "experiment_id", key);
-      } else {
-        return InvalidArgument(
-            "Invalid input error: In multi-user mode, ListRuns must filter by namespace or "
-            "experiment (resource_reference_key.type=NAMESPACE|EXPERIMENT and "
-            "resource_reference_key.id)");
-      }
+      SKIFF_ASSIGN_OR_RETURN(std::vector<RecordPtr> recs,
+                             Scoped(c.who, Kind::kRun, "runs", type == "NAMESPACE" ? key : "",
+                                    type == "EXPERIMENT" ? key : "",
+                                    "ListRuns must filter by namespace or experiment "
+                                    "(resource_reference_key.type=NAMESPACE|EXPERIMENT and "
+                                    "resource_reference_key.id)"));
       return List(c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV1(r); });
     }
     if (s.size() == 1 && m == "POST") {
@@ -1707,39 +1751,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
                                    std::move(src), params, GetString(b, "service_account"), ""));
       return RunDetailV1(*run);
     }
-    if (s.size() >= 2) {
-      auto [id, verb] = CustomVerb(s[1]);
-      if (s.size() == 2 && (verb == "archive" || verb == "unarchive")) {
-        if (m != "POST") return NotFound("Not Found");
-        SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kRun, id, verb == "archive"));
-        return json::object{};
-      }
-      if (s.size() == 2 && verb.empty() && m == "GET") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "get"));
-        return RunDetailV1(*r);
-      }
-      if (s.size() == 2 && verb.empty() && m == "DELETE") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "delete"));
-        (void)engine_.Terminate(id);
-        SKIFF_RETURN_IF_ERROR(catalog_.Delete({{Kind::kRun, id}}));
-        return json::object{};
-      }
-      if (s.size() == 3 && s[2] == "terminate" && m == "POST") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "terminate"));
-        SKIFF_RETURN_IF_ERROR(engine_.Terminate(id));
-        return json::object{};
-      }
-      if (s.size() == 3 && s[2] == "retry" && m == "POST") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "retry"));
-        SKIFF_RETURN_IF_ERROR(engine_.Retry(id));
-        return json::object{};
-      }
-      if (s.size() == 6 && s[2] == "nodes" && s[4] == "artifacts" && m == "GET") {
-        auto [name, v] = CustomVerb(s[5]);
-        if (v != "read") return NotFound("Not Found");
-        return ReadArtifact(c.who, id, s[3], name);
-      }
-    }
+    if (s.size() >= 2) return RunItem(c);
     return NotFound("Not Found");
   }
   return NotFound("Not Found");
@@ -1748,14 +1760,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
 Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
   const auto& s = c.seg;
   const std::string& m = c.req.method;
-  auto body = [&]() -> Result<json::object> {
-    if (c.req.body.empty()) return json::object{};
-    auto o = ParseJsonObject(c.req.body);
-    if (!o)
-      return InvalidArgument("Invalid input error: the body is not a JSON object: " +
-                             o.error().message());
-    return std::move(*o);
-  };
+  auto body = [&] { return Body(c.req); };
   if (s.empty()) return NotFound("Not Found");
   const std::string& coll = s[0];
   if (coll == "pipelines") {
@@ -1886,15 +1891,10 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
   }
   if (coll == "experiments") {
     if (s.size() == 1 && m == "GET") {
-      std::string ns = c.req.Query("namespace").value_or("");
-      if (ns.empty())
-        return InvalidArgument(
-            "Invalid input error: In multi-user mode, ListExperiments requires a namespace");
-      SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "experiments", "", ns, ""));
-      std::vector<RecordPtr> recs;
-      for (RecordPtr& e : catalog_.All(Kind::kExperiment)) {
-        if (e->ns == ns) recs.push_back(std::move(e));
-      }
+      SKIFF_ASSIGN_OR_RETURN(
+          std::vector<RecordPtr> recs,
+          Scoped(c.who, Kind::kExperiment, "experiments", c.req.Query("namespace").value_or(""), "",
+                 "ListExperiments requires a namespace"));
       return List(c, Kind::kExperiment, recs, "experiments",
                   [&](const Record& r) { return ExperimentV2(r); });
     }
@@ -1905,49 +1905,17 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
                                         GetString(b, "display_name"), GetString(b, "description")));
       return ExperimentV2(*e);
     }
-    if (s.size() == 2) {
-      auto [id, verb] = CustomVerb(s[1]);
-      if (verb == "archive" || verb == "unarchive") {
-        if (m != "POST") return NotFound("Not Found");
-        SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kExperiment, id, verb == "archive"));
-        return json::object{};
-      }
-      if (!verb.empty()) return NotFound("Not Found");
-      if (m == "GET") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, id));
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "get", "experiments", "", e->ns, e->id));
-        return ExperimentV2(*e);
-      }
-      if (m == "DELETE") {
-        SKIFF_RETURN_IF_ERROR(DeleteExperiment(c.who, id));
-        return json::object{};
-      }
-    }
+    if (s.size() == 2) return ExperimentItem(c);
     return NotFound("Not Found");
   }
   if (coll == "recurringruns") return RecurringDispatch(c);
   if (coll == "runs") {
     if (s.size() == 1 && m == "GET") {
-      std::string ns = c.req.Query("namespace").value_or("");
-      std::string exp = c.req.Query("experiment_id").value_or("");
-      std::vector<RecordPtr> recs;
-      if (!exp.empty()) {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, exp));
-        if (!ns.empty() && ns != e->ns)
-          return InvalidArgument("Invalid input error: experiment " + exp +
-                                 " is not in namespace " + ns);
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "runs", "", e->ns, ""));
-        recs = catalog_.Where(Kind::kRun, "experiment_id", exp);
-      } else if (!ns.empty()) {
-        SKIFF_RETURN_IF_ERROR(Authorize(c.who, "list", "runs", "", ns, ""));
-        for (RecordPtr& r : catalog_.All(Kind::kRun)) {
-          if (r->ns == ns) recs.push_back(std::move(r));
-        }
-      } else {
-        return InvalidArgument(
-            "Invalid input error: In multi-user mode, ListRuns requires a namespace or an "
-            "experiment_id");
-      }
+      SKIFF_ASSIGN_OR_RETURN(
+          std::vector<RecordPtr> recs,
+          Scoped(c.who, Kind::kRun, "runs", c.req.Query("namespace").value_or(""),
+                 c.req.Query("experiment_id").value_or(""),
+                 "ListRuns requires a namespace or an experiment_id"));
       return List(c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV2(r); });
     }
     if (s.size() == 1 && m == "POST") {
@@ -1974,42 +1942,7 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
                                    std::move(src), params, GetString(b, "service_account"), ""));
       return RunV2(*run);
     }
-    if (s.size() >= 2) {
-      auto [id, verb] = CustomVerb(s[1]);
-      if (s.size() == 2 && !verb.empty()) {
-        if (m != "POST") return NotFound("Not Found");
-        if (verb == "archive" || verb == "unarchive") {
-          SKIFF_RETURN_IF_ERROR(SetStorage(c.who, Kind::kRun, id, verb == "archive"));
-          return json::object{};
-        }
-        if (verb == "terminate") {
-          SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "terminate"));
-          SKIFF_RETURN_IF_ERROR(engine_.Terminate(id));
-          return json::object{};
-        }
-        if (verb == "retry") {
-          SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "retry"));
-          SKIFF_RETURN_IF_ERROR(engine_.Retry(id));
-          return json::object{};
-        }
-        return NotFound("Not Found");
-      }
-      if (s.size() == 2 && m == "GET") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "get"));
-        return RunV2(*r);
-      }
-      if (s.size() == 2 && m == "DELETE") {
-        SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "delete"));
-        (void)engine_.Terminate(id);
-        SKIFF_RETURN_IF_ERROR(catalog_.Delete({{Kind::kRun, id}}));
-        return json::object{};
-      }
-      if (s.size() == 6 && s[2] == "nodes" && s[4] == "artifacts" && m == "GET") {
-        auto [name, v] = CustomVerb(s[5]);
-        if (v != "read") return NotFound("Not Found");
-        return ReadArtifact(c.who, id, s[3], name);
-      }
-    }
+    if (s.size() >= 2) return RunItem(c);
     return NotFound("Not Found");
   }
   return NotFound("Not Found");
