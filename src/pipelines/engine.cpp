@@ -240,7 +240,17 @@ class Engine::Impl {
       }
       for (Event& e : batch) Handle(std::move(e));
       std::vector<Launch> launches;
-      for (auto& [id, run] : runs_) Progress(run, launches);
+      // A run that ends frees its namespace's quota: runs waiting for it (visited earlier in
+      // this pass) get a second pass now rather than at the next quota re-check.
+      for (int pass = 0; pass < 2; ++pass) {
+        bool ended = false;
+        for (auto& [id, run] : runs_) {
+          bool was_finished = Finished(run.state);
+          Progress(run, launches);
+          ended = ended || (!was_finished && Finished(run.state));
+        }
+        if (!ended) break;
+      }
       PersistDirty();
       for (const Launch& l : launches) LaunchNode(l);
       PersistDirty();
