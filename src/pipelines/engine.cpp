@@ -499,10 +499,14 @@ class Engine::Impl {
     return ns + "." + key;
   }
 
-  bool TryCache(ActiveRun& run, Node& node) {
-    if (node.launch->cache_key.empty()) return false;
+  // Caching is on for the run unless its spec says enable_caching: false.
+  static bool CachingEnabled(const ActiveRun& run) {
     const json::value* enable = run.record->spec.if_contains("enable_caching");
-    if (enable != nullptr && enable->is_bool() && !enable->get_bool()) return false;
+    return enable == nullptr || !enable->is_bool() || enable->get_bool();
+  }
+
+  bool TryCache(ActiveRun& run, Node& node) {
+    if (node.launch->cache_key.empty() || !CachingEnabled(run)) return false;
     RecordPtr hit = catalog_.Get(Kind::kCacheEntry, CacheId(run.ctx.ns, node.launch->cache_key));
     if (hit == nullptr) return false;
     // The cached artifacts must still be there.
@@ -539,8 +543,9 @@ class Engine::Impl {
     return true;
   }
 
+  // A run with caching off neither uses nor feeds the cache (KFP computes no fingerprint then).
   void StoreCache(const ActiveRun& run, const Node& node) {
-    if (node.launch->cache_key.empty()) return;
+    if (node.launch->cache_key.empty() || !CachingEnabled(run)) return;
     json::array artifacts;
     for (const Artifact& a : node.output_artifacts) {
       artifacts.emplace_back(json::object{{"name", a.name},
@@ -554,11 +559,19 @@ class Engine::Impl {
                       {"parameters", node.output_parameters},
                       {"artifacts", std::move(artifacts)}};
     if (node.result) spec["result"] = *node.result;
-    auto created = catalog_.Create(Kind::kCacheEntry, run.ctx.ns, std::move(spec), {},
-                                   CacheId(run.ctx.ns, node.launch->cache_key));
-    if (!created && created.error().code() != Code::kAlreadyExists) {
+    // The newest execution wins (as KFP picks the latest): an older entry is replaced, so one
+    // whose artifacts are gone (which made this task run) is not checked again and again.
+    const std::string id = CacheId(run.ctx.ns, node.launch->cache_key);
+    Result<RecordPtr> saved = catalog_.Create(Kind::kCacheEntry, run.ctx.ns, spec, {}, id);
+    if (!saved && saved.error().code() == Code::kAlreadyExists) {
+      saved = catalog_.Update(Kind::kCacheEntry, id, [&](Record& r) {
+        r.spec = spec;
+        return Status();
+      });
+    }
+    if (!saved) {
       spdlog::warn("pipelines: cache entry for run {} node {}: {}", run.ctx.run_id, node.id,
-                   created.error().ToString());
+                   saved.error().ToString());
     }
   }
 

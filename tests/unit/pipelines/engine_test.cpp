@@ -615,6 +615,14 @@ TEST_F(EngineTest, CacheHitReusesOutputsWithoutRunning) {
   const Node& n4 = NodeOf(s4, "c");
   EXPECT_FALSE(n4.cached);
   EXPECT_EQ(n4.attempts, 1);
+
+  // That execution is now the cache entry.
+  std::string fifth = Submit(P({S("c", Cacheable())}));
+  RunState s5 = Finish(fifth);
+  const Node& n5 = NodeOf(s5, "c");
+  EXPECT_TRUE(n5.cached);
+  EXPECT_EQ(n5.cached_from, fourth + "/" + n4.id);
+  EXPECT_EQ(n5.output_artifacts[0].uri, n4.output_artifacts[0].uri);
 }
 
 TEST_F(EngineTest, RetryOfAFailedRunRerunsOnlyFailedNodes) {
