@@ -182,3 +182,34 @@ def test_artifact_passes_through_s3_and_reads_back(skiff, s3):
     r = call(skiff, "alice", "GET",
              f"/apis/v1beta1/runs/{run_id}/nodes/{produce}/artifacts/data:read")
     assert r.status_code == 404, r.text
+
+
+EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "pipelines")
+
+
+def test_ir_lightweight_pipeline_artifacts_in_s3(skiff, s3):
+    """The README's iris pipeline as KFP v2 IR: the train task's model directory (written where
+    the executor's `model.path` points for its s3:// URI) is uploaded under the run's prefix,
+    and the evaluate task loads it from there."""
+    with open(os.path.join(EXAMPLES, "iris-v2.yaml")) as f:
+        up = call(skiff, "alice", "POST", "/apis/v2beta1/pipelines/upload",
+                  params={"name": "iris-s3", "namespace": "team-a"},
+                  files={"uploadfile": ("iris-v2.yaml", f.read())})
+    assert up.status_code == 200, up.text
+    exp = ok(skiff, "alice", "POST", "/apis/v2beta1/experiments",
+             json={"display_name": "iris-s3", "namespace": "team-a"})
+    run = ok(skiff, "alice", "POST", "/apis/v2beta1/runs", json={
+        "display_name": "iris-s3", "experiment_id": exp["experiment_id"],
+        "pipeline_version_reference": {"pipeline_id": up.json()["pipeline_id"]},
+        "runtime_config": {"parameters": {"c": 0.5}}})
+    run_id = run["run_id"]
+
+    def done():
+        x = ok(skiff, "alice", "GET", f"/apis/v2beta1/runs/{run_id}")
+        return x if x["state"] in ("SUCCEEDED", "FAILED", "CANCELED") else None
+    final = wait_until(done, timeout=120, interval=0.2, what="the iris run")
+    tasks = {t["display_name"]: t for t in final["run_details"]["task_details"]}
+    assert final["state"] == "SUCCEEDED", [(n, t.get("error")) for n, t in tasks.items()]
+    assert tasks["evaluate"]["state"] == "SUCCEEDED"
+    keys = list_keys(s3, f"runs/team-a/{run_id}/")
+    assert any(k.endswith("/model/model.joblib") for k in keys), keys
