@@ -630,6 +630,27 @@ Result<json::value> GetRun(Kfp& kfp, const std::string& id) {
   return r;
 }
 
+// RUN as the user typed it: an id, or with -n the name of a run in that namespace (the newest
+// run of that name).
+Result<std::string> RunId(Kfp& kfp, const std::string& ref, const std::string& ns) {
+  if (ns.empty() || ref.empty()) return ref;
+  auto r = kfp.Get(V2("/runs/") + Seg(ref));
+  if (r) return ref;
+  if (r.error().code() != Code::kNotFound) return r.error();
+  json::object pred{{"key", "display_name"}, {"operation", "EQUALS"}, {"string_value", ref}};
+  std::string filter = Serialize(json::object{{"predicates", json::array{pred}}});
+  SKIFF_ASSIGN_OR_RETURN(json::value page,
+                         kfp.Get(V2("/runs") + QueryString({{"namespace", ns},
+                                                            {"filter", filter},
+                                                            {"sort_by", "created_at desc"},
+                                                            {"page_size", "1"}})));
+  if (const json::value* runs = Find(page, "runs"); runs && runs->is_array()) {
+    if (!runs->get_array().empty()) return Str(runs->get_array()[0], "run_id");
+  }
+  return NotFound("no run has the id or name \"" + ref + "\" in namespace " + ns +
+                  " (skiff runs list -n " + ns + " shows them)");
+}
+
 // Polls the run until it reaches a final state or `timeout` (0: none) passes.
 Result<json::value> WaitRun(Kfp& kfp, const std::string& id, milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -861,7 +882,9 @@ int RunsGet(const Settings& settings, const PipelinesCliOptions& o) {
   if (Status s = CheckOutput(o.output); !s.ok()) return Fail(s);
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  auto run = GetRun(*kfp, o.target);
+  auto id = RunId(*kfp, o.target, o.ns);
+  if (!id) return Fail(id.error());
+  auto run = GetRun(*kfp, *id);
   if (!run) return Fail(run.error());
   if (o.output == "json") {
     PrintJson(*run);
@@ -912,13 +935,15 @@ int RunsAction(const Settings& settings, const PipelinesCliOptions& o, const std
                const char* done) {
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  auto r = kfp->Call("POST", V2("/runs/") + Seg(o.target) + ":" + verb);
+  auto id = RunId(*kfp, o.target, o.ns);
+  if (!id) return Fail(id.error());
+  auto r = kfp->Call("POST", V2("/runs/") + Seg(*id) + ":" + verb);
   if (!r) return Fail(r.error());
-  auto run = kfp->Get(V2("/runs/") + Seg(o.target));
+  auto run = kfp->Get(V2("/runs/") + Seg(*id));
   if (run) {
-    std::printf("run %s %s (state %s)\n", o.target.c_str(), done, Str(*run, "state").c_str());
+    std::printf("run %s %s (state %s)\n", id->c_str(), done, Str(*run, "state").c_str());
   } else {
-    std::printf("run %s %s\n", o.target.c_str(), done);
+    std::printf("run %s %s\n", id->c_str(), done);
   }
   return 0;
 }
@@ -1011,7 +1036,9 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
   if (!timeout) return Fail(timeout.error());
   auto kfp = Kfp::Connect(settings);
   if (!kfp) return Fail(kfp.error());
-  const std::string& run_id = o.target;
+  auto id = RunId(*kfp, o.target, o.ns);
+  if (!id) return Fail(id.error());
+  const std::string& run_id = *id;
   auto deadline = std::chrono::steady_clock::now() + *timeout;
   std::map<std::string, LogStream> streams;  // by node id
 
@@ -1077,6 +1104,8 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
 }  // namespace
 
 PipelinesCommands::PipelinesCommands(CLI::App& app) {
+  static constexpr char kRunNamespaceHelp[] =
+      "find RUN by name in namespace NS (the newest run of that name)";
   PipelinesCliOptions& o = o_;
   auto output = [&o](CLI::App* c) {
     c->add_option("-o,--output", o.output, "json: the API's JSON (default: text)");
@@ -1145,17 +1174,20 @@ PipelinesCommands::PipelinesCommands(CLI::App& app) {
   rlist->add_option("--experiment", o.experiment, "only this experiment's runs: NAME or ID");
   output(rlist);
   auto* rget = runs_->add_subcommand("get", "show a run: state, timings and its tasks");
-  rget->add_option("run", o.target, "the run's ID")->required();
+  rget->add_option("run", o.target, "the run's ID (or NAME with -n)")->required();
+  ns(rget, kRunNamespaceHelp);
   output(rget);
   for (const char* verb : {"terminate", "retry", "archive"}) {
     std::string help = std::string(verb) + " a run";
     if (std::string_view(verb) == "retry") help = "retry a failed or canceled run's failed tasks";
     auto* c = runs_->add_subcommand(verb, help);
-    c->add_option("run", o.target, "the run's ID")->required();
+    c->add_option("run", o.target, "the run's ID (or NAME with -n)")->required();
+    ns(c, kRunNamespaceHelp);
   }
   auto* logs = runs_->add_subcommand(
       "logs", "print a task's log, or every task's (prefixed with its name) without TASK");
-  logs->add_option("run", o.target, "the run's ID")->required();
+  logs->add_option("run", o.target, "the run's ID (or NAME with -n)")->required();
+  ns(logs, kRunNamespaceHelp);
   logs->add_option("task", o.task, "the task: its name or node id (default: every task)");
   logs->add_flag("-f,--follow", o.follow,
                  "follow until the task (or the run) finishes; exit 1 unless it succeeded");

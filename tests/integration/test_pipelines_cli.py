@@ -185,6 +185,12 @@ def test_upload_run_logs_list(skiff, tmpdir_path):
     assert re.search(r"SUCCEEDED after", r.stdout), r.stdout
     greet_run = created_id(r.stdout)
     assert ok(skiff, "runs", "logs", greet_run, "say") == "hello skiff\n"
+    # A run by name, with its namespace.
+    assert run_json(skiff, greet_run)["display_name"] == "greet-run"
+    assert re.search(r"ID:\s+" + greet_run, ok(skiff, "runs", "get", "greet-run", "-n", NS))
+    assert ok(skiff, "runs", "logs", "greet-run", "say", "-n", NS) == "hello skiff\n"
+    r = cli(skiff, "runs", "get", "no-such-run", "-n", NS)
+    assert r.returncode == 1 and "no run has the id or name" in r.stderr, r.stderr
     # Without TASK: every container task, prefixed with its name.
     assert ok(skiff, "runs", "logs", greet_run) == "say | hello skiff\n"
     # -f on a finished task prints its log and exits 0 (it succeeded).
