@@ -19,14 +19,16 @@
 //       pipeline's parameter type wants it: a JSON number/bool/list/object when it parses as one
 //       and the parameter is not a STRING, else a string)
 //   skiff runs list -n NS [--experiment NAME|ID]   NAME, ID, STATE, DURATION, AGE, newest first
-//   skiff runs get RUN                        state, timings and the task tree
-//   skiff runs terminate|retry|archive RUN
-//   skiff runs logs RUN [TASK] [-f [--timeout D]]
+//   skiff runs get RUN [-n NS]                state, timings and the task tree
+//   skiff runs terminate|retry|archive RUN [-n NS]
+//   skiff runs logs RUN [TASK] [-n NS] [-f [--timeout D]]
+//       (RUN: a run id, or with -n the name of a run in NS, the newest of that name)
 //       (TASK: a display name or node id; none: every container task's log, prefixed with its
 //       name, in start order; -f follows until the task (or the run) finishes)
 //
-// Every command takes -o json: the API's JSON instead of text (lists: every page's items in one
-// object). Exit codes: 0 done; 1 an error (on stderr, with KFP's `message`); `runs create
+// upload, list, get and create take -o json: the API's JSON instead of text (lists: every page's
+// items in one object). Exit codes: 0 done; 1 an error (on stderr, with KFP's `message`); `runs
+// create
 // --wait` and `runs logs -f` exit 1 also when the run/task did not succeed or --timeout (default
 // 24h, 0 = none) passed.
 //
