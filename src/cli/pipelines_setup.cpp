@@ -101,9 +101,9 @@ Result<std::unique_ptr<PipelinesStack>> StartPipelines(const Settings& settings,
                                                       root, s3, SystemClock()));
   pipelines::ProgramLoader loader =
       [](const pipelines::Record& run) -> Result<std::shared_ptr<const pipelines::Program>> {
-    SKIFF_ASSIGN_OR_RETURN(pipelines::PipelineFile f,
-                           pipelines::ReadPipelineFile(GetString(run.spec, "manifest")));
-    return f.program;
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const pipelines::PipelineFile> f,
+                           pipelines::ReadPipelineFileCached(GetString(run.spec, "manifest")));
+    return f->program;
   };
   stack->engine = std::make_unique<pipelines::Engine>(*stack->catalog, *stack->launcher,
                                                       SystemClock(), loader, eo);

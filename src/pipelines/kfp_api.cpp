@@ -293,18 +293,17 @@ class KfpApi::Impl {
     out.reserve(recs.size());
     std::lock_guard lock(rows_mu_);
     auto& cache = rows_[static_cast<int>(kind)];
+    // Keyed by the immutable record itself: a changed record is a new pointer, and a pointer
+    // hashes far faster than an id.
     for (const RecordPtr& r : recs) {
-      auto it = cache.find(r->id);
-      if (it == cache.end() || it->second.first != r) {
-        auto row = std::make_shared<const Row>(MakeRow(kind, *r));
-        cache[r->id] = {r, row};
-        out.push_back(std::move(row));
-      } else {
-        out.push_back(it->second.second);
-      }
+      auto [it, inserted] = cache.try_emplace(r.get());
+      if (inserted) it->second = {r, std::make_shared<const Row>(MakeRow(kind, *r))};
+      out.push_back(it->second.second);
     }
     if (cache.size() > recs.size() * 2 + 1024) {
-      std::erase_if(cache, [&](const auto& e) { return catalog_.Get(kind, e.first) == nullptr; });
+      std::erase_if(cache, [&](const auto& e) {
+        return catalog_.Get(kind, e.second.first->id) != e.second.first;
+      });
     }
     return out;
   }
@@ -325,15 +324,12 @@ class KfpApi::Impl {
     auto rows = Rows(kind, recs);
     std::vector<const Row*> ptrs;
     ptrs.reserve(rows.size());
-    std::unordered_map<const Row*, const Record*> back;
-    back.reserve(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      ptrs.push_back(rows[i].get());
-      back.emplace(rows[i].get(), recs[i].get());
-    }
+    for (const auto& row : rows) ptrs.push_back(row.get());
     ListPage page = Apply(q, std::span<const Row* const>(ptrs));
     json::array items;
-    for (const Row* r : page.items) items.emplace_back(render(*back.at(r)));
+    for (const Row* r : page.items) {
+      if (RecordPtr rec = catalog_.Get(kind, r->id)) items.emplace_back(render(*rec));
+    }
     json::object out;
     if (!items.empty()) out[items_key] = std::move(items);
     out["total_size"] = page.total_size;
@@ -410,8 +406,8 @@ class KfpApi::Impl {
     if (std::string u = Str(v.spec, "package_url"); !u.empty()) {
       o["package_url"] = json::object{{"pipeline_url", u}};
     }
-    if (auto f = ReadPipelineFile(Str(v.spec, "manifest"))) {
-      o["pipeline_spec"] = f->spec;
+    if (auto f = ReadPipelineFileCached(Str(v.spec, "manifest"))) {
+      o["pipeline_spec"] = (*f)->spec;
     }
     return o;
   }
@@ -453,12 +449,12 @@ class KfpApi::Impl {
   // The run as an Argo Workflow with live node statuses (v1's workflow_manifest).
   json::object Workflow(const Record& r) const {
     json::object wf;
-    auto file = ReadPipelineFile(Str(r.spec, "manifest"));
-    if (file && file->format == "argo") {
-      wf = file->spec;
+    auto file = ReadPipelineFileCached(Str(r.spec, "manifest"));
+    if (file && (*file)->format == "argo") {
+      wf = (*file)->spec;
     } else {
       wf = json::object{{"apiVersion", "argoproj.io/v1alpha1"}, {"kind", "Workflow"}};
-      if (file) wf["spec"] = json::object{{"pipelineSpec", file->spec}};
+      if (file) wf["spec"] = json::object{{"pipelineSpec", (*file)->spec}};
     }
     json::object& md = EnsureObject(wf, "metadata");
     md.erase("generateName");
@@ -600,8 +596,8 @@ class KfpApi::Impl {
       o["pipeline_version_reference"] =
           json::object{{"pipeline_id", Str(r.spec, "pipeline_id")}, {"pipeline_version_id", v}};
       o["pipeline_version_id"] = v;
-    } else if (auto f = ReadPipelineFile(Str(r.spec, "manifest"))) {
-      o["pipeline_spec"] = f->spec;
+    } else if (auto f = ReadPipelineFileCached(Str(r.spec, "manifest"))) {
+      o["pipeline_spec"] = (*f)->spec;
     }
     json::object rc{{"pipeline_root", engine_.PipelineRoot(r.ns, r.id)}};
     if (const json::object* p = GetObject(r.spec, "parameters")) rc["parameters"] = *p;
@@ -698,8 +694,8 @@ class KfpApi::Impl {
   }
 
   // A pipeline file, checked (compiled) before anything is stored.
-  Result<PipelineFile> CheckFile(const std::string& text) const {
-    auto f = ReadPipelineFile(text);
+  Result<std::shared_ptr<const PipelineFile>> CheckFile(const std::string& text) const {
+    auto f = ReadPipelineFileCached(text);
     if (!f) return InvalidArgument("Failed to read the pipeline file: " + f.error().message());
     return f;
   }
@@ -707,8 +703,8 @@ class KfpApi::Impl {
   Result<RecordPtr> CreateVersion(const Principal& who, const Record& pipeline, std::string name,
                                   std::string description, const std::string& text,
                                   std::string package_url, std::string code_source_url) {
-    SKIFF_ASSIGN_OR_RETURN(PipelineFile f, CheckFile(text));
-    if (name.empty()) name = f.program->name();
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const PipelineFile> f, CheckFile(text));
+    if (name.empty()) name = f->program->name();
     if (name.empty()) return InvalidArgument("the pipeline version needs a name");
     for (const RecordPtr& v : catalog_.Where(Kind::kVersion, "pipeline_id", pipeline.id)) {
       if (Str(v->spec, "display_name") == name) {
@@ -718,7 +714,7 @@ class KfpApi::Impl {
     }
     json::object spec{{"pipeline_id", pipeline.id}, {"display_name", name},
                       {"description", description}, {"manifest", text},
-                      {"format", f.format},         {"parameters", ParameterList(*f.program)},
+                      {"format", f->format},        {"parameters", ParameterList(*f->program)},
                       {"owner", who.name}};
     if (!package_url.empty()) spec["package_url"] = package_url;
     if (!code_source_url.empty()) spec["code_source_url"] = code_source_url;
@@ -736,10 +732,10 @@ class KfpApi::Impl {
                                                          std::string name, std::string description,
                                                          const std::string& text,
                                                          std::string package_url) {
-    SKIFF_ASSIGN_OR_RETURN(PipelineFile f, CheckFile(text));
-    if (name.empty()) name = f.program->name();
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const PipelineFile> f, CheckFile(text));
+    if (name.empty()) name = f->program->name();
     if (name.empty()) return InvalidArgument("the pipeline needs a name");
-    if (description.empty()) description = f.program->description();
+    if (description.empty()) description = f->program->description();
     for (const RecordPtr& p : catalog_.All(Kind::kPipeline)) {
       if (p->ns == ns && Str(p->spec, "display_name") == name) {
         return AlreadyExists("Failed to create a new pipeline. The name " + name +
@@ -898,6 +894,22 @@ class KfpApi::Impl {
 
   // Run parameters converted to what the program takes: strings for Argo, typed values for IR
   // (v1beta1 gives strings; v2beta1 typed values).
+  // Whether `v` is a value of the IR parameter type `type` (KFP's protobuf Value kinds; an
+  // integral double is an integer, as the SDK writes 2.0 for 2).
+  static bool FitsType(const json::value& v, const std::string& type) {
+    if (type.empty() || type == "STRING") return v.is_string();
+    if (type == "NUMBER_INTEGER") {
+      return v.is_int64() || v.is_uint64() ||
+             (v.is_double() &&
+              v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())));
+    }
+    if (type == "NUMBER_DOUBLE") return v.is_number();
+    if (type == "BOOLEAN") return v.is_bool();
+    if (type == "LIST") return v.is_array();
+    if (type == "STRUCT") return v.is_object();
+    return true;  // a type the reader accepted but this does not know: the program checks it
+  }
+
   static Result<json::object> ConvertParameters(const Program& program, const json::object& given) {
     std::map<std::string, ParameterInfo> known;
     for (const ParameterInfo& p : program.parameters()) known[p.name] = p;
@@ -926,6 +938,10 @@ class KfpApi::Impl {
         out[k] = std::move(*parsed);
       } else {
         out[k] = v;
+      }
+      if (!FitsType(out[k], type)) {
+        return InvalidArgument("Invalid input error: parameter \"" + name + "\" is a " + type +
+                               "; " + Serialize(v).substr(0, 80) + " is not");
       }
     }
     for (const auto& [name, info] : known) {
@@ -966,9 +982,9 @@ class KfpApi::Impl {
     if (display_name.empty())
       return InvalidArgument(
           "Invalid input error: The run name is empty. Please specify a valid name");
-    SKIFF_ASSIGN_OR_RETURN(PipelineFile f, CheckFile(source.manifest));
-    SKIFF_ASSIGN_OR_RETURN(json::object params, ConvertParameters(*f.program, parameters));
-    std::string base = f.program->name();
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const PipelineFile> f, CheckFile(source.manifest));
+    SKIFF_ASSIGN_OR_RETURN(json::object params, ConvertParameters(*f->program, parameters));
+    std::string base = f->program->name();
     std::string run_name;
     for (char ch : base) {
       char c = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -985,7 +1001,7 @@ class KfpApi::Impl {
                       {"pipeline_name", source.pipeline_name},
                       {"pipeline_version_id", source.version_id},
                       {"manifest", source.manifest},
-                      {"format", f.format},
+                      {"format", f->format},
                       {"parameters", std::move(params)},
                       {"service_account",
                        service_account.empty() ? std::string("pipeline-runner") : service_account},
@@ -1136,8 +1152,8 @@ class KfpApi::Impl {
     if (std::string v = Str(j.spec, "pipeline_version_id"); !v.empty()) {
       o["pipeline_version_reference"] =
           json::object{{"pipeline_id", Str(j.spec, "pipeline_id")}, {"pipeline_version_id", v}};
-    } else if (auto f = ReadPipelineFile(Str(j.spec, "manifest"))) {
-      o["pipeline_spec"] = f->spec;
+    } else if (auto f = ReadPipelineFileCached(Str(j.spec, "manifest"))) {
+      o["pipeline_spec"] = (*f)->spec;
     }
     json::object rc;
     if (const json::object* p = GetObject(j.spec, "parameters")) rc["parameters"] = *p;
@@ -1205,8 +1221,8 @@ class KfpApi::Impl {
       return InvalidArgument(
           "Invalid input error: The recurring run name is empty. Please specify a valid name");
     }
-    SKIFF_ASSIGN_OR_RETURN(PipelineFile f, CheckFile(q.source.manifest));
-    SKIFF_ASSIGN_OR_RETURN(json::object params, ConvertParameters(*f.program, q.parameters));
+    SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const PipelineFile> f, CheckFile(q.source.manifest));
+    SKIFF_ASSIGN_OR_RETURN(json::object params, ConvertParameters(*f->program, q.parameters));
     if (experiment == nullptr) {
       SKIFF_ASSIGN_OR_RETURN(experiment, DefaultExperiment(who, q.ns));
     }
@@ -1217,7 +1233,7 @@ class KfpApi::Impl {
                       {"pipeline_name", q.source.pipeline_name},
                       {"pipeline_version_id", q.source.version_id},
                       {"manifest", q.source.manifest},
-                      {"format", f.format},
+                      {"format", f->format},
                       {"parameters", std::move(params)},
                       {"service_account", q.service_account.empty() ? std::string("pipeline-runner")
                                                                     : q.service_account},
@@ -1309,7 +1325,7 @@ class KfpApi::Impl {
   KfpApiOptions options_;
   ResourceSchema schemas_[2][kKindCount];
   std::mutex rows_mu_;  // guards rows_
-  std::unordered_map<std::string, std::pair<RecordPtr, std::shared_ptr<const Row>>>
+  std::unordered_map<const Record*, std::pair<RecordPtr, std::shared_ptr<const Row>>>
       rows_[kKindCount];
 };
 

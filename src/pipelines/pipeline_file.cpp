@@ -1,5 +1,10 @@
 #include "pipelines/pipeline_file.hpp"
 
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/crypto.hpp"
 #include "core/yaml.hpp"
 #include "pipelines/argo.hpp"
 #include "pipelines/ir.hpp"
@@ -70,6 +75,32 @@ Result<PipelineFile> ReadPipelineFile(std::string_view text) {
                            " YAML documents; expected the pipeline (and its platform spec)");
   }
   return FromDocuments(*objects[0], objects.size() == 2 ? objects[1] : nullptr);
+}
+
+Result<std::shared_ptr<const PipelineFile>> ReadPipelineFileCached(std::string_view text) {
+  constexpr size_t kEntries = 256;
+  static std::mutex mu;  // guards lru and index
+  static std::list<std::pair<std::string, std::shared_ptr<const PipelineFile>>> lru;
+  static std::unordered_map<std::string, decltype(lru)::iterator> index;
+  std::string key = Sha256(text);
+  {
+    std::lock_guard lock(mu);
+    if (auto it = index.find(key); it != index.end()) {
+      lru.splice(lru.begin(), lru, it->second);
+      return it->second->second;
+    }
+  }
+  SKIFF_ASSIGN_OR_RETURN(PipelineFile f, ReadPipelineFile(text));
+  auto shared = std::make_shared<const PipelineFile>(std::move(f));
+  std::lock_guard lock(mu);
+  if (auto it = index.find(key); it != index.end()) return it->second->second;
+  lru.emplace_front(key, shared);
+  index[key] = lru.begin();
+  if (lru.size() > kEntries) {
+    index.erase(lru.back().first);
+    lru.pop_back();
+  }
+  return shared;
 }
 
 Result<PipelineFile> ReadPipelineJson(const json::value& value) {

@@ -5,7 +5,7 @@
 // The format is recognized from the content; the result is compiled (argo.hpp / ir.hpp), so an
 // upload is refused with the reason (naming the field) when a local run could not run it.
 //
-// Threading: pure; thread-safe.
+// Threading: thread-safe (the cache has its own lock).
 
 #include <memory>
 #include <string>
@@ -27,6 +27,10 @@ struct PipelineFile {
 };
 
 Result<PipelineFile> ReadPipelineFile(std::string_view text);
+// The same, remembered by the text's SHA-256 (the last 256 distinct files), for the API and the
+// engine, which read the same manifests again and again (every run of a pipeline, every GET of
+// a run). Errors are not remembered.
+Result<std::shared_ptr<const PipelineFile>> ReadPipelineFileCached(std::string_view text);
 // The same from a parsed JSON value (the v2beta1 API's pipeline_spec).
 Result<PipelineFile> ReadPipelineJson(const json::value& value);
 

@@ -532,3 +532,23 @@ def test_namespace_concurrent_runs_quota(env):
     wait_run(env, "ops", second, states=("RUNNING",), timeout=20)
     env.ok("ops", "POST", f"/apis/v1beta1/runs/{second}/terminate")
     assert wait_run(env, "ops", second, timeout=30)["state"] == "CANCELED"
+
+
+def test_v2_parameters_must_match_their_types(env):
+    with open(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "pipelines",
+                           "iris-v2.yaml")) as f:
+        r = env.upload("alice", f.read(), "iris-types", v="v2beta1")
+    assert r.status_code == 200, r.text
+    pid = r.json()["pipeline_id"]
+    exp = env.ok("alice", "POST", "/apis/v2beta1/experiments",
+                 json={"display_name": "types", "namespace": "team-a"})
+    for bad in ["abc", True, [1], {"x": 1}]:
+        r = env.call("alice", "POST", "/apis/v2beta1/runs", json={
+            "display_name": "typed", "experiment_id": exp["experiment_id"],
+            "pipeline_version_reference": {"pipeline_id": pid},
+            "runtime_config": {"parameters": {"c": bad}}})
+        assert r.status_code == 400, (bad, r.text)
+        assert "NUMBER_DOUBLE" in r.json()["message"] and "\"c\"" in r.json()["message"]
+    # Nothing was created.
+    runs = env.ok("alice", "GET", "/apis/v2beta1/runs", params={"experiment_id": exp["experiment_id"]})
+    assert runs.get("runs", []) == []
