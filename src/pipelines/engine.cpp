@@ -7,9 +7,11 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 #include <variant>
@@ -122,7 +124,24 @@ class Engine::Impl {
     // returns only when a GET shows the run running again.
     std::shared_ptr<std::promise<Status>> done;
   };
-  using Event = std::variant<TaskDone, Submitted, Terminated, Retried>;
+  // A job started a task (or could not).
+  struct Launched {
+    std::string run_id;
+    std::string node_id;
+    int attempt;
+    Result<std::unique_ptr<TaskHandle>> handle;
+  };
+  // A job read a finished task's outputs and stored its artifacts.
+  struct Collected {
+    std::string run_id;
+    std::string node_id;
+    int attempt;
+    Status status;
+    json::object parameters;
+    std::vector<Artifact> artifacts;
+    std::optional<std::string> result;
+  };
+  using Event = std::variant<TaskDone, Submitted, Terminated, Retried, Launched, Collected>;
 
   struct ActiveRun {
     RecordPtr record;
@@ -147,6 +166,7 @@ class Engine::Impl {
       Resume(r);
     }
     PersistDirty();
+    for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
     thread_ = std::thread([this] { Loop(); });
     return Status();
   }
@@ -158,7 +178,58 @@ class Engine::Impl {
       stopping_ = true;
     }
     cv_.notify_all();
+    jobs_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    for (std::thread& w : workers_) w.join();
+    workers_.clear();
+    // Tasks started by jobs whose news the loop never handled.
+    std::lock_guard lock(mu_);
+    for (Event& e : events_) {
+      if (auto* l = std::get_if<Launched>(&e); l != nullptr && l->handle) (*l->handle)->Kill();
+    }
+    events_.clear();
+  }
+
+  // Runs `job` on a worker thread (it must end with FinishJob).
+  void SubmitJob(std::function<void()> job) {
+    {
+      std::lock_guard lock(mu_);
+      ++jobs_in_flight_;
+      jobs_.push_back(std::move(job));
+    }
+    jobs_cv_.notify_one();
+  }
+
+  // A job's outcome for the loop. False (and `e` left with the caller) when the engine is
+  // stopping.
+  bool FinishJob(Event& e) {
+    {
+      std::lock_guard lock(mu_);
+      --jobs_in_flight_;
+      if (stopping_) return false;
+      events_.push_back(std::move(e));
+    }
+    cv_.notify_all();
+    return true;
+  }
+
+  bool Stopping() {
+    std::lock_guard lock(mu_);
+    return stopping_;
+  }
+
+  void WorkerLoop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mu_);
+        jobs_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        if (stopping_) return;  // queued jobs are dropped: a restart redoes their nodes
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
   }
 
   void Post(Event e) {
@@ -171,7 +242,8 @@ class Engine::Impl {
 
   void WaitIdle() {
     std::unique_lock lock(mu_);
-    idle_cv_.wait(lock, [&] { return (events_.empty() && idle_) || stopping_; });
+    idle_cv_.wait(lock,
+                  [&] { return (events_.empty() && idle_ && jobs_in_flight_ == 0) || stopping_; });
   }
 
   std::string RunDir(const std::string& ns, const std::string& run_id) const {
@@ -202,8 +274,16 @@ class Engine::Impl {
   EngineOptions options_;
   ArtifactStore* store_;  // options_.artifacts
 
-  std::mutex mu_;  // guards events_, stopping_, idle_
+  std::mutex mu_;  // guards events_, stopping_, idle_, jobs_, jobs_in_flight_
   std::condition_variable cv_;
+  // Jobs that block on files or the network (preparing a task's inputs and starting it;
+  // reading its outputs and storing its artifacts) run on workers, so that a slow artifact
+  // store (S3) delays only the tasks that use it, never the loop.
+  static constexpr int kWorkers = 4;
+  std::condition_variable jobs_cv_;
+  std::deque<std::function<void()>> jobs_;
+  int jobs_in_flight_ = 0;  // queued or running
+  std::vector<std::thread> workers_;
   std::condition_variable idle_cv_;
   std::deque<Event> events_;
   bool stopping_ = false;
@@ -262,7 +342,9 @@ class Engine::Impl {
     }
     // Stopping: kill what runs; the next Start re-runs or fails it by its retry policy.
     for (auto& [id, run] : runs_) {
-      for (auto& [node, handle] : run.running) handle->Kill();
+      for (auto& [node, handle] : run.running) {
+        if (handle) handle->Kill();
+      }
     }
     runs_.clear();
     std::lock_guard lock(mu_);
@@ -296,6 +378,10 @@ class Engine::Impl {
       }
     } else if (auto* d = std::get_if<TaskDone>(&e)) {
       OnTaskDone(*d);
+    } else if (auto* l = std::get_if<Launched>(&e)) {
+      OnLaunched(*l);
+    } else if (auto* c = std::get_if<Collected>(&e)) {
+      OnCollected(*c);
     } else if (auto* t = std::get_if<Terminated>(&e)) {
       auto it = runs_.find(t->run_id);
       if (it == runs_.end()) return;
@@ -304,7 +390,9 @@ class Engine::Impl {
         run.state.shutdown = "Terminate";
         run.dirty = true;
       }
-      for (auto& [node, handle] : run.running) handle->Kill();
+      for (auto& [node, handle] : run.running) {
+        if (handle) handle->Kill();
+      }
     } else if (auto* r = std::get_if<Retried>(&e)) {
       r->done->set_value(RetryNow(r->run_id));
     }
@@ -425,7 +513,9 @@ class Engine::Impl {
         now >= s.started_at_ms + run.program->deadline_ms()) {
       s.shutdown = "Terminate";
       s.state["deadlineExceeded"] = true;
-      for (auto& [node, handle] : run.running) handle->Kill();
+      for (auto& [node, handle] : run.running) {
+        if (handle) handle->Kill();
+      }
       run.dirty = true;
     }
     for (int round = 0; round < 1000; ++round) {
@@ -435,7 +525,9 @@ class Engine::Impl {
         s.phase = RunPhase::kError;
         s.message = st.message();
         s.finished_at_ms = now;
-        for (auto& [node, handle] : run.running) handle->Kill();
+        for (auto& [node, handle] : run.running) {
+          if (handle) handle->Kill();
+        }
         run.dirty = true;
         return;
       }
@@ -605,11 +697,11 @@ class Engine::Impl {
     return NodeDir(run, node.id) + "/a" + std::to_string(node.attempts);
   }
 
-  Status Prepare(const ActiveRun& run, const Node& node, const std::string& root) {
+  // On a worker: nothing but the arguments and the (thread-safe) store.
+  Status Prepare(const LaunchSpec& l, const std::string& root) {
     std::error_code ec;
     fs::remove_all(root, ec);
     SKIFF_RETURN_IF_ERROR(EnsureDirectory(root + "/tmp", 0700));
-    const LaunchSpec& l = *node.launch;
     for (const InputFile& f : l.files) {
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
       fs::create_directories(fs::path(host).parent_path(), ec);
@@ -625,7 +717,6 @@ class Engine::Impl {
       if (s.code() == Code::kNotFound) continue;
       if (!s.ok()) return s.WithPrefix("input artifact \"" + a.name + "\"");
     }
-    (void)run;
     return Status();
   }
 
@@ -654,33 +745,80 @@ class Engine::Impl {
     p.extra_path_dirs = options_.extra_path_dirs;
     p.exposed_dirs = options_.exposed_dirs;
     int attempt = node->attempts;
-    Status prepared = Prepare(run, *node, root);
-    Result<std::unique_ptr<TaskHandle>> handle =
-        prepared.ok()
-            ? launcher_.Start(
-                  p,
-                  [box = box_, run_id = l.run_id, node_id = l.node_id, attempt](TaskExit exit) {
-                    // The engine may be gone (destroyed while its last tasks were
-                    // being killed): the box then holds null.
-                    std::lock_guard lock(box->mu);
-                    if (box->impl != nullptr) {
-                      box->impl->Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
-                    }
-                  })
-            : Result<std::unique_ptr<TaskHandle>>(prepared);
-    if (!handle) {
-      TaskExit exit;
-      exit.start_error = handle.error().message();
-      run.running.erase(node->id);
-      --running_tasks_;
-      FinishAttempt(run, *node, exit, /*error=*/true, exit.start_error);
+    SubmitJob([this, run_id = l.run_id, node_id = l.node_id, attempt, p = std::move(p),
+               spec = *node->launch, root]() {
+      Result<std::unique_ptr<TaskHandle>> handle = Status();
+      if (Stopping()) {
+        handle = Unavailable("skiff is stopping");
+      } else if (Status prepared = Prepare(spec, root); !prepared.ok()) {
+        handle = prepared;
+      } else {
+        handle = launcher_.Start(p, [box = box_, run_id, node_id, attempt](TaskExit exit) {
+          // The engine may be gone (destroyed while its last tasks were being killed): the box
+          // then holds null.
+          std::lock_guard lock(box->mu);
+          if (box->impl != nullptr) {
+            box->impl->Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
+          }
+        });
+      }
+      Event e = Launched{run_id, node_id, attempt, std::move(handle)};
+      if (!FinishJob(e)) {
+        auto& h = std::get<Launched>(e).handle;
+        if (h) (*h)->Kill();
+      }
+    });
+  }
+
+  void OnLaunched(Launched& l) {
+    auto it = runs_.find(l.run_id);
+    ActiveRun* run = it == runs_.end() ? nullptr : &it->second;
+    Node* node = run != nullptr ? run->state.Find(l.node_id) : nullptr;
+    // Current unless the task already reported its end, or the run moved on without it.
+    bool current = node != nullptr && node->phase == NodePhase::kRunning &&
+                   node->attempts == l.attempt && run->running.contains(l.node_id) &&
+                   run->running[l.node_id] == nullptr;
+    if (!current) {
+      if (l.handle) (*l.handle)->Kill();
       return;
     }
-    node->state["pid"] = static_cast<int64_t>((*handle)->pid());
-    node->state["startTicks"] = (*handle)->start_time_ticks();
+    if (!l.handle) {
+      TaskExit exit;
+      exit.start_error = l.handle.error().message();
+      run->running.erase(node->id);
+      --running_tasks_;
+      FinishAttempt(*run, *node, exit, /*error=*/true, exit.start_error);
+      return;
+    }
+    node->state["pid"] = static_cast<int64_t>((*l.handle)->pid());
+    node->state["startTicks"] = (*l.handle)->start_time_ticks();
+    run->dirty = true;
+    std::unique_ptr<TaskHandle>& slot = run->running[node->id];
+    slot = std::move(*l.handle);
+    if (!run->state.shutdown.empty() || Finished(run->state)) slot->Kill();
+  }
+
+  void OnCollected(Collected& c) {
+    auto it = runs_.find(c.run_id);
+    if (it == runs_.end()) return;
+    ActiveRun& run = it->second;
+    Node* node = run.state.Find(c.node_id);
+    if (node == nullptr || node->phase != NodePhase::kRunning || node->attempts != c.attempt ||
+        run.running.contains(c.node_id)) {
+      return;
+    }
+    node->output_parameters = std::move(c.parameters);
+    node->output_artifacts = std::move(c.artifacts);
+    node->result = std::move(c.result);
     run.dirty = true;
-    run.running[node->id] = std::move(*handle);
-    if (!run.state.shutdown.empty()) run.running[node->id]->Kill();
+    if (c.status.ok()) {
+      node->phase = NodePhase::kSucceeded;
+      node->finished_at_ms = Now();
+      node->message.clear();
+      StoreCache(run, *node);
+      return;
+    }
+    FinishAttempt(run, *node, TaskExit{}, /*error=*/true, c.status.message());
   }
 
   void OnTaskDone(TaskDone& d) {
@@ -699,16 +837,20 @@ class Engine::Impl {
       node->exit_code = d.exit.exit_code;
     }
     if (d.exit.ok()) {
-      Status collected = Collect(run, *node, d.exit);
-      if (collected.ok()) {
-        node->phase = NodePhase::kSucceeded;
-        node->finished_at_ms = Now();
-        node->message.clear();
-        StoreCache(run, *node);
-        run.dirty = true;
-        return;
-      }
-      FinishAttempt(run, *node, d.exit, /*error=*/true, collected.message());
+      // The node stays Running until its outputs are read and its artifacts stored.
+      run.dirty = true;
+      SubmitJob([this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
+                 attempt = d.attempt]() mutable {
+        Status st = Collect(ctx, copy, exit);
+        Event e = Collected{ctx.run_id,
+                            copy.id,
+                            attempt,
+                            std::move(st),
+                            std::move(copy.output_parameters),
+                            std::move(copy.output_artifacts),
+                            std::move(copy.result)};
+        FinishJob(e);
+      });
       return;
     }
     if (d.exit.killed && !run.state.shutdown.empty()) {
@@ -743,9 +885,11 @@ class Engine::Impl {
     node.finished_at_ms = Now();
   }
 
-  Status Collect(ActiveRun& run, Node& node, const TaskExit& exit) {
+  // On a worker: reads only its arguments; writes the store.
+  Status Collect(const RunContext& ctx, Node& node, const TaskExit& exit) {
     const LaunchSpec& l = *node.launch;
-    std::string root = AttemptRoot(run, node);
+    std::string root =
+        RunDir(ctx.ns, ctx.run_id) + "/" + node.id + "/a" + std::to_string(node.attempts);
     node.output_parameters.clear();
     node.output_artifacts.clear();
     for (const OutputFile& f : l.output_parameters) {
@@ -780,7 +924,7 @@ class Engine::Impl {
         bool s3 = store_->Root().rfind("s3://", 0) == 0;
         uri = (s3 ? "s3://" : "file:///") + f.path.substr(kLocalArtifactPrefix.size());
       } else {
-        uri = run.ctx.pipeline_root + "/" + node.id + "/" + f.name;
+        uri = ctx.pipeline_root + "/" + node.id + "/" + f.name;
       }
       if (!store_->Owns(uri)) {
         return InvalidArgument("output artifact \"" + f.name + "\": " + uri +

@@ -14,10 +14,12 @@
 // attempt's root: its /tmp). Artifacts go to the ArtifactStore (artifact_store.hpp): under
 // DATA/artifacts/NS/RUN/... (file:// URIs) by default, or s3://bucket/prefix/NS/RUN/...; inputs
 // are copied (downloaded) into the task before it starts, outputs stored (uploaded) after it
-// ends, on the engine thread.
+// ends (the node stays Running until then), on a few worker threads: a slow store delays only
+// the tasks that wait for it.
 //
-// Threading: one engine thread owns all run states; public methods are thread-safe and return
-// at once (they queue work), except Start/Stop.
+// Threading: one engine thread owns all run states; workers only prepare, start and collect
+// tasks from copies and report back to it. Public methods are thread-safe and return at once
+// (they queue work), except Start/Stop (Stop waits for the jobs in progress).
 
 #include <functional>
 #include <memory>
@@ -74,8 +76,8 @@ class Engine {
   // Re-runs the failed part of a finished, failed run (Argo's retry: failed nodes and what
   // depends on them run again; succeeded ones are kept). FailedPrecondition unless it failed.
   Status Retry(const std::string& run_id);
-  // Waits until nothing is queued and no run can make progress without a process ending or a
-  // timer firing (tests and benchmarks).
+  // Waits until nothing is queued, no job (inputs, start, outputs) is in progress and no run
+  // can make progress without a process ending or a timer firing (tests and benchmarks).
   void WaitIdle();
 
   // Host path of a node's log (may not exist yet).

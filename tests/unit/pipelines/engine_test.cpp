@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <mutex>
@@ -223,7 +224,9 @@ class EngineTest : public ::testing::Test {
   }
 
   // Waits for the run to finish and returns its state.
-  RunState Finish(const std::string& run_id, std::chrono::milliseconds timeout = 30s) {
+  // `idle`: then also waits for the engine to be idle (WaitIdle also waits for jobs in flight).
+  RunState Finish(const std::string& run_id, std::chrono::milliseconds timeout = 30s,
+                  bool idle = true) {
     EXPECT_TRUE(WaitUntil(
         [&] {
           RunState s = State(run_id);
@@ -231,7 +234,7 @@ class EngineTest : public ::testing::Test {
         },
         timeout))
         << "run did not finish";
-    engine_->WaitIdle();
+    if (idle) engine_->WaitIdle();
     return State(run_id);
   }
 
@@ -702,6 +705,65 @@ TEST_F(EngineTest, EngineDestroyedBeforeItsKilledTasksReportIsSafe) {
   engine_.reset();
   launcher_->Shutdown();  // waits for every done(), which now finds no engine
   EXPECT_EQ(NodeOf(State(id), "slow").phase, NodePhase::kRunning);
+}
+
+// A store whose Put waits until the test opens it (a slow or stuck S3).
+class GatedStore : public ArtifactStore {
+ public:
+  explicit GatedStore(std::string dir) : inner_(MakeLocalArtifactStore(std::move(dir))) {}
+  std::string Root() const override { return inner_->Root(); }
+  bool Owns(std::string_view uri) const override { return inner_->Owns(uri); }
+  Status Put(const std::string& host_path, const std::string& uri) override {
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    cv_.wait_for(lock, 30s, [&] { return open_; });
+    return inner_->Put(host_path, uri);
+  }
+  Status CopyTo(const std::string& uri, const std::string& dest) override {
+    return inner_->CopyTo(uri, dest);
+  }
+  Result<bool> Exists(const std::string& uri) override { return inner_->Exists(uri); }
+  Result<LocalArtifact> Open(const std::string& uri) override { return inner_->Open(uri); }
+  std::string HostPath(std::string_view uri) const override { return inner_->HostPath(uri); }
+  void OpenGate() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  int waiting() {
+    std::lock_guard lock(mu_);
+    return waiting_;
+  }
+
+ private:
+  std::unique_ptr<ArtifactStore> inner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+  int waiting_ = 0;
+};
+
+// Storing artifacts happens off the engine's thread: while one task's upload hangs, other runs
+// progress and Terminate is handled.
+TEST_F(EngineTest, ASlowArtifactStoreDelaysOnlyItsOwnTask) {
+  auto store = std::make_shared<GatedStore>(options_.data_dir + "/artifacts");
+  options_.artifacts = store;
+  StartEngine();
+  LaunchSpec l = Sh("printf x > /tmp/a");
+  l.output_artifacts = {Out("a", "/tmp/a")};
+  std::string slow = Submit(P({S("up", l)}));
+  ASSERT_TRUE(WaitUntil([&] { return store->waiting() == 1; }));
+  std::string quick = Submit(P({S("q", "true")}));
+  EXPECT_EQ(Finish(quick, 10s, /*idle=*/false).phase, RunPhase::kSucceeded);
+  std::string doomed = Submit(P({S("slow", "sleep 30")}));
+  WaitRunning(doomed, "slow");
+  ASSERT_TRUE(engine_->Terminate(doomed).ok());
+  EXPECT_EQ(Finish(doomed, 10s, /*idle=*/false).phase, RunPhase::kFailed);
+  EXPECT_EQ(NodeOf(State(slow), "up").phase, NodePhase::kRunning);  // still storing
+  store->OpenGate();
+  RunState s = Finish(slow);
+  EXPECT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  ASSERT_EQ(NodeOf(s, "up").output_artifacts.size(), 1u);
 }
 
 TEST_F(EngineTest, ArtifactsGoToS3AndComeBackFromIt) {
