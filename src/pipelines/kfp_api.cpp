@@ -731,7 +731,8 @@ class KfpApi::Impl {
   Result<std::pair<RecordPtr, RecordPtr>> CreatePipeline(const Principal& who, std::string ns,
                                                          std::string name, std::string description,
                                                          const std::string& text,
-                                                         std::string package_url) {
+                                                         std::string package_url,
+                                                         std::string version_name = {}) {
     SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const PipelineFile> f, CheckFile(text));
     if (name.empty()) name = f->program->name();
     if (name.empty()) return InvalidArgument("the pipeline needs a name");
@@ -748,7 +749,8 @@ class KfpApi::Impl {
                                                         {"description", description},
                                                         {"owner", who.name},
                                                         {"package_url", package_url}}));
-    auto v = CreateVersion(who, *p, name, description, text, package_url, "");
+    auto v = CreateVersion(who, *p, version_name.empty() ? name : version_name, description, text,
+                           package_url, "");
     if (!v) {
       (void)catalog_.Delete({{Kind::kPipeline, p->id}});
       return v.error();
@@ -1834,7 +1836,8 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
       if (name.empty()) name = GetString(*pl, "name");
       SKIFF_ASSIGN_OR_RETURN(auto created,
                              CreatePipeline(c.who, ns, name, GetString(*pl, "description"), text,
-                                            GetString(*pv, "package_url.pipeline_url")));
+                                            GetString(*pv, "package_url.pipeline_url"),
+                                            GetString(*pv, "display_name")));
       return PipelineV2(*created.first);
     }
     if (s.size() == 2 && s[1] == "upload" && m == "POST") return Upload(c, false);

@@ -19,6 +19,7 @@ import time
 
 import pytest
 import requests
+import yaml
 
 from conftest import start_trusted_header_skiff, wait_until
 
@@ -552,3 +553,65 @@ def test_v2_parameters_must_match_their_types(env):
     # Nothing was created.
     runs = env.ok("alice", "GET", "/apis/v2beta1/runs", params={"experiment_id": exp["experiment_id"]})
     assert runs.get("runs", []) == []
+
+
+@pytest.fixture
+def file_server(tmp_path):
+    """Serves tmp_path over HTTP on 127.0.0.1 (create-from-URL endpoints fetch from it)."""
+    import functools
+    import http.server
+    import threading
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=httpd.serve_forever, daemon=True)
+    t.start()
+    yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_create_from_url_and_the_remaining_pipeline_endpoints(env, file_server):
+    root, url = file_server
+    (root / "echo.yaml").write_text(ECHO_WORKFLOW)
+    (root / "echo2.yaml").write_text(ECHO_WORKFLOW.replace("value: hello", "value: hi"))
+    # v1: a pipeline from a URL, then a version from a URL, and the version's template.
+    p = env.ok("alice", "POST", "/apis/v1beta1/pipelines",
+               json={"name": "from-url", "url": {"pipeline_url": f"{url}/echo.yaml"}})
+    assert p["url"]["pipeline_url"] == f"{url}/echo.yaml"
+    v = env.ok("alice", "POST", "/apis/v1beta1/pipeline_versions", json={
+        "name": "second", "package_url": {"pipeline_url": f"{url}/echo2.yaml"},
+        "resource_references": [{"key": {"type": "PIPELINE", "id": p["id"]},
+                                 "relationship": "OWNER"}]})
+    t = env.ok("alice", "GET", f"/apis/v1beta1/pipeline_versions/{v['id']}/templates")
+    assert "value: hi" in t["template"]
+    # A URL that does not answer 200, or is not http(s): 400, nothing stored.
+    for bad in [f"{url}/missing.yaml", "file:///etc/passwd"]:
+        r = env.call("alice", "POST", "/apis/v1beta1/pipelines",
+                     json={"name": "bad-url", "url": {"pipeline_url": bad}})
+        assert r.status_code == 400, r.text
+    assert env.call("alice", "GET", "/apis/v2beta1/pipelines/names/bad-url").status_code == 404
+    # v2: a pipeline without versions, a version from a pipeline_spec, the pipeline+version
+    # bundle, and delete refused while versions exist (unless cascade).
+    bare = env.ok("alice", "POST", "/apis/v2beta1/pipelines",
+                  json={"display_name": "bare", "description": "no versions yet"})
+    spec = yaml.safe_load(ECHO_WORKFLOW)
+    ver = env.ok("alice", "POST", f"/apis/v2beta1/pipelines/{bare['pipeline_id']}/versions",
+                 json={"display_name": "v1", "pipeline_spec": spec})
+    assert ver["pipeline_id"] == bare["pipeline_id"] and ver["pipeline_spec"]["kind"] == "Workflow"
+    r = env.call("alice", "DELETE", f"/apis/v2beta1/pipelines/{bare['pipeline_id']}")
+    assert r.status_code == 400 and "versions" in r.json()["message"]
+    env.ok("alice", "DELETE",
+           f"/apis/v2beta1/pipelines/{bare['pipeline_id']}/versions/{ver['pipeline_version_id']}")
+    env.ok("alice", "DELETE", f"/apis/v2beta1/pipelines/{bare['pipeline_id']}")
+    both = env.ok("alice", "POST", "/apis/v2beta1/pipelines/create", json={
+        "pipeline": {"display_name": "bundle"},
+        "pipeline_version": {"display_name": "b1", "pipeline_spec": spec}})
+    vs = env.ok("alice", "GET", f"/apis/v2beta1/pipelines/{both['pipeline_id']}/versions")
+    assert [x["display_name"] for x in vs["pipeline_versions"]] == ["b1"]
+    env.ok("alice", "DELETE", f"/apis/v2beta1/pipelines/{both['pipeline_id']}?cascade=true")
+    assert env.call("alice", "GET", f"/apis/v2beta1/pipelines/{both['pipeline_id']}").status_code == 404
+    # Unknown paths and methods are KFP-shaped 404s, not the Kubernetes API's.
+    r = env.call("alice", "GET", "/apis/v1beta1/nonsense")
+    assert r.status_code == 404 and "code" in r.json()
+    r = env.call("alice", "PATCH", "/apis/v2beta1/runs")
+    assert r.status_code == 404
