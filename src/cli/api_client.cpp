@@ -1,5 +1,8 @@
 #include "cli/api_client.hpp"
 
+#include <algorithm>
+#include <cstdio>
+
 #include "cli/settings.hpp"
 #include "core/fs.hpp"
 #include "core/json.hpp"
@@ -252,6 +255,27 @@ int Fail(const Status& s) {
   if (msg.rfind("error: ", 0) != 0 && msg.rfind("Error from server", 0) != 0) msg = "error: " + msg;
   std::fprintf(stderr, "%s\n", msg.c_str());
   return 1;
+}
+
+void PrintColumns(const std::vector<std::vector<std::string>>& rows) {
+  if (rows.empty()) return;
+  std::vector<size_t> widths(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < widths.size(); ++i) {
+      widths[i] = std::max(widths[i], r[i].size());
+    }
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size() && i < widths.size()) {
+        line += std::string(widths[i] - r[i].size() + 3, ' ');
+      }
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::printf("%s\n", line.c_str());
+  }
 }
 
 }  // namespace skiff::cli

@@ -63,6 +63,10 @@ Status ServerError(const http::ClientResponse& response);
 // as it is), and returns the exit code 1.
 int Fail(const Status& s);
 
+// Prints rows as kubectl does: columns padded, three spaces apart, no trailing blanks (the first
+// row is the header, upper-case by the caller).
+void PrintColumns(const std::vector<std::vector<std::string>>& rows);
+
 // Where client commands find the server: --server / SKIFF_SERVER, else the local `addr` (https
 // when the server's private CA is at hand), and the CA file to trust for https.
 struct ServerEndpoint {

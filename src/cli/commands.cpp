@@ -32,24 +32,6 @@ std::string Upper(std::string s) {
   return s;
 }
 
-// Prints rows as kubectl does: upper-case headers, columns padded, three spaces apart.
-void PrintColumns(const std::vector<std::vector<std::string>>& rows) {
-  if (rows.empty()) return;
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < widths.size(); ++i)
-      widths[i] = std::max(widths[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
-    }
-    std::printf("%s\n", line.c_str());
-  }
-}
-
 Result<std::string> ReadInput(const std::string& file) {
   if (file == "-") {
     std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());

@@ -197,25 +197,6 @@ std::string When(std::optional<SysClock::time_point> t) {
   return s;
 }
 
-// Columns as kubectl prints them: padded, three spaces apart.
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  if (rows.empty()) return;
-  std::vector<size_t> widths(rows[0].size(), 0);
-  for (const auto& r : rows) {
-    for (size_t i = 0; i < r.size() && i < widths.size(); ++i)
-      widths[i] = std::max(widths[i], r[i].size());
-  }
-  for (const auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) {
-      line += r[i];
-      if (i + 1 < r.size()) line += std::string(widths[i] - r[i].size() + 3, ' ');
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::printf("%s\n", line.c_str());
-  }
-}
-
 void PrintField(const char* label, const std::string& value) {
   if (value.empty()) return;
   std::printf("%-13s %s\n", (std::string(label) + ":").c_str(), value.c_str());
@@ -517,7 +498,7 @@ int PipelinesList(const Settings& settings, const PipelinesCliOptions& o) {
     rows.push_back(
         {Str(p, "display_name"), Str(p, "pipeline_id"), count, When(Time(p, "created_at"))});
   }
-  PrintTable(rows);
+  PrintColumns(rows);
   return 0;
 }
 
@@ -546,7 +527,7 @@ int PipelinesGet(const Settings& settings, const PipelinesCliOptions& o) {
       rows.push_back({"  " + Str(v, "display_name"), Str(v, "pipeline_version_id"),
                       When(Time(v, "created_at"))});
     }
-    PrintTable(rows);
+    PrintColumns(rows);
   } else {
     std::printf("Versions:    none\n");
   }
@@ -595,7 +576,7 @@ int ExperimentsList(const Settings& settings, const PipelinesCliOptions& o) {
     rows.push_back({Str(e, "display_name"), Str(e, "experiment_id"), Str(e, "storage_state"),
                     When(Time(e, "created_at")), When(Time(e, "last_run_created_at"))});
   }
-  PrintTable(rows);
+  PrintColumns(rows);
   return 0;
 }
 
@@ -780,7 +761,7 @@ int RunsList(const Settings& settings, const PipelinesCliOptions& o) {
     rows.push_back({Str(r, "display_name"), Str(r, "run_id"), state,
                     Duration(created, Time(r, "finished_at")), Age(created)});
   }
-  PrintTable(rows);
+  PrintColumns(rows);
   return 0;
 }
 
@@ -875,7 +856,7 @@ void PrintTaskTree(const std::vector<json::value>& tasks) {
     }
   };
   walk("", 0);
-  PrintTable(rows);
+  PrintColumns(rows);
 }
 
 int RunsGet(const Settings& settings, const PipelinesCliOptions& o) {
