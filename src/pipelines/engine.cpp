@@ -837,8 +837,8 @@ class Engine::Impl {
       node->exit_code = d.exit.exit_code;
     }
     if (d.exit.ok()) {
-      // The node stays Running until its outputs are read and its artifacts stored.
-      run.dirty = true;
+      // The node stays Running until its outputs are read and its artifacts stored (saved with
+      // that outcome: one store write per task end, not two).
       SubmitJob([this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
                  attempt = d.attempt]() mutable {
         Status st = Collect(ctx, copy, exit);
