@@ -166,7 +166,11 @@ class Engine::Impl {
       Resume(r);
     }
     PersistDirty();
-    for (int i = 0; i < kWorkers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+    for (int lane = 0; lane < 2; ++lane) {
+      for (int i = 0; i < kWorkers[lane]; ++i) {
+        workers_.emplace_back([this, lane] { WorkerLoop(lane); });
+      }
+    }
     thread_ = std::thread([this] { Loop(); });
     return Status();
   }
@@ -191,13 +195,15 @@ class Engine::Impl {
   }
 
   // Runs `job` on a worker thread (it must end with FinishJob).
-  void SubmitJob(std::function<void()> job) {
+  // `transfers`: the job moves artifacts through the store (may be slow: S3); others go to
+  // their own workers so that stuck transfers never hold up tasks that need none.
+  void SubmitJob(std::function<void()> job, bool transfers) {
     {
       std::lock_guard lock(mu_);
       ++jobs_in_flight_;
-      jobs_.push_back(std::move(job));
+      jobs_[transfers ? 1 : 0].push_back(std::move(job));
     }
-    jobs_cv_.notify_one();
+    jobs_cv_.notify_all();
   }
 
   // A job's outcome for the loop. False (and `e` left with the caller) when the engine is
@@ -218,15 +224,16 @@ class Engine::Impl {
     return stopping_;
   }
 
-  void WorkerLoop() {
+  void WorkerLoop(int lane) {
+    std::deque<std::function<void()>>& queue = jobs_[lane];
     for (;;) {
       std::function<void()> job;
       {
         std::unique_lock lock(mu_);
-        jobs_cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+        jobs_cv_.wait(lock, [&] { return stopping_ || !queue.empty(); });
         if (stopping_) return;  // queued jobs are dropped: a restart redoes their nodes
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        job = std::move(queue.front());
+        queue.pop_front();
       }
       job();
     }
@@ -279,9 +286,10 @@ class Engine::Impl {
   // Jobs that block on files or the network (preparing a task's inputs and starting it;
   // reading its outputs and storing its artifacts) run on workers, so that a slow artifact
   // store (S3) delays only the tasks that use it, never the loop.
-  static constexpr int kWorkers = 4;
+  // Workers per lane: 0 = jobs without artifact transfers, 1 = with.
+  static constexpr int kWorkers[2] = {2, 4};
   std::condition_variable jobs_cv_;
-  std::deque<std::function<void()>> jobs_;
+  std::deque<std::function<void()>> jobs_[2];
   int jobs_in_flight_ = 0;  // queued or running
   std::vector<std::thread> workers_;
   std::condition_variable idle_cv_;
@@ -745,29 +753,31 @@ class Engine::Impl {
     p.extra_path_dirs = options_.extra_path_dirs;
     p.exposed_dirs = options_.exposed_dirs;
     int attempt = node->attempts;
-    SubmitJob([this, run_id = l.run_id, node_id = l.node_id, attempt, p = std::move(p),
-               spec = *node->launch, root]() {
-      Result<std::unique_ptr<TaskHandle>> handle = Status();
-      if (Stopping()) {
-        handle = Unavailable("skiff is stopping");
-      } else if (Status prepared = Prepare(spec, root); !prepared.ok()) {
-        handle = prepared;
-      } else {
-        handle = launcher_.Start(p, [box = box_, run_id, node_id, attempt](TaskExit exit) {
-          // The engine may be gone (destroyed while its last tasks were being killed): the box
-          // then holds null.
-          std::lock_guard lock(box->mu);
-          if (box->impl != nullptr) {
-            box->impl->Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
+    SubmitJob(
+        [this, run_id = l.run_id, node_id = l.node_id, attempt, p = std::move(p),
+         spec = *node->launch, root]() {
+          Result<std::unique_ptr<TaskHandle>> handle = Status();
+          if (Stopping()) {
+            handle = Unavailable("skiff is stopping");
+          } else if (Status prepared = Prepare(spec, root); !prepared.ok()) {
+            handle = prepared;
+          } else {
+            handle = launcher_.Start(p, [box = box_, run_id, node_id, attempt](TaskExit exit) {
+              // The engine may be gone (destroyed while its last tasks were being killed): the box
+              // then holds null.
+              std::lock_guard lock(box->mu);
+              if (box->impl != nullptr) {
+                box->impl->Post(TaskDone{run_id, node_id, attempt, std::move(exit)});
+              }
+            });
           }
-        });
-      }
-      Event e = Launched{run_id, node_id, attempt, std::move(handle)};
-      if (!FinishJob(e)) {
-        auto& h = std::get<Launched>(e).handle;
-        if (h) (*h)->Kill();
-      }
-    });
+          Event e = Launched{run_id, node_id, attempt, std::move(handle)};
+          if (!FinishJob(e)) {
+            auto& h = std::get<Launched>(e).handle;
+            if (h) (*h)->Kill();
+          }
+        },
+        /*transfers=*/!node->launch->input_artifacts.empty());
   }
 
   void OnLaunched(Launched& l) {
@@ -839,18 +849,20 @@ class Engine::Impl {
     if (d.exit.ok()) {
       // The node stays Running until its outputs are read and its artifacts stored (saved with
       // that outcome: one store write per task end, not two).
-      SubmitJob([this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
-                 attempt = d.attempt]() mutable {
-        Status st = Collect(ctx, copy, exit);
-        Event e = Collected{ctx.run_id,
-                            copy.id,
-                            attempt,
-                            std::move(st),
-                            std::move(copy.output_parameters),
-                            std::move(copy.output_artifacts),
-                            std::move(copy.result)};
-        FinishJob(e);
-      });
+      SubmitJob(
+          [this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
+           attempt = d.attempt]() mutable {
+            Status st = Collect(ctx, copy, exit);
+            Event e = Collected{ctx.run_id,
+                                copy.id,
+                                attempt,
+                                std::move(st),
+                                std::move(copy.output_parameters),
+                                std::move(copy.output_artifacts),
+                                std::move(copy.result)};
+            FinishJob(e);
+          },
+          /*transfers=*/!node->launch->output_artifacts.empty());
       return;
     }
     if (d.exit.killed && !run.state.shutdown.empty()) {
