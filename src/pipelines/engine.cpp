@@ -141,7 +141,15 @@ class Engine::Impl {
     std::vector<Artifact> artifacts;
     std::optional<std::string> result;
   };
-  using Event = std::variant<TaskDone, Submitted, Terminated, Retried, Launched, Collected>;
+  // A job checked that a cache hit's artifacts are still stored.
+  struct CacheChecked {
+    std::string run_id;
+    std::string node_id;
+    RecordPtr hit;
+    bool ok;
+  };
+  using Event =
+      std::variant<TaskDone, Submitted, Terminated, Retried, Launched, Collected, CacheChecked>;
 
   struct ActiveRun {
     RecordPtr record;
@@ -149,6 +157,10 @@ class Engine::Impl {
     std::shared_ptr<const Program> program;
     RunContext ctx;
     std::map<std::string, std::unique_ptr<TaskHandle>> running;  // by node id
+    // Nodes whose cache hit's artifacts a job is checking (not started meanwhile), and nodes
+    // whose hit turned out stale (run normally).
+    std::set<std::string> cache_checking;
+    std::set<std::string> cache_missed;
     bool dirty = false;
   };
 
@@ -390,6 +402,8 @@ class Engine::Impl {
       OnLaunched(*l);
     } else if (auto* c = std::get_if<Collected>(&e)) {
       OnCollected(*c);
+    } else if (auto* k = std::get_if<CacheChecked>(&e)) {
+      OnCacheChecked(*k);
     } else if (auto* t = std::get_if<Terminated>(&e)) {
       auto it = runs_.find(t->run_id);
       if (it == runs_.end()) return;
@@ -569,6 +583,7 @@ class Engine::Impl {
     for (auto& [nid, node] : s.nodes) {
       if (node.type != "Pod" || node.phase != NodePhase::kPending || !node.launch) continue;
       if (run.running.contains(nid) || node.retry_at_ms > now) continue;
+      if (run.cache_checking.contains(nid)) continue;
       if (running_tasks_ >= options_.max_parallel_tasks) break;
       if (run_limit > 0 && run_running >= run_limit) break;
       node.phase = NodePhase::kRunning;
@@ -605,15 +620,12 @@ class Engine::Impl {
     return enable == nullptr || !enable->is_bool() || enable->get_bool();
   }
 
-  bool TryCache(ActiveRun& run, Node& node) {
-    if (node.launch->cache_key.empty() || !CachingEnabled(run)) return false;
-    RecordPtr hit = catalog_.Get(Kind::kCacheEntry, CacheId(run.ctx.ns, node.launch->cache_key));
-    if (hit == nullptr) return false;
-    // The cached artifacts must still be there.
+  // The artifacts a cache entry lists; nullopt when the entry is malformed.
+  static std::optional<std::vector<Artifact>> CachedArtifacts(const Record& hit) {
     std::vector<Artifact> artifacts;
-    if (const json::value* a = hit->spec.if_contains("artifacts"); a && a->is_array()) {
+    if (const json::value* a = hit.spec.if_contains("artifacts"); a && a->is_array()) {
       for (const json::value& v : a->get_array()) {
-        if (!v.is_object()) return false;
+        if (!v.is_object()) return std::nullopt;
         const json::object& o = v.get_object();
         Artifact art{GetString(o, "name"),
                      GetString(o, "uri"),
@@ -621,26 +633,73 @@ class Engine::Impl {
                      GetString(o, "type"),
                      {}};
         if (const json::object* md = GetObject(o, "metadata")) art.metadata = *md;
-        auto exists = store_->Exists(art.uri);
-        if (!exists || !*exists) return false;
         artifacts.push_back(std::move(art));
       }
     }
-    if (const json::object* p = GetObject(hit->spec, "parameters")) node.output_parameters = *p;
+    return artifacts;
+  }
+
+  // True when the node was completed from the cache. A hit with artifacts is first checked (the
+  // cached artifacts must still be stored) by a job, off this thread: the node waits for it
+  // (cache_checking) and is completed or run when the answer comes (OnCacheChecked).
+  bool TryCache(ActiveRun& run, Node& node) {
+    if (node.launch->cache_key.empty() || !CachingEnabled(run)) return false;
+    if (run.cache_checking.contains(node.id) || run.cache_missed.contains(node.id)) return false;
+    RecordPtr hit = catalog_.Get(Kind::kCacheEntry, CacheId(run.ctx.ns, node.launch->cache_key));
+    if (hit == nullptr) return false;
+    auto artifacts = CachedArtifacts(*hit);
+    if (!artifacts) return false;
+    if (artifacts->empty()) {
+      ApplyHit(run, node, *hit, {});
+      return true;
+    }
+    run.cache_checking.insert(node.id);
+    SubmitJob(
+        [this, run_id = run.ctx.run_id, node_id = node.id, hit, artifacts = *artifacts]() {
+          bool ok = true;
+          for (const Artifact& a : artifacts) {
+            auto exists = store_->Exists(a.uri);
+            if (!exists || !*exists) {
+              ok = false;
+              break;
+            }
+          }
+          Event e = CacheChecked{run_id, node_id, hit, ok};
+          FinishJob(e);
+        },
+        /*transfers=*/true);
+    return false;
+  }
+
+  void OnCacheChecked(CacheChecked& c) {
+    auto it = runs_.find(c.run_id);
+    if (it == runs_.end()) return;
+    ActiveRun& run = it->second;
+    run.cache_checking.erase(c.node_id);
+    Node* node = run.state.Find(c.node_id);
+    if (node == nullptr || node->phase != NodePhase::kPending || node->attempts != 0) return;
+    if (!c.ok) {
+      run.cache_missed.insert(c.node_id);
+      return;
+    }
+    ApplyHit(run, *node, *c.hit, *CachedArtifacts(*c.hit));
+  }
+
+  void ApplyHit(ActiveRun& run, Node& node, const Record& hit, std::vector<Artifact> artifacts) {
+    if (const json::object* p = GetObject(hit.spec, "parameters")) node.output_parameters = *p;
     node.output_artifacts = std::move(artifacts);
-    if (const json::value* res = hit->spec.if_contains("result"); res && res->is_string()) {
+    if (const json::value* res = hit.spec.if_contains("result"); res && res->is_string()) {
       node.result = std::string(res->get_string());
     }
     node.phase = NodePhase::kSucceeded;
     node.cached = true;
-    node.cached_from = GetString(hit->spec, "run_id") + "/" + GetString(hit->spec, "node_id");
+    node.cached_from = GetString(hit.spec, "run_id") + "/" + GetString(hit.spec, "node_id");
     node.exit_code = 0;
     int64_t now = Now();
     node.started_at_ms = now;
     node.finished_at_ms = now;
-    node.message = "cached: outputs reused from run " + GetString(hit->spec, "run_id");
+    node.message = "cached: outputs reused from run " + GetString(hit.spec, "run_id");
     run.dirty = true;
-    return true;
   }
 
   // A run with caching off neither uses nor feeds the cache (KFP computes no fingerprint then).
