@@ -765,7 +765,9 @@ class Engine::Impl {
   }
 
   // On a worker: nothing but the arguments and the (thread-safe) store.
-  Status Prepare(const LaunchSpec& l, const std::string& root) {
+  // `ns`: a task reads artifacts of its own namespace only.
+  Status Prepare(const LaunchSpec& l, const std::string& root, const std::string& ns) {
+    const std::string ns_root = store_->Root() + "/" + ns + "/";
     std::error_code ec;
     fs::remove_all(root, ec);
     SKIFF_RETURN_IF_ERROR(EnsureDirectory(root + "/tmp", 0700));
@@ -775,8 +777,9 @@ class Engine::Impl {
       SKIFF_RETURN_IF_ERROR(WriteFileAtomic(host, f.content, f.executable ? 0755 : 0644));
     }
     for (const InputArtifact& a : l.input_artifacts) {
-      if (!store_->Owns(a.uri)) {
-        return InvalidArgument("input artifact \"" + a.name + "\": cannot read " + a.uri);
+      if (!store_->Owns(a.uri) || a.uri.rfind(ns_root, 0) != 0) {
+        return InvalidArgument("input artifact \"" + a.name + "\": cannot read " + a.uri +
+                               " (not in namespace \"" + ns + "\"'s artifacts)");
       }
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, a.path));
       Status s = store_->CopyTo(a.uri, host);
@@ -814,11 +817,11 @@ class Engine::Impl {
     int attempt = node->attempts;
     SubmitJob(
         [this, run_id = l.run_id, node_id = l.node_id, attempt, p = std::move(p),
-         spec = *node->launch, root]() {
+         spec = *node->launch, root, ns = run.ctx.ns]() {
           Result<std::unique_ptr<TaskHandle>> handle = Status();
           if (Stopping()) {
             handle = Unavailable("skiff is stopping");
-          } else if (Status prepared = Prepare(spec, root); !prepared.ok()) {
+          } else if (Status prepared = Prepare(spec, root, ns); !prepared.ok()) {
             handle = prepared;
           } else {
             handle = launcher_.Start(p, [box = box_, run_id, node_id, attempt](TaskExit exit) {
@@ -997,7 +1000,7 @@ class Engine::Impl {
       } else {
         uri = ctx.pipeline_root + "/" + node.id + "/" + f.name;
       }
-      if (!store_->Owns(uri)) {
+      if (!store_->Owns(uri) || uri.rfind(ctx.pipeline_root + "/", 0) != 0) {
         return InvalidArgument("output artifact \"" + f.name + "\": " + uri +
                                " is outside the run's artifact store");
       }

@@ -707,6 +707,25 @@ TEST_F(EngineTest, EngineDestroyedBeforeItsKilledTasksReportIsSafe) {
   EXPECT_EQ(NodeOf(State(id), "slow").phase, NodePhase::kRunning);
 }
 
+// A task reads artifacts of its own namespace only, whatever URI its spec names.
+TEST_F(EngineTest, InputArtifactsOfAnotherNamespaceAreRefused) {
+  StartEngine();
+  LaunchSpec prod = Sh("printf secret > /tmp/a");
+  prod.output_artifacts = {Out("a", "/tmp/a")};
+  std::string theirs = Submit(P({S("prod", prod)}), {}, "team-b");
+  RunState sb = Finish(theirs);
+  ASSERT_EQ(sb.phase, RunPhase::kSucceeded) << sb.message;
+  std::string uri = NodeOf(sb, "prod").output_artifacts.at(0).uri;
+  LaunchSpec steal = Sh("cat /tmp/in > /tmp/out");
+  steal.input_artifacts = {{"a", "/tmp/in", uri}};
+  steal.output_parameters = {Out("out", "/tmp/out")};
+  RunState sa = Finish(Submit(P({S("steal", steal)}), {}, "team-a"));
+  const Node& n = NodeOf(sa, "steal");
+  EXPECT_EQ(n.phase, NodePhase::kError);
+  EXPECT_NE(n.message.find("team-a"), std::string::npos) << n.message;
+  EXPECT_TRUE(n.output_parameters.empty());
+}
+
 // A store whose Put waits until the test opens it (a slow or stuck S3).
 class GatedStore : public ArtifactStore {
  public:
