@@ -238,6 +238,9 @@ Result<std::unique_ptr<ArtifactStore>> MakeS3ArtifactStore(S3ArtifactStoreOption
   }
   SKIFF_RETURN_IF_ERROR(http::S3Client::Validate(options.s3));
   if (options.scratch_dir.empty()) return InvalidArgument("S3 artifact store: no scratch_dir");
+  // Downloads left by a crash mid-read.
+  std::error_code ec;
+  fs::remove_all(options.scratch_dir, ec);
   SKIFF_RETURN_IF_ERROR(EnsureDirectory(options.scratch_dir, 0700));
   return std::unique_ptr<ArtifactStore>(
       std::make_unique<S3Store>(std::move(options), std::move(loc), clock));
@@ -252,7 +255,7 @@ Result<std::unique_ptr<ArtifactStore>> MakeArtifactStore(const std::string& uri,
     S3ArtifactStoreOptions o;
     o.uri = uri;
     o.s3 = s3;
-    o.scratch_dir = pipelines_dir + "/tmp";
+    o.scratch_dir = pipelines_dir + "/s3-downloads";
     return MakeS3ArtifactStore(std::move(o), clock);
   }
   return InvalidArgument("pipelines.artifacts.uri \"" + uri +

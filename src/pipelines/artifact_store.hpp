@@ -68,7 +68,8 @@ std::unique_ptr<ArtifactStore> MakeLocalArtifactStore(std::string dir);
 struct S3ArtifactStoreOptions {
   std::string uri;  // "s3://bucket" or "s3://bucket/prefix"
   http::S3Options s3;
-  // Downloads for Open go under it (DATA/pipelines/tmp; created).
+  // Downloads for Open go under it (DATA/pipelines/s3-downloads; emptied and created: the
+  // store's own).
   std::string scratch_dir;
   uint64_t max_artifact_bytes = uint64_t{4} << 30;  // per artifact (all its objects)
   size_t max_objects = 100'000;                     // per directory artifact
