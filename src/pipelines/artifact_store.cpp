@@ -120,6 +120,8 @@ class S3Store final : public ArtifactStore {
       if (ec) return Internal("reading " + host_path + ": " + ec.message());
       return Status();
     }
+    // A directory stored there by an earlier attempt would shadow the file (CopyTo).
+    SKIFF_RETURN_IF_ERROR(DeleteUnder(*key + "/"));
     return PutFile(host_path, *key);
   }
 

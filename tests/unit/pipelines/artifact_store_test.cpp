@@ -159,6 +159,10 @@ TEST_F(S3ArtifactStoreTest, DirectoriesAreKeyPrefixesAndFilesSingleObjects) {
   Write(t_ / "out/d/c.txt", "C");
   ASSERT_TRUE(store_->Put(t_ / "out/d", dir).ok());
   EXPECT_EQ(Keys("root/ns/r1/n1/data/"), (std::vector<std::string>{"root/ns/r1/n1/data/c.txt"}));
+  // A file where a directory was: the file, not the old directory, comes back.
+  ASSERT_TRUE(store_->Put(t_ / "out/model.bin", dir).ok());
+  ASSERT_TRUE(store_->CopyTo(dir, t_ / "in/again").ok());
+  EXPECT_EQ(Text(t_ / "in/again"), "MODEL");
 }
 
 TEST_F(S3ArtifactStoreTest, UrisOutsideTheStoreAreRefused) {
