@@ -27,6 +27,9 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kMaxOutputParameterBytes = 1 << 20;
+// Node::state key: names of output artifacts the task did not write (metadata only: nothing
+// stored), so that a cache hit does not look for them in the store.
+constexpr std::string_view kUnstored = "unstoredArtifacts";
 constexpr std::string_view kLocalArtifactPrefix = "/tmp/skiff/artifacts/";
 
 bool CoversFailure(RetryPolicy::On on) { return on != RetryPolicy::On::kOnError; }
@@ -140,6 +143,7 @@ class Engine::Impl {
     json::object parameters;
     std::vector<Artifact> artifacts;
     std::optional<std::string> result;
+    json::value unstored;  // node.state's kUnstored after Collect (null: none)
   };
   // A job checked that a cache hit's artifacts are still stored.
   struct CacheChecked {
@@ -649,16 +653,26 @@ class Engine::Impl {
     if (hit == nullptr) return false;
     auto artifacts = CachedArtifacts(*hit);
     if (!artifacts) return false;
-    if (artifacts->empty()) {
-      ApplyHit(run, node, *hit, {});
+    // Metadata-only artifacts (the task wrote no file) have nothing to look for.
+    std::vector<std::string> uris;
+    if (const json::value* a = hit->spec.if_contains("artifacts"); a && a->is_array()) {
+      for (const json::value& v : a->get_array()) {  // objects (CachedArtifacts checked)
+        const json::value* stored = v.get_object().if_contains("stored");
+        if (stored == nullptr || !stored->is_bool() || stored->get_bool()) {
+          uris.push_back(GetString(v, "uri"));
+        }
+      }
+    }
+    if (uris.empty()) {
+      ApplyHit(run, node, *hit, std::move(*artifacts));
       return true;
     }
     run.cache_checking.insert(node.id);
     SubmitJob(
-        [this, run_id = run.ctx.run_id, node_id = node.id, hit, artifacts = *artifacts]() {
+        [this, run_id = run.ctx.run_id, node_id = node.id, hit, uris = std::move(uris)]() {
           bool ok = true;
-          for (const Artifact& a : artifacts) {
-            auto exists = store_->Exists(a.uri);
+          for (const std::string& uri : uris) {
+            auto exists = store_->Exists(uri);
             if (!exists || !*exists) {
               ok = false;
               break;
@@ -706,12 +720,20 @@ class Engine::Impl {
   void StoreCache(const ActiveRun& run, const Node& node) {
     if (node.launch->cache_key.empty() || !CachingEnabled(run)) return;
     json::array artifacts;
+    const json::value* unstored = node.state.if_contains(kUnstored);
     for (const Artifact& a : node.output_artifacts) {
+      bool stored = true;
+      if (unstored != nullptr && unstored->is_array()) {
+        for (const json::value& n : unstored->get_array()) {
+          if (n.is_string() && n.get_string() == a.name) stored = false;
+        }
+      }
       artifacts.emplace_back(json::object{{"name", a.name},
                                           {"uri", a.uri},
                                           {"path", a.path},
                                           {"type", a.type},
-                                          {"metadata", a.metadata}});
+                                          {"metadata", a.metadata},
+                                          {"stored", stored}});
     }
     json::object spec{{"run_id", run.ctx.run_id},
                       {"node_id", node.id},
@@ -882,6 +904,11 @@ class Engine::Impl {
     node->output_parameters = std::move(c.parameters);
     node->output_artifacts = std::move(c.artifacts);
     node->result = std::move(c.result);
+    if (c.unstored.is_array()) {
+      node->state[kUnstored] = std::move(c.unstored);
+    } else {
+      node->state.erase(kUnstored);
+    }
     run.dirty = true;
     if (c.status.ok()) {
       node->phase = NodePhase::kSucceeded;
@@ -915,13 +942,15 @@ class Engine::Impl {
           [this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
            attempt = d.attempt]() mutable {
             Status st = Collect(ctx, copy, exit);
-            Event e = Collected{ctx.run_id,
-                                copy.id,
-                                attempt,
-                                std::move(st),
-                                std::move(copy.output_parameters),
-                                std::move(copy.output_artifacts),
-                                std::move(copy.result)};
+            Event e = Collected{
+                ctx.run_id,
+                copy.id,
+                attempt,
+                std::move(st),
+                std::move(copy.output_parameters),
+                std::move(copy.output_artifacts),
+                std::move(copy.result),
+                copy.state.contains(kUnstored) ? copy.state.at(kUnstored) : json::value()};
             FinishJob(e);
           },
           /*transfers=*/!node->launch->output_artifacts.empty());
@@ -966,6 +995,7 @@ class Engine::Impl {
         RunDir(ctx.ns, ctx.run_id) + "/" + node.id + "/a" + std::to_string(node.attempts);
     node.output_parameters.clear();
     node.output_artifacts.clear();
+    node.state.erase(kUnstored);
     for (const OutputFile& f : l.output_parameters) {
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
       auto text = ReadFile(host, kMaxOutputParameterBytes);
@@ -1008,6 +1038,10 @@ class Engine::Impl {
         if (Status s = store_->Put(host, uri); !s.ok()) {
           return s.WithPrefix("output artifact \"" + f.name + "\"");
         }
+      } else {
+        json::value& unstored = node.state[kUnstored];
+        if (!unstored.is_array()) unstored = json::array();
+        unstored.get_array().emplace_back(f.name);
       }
       node.output_artifacts.push_back({f.name, uri, f.path, f.type, {}});
     }

@@ -628,6 +628,34 @@ TEST_F(EngineTest, CacheHitReusesOutputsWithoutRunning) {
   EXPECT_EQ(n5.output_artifacts[0].uri, n4.output_artifacts[0].uri);
 }
 
+// An IR artifact the task only described (Output[Metrics] with log_metric: no file) is stored
+// as nothing; a cache hit does not look for it.
+TEST_F(EngineTest, MetadataOnlyArtifactsDoNotDefeatTheCache) {
+  StartEngine();
+  auto spec = [] {
+    LaunchSpec l =
+        Sh("mkdir -p /tmp/exec && printf '%s' "
+           "'{\"artifacts\":{\"metrics\":{\"artifacts\":[{\"metadata\":{\"accuracy\":0.9}}]}}}' "
+           "> /tmp/exec/out.json");
+    l.output_artifacts = {Out("metrics", "/tmp/metrics", "system.Metrics")};
+    l.executor_output_path = "/tmp/exec/out.json";
+    l.cache_key = "metrics-key";
+    return l;
+  };
+  RunState s1 = Finish(Submit(P({S("m", spec())})));
+  ASSERT_EQ(s1.phase, RunPhase::kSucceeded) << s1.message;
+  const Node& n1 = NodeOf(s1, "m");
+  ASSERT_EQ(n1.output_artifacts.size(), 1u);
+  EXPECT_EQ(n1.output_artifacts[0].metadata.at("accuracy"), json::value(0.9));
+  EXPECT_EQ(*engine_->artifacts().Exists(n1.output_artifacts[0].uri), false);
+  RunState s2 = Finish(Submit(P({S("m", spec())})));
+  const Node& n2 = NodeOf(s2, "m");
+  EXPECT_TRUE(n2.cached);
+  EXPECT_EQ(n2.attempts, 0);
+  ASSERT_EQ(n2.output_artifacts.size(), 1u);
+  EXPECT_EQ(n2.output_artifacts[0].metadata.at("accuracy"), json::value(0.9));
+}
+
 TEST_F(EngineTest, RetryOfAFailedRunRerunsOnlyFailedNodes) {
   StartEngine();
   auto fail = std::make_shared<std::atomic<bool>>(true);
