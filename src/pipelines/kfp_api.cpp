@@ -1176,7 +1176,7 @@ class KfpApi::Impl {
           "periodic_schedule)");
     }
     json::object out = *t;
-    std::optional<std::string_view> cron;
+    std::optional<std::string> cron;
     std::optional<int64_t> interval;
     if (const json::object* c = GetObject(*t, "cron_schedule")) cron = GetString(*c, "cron");
     if (json::value* p = out.if_contains("periodic_schedule"); p && p->is_object()) {
@@ -1187,7 +1187,9 @@ class KfpApi::Impl {
       return InvalidArgument(
           "Invalid input error: the trigger needs cron_schedule or periodic_schedule");
     }
-    SKIFF_RETURN_IF_ERROR(ValidateRecurringRun(cron, interval, max_concurrency, v2));
+    std::optional<std::string_view> cron_view;
+    if (cron) cron_view = *cron;
+    SKIFF_RETURN_IF_ERROR(ValidateRecurringRun(cron_view, interval, max_concurrency, v2));
     auto parsed = TriggerFromSpec(out);
     if (!parsed) return InvalidArgument("Invalid input error: " + parsed.error().message());
     return out;

@@ -52,7 +52,8 @@ def server(tmp_path_factory):
     s.exp = s.request("POST", "/apis/v2beta1/experiments",
                       json={"display_name": "rec", "namespace": "team-r"}).json()["experiment_id"]
     yield s
-    assert s.stop() == 0
+    rc = s.stop()
+    assert rc == 0, "\n".join(s.err.all[-60:])
 
 
 def create(server, name, trigger, manifest=ECHO, **extra):
