@@ -101,6 +101,7 @@ Result<RecordPtr> Catalog::Create(Kind kind, std::string ns, json::object spec, 
   auto ptr = std::make_shared<const Record>(std::move(r));
   std::lock_guard lock(mu_);
   records_[static_cast<size_t>(kind)][ptr->id] = ptr;
+  generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
   return RecordPtr(ptr);
 }
 
@@ -128,6 +129,7 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
   auto ptr = std::make_shared<const Record>(std::move(r));
   std::lock_guard lock(mu_);
   records_[static_cast<size_t>(kind)][ptr->id] = ptr;
+  generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
   return RecordPtr(ptr);
 }
 
@@ -145,7 +147,10 @@ Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records)
   auto done = store_.Commit(std::move(mutations));
   if (!done) return done.error();
   std::lock_guard lock(mu_);
-  for (const auto& [kind, id] : records) records_[static_cast<size_t>(kind)].erase(id);
+  for (const auto& [kind, id] : records) {
+    records_[static_cast<size_t>(kind)].erase(id);
+    generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
+  }
   return Status();
 }
 

@@ -12,6 +12,7 @@
 // Threading: thread-safe. Writes block on the store (call from the blocking pool or the engine's
 // thread); reads never block on the disk (they copy pointers to immutable records).
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -67,6 +68,12 @@ class Catalog {
 
   int64_t NowMs() const;
 
+  // Grows with every write of `kind` (after it is visible): a cache of what All/Where returned
+  // is current while the generation it was built at still is.
+  uint64_t Generation(Kind kind) const {
+    return generation_[static_cast<size_t>(kind)].load(std::memory_order_acquire);
+  }
+
  private:
   Catalog(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
   static json::object Envelope(Kind kind, const Record& r);
@@ -77,6 +84,7 @@ class Catalog {
   std::mutex write_mu_;    // serializes writes (store write + publish) so updates never interleave
   mutable std::mutex mu_;  // guards records_
   std::map<std::string, RecordPtr> records_[kKindCount];  // by id
+  std::atomic<uint64_t> generation_[kKindCount] = {};
 };
 
 // RFC 3339 with seconds precision, as KFP writes timestamps ("2024-05-01T10:00:00Z").

@@ -310,7 +310,31 @@ class KfpApi::Impl {
 
   // Lists `recs` (already scoped) per the request's paging/sort/filter. Fills `items` with the
   // rendered records.
+  // The listable rows of a scope (a namespace's or an experiment's records of a kind), kept
+  // while the catalog's generation of that kind stays the same, so paging through an unchanged
+  // collection does not gather and rank every record again for each page.
+  struct ScopeRows {
+    uint64_t generation = 0;
+    std::vector<std::shared_ptr<const Row>> rows;  // keeps `ptrs` alive
+    std::vector<const Row*> ptrs;
+  };
+  std::shared_ptr<const ScopeRows> MakeScopeRows(Kind kind, const std::vector<RecordPtr>& recs,
+                                                 uint64_t generation) {
+    auto scope = std::make_shared<ScopeRows>();
+    scope->generation = generation;
+    scope->rows = Rows(kind, recs);
+    scope->ptrs.reserve(scope->rows.size());
+    for (const auto& row : scope->rows) scope->ptrs.push_back(row.get());
+    return scope;
+  }
+
   Result<json::object> List(Ctx& c, Kind kind, const std::vector<RecordPtr>& recs,
+                            std::string_view items_key,
+                            const std::function<json::object(const Record&)>& render) {
+    return List(c, kind, MakeScopeRows(kind, recs, 0), items_key, render);
+  }
+
+  Result<json::object> List(Ctx& c, Kind kind, const std::shared_ptr<const ScopeRows>& scope,
                             std::string_view items_key,
                             const std::function<json::object(const Record&)>& render) {
     ListParams p;
@@ -321,11 +345,7 @@ class KfpApi::Impl {
     const ResourceSchema& schema =
         schemas_[c.v == ApiVersion::kV1beta1 ? 0 : 1][static_cast<int>(kind)];
     SKIFF_ASSIGN_OR_RETURN(ListQuery q, ParseListQuery(c.v, p, schema));
-    auto rows = Rows(kind, recs);
-    std::vector<const Row*> ptrs;
-    ptrs.reserve(rows.size());
-    for (const auto& row : rows) ptrs.push_back(row.get());
-    ListPage page = Apply(q, std::span<const Row* const>(ptrs));
+    ListPage page = Apply(q, std::span<const Row* const>(scope->ptrs));
     json::array items;
     for (const Row* r : page.items) {
       if (RecordPtr rec = catalog_.Get(kind, r->id)) items.emplace_back(render(*rec));
@@ -1295,10 +1315,10 @@ class KfpApi::Impl {
 
   // The records of `kind` in the experiment `exp` or else the namespace `ns` that a list
   // names, once the caller may `list` `resource` there; `needs` words the error when neither.
-  Result<std::vector<RecordPtr>> Scoped(const Principal& who, Kind kind,
-                                        const std::string& resource, const std::string& ns,
-                                        const std::string& exp, const std::string& needs) {
-    std::vector<RecordPtr> recs;
+  Result<std::shared_ptr<const ScopeRows>> Scoped(const Principal& who, Kind kind,
+                                                  const std::string& resource,
+                                                  const std::string& ns, const std::string& exp,
+                                                  const std::string& needs) {
     if (!exp.empty()) {
       SKIFF_ASSIGN_OR_RETURN(RecordPtr e, RequireRecord(Kind::kExperiment, exp));
       if (!ns.empty() && ns != e->ns) {
@@ -1306,16 +1326,34 @@ class KfpApi::Impl {
                                ns);
       }
       SKIFF_RETURN_IF_ERROR(Authorize(who, "list", resource, "", e->ns, ""));
-      return catalog_.Where(kind, "experiment_id", exp);
-    }
-    if (ns.empty()) {
+    } else if (ns.empty()) {
       return InvalidArgument("Invalid input error: In multi-user mode, " + needs);
+    } else {
+      SKIFF_RETURN_IF_ERROR(Authorize(who, "list", resource, "", ns, ""));
     }
-    SKIFF_RETURN_IF_ERROR(Authorize(who, "list", resource, "", ns, ""));
-    for (RecordPtr& r : catalog_.All(kind)) {
-      if (r->ns == ns) recs.push_back(std::move(r));
+    // The generation is read before the records, so a write meanwhile makes the next call
+    // rebuild.
+    const uint64_t generation = catalog_.Generation(kind);
+    std::string key =
+        std::to_string(static_cast<int>(kind)) + (exp.empty() ? "/ns/" + ns : "/exp/" + exp);
+    {
+      std::lock_guard lock(scopes_mu_);
+      auto it = scopes_.find(key);
+      if (it != scopes_.end() && it->second->generation == generation) return it->second;
     }
-    return recs;
+    std::vector<RecordPtr> recs;
+    if (!exp.empty()) {
+      recs = catalog_.Where(kind, "experiment_id", exp);
+    } else {
+      for (RecordPtr& r : catalog_.All(kind)) {
+        if (r->ns == ns) recs.push_back(std::move(r));
+      }
+    }
+    auto scope = MakeScopeRows(kind, recs, generation);
+    std::lock_guard lock(scopes_mu_);
+    if (scopes_.size() >= 256) scopes_.clear();
+    scopes_[key] = scope;
+    return scope;
   }
 
   Result<json::object> Dispatch(Ctx& c);
@@ -1328,6 +1366,8 @@ class KfpApi::Impl {
   const authz::Authorizer* authorizer_;
   KfpApiOptions options_;
   ResourceSchema schemas_[2][kKindCount];
+  std::mutex scopes_mu_;  // guards scopes_
+  std::unordered_map<std::string, std::shared_ptr<const ScopeRows>> scopes_;
   std::mutex rows_mu_;  // guards rows_
   std::unordered_map<const Record*, std::pair<RecordPtr, std::shared_ptr<const Row>>>
       rows_[kKindCount];
@@ -1339,7 +1379,6 @@ Result<json::object> KfpApi::Impl::RecurringDispatch(Ctx& c) {
   const bool v2 = c.v == ApiVersion::kV2beta1;
   auto render = [&](const Record& r) { return v2 ? RecurringV2(r) : RecurringV1(r); };
   if (s.size() == 1 && m == "GET") {
-    std::vector<RecordPtr> recs;
     std::string ns, exp;
     if (v2) {
       ns = c.req.Query("namespace").value_or("");
@@ -1350,9 +1389,9 @@ Result<json::object> KfpApi::Impl::RecurringDispatch(Ctx& c) {
       if (type == "NAMESPACE") ns = key;
       if (type == "EXPERIMENT") exp = key;
     }
-    SKIFF_ASSIGN_OR_RETURN(recs, Scoped(c.who, Kind::kRecurringRun, "jobs", ns, exp,
-                                        "listing recurring runs requires a namespace or an "
-                                        "experiment"));
+    SKIFF_ASSIGN_OR_RETURN(auto recs, Scoped(c.who, Kind::kRecurringRun, "jobs", ns, exp,
+                                             "listing recurring runs requires a namespace or an "
+                                             "experiment"));
     return List(c, Kind::kRecurringRun, recs, v2 ? "recurringRuns" : "jobs", render);
   }
   if (s.size() == 1 && m == "POST") {
@@ -1708,7 +1747,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
     if (s.size() == 1 && m == "GET") {
       bool by_ns = c.req.Query("resource_reference_key.type").value_or("") == "NAMESPACE";
       SKIFF_ASSIGN_OR_RETURN(
-          std::vector<RecordPtr> recs,
+          auto recs,
           Scoped(c.who, Kind::kExperiment, "experiments",
                  by_ns ? c.req.Query("resource_reference_key.id").value_or("") : "", "",
                  "ListExperiment requires filtering by namespace "
@@ -1731,7 +1770,7 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
     if (s.size() == 1 && m == "GET") {
       std::string type = c.req.Query("resource_reference_key.type").value_or("");
       std::string key = c.req.Query("resource_reference_key.id").value_or("");
-      SKIFF_ASSIGN_OR_RETURN(std::vector<RecordPtr> recs,
+      SKIFF_ASSIGN_OR_RETURN(auto recs,
                              Scoped(c.who, Kind::kRun, "runs", type == "NAMESPACE" ? key : "",
                                     type == "EXPERIMENT" ? key : "",
                                     "ListRuns must filter by namespace or experiment "
@@ -1912,10 +1951,9 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
   }
   if (coll == "experiments") {
     if (s.size() == 1 && m == "GET") {
-      SKIFF_ASSIGN_OR_RETURN(
-          std::vector<RecordPtr> recs,
-          Scoped(c.who, Kind::kExperiment, "experiments", c.req.Query("namespace").value_or(""), "",
-                 "ListExperiments requires a namespace"));
+      SKIFF_ASSIGN_OR_RETURN(auto recs, Scoped(c.who, Kind::kExperiment, "experiments",
+                                               c.req.Query("namespace").value_or(""), "",
+                                               "ListExperiments requires a namespace"));
       return List(c, Kind::kExperiment, recs, "experiments",
                   [&](const Record& r) { return ExperimentV2(r); });
     }
@@ -1933,10 +1971,9 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
   if (coll == "runs") {
     if (s.size() == 1 && m == "GET") {
       SKIFF_ASSIGN_OR_RETURN(
-          std::vector<RecordPtr> recs,
-          Scoped(c.who, Kind::kRun, "runs", c.req.Query("namespace").value_or(""),
-                 c.req.Query("experiment_id").value_or(""),
-                 "ListRuns requires a namespace or an experiment_id"));
+          auto recs, Scoped(c.who, Kind::kRun, "runs", c.req.Query("namespace").value_or(""),
+                            c.req.Query("experiment_id").value_or(""),
+                            "ListRuns requires a namespace or an experiment_id"));
       return List(c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV2(r); });
     }
     if (s.size() == 1 && m == "POST") {
