@@ -93,6 +93,51 @@ std::string KfpRunState(const json::object& status) {
   return shutdown ? "CANCELED" : "FAILED";
 }
 
+// Argo's retry of a failed run: failed nodes (and everything under them) go, their ancestors
+// run again; succeeded and skipped nodes stay.
+void ResetFailedNodes(RunState& s) {
+  std::set<std::string> remove;
+  std::function<void(const std::string&)> subtree = [&](const std::string& id) {
+    if (!remove.insert(id).second) return;
+    if (const Node* n = s.Find(id)) {
+      for (const std::string& c : n->children) subtree(c);
+    }
+  };
+  for (const auto& [id, n] : s.nodes) {
+    bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
+               n.phase == NodePhase::kOmitted;
+    if (bad && n.type != "DAG" && n.type != "Steps" && n.type != "TaskGroup" &&
+        n.type != "StepGroup") {
+      subtree(id);
+    }
+  }
+  // Containers of removed nodes run again.
+  for (const std::string& id : std::set<std::string>(remove)) {
+    const Node* n = s.Find(id);
+    for (std::string p = n ? n->parent : std::string(); !p.empty();) {
+      Node* parent = s.Find(p);
+      if (parent == nullptr) break;
+      parent->phase = NodePhase::kRunning;
+      parent->finished_at_ms = 0;
+      parent->message.clear();
+      p = parent->parent;
+    }
+  }
+  for (const std::string& id : remove) s.nodes.erase(id);
+  for (auto& [id, n] : s.nodes) {
+    std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
+  }
+  s.phase = RunPhase::kRunning;
+  s.shutdown.clear();
+  s.message.clear();
+  s.finished_at_ms = 0;
+  if (s.root.empty() || !s.nodes.contains(s.root)) {
+    s.root.clear();
+    s.nodes.clear();
+    s.phase = RunPhase::kPending;
+  }
+}
+
 class Engine::Impl {
  public:
   Impl(Catalog& catalog, TaskLauncher& launcher, const Clock& clock, ProgramLoader loader,
@@ -431,7 +476,7 @@ class Engine::Impl {
     RecordPtr rec = catalog_.Get(Kind::kRun, run_id);
     if (rec == nullptr) return NotFound("run \"" + run_id + "\" not found");
     SKIFF_ASSIGN_OR_RETURN(RunState state, RunState::FromJson(rec->status));
-    ResetFailed(state);
+    ResetFailedNodes(state);
     SKIFF_ASSIGN_OR_RETURN(RecordPtr updated, catalog_.Update(Kind::kRun, rec->id, [&](Record& x) {
       x.status = state.ToJson();
       return Status();
@@ -1086,51 +1131,6 @@ class Engine::Impl {
       node.result = std::move(r);
     }
     return Status();
-  }
-
-  // Argo's retry of a failed run: failed nodes (and everything under them) go, their ancestors
-  // run again; succeeded and skipped nodes stay.
-  static void ResetFailed(RunState& s) {
-    std::set<std::string> remove;
-    std::function<void(const std::string&)> subtree = [&](const std::string& id) {
-      if (!remove.insert(id).second) return;
-      if (const Node* n = s.Find(id)) {
-        for (const std::string& c : n->children) subtree(c);
-      }
-    };
-    for (const auto& [id, n] : s.nodes) {
-      bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
-                 n.phase == NodePhase::kOmitted;
-      if (bad && n.type != "DAG" && n.type != "Steps" && n.type != "TaskGroup" &&
-          n.type != "StepGroup") {
-        subtree(id);
-      }
-    }
-    // Containers of removed nodes run again.
-    for (const std::string& id : std::set<std::string>(remove)) {
-      const Node* n = s.Find(id);
-      for (std::string p = n ? n->parent : std::string(); !p.empty();) {
-        Node* parent = s.Find(p);
-        if (parent == nullptr) break;
-        parent->phase = NodePhase::kRunning;
-        parent->finished_at_ms = 0;
-        parent->message.clear();
-        p = parent->parent;
-      }
-    }
-    for (const std::string& id : remove) s.nodes.erase(id);
-    for (auto& [id, n] : s.nodes) {
-      std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
-    }
-    s.phase = RunPhase::kRunning;
-    s.shutdown.clear();
-    s.message.clear();
-    s.finished_at_ms = 0;
-    if (s.root.empty() || !s.nodes.contains(s.root)) {
-      s.root.clear();
-      s.nodes.clear();
-      s.phase = RunPhase::kPending;
-    }
   }
 };
 

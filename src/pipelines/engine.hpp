@@ -97,6 +97,11 @@ class Engine {
   std::unique_ptr<Impl> impl_;
 };
 
+// Argo's retry of a failed run, on its state: failed, errored and omitted task nodes (and what
+// is under them) go, the DAG/Steps nodes above them run again, succeeded and skipped nodes
+// stay; the run is Running again (Pending, from scratch, when its root went).
+void ResetFailedNodes(RunState& state);
+
 // KFP's run states from a run record's status (v2beta1 names): PENDING, RUNNING, SUCCEEDED,
 // FAILED, CANCELING, CANCELED.
 std::string KfpRunState(const json::object& status);

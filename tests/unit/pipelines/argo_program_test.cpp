@@ -13,6 +13,7 @@
 
 #include "core/yaml.hpp"
 #include "pipelines/argo.hpp"
+#include "pipelines/engine.hpp"
 
 namespace skiff::pipelines {
 namespace {
@@ -1065,40 +1066,6 @@ TEST(ArgoProgramTest, DagOutputsFromExpressionAndDefault) {
   EXPECT_THAT(e.Get(".show")->launch->argv, ElementsAre("echo", "v1/dflt"));
 }
 
-// What the engine does to retry a failed run (engine.cpp ResetFailed): failed nodes and what hangs
-// under them go, their ancestors run again.
-void ResetFailed(RunState& s) {
-  std::set<std::string> remove;
-  std::function<void(const std::string&)> subtree = [&](const std::string& id) {
-    if (!remove.insert(id).second) return;
-    for (const std::string& c : s.Find(id)->children) subtree(c);
-  };
-  for (const auto& [id, n] : s.nodes) {
-    bool bad = n.phase == NodePhase::kFailed || n.phase == NodePhase::kError ||
-               n.phase == NodePhase::kOmitted;
-    if (bad && n.type != "DAG" && n.type != "Steps" && n.type != "TaskGroup" &&
-        n.type != "StepGroup") {
-      subtree(id);
-    }
-  }
-  for (const std::string& id : std::set<std::string>(remove)) {
-    for (std::string p = s.Find(id)->parent; !p.empty();) {
-      Node* parent = s.Find(p);
-      parent->phase = NodePhase::kRunning;
-      parent->finished_at_ms = 0;
-      parent->message.clear();
-      p = parent->parent;
-    }
-  }
-  for (const std::string& id : remove) s.nodes.erase(id);
-  for (auto& [id, n] : s.nodes) {
-    std::erase_if(n.children, [&](const std::string& c) { return remove.contains(c); });
-  }
-  s.phase = RunPhase::kRunning;
-  s.message.clear();
-  s.finished_at_ms = 0;
-}
-
 TEST(ArgoProgramTest, RetryRerunsTheFailedPartAndTheExitHandler) {
   FakeEngine e(Compile(Wf(R"(  - name: main
     dag:
@@ -1117,7 +1084,7 @@ TEST(ArgoProgramTest, RetryRerunsTheFailedPartAndTheExitHandler) {
   ASSERT_TRUE(e.Run().ok());
   ASSERT_EQ(e.st.phase, RunPhase::kFailed);
   EXPECT_EQ(e.Get(".onExit")->launch->argv[1], "Failed");
-  ResetFailed(e.st);
+  ResetFailedNodes(e.st);  // what the engine does to retry a failed run
   fail = false;
   e.ran.clear();
   ASSERT_TRUE(e.Run().ok());
