@@ -47,6 +47,7 @@ bench: build
 	bench/run.sh $(BUILD)/skiff
 	bench/serving.sh $(BUILD)/skiff
 	bench/gateway.sh $(BUILD)/skiff
+	bench/pipelines.sh $(BUILD)/skiff
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
