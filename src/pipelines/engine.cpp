@@ -165,6 +165,9 @@ class Engine::Impl {
   };
   struct Terminated {
     std::string run_id;
+    // Set once the run's shutdown is saved, so that Terminate returns only when a GET shows the
+    // run canceling.
+    std::shared_ptr<std::promise<Status>> done;
   };
   struct Retried {
     std::string run_id;
@@ -360,6 +363,8 @@ class Engine::Impl {
   std::thread thread_;
 
   // Engine thread only.
+  // Terminate calls waiting for the next save of the run states.
+  std::vector<std::shared_ptr<std::promise<Status>>> after_persist_;
   std::map<std::string, ActiveRun> runs_;
   int running_tasks_ = 0;
 
@@ -401,6 +406,8 @@ class Engine::Impl {
         if (!ended) break;
       }
       PersistDirty();
+      for (auto& done : after_persist_) done->set_value(Status());
+      after_persist_.clear();
       for (const Launch& l : launches) LaunchNode(l);
       PersistDirty();
       for (auto it = runs_.begin(); it != runs_.end();) {
@@ -455,7 +462,11 @@ class Engine::Impl {
       OnCacheChecked(*k);
     } else if (auto* t = std::get_if<Terminated>(&e)) {
       auto it = runs_.find(t->run_id);
-      if (it == runs_.end()) return;
+      if (it == runs_.end()) {
+        t->done->set_value(Status());  // it ended meanwhile
+        return;
+      }
+      after_persist_.push_back(std::move(t->done));
       ActiveRun& run = it->second;
       if (run.state.shutdown.empty()) {
         run.state.shutdown = "Terminate";
@@ -1152,8 +1163,17 @@ Status Engine::Terminate(const std::string& run_id) {
   if (phase == "Succeeded" || phase == "Failed" || phase == "Error") {
     return FailedPrecondition("run \"" + run_id + "\" has already finished (" + phase + ")");
   }
-  impl_->Post(Impl::Terminated{run_id});
-  return Status();
+  auto done = std::make_shared<std::promise<Status>>();
+  std::future<Status> result = done->get_future();
+  impl_->Post(Impl::Terminated{run_id, done});
+  if (result.wait_for(std::chrono::seconds(30)) != std::future_status::ready) {
+    return Unavailable("the run engine did not answer in time; the run may still be terminated");
+  }
+  try {
+    return result.get();
+  } catch (const std::future_error&) {  // the engine stopped before handling it
+    return Unavailable("the run engine is stopping");
+  }
 }
 
 Status Engine::Retry(const std::string& run_id) {

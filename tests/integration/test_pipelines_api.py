@@ -367,6 +367,8 @@ def test_terminate_retry_archive_delete(env):
         return "started" in log.text
     wait_until(started, timeout=30, what="the sleeper to start")
     env.ok("alice", "POST", f"/apis/v1beta1/runs/{run_id}/terminate")
+    # Terminate answers once the run shows it: never RUNNING after the call.
+    assert env.ok("alice", "GET", f"/apis/v2beta1/runs/{run_id}")["state"] in ("CANCELING", "CANCELED")
     final = wait_run(env, "alice", run_id, timeout=30)
     assert final["state"] == "CANCELED", final
     r = env.call("alice", "POST", f"/apis/v1beta1/runs/{run_id}/terminate")
