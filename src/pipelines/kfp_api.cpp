@@ -451,12 +451,26 @@ class KfpApi::Impl {
                    {"created_at", Ts(e.created_at_ms)},
                    {"namespace", e.ns},
                    {"storage_state", st.empty() ? "AVAILABLE" : st}};
-    int64_t last = 0;
-    for (const RecordPtr& r : catalog_.Where(Kind::kRun, "experiment_id", e.id)) {
-      last = std::max(last, r->created_at_ms);
-    }
-    o["last_run_created_at"] = Ts(last);
+    o["last_run_created_at"] = Ts(LastRunCreatedAt(e.id));
     return o;
+  }
+
+  // The newest run's creation time per experiment, from one pass over the runs per catalog
+  // generation (a page of experiments does not scan every run once per experiment).
+  int64_t LastRunCreatedAt(const std::string& experiment_id) const {
+    const uint64_t generation = catalog_.Generation(Kind::kRun);
+    std::lock_guard lock(last_run_mu_);
+    if (!last_run_valid_ || last_run_generation_ != generation) {
+      last_run_.clear();
+      for (const RecordPtr& r : catalog_.All(Kind::kRun)) {
+        int64_t& v = last_run_[Str(r->spec, "experiment_id")];
+        v = std::max(v, r->created_at_ms);
+      }
+      last_run_generation_ = generation;
+      last_run_valid_ = true;
+    }
+    auto it = last_run_.find(experiment_id);
+    return it == last_run_.end() ? 0 : it->second;
   }
 
   static json::array NodeParams(const json::object& params) {
@@ -1366,6 +1380,10 @@ class KfpApi::Impl {
   const authz::Authorizer* authorizer_;
   KfpApiOptions options_;
   ResourceSchema schemas_[2][kKindCount];
+  mutable std::mutex last_run_mu_;  // guards last_run_*
+  mutable std::unordered_map<std::string, int64_t> last_run_;
+  mutable uint64_t last_run_generation_ = 0;
+  mutable bool last_run_valid_ = false;
   std::mutex scopes_mu_;  // guards scopes_
   std::unordered_map<std::string, std::shared_ptr<const ScopeRows>> scopes_;
   std::mutex rows_mu_;  // guards rows_

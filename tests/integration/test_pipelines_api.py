@@ -278,6 +278,8 @@ def test_run_argo_pipeline_to_success_with_outputs_artifacts_and_logs(env):
     assert refs["EXPERIMENT"] == exp["id"] and refs["NAMESPACE"] == "team-a"
     final = wait_run(env, "alice", run_id)
     assert final["state"] == "SUCCEEDED", final
+    e2 = env.ok("alice", "GET", f"/apis/v2beta1/experiments/{exp['id']}")
+    assert e2["last_run_created_at"] == final["created_at"]
     # v1: the workflow manifest carries the live node statuses.
     d = env.ok("alice", "GET", f"/apis/v1beta1/runs/{run_id}")
     assert d["run"]["status"] == "Succeeded"
