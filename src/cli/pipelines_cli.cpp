@@ -941,11 +941,9 @@ struct LogStream {
 
 bool IsPodTask(const json::value& t) { return !Str(t, "pod_name").empty(); }
 
-// Prints what is new in `text` since the last call.
-void Emit(LogStream& s, const std::string& text, bool final) {
-  if (text.size() < s.printed) s.printed = 0;  // the log was started again (a retry)
-  std::string fresh = text.substr(s.printed);
-  s.printed = text.size();
+// Prints `fresh`, the log's bytes from s.printed on (the log only grows: retries append).
+void Emit(LogStream& s, const std::string& fresh, bool final) {
+  s.printed += fresh.size();
   if (s.prefix.empty()) {
     std::fwrite(fresh.data(), 1, fresh.size(), stdout);
   } else {
@@ -964,8 +962,12 @@ void Emit(LogStream& s, const std::string& text, bool final) {
   std::fflush(stdout);
 }
 
-Result<std::string> TaskLog(Kfp& kfp, const std::string& run_id, const std::string& node) {
-  return kfp.Text("/pipeline/k8s/pod/logs" + QueryString({{"podname", node}, {"runid", run_id}}));
+// The task's log from byte `offset` on (what a follower has not printed yet).
+Result<std::string> TaskLog(Kfp& kfp, const std::string& run_id, const std::string& node,
+                            size_t offset) {
+  return kfp.Text(
+      "/pipeline/k8s/pod/logs" +
+      QueryString({{"podname", node}, {"runid", run_id}, {"offset", std::to_string(offset)}}));
 }
 
 // The container task TASK (display name or node id) of a run; nullptr when not (yet) there.
@@ -1059,7 +1061,7 @@ int RunsLogs(const Settings& settings, const PipelinesCliOptions& o) {
       LogStream& s = streams.try_emplace(id, LogStream{id, "", 0, "", false}).first->second;
       if (s.done) continue;
       bool task_done = TerminalTaskState(Str(*t, "state"));
-      auto text = TaskLog(*kfp, run_id, id);
+      auto text = TaskLog(*kfp, run_id, id, s.printed);
       if (!text) return Fail(text.error());
       Emit(s, *text, last || task_done);
       s.done = task_done;

@@ -1,7 +1,9 @@
 #include "pipelines/kfp_api.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
+#include <fstream>
 
 #include "core/crypto.hpp"
 #include "core/fs.hpp"
@@ -1107,15 +1109,38 @@ class KfpApi::Impl {
     if (node.find('/') != std::string::npos || node.find("..") != std::string::npos) {
       return InvalidArgument("bad podname");
     }
-    auto text = ReadFile(path, 64 << 20);
-    if (!text) {
+    // `offset`: only the bytes from there on (followers poll for what is new); X-Log-Size says
+    // how long the log is now.
+    uint64_t offset = 0;
+    if (auto o = req.Query("offset"); o && !o->empty()) {
+      auto [ptr, ec] = std::from_chars(o->data(), o->data() + o->size(), offset);
+      if (ec != std::errc() || ptr != o->data() + o->size()) {
+        return InvalidArgument("offset must be a byte offset (a non-negative integer)");
+      }
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
       auto state = RunState::FromJson(r->status);
       if (state && state->Find(node) != nullptr) {
-        return http::Response::Text(200, "");  // not started yet
+        http::Response empty = http::Response::Text(200, "");  // not started yet
+        empty.headers.Set("X-Log-Size", "0");
+        return empty;
       }
       return NotFound("run " + run_id + " has no task " + node);
     }
-    return http::Response::Text(200, std::move(*text));
+    in.seekg(0, std::ios::end);
+    const uint64_t size = static_cast<uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
+    std::string text;
+    if (offset < size) {
+      constexpr uint64_t kMaxLogBytes = 64 << 20;  // per answer; a follower asks again
+      text.resize(static_cast<size_t>(std::min(size - offset, kMaxLogBytes)));
+      in.seekg(static_cast<std::streamoff>(offset));
+      in.read(text.data(), static_cast<std::streamsize>(text.size()));
+      text.resize(static_cast<size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+    }
+    http::Response resp = http::Response::Text(200, std::move(text));
+    resp.headers.Set("X-Log-Size", std::to_string(size));
+    return resp;
   }
 
   // ---- recurring runs (v1beta1 jobs, v2beta1 recurringruns) ----

@@ -293,6 +293,16 @@ def test_run_argo_pipeline_to_success_with_outputs_artifacts_and_logs(env):
     r = env.call("alice", "GET", "/pipeline/k8s/pod/logs", params={"podname": consume, "runid": run_id})
     assert r.status_code == 200
     assert "consumed hi-out: artifact of hi" in r.text
+    # Followers ask only for what they have not seen: offset, and X-Log-Size.
+    full = r.text.encode()
+    assert r.headers["X-Log-Size"] == str(len(full))
+    for offset in (5, len(full), len(full) + 10):
+        part = env.call("alice", "GET", "/pipeline/k8s/pod/logs",
+                        params={"podname": consume, "runid": run_id, "offset": str(offset)})
+        assert part.status_code == 200 and part.content == full[offset:]
+    bad = env.call("alice", "GET", "/pipeline/k8s/pod/logs",
+                   params={"podname": consume, "runid": run_id, "offset": "-1"})
+    assert bad.status_code == 400
     # The artifact, as KFP returns it: a base64 .tgz.
     produce = nodes["produce"]["id"]
     a = env.ok("alice", "GET", f"/apis/v1beta1/runs/{run_id}/nodes/{produce}/artifacts/data:read")
