@@ -1002,7 +1002,8 @@ Status Compiler::Run() {
   for (std::string_view k : kRefused) {
     if (spec->contains(k)) {
       return Err("spec." + std::string(k),
-                 "needs a cluster or is not implemented; local runs do not support it");
+                 "a local run cannot do this (it needs Kubernetes or Argo's controller); run the "
+                 "file on Argo");
     }
   }
   if (const auto* s = spec->if_contains("suspend"); s != nullptr && s->is_bool() && s->get_bool()) {

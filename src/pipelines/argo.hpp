@@ -11,7 +11,7 @@
 // onExit ({{workflow.status}}, {{workflow.failures}}), recursion (at most 200 nested DAG/steps
 // templates), KFP v1's caching label and max_cache_staleness annotation.
 // Refused at compile time with InvalidArgument naming the field ("spec.templates[3].resource:
-// ..."): whatever needs a cluster or is not implemented (resource/suspend/http/... templates,
+// ..."): whatever a local run cannot do (resource/suspend/http/... templates,
 // volumes, sidecars, init containers, pod spec patches, GPUs, secrets and config maps, remote
 // artifact repositories, paths outside /tmp, templateRef, `{{=...}}` expressions), dangling
 // references (templates, tasks, steps, parameters, unknown variables), cycles and expressions
