@@ -99,6 +99,7 @@ enum Step : int32_t {
 
 // At most this many exposed dirs (the child keeps their descriptors in a fixed array).
 constexpr size_t kMaxExposed = 16;
+constexpr int kKernelSignals = 64;  // _NSIG of Linux on every architecture skiff builds for
 
 // What the child writes on the report pipe (one write of a few bytes: atomic).
 struct Report {
@@ -182,13 +183,19 @@ pid_t RawFork(unsigned long flags) {
   return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
 }
 
-[[noreturn]] void RunCommand(const ChildPlan& p) {
-  struct sigaction dfl;
-  ::memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL: ignored
+// Every signal back to SIG_DFL, the C library's reserved real-time ones (32, 33) included: glibc's
+// sigaction() refuses those, yet a parent may have set them to SIG_IGN and exec keeps that.
+void ResetSignalDispositions() {
+  unsigned long dfl[4] = {};  // the kernel's struct sigaction, all zero: SIG_DFL, no flags, no mask
+  for (int sig = 1; sig <= kKernelSignals; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) {
+      ::syscall(SYS_rt_sigaction, sig, dfl, nullptr, sizeof(unsigned long));
+    }
   }
+}
+
+[[noreturn]] void RunCommand(const ChildPlan& p) {
+  ResetSignalDispositions();
   sigset_t none;
   ::sigemptyset(&none);
   if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {
