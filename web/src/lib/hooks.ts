@@ -1,0 +1,65 @@
+// Data loading for pages: useAsync runs a loader when its keys change and keeps {data, error,
+// loading}; usePoll re-runs it on an interval while the page is visible (live states, logs).
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+
+export interface AsyncState<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, keys: unknown[], pollMs = 0): AsyncState<T> {
+  const [data, setData] = useState<T | undefined>(undefined);
+  const [error, setError] = useState<unknown>(undefined);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  const loadRef = useRef(load);
+  loadRef.current = load;
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  useEffect(() => {
+    setData(undefined);
+    setError(undefined);
+    setLoading(true);
+  }, keys);
+  useEffect(() => {
+    const ctl = new AbortController();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const run = () => {
+      loadRef
+        .current(ctl.signal)
+        .then((d) => {
+          if (ctl.signal.aborted) return;
+          setData(d);
+          setError(undefined);
+        })
+        .catch((e) => {
+          if (!ctl.signal.aborted) setError(e);
+        })
+        .finally(() => {
+          if (ctl.signal.aborted) return;
+          setLoading(false);
+          if (pollMs > 0) timer = setTimeout(run, document.hidden ? pollMs * 5 : pollMs);
+        });
+    };
+    run();
+    return () => {
+      ctl.abort();
+      if (timer) clearTimeout(timer);
+    };
+  }, [...keys, tick, pollMs]);
+  return { data, error, loading, reload };
+}
+
+// Whether the user may do something (hides buttons they cannot use; the API still decides).
+export function usePromise<T>(p: () => Promise<T>, keys: unknown[], initial: T): T {
+  const [v, setV] = useState<T>(initial);
+  useEffect(() => {
+    let live = true;
+    p().then((x) => live && setV(x));
+    return () => {
+      live = false;
+    };
+  }, keys);
+  return v;
+}

@@ -1,0 +1,5 @@
+import { render } from 'preact';
+import { Shell } from './app';
+import './styles.css';
+
+render(<Shell />, document.getElementById('app')!);

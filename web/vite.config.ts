@@ -1,0 +1,17 @@
+// Vite builds the dashboard into dist/ (or --outDir); skiff's build embeds that folder in the
+// binary (src/dashboard). JSX is Preact's, compiled by esbuild without a plugin.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
+  build: {
+    target: 'es2022',
+    assetsDir: 'assets',
+    sourcemap: false,
+    chunkSizeWarningLimit: 300,
+  },
+  test: {
+    include: ['src/**/*.test.ts'],
+    environment: 'node',
+  },
+});
