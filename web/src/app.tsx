@@ -56,7 +56,7 @@ export function Shell() {
   if (!session) return <Loading what="your session" />;
 
   const nav = routes
-    .filter((r) => r.nav && (!r.nav.adminOnly || session.isClusterAdmin || session.namespaces.some((n) => n.role === 'owner')))
+    .filter((r) => r.nav && (!r.nav.visible || r.nav.visible(session)))
     .sort((a, b) => a.nav!.order - b.nav!.order);
   const Page = page?.r.component;
   return (
