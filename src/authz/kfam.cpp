@@ -290,7 +290,11 @@ http::Response KfamApi::EnvInfo(const Principal& who) {
                         {"providerName", "skiff"},
                         {"kubeflowVersion", options_.kubeflow_version},
                         {"logoutUrl", options_.logout_url}};
+  // The user's groups as authentication saw them (the dashboard's header shows them).
+  json::array groups;
+  for (const auto& g : who.groups) groups.emplace_back(g);
   return Json(200, json::object{{"user", who.name},
+                                {"groups", std::move(groups)},
                                 {"platform", std::move(platform)},
                                 {"namespaces", std::move(namespaces)},
                                 {"isClusterAdmin", IsClusterAdmin(who)}});

@@ -10,8 +10,8 @@
 //   POST   /kfam/v1/profiles      body Profile         create (rules of /api/workgroup/create)
 //   DELETE /kfam/v1/profiles/NAME                      delete (its owner or a cluster admin)
 //   GET    /api/workgroup/exists      {hasAuth, user, hasWorkgroup, registrationFlowAllowed}
-//   GET    /api/workgroup/env-info    {user, platform, namespaces: [{namespace, role, user}],
-//                                      isClusterAdmin}
+//   GET    /api/workgroup/env-info    {user, groups, platform, namespaces: [{namespace, role,
+//                                      user}], isClusterAdmin}
 //   POST   /api/workgroup/create      body {namespace?, user?}  -> {message}
 //   DELETE /api/workgroup/nuke-self   the caller's own Profile (first by name) -> {message}
 //   GET    /api/workgroup/get-contributors/NS                   -> ["bob@example.com", ...]

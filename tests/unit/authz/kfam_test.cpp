@@ -246,7 +246,11 @@ TEST_F(KfamTest, EnvInfo) {
   }
   EXPECT_THAT(rows, UnorderedElementsAre("alice owner alice@example.com",
                                          "team contributor alice@example.com"));
-  EXPECT_TRUE(Body(Call(&kAdmin, "GET", "/api/workgroup/env-info")).at("isClusterAdmin").as_bool());
+  EXPECT_TRUE(v.at("groups").as_array().empty());
+  json::value admin = Body(Call(&kAdmin, "GET", "/api/workgroup/env-info"));
+  EXPECT_TRUE(admin.at("isClusterAdmin").as_bool());
+  ASSERT_EQ(admin.at("groups").as_array().size(), 1u);
+  EXPECT_EQ(admin.at("groups").as_array()[0].as_string(), "admin");
 }
 
 TEST_F(KfamTest, CreateWorkgroup) {
