@@ -1,0 +1,246 @@
+// /models/new: deploy an InferenceService from a form (name, format, storage URI, runtime,
+// runtime version, protocol) or from pasted KServe YAML (sent as application/yaml; the resource
+// API parses it). API validation errors are shown next to the fields they name; after the
+// create, the detail page shows the model becoming Ready.
+import { useState } from 'preact/hooks';
+import { useApp } from '../../app-context';
+import { ErrorBanner, PageHeader } from '../../components/common';
+import { json } from '../../lib/api';
+import { ApiError } from '../../lib/errors';
+import { usePromise } from '../../lib/hooks';
+import { navigate } from '../../lib/router';
+import { can } from '../../lib/session';
+import { NoNamespace } from '../home/no-namespace';
+import {
+  FORMATS,
+  GROUP,
+  RESOURCE,
+  buildInferenceService,
+  collectionPath,
+  detailHref,
+  emptyForm,
+  fieldErrorsFromApi,
+  validateForm,
+  yamlTemplate,
+  type DeployForm,
+  type FormErrors,
+  type InferenceService,
+} from './isvc';
+
+type Mode = 'form' | 'yaml';
+
+export function DeployModel() {
+  const { ns } = useApp();
+  const [mode, setMode] = useState<Mode>('form');
+  const mayCreate = usePromise(() => (ns ? can({ verb: 'create', group: GROUP, resource: RESOURCE, namespace: ns }) : Promise.resolve(false)), [ns], true);
+  if (!ns) {
+    return (
+      <>
+        <PageHeader title="Deploy a model" />
+        <NoNamespace />
+      </>
+    );
+  }
+  return (
+    <>
+      <PageHeader title="Deploy a model">
+        <a href="/models">Back to models</a>
+      </PageHeader>
+      <p class="help">Creates an InferenceService (serving.kserve.io/v1beta1) in namespace {ns}.</p>
+      {!mayCreate && (
+        <div class="banner info" role="note">
+          You may only view namespace {ns}: skiff will refuse to deploy here. Ask an owner of {ns} for edit rights, or pick another namespace.
+        </div>
+      )}
+      <div class="tabs" role="tablist" aria-label="How to describe the model">
+        <button type="button" role="tab" aria-selected={mode === 'form'} aria-controls="deploy-panel" onClick={() => setMode('form')}>
+          Form
+        </button>
+        <button type="button" role="tab" aria-selected={mode === 'yaml'} aria-controls="deploy-panel" onClick={() => setMode('yaml')}>
+          Paste YAML
+        </button>
+      </div>
+      <div id="deploy-panel" role="tabpanel">
+        {mode === 'form' ? <DeployFromForm ns={ns} /> : <DeployFromYaml ns={ns} />}
+      </div>
+    </>
+  );
+}
+
+function afterCreate(ns: string, created: InferenceService, fallbackName: string) {
+  navigate(detailHref(created.metadata?.namespace || ns, created.metadata?.name || fallbackName));
+}
+
+function FieldError({ id, text }: { id: string; text?: string }) {
+  if (!text) return null;
+  return (
+    <span class="models-field-error" id={id}>
+      {text}
+    </span>
+  );
+}
+
+function DeployFromForm({ ns }: { ns: string }) {
+  const [form, setForm] = useState<DeployForm>(emptyForm);
+  const [errors, setErrors] = useState<FormErrors>({});
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const format = FORMATS.find((f) => f.value === form.format) ?? FORMATS[0];
+
+  const set = (k: keyof DeployForm) => (e: Event) => {
+    const v = (e.target as HTMLInputElement | HTMLSelectElement).value;
+    setForm((f) => ({ ...f, [k]: v, ...(k === 'format' ? { runtime: '' } : {}) }));
+    setErrors((x) => ({ ...x, [k]: undefined }));
+  };
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    const local = validateForm(form);
+    setErrors(local);
+    if (Object.keys(local).length > 0) {
+      const first = Object.keys(local)[0];
+      document.getElementById(`deploy-${first}`)?.focus();
+      return;
+    }
+    setBusy(true);
+    try {
+      const body = buildInferenceService(ns, form);
+      const created = await json<InferenceService>('POST', collectionPath(ns), { what: `deploy model "${body.metadata.name}"`, ns, body });
+      afterCreate(ns, created, body.metadata.name);
+    } catch (err) {
+      setError(err);
+      if (err instanceof ApiError) setErrors(fieldErrorsFromApi(err.message));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const attrs = (k: keyof DeployForm) => ({
+    id: `deploy-${k}`,
+    'aria-invalid': errors[k] ? true : undefined,
+    'aria-describedby': errors[k] ? `deploy-${k}-error` : `deploy-${k}-help`,
+  });
+
+  return (
+    <form class="panel" onSubmit={submit} noValidate>
+      <label class="field">
+        <span>Name</span>
+        <input {...attrs('name')} value={form.name} onInput={set('name')} autoComplete="off" spellcheck={false} required />
+        <span class="help" id="deploy-name-help">
+          Lower-case letters, digits and "-", starting with a letter (e.g. iris). Becomes part of the model's URL.
+        </span>
+        <FieldError id="deploy-name-error" text={errors.name} />
+      </label>
+      <label class="field">
+        <span>Model format</span>
+        <select {...attrs('format')} value={form.format} onChange={set('format')}>
+          {FORMATS.map((f) => (
+            <option value={f.value} key={f.value}>
+              {f.label}
+            </option>
+          ))}
+        </select>
+        <span class="help" id="deploy-format-help">
+          {format.help} Other formats (tensorflow, pytorch, onnx, ...) are not served by skiff.
+        </span>
+        <FieldError id="deploy-format-error" text={errors.format} />
+      </label>
+      <label class="field">
+        <span>Storage URI</span>
+        <input
+          {...attrs('storageUri')}
+          value={form.storageUri}
+          onInput={set('storageUri')}
+          placeholder="s3://bucket/models/iris or file:///srv/models/iris"
+          autoComplete="off"
+          spellcheck={false}
+          required
+        />
+        <span class="help" id="deploy-storageUri-help">
+          Where the model files are: a path on the skiff machine, file://, http(s):// or s3://.
+        </span>
+        <FieldError id="deploy-storageUri-error" text={errors.storageUri} />
+      </label>
+      <label class="field">
+        <span>Runtime</span>
+        <select {...attrs('runtime')} value={form.runtime} onChange={set('runtime')}>
+          {format.runtimes.map((r) => (
+            <option value={r.value} key={r.value}>
+              {r.label}
+            </option>
+          ))}
+        </select>
+        <span class="help" id="deploy-runtime-help">
+          Optional: the serving runtime (spec.predictor.model.runtime).
+        </span>
+        <FieldError id="deploy-runtime-error" text={errors.runtime} />
+      </label>
+      <label class="field">
+        <span>Runtime version</span>
+        <input {...attrs('runtimeVersion')} value={form.runtimeVersion} onInput={set('runtimeVersion')} autoComplete="off" />
+        <span class="help" id="deploy-runtimeVersion-help">
+          Optional (spec.predictor.model.runtimeVersion); kept for KServe, skiff serves with its built-in runtime.
+        </span>
+        <FieldError id="deploy-runtimeVersion-error" text={errors.runtimeVersion} />
+      </label>
+      <label class="field">
+        <span>Protocol</span>
+        <select {...attrs('protocol')} value={form.protocol} onChange={set('protocol')}>
+          <option value="v1">V1 (KServe: /v1/models/NAME:predict)</option>
+          <option value="v2">V2 (Open Inference Protocol: /v2/models/NAME/infer)</option>
+        </select>
+        <span class="help" id="deploy-protocol-help">
+          Both are answered either way; this is what the model declares.
+        </span>
+        <FieldError id="deploy-protocol-error" text={errors.protocol} />
+      </label>
+      <ErrorBanner error={error} />
+      <button type="submit" class="primary" disabled={busy}>
+        {busy ? 'Deploying…' : 'Deploy'}
+      </button>
+    </form>
+  );
+}
+
+function DeployFromYaml({ ns }: { ns: string }) {
+  const [text, setText] = useState(() => yamlTemplate(ns));
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    setBusy(true);
+    try {
+      const created = await json<InferenceService>('POST', collectionPath(ns), {
+        what: 'deploy the model from YAML',
+        ns,
+        body: text,
+        headers: { 'Content-Type': 'application/yaml' },
+      });
+      afterCreate(ns, created, '');
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <form class="panel" onSubmit={submit}>
+      <label class="field models-wide">
+        <span>InferenceService YAML</span>
+        <textarea rows={18} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} spellcheck={false} aria-describedby="deploy-yaml-help" />
+        <span class="help" id="deploy-yaml-help">
+          KServe's serving.kserve.io/v1beta1 (or serving.kubeflow.org/v1alpha2) InferenceService, as for <code>kubectl apply</code>. Its namespace
+          must be {ns} (or left out).
+        </span>
+      </label>
+      <ErrorBanner error={error} />
+      <button type="submit" class="primary" disabled={busy}>
+        {busy ? 'Deploying…' : 'Deploy from YAML'}
+      </button>
+    </form>
+  );
+}
