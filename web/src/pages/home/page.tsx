@@ -160,8 +160,8 @@ function DocsPanel() {
       <h2 id="home-docs">Learn more</h2>
       <ul>
         <li>
-          <a href="/models">Models</a>: deploy, watch and try InferenceServices; <a href="/pipelines">Pipelines</a> and{' '}
-          <a href="/runs">Runs</a>: upload pipelines and follow runs.
+          In this dashboard: <a href="/models">the Models page</a> to deploy, watch and try InferenceServices;{' '}
+          <a href="/pipelines">the Pipelines page</a> and <a href="/runs">the Runs page</a> to upload pipelines and follow runs.
         </li>
         <li>
           KServe: <a href="https://kserve.github.io/website/latest/modelserving/v1beta1/serving_runtime/">serving runtimes</a>,{' '}

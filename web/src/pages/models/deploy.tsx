@@ -11,6 +11,7 @@ import { usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { NoNamespace } from '../home/no-namespace';
+import { Field, described } from './field';
 import {
   FORMATS,
   GROUP,
@@ -71,15 +72,6 @@ function afterCreate(ns: string, created: InferenceService, fallbackName: string
   navigate(detailHref(created.metadata?.namespace || ns, created.metadata?.name || fallbackName));
 }
 
-function FieldError({ id, text }: { id: string; text?: string }) {
-  if (!text) return null;
-  return (
-    <span class="models-field-error" id={id}>
-      {text}
-    </span>
-  );
-}
-
 function DeployFromForm({ ns }: { ns: string }) {
   const [form, setForm] = useState<DeployForm>(emptyForm);
   const [errors, setErrors] = useState<FormErrors>({});
@@ -116,24 +108,14 @@ function DeployFromForm({ ns }: { ns: string }) {
     }
   };
 
-  const attrs = (k: keyof DeployForm) => ({
-    id: `deploy-${k}`,
-    'aria-invalid': errors[k] ? true : undefined,
-    'aria-describedby': errors[k] ? `deploy-${k}-error` : `deploy-${k}-help`,
-  });
+  const attrs = (k: keyof DeployForm) => described(`deploy-${k}`, errors[k]);
 
   return (
     <form class="panel" onSubmit={submit} noValidate>
-      <label class="field">
-        <span>Name</span>
+      <Field id="deploy-name" label="Name" error={errors.name} help='Lower-case letters, digits and "-", starting with a letter (e.g. iris). Becomes part of the model URL.'>
         <input {...attrs('name')} value={form.name} onInput={set('name')} autoComplete="off" spellcheck={false} required />
-        <span class="help" id="deploy-name-help">
-          Lower-case letters, digits and "-", starting with a letter (e.g. iris). Becomes part of the model's URL.
-        </span>
-        <FieldError id="deploy-name-error" text={errors.name} />
-      </label>
-      <label class="field">
-        <span>Model format</span>
+      </Field>
+      <Field id="deploy-format" label="Model format" error={errors.format} help={`${format.help} Other formats (tensorflow, pytorch, onnx, ...) are not served by skiff.`}>
         <select {...attrs('format')} value={form.format} onChange={set('format')}>
           {FORMATS.map((f) => (
             <option value={f.value} key={f.value}>
@@ -141,13 +123,8 @@ function DeployFromForm({ ns }: { ns: string }) {
             </option>
           ))}
         </select>
-        <span class="help" id="deploy-format-help">
-          {format.help} Other formats (tensorflow, pytorch, onnx, ...) are not served by skiff.
-        </span>
-        <FieldError id="deploy-format-error" text={errors.format} />
-      </label>
-      <label class="field">
-        <span>Storage URI</span>
+      </Field>
+      <Field id="deploy-storageUri" label="Storage URI" error={errors.storageUri} help="Where the model files are: a path on the skiff machine, file://, http(s):// or s3://.">
         <input
           {...attrs('storageUri')}
           value={form.storageUri}
@@ -157,13 +134,8 @@ function DeployFromForm({ ns }: { ns: string }) {
           spellcheck={false}
           required
         />
-        <span class="help" id="deploy-storageUri-help">
-          Where the model files are: a path on the skiff machine, file://, http(s):// or s3://.
-        </span>
-        <FieldError id="deploy-storageUri-error" text={errors.storageUri} />
-      </label>
-      <label class="field">
-        <span>Runtime</span>
+      </Field>
+      <Field id="deploy-runtime" label="Runtime" error={errors.runtime} help="Optional: the serving runtime (spec.predictor.model.runtime).">
         <select {...attrs('runtime')} value={form.runtime} onChange={set('runtime')}>
           {format.runtimes.map((r) => (
             <option value={r.value} key={r.value}>
@@ -171,30 +143,21 @@ function DeployFromForm({ ns }: { ns: string }) {
             </option>
           ))}
         </select>
-        <span class="help" id="deploy-runtime-help">
-          Optional: the serving runtime (spec.predictor.model.runtime).
-        </span>
-        <FieldError id="deploy-runtime-error" text={errors.runtime} />
-      </label>
-      <label class="field">
-        <span>Runtime version</span>
+      </Field>
+      <Field
+        id="deploy-runtimeVersion"
+        label="Runtime version"
+        error={errors.runtimeVersion}
+        help="Optional (spec.predictor.model.runtimeVersion): kept for KServe; skiff serves with its built-in runtime."
+      >
         <input {...attrs('runtimeVersion')} value={form.runtimeVersion} onInput={set('runtimeVersion')} autoComplete="off" />
-        <span class="help" id="deploy-runtimeVersion-help">
-          Optional (spec.predictor.model.runtimeVersion); kept for KServe, skiff serves with its built-in runtime.
-        </span>
-        <FieldError id="deploy-runtimeVersion-error" text={errors.runtimeVersion} />
-      </label>
-      <label class="field">
-        <span>Protocol</span>
+      </Field>
+      <Field id="deploy-protocol" label="Protocol" error={errors.protocol} help="skiff answers both; this is what the model declares.">
         <select {...attrs('protocol')} value={form.protocol} onChange={set('protocol')}>
           <option value="v1">V1 (KServe: /v1/models/NAME:predict)</option>
           <option value="v2">V2 (Open Inference Protocol: /v2/models/NAME/infer)</option>
         </select>
-        <span class="help" id="deploy-protocol-help">
-          Both are answered either way; this is what the model declares.
-        </span>
-        <FieldError id="deploy-protocol-error" text={errors.protocol} />
-      </label>
+      </Field>
       <ErrorBanner error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? 'Deploying…' : 'Deploy'}
@@ -229,14 +192,18 @@ function DeployFromYaml({ ns }: { ns: string }) {
 
   return (
     <form class="panel" onSubmit={submit}>
-      <label class="field models-wide">
-        <span>InferenceService YAML</span>
-        <textarea rows={18} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} spellcheck={false} aria-describedby="deploy-yaml-help" />
-        <span class="help" id="deploy-yaml-help">
-          KServe's serving.kserve.io/v1beta1 (or serving.kubeflow.org/v1alpha2) InferenceService, as for <code>kubectl apply</code>. Its namespace
-          must be {ns} (or left out).
-        </span>
-      </label>
+      <Field
+        id="deploy-yaml"
+        label="InferenceService YAML"
+        wide
+        help={
+          <>
+            KServe's serving.kserve.io/v1beta1 InferenceService, as for <code>kubectl apply</code>. Its namespace must be {ns} (or left out).
+          </>
+        }
+      >
+        <textarea id="deploy-yaml" rows={18} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} spellcheck={false} aria-describedby="deploy-yaml-help" />
+      </Field>
       <ErrorBanner error={error} />
       <button type="submit" class="primary" disabled={busy}>
         {busy ? 'Deploying…' : 'Deploy from YAML'}

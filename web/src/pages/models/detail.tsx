@@ -4,6 +4,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { Badge, Confirm, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, json } from '../../lib/api';
+import { ApiError } from '../../lib/errors';
 import { age, timestamp } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
 import { navigate, type Params } from '../../lib/router';
@@ -34,6 +35,7 @@ import {
   type Rate,
   type Sample,
 } from './stats';
+import { Field, described } from './field';
 import { bodyProblem, predictPath, predictionsOf, sampleBody, type Protocol } from './try';
 
 const mayDo = (verb: string, ns: string, name?: string) => () => can({ verb, group: GROUP, resource: RESOURCE, namespace: ns, ...(name ? { name } : {}) });
@@ -278,10 +280,14 @@ function CanaryEditor({ ns, name, isvc, onDone }: { ns: string; name: string; is
   return (
     <form class="panel" onSubmit={save} aria-labelledby="canary-title">
       <h2 id="canary-title">Canary traffic</h2>
-      <label class="field">
-        <span>Canary traffic percent</span>
+      <Field
+        id="canary-percent"
+        label="Canary traffic percent"
+        error={problem}
+        help="The share of requests the latest revision gets; the previous rolled-out revision gets the rest. Empty means no canary: the latest revision takes all traffic once ready."
+      >
         <input
-          id="canary-percent"
+          {...described('canary-percent', problem)}
           type="number"
           min={0}
           max={100}
@@ -289,15 +295,8 @@ function CanaryEditor({ ns, name, isvc, onDone }: { ns: string; name: string; is
           inputMode="numeric"
           value={text}
           onInput={(e) => setText((e.target as HTMLInputElement).value)}
-          aria-invalid={problem ? true : undefined}
-          aria-describedby="canary-help"
         />
-        <span class="help" id="canary-help">
-          The share of requests the latest revision gets; the previous rolled-out revision gets the rest. Empty means no canary: the latest
-          revision takes all traffic once ready.
-        </span>
-        {problem && <span class="models-field-error">{problem}</span>}
-      </label>
+      </Field>
       <ErrorBanner error={error} />
       <div class="models-buttons">
         <button type="submit" class="primary" disabled={busy}>
@@ -340,7 +339,14 @@ function Stats({ ns, name }: { ns: string; name: string }) {
   return (
     <section class="panel" aria-labelledby="model-stats">
       <h2 id="model-stats">Requests</h2>
-      <ErrorBanner error={stats.error} onRetry={stats.reload} />
+      {stats.error instanceof ApiError && stats.error.status === 404 ? (
+        <p class="help" role="status">
+          No request statistics for this model from this skiff yet (it answered 404 for {statsPath(ns, name)}); send a request with Try it
+          below, or see <code>/metrics</code>.
+        </p>
+      ) : (
+        <ErrorBanner error={stats.error} onRetry={stats.reload} />
+      )}
       {!s && !stats.error && <Loading what="request statistics" />}
       {s && (
         <>
@@ -476,21 +482,15 @@ function TryIt({ ns, name, isvc }: { ns: string; name: string; isvc: InferenceSe
         <p class="help">
           POST <code data-testid="try-url">{path}</code>
         </p>
-        <label class="field models-wide">
-          <span>Request body</span>
+        <Field id="try-body" label="Request body" wide error={problem} help="Prefilled with two rows of the iris data set (four numbers each).">
           <textarea
+            {...described('try-body', problem)}
             rows={protocol === 'v1' ? 4 : 12}
             value={body}
             onInput={(e) => setBody((e.target as HTMLTextAreaElement).value)}
             spellcheck={false}
-            aria-invalid={problem ? true : undefined}
-            aria-describedby="try-body-help"
           />
-          <span class="help" id="try-body-help">
-            Prefilled with two rows of the iris data set (four numbers each).
-          </span>
-          {problem && <span class="models-field-error">{problem}</span>}
-        </label>
+        </Field>
         <div class="models-buttons">
           <button type="submit" class="primary" disabled={busy}>
             {busy ? 'Sending…' : 'Send'}

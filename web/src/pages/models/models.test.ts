@@ -266,6 +266,7 @@ describe('try it', () => {
   it('fills in the iris samples', () => {
     expect(sampleBody('v1')).toBe('{"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}');
     expect(JSON.parse(sampleBody('v1', [[1, 2.5]]))).toEqual({ instances: [[1, 2.5]] });
+    expect(sampleBody('v2')).toContain('"data": [6.8, 2.8, 4.8, 1.4, 6, 3.4, 4.5, 1.6]');
     expect(JSON.parse(sampleBody('v2'))).toEqual({
       inputs: [{ name: 'input-0', shape: [2, 4], datatype: 'FP64', data: [6.8, 2.8, 4.8, 1.4, 6, 3.4, 4.5, 1.6] }],
     });

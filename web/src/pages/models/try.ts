@@ -1,5 +1,6 @@
 // The "Try it" panel's requests: skiff's path-based URLs (src/serving/frontend.cpp:
 // /serving/NS/NAME/v1|v2/...) and sample bodies (KServe's iris example). Pure (tested).
+import { prettyJson } from './show';
 
 export type Protocol = 'v1' | 'v2';
 
@@ -26,11 +27,7 @@ function num(n: number): string {
 export function sampleBody(protocol: Protocol, rows: number[][] = IRIS_ROWS): string {
   if (protocol === 'v1') return `{"instances": [${rows.map((r) => `[${r.map(num).join(', ')}]`).join(', ')}]}`;
   const width = rows[0]?.length ?? 0;
-  return JSON.stringify(
-    { inputs: [{ name: 'input-0', shape: [rows.length, width], datatype: 'FP64', data: rows.flat() }] },
-    null,
-    2,
-  );
+  return prettyJson({ inputs: [{ name: 'input-0', shape: [rows.length, width], datatype: 'FP64', data: rows.flat() }] });
 }
 
 // Checks the body is JSON before sending; returns the words to show, or "" when it is.
