@@ -120,6 +120,9 @@ class Controller {
   void Stop();
 
   std::shared_ptr<const ServingTable> table() const { return table_.load(); }
+  // The per-model metrics and recent errors (the dashboard's model stats); null without a
+  // MetricsRegistry. Lives as long as the controller.
+  const ServingMetrics* serving_metrics() const { return serving_metrics_.get(); }
   const ControllerOptions& options() const { return options_; }
 
   // Waits until the controller has processed everything queued so far and no load is running

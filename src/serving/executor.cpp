@@ -1,10 +1,12 @@
 #include "serving/executor.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 
 #include "serving/protocol.hpp"
+#include "serving/protocol_json.hpp"
 
 namespace skiff::serving {
 
@@ -34,6 +36,79 @@ ServingMetrics::ServingMetrics(MetricsRegistry& registry)
 void ServingMetrics::SetLoadedRevisions(const std::string& ns, const std::string& model,
                                         int revisions) {
   loaded_revisions_.With({ns, model}).Set(revisions);
+}
+
+namespace {
+
+// `s` cut to at most `max` bytes without splitting a UTF-8 sequence.
+void TruncateUtf8(std::string& s, size_t max) {
+  if (s.size() <= max) return;
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  s.resize(n);
+}
+
+}  // namespace
+
+void ServingMetrics::RecordError(const ModelLabels& labels, RecentError error) {
+  TruncateUtf8(error.message, RecentError::kMaxMessageBytes);
+  std::lock_guard lock(errors_mu_);
+  auto& ring = errors_[{labels.ns, labels.model}];
+  ring.push_back(std::move(error));
+  while (ring.size() > kRecentErrors) ring.pop_front();
+}
+
+std::optional<double> HistogramQuantile(double q, const std::vector<double>& bounds,
+                                        const std::vector<uint64_t>& cumulative) {
+  if (cumulative.size() != bounds.size() + 1 || cumulative.back() == 0) return std::nullopt;
+  const double total = static_cast<double>(cumulative.back());
+  const double rank = std::clamp(q, 0.0, 1.0) * total;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (static_cast<double>(cumulative[i]) < rank || cumulative[i] == 0) continue;
+    const double lower = i == 0 ? 0 : bounds[i - 1];
+    const double below = i == 0 ? 0 : static_cast<double>(cumulative[i - 1]);
+    const double in_bucket = static_cast<double>(cumulative[i]) - below;
+    if (in_bucket <= 0) return bounds[i];
+    return lower + (bounds[i] - lower) * ((rank - below) / in_bucket);
+  }
+  return bounds.empty() ? std::nullopt : std::optional<double>(bounds.back());
+}
+
+ModelStats ServingMetrics::Stats(const std::string& ns, const std::string& model) const {
+  ModelStats out;
+  requests_.ForEach([&](const std::vector<std::string>& labels, const Counter& c) {
+    // labels: namespace, model, revision, code
+    if (labels[0] != ns || labels[1] != model) return;
+    const uint64_t n = c.Value();
+    const int code = std::atoi(labels[3].c_str());
+    out.requests_total += n;
+    if (code >= 200 && code < 300) out.requests_2xx += n;
+    if (code >= 400 && code < 500) out.requests_4xx += n;
+    if (code >= 500 && code < 600) out.requests_5xx += n;
+  });
+  const std::vector<double>& bounds = ModelLatencyBuckets();
+  std::vector<uint64_t> cumulative(bounds.size() + 1, 0);
+  duration_.ForEach([&](const std::vector<std::string>& labels, const Histogram& h) {
+    if (labels[0] != ns || labels[1] != model || h.bounds() != bounds) return;
+    std::vector<uint64_t> counts = h.CumulativeCounts();
+    for (size_t i = 0; i < counts.size() && i < cumulative.size(); ++i) cumulative[i] += counts[i];
+    out.latency_sum_seconds += h.Sum();
+  });
+  // The merged +Inf bucket is the count (read together with the buckets, not apart from them).
+  out.latency_count = cumulative.back();
+  auto ms = [](std::optional<double> s) {
+    return s ? std::optional<double>(*s * 1000.0) : std::nullopt;
+  };
+  out.p50_ms = ms(HistogramQuantile(0.50, bounds, cumulative));
+  out.p90_ms = ms(HistogramQuantile(0.90, bounds, cumulative));
+  out.p99_ms = ms(HistogramQuantile(0.99, bounds, cumulative));
+  {
+    std::lock_guard lock(errors_mu_);
+    if (auto it = errors_.find({ns, model}); it != errors_.end()) {
+      out.recent_errors.assign(it->second.rbegin(), it->second.rend());
+    }
+  }
+  return out;
 }
 
 std::shared_ptr<ModelExecutor> ModelExecutor::Create(std::shared_ptr<Model> model,
@@ -228,13 +303,34 @@ void ModelExecutor::Finish(Done& done, Result<InferResponse> result, Clock::time
 }
 
 void ModelExecutor::RecordRejected(const Status& status) {
-  if (metrics_ != nullptr) RequestsFor(ProtocolHttpStatus(status)).Inc();
+  if (metrics_ == nullptr) return;
+  const int code = ProtocolHttpStatus(status);
+  RequestsFor(code).Inc();
+  RecordError(status, code);
 }
 
 void ModelExecutor::Record(const Status& status, double seconds) {
   if (metrics_ == nullptr) return;
-  RequestsFor(ProtocolHttpStatus(status)).Inc();
+  const int code = ProtocolHttpStatus(status);
+  RequestsFor(code).Inc();
   duration_->Observe(std::max(seconds, 0.0));
+  RecordError(status, code);
+}
+
+void ModelExecutor::RecordError(const Status& status, int http_status) {
+  if (status.ok() || http_status < 400) return;
+  RecentError e;
+  e.time = clock_->Now();
+  e.status = http_status;
+  // What the client was told (ProtocolErrorResponse): a 500 says no more than that.
+  if (http_status == 500) {
+    e.message = "internal error";
+  } else {
+    e.message = status.message().empty() ? std::string(CodeName(status.code())) : status.message();
+    if (!protocol_json::IsValidUtf8(e.message)) e.message = "invalid request";
+  }
+  e.revision = labels_.revision;
+  metrics_->RecordError(labels_, std::move(e));
 }
 
 Counter& ModelExecutor::RequestsFor(int http_status) {

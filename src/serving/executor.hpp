@@ -38,9 +38,12 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -56,6 +59,45 @@ namespace skiff::serving {
 // microseconds; DefaultLatencyBuckets starts at 0.5 ms).
 const std::vector<double>& ModelLatencyBuckets();
 
+// Labels that identify a model revision in metrics.
+struct ModelLabels {
+  std::string ns;
+  std::string model;
+  std::string revision;
+};
+
+// One failed answer of a model (a 4xx or 5xx), as the client saw it: the message of the error
+// body (a 500's is "internal error"), at most kMaxMessageBytes. Never a request body or header.
+struct RecentError {
+  std::chrono::system_clock::time_point time;
+  int status = 0;
+  std::string message;
+  std::string revision;
+  static constexpr size_t kMaxMessageBytes = 300;
+};
+
+// What the dashboard shows of a model (GET /api/skiff/models/NS/NAME/stats): its answers by
+// status class and its latency, summed over every revision it had since skiff started, and its
+// last RecentErrors (newest first).
+struct ModelStats {
+  uint64_t requests_2xx = 0;
+  uint64_t requests_4xx = 0;
+  uint64_t requests_5xx = 0;
+  uint64_t requests_total = 0;  // every answer, whatever its status
+  uint64_t latency_count = 0;   // requests that reached the executor (the histogram's count)
+  double latency_sum_seconds = 0;
+  // Estimated from the histogram buckets (HistogramQuantile); nullopt without requests.
+  std::optional<double> p50_ms, p90_ms, p99_ms;
+  std::vector<RecentError> recent_errors;
+};
+
+// Prometheus' histogram_quantile over one histogram: `cumulative` holds the cumulative count of
+// each bound of `bounds` then +Inf (Histogram::CumulativeCounts). Linear interpolation inside
+// the bucket (from 0 for the first); a quantile in the +Inf bucket is the highest finite bound.
+// nullopt when the histogram is empty. REQUIRES: cumulative.size() == bounds.size() + 1.
+std::optional<double> HistogramQuantile(double q, const std::vector<double>& bounds,
+                                        const std::vector<uint64_t>& cumulative);
+
 // The serving metric families. Create one per MetricsRegistry (at start-up, next to the
 // registry) and share it; it must outlive every executor that records into it. Thread-safe.
 class ServingMetrics {
@@ -69,18 +111,22 @@ class ServingMetrics {
   // For the controller: how many revisions of namespace/model are loaded (0 after deletion).
   void SetLoadedRevisions(const std::string& ns, const std::string& model, int revisions);
 
+  // Keeps `error` among the last kRecentErrors of its model (labels.ns, labels.model). Its
+  // message is cut to RecentError::kMaxMessageBytes (on a UTF-8 boundary).
+  void RecordError(const ModelLabels& labels, RecentError error);
+  // The model's totals over all its revisions (series of deleted models stay, like the
+  // metrics: a model re-created under the same name continues them).
+  ModelStats Stats(const std::string& ns, const std::string& model) const;
+  static constexpr size_t kRecentErrors = 20;
+
  private:
   Family<Counter>& requests_;
   Family<Histogram>& duration_;
   Family<Gauge>& queue_depth_;
   Family<Gauge>& loaded_revisions_;
-};
-
-// Labels that identify a model revision in metrics.
-struct ModelLabels {
-  std::string ns;
-  std::string model;
-  std::string revision;
+  mutable std::mutex errors_mu_;  // guards errors_
+  // (namespace, model) -> its last errors, oldest first, at most kRecentErrors.
+  std::map<std::pair<std::string, std::string>, std::deque<RecentError>> errors_;
 };
 
 struct ExecutorOptions {
@@ -121,7 +167,8 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   // still complete (an old revision drains while the new one serves).
   void Close();
   // Counts a request answered before it reached the executor (a 400 from request parsing), so
-  // that skiff_model_requests_total covers every request the model's routes answered.
+  // that skiff_model_requests_total covers every request the model's routes answered (and its
+  // recent errors, ServingMetrics::Stats, show it).
   void RecordRejected(const Status& status);
 
   struct Stats {
@@ -154,6 +201,7 @@ class ModelExecutor : public std::enable_shared_from_this<ModelExecutor> {
   void Finish(Done& done, Result<InferResponse> result, Clock::time_point start);
   void FinishExpired(std::vector<Pending>& expired);
   void Record(const Status& status, double seconds);
+  void RecordError(const Status& status, int http_status);
   Counter& RequestsFor(int http_status);
 
   const std::shared_ptr<Model> model_;
