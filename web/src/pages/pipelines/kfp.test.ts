@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildTrigger, createFromUrlBody, createRunBody, currentToken, describeTrigger, firstPage, isFinal, listUrl, nextPage, prevPage, runFilter, uploadUrl } from './kfp';
+import { artifactBytes, artifactUrl, buildTrigger, followLog, logUrl, createFromUrlBody, createRunBody, currentToken, describeTrigger, firstPage, isFinal, listUrl, nextPage, prevPage, runFilter, uploadUrl } from './kfp';
 
 describe('requests', () => {
   it('builds list URLs with paging, sort and filter', () => {
@@ -16,6 +16,7 @@ describe('requests', () => {
   it('filters runs by state and name substring', () => {
     expect(runFilter({})).toBe('');
     expect(runFilter({ name: '  ' })).toBe('');
+    expect(JSON.parse(runFilter({ storage: 'ARCHIVED' }))).toEqual({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: 'ARCHIVED' }] });
     expect(JSON.parse(runFilter({ state: 'RUNNING', name: ' iris ' }))).toEqual({
       predicates: [
         { key: 'state', operation: 'EQUALS', string_value: 'RUNNING' },
@@ -83,5 +84,20 @@ describe('paging', () => {
     s = prevPage(s);
     expect(currentToken(s)).toBe('t1');
     expect(currentToken(prevPage(s))).toBe('');
+  });
+});
+
+describe('logs and artifacts', () => {
+  it('follows a growing log and restarts a replaced one', () => {
+    expect(followLog(0, 157, '157')).toEqual({ next: 157, restart: false });
+    expect(followLog(157, 0, '157')).toEqual({ next: 157, restart: false });
+    expect(followLog(157, 20, '177')).toEqual({ next: 177, restart: false });
+    expect(followLog(177, 0, '12')).toEqual({ next: 0, restart: true });
+    expect(followLog(10, 5, null)).toEqual({ next: 15, restart: false });
+  });
+  it('decodes artifact archives and builds URLs', () => {
+    expect([...artifactBytes(btoa('\x1f\x8b\x08'))]).toEqual([0x1f, 0x8b, 0x08]);
+    expect(artifactUrl('r 1', 'iris-1', 'model')).toBe('/apis/v2beta1/runs/r%201/nodes/iris-1/artifacts/model:read');
+    expect(logUrl('r1', 'iris-2', 157)).toBe('/pipeline/k8s/pod/logs?podname=iris-2&runid=r1&offset=157');
   });
 });

@@ -134,12 +134,14 @@ export function isFinal(state: string | undefined): boolean {
 }
 
 // The KFP v2 filter for the runs list: exact state and a substring of the name (empty: none).
-export function runFilter(f: { state?: string; name?: string; experimentId?: string }): string {
+// `storage`: only the available (or only the archived) runs.
+export function runFilter(f: { state?: string; name?: string; experimentId?: string; storage?: 'AVAILABLE' | 'ARCHIVED' }): string {
   const predicates: Record<string, unknown>[] = [];
   if (f.state) predicates.push({ key: 'state', operation: 'EQUALS', string_value: f.state });
   const name = f.name?.trim();
   if (name) predicates.push({ key: 'display_name', operation: 'IS_SUBSTRING', string_value: name });
   if (f.experimentId) predicates.push({ key: 'experiment_id', operation: 'EQUALS', string_value: f.experimentId });
+  if (f.storage) predicates.push({ key: 'storage_state', operation: 'EQUALS', string_value: f.storage });
   return predicates.length ? JSON.stringify({ predicates }) : '';
 }
 
@@ -239,3 +241,26 @@ export const firstPage: PageStack = { tokens: [] };
 export const currentToken = (s: PageStack): string => s.tokens[s.tokens.length - 1] ?? '';
 export const nextPage = (s: PageStack, token: string): PageStack => ({ tokens: [...s.tokens, token] });
 export const prevPage = (s: PageStack): PageStack => ({ tokens: s.tokens.slice(0, -1) });
+
+// A task log follower's step: after an answer of `chunkBytes` bytes to `?offset=offset` with
+// X-Log-Size `sizeHeader`, the offset to ask from next; `restart` when the log is now shorter
+// than what was shown (the task was retried and its log began again): show it from the start.
+export function followLog(offset: number, chunkBytes: number, sizeHeader: string | null): { next: number; restart: boolean } {
+  const size = sizeHeader === null || sizeHeader === '' ? NaN : Number(sizeHeader);
+  if (Number.isFinite(size) && size < offset) return { next: 0, restart: true };
+  return { next: offset + chunkBytes, restart: false };
+}
+
+// The ReadArtifact answer ({data: base64 of a .tgz}) as bytes.
+export function artifactBytes(data: string): Uint8Array {
+  const bin = atob(data);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export const artifactUrl = (runId: string, taskId: string, name: string) =>
+  `${API}/runs/${encodeURIComponent(runId)}/nodes/${encodeURIComponent(taskId)}/artifacts/${encodeURIComponent(name)}:read`;
+
+export const logUrl = (runId: string, podName: string, offset: number) =>
+  `/pipeline/k8s/pod/logs?podname=${encodeURIComponent(podName)}&runid=${encodeURIComponent(runId)}&offset=${offset}`;

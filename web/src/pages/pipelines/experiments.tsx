@@ -1,0 +1,284 @@
+// /experiments: the namespace's experiments (active or archived): create, archive/unarchive,
+// delete with confirmation. /experiments/:id: an experiment and its runs.
+import { useState } from 'preact/hooks';
+import { useApp } from '../../app-context';
+import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { call, get, json } from '../../lib/api';
+import { useAsync } from '../../lib/hooks';
+import { navigate } from '../../lib/router';
+import type { Params } from '../../lib/router';
+import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
+import { Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
+
+const storageFilter = (archived: boolean) =>
+  JSON.stringify({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: archived ? 'ARCHIVED' : 'AVAILABLE' }] });
+
+function NeedNamespace({ title }: { title: string }) {
+  return (
+    <>
+      <PageHeader title={title} />
+      <SubNav current={title === 'Experiments' ? 'experiments' : title === 'Runs' ? 'runs' : 'recurring'} />
+      <Empty title="Pick a namespace first">Choose one in the Namespace selector at the top; if there is none, ask an admin to add you to one.</Empty>
+    </>
+  );
+}
+export { NeedNamespace };
+
+// Archive, unarchive or delete an experiment; `after` runs when it worked.
+function useExperimentActions(ns: string, after: (verb: 'archive' | 'unarchive' | 'delete') => void) {
+  const [error, setError] = useState<unknown>(null);
+  const [doomed, setDoomed] = useState<Experiment | null>(null);
+  const act = async (e: Experiment, verb: 'archive' | 'unarchive' | 'delete') => {
+    setError(null);
+    setDoomed(null);
+    try {
+      const path = `${API}/experiments/${encodeURIComponent(e.experiment_id)}`;
+      if (verb === 'delete') await call('DELETE', path, { what: `delete experiment "${e.display_name}"`, ns });
+      else await call('POST', `${path}:${verb}`, { what: `${verb} experiment "${e.display_name}"`, ns });
+      after(verb);
+    } catch (err) {
+      setError(err);
+    }
+  };
+  return { error, doomed, setDoomed, act };
+}
+
+export function ExperimentsPage() {
+  const { ns } = useApp();
+  const [archived, setArchived] = useState(false);
+  const [stack, setStack] = usePageStack([ns, archived]);
+  const [creating, setCreating] = useState(false);
+  const mayCreate = useCan('create', 'experiments', ns);
+  const mayArchive = useCan('archive', 'experiments', ns);
+  const mayDelete = useCan('delete', 'experiments', ns);
+  const list = useAsync(
+    () =>
+      ns
+        ? get<{ experiments?: Experiment[] } & ListAnswer>(
+            listUrl('experiments', { namespace: ns, pageToken: currentToken(stack), sortBy: 'created_at desc', filter: storageFilter(archived) }),
+            `list the experiments of namespace "${ns}"`,
+            ns,
+          )
+        : Promise.resolve({}),
+    [ns, archived, currentToken(stack)],
+  );
+  const actions = useExperimentActions(ns, () => list.reload());
+  if (!ns) return <NeedNamespace title="Experiments" />;
+  const items = (list.data as { experiments?: Experiment[] } | undefined)?.experiments ?? [];
+  return (
+    <>
+      <PageHeader title="Experiments">
+        {mayCreate && (
+          <button type="button" class="primary" onClick={() => setCreating((c) => !c)} aria-expanded={creating}>
+            Create experiment
+          </button>
+        )}
+      </PageHeader>
+      <SubNav current="experiments" />
+      {creating && <CreateExperiment ns={ns} onCancel={() => setCreating(false)} />}
+      <div class="tabs" role="tablist" aria-label="Which experiments">
+        <button type="button" role="tab" aria-selected={!archived} onClick={() => setArchived(false)}>
+          Active
+        </button>
+        <button type="button" role="tab" aria-selected={archived} onClick={() => setArchived(true)}>
+          Archived
+        </button>
+      </div>
+      <ErrorBanner error={actions.error} />
+      <ErrorBanner error={list.error} onRetry={list.reload} />
+      {list.loading && !list.data && !list.error && <Loading what="experiments" />}
+      {list.data && items.length === 0 && (
+        <Empty title={archived ? 'No archived experiments' : `No experiments in namespace ${ns}`}>
+          {archived ? '' : mayCreate ? 'Create one with "Create experiment", or start a run: runs without one go to the "Default" experiment.' : 'Ask an editor of this namespace to create one.'}
+        </Empty>
+      )}
+      {items.length > 0 && (
+        <div class="table-wrap">
+          <table data-testid="experiments-table">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Description</th>
+                <th scope="col">Created</th>
+                <th scope="col">Last run</th>
+                <th scope="col">
+                  <span class="pl-sr">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {items.map((e) => (
+                <tr key={e.experiment_id}>
+                  <td>
+                    <a href={experimentHref(e.experiment_id)}>{e.display_name}</a>
+                  </td>
+                  <td class="pl-desc">{e.description}</td>
+                  <td>
+                    <Time t={e.created_at} />
+                  </td>
+                  <td>
+                    <Time t={e.last_run_created_at} />
+                  </td>
+                  <td class="pl-actions">
+                    {mayArchive && (
+                      <button type="button" onClick={() => actions.act(e, archived ? 'unarchive' : 'archive')} aria-label={`${archived ? 'Restore' : 'Archive'} experiment ${e.display_name}`}>
+                        {archived ? 'Restore' : 'Archive'}
+                      </button>
+                    )}
+                    {mayDelete && (
+                      <button type="button" class="danger" onClick={() => actions.setDoomed(e)} aria-label={`Delete experiment ${e.display_name}`}>
+                        Delete
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager stack={stack} next={(list.data as ListAnswer | undefined)?.next_page_token} onChange={setStack} total={(list.data as ListAnswer | undefined)?.total_size} />
+      <Confirm
+        open={!!actions.doomed}
+        title={`Delete experiment ${actions.doomed?.display_name ?? ''}?`}
+        confirmLabel="Delete experiment"
+        onConfirm={() => actions.doomed && actions.act(actions.doomed, 'delete')}
+        onCancel={() => actions.setDoomed(null)}
+      >
+        <p>The experiment and all its runs are deleted (runs still going must be terminated first).</p>
+      </Confirm>
+    </>
+  );
+}
+
+function CreateExperiment({ ns, onCancel }: { ns: string; onCancel: () => void }) {
+  const [name, setName] = useState('');
+  const [description, setDescription] = useState('');
+  const [error, setError] = useState<unknown>(null);
+  const [problem, setProblem] = useState('');
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(null);
+    if (!name.trim()) return setProblem('Give the experiment a name.');
+    setProblem('');
+    setBusy(true);
+    try {
+      const r = await json<Experiment>('POST', `${API}/experiments`, {
+        what: `create experiment "${name.trim()}"`,
+        ns,
+        body: { display_name: name.trim(), description: description.trim(), namespace: ns },
+      });
+      navigate(experimentHref(r.experiment_id));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="panel" onSubmit={submit} aria-labelledby="pl-exp-title">
+      <h2 id="pl-exp-title">Create an experiment in {ns}</h2>
+      <label class="field">
+        <span>Experiment name</span>
+        <input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} aria-invalid={problem ? true : undefined} />
+      </label>
+      <label class="field">
+        <span>Description</span>
+        <input value={description} onInput={(e) => setDescription((e.target as HTMLInputElement).value)} />
+      </label>
+      {problem && (
+        <p class="banner error" role="alert">
+          {problem}
+        </p>
+      )}
+      <ErrorBanner error={error} />
+      <div class="dialog-actions">
+        <button type="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" class="primary" disabled={busy}>
+          Create
+        </button>
+      </div>
+    </form>
+  );
+}
+
+export function ExperimentPage({ params }: { params: Params }) {
+  const { ns } = useApp();
+  const id = params.id;
+  const exp = useAsync(() => get<Experiment>(`${API}/experiments/${encodeURIComponent(id)}`, 'load the experiment', ns), [id]);
+  const [archivedRuns, setArchivedRuns] = useState(false);
+  const mayRun = useCan('create', 'runs', exp.data?.namespace ?? ns);
+  const mayArchive = useCan('archive', 'experiments', exp.data?.namespace ?? ns);
+  const mayDelete = useCan('delete', 'experiments', exp.data?.namespace ?? ns);
+  const actions = useExperimentActions(ns, (verb) => (verb === 'delete' ? navigate('/experiments') : exp.reload()));
+  const e = exp.data;
+  if (exp.error) {
+    return (
+      <>
+        <PageHeader title="Experiment" />
+        <ErrorBanner error={exp.error} onRetry={exp.reload} />
+        <a href="/experiments">Back to the experiments</a>
+      </>
+    );
+  }
+  if (!e) return <Loading what="the experiment" />;
+  const isArchived = e.storage_state === 'ARCHIVED';
+  return (
+    <>
+      <PageHeader title={`Experiment ${e.display_name}`}>
+        {mayRun && !isArchived && (
+          <a class="button primary" href={`/runs/new?experiment=${encodeURIComponent(id)}`}>
+            Create run
+          </a>
+        )}
+        {mayArchive && (
+          <button type="button" onClick={() => actions.act(e, isArchived ? 'unarchive' : 'archive')}>
+            {isArchived ? 'Restore' : 'Archive'}
+          </button>
+        )}
+        {mayDelete && (
+          <button
+            type="button"
+            class="danger"
+            onClick={() => actions.setDoomed(e)}
+          >
+            Delete
+          </button>
+        )}
+      </PageHeader>
+      <SubNav current="experiments" />
+      <p class="help">
+        {e.description} Namespace {e.namespace}. Created <Time t={e.created_at} />. {isArchived && <Badge state="ARCHIVED" />}
+      </p>
+      <ErrorBanner error={actions.error} />
+      <div class="tabs" role="tablist" aria-label="Which runs">
+        <button type="button" role="tab" aria-selected={!archivedRuns} onClick={() => setArchivedRuns(false)}>
+          Active runs
+        </button>
+        <button type="button" role="tab" aria-selected={archivedRuns} onClick={() => setArchivedRuns(true)}>
+          Archived runs
+        </button>
+      </div>
+      <RunsTable
+        experimentId={id}
+        archived={archivedRuns}
+        showExperiment={false}
+        emptyHint={mayRun ? <a href={`/runs/new?experiment=${encodeURIComponent(id)}`}>Create a run in this experiment</a> : 'Ask an editor to start one.'}
+      />
+      <Confirm
+        open={!!actions.doomed}
+        title={`Delete experiment ${e.display_name}?`}
+        confirmLabel="Delete experiment"
+        onConfirm={async () => {
+          await actions.act(e, 'delete');
+        }}
+        onCancel={() => actions.setDoomed(null)}
+      >
+        <p>The experiment and all its runs are deleted (runs still going must be terminated first).</p>
+      </Confirm>
+    </>
+  );
+}

@@ -1,0 +1,205 @@
+// /pipelines/:id: a pipeline's versions (list, upload a new one, delete) and the graph and
+// parameters of the selected version (?version=ID, else the newest).
+import { Fragment } from 'preact';
+import { useState } from 'preact/hooks';
+import { Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { call, get } from '../../lib/api';
+import { useAsync } from '../../lib/hooks';
+import { navigate } from '../../lib/router';
+import type { Params } from '../../lib/router';
+import { specDag } from './dag';
+import { DagGraph } from './graph';
+import { API, currentToken, type ListAnswer, type Pipeline, type PipelineVersion } from './kfp';
+import { defaultText, isArgo, pipelineParams, typeWords } from './params';
+import { UploadForm, useCanPipelines } from './pipelines';
+import { Pager, SubNav, Time, pipelineHref, usePageStack } from './ui';
+
+export function PipelinePage({ params, search }: { params: Params; search: URLSearchParams }) {
+  const id = params.id;
+  const pipeline = useAsync(() => get<Pipeline>(`${API}/pipelines/${encodeURIComponent(id)}`, 'load the pipeline'), [id]);
+  const scope = pipeline.data?.namespace ?? '';
+  const [stack, setStack] = usePageStack([id]);
+  const versions = useAsync(
+    () =>
+      get<{ pipeline_versions?: PipelineVersion[] } & ListAnswer>(
+        `${API}/pipelines/${encodeURIComponent(id)}/versions?page_size=20&sort_by=${encodeURIComponent('created_at desc')}${currentToken(stack) ? `&page_token=${encodeURIComponent(currentToken(stack))}` : ''}`,
+        'list the versions',
+      ),
+    [id, currentToken(stack)],
+  );
+  const [uploading, setUploading] = useState(false);
+  const [doomed, setDoomed] = useState<PipelineVersion | 'pipeline' | null>(null);
+  const [actionError, setActionError] = useState<unknown>(null);
+  const mayCreate = useCanPipelines('create', scope);
+  const mayDelete = useCanPipelines('delete', scope);
+  const list = versions.data?.pipeline_versions ?? [];
+  const selectedId = search.get('version') || list[0]?.pipeline_version_id || '';
+  const selected = list.find((v) => v.pipeline_version_id === selectedId);
+  const name = pipeline.data?.display_name ?? id;
+
+  const remove = async () => {
+    const what = doomed;
+    setDoomed(null);
+    setActionError(null);
+    try {
+      if (what === 'pipeline') {
+        await call('DELETE', `${API}/pipelines/${encodeURIComponent(id)}?cascade=true`, { what: `delete pipeline "${name}"` });
+        navigate('/pipelines');
+      } else if (what) {
+        await call('DELETE', `${API}/pipelines/${encodeURIComponent(id)}/versions/${encodeURIComponent(what.pipeline_version_id)}`, {
+          what: `delete version "${what.display_name}"`,
+        });
+        if (what.pipeline_version_id === selectedId) navigate(pipelineHref(id), true);
+        versions.reload();
+      }
+    } catch (e) {
+      setActionError(e);
+    }
+  };
+
+  if (pipeline.error) {
+    return (
+      <>
+        <PageHeader title="Pipeline" />
+        <ErrorBanner error={pipeline.error} onRetry={pipeline.reload} />
+        <p>
+          <a href="/pipelines">Back to the pipelines</a>
+        </p>
+      </>
+    );
+  }
+  return (
+    <>
+      <PageHeader title={`Pipeline ${name}`}>
+        {selected && (
+          <a class="button primary" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(selected.pipeline_version_id)}`}>
+            Create run
+          </a>
+        )}
+        {mayCreate && (
+          <button type="button" onClick={() => setUploading((u) => !u)} aria-expanded={uploading}>
+            Upload version
+          </button>
+        )}
+        {mayDelete && (
+          <button type="button" class="danger" onClick={() => setDoomed('pipeline')}>
+            Delete pipeline
+          </button>
+        )}
+      </PageHeader>
+      <SubNav current="pipelines" />
+      <p class="help">
+        {pipeline.data?.description} {scope ? `Namespace ${scope}.` : 'Shared with every namespace.'}
+      </p>
+      {uploading && (
+        <UploadForm
+          namespace={scope}
+          pipelineId={id}
+          pipelineName={name}
+          onCancel={() => setUploading(false)}
+          onDone={(v) => {
+            setUploading(false);
+            versions.reload();
+            navigate(pipelineHref(id, v), true);
+          }}
+        />
+      )}
+      <ErrorBanner error={actionError} />
+      <ErrorBanner error={versions.error} onRetry={versions.reload} />
+      {versions.loading && !versions.data && !versions.error && <Loading what="versions" />}
+      {versions.data && list.length === 0 && (
+        <Empty title="This pipeline has no versions">{mayCreate ? 'Upload one with "Upload version".' : 'Ask an editor to upload one.'}</Empty>
+      )}
+      {list.length > 0 && (
+        <section aria-labelledby="pl-versions">
+          <h2 id="pl-versions">Versions</h2>
+          <div class="table-wrap">
+            <table data-testid="versions-table">
+              <thead>
+                <tr>
+                  <th scope="col">Version</th>
+                  <th scope="col">Description</th>
+                  <th scope="col">Created</th>
+                  <th scope="col">
+                    <span class="pl-sr">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {list.map((v) => (
+                  <tr key={v.pipeline_version_id} class={v.pipeline_version_id === selectedId ? 'pl-selected-row' : undefined}>
+                    <td>
+                      <a href={pipelineHref(id, v.pipeline_version_id)} aria-current={v.pipeline_version_id === selectedId ? 'true' : undefined}>
+                        {v.display_name}
+                      </a>
+                    </td>
+                    <td class="pl-desc">{v.description}</td>
+                    <td>
+                      <Time t={v.created_at} />
+                    </td>
+                    <td class="pl-actions">
+                      <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>
+                        Create run
+                      </a>
+                      {mayDelete && (
+                        <button type="button" class="danger" onClick={() => setDoomed(v)} aria-label={`Delete version ${v.display_name}`}>
+                          Delete
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager stack={stack} next={versions.data?.next_page_token} onChange={setStack} total={versions.data?.total_size} />
+        </section>
+      )}
+      {selected && <VersionView version={selected} />}
+      <Confirm
+        open={!!doomed}
+        title={doomed === 'pipeline' ? `Delete pipeline ${name}?` : `Delete version ${doomed?.display_name ?? ''}?`}
+        confirmLabel={doomed === 'pipeline' ? 'Delete pipeline' : 'Delete version'}
+        onConfirm={remove}
+        onCancel={() => setDoomed(null)}
+      >
+        <p>{doomed === 'pipeline' ? 'The pipeline and all its versions are deleted.' : 'The version is deleted.'} Runs made from it stay.</p>
+      </Confirm>
+    </>
+  );
+}
+
+function VersionView({ version }: { version: PipelineVersion }) {
+  const spec = version.pipeline_spec;
+  const dag = specDag(spec);
+  const params = pipelineParams(spec);
+  return (
+    <section aria-labelledby="pl-graph-title" class="panel">
+      <h2 id="pl-graph-title">Graph of version {version.display_name}</h2>
+      <p class="help">{spec ? (isArgo(spec) ? 'A KFP v1 (Argo Workflow) pipeline.' : 'A KFP v2 pipeline.') : 'Skiff sent no spec for this version.'}</p>
+      <DagGraph nodes={dag.nodes} edges={dag.edges} label={`Tasks of version ${version.display_name}`} />
+      <h3 class="pl-h3">Parameters</h3>
+      {params.length === 0 ? (
+        <p class="help">None.</p>
+      ) : (
+        <dl class="pl-dl">
+          {params.map((p) => (
+            <Fragment key={p.name}>
+              <dt>{p.name}</dt>
+              <dd>
+                {typeWords(p)}
+                {p.default !== undefined ? `, default ${defaultText(p)}` : p.optional ? ', optional' : ', required'}
+                {p.description ? ` (${p.description})` : ''}
+              </dd>
+            </Fragment>
+          ))}
+        </dl>
+      )}
+      {version.package_url?.pipeline_url && (
+        <p class="help">
+          From <a href={version.package_url.pipeline_url}>{version.package_url.pipeline_url}</a>
+        </p>
+      )}
+    </section>
+  );
+}

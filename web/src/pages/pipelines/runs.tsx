@@ -1,0 +1,46 @@
+// /runs: the namespace's runs (active or archived) with state and name filters, paged, and the
+// "Create run" button.
+import { useState } from 'preact/hooks';
+import { useApp } from '../../app-context';
+import { PageHeader } from '../../components/common';
+import { NeedNamespace } from './experiments';
+import { RunsTable, SubNav, useCan } from './ui';
+
+export function RunsPage() {
+  const { ns } = useApp();
+  const [archived, setArchived] = useState(false);
+  const mayRun = useCan('create', 'runs', ns);
+  if (!ns) return <NeedNamespace title="Runs" />;
+  return (
+    <>
+      <PageHeader title="Runs">
+        {mayRun && (
+          <a class="button primary" href="/runs/new">
+            Create run
+          </a>
+        )}
+      </PageHeader>
+      <SubNav current="runs" />
+      <div class="tabs" role="tablist" aria-label="Which runs">
+        <button type="button" role="tab" aria-selected={!archived} onClick={() => setArchived(false)}>
+          Active
+        </button>
+        <button type="button" role="tab" aria-selected={archived} onClick={() => setArchived(true)}>
+          Archived
+        </button>
+      </div>
+      <RunsTable
+        archived={archived}
+        emptyHint={
+          mayRun ? (
+            <>
+              <a href="/runs/new">Create a run</a> of a pipeline (upload one on the <a href="/pipelines">Pipelines</a> page first).
+            </>
+          ) : (
+            'Ask an editor of this namespace to start one.'
+          )
+        }
+      />
+    </>
+  );
+}

@@ -1,0 +1,217 @@
+// Pieces the Pipelines pages share: permission checks for KFP resources, the pager, state
+// badges, the pages' sub-navigation, name lookups for tables, and the runs table.
+import type { ComponentChildren } from 'preact';
+import { useState } from 'preact/hooks';
+import { useApp } from '../../app-context';
+import { Badge, Empty, ErrorBanner, Loading } from '../../components/common';
+import { get } from '../../lib/api';
+import { age, between, timestamp } from '../../lib/format';
+import { useAsync, usePromise } from '../../lib/hooks';
+import { can } from '../../lib/session';
+import {
+  currentToken,
+  firstPage,
+  isFinal,
+  listUrl,
+  nextPage,
+  prevPage,
+  runFilter,
+  type Experiment,
+  type ListAnswer,
+  type PageStack,
+  type Pipeline,
+  type Run,
+} from './kfp';
+
+export const GROUP = 'pipelines.kubeflow.org';
+
+// Whether the user may `verb` KFP `resource` in `ns` (false until the review answers).
+export function useCan(verb: string, resource: string, ns: string): boolean {
+  return usePromise(() => (ns ? can({ verb, group: GROUP, resource, namespace: ns }) : Promise.resolve(false)), [verb, resource, ns], false);
+}
+
+export function StateBadge({ state }: { state?: string }) {
+  return <Badge state={state || 'UNKNOWN'} />;
+}
+
+export function Time({ t }: { t?: string }) {
+  const full = timestamp(t);
+  if (!full) return <span class="help">—</span>;
+  return (
+    <time dateTime={t} title={full}>
+      {age(t)} ago
+    </time>
+  );
+}
+
+// Links between the four list pages.
+export function SubNav({ current }: { current: 'pipelines' | 'experiments' | 'runs' | 'recurring' }) {
+  const items: [typeof current, string, string][] = [
+    ['pipelines', '/pipelines', 'Pipelines'],
+    ['experiments', '/experiments', 'Experiments'],
+    ['runs', '/runs', 'Runs'],
+    ['recurring', '/recurring', 'Recurring runs'],
+  ];
+  return (
+    <nav class="pl-subnav" aria-label="Pipelines sections">
+      {items.map(([key, href, label]) => (
+        <a key={key} href={href} aria-current={key === current ? 'page' : undefined}>
+          {label}
+        </a>
+      ))}
+    </nav>
+  );
+}
+
+export function Pager({ stack, next, onChange, total }: { stack: PageStack; next?: string; onChange: (s: PageStack) => void; total?: number }) {
+  if (!stack.tokens.length && !next) return total !== undefined && total > 0 ? <p class="help pl-pager">{total} in all</p> : null;
+  return (
+    <div class="pl-pager">
+      <button type="button" disabled={!stack.tokens.length} onClick={() => onChange(prevPage(stack))}>
+        Previous page
+      </button>
+      <span class="help">
+        Page {stack.tokens.length + 1}
+        {total !== undefined ? ` · ${total} in all` : ''}
+      </span>
+      <button type="button" disabled={!next} onClick={() => next && onChange(nextPage(stack, next))}>
+        Next page
+      </button>
+    </div>
+  );
+}
+
+export function usePageStack(keys: unknown[]): [PageStack, (s: PageStack) => void] {
+  const [state, setState] = useState<{ keys: string; stack: PageStack }>({ keys: JSON.stringify(keys), stack: firstPage });
+  const k = JSON.stringify(keys);
+  const stack = state.keys === k ? state.stack : firstPage; // new filters: back to page 1
+  return [stack, (s) => setState({ keys: k, stack: s })];
+}
+
+export { currentToken };
+
+// Experiment and pipeline names for tables that show ids (first 200 of each: enough to name what
+// a page of runs refers to; an unknown id is shown as is).
+export function useNames(ns: string) {
+  const exps = useAsync(
+    () => get<{ experiments?: Experiment[] }>(listUrl('experiments', { namespace: ns, pageSize: 200 }), 'list experiments', ns),
+    [ns],
+  );
+  const pipes = useAsync(async () => {
+    const [mine, shared] = await Promise.all([
+      get<{ pipelines?: Pipeline[] }>(listUrl('pipelines', { namespace: ns, pageSize: 200 }), 'list pipelines', ns),
+      get<{ pipelines?: Pipeline[] }>(listUrl('pipelines', { namespace: '', pageSize: 200 }), 'list shared pipelines'),
+    ]);
+    return [...(mine.pipelines ?? []), ...(shared.pipelines ?? [])];
+  }, [ns]);
+  const experiment = new Map((exps.data?.experiments ?? []).map((e) => [e.experiment_id, e.display_name]));
+  const pipeline = new Map((pipes.data ?? []).map((p) => [p.pipeline_id, p.display_name]));
+  return { experiment, pipeline };
+}
+
+export const runHref = (id: string) => `/runs/${encodeURIComponent(id)}`;
+export const pipelineHref = (id: string, version?: string) =>
+  `/pipelines/${encodeURIComponent(id)}${version ? `?version=${encodeURIComponent(version)}` : ''}`;
+export const experimentHref = (id: string) => `/experiments/${encodeURIComponent(id)}`;
+
+// A page of runs of a namespace or an experiment, newest first, with state and name filters;
+// polled while any shown run is not finished.
+export function RunsTable(props: { experimentId?: string; archived?: boolean; emptyHint?: ComponentChildren; showExperiment?: boolean }) {
+  const { ns } = useApp();
+  const [state, setState] = useState('');
+  const [name, setName] = useState('');
+  const filter = runFilter({ state, name });
+  const full = runFilter({ state, name, storage: props.archived ? 'ARCHIVED' : 'AVAILABLE' });
+  const [stack, setStack] = usePageStack([ns, props.experimentId, full]);
+  const [anyLive, setAnyLive] = useState(false);
+  const list = useAsync(
+    async () => {
+      const r = await get<{ runs?: Run[] } & ListAnswer>(
+        listUrl('runs', {
+          namespace: props.experimentId ? undefined : ns,
+          experimentId: props.experimentId,
+          pageToken: currentToken(stack),
+          sortBy: 'created_at desc',
+          filter: full,
+        }),
+        'list runs',
+        ns,
+      );
+      setAnyLive((r.runs ?? []).some((x) => !isFinal(x.state)));
+      return r;
+    },
+    [ns, props.experimentId, full, currentToken(stack)],
+    anyLive ? 2000 : 10000,
+  );
+  const names = useNames(ns);
+  const runs = list.data?.runs ?? [];
+  return (
+    <div>
+      <div class="pl-filters">
+        <label class="field">
+          <span>State</span>
+          <select value={state} onChange={(e) => setState((e.target as HTMLSelectElement).value)}>
+            <option value="">Any state</option>
+            {['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELING', 'CANCELED'].map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label class="field">
+          <span>Name contains</span>
+          <input type="search" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder="e.g. iris" />
+        </label>
+      </div>
+      <ErrorBanner error={list.error} onRetry={list.reload} />
+      {list.loading && !list.data && !list.error && <Loading what="runs" />}
+      {list.data && runs.length === 0 && (
+        <Empty title={filter ? 'No runs match these filters' : props.archived ? 'No archived runs' : 'No runs yet'}>
+          {filter ? 'Clear the filters to see every run.' : props.emptyHint}
+        </Empty>
+      )}
+      {runs.length > 0 && (
+        <div class="table-wrap">
+          <table data-testid="runs-table">
+            <thead>
+              <tr>
+                <th scope="col">Run</th>
+                <th scope="col">State</th>
+                <th scope="col">Duration</th>
+                <th scope="col">Created</th>
+                {props.showExperiment !== false && <th scope="col">Experiment</th>}
+                <th scope="col">Pipeline</th>
+              </tr>
+            </thead>
+            <tbody>
+              {runs.map((r) => {
+                const pid = r.pipeline_version_reference?.pipeline_id;
+                return (
+                  <tr key={r.run_id}>
+                    <td>
+                      <a href={runHref(r.run_id)}>{r.display_name || r.run_id}</a>
+                      {r.recurring_run_id && <span class="help"> (recurring)</span>}
+                    </td>
+                    <td>
+                      <StateBadge state={r.state} />
+                    </td>
+                    <td>{between(r.created_at, r.finished_at)}</td>
+                    <td>
+                      <Time t={r.created_at} />
+                    </td>
+                    {props.showExperiment !== false && (
+                      <td>{r.experiment_id ? <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a> : ''}</td>
+                    )}
+                    <td>{pid ? <a href={pipelineHref(pid, r.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : <span class="help">inline spec</span>}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+      <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
+    </div>
+  );
+}
