@@ -355,7 +355,7 @@ function Stats({ ns, name }: { ns: string; name: string }) {
               <span class="help">Rate</span>
               <strong data-testid="model-rate">{h.rate ? formatRate(h.rate.perSecond) : 'measuring…'}</strong>
               <svg class="models-spark" viewBox="0 0 120 30" width="120" height="30" role="img" aria-label="Requests per second, last 3 minutes">
-                <path d={sparklinePath(h.rates, 120, 28, 1)} transform="translate(0,1)" />
+                <path d={sparklinePath(h.rates, 120, 28, 1, 1.25)} transform="translate(0,1)" />
               </svg>
             </div>
             <div>

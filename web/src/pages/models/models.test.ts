@@ -198,6 +198,7 @@ describe('stats', () => {
     expect(sparklinePath([0, 2, 1], 100, 20)).toBe('M0,20 L50,0 L100,10');
     expect(sparklinePath([0, 0], 10, 20)).toBe('M0,20 L10,20');
     expect(sparklinePath([5], 10, 20)).toBe('M10,0');
+    expect(sparklinePath([4, 4], 10, 20, 1, 2)).toBe('M0,10 L10,10'); // headroom: a steady rate sits mid-height
   });
   it('formats rates and latencies', () => {
     expect(formatRate(0)).toBe('0/s');

@@ -60,11 +60,11 @@ export function pushHistory(history: number[], value: number, max = 60): number[
   return next.length > max ? next.slice(next.length - max) : next;
 }
 
-// An SVG path through the values, scaled into width x height (the top is the largest value, at
-// least `minTop` so that a quiet model draws a flat line at the bottom).
-export function sparklinePath(values: number[], width: number, height: number, minTop = 1): string {
+// An SVG path through the values, scaled into width x height (the top is the largest value times
+// `headroom`, at least `minTop` so that a quiet model draws a flat line at the bottom).
+export function sparklinePath(values: number[], width: number, height: number, minTop = 1, headroom = 1): string {
   if (values.length === 0) return '';
-  const top = Math.max(minTop, ...values);
+  const top = Math.max(minTop, Math.max(...values) * headroom);
   const step = values.length > 1 ? width / (values.length - 1) : 0;
   const pt = (v: number, i: number) => {
     const x = values.length > 1 ? i * step : width;
