@@ -26,6 +26,8 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/metrics.hpp"
+#include "dashboard/dashboard.hpp"
+#include "dashboard/model_stats.hpp"
 #include "gateway/access_log.hpp"
 #include "gateway/controller.hpp"
 #include "gateway/dispatcher.hpp"
@@ -271,11 +273,15 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   };
   // After the dispatcher: destroyed first, so no fault-delay callback outlives it.
   gateway::Timers timers;
+  // The web dashboard embedded by the build (the last route of the table, "dashboard").
+  const dashboard::Dashboard web_dashboard(dashboard::EmbeddedAssets(),
+                                           dashboard::EmbeddedAssetsBuilt());
 
   std::unique_ptr<http::Router> router;
   // Declared before the server so that it is destroyed after the server's thread pools, which
   // may still be running a model load that uses it.
   std::unique_ptr<ServingStack> serving;
+  std::unique_ptr<dashboard::ModelStatsApi> model_stats;  // reads serving's table and metrics
   // Profiles (controller, registration, kfam): before the server too, whose blocking pool runs
   // the registration's tasks.
   std::unique_ptr<ProfilesStack> profiles;
@@ -316,6 +322,13 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
     std::fprintf(stderr, "skiff: model serving: %s\n", s.ToString().c_str());
     return 1;
   }
+  // The dashboard's model page: GET /api/skiff/models/NS/NAME/stats (dashboard/model_stats.hpp).
+  model_stats = std::make_unique<dashboard::ModelStatsApi>(
+      [&serving] { return serving->controller->table(); }, serving->controller->serving_metrics(),
+      authorizer.get(), SystemClock());
+  router->Add({"GET"}, std::string(dashboard::kModelStatsPrefix) + "*",
+              http::SyncHandler([&](http::Request& req) { return model_stats->Handle(req); }),
+              http::Execution::kInline, "model-stats");
   router->Add({"GET", "HEAD"}, "/healthz",
               http::SyncHandler([](http::Request&) { return http::Response::Text(200, "ok\n"); }),
               http::Execution::kInline);
@@ -459,6 +472,22 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
         "/kfserving/NS/NAME, /serving/NS/NAME)";
     after.push_back(std::move(r));
   }
+  {
+    // Last: a browser's navigation anywhere gets the app; API clients that match nothing still
+    // get the JSON 404 naming the candidate routes.
+    gateway::BuiltinRoute r;
+    r.name = "dashboard";
+    r.description = "web dashboard";
+    r.service = "dashboard";
+    r.path_kind = gateway::BuiltinRoute::PathKind::kPrefix;
+    r.path = "/";
+    r.methods = {"GET", "HEAD"};
+    r.predicate = [&web_dashboard](const gateway::RouteRequest& rr) {
+      return web_dashboard.Wants(rr.path, rr.headers);
+    };
+    r.predicate_description = "an embedded dashboard file, or Accept: text/html (a browser)";
+    after.push_back(std::move(r));
+  }
   gateway::ServiceMap services;
   http::Handler to_router = [&](http::Request& req, http::Responder respond) {
     router->Dispatch(req, std::move(respond));
@@ -469,6 +498,10 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
   services["serving"] = [&](http::Request& req, http::Responder respond) {
     req.route = "serving";
     serving->frontend->Handle(req, std::move(respond));
+  };
+  services["dashboard"] = [&web_dashboard](http::Request& req, http::Responder respond) {
+    req.route = "dashboard";
+    respond(web_dashboard.Handle(req));
   };
   // A model's URL names its namespace: only that namespace's VirtualServices may route it.
   table_options.addressed_namespace = [&serving](const gateway::RouteRequest& rr) {
