@@ -12,7 +12,7 @@ build_pkgs=(cmake ninja-build g++ ccache pkg-config clang-format dpkg-dev
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libxgboost-dev libldap-dev libcrypt-dev
   libre2-dev
   python3-sklearn python3-xgboost python3-joblib)
-test_pkgs=(curl openssl slapd ldap-utils python3-cryptography python3-botocore python3-pytest python3-pytest-timeout python3-requests python3-yaml sqlite3)
+test_pkgs=(chromium curl openssl slapd ldap-utils python3-cryptography python3-botocore python3-pytest python3-pytest-timeout python3-requests python3-yaml sqlite3)
 bench_pkgs=(wrk nginx-light python3-cryptography)
 
 want=()

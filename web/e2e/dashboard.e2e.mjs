@@ -1,0 +1,156 @@
+// The dashboard's end-to-end suite: playwright-core driving Debian's chromium against a real
+// skiff (started by tests/integration/test_dashboard_e2e.py, which passes everything in
+// SKIFF_E2E as JSON). Each step asserts what a person would see; a screenshot of each page goes
+// to cfg.screenshots. Exits non-zero with the failing step's name.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const cfg = JSON.parse(process.env.SKIFF_E2E ?? '{}');
+const base = cfg.url; // https://127.0.0.1:PORT
+const T = { step: 30_000, slow: 180_000 };
+fs.mkdirSync(cfg.screenshots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: cfg.chromium ?? '/usr/bin/chromium',
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+  // playwright-core gives chromium a fresh --user-data-dir of its own (a temporary directory).
+  timeout: 60_000,
+});
+
+let failures = 0;
+let current = '';
+async function step(name, fn) {
+  current = name;
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${e?.stack ?? e}`);
+    throw e;
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(cfg.screenshots, `${name}.png`), fullPage: true });
+}
+
+// A fresh browser context (own cookies), logged in through skiff's login page.
+async function login(user) {
+  const context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 } });
+  context.setDefaultTimeout(T.step);
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.log(`[${user.email}] page error: ${e.message}`));
+  await page.goto(base + '/');
+  await page.getByLabel(/email|user|login/i).first().fill(user.email);
+  await page.getByLabel(/password/i).fill(user.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.waitForURL((u) => u.pathname === '/' && u.origin === base);
+  await page.locator('.user-name', { hasText: user.email }).waitFor();
+  return { context, page };
+}
+
+async function pickNamespace(page, ns) {
+  await page.getByLabel('Namespace').selectOption(ns);
+  await assertSelected(page, ns);
+}
+
+async function assertSelected(page, ns) {
+  const v = await page.getByLabel('Namespace').inputValue();
+  assert.equal(v, ns, `namespace selector shows ${v}, want ${ns}`);
+}
+
+async function nav(page, label) {
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: label, exact: true }).click();
+}
+
+async function main() {
+  const alice = cfg.users.alice;
+  const bob = cfg.users.bob;
+  const admin = cfg.users.admin;
+
+  let a;
+  await step('alice logs in and sees her name, groups and namespaces', async () => {
+    a = await login(alice);
+    await a.page.locator('.groups', { hasText: 'datascience' }).waitFor();
+    const options = await a.page.getByLabel('Namespace').locator('option').allTextContents();
+    assert.deepEqual(options.map((o) => o.split(' ')[0]).sort(), ['team-a', 'team-b']);
+    await shot(a.page, 'home');
+  });
+
+  await step('the namespace choice is remembered for the user', async () => {
+    await pickNamespace(a.page, 'team-b');
+    await a.page.reload();
+    await a.page.locator('.user-name', { hasText: alice.email }).waitFor();
+    await assertSelected(a.page, 'team-b');
+    await pickNamespace(a.page, 'team-a');
+  });
+
+  await step('alice adds bob to team-a as a viewer', async () => {
+    await nav(a.page, 'Contributors');
+    await a.page.getByRole('heading', { name: 'Contributors of team-a' }).waitFor();
+    await a.page.getByLabel('E-mail or user name').fill(bob.email);
+    await a.page.getByLabel('Role').selectOption('view');
+    await a.page.getByRole('button', { name: 'Add contributor' }).click();
+    const row = a.page.getByRole('row', { name: bob.email });
+    await row.getByRole('cell', { name: 'Viewer' }).waitFor();
+    await shot(a.page, 'contributors');
+  });
+
+  let b;
+  await step('bob, a viewer, sees no edit buttons and a readable error when forcing one', async () => {
+    b = await login(bob);
+    await assertSelected(b.page, 'team-a');
+    await nav(b.page, 'Contributors');
+    await b.page.getByRole('heading', { name: 'Contributors of team-a' }).waitFor();
+    await b.page.getByText('Your permissions in team-a').waitFor();
+    assert.equal(await b.page.getByRole('button', { name: 'Add contributor' }).count(), 0);
+    assert.equal(await b.page.getByRole('button', { name: /^Remove/ }).count(), 0);
+    // Forcing it: the same call the page would make, from bob's session.
+    const status = await b.page.evaluate(async () => {
+      const xsrf = document.cookie.split('; ').find((c) => c.startsWith('XSRF-TOKEN='))?.split('=')[1] ?? '';
+      const r = await fetch('/kfam/v1/bindings', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-XSRF-TOKEN': decodeURIComponent(xsrf) },
+        body: JSON.stringify({ user: { kind: 'User', name: 'eve@example.com' }, referredNamespace: 'team-a', RoleRef: { kind: 'ClusterRole', name: 'edit' } }),
+      });
+      return r.status;
+    });
+    assert.equal(status, 403);
+    assert.equal(await b.page.getByRole('link', { name: 'Routing' }).count(), 0, 'Routing is for cluster admins');
+  });
+
+  await step('an admin explains a route from the Routing page', async () => {
+    const ad = await login(admin);
+    await nav(ad.page, 'Routing');
+    await ad.page.getByRole('heading', { name: 'Routing table, in match order' }).waitFor();
+    await ad.page.getByRole('cell', { name: 'dashboard', exact: true }).waitFor();
+    await ad.page.getByLabel('URL').fill(base + '/v1/models/iris:predict');
+    await ad.page.getByLabel('Method').selectOption('POST');
+    await ad.page.getByRole('button', { name: 'Explain' }).click();
+    const out = ad.page.getByTestId('explain-output');
+    await out.waitFor();
+    assert.match(await out.textContent(), /serving/);
+    await shot(ad.page, 'routing');
+    await ad.context.close();
+  });
+}
+
+try {
+  await main();
+} catch {
+  // reported by step()
+} finally {
+  await browser.close();
+}
+if (failures) {
+  console.log(`dashboard e2e: failed at "${current}"`);
+  process.exit(1);
+}
+console.log('dashboard e2e: all steps passed');
