@@ -38,7 +38,7 @@ export function hintFor(status: number, ns?: string): string {
   if (status === 401) return 'Your session has ended: reload the page to sign in again.';
   if (status === 403) {
     return ns
-      ? `Ask an owner of namespace "${ns}" to add you as a contributor (Contributors page), or pick another namespace.`
+      ? `Your role in namespace "${ns}" does not allow this: ask one of its owners for the rights you need (the Contributors page lists who they are and what you may do), or pick another namespace.`
       : 'Ask a cluster admin for access.';
   }
   if (status === 404) return 'It may have been deleted or renamed: go back to the list and reload.';

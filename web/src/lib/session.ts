@@ -36,7 +36,16 @@ export async function loadSession(): Promise<Session> {
     get<EnvInfo>('/api/workgroup/env-info', 'list your namespaces'),
   ]);
   const info = review.status?.userInfo ?? {};
-  const namespaces = [...(env.namespaces ?? [])].sort((a, b) => a.namespace.localeCompare(b.namespace));
+  const namespaces = [...(env.namespaces ?? [])];
+  if (env.isClusterAdmin) {
+    // Cluster admins may work in every namespace, not only those they have a role in.
+    const all = await get<{ items?: { metadata?: { name?: string } }[] }>('/api/v1/namespaces', 'list namespaces').catch(() => ({ items: [] }));
+    for (const item of all.items ?? []) {
+      const name = item.metadata?.name;
+      if (name && !namespaces.some((n) => n.namespace === name)) namespaces.push({ namespace: name, role: 'cluster admin' });
+    }
+  }
+  namespaces.sort((a, b) => a.namespace.localeCompare(b.namespace));
   return {
     user: info.username || env.user,
     groups: (info.groups ?? []).filter((g) => g !== 'system:authenticated'),

@@ -8,6 +8,11 @@ import { useAsync, usePromise } from '../../lib/hooks';
 import { can } from '../../lib/session';
 import { bindingsToRows, binding, ROLES, rulesToRows, type KfamBinding, type ResourceRule } from './rbac';
 
+const ROLE_SUMMARY: Record<string, string> = {
+  owner: 'You may do everything here, including managing contributors.',
+  contributor: 'You may read everything here; the table below says what you may change.',
+};
+
 export function Contributors() {
   const { ns, session } = useApp();
   const mayManage = usePromise(
@@ -138,13 +143,15 @@ export function Contributors() {
         <h2 id="mine">Your permissions in {ns}</h2>
         <p>
           You are {session.user}, <Badge state={myRole} /> of {ns}
-          {session.isClusterAdmin ? ', and a cluster admin' : ''}.
+          {session.isClusterAdmin ? ', and a cluster admin' : ''}. {ROLE_SUMMARY[myRole] ?? ''}
         </p>
         {rules.error ? (
           <ErrorBanner error={rules.error} onRetry={rules.reload} />
         ) : rules.loading ? (
           <Loading what="your permissions" />
         ) : (
+          <details>
+            <summary>Every resource and what you may do with it</summary>
           <div class="table-wrap">
             <table>
               <thead>
@@ -163,6 +170,7 @@ export function Contributors() {
               </tbody>
             </table>
           </div>
+          </details>
         )}
       </section>
       <Confirm
