@@ -106,8 +106,15 @@ def test_browser_gets_login_then_the_app_with_gzip_and_immutable_assets(server):
     assert csrf and "httponly" not in csrf[0].lower(), csrf
 
     r = sess.get(s.https + "/", headers={"Accept": BROWSER_ACCEPT}, verify=s.ca, timeout=30)
+    assert "SKIFF_WEB=OFF" not in r.text, "this skiff was built without the dashboard"
     assert r.status_code == 200, r.text[:300]
     assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    # A session whose browser lost the CSRF cookie gets a new one with its next dashboard page.
+    no_csrf = requests.get(s.https + "/", headers={"Accept": BROWSER_ACCEPT}, verify=s.ca,
+                           timeout=30, cookies={"skiff_session": sess.cookies["skiff_session"]})
+    assert no_csrf.status_code == 200
+    assert any(c.startswith("XSRF-TOKEN=") and "httponly" not in c.lower()
+               for c in no_csrf.raw.headers.getlist("Set-Cookie")), no_csrf.headers
     assert '<div id="app">' in r.text
     assert r.headers["Cache-Control"] == "no-cache"
     security_headers_ok(r)
