@@ -103,6 +103,32 @@ async function main() {
     await shot(a.page, 'contributors');
   });
 
+  await step('alice deploys the iris model from the form and sees it become Ready', async () => {
+    await nav(a.page, 'Models');
+    await a.page.getByRole('link', { name: 'Deploy model' }).click();
+    await a.page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+    await a.page.getByLabel('Name', { exact: true }).fill('iris');
+    await a.page.getByLabel('Model format').selectOption('sklearn');
+    await a.page.getByLabel('Storage URI').fill(cfg.modelUri);
+    await a.page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    await a.page.waitForURL((u) => u.pathname === '/models/team-a/iris');
+    await a.page.getByTestId('model-ready').filter({ hasText: 'Ready' }).waitFor({ timeout: T.slow });
+  });
+
+  await step('the try-it panel sends a V1 prediction and shows [1, 1] with its latency', async () => {
+    await a.page.getByRole('heading', { name: 'Try it' }).waitFor();
+    await a.page.getByRole('button', { name: 'Send' }).click();
+    await a.page.getByTestId('try-status').filter({ hasText: 'HTTP 200' }).waitFor();
+    assert.equal((await a.page.getByTestId('try-predictions').textContent()).trim(), '[1, 1]');
+    assert.match(await a.page.getByTestId('try-latency').textContent(), /\d+ ms/);
+    // The Requests panel (skiff's own metrics, polled) counts that prediction.
+    await a.page.getByTestId('model-requests').filter({ hasText: /^[1-9]/ }).waitFor();
+    await shot(a.page, 'model-detail');
+    await nav(a.page, 'Models');
+    await a.page.getByTestId('model-row-iris').getByText('Ready').waitFor();
+    await shot(a.page, 'models');
+  });
+
   let b;
   await step('bob, a viewer, sees no edit buttons and a readable error when forcing one', async () => {
     b = await login(bob);
@@ -124,6 +150,40 @@ async function main() {
     });
     assert.equal(status, 403);
     assert.equal(await b.page.getByRole('link', { name: 'Routing' }).count(), 0, 'Routing is for cluster admins');
+  });
+
+  await step('bob sees the model but no deploy, canary or delete buttons; forcing a deploy is refused in words', async () => {
+    await nav(b.page, 'Models');
+    await b.page.getByTestId('model-row-iris').waitFor();
+    assert.equal(await b.page.getByRole('link', { name: 'Deploy model' }).count(), 0);
+    await b.page.getByRole('link', { name: 'iris', exact: true }).click();
+    await b.page.getByTestId('model-ready').filter({ hasText: 'Ready' }).waitFor();
+    assert.equal(await b.page.getByRole('button', { name: 'Edit canary' }).count(), 0);
+    assert.equal(await b.page.getByRole('button', { name: 'Delete', exact: true }).count(), 0);
+    await b.page.goto(base + '/models/new');
+    await b.page.getByRole('heading', { name: 'Deploy a model' }).waitFor();
+    await b.page.getByLabel('Name', { exact: true }).fill('forced');
+    await b.page.getByLabel('Model format').selectOption('sklearn');
+    await b.page.getByLabel('Storage URI').fill(cfg.modelUri);
+    await b.page.getByRole('button', { name: 'Deploy', exact: true }).click();
+    const alert = b.page.getByRole('alert').filter({ hasText: 'Could not deploy model' });
+    await alert.waitFor();
+    assert.match(await alert.textContent(), /forbidden/);
+    assert.match(await alert.textContent(), /ask one of its owners/);
+    await shot(b.page, 'viewer-refused');
+    await b.context.close();
+  });
+
+  await step('alice sets a canary percent and deletes the model after confirming', async () => {
+    await a.page.getByRole('link', { name: 'iris', exact: true }).click();
+    await a.page.getByRole('button', { name: 'Edit canary' }).click();
+    await a.page.getByLabel('Canary traffic percent').fill('30');
+    await a.page.getByRole('button', { name: 'Save canary' }).click();
+    await a.page.getByTestId('model-traffic').filter({ hasText: 'canary 30%' }).waitFor();
+    await a.page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await a.page.getByRole('dialog').getByRole('button', { name: 'Delete model' }).click();
+    await a.page.waitForURL((u) => u.pathname === '/models');
+    await a.page.getByText('No models in team-a yet').waitFor();
   });
 
   await step('an admin explains a route from the Routing page', async () => {

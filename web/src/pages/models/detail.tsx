@@ -360,7 +360,7 @@ function Stats({ ns, name }: { ns: string; name: string }) {
             </div>
             <div>
               <span class="help">Requests</span>
-              <strong>{s.requests?.total ?? 0}</strong>
+              <strong data-testid="model-requests">{s.requests?.total ?? 0}</strong>
               <span class="help">
                 2xx {s.requests?.['2xx'] ?? 0} · 4xx {s.requests?.['4xx'] ?? 0} · 5xx {s.requests?.['5xx'] ?? 0}
               </span>
