@@ -94,7 +94,7 @@ export function DagGraph(props: {
               class={`pl-node${selected ? ' selected' : ''}${interactive ? ' interactive' : ''}`}
               transform={`translate(${p.x},${p.y})`}
               role={interactive ? 'button' : 'img'}
-              tabIndex={interactive ? 0 : undefined}
+              tabindex={interactive ? 0 : undefined}
               aria-pressed={interactive ? selected : undefined}
               aria-label={`${n.kind === 'dag' ? 'Group' : 'Task'} ${n.label}${words ? `: ${words}` : ''}`}
               data-testid={`task-${n.label}`}

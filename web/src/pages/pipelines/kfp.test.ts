@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { artifactBytes, artifactUrl, buildTrigger, followLog, logUrl, createFromUrlBody, createRunBody, currentToken, describeTrigger, firstPage, isFinal, listUrl, nextPage, prevPage, runFilter, uploadUrl } from './kfp';
+import { artifactBytes, artifactUrl, buildTrigger, followLog, logUrl, createFromUrlBody, createRunBody, currentToken, describeTrigger, firstPage, isFinal, listUrl, nextPage, prevPage, runDuration, runFilter, uploadUrl } from './kfp';
 
 describe('requests', () => {
   it('builds list URLs with paging, sort and filter', () => {
@@ -40,6 +40,11 @@ describe('requests', () => {
       runtime_config: { parameters: { c: 0.5 } },
       experiment_id: 'e',
     });
+  });
+  it('says durations in whole seconds', () => {
+    expect(runDuration('2026-11-29T00:56:11Z', '2026-11-29T00:56:11Z')).toBe('< 1s');
+    expect(runDuration('2026-11-29T00:56:11Z', '2026-11-29T00:57:31Z')).toBe('1m 20s');
+    expect(runDuration('2026-11-29T00:56:11Z', '1970-01-01T00:00:00Z', Date.parse('2026-11-29T00:56:20Z'))).toBe('9s');
   });
   it('knows final states', () => {
     expect(isFinal('SUCCEEDED')).toBe(true);

@@ -1,6 +1,8 @@
 // The KFP v2beta1 API as skiff serves it (src/pipelines/kfp_api.cpp): the shapes the pages read
 // and pure helpers that build list URLs, filters and request bodies (tested in kfp.test.ts).
 
+import { between } from '../../lib/format';
+
 export type Spec = Record<string, unknown>;
 
 export interface Pipeline {
@@ -123,6 +125,12 @@ export function listUrl(collection: string, p: ListParams): string {
   if (p.filter) q.set('filter', p.filter);
   if (p.pageToken) q.set('page_token', p.pageToken);
   return `${API}/${collection}?${q.toString()}`;
+}
+
+// A run's or task's duration ("1m 20s"); KFP times have whole seconds, so under one is "< 1s".
+export function runDuration(start: string | undefined, end: string | undefined, now: number = Date.now()): string {
+  const d = between(start, end, now);
+  return d.endsWith('ms') ? '< 1s' : d;
 }
 
 // Run states as KFP v2 spells them.

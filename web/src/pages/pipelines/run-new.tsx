@@ -160,6 +160,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
           <label class="field">
             <span>Pipeline</span>
             <select
+              aria-label="Pipeline"
               value={pipelineId}
               onChange={(e) => {
                 setPipelineId(val(e));
@@ -187,7 +188,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
         {pipelineId && (
           <label class="field">
             <span>Version</span>
-            <select value={version?.pipeline_version_id ?? ''} onChange={(e) => setVersionId(val(e))} disabled={!versionList.length}>
+            <select aria-label="Version" value={version?.pipeline_version_id ?? ''} onChange={(e) => setVersionId(val(e))} disabled={!versionList.length}>
               {versionList.map((v) => (
                 <option key={v.pipeline_version_id} value={v.pipeline_version_id}>
                   {v.display_name}
@@ -200,7 +201,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
         )}
         <label class="field">
           <span>Experiment</span>
-          <select value={experimentId} onChange={(e) => setExperimentId(val(e))}>
+          <select aria-label="Experiment" value={experimentId} onChange={(e) => setExperimentId(val(e))}>
             <option value="">Default</option>
             {(experiments.data?.experiments ?? []).map((x) => (
               <option key={x.experiment_id} value={x.experiment_id}>
@@ -238,13 +239,14 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
                   {d.name} <span class="help">({typeWords(d)}{d.default === undefined && !d.optional ? ', required' : ''})</span>
                 </span>
                 {d.type === 'BOOLEAN' && !d.argo ? (
-                  <select value={texts[d.name] ?? ''} onChange={(e) => setTexts({ ...texts, [d.name]: val(e) })}>
+                  <select data-testid={`param-${d.name}`} value={texts[d.name] ?? ''} onChange={(e) => setTexts({ ...texts, [d.name]: val(e) })}>
                     {(d.default !== undefined || d.optional) && <option value="">(default)</option>}
                     <option value="true">true</option>
                     <option value="false">false</option>
                   </select>
                 ) : d.type === 'LIST' || d.type === 'STRUCT' ? (
                   <textarea
+                    data-testid={`param-${d.name}`}
                     rows={3}
                     value={texts[d.name] ?? ''}
                     onInput={(e) => setTexts({ ...texts, [d.name]: val(e) })}
@@ -253,6 +255,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
                   />
                 ) : (
                   <input
+                    data-testid={`param-${d.name}`}
                     value={texts[d.name] ?? ''}
                     inputMode={d.type === 'NUMBER_INTEGER' ? 'numeric' : d.type === 'NUMBER_DOUBLE' ? 'decimal' : undefined}
                     onInput={(e) => setTexts({ ...texts, [d.name]: val(e) })}

@@ -7,12 +7,12 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Confirm, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
-import { between, timestamp } from '../../lib/format';
+import { timestamp } from '../../lib/format';
 import { useAsync } from '../../lib/hooks';
 import type { Params } from '../../lib/router';
 import { descendants, runDag, type RunDag } from './dag';
 import { DagGraph, stateWords } from './graph';
-import { API, artifactBytes, artifactUrl, followLog, isFinal, logUrl, type PipelineVersion, type Run, type Spec, type TaskDetail } from './kfp';
+import { API, artifactBytes, artifactUrl, followLog, isFinal, logUrl, runDuration, type PipelineVersion, type Run, type Spec, type TaskDetail } from './kfp';
 import { StateBadge, SubNav, experimentHref, pipelineHref, useCan, useNames } from './ui';
 
 const POLL_MS = 1500;
@@ -76,8 +76,28 @@ export function RunPage({ params }: { params: Params }) {
   const dag: RunDag = runDag(spec.data?.spec, tasks);
   const selectedNode = dag.nodes.find((n) => n.id === selected);
   const selectedTask = selectedNode ? selectedNode.task : dag.byId.get(selected);
+  // A task inside a group: the graph highlights the group, the panel names the parent.
+  let graphSelected = selected;
+  if (!selectedNode && selectedTask) {
+    for (let t: TaskDetail | undefined = selectedTask, guard = 0; t && guard < 1000; t = dag.byId.get(t.parent_task_id ?? ''), guard++) {
+      const n = dag.nodes.find((x) => x.task?.task_id === t!.task_id);
+      if (n) {
+        graphSelected = n.id;
+        break;
+      }
+    }
+  }
+  const parent = selectedTask?.parent_task_id && selectedTask.parent_task_id !== dag.root?.task_id ? dag.byId.get(selectedTask.parent_task_id) : undefined;
   const state = r.state ?? '';
   const archived = r.storage_state === 'ARCHIVED';
+
+  // On a narrow window the task panel is below the graph: bring it into view.
+  const select = (taskOrNode: string) => {
+    setSelected(taskOrNode);
+    if (window.matchMedia('(max-width: 1100px)').matches) {
+      requestAnimationFrame(() => document.getElementById('pl-task-title')?.scrollIntoView({ block: 'start' }));
+    }
+  };
 
   const act = async (verb: 'terminate' | 'retry' | 'archive' | 'unarchive') => {
     setConfirm(null);
@@ -129,7 +149,7 @@ export function RunPage({ params }: { params: Params }) {
           <dt>Created</dt>
           <dd>{timestamp(r.created_at)}</dd>
           <dt>Duration</dt>
-          <dd>{between(r.created_at, r.finished_at)}</dd>
+          <dd>{runDuration(r.created_at, r.finished_at)}</dd>
           {r.experiment_id && (
             <>
               <dt>Experiment</dt>
@@ -167,7 +187,11 @@ export function RunPage({ params }: { params: Params }) {
           <h2 id="pl-run-graph">Graph</h2>
           {spec.data?.error !== undefined && <p class="help">The pipeline version is gone, so the graph shows only the tasks that started.</p>}
           <p class="help">Select a task (click, or Tab to it and press Enter) for its details and log.</p>
-          <DagGraph nodes={dag.nodes} edges={dag.edges} selected={selected} onSelect={setSelected} runFinal={isFinal(state)} label={`Tasks of run ${r.display_name}`} />
+          {spec.data === undefined ? (
+            <Loading what="the graph" />
+          ) : (
+            <DagGraph nodes={dag.nodes} edges={dag.edges} selected={graphSelected} onSelect={select} runFinal={isFinal(state)} label={`Tasks of run ${r.display_name}`} />
+          )}
         </section>
         <section class="panel pl-task-panel" aria-labelledby="pl-task-title" data-testid="task-panel">
           {!selected ? (
@@ -180,9 +204,10 @@ export function RunPage({ params }: { params: Params }) {
               runId={id}
               label={selectedNode?.label ?? selectedTask?.display_name ?? selected}
               task={selectedTask}
+              parent={parent}
               byId={dag.byId}
               runFinal={isFinal(state)}
-              onSelect={setSelected}
+              onSelect={select}
               ns={runNs}
             />
           )}
@@ -195,12 +220,20 @@ export function RunPage({ params }: { params: Params }) {
   );
 }
 
-function TaskPanel(props: { runId: string; label: string; task?: TaskDetail; byId: Map<string, TaskDetail>; runFinal: boolean; onSelect: (id: string) => void; ns: string }) {
+function TaskPanel(props: { runId: string; label: string; task?: TaskDetail; parent?: TaskDetail; byId: Map<string, TaskDetail>; runFinal: boolean; onSelect: (id: string) => void; ns: string }) {
   const t = props.task;
   const inner = t ? descendants(t, props.byId) : [];
   return (
     <>
       <h2 id="pl-task-title">Task {props.label}</h2>
+      {props.parent && (
+        <p class="help">
+          Inside{' '}
+          <button type="button" class="pl-link" onClick={() => props.onSelect(props.parent!.task_id)}>
+            {props.parent.display_name ?? props.parent.task_id}
+          </button>
+        </p>
+      )}
       {!t ? (
         <p data-testid="task-state">{stateWords('', props.runFinal) === 'NOT RUN' ? 'This task did not run.' : 'This task has not started yet.'}</p>
       ) : (
@@ -221,7 +254,7 @@ function TaskPanel(props: { runId: string; label: string; task?: TaskDetail; byI
             <dt>Finished</dt>
             <dd>{timestamp(t.end_time) || '—'}</dd>
             <dt>Duration</dt>
-            <dd>{t.start_time ? between(t.start_time, t.end_time) : '—'}</dd>
+            <dd>{t.start_time ? runDuration(t.start_time, t.end_time) : '—'}</dd>
           </dl>
           <Values title="Inputs" values={t.inputs?.parameters} />
           <Values title="Outputs" values={t.outputs?.parameters} />
@@ -254,8 +287,10 @@ function TaskPanel(props: { runId: string; label: string; task?: TaskDetail; byI
               </ul>
             </>
           )}
-          {t.pod_name ? (
-            <LogView runId={props.runId} podName={t.pod_name} live={!isFinal(t.state) && t.state !== 'CACHED'} ns={props.ns} />
+          {t.state === 'CACHED' ? (
+            <p class="help">Cached: this task did not run; its outputs were reused from an earlier run with the same inputs, so it has no log here.</p>
+          ) : t.pod_name ? (
+            <LogView runId={props.runId} podName={t.pod_name} live={!isFinal(t.state)} ns={props.ns} />
           ) : (
             <p class="help">A group of tasks has no log of its own: pick a task inside it.</p>
           )}

@@ -1,11 +1,11 @@
 // Pieces the Pipelines pages share: permission checks for KFP resources, the pager, state
 // badges, the pages' sub-navigation, name lookups for tables, and the runs table.
 import type { ComponentChildren } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Badge, Empty, ErrorBanner, Loading } from '../../components/common';
 import { get } from '../../lib/api';
-import { age, between, timestamp } from '../../lib/format';
+import { age, timestamp } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
 import { can } from '../../lib/session';
 import {
@@ -15,6 +15,7 @@ import {
   listUrl,
   nextPage,
   prevPage,
+  runDuration,
   runFilter,
   type Experiment,
   type ListAnswer,
@@ -119,7 +120,12 @@ export const experimentHref = (id: string) => `/experiments/${encodeURIComponent
 export function RunsTable(props: { experimentId?: string; archived?: boolean; emptyHint?: ComponentChildren; showExperiment?: boolean }) {
   const { ns } = useApp();
   const [state, setState] = useState('');
+  const [nameInput, setNameInput] = useState('');
   const [name, setName] = useState('');
+  useEffect(() => {
+    const t = setTimeout(() => setName(nameInput), 300); // one list request per pause in typing
+    return () => clearTimeout(t);
+  }, [nameInput]);
   const filter = runFilter({ state, name });
   const full = runFilter({ state, name, storage: props.archived ? 'ARCHIVED' : 'AVAILABLE' });
   const [stack, setStack] = usePageStack([ns, props.experimentId, full]);
@@ -150,7 +156,7 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
       <div class="pl-filters">
         <label class="field">
           <span>State</span>
-          <select value={state} onChange={(e) => setState((e.target as HTMLSelectElement).value)}>
+          <select aria-label="State" value={state} onChange={(e) => setState((e.target as HTMLSelectElement).value)}>
             <option value="">Any state</option>
             {['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'SKIPPED', 'CANCELING', 'CANCELED'].map((s) => (
               <option key={s} value={s}>
@@ -161,7 +167,7 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
         </label>
         <label class="field">
           <span>Name contains</span>
-          <input type="search" value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} placeholder="e.g. iris" />
+          <input type="search" value={nameInput} onInput={(e) => setNameInput((e.target as HTMLInputElement).value)} placeholder="e.g. iris" />
         </label>
       </div>
       <ErrorBanner error={list.error} onRetry={list.reload} />
@@ -196,7 +202,7 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
                     <td>
                       <StateBadge state={r.state} />
                     </td>
-                    <td>{between(r.created_at, r.finished_at)}</td>
+                    <td>{runDuration(r.created_at, r.finished_at)}</td>
                     <td>
                       <Time t={r.created_at} />
                     </td>
