@@ -51,6 +51,7 @@ def server(tmpdir_path):
     assert s.stop() == 0, s.err.all[-20:]
 
 
+@pytest.mark.timeout(560)
 def test_dashboard_end_to_end_in_chromium(server, tmpdir_path):
     assert os.path.exists(CHROMIUM), "chromium is missing: scripts/deps.sh test installs it"
     assert os.path.isdir(os.path.join(WEB, "node_modules", "playwright-core")), \
