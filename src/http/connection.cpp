@@ -819,10 +819,13 @@ net::awaitable<bool> Connection::Write() {
   }
   if (chunked) {
     h += "Transfer-Encoding: chunked\r\n";
-  } else if (!streaming && status >= 200 && status != 204) {
+  } else if (!streaming && status >= 200 && status != 204 &&
+             (status != 304 || resp.head_content_length)) {
+    // A 304 states the length only as the one the 200 would have (RFC 9110 section 8.6).
     h += "Content-Length: ";
-    AppendNumber(
-        h, head_request && resp.head_content_length ? *resp.head_content_length : resp.body.size());
+    AppendNumber(h, (head_request || status == 304) && resp.head_content_length
+                        ? *resp.head_content_length
+                        : resp.body.size());
     h += "\r\n";
   }
   if (upgrading) {

@@ -106,6 +106,38 @@ TEST(ServerTest, HeadHasLengthButNoBody) {
   EXPECT_EQ(next->body, "after");
 }
 
+TEST(ServerTest, NotModifiedHasNoBodyAndNoZeroLength) {
+  // RFC 9110 section 8.6: a 304 may carry Content-Length only as the length the 200 would have.
+  TestServer ts(SmallOptions(), [](Router& r, Server&) {
+    r.Add(
+        {"GET"}, "/cached",
+        [](Request& req) {
+          Response resp = Response::Text(304, req.Query("body").value_or(""));
+          if (req.Query("length")) resp.head_content_length = 1234;
+          return resp;
+        },
+        Execution::kInline);
+    r.Add(
+        {"GET"}, "/after", [](Request&) { return Response::Text(200, "after"); },
+        Execution::kInline);
+  });
+  RawConn c(ts.port());
+  ASSERT_TRUE(c.Send(Get("/cached?body=ignored")));
+  auto r = c.ReadResponse();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 304);
+  EXPECT_FALSE(r->headers.contains("content-length"));
+  ASSERT_TRUE(c.Send(Get("/cached?length=1")));
+  auto with_length = c.ReadResponse();
+  ASSERT_TRUE(with_length);
+  EXPECT_EQ(with_length->Header("content-length"), "1234");
+  // No body bytes were sent: the next response starts right away.
+  ASSERT_TRUE(c.Send(Get("/after")));
+  auto next = c.ReadResponse();
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->body, "after");
+}
+
 TEST(ServerTest, Http10ClosesUnlessKeepAlive) {
   TestServer ts(SmallOptions(), AddBasicRoutes);
   RawConn c(ts.port());
