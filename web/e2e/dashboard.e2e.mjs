@@ -82,6 +82,14 @@ async function main() {
     const options = await a.page.getByLabel('Namespace').locator('option').allTextContents();
     assert.deepEqual(options.map((o) => o.split(' ')[0]).sort(), ['team-a', 'team-b']);
     await shot(a.page, 'home');
+    // The issue's budget: the home page's first load fetches under 200 KB of compressed JS.
+    const js = await a.page.evaluate(() =>
+      performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.endsWith('.js')).map((e) => e.encodedBodySize),
+    );
+    const total = js.reduce((n, x) => n + x, 0);
+    assert.ok(js.length > 0 && total > 0, `no JS measured: ${js}`);
+    assert.ok(total < 200 * 1024, `home page loads ${total} bytes of compressed JS`);
+    console.log(`     home page JS: ${js.length} file(s), ${total} bytes compressed`);
   });
 
   await step('the namespace choice is remembered for the user', async () => {
