@@ -12,7 +12,8 @@ import { DagGraph } from './graph';
 import { API, currentToken, type ListAnswer, type Pipeline, type PipelineVersion } from './kfp';
 import { defaultText, isArgo, pipelineParams, typeWords } from './params';
 import { UploadForm, useCanPipelines } from './pipelines';
-import { Pager, SubNav, Time, pipelineHref, usePageStack } from './ui';
+import { Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { useApp } from '../../app-context';
 
 export function PipelinePage({ params, search }: { params: Params; search: URLSearchParams }) {
   const id = params.id;
@@ -32,6 +33,8 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
   const [actionError, setActionError] = useState<unknown>(null);
   const mayCreate = useCanPipelines('create', scope);
   const mayDelete = useCanPipelines('delete', scope);
+  const { ns } = useApp();
+  const mayRun = useCan('create', 'runs', ns);
   const list = versions.data?.pipeline_versions ?? [];
   const selectedId = search.get('version') || list[0]?.pipeline_version_id || '';
   const selected = list.find((v) => v.pipeline_version_id === selectedId);
@@ -71,7 +74,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
   return (
     <>
       <PageHeader title={`Pipeline ${name}`}>
-        {selected && (
+        {selected && mayRun && (
           <a class="button primary" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(selected.pipeline_version_id)}`}>
             Create run
           </a>
@@ -138,9 +141,11 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
                       <Time t={v.created_at} />
                     </td>
                     <td class="pl-actions">
-                      <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>
-                        Create run
-                      </a>
+                      {mayRun && (
+                        <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>
+                          Create run
+                        </a>
+                      )}
                       {mayDelete && (
                         <button type="button" class="danger" onClick={() => setDoomed(v)} aria-label={`Delete version ${v.display_name}`}>
                           Delete

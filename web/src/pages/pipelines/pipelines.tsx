@@ -8,7 +8,7 @@ import { useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
-import { GROUP, Pager, SubNav, Time, pipelineHref, usePageStack } from './ui';
+import { GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
 
 // Whether the user may `verb` pipelines in the scope ("" = shared: anyone may upload; deleting
 // takes a cluster admin or the uploader, whom the API knows).
@@ -34,6 +34,7 @@ export function PipelinesPage() {
   const [actionError, setActionError] = useState<unknown>(null);
   const mayCreate = useCanPipelines('create', namespace);
   const mayDelete = useCanPipelines('delete', namespace);
+  const mayRun = useCan('create', 'runs', ns);
   const list = useAsync(
     () =>
       get<{ pipelines?: Pipeline[] } & ListAnswer>(
@@ -113,9 +114,11 @@ export function PipelinesPage() {
                     <VersionCount id={p.pipeline_id} />
                   </td>
                   <td class="pl-actions">
-                    <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
-                      Create run
-                    </a>
+                    {mayRun && (
+                      <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
+                        Create run
+                      </a>
+                    )}
                     {mayDelete && (
                       <button type="button" class="danger" onClick={() => setDoomed(p)} aria-label={`Delete pipeline ${p.display_name}`}>
                         Delete

@@ -12,7 +12,7 @@ import { useAsync } from '../../lib/hooks';
 import type { Params } from '../../lib/router';
 import { descendants, runDag, type RunDag } from './dag';
 import { DagGraph, stateWords } from './graph';
-import { API, artifactBytes, artifactUrl, followLog, isFinal, logUrl, runDuration, type PipelineVersion, type Run, type Spec, type TaskDetail } from './kfp';
+import { API, artifactBytes, artifactUrl, followLog, isFinal, logUrl, runDuration, type Experiment, type PipelineVersion, type Run, type Spec, type TaskDetail } from './kfp';
 import { StateBadge, SubNav, experimentHref, pipelineHref, useCan, useNames } from './ui';
 
 const POLL_MS = 1500;
@@ -35,7 +35,13 @@ export function RunPage({ params }: { params: Params }) {
     final ? 0 : POLL_MS,
   );
   const r = run.data;
-  const runNs = ns; // runs are read in the selected namespace's context
+  // A run's namespace is its experiment's (KFP v2 runs do not name it): permissions are checked
+  // there, whatever namespace the selector shows.
+  const exp = useAsync(
+    () => (r?.experiment_id ? get<Experiment>(`${API}/experiments/${encodeURIComponent(r.experiment_id)}`, "load the run's experiment", ns) : Promise.resolve(undefined)),
+    [r?.experiment_id ?? ''],
+  );
+  const runNs = exp.data?.namespace ?? (exp.loading ? '' : ns);
   const pid = r?.pipeline_version_reference?.pipeline_id ?? '';
   const vid = r?.pipeline_version_reference?.pipeline_version_id ?? r?.pipeline_version_id ?? '';
   // The spec (for the graph's edges and tasks not yet started): inline, or the version's.
@@ -154,7 +160,8 @@ export function RunPage({ params }: { params: Params }) {
             <>
               <dt>Experiment</dt>
               <dd>
-                <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a>
+                <a href={experimentHref(r.experiment_id)}>{exp.data?.display_name ?? names.experiment.get(r.experiment_id) ?? r.experiment_id}</a>
+                {exp.data?.namespace && exp.data.namespace !== ns && <span class="help"> (namespace {exp.data.namespace})</span>}
               </dd>
             </>
           )}

@@ -95,12 +95,12 @@ export { currentToken };
 // a page of runs refers to; an unknown id is shown as is).
 export function useNames(ns: string) {
   const exps = useAsync(
-    () => get<{ experiments?: Experiment[] }>(listUrl('experiments', { namespace: ns, pageSize: 200 }), 'list experiments', ns),
+    () => (ns ? get<{ experiments?: Experiment[] }>(listUrl('experiments', { namespace: ns, pageSize: 200 }), 'list experiments', ns) : Promise.resolve({ experiments: [] })),
     [ns],
   );
   const pipes = useAsync(async () => {
     const [mine, shared] = await Promise.all([
-      get<{ pipelines?: Pipeline[] }>(listUrl('pipelines', { namespace: ns, pageSize: 200 }), 'list pipelines', ns),
+      ns ? get<{ pipelines?: Pipeline[] }>(listUrl('pipelines', { namespace: ns, pageSize: 200 }), 'list pipelines', ns) : Promise.resolve({ pipelines: [] }),
       get<{ pipelines?: Pipeline[] }>(listUrl('pipelines', { namespace: '', pageSize: 200 }), 'list shared pipelines'),
     ]);
     return [...(mine.pipelines ?? []), ...(shared.pipelines ?? [])];
