@@ -101,7 +101,7 @@ export function ExperimentsPage() {
                 <th scope="col">Description</th>
                 <th scope="col">Created</th>
                 <th scope="col">Last run</th>
-                <th scope="col">
+                <th scope="col" class="pl-sr-host">
                   <span class="pl-sr">Actions</span>
                 </th>
               </tr>

@@ -123,7 +123,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
                   <th scope="col">Version</th>
                   <th scope="col">Description</th>
                   <th scope="col">Created</th>
-                  <th scope="col">
+                  <th scope="col" class="pl-sr-host">
                     <span class="pl-sr">Actions</span>
                   </th>
                 </tr>

@@ -95,7 +95,7 @@ export function PipelinesPage() {
                 <th scope="col">Description</th>
                 <th scope="col">Created</th>
                 <th scope="col">Versions</th>
-                <th scope="col">
+                <th scope="col" class="pl-sr-host">
                   <span class="pl-sr">Actions</span>
                 </th>
               </tr>
@@ -207,7 +207,7 @@ export function UploadForm(props: { namespace: string; defaultShared?: boolean; 
   };
 
   return (
-    <form class="panel" onSubmit={submit} aria-labelledby="pl-upload-title" data-testid="upload-form">
+    <form class="panel pl-form" onSubmit={submit} aria-labelledby="pl-upload-title" data-testid="upload-form">
       <h2 id="pl-upload-title">{isVersion ? 'Upload a new version' : 'Upload a pipeline'}</h2>
       <fieldset class="pl-radios">
         <legend>Source</legend>

@@ -79,7 +79,7 @@ export function RecurringPage() {
                 <th scope="col">Experiment</th>
                 <th scope="col">Pipeline</th>
                 <th scope="col">Created</th>
-                <th scope="col">
+                <th scope="col" class="pl-sr-host">
                   <span class="pl-sr">Actions</span>
                 </th>
               </tr>

@@ -152,7 +152,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
           You may not be allowed to start runs in namespace {ns} (only editors may): the form still shows what a run would take.
         </p>
       )}
-      <form class="panel" onSubmit={submit} aria-label={recurring ? 'Recurring run' : 'Run'} data-testid="run-form" noValidate>
+      <form class="panel pl-form" onSubmit={submit} aria-label={recurring ? 'Recurring run' : 'Run'} data-testid="run-form" noValidate>
         <h2>What to run</h2>
         {pipelines.loading && !pipelines.data ? (
           <Loading what="pipelines" />
