@@ -85,5 +85,6 @@ def test_dashboard_end_to_end_in_chromium(server, tmpdir_path):
     print(r.stdout)
     assert r.returncode == 0, f"{r.stdout}\n{r.stderr[-3000:]}\nskiff: {s.err.all[-30:]}"
     assert "all steps passed" in r.stdout
-    for page in ("home", "contributors", "routing", "models", "model-detail", "viewer-refused"):
+    for page in ("home", "contributors", "routing", "models", "model-detail", "viewer-refused",
+                 "pipeline", "run", "run-task-log", "narrow-contributors"):
         assert os.path.getsize(os.path.join(shots, f"{page}.png")) > 10_000, page

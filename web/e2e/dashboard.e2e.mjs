@@ -194,6 +194,65 @@ async function main() {
     await a.page.getByText('No models in team-a yet').waitFor();
   });
 
+  await step('alice uploads the iris pipeline from the file picker', async () => {
+    await nav(a.page, 'Pipelines');
+    await a.page.getByRole('button', { name: 'Upload pipeline' }).click();
+    await a.page.getByLabel('Pipeline file').setInputFiles(cfg.pipelineFile);
+    await a.page.getByRole('button', { name: 'Upload', exact: true }).click();
+    await a.page.getByRole('heading', { name: /^Pipeline / }).waitFor();
+    await a.page.getByTestId('versions-table').waitFor();
+    await shot(a.page, 'pipeline');
+  });
+
+  await step('alice starts a run and watches its graph reach SUCCEEDED without reloading', async () => {
+    await a.page.getByRole('link', { name: 'Create run', exact: true }).click();
+    await a.page.getByRole('heading', { name: 'Create a run' }).waitFor();
+    await a.page.getByLabel('Run name').fill('iris-e2e');
+    await a.page.getByRole('button', { name: 'Start run' }).click();
+    await a.page.getByRole('heading', { name: 'Run iris-e2e' }).waitFor();
+    await a.page.evaluate(() => ((window).__sameDocument = true));
+    await a.page.locator('[data-testid="run-state"][data-state="SUCCEEDED"]').waitFor({ timeout: T.slow });
+    assert.equal(await a.page.evaluate(() => (window).__sameDocument), true, 'the page reloaded');
+    for (const task of ['train', 'evaluate']) {
+      await a.page.locator(`[data-testid="task-${task}"][data-state="SUCCEEDED"]`).waitFor();
+    }
+    await shot(a.page, 'run');
+  });
+
+  await step("alice opens a task and reads its log", async () => {
+    // By keyboard: the graph's boxes are buttons.
+    await a.page.getByRole('button', { name: /^Task train/ }).focus();
+    await a.page.keyboard.press('Enter');
+    await a.page.getByRole('heading', { name: 'Task train' }).waitFor();
+    await a.page.getByTestId('task-log').filter({ hasText: 'Loading KFP component' }).waitFor();
+    await shot(a.page, 'run-task-log');
+  });
+
+  await step('a narrow window shows the same pages without sideways scrolling; Tab reaches "Skip to content" first', async () => {
+    const narrow = await a.context.newPage();
+    await narrow.setViewportSize({ width: 400, height: 800 });
+    for (const where of ['/', '/models', '/runs', '/contributors']) {
+      await narrow.goto(base + where);
+      await narrow.getByRole('heading', { level: 1 }).first().waitFor();
+      const [scroll, inner] = await narrow.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+      assert.ok(scroll <= inner, `${where}: page is ${scroll}px wide in a ${inner}px window`);
+    }
+    await narrow.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Runs', exact: true }).waitFor();
+    await shot(narrow, 'narrow-contributors');
+    await narrow.keyboard.press('Tab');
+    assert.equal(await narrow.evaluate(() => document.activeElement?.textContent?.trim()), 'Skip to content');
+    await narrow.close();
+  });
+
+  await step('alice signs out and the dashboard asks her to log in again', async () => {
+    await a.page.getByRole('link', { name: 'Sign out' }).click();
+    await a.page.waitForLoadState();
+    await a.page.goto(base + '/models');
+    await a.page.getByLabel(/password/i).waitFor();
+    assert.notEqual(new URL(a.page.url()).pathname, '/models');
+    await a.context.close();
+  });
+
   await step('an admin explains a route from the Routing page', async () => {
     const ad = await login(admin);
     await nav(ad.page, 'Routing');

@@ -11,7 +11,16 @@ import { modelRoutes } from './pages/models';
 import { pipelineRoutes } from './pages/pipelines';
 import { adminRoutes } from './pages/admin';
 
+// Whether `path` is inside the nav entry's section (/runs/ID is in Runs), so the menu marks it.
+function inSection(pattern: string, path: string): boolean {
+  return pattern !== '/' && path.startsWith(pattern + '/');
+}
+
 const routes: PageRoute[] = [...homeRoutes, ...modelRoutes, ...pipelineRoutes, ...adminRoutes];
+
+function isAppPath(path: string): boolean {
+  return routes.some((r) => matchRoute(r.pattern, path) !== null);
+}
 
 export function Shell() {
   const [session, setSession] = useState<Session | null>(null);
@@ -61,7 +70,7 @@ export function Shell() {
   const Page = page?.r.component;
   return (
     <App.Provider value={{ session, ns, setNs }}>
-      <div class="shell" onClick={(e) => onLinkClick(e as unknown as MouseEvent)}>
+      <div class="shell" onClick={(e) => onLinkClick(e as unknown as MouseEvent, isAppPath)}>
         <a class="skip" href="#main">
           Skip to content
         </a>
@@ -94,7 +103,7 @@ export function Shell() {
           <ul>
             {nav.map((r) => (
               <li key={r.pattern}>
-                <a href={r.pattern} aria-current={page?.r === r ? 'page' : undefined}>
+                <a href={r.pattern} aria-current={page?.r === r ? 'page' : inSection(r.pattern, loc.path) ? 'location' : undefined}>
                   {r.nav!.label}
                 </a>
               </li>

@@ -51,13 +51,13 @@ export function useLocation(): { path: string; search: string } {
   return { path: location.pathname, search: location.search };
 }
 
-// Plain left clicks on same-origin links navigate in place; others (new tab, download) are left
-// to the browser.
-export function onLinkClick(e: MouseEvent): void {
+// Plain left clicks on same-origin links to the app's own pages (`isAppPath`) navigate in place;
+// others (sign out, API and download links, new tabs) are left to the browser.
+export function onLinkClick(e: MouseEvent, isAppPath: (path: string) => boolean): void {
   if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
   const a = (e.target as Element).closest('a');
   if (!a || a.target || a.hasAttribute('download') || a.origin !== location.origin) return;
-  if (a.pathname.startsWith('/pipeline/') || a.pathname.startsWith('/apis/')) return; // API links
+  if (!isAppPath(a.pathname)) return;
   e.preventDefault();
   navigate(a.pathname + a.search);
 }
