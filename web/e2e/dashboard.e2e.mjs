@@ -37,8 +37,12 @@ async function step(name, fn) {
   }
 }
 
+// The whole page for review; with SKIFF_README_SHOTS=DIR also the first screen (1280x800), as
+// the README shows it.
 async function shot(page, name) {
   await page.screenshot({ path: path.join(cfg.screenshots, `${name}.png`), fullPage: true });
+  const readme = process.env.SKIFF_README_SHOTS;
+  if (readme) await page.screenshot({ path: path.join(readme, `${name}.png`) });
 }
 
 // A fresh browser context (own cookies), logged in through skiff's login page.
