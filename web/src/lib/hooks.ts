@@ -1,6 +1,7 @@
 // Data loading for pages: useAsync runs a loader when its keys change and keeps {data, error,
 // loading}; usePoll re-runs it on an interval while the page is visible (live states, logs).
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { idle, runAction, type ActionState } from './action';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -62,4 +63,13 @@ export function usePromise<T>(p: () => Promise<T>, keys: unknown[], initial: T):
     };
   }, keys);
   return v;
+}
+
+// A button's or form's call: `run(fn)` marks it busy, clears the last error and keeps the one fn
+// throws (shown with ErrorBanner); true when it worked. setError shows or clears an error by hand.
+export function useAction() {
+  const [state, setState] = useState<ActionState>(idle);
+  const run = useCallback((fn: () => Promise<unknown>) => runAction(setState, fn), []);
+  const setError = useCallback((error: unknown) => setState((s) => ({ ...s, error })), []);
+  return { busy: state.busy, error: state.error, run, setError };
 }

@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { get, json } from '../../lib/api';
-import { useAsync, usePromise } from '../../lib/hooks';
+import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { can } from '../../lib/session';
 import { bindingsToRows, binding, ROLES, rulesToRows, type KfamBinding, type ResourceRule } from './rbac';
 
@@ -35,8 +35,7 @@ export function Contributors() {
   );
   const [email, setEmail] = useState('');
   const [role, setRole] = useState('edit');
-  const [busy, setBusy] = useState(false);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
   const [removing, setRemoving] = useState<{ user: string; role: string } | null>(null);
 
   if (!ns) {
@@ -49,37 +48,28 @@ export function Contributors() {
   }
   const myRole = session.namespaces.find((n) => n.namespace === ns)?.role ?? 'none';
 
-  const add = async (e: Event) => {
+  const add = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setActionError(null);
-    try {
+    action.run(async () => {
       await json('POST', '/kfam/v1/bindings', { what: `add ${email} to ${ns}`, ns, body: binding(email.trim(), ns, role) });
       setEmail('');
       bindings.reload();
-    } catch (err) {
-      setActionError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
-  const remove = async () => {
+  const remove = () => {
     const r = removing!;
     setRemoving(null);
-    setActionError(null);
-    try {
+    action.run(async () => {
       await json('DELETE', '/kfam/v1/bindings', { what: `remove ${r.user} from ${ns}`, ns, body: binding(r.user, ns, r.role) });
       bindings.reload();
-    } catch (err) {
-      setActionError(err);
-    }
+    });
   };
 
   const rows = bindingsToRows(bindings.data?.bindings ?? []);
   return (
     <>
       <PageHeader title={`Contributors of ${ns}`} />
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       <section class="panel" aria-labelledby="who">
         <h2 id="who">Who has access</h2>
         {bindings.error ? (
@@ -133,7 +123,7 @@ export function Contributors() {
                 ))}
               </select>
             </label>
-            <button type="submit" class="primary" disabled={busy || !email.trim()}>
+            <button type="submit" class="primary" disabled={action.busy || !email.trim()}>
               Add contributor
             </button>
           </form>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import { explainQuery } from './explain';
 
 interface RouteRow {
@@ -22,15 +22,12 @@ export function Routing() {
   const [headers, setHeaders] = useState('');
   const [as, setAs] = useState('');
   const [result, setResult] = useState<{ summary: string; text: string } | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  const explain = async (e: Event) => {
+  const explain = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
     setResult(null);
-    try {
+    run(async () => {
       const q = explainQuery({ method, url, headers, as });
       const what = `explain ${method} ${url}`;
       const [j, t] = await Promise.all([
@@ -38,11 +35,7 @@ export function Routing() {
         call('GET', `/api/skiff/explain?${q}`, { what, headers: { Accept: 'text/plain' } }).then((r) => r.text()),
       ]);
       setResult({ summary: j.summary ?? '', text: t });
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

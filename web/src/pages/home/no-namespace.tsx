@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { ErrorBanner } from '../../components/common';
 import { get, json } from '../../lib/api';
-import { usePromise } from '../../lib/hooks';
+import { useAction, usePromise } from '../../lib/hooks';
 
 interface Exists {
   hasWorkgroup?: boolean;
@@ -17,26 +17,19 @@ export function NoNamespace() {
     null,
   );
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useAction();
   const [done, setDone] = useState('');
 
-  const create = async (e: Event) => {
+  const create = (e: Event) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    run(async () => {
       const r = await json<{ message?: string }>('POST', '/api/workgroup/create', {
         what: 'create your namespace',
         body: name.trim() ? { namespace: name.trim() } : {},
       });
       setDone(r.message || 'Namespace created');
       setTimeout(() => location.reload(), 800);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

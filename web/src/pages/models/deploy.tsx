@@ -7,7 +7,7 @@ import { useApp } from '../../app-context';
 import { ErrorBanner, PageHeader } from '../../components/common';
 import { json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
-import { usePromise } from '../../lib/hooks';
+import { useAction, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { NoNamespace } from '../home/no-namespace';
@@ -75,8 +75,7 @@ function afterCreate(ns: string, created: InferenceService, fallbackName: string
 function DeployFromForm({ ns }: { ns: string }) {
   const [form, setForm] = useState<DeployForm>(emptyForm);
   const [errors, setErrors] = useState<FormErrors>({});
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run, setError } = useAction();
   const format = FORMATS.find((f) => f.value === form.format) ?? FORMATS[0];
 
   const set = (k: keyof DeployForm) => (e: Event) => {
@@ -85,7 +84,7 @@ function DeployFromForm({ ns }: { ns: string }) {
     setErrors((x) => ({ ...x, [k]: undefined }));
   };
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
     setError(null);
     const local = validateForm(form);
@@ -95,17 +94,16 @@ function DeployFromForm({ ns }: { ns: string }) {
       document.getElementById(`deploy-${first}`)?.focus();
       return;
     }
-    setBusy(true);
-    try {
+    run(async () => {
       const body = buildInferenceService(ns, form);
-      const created = await json<InferenceService>('POST', collectionPath(ns), { what: `deploy model "${body.metadata.name}"`, ns, body });
-      afterCreate(ns, created, body.metadata.name);
-    } catch (err) {
-      setError(err);
-      if (err instanceof ApiError) setErrors(fieldErrorsFromApi(err.message));
-    } finally {
-      setBusy(false);
-    }
+      try {
+        const created = await json<InferenceService>('POST', collectionPath(ns), { what: `deploy model "${body.metadata.name}"`, ns, body });
+        afterCreate(ns, created, body.metadata.name);
+      } catch (err) {
+        if (err instanceof ApiError) setErrors(fieldErrorsFromApi(err.message));
+        throw err;
+      }
+    });
   };
 
   const attrs = (k: keyof DeployForm) => described(`deploy-${k}`, errors[k]);
@@ -168,14 +166,11 @@ function DeployFromForm({ ns }: { ns: string }) {
 
 function DeployFromYaml({ ns }: { ns: string }) {
   const [text, setText] = useState(() => yamlTemplate(ns));
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    setError(null);
-    setBusy(true);
-    try {
+    run(async () => {
       const created = await json<InferenceService>('POST', collectionPath(ns), {
         what: 'deploy the model from YAML',
         ns,
@@ -183,11 +178,7 @@ function DeployFromYaml({ ns }: { ns: string }) {
         headers: { 'Content-Type': 'application/yaml' },
       });
       afterCreate(ns, created, '');
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -6,7 +6,7 @@ import { Badge, Confirm, ErrorBanner, Loading, PageHeader } from '../../componen
 import { call, json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
 import { age, timestamp } from '../../lib/format';
-import { useAsync, usePromise } from '../../lib/hooks';
+import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate, type Params } from '../../lib/router';
 import { can } from '../../lib/session';
 import {
@@ -48,17 +48,14 @@ export function ModelDetail({ params }: { params: Params }) {
   const mayPredict = usePromise(mayDo('predict', ns, name), [ns, name], false);
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
 
-  const remove = async () => {
+  const remove = () => {
     setConfirmDelete(false);
-    setActionError(null);
-    try {
+    action.run(async () => {
       await call('DELETE', objectPath(ns, name), { what: `delete model "${name}"`, ns });
       navigate('/models');
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
 
   const m = isvc.data;
@@ -85,7 +82,7 @@ export function ModelDetail({ params }: { params: Params }) {
       <p class="help">
         <a href="/models">Models</a> / namespace {ns}
       </p>
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       <ErrorBanner error={isvc.error} onRetry={isvc.reload} />
       {isvc.loading && !m && !isvc.error && <Loading what={`model ${name}`} />}
       <Confirm
@@ -245,13 +242,10 @@ function CanaryEditor({ ns, name, isvc, onDone }: { ns: string; name: string; is
   const current = canaryPercent(isvc);
   const [text, setText] = useState(current === undefined ? '' : String(current));
   const [problem, setProblem] = useState('');
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, run } = useAction();
 
-  const send = async (percent: number | null) => {
-    setBusy(true);
-    setError(null);
-    try {
+  const send = (percent: number | null) =>
+    run(async () => {
       await json('PATCH', objectPath(ns, name), {
         what: percent === null ? `remove the canary of "${name}"` : `set the canary of "${name}" to ${percent}%`,
         ns,
@@ -259,12 +253,7 @@ function CanaryEditor({ ns, name, isvc, onDone }: { ns: string; name: string; is
         headers: { 'Content-Type': 'application/merge-patch+json' },
       });
       onDone();
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
 
   const save = (e: Event) => {
     e.preventDefault();
@@ -416,10 +405,9 @@ function TryIt({ ns, name, isvc }: { ns: string; name: string; isvc: InferenceSe
   const [protocol, setProtocol] = useState<Protocol>(declared);
   const [body, setBody] = useState(() => sampleBody(declared));
   const [problem, setProblem] = useState('');
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run, setError } = useAction();
   const [errorMs, setErrorMs] = useState<number | null>(null);
   const [result, setResult] = useState<TryResult | null>(null);
-  const [busy, setBusy] = useState(false);
   const path = predictPath(protocol, ns, name);
   const notReady = readiness(isvc).state !== 'Ready';
 
@@ -430,17 +418,15 @@ function TryIt({ ns, name, isvc }: { ns: string; name: string; isvc: InferenceSe
     setError(null);
   };
 
-  const send = async (e: Event) => {
+  const send = (e: Event) => {
     e.preventDefault();
     const bad = bodyProblem(body);
     setProblem(bad);
     if (bad) return;
-    setBusy(true);
-    setError(null);
     setErrorMs(null);
     setResult(null);
     const t0 = performance.now();
-    try {
+    run(async () => {
       const r = await call('POST', path, {
         what: `get a prediction from "${name}"`,
         ns,
@@ -456,12 +442,7 @@ function TryIt({ ns, name, isvc }: { ns: string; name: string; isvc: InferenceSe
         answer = undefined;
       }
       setResult({ status: r.status, ms, text, answer });
-    } catch (err) {
-      setErrorMs(performance.now() - t0);
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    }).then((ok) => ok || setErrorMs(performance.now() - t0));
   };
 
   const predictions = result ? predictionsOf(result.answer) : null;

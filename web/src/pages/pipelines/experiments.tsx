@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get, json } from '../../lib/api';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
@@ -26,21 +26,18 @@ export { NeedNamespace };
 
 // Archive, unarchive or delete an experiment; `after` runs when it worked.
 function useExperimentActions(ns: string, after: (verb: 'archive' | 'unarchive' | 'delete') => void) {
-  const [error, setError] = useState<unknown>(null);
+  const action = useAction();
   const [doomed, setDoomed] = useState<Experiment | null>(null);
-  const act = async (e: Experiment, verb: 'archive' | 'unarchive' | 'delete') => {
-    setError(null);
+  const act = (e: Experiment, verb: 'archive' | 'unarchive' | 'delete') => {
     setDoomed(null);
-    try {
+    return action.run(async () => {
       const path = `${API}/experiments/${encodeURIComponent(e.experiment_id)}`;
       if (verb === 'delete') await call('DELETE', path, { what: `delete experiment "${e.display_name}"`, ns });
       else await call('POST', `${path}:${verb}`, { what: `${verb} experiment "${e.display_name}"`, ns });
       after(verb);
-    } catch (err) {
-      setError(err);
-    }
+    });
   };
-  return { error, doomed, setDoomed, act };
+  return { error: action.error, doomed, setDoomed, act };
 }
 
 export function ExperimentsPage() {
@@ -154,27 +151,21 @@ export function ExperimentsPage() {
 function CreateExperiment({ ns, onCancel }: { ns: string; onCancel: () => void }) {
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run, setError } = useAction();
   const [problem, setProblem] = useState('');
-  const [busy, setBusy] = useState(false);
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
     setError(null);
     if (!name.trim()) return setProblem('Give the experiment a name.');
     setProblem('');
-    setBusy(true);
-    try {
+    run(async () => {
       const r = await json<Experiment>('POST', `${API}/experiments`, {
         what: `create experiment "${name.trim()}"`,
         ns,
         body: { display_name: name.trim(), description: description.trim(), namespace: ns },
       });
       navigate(experimentHref(r.experiment_id));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form class="panel" onSubmit={submit} aria-labelledby="pl-exp-title">

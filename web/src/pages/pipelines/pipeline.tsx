@@ -4,7 +4,7 @@ import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import { Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { specDag } from './dag';
@@ -30,7 +30,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
   );
   const [uploading, setUploading] = useState(false);
   const [doomed, setDoomed] = useState<PipelineVersion | 'pipeline' | null>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
   const mayCreate = useCanPipelines('create', scope);
   const mayDelete = useCanPipelines('delete', scope);
   const { ns } = useApp();
@@ -40,11 +40,10 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
   const selected = list.find((v) => v.pipeline_version_id === selectedId);
   const name = pipeline.data?.display_name ?? id;
 
-  const remove = async () => {
+  const remove = () => {
     const what = doomed;
     setDoomed(null);
-    setActionError(null);
-    try {
+    action.run(async () => {
       if (what === 'pipeline') {
         await call('DELETE', `${API}/pipelines/${encodeURIComponent(id)}?cascade=true`, { what: `delete pipeline "${name}"` });
         navigate('/pipelines');
@@ -55,9 +54,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
         if (what.pipeline_version_id === selectedId) navigate(pipelineHref(id), true);
         versions.reload();
       }
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
 
   if (pipeline.error) {
@@ -107,7 +104,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
           }}
         />
       )}
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       <ErrorBanner error={versions.error} onRetry={versions.reload} />
       {versions.loading && !versions.data && !versions.error && <Loading what="versions" />}
       {versions.data && list.length === 0 && (

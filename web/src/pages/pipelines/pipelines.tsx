@@ -4,7 +4,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get, json } from '../../lib/api';
-import { useAsync, usePromise } from '../../lib/hooks';
+import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
@@ -31,7 +31,7 @@ export function PipelinesPage() {
   const [stack, setStack] = usePageStack([namespace]);
   const [uploading, setUploading] = useState(false);
   const [doomed, setDoomed] = useState<Pipeline | null>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
   const mayCreate = useCanPipelines('create', namespace);
   const mayDelete = useCanPipelines('delete', namespace);
   const mayRun = useCan('create', 'runs', ns);
@@ -46,15 +46,12 @@ export function PipelinesPage() {
   );
   const pipelines = list.data?.pipelines ?? [];
 
-  const remove = async (p: Pipeline) => {
+  const remove = (p: Pipeline) => {
     setDoomed(null);
-    setActionError(null);
-    try {
+    action.run(async () => {
       await call('DELETE', `${API}/pipelines/${encodeURIComponent(p.pipeline_id)}?cascade=true`, { what: `delete pipeline "${p.display_name}"`, ns: namespace || undefined });
       list.reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
 
   return (
@@ -78,7 +75,7 @@ export function PipelinesPage() {
           Shared
         </button>
       </div>
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       <ErrorBanner error={list.error} onRetry={list.reload} />
       {list.loading && !list.data && !list.error && <Loading what="pipelines" />}
       {list.data && pipelines.length === 0 && (
@@ -159,22 +156,20 @@ export function UploadForm(props: { namespace: string; defaultShared?: boolean; 
   const [name, setName] = useState('');
   const [description, setDescription] = useState('');
   const [shared, setShared] = useState(!props.namespace || !!props.defaultShared);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run, setError } = useAction();
   const [problem, setProblem] = useState('');
   const isVersion = !!props.pipelineId;
   const namespace = shared ? '' : props.namespace;
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
     setError(null);
     setProblem('');
     if (source === 'file' && !file) return setProblem('Choose a pipeline file (.yaml, .yml or .json).');
     if (source === 'url' && !/^https?:\/\//.test(url.trim())) return setProblem('Enter an http:// or https:// URL of a pipeline file.');
     if (source === 'url' && !name.trim()) return setProblem('Give the pipeline a name.');
-    setBusy(true);
     const what = isVersion ? `upload a new version of ${props.pipelineName ?? 'the pipeline'}` : 'upload the pipeline';
-    try {
+    run(async () => {
       if (source === 'file') {
         const form = new FormData();
         form.append('uploadfile', file!, file!.name);
@@ -199,11 +194,7 @@ export function UploadForm(props: { namespace: string; defaultShared?: boolean; 
         });
         navigate(pipelineHref(r.pipeline_id ?? ''));
       }
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import { NeedNamespace } from './experiments';
 import { API, currentToken, describeTrigger, listUrl, type ListAnswer, type RecurringRun } from './kfp';
 import { Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
@@ -14,7 +14,7 @@ export function RecurringPage() {
   const { ns } = useApp();
   const [stack, setStack] = usePageStack([ns]);
   const [doomed, setDoomed] = useState<RecurringRun | null>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
   const mayCreate = useCan('create', 'jobs', ns);
   const mayEnable = useCan('enable', 'jobs', ns);
   const mayDisable = useCan('disable', 'jobs', ns);
@@ -35,17 +35,14 @@ export function RecurringPage() {
   if (!ns) return <NeedNamespace title="Recurring runs" />;
   const items = list.data?.recurringRuns ?? [];
 
-  const act = async (j: RecurringRun, verb: 'enable' | 'disable' | 'delete') => {
-    setActionError(null);
+  const act = (j: RecurringRun, verb: 'enable' | 'disable' | 'delete') => {
     setDoomed(null);
-    try {
+    action.run(async () => {
       const path = `${API}/recurringruns/${encodeURIComponent(j.recurring_run_id)}`;
       if (verb === 'delete') await call('DELETE', path, { what: `delete recurring run "${j.display_name}"`, ns });
       else await call('POST', `${path}:${verb}`, { what: `${verb} recurring run "${j.display_name}"`, ns });
       list.reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
 
   return (
@@ -58,7 +55,7 @@ export function RecurringPage() {
         )}
       </PageHeader>
       <SubNav current="recurring" />
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       <ErrorBanner error={list.error} onRetry={list.reload} />
       {list.loading && !list.data && !list.error && <Loading what="recurring runs" />}
       {list.data && items.length === 0 && (

@@ -6,11 +6,11 @@ import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { get, json } from '../../lib/api';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { NeedNamespace } from './experiments';
-import { API, buildTrigger, createRunBody, listUrl, type Experiment, type Pipeline, type PipelineVersion, type Run, type TriggerForm } from './kfp';
+import { API, buildTrigger, createRunBody, listUrl, type Experiment, type Pipeline, type PipelineVersion, type Run, type Trigger, type TriggerForm } from './kfp';
 import { defaultText, pipelineParams, runParameters, typeWords, type ParamDef } from './params';
 import { SubNav, runHref, useCan } from './ui';
 
@@ -31,8 +31,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
   const [catchup, setCatchup] = useState(true);
   const [enabled, setEnabled] = useState(true);
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [submitError, setSubmitError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const submission = useAction();
   const mayRun = useCan('create', recurring ? 'jobs' : 'runs', ns);
 
   const pipelines = useAsync(async () => {
@@ -84,15 +83,15 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
 
   if (!ns) return <NeedNamespace title="Runs" />;
 
-  const submit = async (e: Event) => {
+  const submit = (e: Event) => {
     e.preventDefault();
-    setSubmitError(null);
+    submission.setError(null);
     const problems: Record<string, string> = {};
     if (!pipelineId || !version) problems._pipeline = 'Pick a pipeline (and a version).';
     if (!name.trim()) problems._name = 'Give the run a name.';
     const { parameters, errors: pe } = runParameters(defs, texts);
     Object.assign(problems, pe);
-    let trig;
+    let trig: Trigger | undefined;
     if (recurring) {
       const t = buildTrigger(trigger);
       if (t.error) problems._trigger = t.error;
@@ -102,8 +101,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
     }
     setErrors(problems);
     if (Object.keys(problems).length) return;
-    setBusy(true);
-    try {
+    submission.run(async () => {
       if (recurring) {
         const body: Record<string, unknown> = {
           display_name: name.trim(),
@@ -127,11 +125,7 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
         });
         navigate(runHref(run.run_id));
       }
-    } catch (err) {
-      setSubmitError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const fieldError = (key: string) =>
@@ -326,12 +320,12 @@ export function NewRunPage({ search }: { params: Params; search: URLSearchParams
             Correct the fields marked above.
           </p>
         )}
-        <ErrorBanner error={submitError} />
+        <ErrorBanner error={submission.error} />
         <div class="dialog-actions">
           <button type="button" onClick={() => history.back()}>
             Cancel
           </button>
-          <button type="submit" class="primary" disabled={busy}>
+          <button type="submit" class="primary" disabled={submission.busy}>
             {recurring ? 'Create recurring run' : 'Start run'}
           </button>
         </div>

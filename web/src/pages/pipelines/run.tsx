@@ -8,7 +8,7 @@ import { useApp } from '../../app-context';
 import { Confirm, ErrorBanner, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { timestamp } from '../../lib/format';
-import { useAsync } from '../../lib/hooks';
+import { useAction, useAsync } from '../../lib/hooks';
 import type { Params } from '../../lib/router';
 import { descendants, runDag, type RunDag } from './dag';
 import { DagGraph, stateWords } from './graph';
@@ -61,7 +61,7 @@ export function RunPage({ params }: { params: Params }) {
   );
   const [selected, setSelected] = useState('');
   const [confirm, setConfirm] = useState<'terminate' | null>(null);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const action = useAction();
   const mayTerminate = useCan('terminate', 'runs', runNs);
   const mayRetry = useCan('retry', 'runs', runNs);
   const mayArchive = useCan('archive', 'runs', runNs);
@@ -105,16 +105,13 @@ export function RunPage({ params }: { params: Params }) {
     }
   };
 
-  const act = async (verb: 'terminate' | 'retry' | 'archive' | 'unarchive') => {
+  const act = (verb: 'terminate' | 'retry' | 'archive' | 'unarchive') => {
     setConfirm(null);
-    setActionError(null);
-    try {
+    action.run(async () => {
       await call('POST', `${API}/runs/${encodeURIComponent(id)}:${verb}`, { what: `${verb} run "${r.display_name}"`, ns: runNs });
       if (verb === 'retry') setFinal(false);
       run.reload();
-    } catch (e) {
-      setActionError(e);
-    }
+    });
   };
 
   return (
@@ -137,7 +134,7 @@ export function RunPage({ params }: { params: Params }) {
         )}
       </PageHeader>
       <SubNav current="runs" />
-      <ErrorBanner error={actionError} />
+      <ErrorBanner error={action.error} />
       {run.error && <ErrorBanner error={run.error} onRetry={run.reload} />}
       <section class="panel pl-run-summary" aria-label="Run summary">
         <dl class="pl-dl">
@@ -327,12 +324,9 @@ function Values({ title, values }: { title: string; values?: Record<string, unkn
 }
 
 function ArtifactDownload({ runId, taskId, name, ns }: { runId: string; taskId: string; name: string; ns: string }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const download = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const { busy, error, run } = useAction();
+  const download = () =>
+    run(async () => {
       const r = await get<{ data?: string }>(artifactUrl(runId, taskId, name), `download artifact "${name}"`, ns);
       const blob = new Blob([artifactBytes(r.data ?? '') as BlobPart], { type: 'application/gzip' });
       const url = URL.createObjectURL(blob);
@@ -343,12 +337,7 @@ function ArtifactDownload({ runId, taskId, name, ns }: { runId: string; taskId: 
       a.click();
       a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <>
       <button type="button" onClick={download} disabled={busy} aria-label={`Download artifact ${name}`}>
