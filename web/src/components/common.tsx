@@ -1,8 +1,10 @@
 // Building blocks every page uses: error banners in words, empty states that say what to do,
-// a confirmation dialog, status badges and page headers.
+// a confirmation dialog, status badges, page headers, tabs, tables and lists loaded by useAsync.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { describeError } from '../lib/errors';
+import type { AsyncState } from '../lib/hooks';
+import { listPhase } from '../lib/list';
 
 export function ErrorBanner({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
   if (!error) return null;
@@ -86,5 +88,74 @@ export function Confirm(props: {
         </button>
       </div>
     </dialog>
+  );
+}
+
+// A list loaded by useAsync: its error (with Retry), "Loading <what>…" before the first answer,
+// `empty` when an answer has no items, else `children` (the items).
+export function AsyncList(props: { state: AsyncState<unknown>; what: string; count: number; empty: ComponentChildren; children: ComponentChildren }) {
+  const phase = listPhase(props.state, props.count);
+  return (
+    <>
+      <ErrorBanner error={props.state.error} onRetry={props.state.reload} />
+      {phase === 'loading' && <Loading what={props.what} />}
+      {phase === 'empty' && props.empty}
+      {phase === 'items' && props.children}
+    </>
+  );
+}
+
+// A page shown instead of a detail page whose object could not be loaded.
+export function LoadFailed(props: { title: string; state: AsyncState<unknown>; back: string; backText: string }) {
+  return (
+    <>
+      <PageHeader title={props.title} />
+      <ErrorBanner error={props.state.error} onRetry={props.state.reload} />
+      <p>
+        <a href={props.back}>{props.backText}</a>
+      </p>
+    </>
+  );
+}
+
+// A column heading: its text (false leaves the column out), or one only screen readers read
+// (above a column of buttons, where a visible heading would only take room).
+export type Column = string | false | { hidden: string };
+
+// A table that scrolls sideways on a narrow window; `children` are its body's rows.
+export function Table(props: { columns: Column[]; testid?: string; children: ComponentChildren }) {
+  return (
+    <div class="table-wrap">
+      <table data-testid={props.testid}>
+        <thead>
+          <tr>
+            {props.columns.map((c) =>
+              c === false ? null : typeof c === 'string' ? (
+                <th scope="col">{c}</th>
+              ) : (
+                <th scope="col" class="pl-sr-host">
+                  <span class="pl-sr">{c.hidden}</span>
+                </th>
+              ),
+            )}
+          </tr>
+        </thead>
+        <tbody>{props.children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+// A row of tabs (role tablist, named by `label`), one per [value, text]; `controls` names the
+// panel they switch.
+export function Tabs<T>(props: { label: string; value: T; options: [T, ComponentChildren][]; onChange: (v: T) => void; controls?: string }) {
+  return (
+    <div class="tabs" role="tablist" aria-label={props.label}>
+      {props.options.map(([v, text]) => (
+        <button type="button" role="tab" aria-selected={v === props.value} aria-controls={props.controls} onClick={() => props.onChange(v)}>
+          {text}
+        </button>
+      ))}
+    </div>
   );
 }

@@ -2,7 +2,7 @@
 // them (namespace admins), and the signed-in user's own permissions there (SelfSubjectRulesReview).
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader, Table } from '../../components/common';
 import { get, json } from '../../lib/api';
 import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { can } from '../../lib/session';
@@ -79,32 +79,21 @@ export function Contributors() {
         ) : rows.length === 0 ? (
           <Empty title="Only the namespace's owner has access">{mayManage ? 'Add a contributor below.' : 'Owners of the namespace can add contributors.'}</Empty>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>User</th>
-                  <th>Role</th>
-                  {mayManage && <th>Actions</th>}
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={r.user + r.role}>
-                    <td>{r.user}</td>
-                    <td>{ROLES[r.role]?.label ?? r.role}</td>
-                    {mayManage && (
-                      <td>
-                        <button type="button" class="danger" aria-label={`Remove ${r.user}`} onClick={() => setRemoving(r)}>
-                          Remove
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['User', 'Role', mayManage && 'Actions']}>
+            {rows.map((r) => (
+              <tr key={r.user + r.role}>
+                <td>{r.user}</td>
+                <td>{ROLES[r.role]?.label ?? r.role}</td>
+                {mayManage && (
+                  <td>
+                    <button type="button" class="danger" aria-label={`Remove ${r.user}`} onClick={() => setRemoving(r)}>
+                      Remove
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </Table>
         )}
         {mayManage && (
           <form class="add-contributor" onSubmit={add}>
@@ -142,24 +131,14 @@ export function Contributors() {
         ) : (
           <details>
             <summary>Every resource and what you may do with it</summary>
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Resources</th>
-                  <th>You may</th>
+            <Table columns={['Resources', 'You may']}>
+              {rulesToRows(rules.data?.status?.resourceRules ?? []).map((r) => (
+                <tr key={r.resources}>
+                  <td>{r.resources}</td>
+                  <td>{r.verbs}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {rulesToRows(rules.data?.status?.resourceRules ?? []).map((r) => (
-                  <tr key={r.resources}>
-                    <td>{r.resources}</td>
-                    <td>{r.verbs}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+              ))}
+            </Table>
           </details>
         )}
       </section>

@@ -1,7 +1,7 @@
 // Routing: the effective routing table in match order (GET /api/skiff/routes) and `skiff routes
 // explain` as a form (GET /api/skiff/explain): what a request would match, as whom, and why.
 import { useState } from 'preact/hooks';
-import { Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { Empty, ErrorBanner, Loading, PageHeader, Table } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { explainQuery } from './explain';
@@ -90,34 +90,20 @@ export function Routing() {
         ) : !routes.data?.routes.length ? (
           <Empty title="No routes">Apply a VirtualService with kubectl to add one.</Empty>
         ) : (
-          <div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>#</th>
-                  <th>Route</th>
-                  <th>Source</th>
-                  <th>Hosts</th>
-                  <th>Match</th>
-                  <th>Destination</th>
-                </tr>
-              </thead>
-              <tbody>
-                {routes.data.routes.map((r) => (
-                  <tr key={r.order}>
-                    <td>{r.order}</td>
-                    <td>{r.name}</td>
-                    <td>{r.source}</td>
-                    <td>{r.hosts}</td>
-                    <td>
-                      <code>{r.match}</code>
-                    </td>
-                    <td>{r.destination}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table columns={['#', 'Route', 'Source', 'Hosts', 'Match', 'Destination']}>
+            {routes.data.routes.map((r) => (
+              <tr key={r.order}>
+                <td>{r.order}</td>
+                <td>{r.name}</td>
+                <td>{r.source}</td>
+                <td>{r.hosts}</td>
+                <td>
+                  <code>{r.match}</code>
+                </td>
+                <td>{r.destination}</td>
+              </tr>
+            ))}
+          </Table>
         )}
       </section>
     </>

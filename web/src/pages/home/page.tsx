@@ -3,7 +3,7 @@
 // and where to read more. Without a namespace: how to get one.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Badge, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Badge, Empty, PageHeader } from '../../components/common';
 import { get } from '../../lib/api';
 import { age } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
@@ -48,14 +48,12 @@ function ModelsPanel({ ns }: { ns: string }) {
   return (
     <section class="panel" aria-labelledby="home-models">
       <h2 id="home-models">Models</h2>
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="models" />}
-      {list.data && items.length === 0 && (
-        <Empty title="No models here yet">
-          {mayCreate ? <a href="/models/new">Deploy a model</a> : 'Ask an owner of this namespace to deploy one.'}
-        </Empty>
-      )}
-      {items.length > 0 && (
+      <AsyncList
+        state={list}
+        what="models"
+        count={items.length}
+        empty={<Empty title="No models here yet">{mayCreate ? <a href="/models/new">Deploy a model</a> : 'Ask an owner of this namespace to deploy one.'}</Empty>}
+      >
         <ul class="models-list" data-testid="home-models">
           {items.map((m) => {
             const r = readiness(m);
@@ -70,7 +68,7 @@ function ModelsPanel({ ns }: { ns: string }) {
             );
           })}
         </ul>
-      )}
+      </AsyncList>
       <p>
         <a href="/models">All models</a>
         {mayCreate && items.length > 0 && (
@@ -90,14 +88,16 @@ function RunsPanel({ ns }: { ns: string }) {
   return (
     <section class="panel" aria-labelledby="home-runs">
       <h2 id="home-runs">Recent runs</h2>
-      <ErrorBanner error={runs.error} onRetry={runs.reload} />
-      {runs.loading && !runs.data && !runs.error && <Loading what="runs" />}
-      {runs.data && items.length === 0 && (
-        <Empty title="No runs here yet">
-          Upload a pipeline on the <a href="/pipelines">Pipelines</a> page, then start a run.
-        </Empty>
-      )}
-      {items.length > 0 && (
+      <AsyncList
+        state={runs}
+        what="runs"
+        count={items.length}
+        empty={
+          <Empty title="No runs here yet">
+            Upload a pipeline on the <a href="/pipelines">Pipelines</a> page, then start a run.
+          </Empty>
+        }
+      >
         <ul class="models-list" data-testid="home-runs">
           {items.map((r) => (
             <li key={r.run_id}>
@@ -108,7 +108,7 @@ function RunsPanel({ ns }: { ns: string }) {
             </li>
           ))}
         </ul>
-      )}
+      </AsyncList>
       <p>
         <a href="/runs">All runs</a>
       </p>

@@ -4,7 +4,7 @@
 // create, the detail page shows the model becoming Ready.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { ErrorBanner, PageHeader } from '../../components/common';
+import { ErrorBanner, PageHeader, Tabs } from '../../components/common';
 import { json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
 import { useAction, usePromise } from '../../lib/hooks';
@@ -53,14 +53,16 @@ export function DeployModel() {
           You may only view namespace {ns}: skiff will refuse to deploy here. Ask an owner of {ns} for edit rights, or pick another namespace.
         </div>
       )}
-      <div class="tabs" role="tablist" aria-label="How to describe the model">
-        <button type="button" role="tab" aria-selected={mode === 'form'} aria-controls="deploy-panel" onClick={() => setMode('form')}>
-          Form
-        </button>
-        <button type="button" role="tab" aria-selected={mode === 'yaml'} aria-controls="deploy-panel" onClick={() => setMode('yaml')}>
-          Paste YAML
-        </button>
-      </div>
+      <Tabs
+        label="How to describe the model"
+        value={mode}
+        options={[
+          ['form', 'Form'],
+          ['yaml', 'Paste YAML'],
+        ]}
+        onChange={setMode}
+        controls="deploy-panel"
+      />
       <div id="deploy-panel" role="tabpanel">
         {mode === 'form' ? <DeployFromForm ns={ns} /> : <DeployFromYaml ns={ns} />}
       </div>

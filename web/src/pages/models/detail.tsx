@@ -2,7 +2,7 @@
 // live request rate and latency, recent errors, "Try it", edit canary, delete, and the object
 // as YAML/JSON. The object is polled every 2 s, its stats every 3 s.
 import { useRef, useState } from 'preact/hooks';
-import { Badge, Confirm, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { Badge, Confirm, ErrorBanner, Loading, PageHeader, Table, Tabs } from '../../components/common';
 import { call, json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
 import { age, timestamp } from '../../lib/format';
@@ -167,26 +167,15 @@ function Traffic({ isvc }: { isvc: InferenceService }) {
       {rows.length === 0 ? (
         <p class="help">No revision yet.</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Revision</th>
-                <th scope="col">Traffic</th>
-                <th scope="col">Role</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <tr key={r.name}>
-                  <td>{r.name}</td>
-                  <td>{r.percent}%</td>
-                  <td>{r.roles.join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Revision', 'Traffic', 'Role']}>
+          {rows.map((r) => (
+            <tr key={r.name}>
+              <td>{r.name}</td>
+              <td>{r.percent}%</td>
+              <td>{r.roles.join(', ')}</td>
+            </tr>
+          ))}
+        </Table>
       )}
     </section>
   );
@@ -201,32 +190,19 @@ function Conditions({ isvc }: { isvc: InferenceService }) {
       {conds.length === 0 ? (
         <p class="help">No status yet: skiff writes it when it picks the model up.</p>
       ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Type</th>
-                <th scope="col">Status</th>
-                <th scope="col">Reason</th>
-                <th scope="col">Message</th>
-                <th scope="col">Since</th>
-              </tr>
-            </thead>
-            <tbody>
-              {conds.map((c) => (
-                <tr key={c.type}>
-                  <td>{c.type}</td>
-                  <td>
-                    <Badge state={c.status} />
-                  </td>
-                  <td>{c.reason ?? ''}</td>
-                  <td class="models-msg">{c.message ?? ''}</td>
-                  <td title={timestamp(c.lastTransitionTime)}>{age(c.lastTransitionTime)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <Table columns={['Type', 'Status', 'Reason', 'Message', 'Since']}>
+          {conds.map((c) => (
+            <tr key={c.type}>
+              <td>{c.type}</td>
+              <td>
+                <Badge state={c.status} />
+              </td>
+              <td>{c.reason ?? ''}</td>
+              <td class="models-msg">{c.message ?? ''}</td>
+              <td title={timestamp(c.lastTransitionTime)}>{age(c.lastTransitionTime)}</td>
+            </tr>
+          ))}
+        </Table>
       )}
       {failure && (
         <p class="help">
@@ -366,26 +342,15 @@ function Stats({ ns, name }: { ns: string; name: string }) {
           {errors.length === 0 ? (
             <p class="help">None.</p>
           ) : (
-            <div class="table-wrap">
-              <table data-testid="model-errors">
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Message</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {errors.map((e, i) => (
-                    <tr key={i}>
-                      <td>{timestamp(e.time)}</td>
-                      <td>{e.status}</td>
-                      <td class="models-msg">{e.message}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table testid="model-errors" columns={['When', 'Status', 'Message']}>
+              {errors.map((e, i) => (
+                <tr key={i}>
+                  <td>{timestamp(e.time)}</td>
+                  <td>{e.status}</td>
+                  <td class="models-msg">{e.message}</td>
+                </tr>
+              ))}
+            </Table>
           )}
         </>
       )}
@@ -515,14 +480,15 @@ function ObjectView({ isvc }: { isvc: InferenceService }) {
   return (
     <section class="panel" aria-labelledby="model-object">
       <h2 id="model-object">Object</h2>
-      <div class="tabs" role="tablist" aria-label="Format">
-        <button type="button" role="tab" aria-selected={as === 'yaml'} onClick={() => setAs('yaml')}>
-          YAML
-        </button>
-        <button type="button" role="tab" aria-selected={as === 'json'} onClick={() => setAs('json')}>
-          JSON
-        </button>
-      </div>
+      <Tabs
+        label="Format"
+        value={as}
+        options={[
+          ['yaml', 'YAML'],
+          ['json', 'JSON'],
+        ]}
+        onChange={setAs}
+      />
       <pre data-testid="model-object" aria-label={`The InferenceService as ${as.toUpperCase()}`} tabIndex={0}>
         {as === 'yaml' ? toYaml(isvc) : JSON.stringify(isvc, null, 2)}
       </pre>

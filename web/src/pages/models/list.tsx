@@ -1,7 +1,7 @@
 // /models: the namespace's InferenceServices (name, readiness with reason, URL, format and
 // runtime, traffic split, age), polled every 3 s.
 import { useApp } from '../../app-context';
-import { Badge, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Badge, Empty, PageHeader, Table } from '../../components/common';
 import { get } from '../../lib/api';
 import { age } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
@@ -46,66 +46,54 @@ export function ModelList() {
         )}
       </PageHeader>
       <p class="help">InferenceServices in namespace {ns}; refreshed every 3 seconds.</p>
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="models" />}
-      {list.data && items.length === 0 && (
-        <Empty title={`No models in ${ns} yet`}>
-          {mayCreate ? (
-            <p>
-              <a href="/models/new">Deploy a model</a> from a form or from KServe YAML, or run{' '}
-              <code>kubectl -n {ns} apply -f model.yaml</code>.
-            </p>
-          ) : (
-            <p>You may view this namespace only: ask one of its owners to deploy a model, or to make you a contributor with edit rights.</p>
-          )}
-        </Empty>
-      )}
-      {items.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="models-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Ready</th>
-                <th scope="col">URL</th>
-                <th scope="col">Format / runtime</th>
-                <th scope="col">Traffic</th>
-                <th scope="col">Age</th>
+      <AsyncList
+        state={list}
+        what="models"
+        count={items.length}
+        empty={
+          <Empty title={`No models in ${ns} yet`}>
+            {mayCreate ? (
+              <p>
+                <a href="/models/new">Deploy a model</a> from a form or from KServe YAML, or run{' '}
+                <code>kubectl -n {ns} apply -f model.yaml</code>.
+              </p>
+            ) : (
+              <p>You may view this namespace only: ask one of its owners to deploy a model, or to make you a contributor with edit rights.</p>
+            )}
+          </Empty>
+        }
+      >
+        <Table testid="models-table" columns={['Name', 'Ready', 'URL', 'Format / runtime', 'Traffic', 'Age']}>
+          {items.map((m) => {
+            const r = readiness(m);
+            const p = predictorInfo(m);
+            const c = canaryPercent(m);
+            return (
+              <tr key={m.metadata.name} data-testid={`model-row-${m.metadata.name}`}>
+                <td>
+                  <a href={detailHref(ns, m.metadata.name)}>{m.metadata.name}</a>
+                </td>
+                <td>
+                  <Badge state={r.state} />
+                  {r.reason && <div class="help">{r.reason}</div>}
+                  {r.state === 'Failed' && r.message && <div class="help models-clip" title={r.message}>{r.message}</div>}
+                </td>
+                <td class="models-url">{m.status?.url ?? ''}</td>
+                <td>
+                  {p.format || '?'}
+                  {p.runtime && ` / ${p.runtime}`}
+                  {p.protocol !== 'v1' && <span class="help"> ({p.protocol})</span>}
+                </td>
+                <td>
+                  {trafficSummary(m)}
+                  {c !== undefined && <div class="help">canary {c}%</div>}
+                </td>
+                <td title={m.metadata.creationTimestamp}>{age(m.metadata.creationTimestamp)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {items.map((m) => {
-                const r = readiness(m);
-                const p = predictorInfo(m);
-                const c = canaryPercent(m);
-                return (
-                  <tr key={m.metadata.name} data-testid={`model-row-${m.metadata.name}`}>
-                    <td>
-                      <a href={detailHref(ns, m.metadata.name)}>{m.metadata.name}</a>
-                    </td>
-                    <td>
-                      <Badge state={r.state} />
-                      {r.reason && <div class="help">{r.reason}</div>}
-                      {r.state === 'Failed' && r.message && <div class="help models-clip" title={r.message}>{r.message}</div>}
-                    </td>
-                    <td class="models-url">{m.status?.url ?? ''}</td>
-                    <td>
-                      {p.format || '?'}
-                      {p.runtime && ` / ${p.runtime}`}
-                      {p.protocol !== 'v1' && <span class="help"> ({p.protocol})</span>}
-                    </td>
-                    <td>
-                      {trafficSummary(m)}
-                      {c !== undefined && <div class="help">canary {c}%</div>}
-                    </td>
-                    <td title={m.metadata.creationTimestamp}>{age(m.metadata.creationTimestamp)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            );
+          })}
+        </Table>
+      </AsyncList>
     </>
   );
 }

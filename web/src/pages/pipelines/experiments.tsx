@@ -2,13 +2,13 @@
 // delete with confirmation. /experiments/:id: an experiment and its runs.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Badge, Confirm, Empty, ErrorBanner, LoadFailed, Loading, PageHeader, Table, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
-import { Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ACTIVE_ARCHIVED, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
 
 const storageFilter = (archived: boolean) =>
   JSON.stringify({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: archived ? 'ARCHIVED' : 'AVAILABLE' }] });
@@ -73,67 +73,47 @@ export function ExperimentsPage() {
       </PageHeader>
       <SubNav current="experiments" />
       {creating && <CreateExperiment ns={ns} onCancel={() => setCreating(false)} />}
-      <div class="tabs" role="tablist" aria-label="Which experiments">
-        <button type="button" role="tab" aria-selected={!archived} onClick={() => setArchived(false)}>
-          Active
-        </button>
-        <button type="button" role="tab" aria-selected={archived} onClick={() => setArchived(true)}>
-          Archived
-        </button>
-      </div>
+      <Tabs label="Which experiments" value={archived} options={ACTIVE_ARCHIVED} onChange={setArchived} />
       <ErrorBanner error={actions.error} />
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="experiments" />}
-      {list.data && items.length === 0 && (
-        <Empty title={archived ? 'No archived experiments' : `No experiments in namespace ${ns}`}>
-          {archived ? '' : mayCreate ? 'Create one with "Create experiment", or start a run: runs without one go to the "Default" experiment.' : 'Ask an editor of this namespace to create one.'}
-        </Empty>
-      )}
-      {items.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="experiments-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Description</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last run</th>
-                <th scope="col" class="pl-sr-host">
-                  <span class="pl-sr">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.experiment_id}>
-                  <td>
-                    <a href={experimentHref(e.experiment_id)}>{e.display_name}</a>
-                  </td>
-                  <td class="pl-desc">{e.description}</td>
-                  <td>
-                    <Time t={e.created_at} />
-                  </td>
-                  <td>
-                    <Time t={e.last_run_created_at} />
-                  </td>
-                  <td class="pl-actions">
-                    {mayArchive && (
-                      <button type="button" onClick={() => actions.act(e, archived ? 'unarchive' : 'archive')} aria-label={`${archived ? 'Restore' : 'Archive'} experiment ${e.display_name}`}>
-                        {archived ? 'Restore' : 'Archive'}
-                      </button>
-                    )}
-                    {mayDelete && (
-                      <button type="button" class="danger" onClick={() => actions.setDoomed(e)} aria-label={`Delete experiment ${e.display_name}`}>
-                        Delete
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <AsyncList
+        state={list}
+        what="experiments"
+        count={items.length}
+        empty={
+          <Empty title={archived ? 'No archived experiments' : `No experiments in namespace ${ns}`}>
+            {archived ? '' : mayCreate ? 'Create one with "Create experiment", or start a run: runs without one go to the "Default" experiment.' : 'Ask an editor of this namespace to create one.'}
+          </Empty>
+        }
+      >
+        <Table testid="experiments-table" columns={['Name', 'Description', 'Created', 'Last run', ACTIONS]}>
+          {items.map((e) => (
+            <tr key={e.experiment_id}>
+              <td>
+                <a href={experimentHref(e.experiment_id)}>{e.display_name}</a>
+              </td>
+              <td class="pl-desc">{e.description}</td>
+              <td>
+                <Time t={e.created_at} />
+              </td>
+              <td>
+                <Time t={e.last_run_created_at} />
+              </td>
+              <td class="pl-actions">
+                {mayArchive && (
+                  <button type="button" onClick={() => actions.act(e, archived ? 'unarchive' : 'archive')} aria-label={`${archived ? 'Restore' : 'Archive'} experiment ${e.display_name}`}>
+                    {archived ? 'Restore' : 'Archive'}
+                  </button>
+                )}
+                {mayDelete && (
+                  <button type="button" class="danger" onClick={() => actions.setDoomed(e)} aria-label={`Delete experiment ${e.display_name}`}>
+                    Delete
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
+      </AsyncList>
       <Pager stack={stack} next={(list.data as ListAnswer | undefined)?.next_page_token} onChange={setStack} total={(list.data as ListAnswer | undefined)?.total_size} />
       <Confirm
         open={!!actions.doomed}
@@ -206,15 +186,7 @@ export function ExperimentPage({ params }: { params: Params }) {
   const mayDelete = useCan('delete', 'experiments', exp.data?.namespace ?? ns);
   const actions = useExperimentActions(ns, (verb) => (verb === 'delete' ? navigate('/experiments') : exp.reload()));
   const e = exp.data;
-  if (exp.error) {
-    return (
-      <>
-        <PageHeader title="Experiment" />
-        <ErrorBanner error={exp.error} onRetry={exp.reload} />
-        <a href="/experiments">Back to the experiments</a>
-      </>
-    );
-  }
+  if (exp.error) return <LoadFailed title="Experiment" state={exp} back="/experiments" backText="Back to the experiments" />;
   if (!e) return <Loading what="the experiment" />;
   const isArchived = e.storage_state === 'ARCHIVED';
   return (
@@ -245,14 +217,15 @@ export function ExperimentPage({ params }: { params: Params }) {
         {e.description} Namespace {e.namespace}. Created <Time t={e.created_at} />. {isArchived && <Badge state="ARCHIVED" />}
       </p>
       <ErrorBanner error={actions.error} />
-      <div class="tabs" role="tablist" aria-label="Which runs">
-        <button type="button" role="tab" aria-selected={!archivedRuns} onClick={() => setArchivedRuns(false)}>
-          Active runs
-        </button>
-        <button type="button" role="tab" aria-selected={archivedRuns} onClick={() => setArchivedRuns(true)}>
-          Archived runs
-        </button>
-      </div>
+      <Tabs
+        label="Which runs"
+        value={archivedRuns}
+        options={[
+          [false, 'Active runs'],
+          [true, 'Archived runs'],
+        ]}
+        onChange={setArchivedRuns}
+      />
       <RunsTable
         experimentId={id}
         archived={archivedRuns}

@@ -2,7 +2,7 @@
 // parameters of the selected version (?version=ID, else the newest).
 import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
-import { Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Confirm, Empty, ErrorBanner, LoadFailed, PageHeader, Table } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
@@ -12,7 +12,7 @@ import { DagGraph } from './graph';
 import { API, currentToken, type ListAnswer, type Pipeline, type PipelineVersion } from './kfp';
 import { defaultText, isArgo, pipelineParams, typeWords } from './params';
 import { UploadForm, useCanPipelines } from './pipelines';
-import { Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
 import { useApp } from '../../app-context';
 
 export function PipelinePage({ params, search }: { params: Params; search: URLSearchParams }) {
@@ -57,17 +57,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
     });
   };
 
-  if (pipeline.error) {
-    return (
-      <>
-        <PageHeader title="Pipeline" />
-        <ErrorBanner error={pipeline.error} onRetry={pipeline.reload} />
-        <p>
-          <a href="/pipelines">Back to the pipelines</a>
-        </p>
-      </>
-    );
-  }
+  if (pipeline.error) return <LoadFailed title="Pipeline" state={pipeline} back="/pipelines" backText="Back to the pipelines" />;
   return (
     <>
       <PageHeader title={`Pipeline ${name}`}>
@@ -105,58 +95,44 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
         />
       )}
       <ErrorBanner error={action.error} />
-      <ErrorBanner error={versions.error} onRetry={versions.reload} />
-      {versions.loading && !versions.data && !versions.error && <Loading what="versions" />}
-      {versions.data && list.length === 0 && (
-        <Empty title="This pipeline has no versions">{mayCreate ? 'Upload one with "Upload version".' : 'Ask an editor to upload one.'}</Empty>
-      )}
-      {list.length > 0 && (
+      <AsyncList
+        state={versions}
+        what="versions"
+        count={list.length}
+        empty={<Empty title="This pipeline has no versions">{mayCreate ? 'Upload one with "Upload version".' : 'Ask an editor to upload one.'}</Empty>}
+      >
         <section aria-labelledby="pl-versions">
           <h2 id="pl-versions">Versions</h2>
-          <div class="table-wrap">
-            <table data-testid="versions-table">
-              <thead>
-                <tr>
-                  <th scope="col">Version</th>
-                  <th scope="col">Description</th>
-                  <th scope="col">Created</th>
-                  <th scope="col" class="pl-sr-host">
-                    <span class="pl-sr">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((v) => (
-                  <tr key={v.pipeline_version_id} class={v.pipeline_version_id === selectedId ? 'pl-selected-row' : undefined}>
-                    <td>
-                      <a href={pipelineHref(id, v.pipeline_version_id)} aria-current={v.pipeline_version_id === selectedId ? 'true' : undefined}>
-                        {v.display_name}
-                      </a>
-                    </td>
-                    <td class="pl-desc">{v.description}</td>
-                    <td>
-                      <Time t={v.created_at} />
-                    </td>
-                    <td class="pl-actions">
-                      {mayRun && (
-                        <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>
-                          Create run
-                        </a>
-                      )}
-                      {mayDelete && (
-                        <button type="button" class="danger" onClick={() => setDoomed(v)} aria-label={`Delete version ${v.display_name}`}>
-                          Delete
-                        </button>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table testid="versions-table" columns={['Version', 'Description', 'Created', ACTIONS]}>
+            {list.map((v) => (
+              <tr key={v.pipeline_version_id} class={v.pipeline_version_id === selectedId ? 'pl-selected-row' : undefined}>
+                <td>
+                  <a href={pipelineHref(id, v.pipeline_version_id)} aria-current={v.pipeline_version_id === selectedId ? 'true' : undefined}>
+                    {v.display_name}
+                  </a>
+                </td>
+                <td class="pl-desc">{v.description}</td>
+                <td>
+                  <Time t={v.created_at} />
+                </td>
+                <td class="pl-actions">
+                  {mayRun && (
+                    <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>
+                      Create run
+                    </a>
+                  )}
+                  {mayDelete && (
+                    <button type="button" class="danger" onClick={() => setDoomed(v)} aria-label={`Delete version ${v.display_name}`}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </Table>
           <Pager stack={stack} next={versions.data?.next_page_token} onChange={setStack} total={versions.data?.total_size} />
         </section>
-      )}
+      </AsyncList>
       {selected && <VersionView version={selected} />}
       <Confirm
         open={!!doomed}

@@ -2,13 +2,13 @@
 // versions), upload from a file or a URL, delete with confirmation; paged.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Confirm, Empty, ErrorBanner, PageHeader, Table, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
-import { GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
 
 // Whether the user may `verb` pipelines in the scope ("" = shared: anyone may upload; deleting
 // takes a cluster admin or the uploader, whom the API knows).
@@ -45,6 +45,10 @@ export function PipelinesPage() {
     [namespace, currentToken(stack)],
   );
   const pipelines = list.data?.pipelines ?? [];
+  const scopes: ['ns' | 'shared', string][] = [
+    ['ns', `Namespace ${ns}`],
+    ['shared', 'Shared'],
+  ];
 
   const remove = (p: Pipeline) => {
     setDoomed(null);
@@ -65,69 +69,47 @@ export function PipelinesPage() {
       </PageHeader>
       <SubNav current="pipelines" />
       {uploading && <UploadForm namespace={ns} defaultShared={scope === 'shared'} onCancel={() => setUploading(false)} />}
-      <div class="tabs" role="tablist" aria-label="Which pipelines">
-        {ns && (
-          <button type="button" role="tab" aria-selected={scope === 'ns'} onClick={() => setScope('ns')}>
-            Namespace {ns}
-          </button>
-        )}
-        <button type="button" role="tab" aria-selected={scope === 'shared'} onClick={() => setScope('shared')}>
-          Shared
-        </button>
-      </div>
+      <Tabs label="Which pipelines" value={scope} options={ns ? scopes : scopes.slice(1)} onChange={setScope} />
       <ErrorBanner error={action.error} />
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="pipelines" />}
-      {list.data && pipelines.length === 0 && (
-        <Empty title={namespace ? `No pipelines in namespace ${namespace}` : 'No shared pipelines'}>
-          {mayCreate ? 'Upload one with "Upload pipeline": a KFP v2 pipeline YAML (or a v1 Argo Workflow) compiled by the KFP SDK.' : 'Ask an editor of this namespace to upload one.'}
-        </Empty>
-      )}
-      {pipelines.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="pipelines-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Description</th>
-                <th scope="col">Created</th>
-                <th scope="col">Versions</th>
-                <th scope="col" class="pl-sr-host">
-                  <span class="pl-sr">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {pipelines.map((p) => (
-                <tr key={p.pipeline_id}>
-                  <td>
-                    <a href={pipelineHref(p.pipeline_id)}>{p.display_name}</a>
-                  </td>
-                  <td class="pl-desc">{p.description}</td>
-                  <td>
-                    <Time t={p.created_at} />
-                  </td>
-                  <td>
-                    <VersionCount id={p.pipeline_id} />
-                  </td>
-                  <td class="pl-actions">
-                    {mayRun && (
-                      <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
-                        Create run
-                      </a>
-                    )}
-                    {mayDelete && (
-                      <button type="button" class="danger" onClick={() => setDoomed(p)} aria-label={`Delete pipeline ${p.display_name}`}>
-                        Delete
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <AsyncList
+        state={list}
+        what="pipelines"
+        count={pipelines.length}
+        empty={
+          <Empty title={namespace ? `No pipelines in namespace ${namespace}` : 'No shared pipelines'}>
+            {mayCreate ? 'Upload one with "Upload pipeline": a KFP v2 pipeline YAML (or a v1 Argo Workflow) compiled by the KFP SDK.' : 'Ask an editor of this namespace to upload one.'}
+          </Empty>
+        }
+      >
+        <Table testid="pipelines-table" columns={['Name', 'Description', 'Created', 'Versions', ACTIONS]}>
+          {pipelines.map((p) => (
+            <tr key={p.pipeline_id}>
+              <td>
+                <a href={pipelineHref(p.pipeline_id)}>{p.display_name}</a>
+              </td>
+              <td class="pl-desc">{p.description}</td>
+              <td>
+                <Time t={p.created_at} />
+              </td>
+              <td>
+                <VersionCount id={p.pipeline_id} />
+              </td>
+              <td class="pl-actions">
+                {mayRun && (
+                  <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
+                    Create run
+                  </a>
+                )}
+                {mayDelete && (
+                  <button type="button" class="danger" onClick={() => setDoomed(p)} aria-label={`Delete pipeline ${p.display_name}`}>
+                    Delete
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </Table>
+      </AsyncList>
       <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
       <Confirm
         open={!!doomed}

@@ -3,12 +3,12 @@
 // form in its recurring mode.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { AsyncList, Badge, Confirm, Empty, ErrorBanner, PageHeader, Table } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { NeedNamespace } from './experiments';
 import { API, currentToken, describeTrigger, listUrl, type ListAnswer, type RecurringRun } from './kfp';
-import { Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
+import { ACTIONS, Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
 
 export function RecurringPage() {
   const { ns } = useApp();
@@ -56,79 +56,65 @@ export function RecurringPage() {
       </PageHeader>
       <SubNav current="recurring" />
       <ErrorBanner error={action.error} />
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="recurring runs" />}
-      {list.data && items.length === 0 && (
-        <Empty title={`No recurring runs in namespace ${ns}`}>
-          {mayCreate ? 'Create one to start a pipeline on a cron schedule or every N seconds.' : 'Ask an editor of this namespace to create one.'}
-        </Empty>
-      )}
-      {items.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="recurring-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Status</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Max concurrent</th>
-                <th scope="col">Catch-up</th>
-                <th scope="col">Experiment</th>
-                <th scope="col">Pipeline</th>
-                <th scope="col">Created</th>
-                <th scope="col" class="pl-sr-host">
-                  <span class="pl-sr">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((j) => {
-                const enabled = j.status === 'ENABLED' || j.mode === 'ENABLE';
-                const pid = j.pipeline_version_reference?.pipeline_id;
-                return (
-                  <tr key={j.recurring_run_id}>
-                    <td>
-                      {j.display_name}
-                      {j.error?.message && <div class="pl-error-text">{j.error.message}</div>}
-                    </td>
-                    <td>
-                      <Badge state={enabled ? 'ENABLED' : 'DISABLED'} />
-                    </td>
-                    <td>
-                      <code>{describeTrigger(j.trigger)}</code>
-                    </td>
-                    <td>{j.max_concurrency}</td>
-                    <td>{j.no_catchup ? 'no' : 'yes'}</td>
-                    <td>{j.experiment_id ? <a href={experimentHref(j.experiment_id)}>{names.experiment.get(j.experiment_id) ?? j.experiment_id}</a> : ''}</td>
-                    <td>{pid ? <a href={pipelineHref(pid, j.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : 'inline spec'}</td>
-                    <td>
-                      <Time t={j.created_at} />
-                    </td>
-                    <td class="pl-actions">
-                      {enabled
-                        ? mayDisable && (
-                            <button type="button" onClick={() => act(j, 'disable')} aria-label={`Disable ${j.display_name}`}>
-                              Disable
-                            </button>
-                          )
-                        : mayEnable && (
-                            <button type="button" onClick={() => act(j, 'enable')} aria-label={`Enable ${j.display_name}`}>
-                              Enable
-                            </button>
-                          )}
-                      {mayDelete && (
-                        <button type="button" class="danger" onClick={() => setDoomed(j)} aria-label={`Delete recurring run ${j.display_name}`}>
-                          Delete
+      <AsyncList
+        state={list}
+        what="recurring runs"
+        count={items.length}
+        empty={
+          <Empty title={`No recurring runs in namespace ${ns}`}>
+            {mayCreate ? 'Create one to start a pipeline on a cron schedule or every N seconds.' : 'Ask an editor of this namespace to create one.'}
+          </Empty>
+        }
+      >
+        <Table
+          testid="recurring-table"
+          columns={['Name', 'Status', 'Trigger', 'Max concurrent', 'Catch-up', 'Experiment', 'Pipeline', 'Created', ACTIONS]}
+        >
+          {items.map((j) => {
+            const enabled = j.status === 'ENABLED' || j.mode === 'ENABLE';
+            const pid = j.pipeline_version_reference?.pipeline_id;
+            return (
+              <tr key={j.recurring_run_id}>
+                <td>
+                  {j.display_name}
+                  {j.error?.message && <div class="pl-error-text">{j.error.message}</div>}
+                </td>
+                <td>
+                  <Badge state={enabled ? 'ENABLED' : 'DISABLED'} />
+                </td>
+                <td>
+                  <code>{describeTrigger(j.trigger)}</code>
+                </td>
+                <td>{j.max_concurrency}</td>
+                <td>{j.no_catchup ? 'no' : 'yes'}</td>
+                <td>{j.experiment_id ? <a href={experimentHref(j.experiment_id)}>{names.experiment.get(j.experiment_id) ?? j.experiment_id}</a> : ''}</td>
+                <td>{pid ? <a href={pipelineHref(pid, j.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : 'inline spec'}</td>
+                <td>
+                  <Time t={j.created_at} />
+                </td>
+                <td class="pl-actions">
+                  {enabled
+                    ? mayDisable && (
+                        <button type="button" onClick={() => act(j, 'disable')} aria-label={`Disable ${j.display_name}`}>
+                          Disable
+                        </button>
+                      )
+                    : mayEnable && (
+                        <button type="button" onClick={() => act(j, 'enable')} aria-label={`Enable ${j.display_name}`}>
+                          Enable
                         </button>
                       )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+                  {mayDelete && (
+                    <button type="button" class="danger" onClick={() => setDoomed(j)} aria-label={`Delete recurring run ${j.display_name}`}>
+                      Delete
+                    </button>
+                  )}
+                </td>
+              </tr>
+            );
+          })}
+        </Table>
+      </AsyncList>
       <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
       <Confirm
         open={!!doomed}

@@ -5,7 +5,7 @@
 import { Fragment } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Confirm, ErrorBanner, Loading, PageHeader } from '../../components/common';
+import { Confirm, ErrorBanner, LoadFailed, Loading, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { timestamp } from '../../lib/format';
 import { useAction, useAsync } from '../../lib/hooks';
@@ -67,15 +67,7 @@ export function RunPage({ params }: { params: Params }) {
   const mayArchive = useCan('archive', 'runs', runNs);
   const names = useNames(runNs);
 
-  if (run.error && !r) {
-    return (
-      <>
-        <PageHeader title="Run" />
-        <ErrorBanner error={run.error} onRetry={run.reload} />
-        <a href="/runs">Back to the runs</a>
-      </>
-    );
-  }
+  if (run.error && !r) return <LoadFailed title="Run" state={run} back="/runs" backText="Back to the runs" />;
   if (!r) return <Loading what="the run" />;
 
   const tasks = r.run_details?.task_details ?? [];

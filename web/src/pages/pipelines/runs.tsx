@@ -2,9 +2,9 @@
 // "Create run" button.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { PageHeader } from '../../components/common';
+import { PageHeader, Tabs } from '../../components/common';
 import { NeedNamespace } from './experiments';
-import { RunsTable, SubNav, useCan } from './ui';
+import { ACTIVE_ARCHIVED, RunsTable, SubNav, useCan } from './ui';
 
 export function RunsPage() {
   const { ns } = useApp();
@@ -21,14 +21,7 @@ export function RunsPage() {
         )}
       </PageHeader>
       <SubNav current="runs" />
-      <div class="tabs" role="tablist" aria-label="Which runs">
-        <button type="button" role="tab" aria-selected={!archived} onClick={() => setArchived(false)}>
-          Active
-        </button>
-        <button type="button" role="tab" aria-selected={archived} onClick={() => setArchived(true)}>
-          Archived
-        </button>
-      </div>
+      <Tabs label="Which runs" value={archived} options={ACTIVE_ARCHIVED} onChange={setArchived} />
       <RunsTable
         archived={archived}
         emptyHint={

@@ -3,7 +3,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { Badge, Empty, ErrorBanner, Loading } from '../../components/common';
+import { AsyncList, Badge, Empty, Table, type Column } from '../../components/common';
 import { get } from '../../lib/api';
 import { age, timestamp } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
@@ -25,6 +25,15 @@ import {
 } from './kfp';
 
 export const GROUP = 'pipelines.kubeflow.org';
+
+// The heading of a table's column of buttons (read by screen readers only).
+export const ACTIONS: Column = { hidden: 'Actions' };
+
+// The tabs of lists that hold active and archived things.
+export const ACTIVE_ARCHIVED: [boolean, string][] = [
+  [false, 'Active'],
+  [true, 'Archived'],
+];
 
 // Whether the user may `verb` KFP `resource` in `ns` (false until the review answers).
 export function useCan(verb: string, resource: string, ns: string): boolean {
@@ -170,53 +179,41 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
           <input type="search" value={nameInput} onInput={(e) => setNameInput((e.target as HTMLInputElement).value)} placeholder="e.g. iris" />
         </label>
       </div>
-      <ErrorBanner error={list.error} onRetry={list.reload} />
-      {list.loading && !list.data && !list.error && <Loading what="runs" />}
-      {list.data && runs.length === 0 && (
-        <Empty title={filter ? 'No runs match these filters' : props.archived ? 'No archived runs' : 'No runs yet'}>
-          {filter ? 'Clear the filters to see every run.' : props.emptyHint}
-        </Empty>
-      )}
-      {runs.length > 0 && (
-        <div class="table-wrap">
-          <table data-testid="runs-table">
-            <thead>
-              <tr>
-                <th scope="col">Run</th>
-                <th scope="col">State</th>
-                <th scope="col">Duration</th>
-                <th scope="col">Created</th>
-                {props.showExperiment !== false && <th scope="col">Experiment</th>}
-                <th scope="col">Pipeline</th>
+      <AsyncList
+        state={list}
+        what="runs"
+        count={runs.length}
+        empty={
+          <Empty title={filter ? 'No runs match these filters' : props.archived ? 'No archived runs' : 'No runs yet'}>
+            {filter ? 'Clear the filters to see every run.' : props.emptyHint}
+          </Empty>
+        }
+      >
+        <Table testid="runs-table" columns={['Run', 'State', 'Duration', 'Created', props.showExperiment !== false && 'Experiment', 'Pipeline']}>
+          {runs.map((r) => {
+            const pid = r.pipeline_version_reference?.pipeline_id;
+            return (
+              <tr key={r.run_id}>
+                <td>
+                  <a href={runHref(r.run_id)}>{r.display_name || r.run_id}</a>
+                  {r.recurring_run_id && <span class="help"> (recurring)</span>}
+                </td>
+                <td>
+                  <StateBadge state={r.state} />
+                </td>
+                <td>{runDuration(r.created_at, r.finished_at)}</td>
+                <td>
+                  <Time t={r.created_at} />
+                </td>
+                {props.showExperiment !== false && (
+                  <td>{r.experiment_id ? <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a> : ''}</td>
+                )}
+                <td>{pid ? <a href={pipelineHref(pid, r.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : <span class="help">inline spec</span>}</td>
               </tr>
-            </thead>
-            <tbody>
-              {runs.map((r) => {
-                const pid = r.pipeline_version_reference?.pipeline_id;
-                return (
-                  <tr key={r.run_id}>
-                    <td>
-                      <a href={runHref(r.run_id)}>{r.display_name || r.run_id}</a>
-                      {r.recurring_run_id && <span class="help"> (recurring)</span>}
-                    </td>
-                    <td>
-                      <StateBadge state={r.state} />
-                    </td>
-                    <td>{runDuration(r.created_at, r.finished_at)}</td>
-                    <td>
-                      <Time t={r.created_at} />
-                    </td>
-                    {props.showExperiment !== false && (
-                      <td>{r.experiment_id ? <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a> : ''}</td>
-                    )}
-                    <td>{pid ? <a href={pipelineHref(pid, r.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : <span class="help">inline spec</span>}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
+            );
+          })}
+        </Table>
+      </AsyncList>
       <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
     </div>
   );
