@@ -2,13 +2,13 @@
 // delete with confirmation. /experiments/:id: an experiment and its runs.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Badge, Confirm, Empty, ErrorBanner, LoadFailed, Loading, PageHeader, Table, Tabs } from '../../components/common';
+import { AsyncList, Badge, Empty, ErrorBanner, LoadFailed, Loading, PageHeader, Table, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
-import { ACTIONS, ACTIVE_ARCHIVED, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ACTIVE_ARCHIVED, ConfirmDelete, DeleteButton, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
 
 const storageFilter = (archived: boolean) =>
   JSON.stringify({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: archived ? 'ARCHIVED' : 'AVAILABLE' }] });
@@ -38,6 +38,14 @@ function useExperimentActions(ns: string, after: (verb: 'archive' | 'unarchive' 
     });
   };
   return { error: action.error, doomed, setDoomed, act };
+}
+
+function ConfirmExperimentDelete({ actions }: { actions: ReturnType<typeof useExperimentActions> }) {
+  return (
+    <ConfirmDelete what="experiment" doomed={actions.doomed} onConfirm={(e) => actions.act(e, 'delete')} onCancel={() => actions.setDoomed(null)}>
+      <p>The experiment and all its runs are deleted (runs still going must be terminated first).</p>
+    </ConfirmDelete>
+  );
 }
 
 export function ExperimentsPage() {
@@ -105,25 +113,15 @@ export function ExperimentsPage() {
                   </button>
                 )}
                 {mayDelete && (
-                  <button type="button" class="danger" onClick={() => actions.setDoomed(e)} aria-label={`Delete experiment ${e.display_name}`}>
-                    Delete
-                  </button>
+                  <DeleteButton what="experiment" name={e.display_name} onClick={() => actions.setDoomed(e)} />
                 )}
               </td>
             </tr>
           ))}
         </Table>
       </AsyncList>
-      <Pager stack={stack} next={(list.data as ListAnswer | undefined)?.next_page_token} onChange={setStack} total={(list.data as ListAnswer | undefined)?.total_size} />
-      <Confirm
-        open={!!actions.doomed}
-        title={`Delete experiment ${actions.doomed?.display_name ?? ''}?`}
-        confirmLabel="Delete experiment"
-        onConfirm={() => actions.doomed && actions.act(actions.doomed, 'delete')}
-        onCancel={() => actions.setDoomed(null)}
-      >
-        <p>The experiment and all its runs are deleted (runs still going must be terminated first).</p>
-      </Confirm>
+      <Pager stack={stack} page={list.data} onChange={setStack} />
+      <ConfirmExperimentDelete actions={actions} />
     </>
   );
 }
@@ -232,17 +230,7 @@ export function ExperimentPage({ params }: { params: Params }) {
         showExperiment={false}
         emptyHint={mayRun ? <a href={`/runs/new?experiment=${encodeURIComponent(id)}`}>Create a run in this experiment</a> : 'Ask an editor to start one.'}
       />
-      <Confirm
-        open={!!actions.doomed}
-        title={`Delete experiment ${e.display_name}?`}
-        confirmLabel="Delete experiment"
-        onConfirm={async () => {
-          await actions.act(e, 'delete');
-        }}
-        onCancel={() => actions.setDoomed(null)}
-      >
-        <p>The experiment and all its runs are deleted (runs still going must be terminated first).</p>
-      </Confirm>
+      <ConfirmExperimentDelete actions={actions} />
     </>
   );
 }

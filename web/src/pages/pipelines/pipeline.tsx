@@ -12,7 +12,7 @@ import { DagGraph } from './graph';
 import { API, currentToken, type ListAnswer, type Pipeline, type PipelineVersion } from './kfp';
 import { defaultText, isArgo, pipelineParams, typeWords } from './params';
 import { UploadForm, useCanPipelines } from './pipelines';
-import { ACTIONS, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, DeleteButton, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
 import { useApp } from '../../app-context';
 
 export function PipelinePage({ params, search }: { params: Params; search: URLSearchParams }) {
@@ -122,15 +122,13 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
                     </a>
                   )}
                   {mayDelete && (
-                    <button type="button" class="danger" onClick={() => setDoomed(v)} aria-label={`Delete version ${v.display_name}`}>
-                      Delete
-                    </button>
+                    <DeleteButton what="version" name={v.display_name} onClick={() => setDoomed(v)} />
                   )}
                 </td>
               </tr>
             ))}
           </Table>
-          <Pager stack={stack} next={versions.data?.next_page_token} onChange={setStack} total={versions.data?.total_size} />
+          <Pager stack={stack} page={versions.data} onChange={setStack} />
         </section>
       </AsyncList>
       {selected && <VersionView version={selected} />}

@@ -2,13 +2,13 @@
 // versions), upload from a file or a URL, delete with confirmation; paged.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Confirm, Empty, ErrorBanner, PageHeader, Table, Tabs } from '../../components/common';
+import { AsyncList, Empty, ErrorBanner, PageHeader, Table, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
-import { ACTIONS, GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ConfirmDelete, DeleteButton, GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
 
 // Whether the user may `verb` pipelines in the scope ("" = shared: anyone may upload; deleting
 // takes a cluster admin or the uploader, whom the API knows).
@@ -101,25 +101,17 @@ export function PipelinesPage() {
                   </a>
                 )}
                 {mayDelete && (
-                  <button type="button" class="danger" onClick={() => setDoomed(p)} aria-label={`Delete pipeline ${p.display_name}`}>
-                    Delete
-                  </button>
+                  <DeleteButton what="pipeline" name={p.display_name} onClick={() => setDoomed(p)} />
                 )}
               </td>
             </tr>
           ))}
         </Table>
       </AsyncList>
-      <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
-      <Confirm
-        open={!!doomed}
-        title={`Delete pipeline ${doomed?.display_name ?? ''}?`}
-        confirmLabel="Delete pipeline"
-        onConfirm={() => doomed && remove(doomed)}
-        onCancel={() => setDoomed(null)}
-      >
+      <Pager stack={stack} page={list.data} onChange={setStack} />
+      <ConfirmDelete what="pipeline" doomed={doomed} onConfirm={remove} onCancel={() => setDoomed(null)}>
         <p>The pipeline and all its versions are deleted. Runs made from it stay.</p>
-      </Confirm>
+      </ConfirmDelete>
     </>
   );
 }

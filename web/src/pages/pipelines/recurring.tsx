@@ -3,12 +3,12 @@
 // form in its recurring mode.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Badge, Confirm, Empty, ErrorBanner, PageHeader, Table } from '../../components/common';
+import { AsyncList, Badge, Empty, ErrorBanner, PageHeader, Table } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { NeedNamespace } from './experiments';
 import { API, currentToken, describeTrigger, listUrl, type ListAnswer, type RecurringRun } from './kfp';
-import { ACTIONS, Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
+import { ACTIONS, ConfirmDelete, DeleteButton, Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
 
 export function RecurringPage() {
   const { ns } = useApp();
@@ -105,9 +105,7 @@ export function RecurringPage() {
                         </button>
                       )}
                   {mayDelete && (
-                    <button type="button" class="danger" onClick={() => setDoomed(j)} aria-label={`Delete recurring run ${j.display_name}`}>
-                      Delete
-                    </button>
+                    <DeleteButton what="recurring run" name={j.display_name} onClick={() => setDoomed(j)} />
                   )}
                 </td>
               </tr>
@@ -115,16 +113,10 @@ export function RecurringPage() {
           })}
         </Table>
       </AsyncList>
-      <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
-      <Confirm
-        open={!!doomed}
-        title={`Delete recurring run ${doomed?.display_name ?? ''}?`}
-        confirmLabel="Delete recurring run"
-        onConfirm={() => doomed && act(doomed, 'delete')}
-        onCancel={() => setDoomed(null)}
-      >
+      <Pager stack={stack} page={list.data} onChange={setStack} />
+      <ConfirmDelete what="recurring run" doomed={doomed} onConfirm={(j) => act(j, 'delete')} onCancel={() => setDoomed(null)}>
         <p>No more runs are started by it. The runs it already started stay.</p>
-      </Confirm>
+      </ConfirmDelete>
     </>
   );
 }

@@ -3,7 +3,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Badge, Empty, Table, type Column } from '../../components/common';
+import { AsyncList, Badge, Confirm, Empty, Table, type Column } from '../../components/common';
 import { get } from '../../lib/api';
 import { age, timestamp } from '../../lib/format';
 import { useAsync, usePromise } from '../../lib/hooks';
@@ -73,7 +73,11 @@ export function SubNav({ current }: { current: 'pipelines' | 'experiments' | 'ru
   );
 }
 
-export function Pager({ stack, next, onChange, total }: { stack: PageStack; next?: string; onChange: (s: PageStack) => void; total?: number }) {
+// Previous/next page buttons for the list whose current page is `page` (its next page token and
+// total size).
+export function Pager({ stack, page, onChange }: { stack: PageStack; page?: ListAnswer; onChange: (s: PageStack) => void }) {
+  const next = page?.next_page_token;
+  const total = page?.total_size;
   if (!stack.tokens.length && !next) return total !== undefined && total > 0 ? <p class="help pl-pager">{total} in all</p> : null;
   return (
     <div class="pl-pager">
@@ -99,6 +103,37 @@ export function usePageStack(keys: unknown[]): [PageStack, (s: PageStack) => voi
 }
 
 export { currentToken };
+
+// A row's Delete button (it asks first: see ConfirmDelete); named "Delete <what> <name>".
+export function DeleteButton({ what, name, onClick }: { what: string; name: string; onClick: () => void }) {
+  return (
+    <button type="button" class="danger" onClick={onClick} aria-label={`Delete ${what} ${name}`}>
+      Delete
+    </button>
+  );
+}
+
+// The dialog asking whether to delete `doomed` (open while it is set); `children` say what goes.
+export function ConfirmDelete<T extends { display_name: string }>(props: {
+  what: string;
+  doomed: T | null;
+  onConfirm: (t: T) => void;
+  onCancel: () => void;
+  children: ComponentChildren;
+}) {
+  const { doomed } = props;
+  return (
+    <Confirm
+      open={!!doomed}
+      title={`Delete ${props.what} ${doomed?.display_name ?? ''}?`}
+      confirmLabel={`Delete ${props.what}`}
+      onConfirm={() => doomed && props.onConfirm(doomed)}
+      onCancel={props.onCancel}
+    >
+      {props.children}
+    </Confirm>
+  );
+}
 
 // Experiment and pipeline names for tables that show ids (first 200 of each: enough to name what
 // a page of runs refers to; an unknown id is shown as is).
@@ -214,7 +249,7 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
           })}
         </Table>
       </AsyncList>
-      <Pager stack={stack} next={list.data?.next_page_token} onChange={setStack} total={list.data?.total_size} />
+      <Pager stack={stack} page={list.data} onChange={setStack} />
     </div>
   );
 }
