@@ -70,6 +70,18 @@ export function DeployModel() {
   );
 }
 
+// The end of both deploy forms: what went wrong, and the button ("Deploying…" while it sends).
+function Submit({ error, busy, label }: { error: unknown; busy: boolean; label: string }) {
+  return (
+    <>
+      <ErrorBanner error={error} />
+      <button type="submit" class="primary" disabled={busy}>
+        {busy ? 'Deploying…' : label}
+      </button>
+    </>
+  );
+}
+
 function afterCreate(ns: string, created: InferenceService, fallbackName: string) {
   navigate(detailHref(created.metadata?.namespace || ns, created.metadata?.name || fallbackName));
 }
@@ -158,10 +170,7 @@ function DeployFromForm({ ns }: { ns: string }) {
           <option value="v2">V2 (Open Inference Protocol: /v2/models/NAME/infer)</option>
         </select>
       </Field>
-      <ErrorBanner error={error} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? 'Deploying…' : 'Deploy'}
-      </button>
+      <Submit error={error} busy={busy} label="Deploy" />
     </form>
   );
 }
@@ -197,10 +206,7 @@ function DeployFromYaml({ ns }: { ns: string }) {
       >
         <textarea id="deploy-yaml" rows={18} value={text} onInput={(e) => setText((e.target as HTMLTextAreaElement).value)} spellcheck={false} aria-describedby="deploy-yaml-help" />
       </Field>
-      <ErrorBanner error={error} />
-      <button type="submit" class="primary" disabled={busy}>
-        {busy ? 'Deploying…' : 'Deploy from YAML'}
-      </button>
+      <Submit error={error} busy={busy} label="Deploy from YAML" />
     </form>
   );
 }

@@ -8,7 +8,7 @@ import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
-import { ACTIONS, ACTIVE_ARCHIVED, ConfirmDelete, DeleteButton, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ACTIVE_ARCHIVED, ConfirmDelete, DeleteButton, NameCells, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
 
 const storageFilter = (archived: boolean) =>
   JSON.stringify({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: archived ? 'ARCHIVED' : 'AVAILABLE' }] });
@@ -96,13 +96,7 @@ export function ExperimentsPage() {
         <Table testid="experiments-table" columns={['Name', 'Description', 'Created', 'Last run', ACTIONS]}>
           {items.map((e) => (
             <tr key={e.experiment_id}>
-              <td>
-                <a href={experimentHref(e.experiment_id)}>{e.display_name}</a>
-              </td>
-              <td class="pl-desc">{e.description}</td>
-              <td>
-                <Time t={e.created_at} />
-              </td>
+              <NameCells href={experimentHref(e.experiment_id)} item={e} />
               <td>
                 <Time t={e.last_run_created_at} />
               </td>

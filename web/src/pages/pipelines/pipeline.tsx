@@ -12,7 +12,7 @@ import { DagGraph } from './graph';
 import { API, currentToken, type ListAnswer, type Pipeline, type PipelineVersion } from './kfp';
 import { defaultText, isArgo, pipelineParams, typeWords } from './params';
 import { UploadForm, useCanPipelines } from './pipelines';
-import { ACTIONS, DeleteButton, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, DeleteButton, NameCells, Pager, SubNav, pipelineHref, useCan, usePageStack } from './ui';
 import { useApp } from '../../app-context';
 
 export function PipelinePage({ params, search }: { params: Params; search: URLSearchParams }) {
@@ -106,15 +106,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
           <Table testid="versions-table" columns={['Version', 'Description', 'Created', ACTIONS]}>
             {list.map((v) => (
               <tr key={v.pipeline_version_id} class={v.pipeline_version_id === selectedId ? 'pl-selected-row' : undefined}>
-                <td>
-                  <a href={pipelineHref(id, v.pipeline_version_id)} aria-current={v.pipeline_version_id === selectedId ? 'true' : undefined}>
-                    {v.display_name}
-                  </a>
-                </td>
-                <td class="pl-desc">{v.description}</td>
-                <td>
-                  <Time t={v.created_at} />
-                </td>
+                <NameCells href={pipelineHref(id, v.pipeline_version_id)} item={v} current={v.pipeline_version_id === selectedId} />
                 <td class="pl-actions">
                   {mayRun && (
                     <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(id)}&version=${encodeURIComponent(v.pipeline_version_id)}`} aria-label={`Create a run of version ${v.display_name}`}>

@@ -8,7 +8,7 @@ import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
-import { ACTIONS, ConfirmDelete, DeleteButton, GROUP, Pager, SubNav, Time, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ConfirmDelete, DeleteButton, GROUP, NameCells, Pager, SubNav, pipelineHref, useCan, usePageStack } from './ui';
 
 // Whether the user may `verb` pipelines in the scope ("" = shared: anyone may upload; deleting
 // takes a cluster admin or the uploader, whom the API knows).
@@ -84,13 +84,7 @@ export function PipelinesPage() {
         <Table testid="pipelines-table" columns={['Name', 'Description', 'Created', 'Versions', ACTIONS]}>
           {pipelines.map((p) => (
             <tr key={p.pipeline_id}>
-              <td>
-                <a href={pipelineHref(p.pipeline_id)}>{p.display_name}</a>
-              </td>
-              <td class="pl-desc">{p.description}</td>
-              <td>
-                <Time t={p.created_at} />
-              </td>
+              <NameCells href={pipelineHref(p.pipeline_id)} item={p} />
               <td>
                 <VersionCount id={p.pipeline_id} />
               </td>

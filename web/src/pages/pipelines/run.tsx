@@ -13,7 +13,7 @@ import type { Params } from '../../lib/router';
 import { descendants, runDag, type RunDag } from './dag';
 import { DagGraph, stateWords } from './graph';
 import { API, artifactBytes, artifactUrl, followLog, isFinal, logUrl, runDuration, type Experiment, type PipelineVersion, type Run, type Spec, type TaskDetail } from './kfp';
-import { StateBadge, SubNav, experimentHref, pipelineHref, useCan, useNames } from './ui';
+import { ErrorRow, StateBadge, SubNav, experimentHref, pipelineHref, useCan, useNames } from './ui';
 
 const POLL_MS = 1500;
 
@@ -135,12 +135,7 @@ export function RunPage({ params }: { params: Params }) {
             <StateBadge state={state} />
             {archived && <span class="help"> (archived)</span>}
           </dd>
-          {r.error?.message && (
-            <>
-              <dt>Error</dt>
-              <dd class="pl-error-text">{r.error.message}</dd>
-            </>
-          )}
+          <ErrorRow message={r.error?.message} />
           <dt>Created</dt>
           <dd>{timestamp(r.created_at)}</dd>
           <dt>Duration</dt>
@@ -239,12 +234,7 @@ function TaskPanel(props: { runId: string; label: string; task?: TaskDetail; par
             <dd data-testid="task-state">
               <StateBadge state={t.state} />
             </dd>
-            {t.error?.message && (
-              <>
-                <dt>Error</dt>
-                <dd class="pl-error-text">{t.error.message}</dd>
-              </>
-            )}
+            <ErrorRow message={t.error?.message} />
             <dt>Started</dt>
             <dd>{timestamp(t.start_time) || '—'}</dd>
             <dt>Finished</dt>

@@ -104,6 +104,35 @@ export function usePageStack(keys: unknown[]): [PageStack, (s: PageStack) => voi
 
 export { currentToken };
 
+// The first cells of a row of KFP objects: the name (a link to it; `current` marks the one the
+// page shows), the description and when it was created.
+export function NameCells({ href, item, current }: { href: string; item: { display_name: string; description?: string; created_at?: string }; current?: boolean }) {
+  return (
+    <>
+      <td>
+        <a href={href} aria-current={current ? 'true' : undefined}>
+          {item.display_name}
+        </a>
+      </td>
+      <td class="pl-desc">{item.description}</td>
+      <td>
+        <Time t={item.created_at} />
+      </td>
+    </>
+  );
+}
+
+// A task's or run's error as a row of a <dl>, when it has one.
+export function ErrorRow({ message }: { message?: string }) {
+  if (!message) return null;
+  return (
+    <>
+      <dt>Error</dt>
+      <dd class="pl-error-text">{message}</dd>
+    </>
+  );
+}
+
 // A row's Delete button (it asks first: see ConfirmDelete); named "Delete <what> <name>".
 export function DeleteButton({ what, name, onClick }: { what: string; name: string; onClick: () => void }) {
   return (
