@@ -2,13 +2,13 @@
 // delete with confirmation. /experiments/:id: an experiment and its runs.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Badge, Empty, ErrorBanner, LoadFailed, Loading, PageHeader, Table, Tabs } from '../../components/common';
+import { Badge, Empty, ErrorBanner, LoadFailed, Loading, PageHeader, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import type { Params } from '../../lib/router';
 import { API, currentToken, listUrl, type Experiment, type ListAnswer } from './kfp';
-import { ACTIONS, ACTIVE_ARCHIVED, ConfirmDelete, DeleteButton, NameCells, Pager, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ACTIVE_ARCHIVED, ConfirmDelete, DeleteButton, NameCells, PagedTable, RunsTable, SubNav, Time, experimentHref, useCan, usePageStack } from './ui';
 
 const storageFilter = (archived: boolean) =>
   JSON.stringify({ predicates: [{ key: 'storage_state', operation: 'EQUALS', string_value: archived ? 'ARCHIVED' : 'AVAILABLE' }] });
@@ -83,8 +83,8 @@ export function ExperimentsPage() {
       {creating && <CreateExperiment ns={ns} onCancel={() => setCreating(false)} />}
       <Tabs label="Which experiments" value={archived} options={ACTIVE_ARCHIVED} onChange={setArchived} />
       <ErrorBanner error={actions.error} />
-      <AsyncList
-        state={list}
+      <PagedTable
+        list={list}
         what="experiments"
         count={items.length}
         empty={
@@ -92,29 +92,28 @@ export function ExperimentsPage() {
             {archived ? '' : mayCreate ? 'Create one with "Create experiment", or start a run: runs without one go to the "Default" experiment.' : 'Ask an editor of this namespace to create one.'}
           </Empty>
         }
+        testid="experiments-table"
+        columns={['Name', 'Description', 'Created', 'Last run', ACTIONS]}
+        stack={stack}
+        onStack={setStack}
       >
-        <Table testid="experiments-table" columns={['Name', 'Description', 'Created', 'Last run', ACTIONS]}>
-          {items.map((e) => (
-            <tr key={e.experiment_id}>
-              <NameCells href={experimentHref(e.experiment_id)} item={e} />
-              <td>
-                <Time t={e.last_run_created_at} />
-              </td>
-              <td class="pl-actions">
-                {mayArchive && (
-                  <button type="button" onClick={() => actions.act(e, archived ? 'unarchive' : 'archive')} aria-label={`${archived ? 'Restore' : 'Archive'} experiment ${e.display_name}`}>
-                    {archived ? 'Restore' : 'Archive'}
-                  </button>
-                )}
-                {mayDelete && (
-                  <DeleteButton what="experiment" name={e.display_name} onClick={() => actions.setDoomed(e)} />
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </AsyncList>
-      <Pager stack={stack} page={list.data} onChange={setStack} />
+        {items.map((e) => (
+          <tr key={e.experiment_id}>
+            <NameCells href={experimentHref(e.experiment_id)} item={e} />
+            <td>
+              <Time t={e.last_run_created_at} />
+            </td>
+            <td class="pl-actions">
+              {mayArchive && (
+                <button type="button" onClick={() => actions.act(e, archived ? 'unarchive' : 'archive')} aria-label={`${archived ? 'Restore' : 'Archive'} experiment ${e.display_name}`}>
+                  {archived ? 'Restore' : 'Archive'}
+                </button>
+              )}
+              {mayDelete && <DeleteButton what="experiment" name={e.display_name} onClick={() => actions.setDoomed(e)} />}
+            </td>
+          </tr>
+        ))}
+      </PagedTable>
       <ConfirmExperimentDelete actions={actions} />
     </>
   );

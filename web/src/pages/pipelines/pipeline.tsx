@@ -113,9 +113,7 @@ export function PipelinePage({ params, search }: { params: Params; search: URLSe
                       Create run
                     </a>
                   )}
-                  {mayDelete && (
-                    <DeleteButton what="version" name={v.display_name} onClick={() => setDoomed(v)} />
-                  )}
+                  {mayDelete && <DeleteButton what="version" name={v.display_name} onClick={() => setDoomed(v)} />}
                 </td>
               </tr>
             ))}

@@ -2,13 +2,13 @@
 // versions), upload from a file or a URL, delete with confirmation; paged.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Empty, ErrorBanner, PageHeader, Table, Tabs } from '../../components/common';
+import { Empty, ErrorBanner, PageHeader, Tabs } from '../../components/common';
 import { call, get, json } from '../../lib/api';
 import { useAction, useAsync, usePromise } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
 import { can } from '../../lib/session';
 import { API, createFromUrlBody, currentToken, listUrl, uploadUrl, type ListAnswer, type Pipeline } from './kfp';
-import { ACTIONS, ConfirmDelete, DeleteButton, GROUP, NameCells, Pager, SubNav, pipelineHref, useCan, usePageStack } from './ui';
+import { ACTIONS, ConfirmDelete, DeleteButton, GROUP, NameCells, PagedTable, SubNav, pipelineHref, useCan, usePageStack } from './ui';
 
 // Whether the user may `verb` pipelines in the scope ("" = shared: anyone may upload; deleting
 // takes a cluster admin or the uploader, whom the API knows).
@@ -71,8 +71,8 @@ export function PipelinesPage() {
       {uploading && <UploadForm namespace={ns} defaultShared={scope === 'shared'} onCancel={() => setUploading(false)} />}
       <Tabs label="Which pipelines" value={scope} options={ns ? scopes : scopes.slice(1)} onChange={setScope} />
       <ErrorBanner error={action.error} />
-      <AsyncList
-        state={list}
+      <PagedTable
+        list={list}
         what="pipelines"
         count={pipelines.length}
         empty={
@@ -80,29 +80,28 @@ export function PipelinesPage() {
             {mayCreate ? 'Upload one with "Upload pipeline": a KFP v2 pipeline YAML (or a v1 Argo Workflow) compiled by the KFP SDK.' : 'Ask an editor of this namespace to upload one.'}
           </Empty>
         }
+        testid="pipelines-table"
+        columns={['Name', 'Description', 'Created', 'Versions', ACTIONS]}
+        stack={stack}
+        onStack={setStack}
       >
-        <Table testid="pipelines-table" columns={['Name', 'Description', 'Created', 'Versions', ACTIONS]}>
-          {pipelines.map((p) => (
-            <tr key={p.pipeline_id}>
-              <NameCells href={pipelineHref(p.pipeline_id)} item={p} />
-              <td>
-                <VersionCount id={p.pipeline_id} />
-              </td>
-              <td class="pl-actions">
-                {mayRun && (
-                  <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
-                    Create run
-                  </a>
-                )}
-                {mayDelete && (
-                  <DeleteButton what="pipeline" name={p.display_name} onClick={() => setDoomed(p)} />
-                )}
-              </td>
-            </tr>
-          ))}
-        </Table>
-      </AsyncList>
-      <Pager stack={stack} page={list.data} onChange={setStack} />
+        {pipelines.map((p) => (
+          <tr key={p.pipeline_id}>
+            <NameCells href={pipelineHref(p.pipeline_id)} item={p} />
+            <td>
+              <VersionCount id={p.pipeline_id} />
+            </td>
+            <td class="pl-actions">
+              {mayRun && (
+                <a class="button" href={`/runs/new?pipeline=${encodeURIComponent(p.pipeline_id)}`} aria-label={`Create a run of ${p.display_name}`}>
+                  Create run
+                </a>
+              )}
+              {mayDelete && <DeleteButton what="pipeline" name={p.display_name} onClick={() => setDoomed(p)} />}
+            </td>
+          </tr>
+        ))}
+      </PagedTable>
       <ConfirmDelete what="pipeline" doomed={doomed} onConfirm={remove} onCancel={() => setDoomed(null)}>
         <p>The pipeline and all its versions are deleted. Runs made from it stay.</p>
       </ConfirmDelete>

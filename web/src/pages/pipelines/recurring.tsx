@@ -3,12 +3,12 @@
 // form in its recurring mode.
 import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
-import { AsyncList, Badge, Empty, ErrorBanner, PageHeader, Table } from '../../components/common';
+import { Badge, Empty, ErrorBanner, PageHeader } from '../../components/common';
 import { call, get } from '../../lib/api';
 import { useAction, useAsync } from '../../lib/hooks';
 import { NeedNamespace } from './experiments';
 import { API, currentToken, describeTrigger, listUrl, type ListAnswer, type RecurringRun } from './kfp';
-import { ACTIONS, ConfirmDelete, DeleteButton, Pager, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
+import { ACTIONS, ConfirmDelete, DeleteButton, PagedTable, SubNav, Time, experimentHref, pipelineHref, useCan, useNames, usePageStack } from './ui';
 
 export function RecurringPage() {
   const { ns } = useApp();
@@ -56,8 +56,8 @@ export function RecurringPage() {
       </PageHeader>
       <SubNav current="recurring" />
       <ErrorBanner error={action.error} />
-      <AsyncList
-        state={list}
+      <PagedTable
+        list={list}
         what="recurring runs"
         count={items.length}
         empty={
@@ -65,55 +65,51 @@ export function RecurringPage() {
             {mayCreate ? 'Create one to start a pipeline on a cron schedule or every N seconds.' : 'Ask an editor of this namespace to create one.'}
           </Empty>
         }
+        testid="recurring-table"
+        columns={['Name', 'Status', 'Trigger', 'Max concurrent', 'Catch-up', 'Experiment', 'Pipeline', 'Created', ACTIONS]}
+        stack={stack}
+        onStack={setStack}
       >
-        <Table
-          testid="recurring-table"
-          columns={['Name', 'Status', 'Trigger', 'Max concurrent', 'Catch-up', 'Experiment', 'Pipeline', 'Created', ACTIONS]}
-        >
-          {items.map((j) => {
-            const enabled = j.status === 'ENABLED' || j.mode === 'ENABLE';
-            const pid = j.pipeline_version_reference?.pipeline_id;
-            return (
-              <tr key={j.recurring_run_id}>
-                <td>
-                  {j.display_name}
-                  {j.error?.message && <div class="pl-error-text">{j.error.message}</div>}
-                </td>
-                <td>
-                  <Badge state={enabled ? 'ENABLED' : 'DISABLED'} />
-                </td>
-                <td>
-                  <code>{describeTrigger(j.trigger)}</code>
-                </td>
-                <td>{j.max_concurrency}</td>
-                <td>{j.no_catchup ? 'no' : 'yes'}</td>
-                <td>{j.experiment_id ? <a href={experimentHref(j.experiment_id)}>{names.experiment.get(j.experiment_id) ?? j.experiment_id}</a> : ''}</td>
-                <td>{pid ? <a href={pipelineHref(pid, j.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : 'inline spec'}</td>
-                <td>
-                  <Time t={j.created_at} />
-                </td>
-                <td class="pl-actions">
-                  {enabled
-                    ? mayDisable && (
-                        <button type="button" onClick={() => act(j, 'disable')} aria-label={`Disable ${j.display_name}`}>
-                          Disable
-                        </button>
-                      )
-                    : mayEnable && (
-                        <button type="button" onClick={() => act(j, 'enable')} aria-label={`Enable ${j.display_name}`}>
-                          Enable
-                        </button>
-                      )}
-                  {mayDelete && (
-                    <DeleteButton what="recurring run" name={j.display_name} onClick={() => setDoomed(j)} />
-                  )}
-                </td>
-              </tr>
-            );
-          })}
-        </Table>
-      </AsyncList>
-      <Pager stack={stack} page={list.data} onChange={setStack} />
+        {items.map((j) => {
+          const enabled = j.status === 'ENABLED' || j.mode === 'ENABLE';
+          const pid = j.pipeline_version_reference?.pipeline_id;
+          return (
+            <tr key={j.recurring_run_id}>
+              <td>
+                {j.display_name}
+                {j.error?.message && <div class="pl-error-text">{j.error.message}</div>}
+              </td>
+              <td>
+                <Badge state={enabled ? 'ENABLED' : 'DISABLED'} />
+              </td>
+              <td>
+                <code>{describeTrigger(j.trigger)}</code>
+              </td>
+              <td>{j.max_concurrency}</td>
+              <td>{j.no_catchup ? 'no' : 'yes'}</td>
+              <td>{j.experiment_id ? <a href={experimentHref(j.experiment_id)}>{names.experiment.get(j.experiment_id) ?? j.experiment_id}</a> : ''}</td>
+              <td>{pid ? <a href={pipelineHref(pid, j.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : 'inline spec'}</td>
+              <td>
+                <Time t={j.created_at} />
+              </td>
+              <td class="pl-actions">
+                {enabled
+                  ? mayDisable && (
+                      <button type="button" onClick={() => act(j, 'disable')} aria-label={`Disable ${j.display_name}`}>
+                        Disable
+                      </button>
+                    )
+                  : mayEnable && (
+                      <button type="button" onClick={() => act(j, 'enable')} aria-label={`Enable ${j.display_name}`}>
+                        Enable
+                      </button>
+                    )}
+                {mayDelete && <DeleteButton what="recurring run" name={j.display_name} onClick={() => setDoomed(j)} />}
+              </td>
+            </tr>
+          );
+        })}
+      </PagedTable>
       <ConfirmDelete what="recurring run" doomed={doomed} onConfirm={(j) => act(j, 'delete')} onCancel={() => setDoomed(null)}>
         <p>No more runs are started by it. The runs it already started stay.</p>
       </ConfirmDelete>

@@ -6,7 +6,7 @@ import { useApp } from '../../app-context';
 import { AsyncList, Badge, Confirm, Empty, Table, type Column } from '../../components/common';
 import { get } from '../../lib/api';
 import { age, timestamp } from '../../lib/format';
-import { useAsync, usePromise } from '../../lib/hooks';
+import { useAsync, usePromise, type AsyncState } from '../../lib/hooks';
 import { can } from '../../lib/session';
 import {
   currentToken,
@@ -92,6 +92,30 @@ export function Pager({ stack, page, onChange }: { stack: PageStack; page?: List
         Next page
       </button>
     </div>
+  );
+}
+
+// A page of a KFP list as a table (see AsyncList and Table), then its pager.
+export function PagedTable(props: {
+  list: AsyncState<ListAnswer>;
+  what: string;
+  count: number;
+  empty: ComponentChildren;
+  testid: string;
+  columns: Column[];
+  stack: PageStack;
+  onStack: (s: PageStack) => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <>
+      <AsyncList state={props.list} what={props.what} count={props.count} empty={props.empty}>
+        <Table testid={props.testid} columns={props.columns}>
+          {props.children}
+        </Table>
+      </AsyncList>
+      <Pager stack={props.stack} page={props.list.data} onChange={props.onStack} />
+    </>
   );
 }
 
@@ -243,8 +267,8 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
           <input type="search" value={nameInput} onInput={(e) => setNameInput((e.target as HTMLInputElement).value)} placeholder="e.g. iris" />
         </label>
       </div>
-      <AsyncList
-        state={list}
+      <PagedTable
+        list={list}
         what="runs"
         count={runs.length}
         empty={
@@ -252,33 +276,34 @@ export function RunsTable(props: { experimentId?: string; archived?: boolean; em
             {filter ? 'Clear the filters to see every run.' : props.emptyHint}
           </Empty>
         }
+        testid="runs-table"
+        columns={['Run', 'State', 'Duration', 'Created', props.showExperiment !== false && 'Experiment', 'Pipeline']}
+        stack={stack}
+        onStack={setStack}
       >
-        <Table testid="runs-table" columns={['Run', 'State', 'Duration', 'Created', props.showExperiment !== false && 'Experiment', 'Pipeline']}>
-          {runs.map((r) => {
-            const pid = r.pipeline_version_reference?.pipeline_id;
-            return (
-              <tr key={r.run_id}>
-                <td>
-                  <a href={runHref(r.run_id)}>{r.display_name || r.run_id}</a>
-                  {r.recurring_run_id && <span class="help"> (recurring)</span>}
-                </td>
-                <td>
-                  <StateBadge state={r.state} />
-                </td>
-                <td>{runDuration(r.created_at, r.finished_at)}</td>
-                <td>
-                  <Time t={r.created_at} />
-                </td>
-                {props.showExperiment !== false && (
-                  <td>{r.experiment_id ? <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a> : ''}</td>
-                )}
-                <td>{pid ? <a href={pipelineHref(pid, r.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : <span class="help">inline spec</span>}</td>
-              </tr>
-            );
-          })}
-        </Table>
-      </AsyncList>
-      <Pager stack={stack} page={list.data} onChange={setStack} />
+        {runs.map((r) => {
+          const pid = r.pipeline_version_reference?.pipeline_id;
+          return (
+            <tr key={r.run_id}>
+              <td>
+                <a href={runHref(r.run_id)}>{r.display_name || r.run_id}</a>
+                {r.recurring_run_id && <span class="help"> (recurring)</span>}
+              </td>
+              <td>
+                <StateBadge state={r.state} />
+              </td>
+              <td>{runDuration(r.created_at, r.finished_at)}</td>
+              <td>
+                <Time t={r.created_at} />
+              </td>
+              {props.showExperiment !== false && (
+                <td>{r.experiment_id ? <a href={experimentHref(r.experiment_id)}>{names.experiment.get(r.experiment_id) ?? r.experiment_id}</a> : ''}</td>
+              )}
+              <td>{pid ? <a href={pipelineHref(pid, r.pipeline_version_reference?.pipeline_version_id)}>{names.pipeline.get(pid) ?? pid}</a> : <span class="help">inline spec</span>}</td>
+            </tr>
+          );
+        })}
+      </PagedTable>
     </div>
   );
 }
