@@ -121,28 +121,21 @@ function str(v: unknown): string {
 // containers for a custom predictor).
 export function predictorInfo(isvc: InferenceService): PredictorInfo {
   const p = (isvc.spec?.predictor ?? {}) as Record<string, unknown>;
-  const out: PredictorInfo = { format: '', runtime: '', storageUri: '', protocol: str(p.protocolVersion) || 'v1' };
+  const protocol = str(p.protocolVersion) || 'v1';
+  // A model block (spec.predictor.model or .<framework>) names the rest; its protocol wins.
+  const from = (block: Record<string, unknown>, format: string): PredictorInfo => ({
+    format,
+    runtime: str(block.runtime),
+    storageUri: str(block.storageUri),
+    protocol: str(block.protocolVersion) || protocol,
+  });
   const model = p.model as Record<string, unknown> | undefined;
-  if (model && typeof model === 'object') {
-    const mf = model.modelFormat as Record<string, unknown> | undefined;
-    out.format = str(mf?.name).toLowerCase();
-    out.runtime = str(model.runtime);
-    out.storageUri = str(model.storageUri);
-    out.protocol = str(model.protocolVersion) || out.protocol;
-    return out;
-  }
+  if (model && typeof model === 'object') return from(model, str((model.modelFormat as Record<string, unknown> | undefined)?.name).toLowerCase());
   for (const f of FRAMEWORKS) {
     const block = p[f] as Record<string, unknown> | undefined;
-    if (block && typeof block === 'object') {
-      out.format = f;
-      out.storageUri = str(block.storageUri);
-      out.runtime = str(block.runtime);
-      out.protocol = str(block.protocolVersion) || out.protocol;
-      return out;
-    }
+    if (block && typeof block === 'object') return from(block, f);
   }
-  if (p.containers || p.custom) out.format = 'custom';
-  return out;
+  return { format: p.containers || p.custom ? 'custom' : '', runtime: '', storageUri: '', protocol };
 }
 
 export function canaryPercent(isvc: InferenceService): number | undefined {

@@ -103,6 +103,11 @@ describe('predictor and traffic', () => {
         spec: { predictor: { model: { modelFormat: { name: 'SKLearn' }, runtime: 'python', storageUri: '/m', protocolVersion: 'v2' } } },
       }),
     ).toEqual({ format: 'sklearn', runtime: 'python', storageUri: '/m', protocol: 'v2' });
+    // A framework block takes the predictor's protocol unless it names its own.
+    expect(
+      predictorInfo({ metadata: { name: 'c' }, spec: { predictor: { protocolVersion: 'v2', sklearn: { storageUri: '/s', runtime: 'skiff-sklearn' } } } }),
+    ).toEqual({ format: 'sklearn', runtime: 'skiff-sklearn', storageUri: '/s', protocol: 'v2' });
+    expect(predictorInfo({ metadata: { name: 'e' } })).toEqual({ format: '', runtime: '', storageUri: '', protocol: 'v1' });
   });
   it('summarizes the split with the canary', () => {
     expect(trafficSummary(ready)).toBe('100% 00001');
