@@ -2,6 +2,7 @@
 // loading}; usePoll re-runs it on an interval while the page is visible (live states, logs).
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { idle, runAction, type ActionState } from './action';
+import { can, type Access } from './session';
 
 export interface AsyncState<T> {
   data: T | undefined;
@@ -52,7 +53,7 @@ export function useAsync<T>(load: (signal: AbortSignal) => Promise<T>, keys: unk
   return { data, error, loading, reload };
 }
 
-// Whether the user may do something (hides buttons they cannot use; the API still decides).
+// A promise's value once it resolves (`initial` until then), again when `keys` change.
 export function usePromise<T>(p: () => Promise<T>, keys: unknown[], initial: T): T {
   const [v, setV] = useState<T>(initial);
   useEffect(() => {
@@ -63,6 +64,12 @@ export function usePromise<T>(p: () => Promise<T>, keys: unknown[], initial: T):
     };
   }, keys);
   return v;
+}
+
+// Whether the user may do `a` in namespace `ns` (a SelfSubjectAccessReview): hides buttons they
+// cannot use, the API still decides. `initial` until the review answers; false without a namespace.
+export function useCanIn(ns: string, a: Omit<Access, 'namespace'>, initial = false): boolean {
+  return usePromise(() => (ns ? can({ ...a, namespace: ns }) : Promise.resolve(false)), [ns, JSON.stringify(a)], initial);
 }
 
 // A button's or form's call: `run(fn)` marks it busy, clears the last error and keeps the one fn

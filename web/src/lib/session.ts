@@ -87,6 +87,7 @@ export interface Access {
   group: string; // "" for the core group
   resource: string;
   namespace?: string;
+  name?: string;
   subresource?: string;
 }
 

@@ -4,8 +4,7 @@ import { useState } from 'preact/hooks';
 import { useApp } from '../../app-context';
 import { Badge, Confirm, Empty, ErrorBanner, Loading, PageHeader, Table } from '../../components/common';
 import { get, json } from '../../lib/api';
-import { useAction, useAsync, usePromise } from '../../lib/hooks';
-import { can } from '../../lib/session';
+import { useAction, useAsync, useCanIn } from '../../lib/hooks';
 import { bindingsToRows, binding, ROLES, rulesToRows, type KfamBinding, type ResourceRule } from './rbac';
 
 const ROLE_SUMMARY: Record<string, string> = {
@@ -15,11 +14,7 @@ const ROLE_SUMMARY: Record<string, string> = {
 
 export function Contributors() {
   const { ns, session } = useApp();
-  const mayManage = usePromise(
-    () => (ns ? can({ verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: ns }) : Promise.resolve(false)),
-    [ns],
-    false,
-  );
+  const mayManage = useCanIn(ns, { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings' });
   const bindings = useAsync(
     () => get<{ bindings?: KfamBinding[] }>(`/kfam/v1/bindings?namespace=${encodeURIComponent(ns)}`, `list the contributors of ${ns}`, ns),
     [ns],

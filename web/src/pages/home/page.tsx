@@ -6,8 +6,7 @@ import { useApp } from '../../app-context';
 import { AsyncList, Badge, Empty, PageHeader } from '../../components/common';
 import { get } from '../../lib/api';
 import { age } from '../../lib/format';
-import { useAsync, usePromise } from '../../lib/hooks';
-import { can } from '../../lib/session';
+import { useAsync, useCanIn } from '../../lib/hooks';
 import { GROUP, RESOURCE, collectionPath, detailHref, readiness, type InferenceServiceList } from '../models/isvc';
 import { modelCommands, runsPath } from './commands';
 import { NoNamespace } from './no-namespace';
@@ -43,7 +42,7 @@ export function Home() {
 
 function ModelsPanel({ ns }: { ns: string }) {
   const list = useAsync(() => get<InferenceServiceList>(collectionPath(ns), `list the models of namespace "${ns}"`, ns), [ns], 5000);
-  const mayCreate = usePromise(() => can({ verb: 'create', group: GROUP, resource: RESOURCE, namespace: ns }), [ns], false);
+  const mayCreate = useCanIn(ns, { verb: 'create', group: GROUP, resource: RESOURCE });
   const items = [...(list.data?.items ?? [])].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   return (
     <section class="panel" aria-labelledby="home-models">

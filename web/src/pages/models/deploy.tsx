@@ -7,9 +7,8 @@ import { useApp } from '../../app-context';
 import { ErrorBanner, PageHeader, Tabs } from '../../components/common';
 import { json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
-import { useAction, usePromise } from '../../lib/hooks';
+import { useAction, useCanIn } from '../../lib/hooks';
 import { navigate } from '../../lib/router';
-import { can } from '../../lib/session';
 import { NoNamespace } from '../home/no-namespace';
 import { Field, described } from './field';
 import {
@@ -33,7 +32,7 @@ type Mode = 'form' | 'yaml';
 export function DeployModel() {
   const { ns } = useApp();
   const [mode, setMode] = useState<Mode>('form');
-  const mayCreate = usePromise(() => (ns ? can({ verb: 'create', group: GROUP, resource: RESOURCE, namespace: ns }) : Promise.resolve(false)), [ns], true);
+  const mayCreate = useCanIn(ns, { verb: 'create', group: GROUP, resource: RESOURCE }, true);
   if (!ns) {
     return (
       <>

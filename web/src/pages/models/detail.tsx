@@ -6,9 +6,8 @@ import { Badge, Confirm, ErrorBanner, Loading, PageHeader, Table, Tabs } from '.
 import { call, json } from '../../lib/api';
 import { ApiError } from '../../lib/errors';
 import { age, timestamp } from '../../lib/format';
-import { useAction, useAsync, usePromise } from '../../lib/hooks';
+import { useAction, useAsync, useCanIn } from '../../lib/hooks';
 import { navigate, type Params } from '../../lib/router';
-import { can } from '../../lib/session';
 import {
   GROUP,
   RESOURCE,
@@ -38,14 +37,12 @@ import {
 import { Field, described } from './field';
 import { bodyProblem, predictPath, predictionsOf, sampleBody, type Protocol } from './try';
 
-const mayDo = (verb: string, ns: string, name?: string) => () => can({ verb, group: GROUP, resource: RESOURCE, namespace: ns, ...(name ? { name } : {}) });
-
 export function ModelDetail({ params }: { params: Params }) {
   const { ns, name } = params;
   const isvc = useAsync((signal) => json<InferenceService>('GET', objectPath(ns, name), { what: `load model "${name}"`, ns, signal }), [ns, name], 2000);
-  const mayPatch = usePromise(mayDo('patch', ns), [ns], false);
-  const mayDelete = usePromise(mayDo('delete', ns), [ns], false);
-  const mayPredict = usePromise(mayDo('predict', ns, name), [ns, name], false);
+  const mayPatch = useCanIn(ns, { verb: 'patch', group: GROUP, resource: RESOURCE });
+  const mayDelete = useCanIn(ns, { verb: 'delete', group: GROUP, resource: RESOURCE });
+  const mayPredict = useCanIn(ns, { verb: 'predict', group: GROUP, resource: RESOURCE, name });
   const [editing, setEditing] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const action = useAction();

@@ -4,8 +4,7 @@ import { useApp } from '../../app-context';
 import { AsyncList, Badge, Empty, PageHeader, Table } from '../../components/common';
 import { get } from '../../lib/api';
 import { age } from '../../lib/format';
-import { useAsync, usePromise } from '../../lib/hooks';
-import { can } from '../../lib/session';
+import { useAsync, useCanIn } from '../../lib/hooks';
 import {
   GROUP,
   RESOURCE,
@@ -21,7 +20,7 @@ import { NoNamespace } from '../home/no-namespace';
 
 export function ModelList() {
   const { ns } = useApp();
-  const mayCreate = usePromise(() => (ns ? can({ verb: 'create', group: GROUP, resource: RESOURCE, namespace: ns }) : Promise.resolve(false)), [ns], false);
+  const mayCreate = useCanIn(ns, { verb: 'create', group: GROUP, resource: RESOURCE });
   const list = useAsync(
     () => (ns ? get<InferenceServiceList>(collectionPath(ns), `list the models of namespace "${ns}"`, ns) : Promise.resolve({ items: [] })),
     [ns],

@@ -6,8 +6,7 @@ import { useApp } from '../../app-context';
 import { AsyncList, Badge, Confirm, Empty, Table, type Column } from '../../components/common';
 import { get } from '../../lib/api';
 import { age, timestamp } from '../../lib/format';
-import { useAsync, usePromise, type AsyncState } from '../../lib/hooks';
-import { can } from '../../lib/session';
+import { useAsync, useCanIn, type AsyncState } from '../../lib/hooks';
 import {
   currentToken,
   firstPage,
@@ -37,7 +36,7 @@ export const ACTIVE_ARCHIVED: [boolean, string][] = [
 
 // Whether the user may `verb` KFP `resource` in `ns` (false until the review answers).
 export function useCan(verb: string, resource: string, ns: string): boolean {
-  return usePromise(() => (ns ? can({ verb, group: GROUP, resource, namespace: ns }) : Promise.resolve(false)), [verb, resource, ns], false);
+  return useCanIn(ns, { verb, group: GROUP, resource });
 }
 
 export function StateBadge({ state }: { state?: string }) {
