@@ -129,11 +129,13 @@ export function Table(props: { columns: Column[]; testid?: string; children: Com
       <table data-testid={props.testid}>
         <thead>
           <tr>
-            {props.columns.map((c) =>
+            {props.columns.map((c, i) =>
               c === false ? null : typeof c === 'string' ? (
-                <th scope="col">{c}</th>
+                <th key={i} scope="col">
+                  {c}
+                </th>
               ) : (
-                <th scope="col" class="pl-sr-host">
+                <th key={i} scope="col" class="pl-sr-host">
                   <span class="pl-sr">{c.hidden}</span>
                 </th>
               ),
@@ -152,7 +154,7 @@ export function Tabs<T>(props: { label: string; value: T; options: [T, Component
   return (
     <div class="tabs" role="tablist" aria-label={props.label}>
       {props.options.map(([v, text]) => (
-        <button type="button" role="tab" aria-selected={v === props.value} aria-controls={props.controls} onClick={() => props.onChange(v)}>
+        <button key={String(v)} type="button" role="tab" aria-selected={v === props.value} aria-controls={props.controls} onClick={() => props.onChange(v)}>
           {text}
         </button>
       ))}
