@@ -163,6 +163,11 @@ std::vector<RecordPtr> Catalog::All(Kind kind) const {
   return out;
 }
 
+size_t Catalog::Count(Kind kind) const {
+  std::lock_guard lock(mu_);
+  return records_[static_cast<size_t>(kind)].size();
+}
+
 std::vector<RecordPtr> Catalog::Where(Kind kind, std::string_view field,
                                       std::string_view value) const {
   std::lock_guard lock(mu_);

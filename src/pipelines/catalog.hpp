@@ -63,6 +63,8 @@ class Catalog {
   Status Delete(const std::vector<std::pair<Kind, std::string>>& records);
   // Every record of a kind, in no particular order.
   std::vector<RecordPtr> All(Kind kind) const;
+  // How many records of a kind there are.
+  size_t Count(Kind kind) const;
   // Records of `kind` whose spec field `field` equals `value` (a string field).
   std::vector<RecordPtr> Where(Kind kind, std::string_view field, std::string_view value) const;
 

@@ -232,6 +232,15 @@ class KfpApi::Impl {
     ApiVersion v;
     const Principal& who;
     std::vector<std::string> seg;  // after /apis/vXbeta1
+    std::string body;  // when set, the response body as is (lists assemble it from cached items)
+  };
+
+  // Serialized list items of records whose rendering depends on nothing but the record (runs:
+  // their experiment's name and pipeline root never change), kept per record version so that
+  // paging and polling a list serializes each run once, not once per page view.
+  struct ItemCache {
+    std::mutex mu;  // guards items
+    std::unordered_map<const Record*, std::pair<RecordPtr, std::string>> items;
   };
 
   // ---- authorization ----
@@ -317,13 +326,31 @@ class KfpApi::Impl {
   // collection does not gather and rank every record again for each page.
   struct ScopeRows {
     uint64_t generation = 0;
+    bool kept = false;  // cached across requests (Scoped), not built for one list
     std::vector<std::shared_ptr<const Row>> rows;  // keeps `ptrs` alive
     std::vector<const Row*> ptrs;
+    // For kept scopes: the orders pages asked for (listing's Order), by
+    // OrderKey, so each further page is a binary search.
+    mutable std::mutex orders_mu;  // guards orders
+    mutable std::unordered_map<std::string, std::shared_ptr<const std::vector<uint32_t>>> orders;
+    std::shared_ptr<const std::vector<uint32_t>> OrderFor(const ListQuery& q) const {
+      std::string key = OrderKey(q);
+      {
+        std::lock_guard lock(orders_mu);
+        if (auto it = orders.find(key); it != orders.end()) return it->second;
+      }
+      auto order = std::make_shared<const std::vector<uint32_t>>(
+          Order(q, std::span<const Row* const>(ptrs)));
+      std::lock_guard lock(orders_mu);
+      if (orders.size() >= 16) orders.clear();  // a few sorts and filters are in use at once
+      return orders.try_emplace(std::move(key), std::move(order)).first->second;
+    }
   };
   std::shared_ptr<const ScopeRows> MakeScopeRows(Kind kind, const std::vector<RecordPtr>& recs,
-                                                 uint64_t generation) {
+                                                 uint64_t generation, bool kept) {
     auto scope = std::make_shared<ScopeRows>();
     scope->generation = generation;
+    scope->kept = kept;
     scope->rows = Rows(kind, recs);
     scope->ptrs.reserve(scope->rows.size());
     for (const auto& row : scope->rows) scope->ptrs.push_back(row.get());
@@ -332,13 +359,49 @@ class KfpApi::Impl {
 
   Result<json::object> List(Ctx& c, Kind kind, const std::vector<RecordPtr>& recs,
                             std::string_view items_key,
-                            const std::function<json::object(const Record&)>& render) {
-    return List(c, kind, MakeScopeRows(kind, recs, 0), items_key, render);
+                            const std::function<json::object(const Record&)>& render,
+                            ItemCache* cache = nullptr) {
+    return List(c, kind, MakeScopeRows(kind, recs, 0, false), items_key, render, cache);
+  }
+
+  // `render` of each record, serialized; from `cache` (when given) while the record is the same.
+  std::vector<std::string> Serialized(Kind kind, const std::vector<const Row*>& rows,
+                                      const std::function<json::object(const Record&)>& render,
+                                      ItemCache* cache) {
+    std::vector<std::string> out;
+    out.reserve(rows.size());
+    for (const Row* row : rows) {
+      RecordPtr rec = catalog_.Get(kind, row->id);
+      if (rec == nullptr) continue;  // deleted meanwhile
+      if (cache == nullptr) {
+        out.push_back(Serialize(render(*rec)));
+        continue;
+      }
+      {
+        std::lock_guard lock(cache->mu);
+        auto it = cache->items.find(rec.get());
+        if (it != cache->items.end()) {
+          out.push_back(it->second.second);
+          continue;
+        }
+      }
+      std::string text = Serialize(render(*rec));
+      std::lock_guard lock(cache->mu);
+      if (cache->items.size() >= catalog_.Count(kind) * 2 + 1024) {
+        std::erase_if(cache->items, [&](const auto& e) {
+          return catalog_.Get(kind, e.second.first->id) != e.second.first;
+        });
+      }
+      cache->items.try_emplace(rec.get(), rec, text);
+      out.push_back(std::move(text));
+    }
+    return out;
   }
 
   Result<json::object> List(Ctx& c, Kind kind, const std::shared_ptr<const ScopeRows>& scope,
                             std::string_view items_key,
-                            const std::function<json::object(const Record&)>& render) {
+                            const std::function<json::object(const Record&)>& render,
+                            ItemCache* cache = nullptr) {
     ListParams p;
     p.page_token = c.req.Query("page_token").value_or("");
     p.page_size = c.req.Query("page_size").value_or("");
@@ -347,16 +410,32 @@ class KfpApi::Impl {
     const ResourceSchema& schema =
         schemas_[c.v == ApiVersion::kV1beta1 ? 0 : 1][static_cast<int>(kind)];
     SKIFF_ASSIGN_OR_RETURN(ListQuery q, ParseListQuery(c.v, p, schema));
-    ListPage page = Apply(q, std::span<const Row* const>(scope->ptrs));
-    json::array items;
-    for (const Row* r : page.items) {
-      if (RecordPtr rec = catalog_.Get(kind, r->id)) items.emplace_back(render(*rec));
+    std::span<const Row* const> rows(scope->ptrs);
+    ListPage page = scope->kept ? ApplyOrdered(q, rows, *scope->OrderFor(q)) : Apply(q, rows);
+    std::vector<std::string> items = Serialized(kind, page.items, render, cache);
+    // {"<items_key>": [...], "total_size": N, "next_page_token": "..."}, as KFP orders them.
+    size_t size = 64 + page.next_page_token.size();
+    for (const std::string& item : items) size += item.size() + 1;
+    std::string& body = c.body;
+    body.reserve(size);
+    body += '{';
+    if (!items.empty()) {
+      body += Serialize(json::value(items_key));
+      body += ":[";
+      for (size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) body += ',';
+        body += items[i];
+      }
+      body += "],";
     }
-    json::object out;
-    if (!items.empty()) out[items_key] = std::move(items);
-    out["total_size"] = page.total_size;
-    if (!page.next_page_token.empty()) out["next_page_token"] = page.next_page_token;
-    return out;
+    body += "\"total_size\":";
+    body += std::to_string(page.total_size);
+    if (!page.next_page_token.empty()) {
+      body += ",\"next_page_token\":";
+      body += Serialize(json::value(page.next_page_token));
+    }
+    body += '}';
+    return json::object();
   }
 
   // ---- renderers ----
@@ -1388,7 +1467,7 @@ class KfpApi::Impl {
         if (r->ns == ns) recs.push_back(std::move(r));
       }
     }
-    auto scope = MakeScopeRows(kind, recs, generation);
+    auto scope = MakeScopeRows(kind, recs, generation, true);
     std::lock_guard lock(scopes_mu_);
     if (scopes_.size() >= 256) scopes_.clear();
     scopes_[key] = scope;
@@ -1411,7 +1490,8 @@ class KfpApi::Impl {
   mutable bool last_run_valid_ = false;
   std::mutex scopes_mu_;  // guards scopes_
   std::unordered_map<std::string, std::shared_ptr<const ScopeRows>> scopes_;
-  std::mutex rows_mu_;  // guards rows_
+  ItemCache run_items_[2];  // v1beta1, v2beta1
+  std::mutex rows_mu_;      // guards rows_
   std::unordered_map<const Record*, std::pair<RecordPtr, std::shared_ptr<const Row>>>
       rows_[kKindCount];
 };
@@ -1620,9 +1700,10 @@ http::Response KfpApi::Impl::Handle(http::Request& req) {
     if (!r) return error(r.error());
     return std::move(*r);
   }
-  Ctx c{req, v, who, SplitPath(path.substr(13))};
+  Ctx c{req, v, who, SplitPath(path.substr(13)), {}};
   auto result = Dispatch(c);
   if (!result) return error(result.error());
+  if (!c.body.empty()) return http::Response::Json(200, std::move(c.body));
   return http::Response::Json(200, Serialize(*result));
 }
 
@@ -1819,7 +1900,8 @@ Result<json::object> KfpApi::Impl::DispatchV1(Ctx& c) {
                                     "ListRuns must filter by namespace or experiment "
                                     "(resource_reference_key.type=NAMESPACE|EXPERIMENT and "
                                     "resource_reference_key.id)"));
-      return List(c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV1(r); });
+      return List(
+          c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV1(r); }, &run_items_[0]);
     }
     if (s.size() == 1 && m == "POST") {
       SKIFF_ASSIGN_OR_RETURN(json::object b, body());
@@ -2017,7 +2099,8 @@ Result<json::object> KfpApi::Impl::DispatchV2(Ctx& c) {
           auto recs, Scoped(c.who, Kind::kRun, "runs", c.req.Query("namespace").value_or(""),
                             c.req.Query("experiment_id").value_or(""),
                             "ListRuns requires a namespace or an experiment_id"));
-      return List(c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV2(r); });
+      return List(
+          c, Kind::kRun, recs, "runs", [&](const Record& r) { return RunV2(r); }, &run_items_[1]);
     }
     if (s.size() == 1 && m == "POST") {
       SKIFF_ASSIGN_OR_RETURN(json::object b, body());

@@ -978,6 +978,68 @@ ListPage Apply(const ListQuery& query, std::span<const Row* const> rows) {
   return page;
 }
 
+std::string OrderKey(const ListQuery& query) {
+  return query.sort.row_key + (query.sort.desc ? " desc\n" : " asc\n") + query.filter.canonical;
+}
+
+namespace {
+
+// Apply's order: the sort value, then the id; reversed for desc.
+int CompareRows(const ListQuery& query, const ValueView& av, std::string_view aid,
+                const ValueView& bv, std::string_view bid) {
+  int c = CompareViews(av, bv);
+  if (c == 0) c = aid.compare(bid);
+  return query.sort.desc ? -c : c;
+}
+
+}  // namespace
+
+std::vector<uint32_t> Order(const ListQuery& query, std::span<const Row* const> rows) {
+  struct Keyed {
+    ValueView value;
+    std::string_view id;
+    uint32_t index;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (!Matches(query.filter, *rows[i])) continue;
+    keyed.push_back({FieldOf(*rows[i], query.sort.row_key), rows[i]->id, static_cast<uint32_t>(i)});
+  }
+  std::sort(keyed.begin(), keyed.end(), [&](const Keyed& a, const Keyed& b) {
+    return CompareRows(query, a.value, a.id, b.value, b.id) < 0;
+  });
+  std::vector<uint32_t> order;
+  order.reserve(keyed.size());
+  for (const Keyed& k : keyed) order.push_back(k.index);
+  return order;
+}
+
+ListPage ApplyOrdered(const ListQuery& query, std::span<const Row* const> rows,
+                      std::span<const uint32_t> order) {
+  ListPage page;
+  page.total_size = static_cast<int64_t>(order.size());
+  size_t start = 0;
+  if (query.after) {
+    // The first row after the cursor.
+    const ValueView cursor = View(query.after->value);
+    auto it = std::partition_point(order.begin(), order.end(), [&](uint32_t i) {
+      const Row& r = *rows[i];
+      return CompareRows(query, FieldOf(r, query.sort.row_key), r.id, cursor, query.after->id) <= 0;
+    });
+    start = static_cast<size_t>(it - order.begin());
+  }
+  const size_t n = static_cast<size_t>(std::max(query.page_size, 1));
+  const size_t end = std::min(order.size(), start + n);
+  page.items.reserve(end - start);
+  for (size_t k = start; k < end; ++k) page.items.push_back(rows[order[k]]);
+  if (end < order.size() && !page.items.empty()) {
+    const Row& last = *page.items.back();
+    page.next_page_token = MakeToken(query, FieldOf(last, query.sort.row_key), last.id);
+  }
+  return page;
+}
+
 ListPage Apply(const ListQuery& query, std::span<const Row> rows) {
   std::vector<const Row*> pointers;
   pointers.reserve(rows.size());

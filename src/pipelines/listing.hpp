@@ -195,6 +195,15 @@ Result<ListQuery> ParseListQuery(ApiVersion version, const ListParams& params,
 ListPage Apply(const ListQuery& query, std::span<const Row* const> rows);
 ListPage Apply(const ListQuery& query, std::span<const Row> rows);
 
+// For rows kept unchanged across requests (a cache): the indexes of the rows that match
+// `query`'s filter, in its sort order (O(n log n), once); then each page of the same filter and
+// sort is a binary search for the cursor (ApplyOrdered), not a pass over every row.
+// OrderKey names the order a query needs (its sort and filter), for keying such caches.
+std::string OrderKey(const ListQuery& query);
+std::vector<uint32_t> Order(const ListQuery& query, std::span<const Row* const> rows);
+ListPage ApplyOrdered(const ListQuery& query, std::span<const Row* const> rows,
+                      std::span<const uint32_t> order);
+
 // The same over rows kept in the caller's own shape (no Row built per request): row i of `size`
 // has id `id(i)` and field `field(i, row_key)` (FieldSpec::row_key, never empty: the id is asked
 // through `id`). Returned views must stay valid until Apply returns. Called from Apply's thread

@@ -378,11 +378,18 @@ def test_terminate_retry_archive_delete(env):
                        params={"podname": pods[0]["pod_name"], "runid": run_id})
         return "started" in log.text
     wait_until(started, timeout=30, what="the sleeper to start")
+
+    def listed_state():
+        runs = env.ok("alice", "GET", "/apis/v2beta1/runs", params={"namespace": "team-a"})["runs"]
+        return {x["run_id"]: x["state"] for x in runs}[run_id]
+    # Lists keep rendered runs per run version: a list shows each change, never a stale copy.
+    assert listed_state() == "RUNNING"
     env.ok("alice", "POST", f"/apis/v1beta1/runs/{run_id}/terminate")
     # Terminate answers once the run shows it: never RUNNING after the call.
     assert env.ok("alice", "GET", f"/apis/v2beta1/runs/{run_id}")["state"] in ("CANCELING", "CANCELED")
     final = wait_run(env, "alice", run_id, timeout=30)
     assert final["state"] == "CANCELED", final
+    assert listed_state() == "CANCELED"
     r = env.call("alice", "POST", f"/apis/v1beta1/runs/{run_id}/terminate")
     assert r.status_code == 400  # FailedPrecondition: it has finished
     # Retry: a failed run re-runs its failed step. The step checks for a marker file (in

@@ -323,8 +323,11 @@ struct PagingCase {
   std::string filter;
 };
 
-// Walks every page, checking against an independent sort of the filtered rows.
-void CheckPaging(const std::vector<Row>& rows, const PagingCase& c, int page_size) {
+// Walks every page, checking against an independent sort of the filtered rows. `ordered`: pages
+// come from ApplyOrdered over the order Order made once for the first query, as a cache would.
+void CheckPaging(const std::vector<Row>& rows, const PagingCase& c, int page_size,
+                 bool ordered = false) {
+  SCOPED_TRACE(ordered ? "ApplyOrdered" : "Apply");
   ResourceSchema schema = RunSchema();
   auto first = ParseListQuery(
       ApiVersion::kV1beta1,
@@ -341,9 +344,15 @@ void CheckPaging(const std::vector<Row>& rows, const PagingCase& c, int page_siz
   std::vector<const Row*> got;
   std::string token;
   ListQuery q = *first;
+  std::vector<const Row*> pointers;
+  for (const Row& r : rows) pointers.push_back(&r);
+  const std::vector<uint32_t> order = Order(*first, pointers);
   for (int pages = 0;; ++pages) {
     ASSERT_LT(pages, 100000);
-    ListPage page = Apply(q, std::span<const Row>(rows));
+    // A token's query needs the same order as the first page's.
+    ASSERT_EQ(OrderKey(q), OrderKey(*first));
+    ListPage page =
+        ordered ? ApplyOrdered(q, pointers, order) : Apply(q, std::span<const Row>(rows));
     EXPECT_EQ(page.total_size, static_cast<int64_t>(expected.size()));
     EXPECT_LE(page.items.size(), static_cast<size_t>(page_size));
     got.insert(got.end(), page.items.begin(), page.items.end());
@@ -381,11 +390,15 @@ TEST(ListingPage, TenThousandRowsConcatenateToTheSortedFilteredSet) {
       {"id desc", Pred("priority", "IN", R"("int_values":{"values":[1,2,3]})")},
       {"priority", Pred("name", "IS_SUBSTRING", R"("string_value":"-1")")},
   };
-  for (const PagingCase& c : cases) CheckPaging(rows, c, 200);
+  for (bool ordered : {false, true}) {
+    for (const PagingCase& c : cases) CheckPaging(rows, c, 200, ordered);
+  }
   // Small pages: many tokens, each resuming exactly where the last page ended.
   rows.resize(1500);
-  CheckPaging(rows, cases[3], 7);
-  CheckPaging(rows, cases[4], 1);
+  for (bool ordered : {false, true}) {
+    CheckPaging(rows, cases[3], 7, ordered);
+    CheckPaging(rows, cases[4], 1, ordered);
+  }
 }
 
 TEST(ListingPage, TenThousandRowsOnePageProbe) {
