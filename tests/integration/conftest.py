@@ -158,6 +158,34 @@ auth:
     return Skiff(os.path.join(str(tmp_path), "data"), config=cfg).start()
 
 
+# Dex's documented example hash of "password" (bcrypt, cost 10).
+PASSWORD_HASH = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
+
+
+def static_users_config(users, extra=""):
+    """skiff.yaml text with the built-in identity provider's static users, each
+    (email, [groups]) with the password "password", followed by `extra` YAML."""
+    lines = ["identity:", "  staticPasswords:"]
+    for i, (email, groups) in enumerate(users):
+        lines += [f"    - email: {email}", f'      hash: "{PASSWORD_HASH}"',
+                  f"      username: {email.split('@')[0]}",
+                  f"      userID: 00000000-0000-0000-0000-{i + 1:012d}",
+                  f"      groups: [{', '.join(groups)}]"]
+    return "\n".join(lines) + "\n" + extra
+
+
+def start_with_config(tmpdir_path, config_text):
+    """A started skiff with `config_text` as its skiff.yaml, with .ca (its CA file) and .https
+    (its URL over TLS, where browsers log in). The caller stops it."""
+    cfg = os.path.join(tmpdir_path, "skiff.yaml")
+    with open(cfg, "w") as f:
+        f.write(config_text)
+    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+    s.ca = os.path.join(s.data_dir, "tls", "ca.crt")
+    s.https = s.url.replace("http://", "https://", 1)
+    return s
+
+
 @pytest.fixture
 def tmpdir_path():
     d = tempfile.mkdtemp(prefix="skiff-it-")

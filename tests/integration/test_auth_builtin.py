@@ -8,16 +8,14 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import Skiff
+from conftest import PASSWORD_HASH, start_with_config
 from test_auth_oidc import forms
 
-# Dex's documented example: admin@example.com / "password".
-DEX_HASH = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
 CONFIG = f"""
 identity:
   staticPasswords:
     - email: admin@example.com
-      hash: "{DEX_HASH}"
+      hash: "{PASSWORD_HASH}"
       username: admin
       userID: 08a8684b-db88-4b73-90a9-3cd1661f5466
       groups: [admins, datascience]
@@ -29,12 +27,7 @@ auth:
 
 @pytest.fixture
 def server(tmpdir_path):
-    cfg = os.path.join(tmpdir_path, "skiff.yaml")
-    with open(cfg, "w") as f:
-        f.write(CONFIG)
-    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
-    s.ca = os.path.join(s.data_dir, "tls", "ca.crt")
-    s.https = s.url.replace("http://", "https://", 1)
+    s = start_with_config(tmpdir_path, CONFIG)
     yield s
     assert s.stop() == 0
 

@@ -10,30 +10,22 @@ import subprocess
 
 import pytest
 
-from conftest import SKIFF, Skiff, wait_until
+from conftest import ROOT, SKIFF, start_with_config, static_users_config, wait_until
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WEB = os.path.join(ROOT, "web")
 SCRIPT = os.path.join(WEB, "e2e", "dashboard.e2e.mjs")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Dex's documented example hash of "password" (bcrypt, cost 10).
-PASSWORD_HASH = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
 USERS = {
     "admin": ("admin@example.com", ["admins"]),
     "alice": ("alice@example.com", ["datascience"]),
     "bob": ("bob@example.com", []),
 }
-
-
-def config_yaml():
-    lines = ["identity:", "  staticPasswords:"]
-    for i, (email, groups) in enumerate(USERS.values()):
-        lines += [f"    - email: {email}", f'      hash: "{PASSWORD_HASH}"',
-                  f"      username: {email.split('@')[0]}",
-                  f"      userID: 00000000-0000-0000-0000-00000000000{i}",
-                  f"      groups: [{', '.join(groups)}]"]
-    lines += ["auth:", "  adminGroups: [admins]", "profiles:", "  autoCreate: false"]
-    return "\n".join(lines) + "\n"
+CONFIG = static_users_config(USERS.values(), """\
+auth:
+  adminGroups: [admins]
+profiles:
+  autoCreate: false
+""")
 
 
 def profile(name, owner):
@@ -43,10 +35,7 @@ def profile(name, owner):
 
 @pytest.fixture
 def server(tmpdir_path):
-    cfg = os.path.join(tmpdir_path, "skiff.yaml")
-    with open(cfg, "w") as f:
-        f.write(config_yaml())
-    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
+    s = start_with_config(tmpdir_path, CONFIG)
     yield s
     assert s.stop() == 0, s.err.all[-20:]
 
@@ -68,7 +57,7 @@ def test_dashboard_end_to_end_in_chromium(server, tmpdir_path):
                     model_dir], check=True, timeout=120, capture_output=True)
     shots = os.path.join(os.path.dirname(os.path.abspath(SKIFF)), "dashboard-screenshots")
     cfg = {
-        "url": s.url.replace("http://", "https://", 1),
+        "url": s.https,
         "chromium": CHROMIUM,
         "profileDir": os.path.join(tmpdir_path, "chromium-profile"),
         "screenshots": shots,

@@ -16,30 +16,16 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import ROOT, Skiff
+from conftest import ROOT, start_with_config, static_users_config
 from test_auth_oidc import forms
 from test_serving import constant, isvc_yaml, apply, wait_ready
 
-# Dex's documented example hash of "password" (bcrypt, cost 10).
-PASSWORD_HASH = "$2a$10$2b2cU8CPhOTaGrs1HRQuAueS7JTT5ZHsHSzYiFPm1leZck7Mc8T4W"
-CONFIG = f"""
-identity:
-  staticPasswords:
-    - email: admin@example.com
-      hash: "{PASSWORD_HASH}"
-      username: admin
-      userID: 00000000-0000-0000-0000-000000000001
-      groups: [admins]
-    - email: bob@example.com
-      hash: "{PASSWORD_HASH}"
-      username: bob
-      userID: 00000000-0000-0000-0000-000000000002
-      groups: []
+CONFIG = static_users_config([("admin@example.com", ["admins"]), ("bob@example.com", [])], """\
 auth:
   adminGroups: [admins]
 profiles:
   autoCreate: false
-"""
+""")
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
        "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
@@ -47,12 +33,7 @@ CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inlin
 
 @pytest.fixture
 def server(tmpdir_path):
-    cfg = os.path.join(tmpdir_path, "skiff.yaml")
-    with open(cfg, "w") as f:
-        f.write(CONFIG)
-    s = Skiff(os.path.join(tmpdir_path, "data"), config=cfg).start()
-    s.ca = os.path.join(s.data_dir, "tls", "ca.crt")
-    s.https = s.url.replace("http://", "https://", 1)
+    s = start_with_config(tmpdir_path, CONFIG)
     yield s
     assert s.stop() == 0, s.err.all[-20:]
 
