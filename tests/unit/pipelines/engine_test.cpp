@@ -158,9 +158,12 @@ class EngineTest : public ::testing::Test {
   void SetUp() override {
     // Tasks cannot run without isolation: a machine without it fails here, loudly.
     if (Status s = CheckIsolation(); !s.ok()) FAIL() << s.message();
-    // Not under /tmp: a task's /tmp is its own, and the tests share files with tasks.
-    base_ = fs::current_path() / ("engine_test_" + std::to_string(::getpid()) + "_" +
-                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    // Not under /tmp: a task's /tmp is its own, and the tests share files with tasks (a build
+    // tree under /tmp, as in a clone there, uses /var/tmp instead).
+    fs::path root = fs::current_path();
+    if (root == "/tmp" || root.string().starts_with("/tmp/")) root = "/var/tmp";
+    base_ = root / ("engine_test_" + std::to_string(::getpid()) + "_" +
+                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(base_);
     fs::create_directories(base_ / "shared");
     store::SqliteOptions o;
