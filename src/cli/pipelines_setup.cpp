@@ -113,6 +113,7 @@ Result<std::unique_ptr<PipelinesStack>> StartPipelines(const Settings& settings,
   SKIFF_RETURN_IF_ERROR(stack->engine->Start());
   pipelines::KfpApiOptions ao;
   ao.token_secret = settings.GetString("pipelines.signingKey");
+  ao.fetch_private_addresses = settings.GetBool("pipelines.fetchPrivateAddresses");
   if (ao.token_secret.empty()) ao.token_secret = RandomToken();
   PipelinesStack* self = stack.get();
   ao.on_recurring_change = [self] {

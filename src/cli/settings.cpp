@@ -83,6 +83,11 @@ std::vector<SettingSpec> AllSpecs() {
        ""},
       {"pipelines.signingKey", Type::kString, "",
        "secret that signs KFP list page tokens (empty: a random one per start)", ""},
+      {"pipelines.fetchPrivateAddresses", Type::kBool, "false",
+       "creating a pipeline from a URL may fetch from loopback, private and link-local "
+       "addresses (off: public addresses only, so a user cannot make skiff read internal "
+       "services or cloud metadata)",
+       ""},
       {"serving.loadTimeout", Type::kDuration, "5m", "time to fetch and load one model revision",
        ""},
       {"storage.localRoots", Type::kString, "",

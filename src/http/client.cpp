@@ -186,6 +186,19 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
       if (ec) co_return Failure(ec, "resolving");
       for (const auto& r : results) endpoints.push_back(r.endpoint());
     }
+    if (req_.allow_address) {
+      std::string refused;
+      std::erase_if(endpoints, [&](const tcp::endpoint& e) {
+        std::string ip = e.address().to_string();
+        if (req_.allow_address(ip)) return false;
+        if (refused.find(ip) == std::string::npos) refused += (refused.empty() ? "" : ", ") + ip;
+        return true;
+      });
+      if (endpoints.empty()) {
+        co_return PermissionDenied(target_.host + " is " + refused +
+                                   ", an address this request may not connect to");
+      }
+    }
     if (target_.https) {
       SKIFF_CO_ASSIGN_OR_RETURN(auto ctx, TlsContext(req_.ca_file, req_.insecure_skip_verify));
       tls_.emplace(std::move(plain_), *ctx);
@@ -324,6 +337,52 @@ void StartFetch(net::io_context& ctx, ClientRequest request,
 }
 
 }  // namespace internal
+
+namespace {
+
+bool IsPublicV4(const net::ip::address_v4& a) {
+  const uint32_t v = a.to_uint();
+  auto in = [v](uint32_t net, int bits) { return (v >> (32 - bits)) == (net >> (32 - bits)); };
+  return !(in(0x00000000, 8) ||   // 0/8: this network, unspecified
+           in(0x0A000000, 8) ||   // 10/8: private
+           in(0x64400000, 10) ||  // 100.64/10: shared (carrier-grade NAT)
+           in(0x7F000000, 8) ||   // 127/8: loopback
+           in(0xA9FE0000, 16) ||  // 169.254/16: link-local, cloud metadata
+           in(0xAC100000, 12) ||  // 172.16/12: private
+           in(0xC0000000, 24) ||  // 192.0.0/24: protocol assignments
+           in(0xC0000200, 24) ||  // 192.0.2/24: documentation
+           in(0xC0A80000, 16) ||  // 192.168/16: private
+           in(0xC6120000, 15) ||  // 198.18/15: benchmarking
+           in(0xC6336400, 24) ||  // 198.51.100/24: documentation
+           in(0xCB007100, 24) ||  // 203.0.113/24: documentation
+           in(0xE0000000, 4) ||   // 224/4: multicast
+           in(0xF0000000, 4));    // 240/4: reserved, broadcast
+}
+
+}  // namespace
+
+bool IsPublicAddress(std::string_view ip) {
+  error_code ec;
+  net::ip::address a = net::ip::make_address(std::string(ip), ec);
+  if (ec) return false;
+  if (a.is_v4()) return IsPublicV4(a.to_v4());
+  const net::ip::address_v6 v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return IsPublicV4(net::ip::make_address_v4(net::ip::v4_mapped, v6));
+  const auto b = v6.to_bytes();
+  if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast()) return false;
+  if ((b[0] & 0xFE) == 0xFC) return false;                  // fc00::/7: unique local
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return false;  // fe80::/10: link-local
+  if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0D && b[3] == 0xB8) return false;  // 2001:db8::/32
+  bool v4_compatible = true;  // ::a.b.c.d (deprecated) and the NAT64 prefix 64:ff9b::/96 embed v4
+  for (int i = 0; i < 12; ++i) v4_compatible = v4_compatible && b[i] == 0;
+  bool nat64 = b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xFF && b[3] == 0x9B;
+  for (int i = 4; i < 12 && nat64; ++i) nat64 = b[i] == 0;
+  if (v4_compatible || nat64) {
+    return IsPublicV4(
+        net::ip::address_v4(net::ip::address_v4::bytes_type{b[12], b[13], b[14], b[15]}));
+  }
+  return true;
+}
 
 Result<ClientResponse> Fetch(const ClientRequest& request) {
   net::io_context ctx(1);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "core/result.hpp"
 #include "http/http.hpp"
@@ -23,7 +24,18 @@ struct ClientRequest {
   size_t max_response_bytes = 64 * 1024 * 1024;
   std::string ca_file;  // https: extra trust anchor (PEM); empty = system store
   bool insecure_skip_verify = false;
+  // When set, only addresses it accepts ("127.0.0.1", "::1") are connected to: the resolved
+  // addresses are filtered before connecting (so a DNS answer that changes between a check and the
+  // connection cannot slip through), and PermissionDenied names the host when none is left.
+  std::function<bool(std::string_view ip)> allow_address;
 };
+
+// Whether `ip` (a literal) is a public unicast address: false for loopback, private (10/8,
+// 172.16/12, 192.168/16, fc00::/7), shared (100.64/10), link-local (169.254/16, where cloud
+// metadata lives, fe80::/10), unspecified, multicast, broadcast and reserved ranges, the same in
+// IPv4-mapped IPv6, and for anything that is not an address. For ClientRequest::allow_address
+// where users name the URL (server-side request forgery).
+bool IsPublicAddress(std::string_view ip);
 
 struct ClientResponse {
   int status = 0;

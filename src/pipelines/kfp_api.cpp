@@ -787,7 +787,13 @@ class KfpApi::Impl {
     cr.url = url;
     cr.timeout = options_.fetch_timeout;
     cr.max_response_bytes = options_.max_fetch_bytes;
+    if (!options_.fetch_private_addresses) cr.allow_address = http::IsPublicAddress;
     auto resp = http::Fetch(cr);
+    if (!resp && resp.error().code() == Code::kPermissionDenied) {
+      return InvalidArgument("pipeline_url: " + resp.error().message() +
+                             " (pipelines.fetchPrivateAddresses allows loopback and private "
+                             "addresses)");
+    }
     if (!resp)
       return InvalidArgument("pipeline_url: cannot fetch " + url + ": " + resp.error().message());
     if (resp->status != 200) {

@@ -39,6 +39,9 @@ struct KfpApiOptions {
   // Fetching a pipeline from a URL (create from URL): the largest body and the time-out.
   size_t max_fetch_bytes = kMaxFetchBytes;
   std::chrono::milliseconds fetch_timeout{30'000};
+  // Whether such a URL may name a loopback, private or link-local address (http::IsPublicAddress);
+  // off, only public addresses are connected to.
+  bool fetch_private_addresses = false;
   // Called after a recurring run is created, enabled or disabled (wakes the scheduler).
   std::function<void()> on_recurring_change;
   static constexpr size_t kMaxFetchBytes = 32 << 20;

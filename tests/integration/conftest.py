@@ -137,7 +137,7 @@ class Skiff:
         return r
 
 
-def start_trusted_header_skiff(tmp_path, sources="127.0.0.1/32", groups_header=None):
+def start_trusted_header_skiff(tmp_path, sources="127.0.0.1/32", groups_header=None, env=None):
     """A started skiff in trusted-header mode (as behind oauth2-proxy or Istio): it believes the
     user named in X-Forwarded-Email (and the groups in `groups_header`, when given) from the
     addresses in `sources`, so tests act as any user by e-mail. No built-in identity provider, no
@@ -155,7 +155,7 @@ auth:
     header: X-Forwarded-Email{groups}
     sources: [{sources}]
 """)
-    return Skiff(os.path.join(str(tmp_path), "data"), config=cfg).start()
+    return Skiff(os.path.join(str(tmp_path), "data"), config=cfg, env=env).start()
 
 
 # Dex's documented example hash of "password" (bcrypt, cost 10).

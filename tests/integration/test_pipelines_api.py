@@ -152,7 +152,8 @@ class Env:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     d = tmp_path_factory.mktemp("kfp")
-    s = start_trusted_header_skiff(d)
+    # The create-from-URL tests serve files on 127.0.0.1, which skiff refuses by default.
+    s = start_trusted_header_skiff(d, env={"SKIFF_PIPELINES_FETCH_PRIVATE_ADDRESSES": "true"})
     e = Env()
     e.skiff = s
     try:
@@ -636,3 +637,25 @@ def test_create_from_url_and_the_remaining_pipeline_endpoints(env, file_server):
     assert r.status_code == 404 and "code" in r.json()
     r = env.call("alice", "PATCH", "/apis/v2beta1/runs")
     assert r.status_code == 404
+
+
+def test_create_from_url_refuses_internal_addresses_by_default(tmp_path, file_server):
+    root, url = file_server
+    (root / "echo.yaml").write_text(ECHO_WORKFLOW)
+    (tmp_path / "strict").mkdir()
+    s = start_trusted_header_skiff(tmp_path / "strict")
+    try:
+        # Server-side request forgery: loopback, private and cloud-metadata addresses are refused
+        # before connecting, and nothing is stored.
+        for bad in [f"{url}/echo.yaml", "http://169.254.169.254/latest/meta-data/",
+                    "http://10.0.0.1/x.yaml", f"http://localhost:{url.rsplit(':', 1)[1]}/echo.yaml"]:
+            r = requests.post(s.url + "/apis/v1beta1/pipelines", timeout=30,
+                              headers={"X-Forwarded-Email": "ops@example.com"},
+                              json={"name": "internal", "url": {"pipeline_url": bad}})
+            assert r.status_code == 400, (bad, r.text)
+            assert "pipelines.fetchPrivateAddresses" in r.json()["message"], r.text
+        r = requests.get(s.url + "/apis/v2beta1/pipelines/names/internal", timeout=30,
+                         headers={"X-Forwarded-Email": "ops@example.com"})
+        assert r.status_code == 404, r.text
+    finally:
+        assert s.stop() == 0

@@ -188,6 +188,67 @@ TEST_F(ClientTest, AsyncFetchOnTheServer) {
   EXPECT_EQ(res2.error().code(), Code::kUnavailable);
 }
 
+TEST_F(ClientTest, AllowAddressFiltersWhatIsConnectedTo) {
+  int asked = 0;
+  ClientRequest r = Req("/echo");
+  r.allow_address = [&](std::string_view ip) {
+    ++asked;
+    return IsPublicAddress(ip);
+  };
+  auto refused = Fetch(r);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Code::kPermissionDenied);
+  EXPECT_NE(refused.error().message().find("127.0.0.1"), std::string::npos)
+      << refused.error().message();
+  EXPECT_EQ(asked, 1);
+  // A name is checked by what it resolves to, not by how it is spelled.
+  ClientRequest by_name = r;
+  by_name.url = "http://localhost:" + std::to_string(server_.port()) + "/echo";
+  auto named = Fetch(by_name);
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().code(), Code::kPermissionDenied);
+  // Allowed: the request goes through.
+  r.allow_address = [](std::string_view ip) { return ip == "127.0.0.1"; };
+  auto ok = Fetch(r);
+  ASSERT_TRUE(ok) << ok.error();
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(IsPublicAddressTest, RefusesInternalRanges) {
+  for (const char* ip : {"127.0.0.1",
+                         "127.255.0.9",
+                         "10.1.2.3",
+                         "172.16.0.1",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "169.254.169.254",
+                         "100.64.0.1",
+                         "0.0.0.0",
+                         "224.0.0.1",
+                         "255.255.255.255",
+                         "192.0.2.5",
+                         "::1",
+                         "::",
+                         "fe80::1",
+                         "fd00::1",
+                         "fc00::2",
+                         "ff02::1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:169.254.169.254",
+                         "::127.0.0.1",
+                         "64:ff9b::10.0.0.1",
+                         "2001:db8::1",
+                         "localhost",
+                         "",
+                         "not an address"}) {
+    EXPECT_FALSE(IsPublicAddress(ip)) << ip;
+  }
+  for (const char* ip : {"8.8.8.8", "1.1.1.1", "172.32.0.1", "172.15.255.255", "100.128.0.1",
+                         "2606:4700::1111", "::ffff:8.8.8.8", "64:ff9b::8.8.8.8"}) {
+    EXPECT_TRUE(IsPublicAddress(ip)) << ip;
+  }
+}
+
 TEST(ClientErrorsTest, BadUrlsAndRefusedConnections) {
   ClientRequest r;
   r.url = "not a url";
