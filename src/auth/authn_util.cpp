@@ -9,12 +9,6 @@ namespace skiff::auth {
 
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // "127.0.0.1:80" -> "127.0.0.1"; "[::1]:80" -> "::1"; bare addresses unchanged.
 std::string HostOf(std::string_view addr) {
   if (!addr.empty() && addr.front() == '[') {
@@ -56,12 +50,12 @@ std::optional<std::string> CookieValue(const http::HeaderMap& headers, std::stri
   for (std::string_view line : headers.GetAll("Cookie")) {
     while (!line.empty()) {
       size_t semi = line.find(';');
-      std::string_view pair = Trim(line.substr(0, semi));
+      std::string_view pair = http::TrimOws(line.substr(0, semi));
       line = semi == line.npos ? std::string_view() : line.substr(semi + 1);
       size_t eq = pair.find('=');
       if (eq == pair.npos) continue;
-      if (Trim(pair.substr(0, eq)) != name) continue;
-      std::string_view value = Trim(pair.substr(eq + 1));
+      if (http::TrimOws(pair.substr(0, eq)) != name) continue;
+      std::string_view value = http::TrimOws(pair.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
         value = value.substr(1, value.size() - 2);
       }
@@ -86,7 +80,7 @@ std::string SetCookie(std::string_view name, std::string_view value, const Cooki
 }
 
 Result<Cidr> Cidr::Parse(std::string_view text) {
-  text = Trim(text);
+  text = http::TrimOws(text);
   Cidr c;
   std::string host(text.substr(0, text.find('/')));
   if (!ParseAddress(host, &c.v6_, &c.bytes_)) {
@@ -139,7 +133,7 @@ bool IsSecureRequest(const http::Request& req, const std::vector<Cidr>& trusted_
   auto proto = req.headers.Get("X-Forwarded-Proto");
   if (!proto || !AnyContains(trusted_proxies, req.remote_addr)) return false;
   std::string_view p = *proto;
-  p = Trim(p.substr(0, p.find(',')));  // the first (client-facing) hop
+  p = http::TrimOws(p.substr(0, p.find(',')));  // the first (client-facing) hop
   return Ieq(p, "https");
 }
 
@@ -147,7 +141,7 @@ std::string RequestOrigin(const http::Request& req, const std::vector<Cidr>& tru
   auto host = req.headers.Get("Host");
   if (!host || host->empty()) return {};
   return std::string(IsSecureRequest(req, trusted_proxies) ? "https://" : "http://") +
-         std::string(Trim(*host));
+         std::string(http::TrimOws(*host));
 }
 
 std::optional<std::string> SafeLocalTarget(std::string_view target) {

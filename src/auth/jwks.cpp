@@ -20,12 +20,6 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
 
 void StaticKeySource::Set(std::shared_ptr<const jose::KeySet> keys) {
@@ -46,7 +40,7 @@ std::optional<std::chrono::seconds> CacheControlMaxAge(std::string_view value) {
   std::optional<std::chrono::seconds> out;
   while (!value.empty()) {
     const size_t comma = value.find(',');
-    const std::string directive = Lower(Trim(value.substr(0, comma)));
+    const std::string directive = Lower(http::TrimOws(value.substr(0, comma)));
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
     if (directive == "no-store" || directive == "no-cache") return std::chrono::seconds(0);
     if (directive.rfind("max-age=", 0) == 0) {

@@ -11,18 +11,12 @@ namespace skiff::dashboard {
 
 namespace {
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Splits a comma-separated header value into trimmed, non-empty items.
 template <class F>
 void ForEachItem(std::string_view value, F&& f) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view item = Trim(value.substr(0, comma));
+    std::string_view item = http::TrimOws(value.substr(0, comma));
     if (!item.empty()) f(item);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
@@ -34,9 +28,9 @@ void ForEachItem(std::string_view value, F&& f) {
 double QValue(std::string_view params) {
   while (!params.empty()) {
     size_t semi = params.find(';');
-    std::string_view p = Trim(params.substr(0, semi));
+    std::string_view p = http::TrimOws(params.substr(0, semi));
     if (p.size() >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-      std::string v(Trim(p.substr(2)));
+      std::string v(http::TrimOws(p.substr(2)));
       if (v.empty() || v.size() > 5) return 0;
       char* end = nullptr;
       double q = std::strtod(v.c_str(), &end);
@@ -82,7 +76,7 @@ bool AcceptsGzip(std::string_view accept_encoding) {
   std::optional<double> star_q;
   ForEachItem(accept_encoding, [&](std::string_view item) {
     size_t semi = item.find(';');
-    std::string coding = Lower(Trim(item.substr(0, semi)));
+    std::string coding = Lower(http::TrimOws(item.substr(0, semi)));
     double q = semi == std::string_view::npos ? 1 : QValue(item.substr(semi + 1));
     if (coding == "gzip" || coding == "x-gzip") {
       gzip_q = std::max(gzip_q.value_or(0), q);

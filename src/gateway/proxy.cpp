@@ -26,19 +26,13 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // Lower-case tokens of every Connection header (RFC 9110 section 7.6.1).
 std::vector<std::string> ConnectionTokens(const HeaderMap& headers) {
   std::vector<std::string> out;
   for (std::string_view v : headers.GetAll("Connection")) {
     while (!v.empty()) {
       size_t comma = v.find(',');
-      std::string_view tok = Trim(v.substr(0, comma));
+      std::string_view tok = http::TrimOws(v.substr(0, comma));
       if (!tok.empty()) out.push_back(Lower(tok));
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
@@ -289,7 +283,7 @@ RetryPolicy RetryPolicy::From(const Retries& r) {
   std::string_view list = r.retry_on;
   while (!list.empty()) {
     size_t comma = list.find(',');
-    std::string tok = Lower(Trim(list.substr(0, comma)));
+    std::string tok = Lower(http::TrimOws(list.substr(0, comma)));
     int code = 0;
     auto [ptr, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), code);
     if (!tok.empty() && ec == std::errc() && ptr == tok.data() + tok.size()) {

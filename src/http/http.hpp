@@ -43,6 +43,8 @@ class HeaderMap {
 };
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+// `s` without leading and trailing optional whitespace (RFC 9110 OWS: spaces and tabs).
+std::string_view TrimOws(std::string_view s);
 
 // A request body read as it arrives, for handlers that forward large bodies (the gateway's
 // proxy). The server sets Request::body_source (and leaves Request::body empty) when
