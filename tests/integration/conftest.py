@@ -137,11 +137,13 @@ class Skiff:
         return r
 
 
-def start_trusted_header_skiff(tmp_path, sources="127.0.0.1/32", groups_header=None, env=None):
+def start_trusted_header_skiff(tmp_path, sources="127.0.0.1/32", groups_header=None, env=None,
+                               extra=""):
     """A started skiff in trusted-header mode (as behind oauth2-proxy or Istio): it believes the
     user named in X-Forwarded-Email (and the groups in `groups_header`, when given) from the
     addresses in `sources`, so tests act as any user by e-mail. No built-in identity provider, no
-    login page; ops@example.com is a cluster admin. The caller stops it."""
+    login page; ops@example.com is a cluster admin. `extra` is more skiff.yaml (other top-level
+    keys). The caller stops it."""
     cfg = os.path.join(str(tmp_path), "skiff.yaml")
     groups = f"\n    groupsHeader: {groups_header}" if groups_header else ""
     with open(cfg, "w") as f:
@@ -154,7 +156,7 @@ auth:
   trustedHeader:
     header: X-Forwarded-Email{groups}
     sources: [{sources}]
-""")
+{extra}""")
     return Skiff(os.path.join(str(tmp_path), "data"), config=cfg, env=env).start()
 
 
@@ -343,6 +345,55 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def port_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return True
+    except OSError:
+        return False
+
+
+class S3rverPeer:
+    """The npm s3rver (tests/peers) on 127.0.0.1:<free port>, storing in `directory`, with
+    `bucket` made; .url is its endpoint. A context manager: stopped on exit. It checks no
+    signatures (skiff's SigV4 is proven by unit tests against botocore)."""
+
+    def __init__(self, directory, bucket):
+        peers = os.environ.get("SKIFF_PEERS_DIR",
+                               os.path.join(os.path.dirname(__file__), "..", "peers"))
+        script = os.path.join(peers, "node_modules", "s3rver", "bin", "s3rver.js")
+        assert os.path.exists(script), "run scripts/peers.sh to install the test peers"
+        os.makedirs(directory, exist_ok=True)
+        port = free_port()
+        # --openssl-legacy-provider: s3rver's continuation tokens use DES (OpenSSL 3 legacy).
+        self.proc = subprocess.Popen(
+            ["node", "--openssl-legacy-provider", script, "-d", str(directory), "-p", str(port),
+             "-a", "127.0.0.1", "--configure-bucket", bucket, "--silent"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: port_open(port), timeout=30, what="s3rver")
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class HttpsFiles:

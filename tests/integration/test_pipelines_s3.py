@@ -8,73 +8,29 @@ import base64
 import io
 import json
 import os
-import socket
-import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
 
 import pytest
 import requests
 
-from conftest import Skiff, wait_until
+from conftest import S3rverPeer, start_trusted_header_skiff, wait_until
 from test_pipelines_api import ECHO_WORKFLOW, USERS
 
 BUCKET = "kfp-artifacts"
 RB = "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings"
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _port_open(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    peers = os.environ.get("SKIFF_PEERS_DIR", os.path.join(os.path.dirname(__file__), "..", "peers"))
-    s3rver = os.path.join(peers, "node_modules", "s3rver", "bin", "s3rver.js")
-    assert os.path.exists(s3rver), "run scripts/peers.sh to install the test peers"
-    store = tmp_path_factory.mktemp("s3rver")
-    port = _free_port()
-    # --openssl-legacy-provider: s3rver's continuation tokens use DES (OpenSSL 3 legacy).
-    proc = subprocess.Popen(["node", "--openssl-legacy-provider", s3rver, "-d", str(store),
-                             "-p", str(port), "-a", "127.0.0.1", "--configure-bucket", BUCKET,
-                             "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: _port_open(port), timeout=30, what="s3rver")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    with S3rverPeer(tmp_path_factory.mktemp("s3rver"), BUCKET) as peer:
+        yield peer.url
 
 
 @pytest.fixture(scope="module")
 def skiff(s3, tmp_path_factory):
     d = tmp_path_factory.mktemp("kfp-s3")
-    cfg = os.path.join(str(d), "skiff.yaml")
-    with open(cfg, "w") as f:
-        f.write(f"""
-identity:
-  enabled: false
-auth:
-  login: "off"
-  admins: [ops@example.com]
-  trustedHeader:
-    header: X-Forwarded-Email
-    sources: [127.0.0.1/32]
+    s = start_trusted_header_skiff(d, extra=f"""\
 pipelines:
   artifacts:
     uri: s3://{BUCKET}/runs
@@ -86,7 +42,6 @@ storage:
     accessKeyId: S3RVER
     secretAccessKey: S3RVER
 """)
-    s = Skiff(os.path.join(str(d), "data"), config=cfg).start()
     try:
         r = call(s, "ops", "POST", "/api/v1/namespaces",
                  json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})

@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from conftest import Skiff, wait_until
+from conftest import S3rverPeer, Skiff, wait_until
 
 PYTHON = "/usr/bin/python3"
 IRIS = {"instances": [[6.8, 2.8, 4.8, 1.4], [6.0, 3.4, 4.5, 1.6]]}
@@ -266,29 +266,16 @@ def test_xgboost_and_python_fallback_runtimes(skiff, tmpdir_path):
 
 
 def test_model_from_s3(tmpdir_path):
-    peers = os.environ.get("SKIFF_PEERS_DIR", os.path.join(os.path.dirname(__file__), "..", "peers"))
-    s3rver = os.path.join(peers, "node_modules", ".bin", "s3rver")
-    assert os.path.exists(s3rver), "run scripts/peers.sh to install the test peers"
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    store = f"{tmpdir_path}/s3"
-    os.makedirs(store)
-    proc = subprocess.Popen(["node", s3rver, "-d", store, "-p", str(port), "-a", "127.0.0.1",
-                             "--configure-bucket", "models", "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: _port_open(port), timeout=30, what="s3rver")
+    with S3rverPeer(f"{tmpdir_path}/s3", "models") as s3:
         model = iris_svc(f"{tmpdir_path}/iris")
         with open(f"{model}/model.joblib", "rb") as f:
             data = f.read()
         # s3rver does not check signatures; skiff's SigV4 is proven by unit tests.
-        r = requests.put(f"http://127.0.0.1:{port}/models/iris/v1/model.joblib", data=data,
+        r = requests.put(f"{s3.url}/models/iris/v1/model.joblib", data=data,
                          headers={"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, timeout=10)
         assert r.status_code == 200, r.text
         s = Skiff(os.path.join(tmpdir_path, "data"), env={
-            "SKIFF_STORAGE_S3_ENDPOINT": f"http://127.0.0.1:{port}",
+            "SKIFF_STORAGE_S3_ENDPOINT": s3.url,
             "SKIFF_STORAGE_S3_ADDRESSING": "path",
             "AWS_ACCESS_KEY_ID": "S3RVER", "AWS_SECRET_ACCESS_KEY": "S3RVER", "AWS_REGION": "us-east-1"}).start()
         try:
@@ -297,18 +284,6 @@ def test_model_from_s3(tmpdir_path):
             assert predict(s, "/v1/models/s3-iris:predict").json() == {"predictions": [1, 1]}
         finally:
             assert s.stop() == 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-def _port_open(port):
-    import socket
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_overload_answers_503_with_retry_after(tmpdir_path):
