@@ -195,8 +195,11 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
         return true;
       });
       if (endpoints.empty()) {
-        co_return PermissionDenied(target_.host + " is " + refused +
-                                   ", an address this request may not connect to");
+        std::string what =
+            refused == target_.host ? target_.host : target_.host + " (" + refused + ")";
+        co_return PermissionDenied("may not connect to " + what +
+                                   ": not a public address (loopback, private, link-local or "
+                                   "reserved)");
       }
     }
     if (target_.https) {

@@ -791,8 +791,8 @@ class KfpApi::Impl {
     auto resp = http::Fetch(cr);
     if (!resp && resp.error().code() == Code::kPermissionDenied) {
       return InvalidArgument("pipeline_url: " + resp.error().message() +
-                             " (pipelines.fetchPrivateAddresses allows loopback and private "
-                             "addresses)");
+                             "; an administrator may allow such addresses with "
+                             "pipelines.fetchPrivateAddresses");
     }
     if (!resp)
       return InvalidArgument("pipeline_url: cannot fetch " + url + ": " + resp.error().message());
