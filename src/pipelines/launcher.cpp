@@ -3,12 +3,15 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -111,24 +114,133 @@ struct Report {
   int32_t status = 0;  // kExited: the command's wait status
 };
 
-// Everything the child needs, prepared before the fork: between fork and exec only
-// async-signal-safe calls on these (no allocation).
+// Everything the init and the command need, as plain pointers (between fork and exec only
+// async-signal-safe calls on these, no allocation). Built by the launcher as a PlanImage, turned
+// back into pointers by the forker in its own copy (Relocate).
 struct ChildPlan {
   bool userns = false;
   int report_w = -1;
   int log_fd = -1;
   int out_w = -1;  // capture_stdout: stdout's pipe; else stdout goes to log_fd
   int null_fd = -1;
-  std::string tmp_host;  // ROOT/tmp
-  std::string uid_map, gid_map;
-  std::string working_dir;
-  std::vector<std::string> strings;                           // storage for the arrays below
-  std::vector<char*> argv, envp, exec_paths, hidden, mkdirs;  // each nullptr-terminated
+  const char* tmp_host = nullptr;  // ROOT/tmp
+  const char* uid_map = nullptr;
+  const char* gid_map = nullptr;
+  const char* working_dir = nullptr;
+  char* const* argv = nullptr;  // each array nullptr-terminated
+  char* const* envp = nullptr;
+  char* const* exec_paths = nullptr;
+  char* const* hidden = nullptr;
+  char* const* mkdirs = nullptr;
   // Exposed dirs: path j is exposed[j], under hidden[exposed_under[j]]; the dirs to create in
   // that hidden dir's cover for it are expose_mkdirs[expose_mkdirs_at[j]...] up to a nullptr.
-  std::vector<char*> exposed, expose_mkdirs;
-  std::vector<int> exposed_under, expose_mkdirs_at;
+  char* const* exposed = nullptr;
+  char* const* expose_mkdirs = nullptr;
+  int exposed_under[kMaxExposed] = {};
+  int expose_mkdirs_at[kMaxExposed] = {};
 };
+
+// A ChildPlan without its descriptors as one position-independent buffer: strings and arrays of
+// string offsets (0 for nullptr) after this header, every offset from the buffer's start.
+struct PlanHeader {
+  uint64_t size = 0;  // of the whole image
+  int32_t userns = 0;
+  int32_t exposed_under[kMaxExposed] = {};
+  int32_t expose_mkdirs_at[kMaxExposed] = {};
+  uint64_t tmp_host = 0, uid_map = 0, gid_map = 0, working_dir = 0;
+  enum Array { kArgv, kEnvp, kExecPaths, kHidden, kMkdirs, kExposed, kExposeMkdirs, kArrays };
+  uint64_t arrays[kArrays] = {};
+  uint64_t counts[kArrays] = {};  // entries of each, terminators included
+};
+
+// The plan's largest image (argv and environment included: the kernel's own limit for them is
+// usually 2 MiB).
+constexpr size_t kPlanCapacity = 8 << 20;
+
+class PlanImage {
+ public:
+  PlanImage() { buf_.resize(sizeof(PlanHeader)); }
+  PlanHeader& header() { return header_; }
+  uint64_t String(std::string_view s) {
+    uint64_t at = buf_.size();
+    buf_.append(s);
+    buf_.push_back('\0');
+    return at;
+  }
+  // An array of string offsets (0: nullptr), as given.
+  void Array(PlanHeader::Array which, const std::vector<uint64_t>& entries) {
+    while (buf_.size() % 8 != 0) buf_.push_back('\0');
+    header_.arrays[which] = buf_.size();
+    header_.counts[which] = entries.size();
+    buf_.append(reinterpret_cast<const char*>(entries.data()), entries.size() * sizeof(uint64_t));
+  }
+  // The strings, then a nullptr.
+  void Strings(PlanHeader::Array which, const std::vector<std::string>& strings) {
+    std::vector<uint64_t> entries;
+    entries.reserve(strings.size() + 1);
+    for (const auto& s : strings) entries.push_back(String(s));
+    entries.push_back(0);
+    Array(which, entries);
+  }
+  std::string Finish() {
+    header_.size = buf_.size();
+    ::memcpy(buf_.data(), &header_, sizeof header_);
+    return std::move(buf_);
+  }
+
+ private:
+  PlanHeader header_;
+  std::string buf_;
+};
+
+// Turns a PlanImage copied to `image` (8-aligned, `size` bytes, writable) into `p`'s pointers,
+// in place. Async-signal-safe. False when the image is malformed.
+bool Relocate(char* image, size_t size, ChildPlan& p) {
+  PlanHeader h;
+  if (size < sizeof h) return false;
+  ::memcpy(&h, image, sizeof h);
+  if (h.size != size || image[size - 1] != '\0') return false;
+  char* const* arrays[PlanHeader::kArrays];
+  for (int i = 0; i < PlanHeader::kArrays; ++i) {
+    uint64_t at = h.arrays[i];
+    if (at % 8 != 0 || at > size || h.counts[i] == 0 ||
+        h.counts[i] > (size - at) / sizeof(uint64_t)) {
+      return false;
+    }
+    for (uint64_t k = 0; k < h.counts[i]; ++k) {
+      uint64_t off;
+      ::memcpy(&off, image + at + k * sizeof off, sizeof off);
+      if (off >= size) return false;
+      char* ptr = off == 0 ? nullptr : image + off;
+      ::memcpy(image + at + k * sizeof ptr, &ptr, sizeof ptr);
+    }
+    arrays[i] = reinterpret_cast<char* const*>(image + at);
+  }
+  for (uint64_t off : {h.tmp_host, h.uid_map, h.gid_map, h.working_dir}) {
+    if (off == 0 || off >= size) return false;
+  }
+  for (size_t j = 0; j < kMaxExposed; ++j) {
+    if (h.exposed_under[j] < 0 || h.expose_mkdirs_at[j] < 0 ||
+        static_cast<uint64_t>(h.expose_mkdirs_at[j]) >= h.counts[PlanHeader::kExposeMkdirs]) {
+      return false;
+    }
+    p.exposed_under[j] = h.exposed_under[j];
+    p.expose_mkdirs_at[j] = h.expose_mkdirs_at[j];
+  }
+  p.userns = h.userns != 0;
+  p.tmp_host = image + h.tmp_host;
+  p.uid_map = image + h.uid_map;
+  p.gid_map = image + h.gid_map;
+  p.working_dir = image + h.working_dir;
+  p.argv = arrays[PlanHeader::kArgv];
+  p.envp = arrays[PlanHeader::kEnvp];
+  p.exec_paths = arrays[PlanHeader::kExecPaths];
+  p.hidden = arrays[PlanHeader::kHidden];
+  p.mkdirs = arrays[PlanHeader::kMkdirs];
+  p.exposed = arrays[PlanHeader::kExposed];
+  p.expose_mkdirs = arrays[PlanHeader::kExposeMkdirs];
+  return true;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The child side. Only async-signal-safe calls from here to the exec.
@@ -211,8 +323,8 @@ void ResetSignalDispositions() {
   // pipe is CLOEXEC already and stays open until the exec succeeds.
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
   int err = ENOENT;
-  for (char* const* c = p.exec_paths.data(); *c != nullptr; ++c) {
-    ::execve(*c, p.argv.data(), p.envp.data());
+  for (char* const* c = p.exec_paths; *c != nullptr; ++c) {
+    ::execve(*c, p.argv, p.envp);
     int e = errno;
     if (e == EACCES) {
       err = EACCES;  // as execvp: keep looking, report EACCES if nothing else runs
@@ -265,8 +377,8 @@ void FdPath(char* buf, int fd) {
     if (!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) {
       ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
     }
-    if (!WriteProcFile("/proc/self/uid_map", p.uid_map.c_str()) ||
-        !WriteProcFile("/proc/self/gid_map", p.gid_map.c_str())) {
+    if (!WriteProcFile("/proc/self/uid_map", p.uid_map) ||
+        !WriteProcFile("/proc/self/gid_map", p.gid_map)) {
       ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
     }
   }
@@ -278,7 +390,7 @@ void FdPath(char* buf, int fd) {
   // ROOT/tmp is opened before, so it may lie inside a hidden dir (skiff's data dir holds the
   // task dirs). Opened here, not before the fork: a bind mount's source must be in the
   // caller's mount namespace.
-  int root_tmp = ::open(p.tmp_host.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int root_tmp = ::open(p.tmp_host, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_tmp < 0) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
   char tmp_source[32];
   FdPath(tmp_source, root_tmp);
@@ -298,7 +410,7 @@ void FdPath(char* buf, int fd) {
     }
     for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
       if (p.exposed_under[j] != i || exposed_fd[j] < 0) continue;
-      for (char* const* d = p.expose_mkdirs.data() + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
+      for (char* const* d = p.expose_mkdirs + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
         if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
           ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
         }
@@ -366,12 +478,12 @@ void FdPath(char* buf, int fd) {
   if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
     ChildFail(rep, Report::kSetupFailed, kStepProc, 0, errno);
   }
-  for (char* const* d = p.mkdirs.data(); *d != nullptr; ++d) {
+  for (char* const* d = p.mkdirs; *d != nullptr; ++d) {
     if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
       ChildFail(rep, Report::kSetupFailed, kStepWorkDir, 0, errno);
     }
   }
-  if (::chdir(p.working_dir.c_str()) != 0) {
+  if (::chdir(p.working_dir) != 0) {
     ChildFail(rep, Report::kSetupFailed, kStepChdir, 0, errno);
   }
   // A session of its own: no controlling terminal (a Ctrl-C meant for skiff does not reach the
@@ -408,6 +520,95 @@ void FdPath(char* buf, int fd) {
       ::_exit(0);  // the kernel kills what the command left behind
     }
     if (w < 0 && errno != EINTR) ::_exit(0);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The forker: a process forked from the launcher thread when the launcher starts, that clones
+// each task's init on request. Cloning from skiff itself copied skiff's page tables for every
+// task (growing with skiff's memory), and every page skiff wrote while a task's init was alive
+// then faulted to be copied: most of what a task cost. The forker stays as small as skiff was
+// when it started and never writes its memory, so its clones are cheap. CLONE_PARENT makes each
+// init skiff's child all the same (reaped by the launcher; its death signal follows the
+// launcher thread, as before).
+//
+// Protocol over a SOCK_SEQPACKET pair: the launcher copies the task's PlanImage into a shared
+// mapping and sends a ForkRequest with the init's descriptors (report pipe, log, stdout pipe)
+// as SCM_RIGHTS; the forker copies the image into its private mapping, relocates it, clones
+// and answers a ForkReply. One request at a time (the launcher waits for each answer).
+
+struct ForkRequest {
+  uint64_t size = 0;  // of the image in the shared mapping
+};
+struct ForkReply {
+  int32_t pid = -1;  // the init, or -1
+  int32_t err = 0;   // clone's errno, or EINVAL for a malformed request
+};
+
+constexpr int kForkerReplyMs = 10000;
+
+[[noreturn]] void RunForker(int sock, int null_fd, const char* shared, pid_t parent) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (::getppid() != parent) ::_exit(0);
+  int keep[] = {sock, null_fd};
+  CloseAllBut(keep, 2);
+  for (int fd = 0; fd < 3; ++fd) ::dup2(null_fd, fd);  // received descriptors land above 2
+  void* mem =
+      ::mmap(nullptr, kPlanCapacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) ::_exit(1);
+  char* image = static_cast<char*>(mem);
+  for (;;) {
+    ForkRequest req;
+    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+    iovec iov{&req, sizeof req};
+    msghdr msg;
+    ::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) ::_exit(0);  // the launcher closed its end, or is gone
+    int fds[3] = {-1, -1, -1};
+    size_t nfds = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < k; ++i) {
+        int fd;
+        ::memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+        if (nfds < 3) {
+          fds[nfds++] = fd;
+        } else {
+          ::close(fd);
+        }
+      }
+    }
+    ForkReply reply;
+    reply.err = EINVAL;
+    ChildPlan plan;
+    if (n == static_cast<ssize_t>(sizeof req) && nfds >= 2 && req.size <= kPlanCapacity) {
+      ::memcpy(image, shared, req.size);
+      if (Relocate(image, req.size, plan)) {
+        plan.report_w = fds[0];
+        plan.log_fd = fds[1];
+        plan.out_w = fds[2];
+        plan.null_fd = null_fd;
+        unsigned long flags =
+            CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | (plan.userns ? CLONE_NEWUSER : 0);
+        pid_t pid = RawFork(flags);
+        if (pid == 0) RunInit(plan);  // its CloseAllBut closes the socket
+        reply.pid = pid;
+        reply.err = pid < 0 ? errno : 0;
+      }
+    }
+    for (size_t i = 0; i < nfds; ++i) ::close(fds[i]);
+    ssize_t w;
+    do {
+      w = ::send(sock, &reply, sizeof reply, MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w != static_cast<ssize_t>(sizeof reply)) ::_exit(0);
   }
 }
 
@@ -605,13 +806,21 @@ void TaskLauncher::KillStale(pid_t pid, int64_t start_time_ticks) {
 class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Impl> {
  public:
   explicit Impl(LauncherOptions options) : options_(options) {}
+  ~Impl() {
+    StopForker();
+    if (shared_ != nullptr) ::munmap(shared_, kPlanCapacity);
+  }
 
   Status Init();
+  // Starts the thread, which starts the forker first: returns once the forker exists.
   void StartThread() {
-    thread_ = std::thread([this] { Run(); });
+    std::promise<void> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([this, &ready] { Run(&ready); });
     thread_id_ = thread_.get_id();
+    started.wait();
   }
-  void Run();
+  void Run(std::promise<void>* started);
   Result<std::unique_ptr<TaskHandle>> Start(const TaskProcessSpec& spec,
                                             std::function<void(TaskExit)> done);
   void Kill(uint64_t id);
@@ -621,7 +830,8 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
   enum Kind : uint64_t { kWake = 0, kReport = 1, kOut = 2, kPidfd = 3 };
 
   struct Request {
-    std::unique_ptr<ChildPlan> plan;
+    std::string image;              // a PlanImage
+    int report_w = -1, out_w = -1;  // the child's ends (owned by Start)
     Fd report_r, out_r, log_fd;
     std::string argv0, path_value, working_dir, tmp_host;
     std::vector<std::string> hidden, exposed;
@@ -661,6 +871,10 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
   };
 
   Result<Spawned> Spawn(Request req);  // REQUIRES: mu_ held
+  // On the launcher thread only (the forker's death signal follows the thread that forked it).
+  Status StartForker();
+  Result<pid_t> ForkInit(const Request& req);  // REQUIRES: mu_ held
+  void StopForker();
   void Wake();
   void BeginKill(Task& t);  // REQUIRES: mu_ held
   void OnReport(Task& t);
@@ -676,6 +890,11 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
   Fd epoll_, wake_, null_;
   std::thread thread_;
   std::thread::id thread_id_;
+  // The forker: its pid (skiff's child), socket and the shared mapping (kPlanCapacity bytes) the
+  // launcher writes each task's PlanImage to. Used on the launcher thread only.
+  pid_t forker_pid_ = -1;
+  Fd forker_sock_;
+  char* shared_ = nullptr;
 
   std::mutex mu_;  // guards everything below
   std::deque<std::shared_ptr<Pending>> queue_;
@@ -745,12 +964,12 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   }
 
   Request req;
-  req.plan = std::make_unique<ChildPlan>();
-  ChildPlan& plan = *req.plan;
-  plan.userns = GetIsolation().userns;
-  plan.null_fd = null_.get();
-  plan.uid_map = std::to_string(::geteuid()) + " " + std::to_string(::geteuid()) + " 1";
-  plan.gid_map = std::to_string(::getegid()) + " " + std::to_string(::getegid()) + " 1";
+  PlanImage plan;
+  plan.header().userns = GetIsolation().userns ? 1 : 0;
+  plan.header().uid_map =
+      plan.String(std::to_string(::geteuid()) + " " + std::to_string(::geteuid()) + " 1");
+  plan.header().gid_map =
+      plan.String(std::to_string(::getegid()) + " " + std::to_string(::getegid()) + " 1");
 
   // Files: ROOT/tmp (0700) and the log.
   req.tmp_host = spec.root_dir + "/tmp";
@@ -824,8 +1043,10 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
     for (size_t i = 0; i < hidden.size(); ++i) {
       const std::string& h = hidden[i];
       if (e != h && e.rfind(h + "/", 0) != 0) continue;
-      plan.exposed_under.push_back(static_cast<int>(i));
-      plan.expose_mkdirs_at.push_back(static_cast<int>(expose_mkdirs.size()));
+      if (exposed.size() < kMaxExposed) {
+        plan.header().exposed_under[exposed.size()] = static_cast<int32_t>(i);
+        plan.header().expose_mkdirs_at[exposed.size()] = static_cast<int32_t>(expose_mkdirs.size());
+      }
       for (size_t slash = h.size(); slash != std::string::npos && slash < e.size();) {
         slash = e.find('/', slash + 1);
         expose_mkdirs.push_back(e.substr(0, slash));
@@ -838,35 +1059,26 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   if (exposed.size() > kMaxExposed) {
     return InvalidArgument("task: more than " + std::to_string(kMaxExposed) + " exposed dirs");
   }
-  // One storage vector, sized up front so the char* below stay valid.
-  plan.strings.reserve(argv.size() + envs.size() + candidates.size() + hidden.size() +
-                       mkdirs.size() + exposed.size() + expose_mkdirs.size());
-  auto fill = [&plan](const std::vector<std::string>& from, std::vector<char*>& to) {
-    for (const auto& s : from) {
-      plan.strings.push_back(s);
-      to.push_back(plan.strings.back().data());
-    }
-    to.push_back(nullptr);
-  };
-  fill(argv, plan.argv);
-  fill(envs, plan.envp);
-  fill(candidates, plan.exec_paths);
-  fill(hidden, plan.hidden);
-  fill(mkdirs, plan.mkdirs);
-  fill(exposed, plan.exposed);
-  for (const auto& d : expose_mkdirs) {
-    if (d.empty()) {
-      plan.expose_mkdirs.push_back(nullptr);
-    } else {
-      plan.strings.push_back(d);
-      plan.expose_mkdirs.push_back(plan.strings.back().data());
-    }
+  plan.Strings(PlanHeader::kArgv, argv);
+  plan.Strings(PlanHeader::kEnvp, envs);
+  plan.Strings(PlanHeader::kExecPaths, candidates);
+  plan.Strings(PlanHeader::kHidden, hidden);
+  plan.Strings(PlanHeader::kMkdirs, mkdirs);
+  plan.Strings(PlanHeader::kExposed, exposed);
+  std::vector<uint64_t> expose_entries;
+  for (const auto& d : expose_mkdirs) expose_entries.push_back(d.empty() ? 0 : plan.String(d));
+  expose_entries.push_back(0);  // Relocate wants every array non-empty
+  plan.Array(PlanHeader::kExposeMkdirs, expose_entries);
+  plan.header().working_dir = plan.String(working_dir);
+  plan.header().tmp_host = plan.String(req.tmp_host);
+  req.image = plan.Finish();
+  if (req.image.size() > kPlanCapacity) {
+    return InvalidArgument("task: command line and environment too large (" +
+                           std::to_string(req.image.size()) + " bytes, at most " +
+                           std::to_string(kPlanCapacity) + ")");
   }
-  plan.working_dir = working_dir;
-  plan.tmp_host = req.tmp_host;
-  plan.report_w = report_w.get();
-  plan.out_w = out_w.get();
-  plan.log_fd = req.log_fd.get();
+  req.report_w = report_w.get();
+  req.out_w = out_w.get();
 
   req.argv0 = spec.argv[0];
   req.path_value = path;
@@ -903,13 +1115,7 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
 
 Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   if (stopping_) return FailedPrecondition("task launcher is shut down");
-  const ChildPlan& plan = *req.plan;
-  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | (plan.userns ? CLONE_NEWUSER : 0);
-  pid_t pid = RawFork(flags);
-  if (pid < 0) {
-    return Unavailable(std::string("cannot start a task process: clone: ") + strerror(errno));
-  }
-  if (pid == 0) RunInit(plan);
+  SKIFF_ASSIGN_OR_RETURN(pid_t pid, ForkInit(req));
   Task t;
   t.id = next_id_++;
   t.pid = pid;
@@ -919,7 +1125,8 @@ Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   t.out_r = std::move(req.out_r);
   t.log_fd = std::move(req.log_fd);
   if (req.timeout_ms > 0) t.deadline_ms = NowMs() + req.timeout_ms;
-  req.plan.reset();
+  req.image.clear();
+  req.image.shrink_to_fit();
   t.req = std::move(req);
   ::fcntl(t.report_r.get(), F_SETFL, O_NONBLOCK);
   if (t.out_r) ::fcntl(t.out_r.get(), F_SETFL, O_NONBLOCK);
@@ -939,6 +1146,93 @@ Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   Spawned s{t.id, t.pid, t.ticks};
   tasks_.emplace(t.id, std::move(t));
   return s;
+}
+
+Status TaskLauncher::Impl::StartForker() {
+  if (shared_ == nullptr) {
+    void* mem =
+        ::mmap(nullptr, kPlanCapacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) return Internal(std::string("launcher: mmap: ") + strerror(errno));
+    shared_ = static_cast<char*>(mem);
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+    return Internal(std::string("launcher: socketpair: ") + strerror(errno));
+  }
+  Fd ours(High(sv[0])), theirs(High(sv[1]));
+  const pid_t parent = ::getpid();
+  pid_t pid = RawFork(0);
+  if (pid < 0) {
+    return Unavailable(std::string("cannot start the task forker process: fork: ") +
+                       strerror(errno));
+  }
+  if (pid == 0) RunForker(theirs.get(), null_.get(), shared_, parent);
+  forker_pid_ = pid;
+  forker_sock_ = std::move(ours);
+  return Status::Ok();
+}
+
+void TaskLauncher::Impl::StopForker() {
+  forker_sock_.reset();
+  if (forker_pid_ > 0) {
+    ::kill(forker_pid_, SIGKILL);
+    while (::waitpid(forker_pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    forker_pid_ = -1;
+  }
+}
+
+Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
+  // A request the forker never got (it died since the last one) is sent again to a new forker;
+  // one it got but did not answer is not (its init may exist).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!forker_sock_) SKIFF_RETURN_IF_ERROR(StartForker());
+    ::memcpy(shared_, req.image.data(), req.image.size());
+    ForkRequest fr;
+    fr.size = req.image.size();
+    int fds[3] = {req.report_w, req.log_fd.get(), req.out_w};
+    size_t nfds = req.out_w >= 0 ? 3 : 2;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
+    ::memset(control, 0, sizeof control);
+    iovec iov{&fr, sizeof fr};
+    msghdr msg;
+    ::memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+    ::memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    ssize_t n;
+    do {
+      n = ::sendmsg(forker_sock_.get(), &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != static_cast<ssize_t>(sizeof fr)) {
+      spdlog::warn("task launcher: the forker process is gone ({}); starting a new one",
+                   strerror(errno));
+      StopForker();
+      continue;
+    }
+    ForkReply reply;
+    pollfd pfd{forker_sock_.get(), POLLIN, 0};
+    int ready;
+    do {
+      ready = ::poll(&pfd, 1, kForkerReplyMs);
+    } while (ready < 0 && errno == EINTR);
+    n = ready > 0 ? ::recv(forker_sock_.get(), &reply, sizeof reply, 0) : -1;
+    if (n != static_cast<ssize_t>(sizeof reply)) {
+      StopForker();
+      return Unavailable("cannot start a task process: the forker process did not answer");
+    }
+    if (reply.pid < 0) {
+      return Unavailable(std::string("cannot start a task process: clone: ") + strerror(reply.err));
+    }
+    return static_cast<pid_t>(reply.pid);
+  }
+  return Unavailable("cannot start a task process: the forker process failed twice");
 }
 
 void TaskLauncher::Impl::BeginKill(Task& t) {
@@ -1061,12 +1355,19 @@ TaskExit TaskLauncher::Impl::MakeExit(Task& t) {
   return e;
 }
 
-void TaskLauncher::Impl::Run() {
-  // No signal handler ever runs on this thread, and the inits forked from it start with every
-  // signal blocked (they unblock SIGTERM once its handler is set).
+void TaskLauncher::Impl::Run(std::promise<void>* started) {
+  // No signal handler ever runs on this thread, and the forker and the inits it clones start
+  // with every signal blocked (the inits unblock SIGTERM once its handler is set).
   sigset_t all;
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  {
+    std::lock_guard lock(mu_);
+    if (Status s = StartForker(); !s.ok()) {
+      spdlog::warn("task launcher: {} (tried again for the first task)", s.ToString());
+    }
+  }
+  started->set_value();
   epoll_event events[64];
   for (;;) {
     int timeout = -1;
@@ -1134,7 +1435,11 @@ void TaskLauncher::Impl::Run() {
     for (auto& [done, exit] : finished) {
       if (done) done(std::move(exit));
     }
-    if (quit) return;
+    if (quit) {
+      std::lock_guard lock(mu_);
+      StopForker();
+      return;
+    }
   }
 }
 

@@ -7,14 +7,14 @@
 //     root_dir) is bind-mounted on /tmp, every hidden_dir is covered by an empty read-only tmpfs
 //     (with read-only holes for exposed_dirs) and a fresh /proc shows only the task's own
 //     processes;
-//   - a new PID namespace. Its init (pid 1) is a small skiff-side reaper forked from the
-//     launcher thread, which forks the command (pid 2), reaps orphans, passes SIGTERM on to
+//   - a new PID namespace. Its init (pid 1) is a small skiff-side reaper, which forks the
+//     command (pid 2), reaps orphans, passes SIGTERM on to
 //     every process of the task and reports the command's wait status. When the command ends,
 //     the init exits and the kernel kills whatever the command left behind (as a container
 //     ends when its main process does); killing the init kills the whole task;
 //   - PR_SET_PDEATHSIG(SIGKILL) on the init: when skiff dies (even by SIGKILL) its tasks die.
-//     The init is forked from the launcher's own long-lived thread (the death signal follows
-//     the thread that forked it);
+//     The init is the child of the launcher's own long-lived thread (the death signal follows
+//     the parent thread);
 //   - the command runs without CAP_SYS_ADMIN (dropped from its bounding set), so it cannot
 //     unmount what hides the other data;
 //   - as root: unshare of mount + PID namespaces; as an ordinary user: inside a new user
@@ -28,8 +28,15 @@
 // order written) unless stdout is captured, in which case the loop copies it to the log and to
 // the bounded in-memory buffer as it arrives.
 //
-// Cost: about 2 ms of CPU per task (`true`), most of it the kernel's namespace set-up and
-// tear-down; the fork copies skiff's page tables, so it grows with skiff's memory.
+// The forker: the inits are not forked from skiff itself (that copied skiff's page tables for
+// every task, and every page skiff wrote while an init lived then faulted to be copied) but
+// cloned by a small process forked from the launcher thread when the launcher starts, which
+// never writes its memory. CLONE_PARENT makes each init the launcher thread's child anyway (it
+// reaps them). The launcher hands the forker each task's plan through a shared mapping and the
+// init's descriptors over a socket; a forker that died is replaced at the next start.
+//
+// Cost: about 2.5 ms of CPU per task (`true`, init and command), most of it the kernel's namespace
+// set-up and tear-down and the exec.
 //
 // Threading: TaskLauncher and TaskHandle are thread-safe. Start blocks until the task's init
 // exists (about a millisecond): call it from the blocking pool. done() runs on the launcher's

@@ -72,6 +72,30 @@ std::vector<pid_t> TaskProcesses(pid_t init) {
   return out;
 }
 
+// Pids of this process's children (every thread's).
+std::vector<pid_t> Children() {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc/self/task");
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::istringstream in(ReadAll(std::string("/proc/self/task/") + e->d_name + "/children"));
+    for (pid_t p; in >> p;) out.push_back(p);
+  }
+  ::closedir(d);
+  return out;
+}
+
+pid_t ParentOf(pid_t pid) {
+  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
+  auto close_paren = stat.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream in(stat.substr(close_paren + 2));
+  char state;
+  pid_t ppid = -1;
+  in >> state >> ppid;
+  return ppid;
+}
+
 int CountFds() {
   int n = 0;
   DIR* d = ::opendir("/proc/self/fd");
@@ -535,6 +559,46 @@ TEST_F(LauncherTest, TasksDieWithSkiff) {
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   EXPECT_TRUE(WaitUntil([&] { return AllGone(procs); })) << "tasks outlived their launcher";
   TaskLauncher::KillStale(static_cast<pid_t>(msg[0]), msg[1]);
+}
+
+// Tasks are cloned by a small forker process that the launcher starts (launcher.cpp); each task's
+// init is the launcher's own child all the same (CLONE_PARENT), and a forker that died (the
+// OOM killer, kill -9) is replaced at the next start, whose task runs.
+TEST_F(LauncherTest, TasksComeFromAForkerThatIsReplacedWhenItDies) {
+  TaskLauncher launcher;
+  std::vector<pid_t> before = Children();
+  ASSERT_EQ(before.size(), 1u) << "the forker";
+  const pid_t forker = before[0];
+
+  Waiter w;
+  auto spec = Spec("child", {"sleep", "100"});
+  auto h = launcher.Start(spec, w.Callback());
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(ParentOf((*h)->pid()), ::getpid());
+  (*h)->Kill();
+  EXPECT_TRUE(w.Wait().killed);
+
+  ASSERT_EQ(::kill(forker, SIGKILL), 0);
+  ASSERT_TRUE(WaitUntil([&] { return !Alive(forker); }));
+  auto after = Spec("after", {"sh", "-c", "echo ran"});
+  TaskExit e = Run(launcher, after);
+  EXPECT_TRUE(e.ok()) << e.Describe();
+  EXPECT_EQ(ReadAll(after.log_path), "ran\n");
+  std::vector<pid_t> now = Children();
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_NE(now[0], forker);
+}
+
+TEST_F(LauncherTest, AnEnvironmentTooLargeIsRefused) {
+  TaskLauncher launcher;
+  auto spec = Spec("big", {"true"});
+  spec.env["BIG"] = std::string(9 << 20, 'x');
+  auto h = launcher.Start(spec, nullptr);
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(h.error().message().find("too large"), std::string::npos) << h.error().message();
+  TaskExit e = Run(launcher, Spec("small", {"true"}));  // the launcher goes on
+  EXPECT_TRUE(e.ok()) << e.Describe();
 }
 
 TEST_F(LauncherTest, StartErrors) {
