@@ -38,14 +38,33 @@ std::string FormatTimestamp(int64_t ms) {
   return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
 }
 
-json::object Catalog::Envelope(Kind kind, const Record& r) {
+json::object Catalog::Envelope(Kind kind, const Record& r, json::object status) {
   json::object md{{"name", r.id}, {"createdAtMs", r.created_at_ms}};
   if (!r.ns.empty()) md["namespace"] = r.ns;
   return json::object{{"apiVersion", "pipelines.kubeflow.org/v1"},
                       {"kind", Info(kind).kind},
                       {"metadata", std::move(md)},
                       {"spec", r.spec},
-                      {"status", r.status}};
+                      {"status", std::move(status)}};
+}
+
+Result<RecordPtr> Catalog::Store(Kind kind, Record r, int64_t expected_version) {
+  // The status (a run's whole state) goes into the document without a copy and comes back from
+  // the stored object.
+  json::object doc = Envelope(kind, r, std::move(r.status));
+  Result<store::Object> stored =
+      expected_version == 0 ? store_.Create(KeyOf(kind, r), std::move(doc))
+                            : store_.Update(KeyOf(kind, r), std::move(doc), expected_version);
+  if (!stored) return stored.error();
+  r.version = stored->resource_version;
+  if (json::value* status = stored->object.if_contains("status"); status && status->is_object()) {
+    r.status = std::move(status->get_object());
+  }
+  auto ptr = std::make_shared<const Record>(std::move(r));
+  std::lock_guard lock(mu_);
+  records_[static_cast<size_t>(kind)][ptr->id] = ptr;
+  generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
+  return RecordPtr(ptr);
 }
 
 Result<Record> Catalog::FromObject(const store::Object& o) {
@@ -96,13 +115,7 @@ Result<RecordPtr> Catalog::Create(Kind kind, std::string ns, json::object spec, 
   if (Get(kind, r.id) != nullptr) {
     return AlreadyExists(std::string(Info(kind).noun) + " \"" + r.id + "\" already exists");
   }
-  SKIFF_ASSIGN_OR_RETURN(store::Object stored, store_.Create(KeyOf(kind, r), Envelope(kind, r)));
-  r.version = stored.resource_version;
-  auto ptr = std::make_shared<const Record>(std::move(r));
-  std::lock_guard lock(mu_);
-  records_[static_cast<size_t>(kind)][ptr->id] = ptr;
-  generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
-  return RecordPtr(ptr);
+  return Store(kind, std::move(r), 0);
 }
 
 RecordPtr Catalog::Get(Kind kind, const std::string& id) const {
@@ -123,14 +136,22 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
   SKIFF_RETURN_IF_ERROR(change(r));
   r.id = old->id;  // identity is not the change's to make
   r.ns = old->ns;
-  SKIFF_ASSIGN_OR_RETURN(store::Object stored,
-                         store_.Update(KeyOf(kind, r), Envelope(kind, r), old->version));
-  r.version = stored.resource_version;
-  auto ptr = std::make_shared<const Record>(std::move(r));
-  std::lock_guard lock(mu_);
-  records_[static_cast<size_t>(kind)][ptr->id] = ptr;
-  generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
-  return RecordPtr(ptr);
+  return Store(kind, std::move(r), old->version);
+}
+
+Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status) {
+  std::lock_guard write(write_mu_);
+  RecordPtr old = Get(kind, id);
+  if (old == nullptr) {
+    return NotFound(std::string(Info(kind).noun) + " \"" + id + "\" not found");
+  }
+  Record r;
+  r.id = old->id;
+  r.ns = old->ns;
+  r.spec = old->spec;
+  r.created_at_ms = old->created_at_ms;
+  r.status = std::move(status);
+  return Store(kind, std::move(r), old->version);
 }
 
 Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records) {

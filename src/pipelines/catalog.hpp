@@ -59,6 +59,9 @@ class Catalog {
   // an error from it changes nothing and is returned. NotFound when missing.
   Result<RecordPtr> Update(Kind kind, const std::string& id,
                            const std::function<Status(Record&)>& change);
+  // Update that replaces the status (the run engine's writes of a run's state) without copying
+  // the old one first.
+  Result<RecordPtr> ReplaceStatus(Kind kind, const std::string& id, json::object status);
   // Deletes the records atomically (all or none), in order. Missing ones are NotFound.
   Status Delete(const std::vector<std::pair<Kind, std::string>>& records);
   // Every record of a kind, in no particular order.
@@ -78,7 +81,10 @@ class Catalog {
 
  private:
   Catalog(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
-  static json::object Envelope(Kind kind, const Record& r);
+  static json::object Envelope(Kind kind, const Record& r, json::object status);
+  // Writes `r` to the store (creates it when expected_version is 0) and publishes it.
+  // REQUIRES: write_mu_ held.
+  Result<RecordPtr> Store(Kind kind, Record r, int64_t expected_version);
   static Result<Record> FromObject(const store::Object& o);
 
   store::Store& store_;

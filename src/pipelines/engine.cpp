@@ -816,10 +816,7 @@ class Engine::Impl {
     for (auto& [id, run] : runs_) {
       if (!run.dirty) continue;
       run.dirty = false;
-      auto updated = catalog_.Update(Kind::kRun, id, [&](Record& r) {
-        r.status = run.state.ToJson();
-        return Status();
-      });
+      auto updated = catalog_.ReplaceStatus(Kind::kRun, id, run.state.ToJson());
       if (updated) {
         run.record = *updated;
       } else if (updated.error().code() == Code::kNotFound) {
