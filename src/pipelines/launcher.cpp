@@ -336,6 +336,11 @@ void ResetSignalDispositions() {
   ChildFail(p.report_w, Report::kExecFailed, kStepFork, 0, err);
 }
 
+int CommandMain(void* plan) { RunCommand(*static_cast<const ChildPlan*>(plan)); }
+
+// The command's stack until its exec (RunCommand needs little; a failure report less).
+constexpr size_t kCommandStack = 64 << 10;
+
 // Closes every descriptor but `keep` (ascending, -1 entries ignored): the init never execs, so
 // CLOEXEC does not protect it from holding other tasks' pipe ends (which would delay their EOF
 // until this task ends).
@@ -501,9 +506,14 @@ void FdPath(char* buf, int fd) {
       ::sigprocmask(SIG_UNBLOCK, &only_term, nullptr) != 0) {
     ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, errno);
   }
-  pid_t cmd = RawFork(0);
+  // The command shares the init's memory until its exec, as posix_spawn does: no copy of the
+  // address space for it. The init is suspended until the exec succeeded or the command ended.
+  void* stack = ::mmap(nullptr, kCommandStack, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) ChildFail(rep, Report::kSetupFailed, kStepFork, 0, errno);
+  pid_t cmd = ::clone(CommandMain, static_cast<char*>(stack) + kCommandStack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildPlan*>(&p));
   if (cmd < 0) ChildFail(rep, Report::kSetupFailed, kStepFork, 0, errno);
-  if (cmd == 0) RunCommand(p);
   // The init keeps only the report pipe: the stdout pipe must reach EOF when the task ends.
   for (int fd : {p.out_w, p.log_fd, p.null_fd}) {
     if (fd >= 0) ::close(fd);
