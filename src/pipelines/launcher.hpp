@@ -30,12 +30,14 @@
 //
 // The forker: the inits are not forked from skiff itself (that copied skiff's page tables for
 // every task, and every page skiff wrote while an init lived then faulted to be copied) but
-// cloned by a small process forked from the launcher thread when the launcher starts, which
-// never writes its memory. CLONE_PARENT makes each init the launcher thread's child anyway (it
-// reaps them). The launcher hands the forker each task's plan through a shared mapping and the
-// init's descriptors over a socket; a forker that died is replaced at the next start.
+// cloned by skiff-task-forker, a small static program embedded in skiff and run from a memfd
+// (pipelines/forker/, pipelines/task_child.hpp), that maps next to nothing. It is started from
+// the launcher thread, and CLONE_PARENT makes each init the launcher thread's child all the same
+// (it reaps them). The launcher hands it each task's plan through a shared mapping and the init's
+// descriptors over a socket; one that died is replaced at the next start. Where a memfd cannot
+// be executed, the same loop runs in a copy of skiff instead.
 //
-// Cost: about 2.5 ms of CPU per task (`true`, init and command), most of it the kernel's namespace
+// Cost: about 1.5 ms of CPU per task (`true`, init and command), most of it the kernel's namespace
 // set-up and tear-down and the exec.
 //
 // Threading: TaskLauncher and TaskHandle are thread-safe. Start blocks until the task's init

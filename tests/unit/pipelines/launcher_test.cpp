@@ -569,6 +569,11 @@ TEST_F(LauncherTest, TasksComeFromAForkerThatIsReplacedWhenItDies) {
   std::vector<pid_t> before = Children();
   ASSERT_EQ(before.size(), 1u) << "the forker";
   const pid_t forker = before[0];
+  // The small static program embedded in skiff, not a copy of this process.
+  char exe[256] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(forker) + "/exe").c_str(), exe, sizeof exe - 1),
+            0);
+  EXPECT_NE(std::string(exe).find("skiff-task-forker"), std::string::npos) << exe;
 
   Waiter w;
   auto spec = Spec("child", {"sleep", "100"});
