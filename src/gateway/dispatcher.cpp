@@ -193,6 +193,11 @@ authz::Attributes VirtualServiceAttributes(const std::string& ns, const std::str
 }
 
 RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Trace>* hops) const {
+  return PlanKeeping(std::move(request), random, hops, nullptr);
+}
+
+RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
+                                  http::HeaderMap* original) const {
   RoutePlan plan;
   std::shared_ptr<const RouteTable> table = table_();
   for (int hop = 0;; ++hop) {
@@ -207,6 +212,11 @@ RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Tra
     if (d.delay) plan.delay += *d.delay;
     if (d.kind == Decision::Kind::kNoRoute) break;
     if (!d.vs_name.empty()) plan.virtual_services.emplace_back(d.vs_namespace, d.vs_name);
+    // Only a request that re-enters can end without a route (or in a loop) after its headers
+    // were changed: then the caller gets them as sent.
+    if (original != nullptr && hop == 0 && d.kind == Decision::Kind::kReenter) {
+      *original = request.headers;
+    }
     // The request as the destination sees it.
     request.path = d.path;
     request.query = d.query;
@@ -230,19 +240,31 @@ RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Tra
 }
 
 void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
-  RoutePlan plan = Plan(RouteRequestFrom(req), ThreadLocalRandom());
+  // Routing takes the request's headers rather than a copy of them; they come back below.
+  RouteRequest routed;
+  routed.method = req.method;
+  routed.path = req.path;
+  routed.query = req.raw_query;
+  routed.authority = std::string(req.headers.Get("Host").value_or(""));
+  routed.scheme = req.tls ? "https" : "http";
+  routed.headers = std::move(req.headers);
+  http::HeaderMap original;  // set only when the request re-entered routing
+  RoutePlan plan = PlanKeeping(std::move(routed), ThreadLocalRandom(), nullptr, &original);
   const Decision& d = plan.decision;
   if (req.notes) req.notes->route_name = d.route_name;
   if (d.kind != Decision::Kind::kService) req.route = d.route_name;
   // The routed request replaces the original: path, query and headers after rewrites.
   if (d.kind != Decision::Kind::kNoRoute && !plan.loop) {
     bool rewritten = plan.request.path != req.path || plan.request.query != req.raw_query;
-    req.path = plan.request.path;
-    req.raw_query = plan.request.query;
     if (rewritten) {
+      req.path = plan.request.path;
+      req.raw_query = plan.request.query;
       req.target = EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
     }
     req.headers = std::move(plan.request.headers);
+  } else {
+    // Unrouted: the headers as sent (a first pass that ends here changed none of them).
+    req.headers = std::move(plan.hops == 1 ? plan.request.headers : original);
   }
   if (plan.delay.count() > 0 && timers_ != nullptr) {
     if (req.notes) req.notes->flags += req.notes->flags.empty() ? "DI" : ",DI";

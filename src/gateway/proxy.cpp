@@ -224,12 +224,21 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     http::Response out;
     out.status = up.status;
     const bool upgraded = up.status == 101;
+    // What is read from the upstream's headers before they are filtered in place and moved.
     auto tokens = ConnectionTokens(up.headers);
-    for (const auto& [name, value] : up.headers) {
-      if (IsHopByHop(name, tokens, upgraded)) continue;
-      out.headers.Add(name, value);
-    }
     std::string via = JoinAll(up.headers, "Via");
+    std::optional<uint64_t> head_length;
+    if (method == "HEAD") {
+      if (auto cl = up.headers.Get("Content-Length")) {
+        uint64_t n = 0;
+        auto [end, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
+        if (ec == std::errc() && end == cl->data() + cl->size()) head_length = n;
+      }
+    }
+    up.headers.RemoveIf([&](std::string_view name, std::string_view) {
+      return IsHopByHop(name, tokens, upgraded);
+    });
+    out.headers = std::move(up.headers);
     out.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
     ApplyHeaderOps(response_ops, out.headers);
     if (upgraded) {
@@ -241,11 +250,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
       const bool no_body = method == "HEAD" || up.status == 204 || up.status == 304;
       if (no_body) {
         // HEAD: the length a GET's body would have, as the upstream said it.
-        if (auto cl = up.headers.Get("Content-Length"); cl && method == "HEAD") {
-          uint64_t n = 0;
-          auto [end, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
-          if (ec == std::errc() && end == cl->data() + cl->size()) out.head_content_length = n;
-        }
+        if (head_length) out.head_content_length = head_length;
       } else if (up.buffered_body) {
         out.body = std::move(*up.buffered_body);  // the server writes its Content-Length
       } else {
@@ -392,29 +397,32 @@ void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Respond
   up.target = target.path_and_query.empty() ? "/" : target.path_and_query;
   if (fw->notes) fw->notes->upstream = up.endpoint.Authority();
 
-  const HeaderMap& in = req.headers;
+  // The client's headers are filtered in place and moved, not copied. What the filter drops
+  // but the forwarded request needs is read first.
+  HeaderMap& in = req.headers;
   auto tokens = ConnectionTokens(in);
   const bool upgrade = HasToken(tokens, "upgrade") && in.Has("Upgrade");
   const std::string client_host(in.Get("Host").value_or(""));
-  for (const auto& [name, value] : in) {
-    if (IsHopByHop(name, tokens, upgrade)) continue;
+  std::string xff = JoinAll(in, "X-Forwarded-For");
+  std::string via = JoinAll(in, "Via");
+  const bool trust = options_.trust_forwarded_headers;
+  in.RemoveIf([&](std::string_view name, std::string_view) {
+    if (IsHopByHop(name, tokens, upgrade)) return true;
     if (EqualsIgnoreCase(name, "Host") || EqualsIgnoreCase(name, "X-Forwarded-For") ||
         EqualsIgnoreCase(name, "Via")) {
-      continue;
+      return true;
     }
-    if (!options_.trust_forwarded_headers && (EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
-                                              EqualsIgnoreCase(name, "X-Forwarded-Host"))) {
-      continue;
-    }
-    up.headers.Add(name, value);
-  }
+    // The client's 100-continue was answered by the server when the body was first read; the
+    // pool sends the body without waiting, so the upstream need not be asked (Envoy drops it
+    // too).
+    if (EqualsIgnoreCase(name, "Expect")) return true;
+    return !trust && (EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
+                      EqualsIgnoreCase(name, "X-Forwarded-Host"));
+  });
+  up.headers = std::move(in);
   // Empty both ways: the pool sends the upstream's host:port.
   const std::string& host = target.authority.empty() ? client_host : target.authority;
   if (!host.empty()) up.headers.Set("Host", host);
-  // The client's 100-continue was answered by the server when the body was first read; the pool
-  // sends the body without waiting, so the upstream need not be asked (Envoy drops it too).
-  up.headers.Remove("Expect");
-  std::string xff = JoinAll(in, "X-Forwarded-For");
   std::string ip = ClientIp(req.remote_addr);
   if (!ip.empty()) xff = xff.empty() ? ip : xff + ", " + ip;
   if (!xff.empty()) up.headers.Set("X-Forwarded-For", xff);
@@ -424,7 +432,6 @@ void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Respond
   if (!up.headers.Has("X-Forwarded-Host") && !client_host.empty()) {
     up.headers.Set("X-Forwarded-Host", client_host);
   }
-  std::string via = JoinAll(in, "Via");
   up.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
   if (fw->notes && !fw->notes->request_id.empty() && !up.headers.Has("X-Request-Id")) {
     up.headers.Set("X-Request-Id", fw->notes->request_id);

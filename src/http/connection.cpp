@@ -41,8 +41,6 @@ void AppendNumber(std::string& out, uint64_t v, int base = 10) {
   out.append(buf, r.ptr);
 }
 
-bool HasCrLf(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
-
 // Framing Beast accepts leniently or waits on, checked on the raw bytes of a request's header
 // block (up to its blank line; all of `data` while it is incomplete): a bare LF or CR as a line
 // end, obs-fold continuation lines (RFC 9112 section 5.2 allows rejecting them), whitespace
@@ -52,7 +50,7 @@ std::optional<std::string_view> RawHeaderProblem(std::string_view data) {
   size_t i = 0;
   bool first = true;
   while (i < data.size()) {
-    size_t eol = data.find_first_of("\r\n", i);
+    size_t eol = FindCrLf(data, i);
     if (eol == std::string_view::npos) eol = data.size();
     std::string_view line = data.substr(i, eol - i);
     if (line.find('\0') != std::string_view::npos) return "NUL byte in the header";
@@ -69,8 +67,8 @@ std::optional<std::string_view> RawHeaderProblem(std::string_view data) {
       if (line.front() == ' ' || line.front() == '\t') return "obsolete line folding";
       size_t colon = line.find(':');
       if (colon == std::string_view::npos) return "header field without a colon";
-      if (line.substr(0, colon).find_first_of(" \t") != std::string_view::npos) {
-        return "whitespace in a header field name";
+      for (char c : line.substr(0, colon)) {
+        if (c == ' ' || c == '\t') return "whitespace in a header field name";
       }
     }
     first = false;

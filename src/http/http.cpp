@@ -65,10 +65,12 @@ void HeaderMap::Set(std::string_view name, std::string_view value) {
     ++out;
   }
   entries_.erase(out, entries_.end());
-  if (!replaced) entries_.emplace_back(std::string(name), std::string(value));
+  if (!replaced) Add(name, value);
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
+  // One allocation for a usual header block instead of growing through 1, 2, 4, 8, 16.
+  if (entries_.capacity() == 0) entries_.reserve(kInitialCapacity);
   entries_.emplace_back(std::string(name), std::string(value));
 }
 

@@ -32,6 +32,11 @@ class HeaderMap {
   void Set(std::string_view name, std::string_view value);
   void Add(std::string_view name, std::string_view value);
   void Remove(std::string_view name);
+  // Removes every entry for which pred(name, value) is true; keeps the others' order.
+  template <class Pred>
+  void RemoveIf(Pred pred) {
+    std::erase_if(entries_, [&](const Entry& e) { return pred(e.first, e.second); });
+  }
   // Removes every entry; keeps the storage for reuse.
   void clear() { entries_.clear(); }
   size_t size() const { return entries_.size(); }
@@ -39,6 +44,7 @@ class HeaderMap {
   std::vector<Entry>::const_iterator end() const { return entries_.end(); }
 
  private:
+  static constexpr size_t kInitialCapacity = 16;
   std::vector<Entry> entries_;
 };
 

@@ -132,6 +132,16 @@ void SetCurrentIoContext(net::io_context* ctx);
 // Bounds a method label to the standard verbs (a client must not grow the metric families).
 std::string_view MethodLabel(std::string_view method);
 
+// The first CR or LF in `s` at or after `from`, or npos. One pass over the bytes, where
+// find_first_of("\r\n") calls memchr once per byte (measurable on every header of a request).
+inline size_t FindCrLf(std::string_view s, size_t from = 0) {
+  for (size_t i = from; i < s.size(); ++i) {
+    if (s[i] == '\r' || s[i] == '\n') return i;
+  }
+  return std::string_view::npos;
+}
+inline bool HasCrLf(std::string_view s) { return FindCrLf(s) != std::string_view::npos; }
+
 // "HTTP/1.1 <code> <reason>\r\n"-ready reason phrase.
 std::string_view ReasonPhrase(int status);
 

@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -20,11 +21,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -42,16 +44,70 @@ namespace skiff::http {
 namespace {
 
 namespace net = boost::asio;
+namespace beast = boost::beast;
 namespace ssl = boost::asio::ssl;
 namespace bhttp = boost::beast::http;
 using boost::system::error_code;
 using net::ip::tcp;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-using Parser = bhttp::response_parser<bhttp::buffer_body>;
 using Piece = Result<std::optional<std::string>>;
 
+// A response parser that fills a HeaderMap straight from Beast's callbacks (no intermediate
+// beast::http::fields, whose every field is a separate allocation) and writes body bytes into
+// a window the caller sets, as beast::http::buffer_body does: when the window is full (or not
+// set) the parse stops with error::need_buffer.
+class Parser final : public bhttp::basic_parser<false> {
+ public:
+  int status() const { return status_; }
+  HeaderMap& headers() { return headers_; }
+  // The window for the next body bytes; body_left() is what remains of it after a parse.
+  void set_body(char* data, size_t size) {
+    data_ = data;
+    left_ = size;
+  }
+  size_t body_left() const { return left_; }
+
+ private:
+  void on_request_impl(bhttp::verb, beast::string_view, beast::string_view, int,
+                       error_code& ec) override {
+    ec = bhttp::error::bad_method;  // never called for a response parser
+  }
+  void on_response_impl(int code, beast::string_view, int, error_code&) override { status_ = code; }
+  void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value,
+                     error_code&) override {
+    headers_.Add({name.data(), name.size()}, {value.data(), value.size()});
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<uint64_t>&, error_code&) override {}
+  size_t on_body_impl(beast::string_view body, error_code& ec) override { return Put(body, ec); }
+  void on_chunk_header_impl(uint64_t, beast::string_view, error_code&) override {}
+  size_t on_chunk_body_impl(uint64_t, beast::string_view body, error_code& ec) override {
+    return Put(body, ec);
+  }
+  void on_finish_impl(error_code&) override {}
+
+  size_t Put(beast::string_view body, error_code& ec) {
+    if (data_ == nullptr) {
+      ec = bhttp::error::need_buffer;
+      return 0;
+    }
+    size_t n = std::min(left_, body.size());
+    std::memcpy(data_, body.data(), n);
+    data_ += n;
+    left_ -= n;
+    if (n < body.size()) ec = bhttp::error::need_buffer;
+    return n;
+  }
+
+  int status_ = 0;
+  HeaderMap headers_;
+  char* data_ = nullptr;
+  size_t left_ = 0;
+};
+
 constexpr size_t kPieceBytes = 64 * 1024;
+constexpr size_t kReadBytes = 16 * 1024;  // an upstream connection's read buffer
 
 auto Nothrow(error_code& ec) { return net::redirect_error(net::use_awaitable, ec); }
 
@@ -121,7 +177,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
         key(std::move(key)),
         authority(std::move(authority)),
         plain_(shard->ctx),
-        timer_(shard->ctx) {}
+        timer_(shard->ctx) {
+    // Beast reads at most max(512, free capacity) bytes at a time: room for a whole small
+    // response in one read instead of 512-byte pieces.
+    buf.reserve(kReadBytes);
+  }
 
   tcp::socket& Socket() { return tls_ ? tls_->next_layer() : plain_; }
   // Calls f(stream) with the stream that carries HTTP (the TLS stream or the socket).
@@ -136,25 +196,27 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
   ssl::stream<tcp::socket>& tls() { return *tls_; }
 
+  // The watchdog is lazy, like the server connection's: a deadline later than the pending
+  // wait's expiry is a plain store (the wait re-arms when it fires), so the usual exchange
+  // costs no timer operation. When the deadline passes, the connection is closed (pending
+  // operations fail) and timed_out is set.
   void Arm(milliseconds d) {
-    uint64_t g = ++gen_;
     timed_out = false;
-    timer_.expires_after(d);
-    timer_.async_wait([self = shared_from_this(), g](error_code ec) {
-      if (ec || g != self->gen_) return;
-      self->timed_out = true;
-      self->Close();
-    });
+    deadline_ = steady_clock::now() + d;
+    if (!waiting_) {
+      timer_.expires_at(deadline_);
+      Wait();
+    } else if (deadline_ < timer_.expiry()) {
+      timer_.expires_at(deadline_);  // ends the pending wait; OnTimer waits again
+    }
   }
-  void Disarm() {
-    ++gen_;
-    timer_.cancel();
-  }
+  void Disarm() { deadline_ = steady_clock::time_point::max(); }
   void Close() {
     closed = true;
     error_code ec;
     if (resolver) resolver->cancel();
     Socket().close(ec);
+    timer_.cancel();  // drops the pending wait's reference
   }
   // An idle connection the peer has closed (EOF) or that holds unexpected bytes is not reusable.
   bool LooksAlive() {
@@ -177,8 +239,26 @@ class Conn : public std::enable_shared_from_this<Conn> {
   tcp::socket plain_;
   std::shared_ptr<ssl::context> tls_ctx_;  // outlives tls_
   std::optional<ssl::stream<tcp::socket>> tls_;
+  void Wait() {
+    waiting_ = true;
+    timer_.async_wait([self = shared_from_this()](error_code) { self->OnTimer(); });
+  }
+  void OnTimer() {
+    waiting_ = false;
+    if (closed || deadline_ == steady_clock::time_point::max()) return;
+    if (deadline_ <= steady_clock::now()) {
+      deadline_ = steady_clock::time_point::max();
+      timed_out = true;
+      Close();
+      return;
+    }
+    timer_.expires_at(deadline_);
+    Wait();
+  }
+
   net::steady_timer timer_;
-  uint64_t gen_ = 0;
+  steady_clock::time_point deadline_ = steady_clock::time_point::max();
+  bool waiting_ = false;  // an async_wait on timer_ is pending
 };
 
 // A borrowed shard, shared by its pool and by its io_context's BorrowedShards; whichever goes
@@ -377,6 +457,7 @@ net::awaitable<std::optional<Failure>> Connect(Shard* shard, std::shared_ptr<Con
     }
     if (ec) {
       conn->Disarm();
+      conn->Close();
       co_return Failure{Unavailable(who + ": cannot resolve " + ep.host + ": " + ec.message()),
                         UpstreamFailure::kConnectFailure};
     }
@@ -477,8 +558,7 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
     if (finished_) return ready(std::optional<std::string>());
     if (cancelled_) return ready(Cancelled("upstream response body cancelled"));
     if (piece_.empty()) piece_.resize(kPieceBytes);  // not for bodies that end at once
-    parser_->get().body().data = piece_.data();
-    parser_->get().body().size = piece_.size();
+    parser_->set_body(piece_.data(), piece_.size());
     conn_->Arm(shard_->core->options.io_timeout);
     conn_->Stream([&](auto& s) {
       bhttp::async_read_some(
@@ -505,7 +585,7 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
       return ready(std::move(s));
     }
     buffered_.store(conn_->buf.size());
-    size_t n = piece_.size() - parser_->get().body().size;
+    size_t n = piece_.size() - parser_->body_left();
     bool done = parser_->is_done();
     if (done) Finish();
     if (n > 0) return ready(std::optional<std::string>(std::string(piece_.data(), n)));
@@ -613,8 +693,8 @@ std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* b
         EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;
     }
-    if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
+    if (name.empty() || internal::HasCrLf(name) || name.find(':') != std::string::npos ||
+        name.find(' ') != std::string::npos || internal::HasCrLf(value)) {
       *bad_header = name;
       return {};
     }
@@ -741,18 +821,15 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
       co_return fail(Unavailable(who() + " sent a malformed response header: " + ec.message()),
                      UpstreamFailure::kProtocol);
     }
-    int status = static_cast<int>(parser->get().result_int());
+    int status = parser->status();
     if (status >= 100 && status < 200 && status != 101) continue;
     break;
   }
   conn->Disarm();
 
   UpstreamResponse out;
-  out.status = static_cast<int>(parser->get().result_int());
-  for (const auto& f : parser->get()) {
-    out.headers.Add({f.name_string().data(), f.name_string().size()},
-                    {f.value().data(), f.value().size()});
-  }
+  out.status = parser->status();
+  out.headers = std::move(parser->headers());
   out.reused_connection = reused;
   if (out.status == 101) {
     if (!req.upgrade) {
@@ -769,12 +846,11 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
     size_t got = 0;
     conn->Arm(opts.io_timeout);
     while (!parser->is_done()) {
-      parser->get().body().data = data.data() + got;
-      parser->get().body().size = data.size() - got;
+      parser->set_body(data.data() + got, data.size() - got);
       co_await conn->Stream(
           [&](auto& s) { return bhttp::async_read_some(s, conn->buf, *parser, Nothrow(ec)); });
       if (ec == bhttp::error::need_buffer) ec = {};
-      got = data.size() - parser->get().body().size;
+      got = data.size() - parser->body_left();
       if (conn->timed_out) {
         co_return fail(
             DeadlineExceeded(who() + " sent no response data for " + Ms(opts.io_timeout)),
