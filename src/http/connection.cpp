@@ -412,7 +412,14 @@ void Connection::ResetRequest() {
   body_error_.reset();
   body_ready_ = nullptr;
   body_piece_.clear();
-  notes_ = std::make_shared<AccessNotes>();
+  // The previous request's notes are reused when no one else holds them any more (the
+  // usual case: a handler's copies are gone once it has answered).
+  request_.notes.reset();
+  if (notes_ && notes_.use_count() == 1) {
+    *notes_ = AccessNotes{};  // (moving from empty strings keeps their storage)
+  } else {
+    notes_ = std::make_shared<AccessNotes>();
+  }
   request_.notes = notes_;
   bytes_sent_ = 0;
   bytes_received_ = 0;

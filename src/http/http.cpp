@@ -28,8 +28,7 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
+bool EqualsIgnoreCaseSameSize(std::string_view a, std::string_view b) {
   for (size_t i = 0; i < a.size(); ++i) {
     if (Lower(a[i]) != Lower(b[i])) return false;
   }
@@ -153,10 +152,30 @@ std::string PercentEncode(std::string_view s) {
 
 // Segment-wise decoding (RFC 3986 section 5.2.4 dot-segment removal after decoding): decoding
 // first would let "%2F" forge a separator, so an encoded '/' is rejected rather than guessed at.
+namespace {
+
+// Whether NormalizePath would return `raw_path` unchanged: no percent-escape, backslash or
+// control character, and no empty ("//"), "." or ".." segment (nor any segment starting with
+// '.', which covers "..;x"); a final "/" is kept as it is. The usual request takes this path
+// without splitting into segments.
+bool AlreadyNormal(std::string_view raw_path) {
+  bool segment_start = true;  // just after a '/'
+  for (size_t i = 1; i < raw_path.size(); ++i) {
+    auto u = static_cast<unsigned char>(raw_path[i]);
+    if (u == '%' || u == '\\' || u < 0x20 || u == 0x7f) return false;
+    if (segment_start && (u == '/' || u == '.')) return false;
+    segment_start = u == '/';
+  }
+  return true;
+}
+
+}  // namespace
+
 Result<std::string> NormalizePath(std::string_view raw_path) {
   if (raw_path.empty() || raw_path.front() != '/') {
     return InvalidArgument("path must start with '/'");
   }
+  if (AlreadyNormal(raw_path)) return std::string(raw_path);
   std::vector<std::string> segments;
   bool trailing_slash = false;
   size_t pos = 1;

@@ -48,7 +48,12 @@ class HeaderMap {
   std::vector<Entry> entries_;
 };
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+bool EqualsIgnoreCaseSameSize(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names, tokens). The size check is inline: most
+// comparisons of header names fail on it.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && EqualsIgnoreCaseSameSize(a, b);
+}
 // `s` without leading and trailing optional whitespace (RFC 9110 OWS: spaces and tabs).
 std::string_view TrimOws(std::string_view s);
 

@@ -26,6 +26,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/url/parse.hpp>
+#include <charconv>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -916,8 +917,14 @@ std::string UpstreamEndpoint::Authority() const {
 }
 
 std::string UpstreamEndpoint::Key() const {
-  return std::string(tls ? "https|" : "http|") + host + "|" + std::to_string(port) + "|" + ca_file +
-         "|" + sni + "|" + (insecure_skip_verify ? "1" : "0");
+  std::string key;
+  key.reserve(24 + host.size() + ca_file.size() + sni.size());
+  key.append(tls ? "https|" : "http|").append(host).append("|");
+  char port_text[8];
+  auto end = std::to_chars(port_text, port_text + sizeof port_text, port).ptr;
+  key.append(port_text, end).append("|").append(ca_file).append("|").append(sni);
+  key.append(insecure_skip_verify ? "|1" : "|0");
+  return key;
 }
 
 Result<UpstreamEndpoint> ParseUpstreamUrl(std::string_view url) {
