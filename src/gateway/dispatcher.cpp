@@ -80,7 +80,8 @@ http::Response NoRoute(const http::Request& req, const RoutePlan& plan) {
 struct Completion {
   http::Responder respond;
   std::vector<HeaderOp> response_headers;
-  std::string request_id;
+  // Its request_id (set before dispatch, never changed after) is the x-request-id to echo.
+  std::shared_ptr<http::AccessNotes> notes;
   Timers* timers = nullptr;
   std::atomic<uint64_t> timer{0};
   std::atomic<bool> done{false};
@@ -89,8 +90,8 @@ struct Completion {
     if (done.exchange(true)) return;
     if (uint64_t t = timer.load(); t != 0 && timers != nullptr) timers->Cancel(t);
     ApplyHeaderOps(response_headers, r.headers);
-    if (!request_id.empty() && !r.headers.Has(kRequestIdHeader)) {
-      r.headers.Set(kRequestIdHeader, request_id);
+    if (notes && !notes->request_id.empty() && !r.headers.Has(kRequestIdHeader)) {
+      r.headers.Set(kRequestIdHeader, notes->request_id);
     }
     respond(std::move(r));
   }
@@ -371,7 +372,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
   auto done = std::make_shared<Completion>();
   done->respond = std::move(respond);
   done->response_headers = std::move(plan.response_headers);
-  done->request_id = req.notes ? req.notes->request_id : "";
+  done->notes = req.notes;
   done->timers = timers_;
   http::Responder finish = [done](http::Response r) { done->Finish(std::move(r)); };
   auto flag = [&](std::string_view f) {

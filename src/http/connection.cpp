@@ -404,6 +404,7 @@ void Connection::ResetRequest() {
   request_.route.clear();
   request_.path_rest.clear();
   request_.body_source.reset();
+  target_state_ = TargetState::kUnknown;
   body_streamed_ = false;
   body_done_ = false;
   body_retired_ = false;
@@ -718,9 +719,23 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   co_return ReadOutcome{};
 }
 
+// Once per request: the stream_body predicate needs the path before the body is read, and
+// the dispatch after it; the outcome of the first call is kept.
+bool Connection::PrepareTarget(Status* error) {
+  if (target_state_ == TargetState::kReady) return true;
+  if (target_state_ == TargetState::kInvalid) {
+    *error = target_error_;
+    return false;
+  }
+  bool ok = SplitTarget(error);
+  target_state_ = ok ? TargetState::kReady : TargetState::kInvalid;
+  if (!ok) target_error_ = *error;
+  return ok;
+}
+
 // Splits the request-target into path and query and normalizes the path. Accepts origin-form
 // ("/a?b") and absolute-form ("http://host/a?b", RFC 9112 section 3.2.2).
-bool Connection::PrepareTarget(Status* error) {
+bool Connection::SplitTarget(Status* error) {
   std::string_view target = request_.target;
   if (target.empty() || target.front() != '/') {
     size_t scheme = target.find("://");
@@ -774,7 +789,12 @@ net::awaitable<void> Connection::Handle() {
   // Other wake-ups (a streamed body's reads) may end the wait early: wait again until answered.
   const auto until = steady_clock::now() + core_.options.handler_timeout;
   while (!response_ && !forced_ && !closed_ && steady_clock::now() < until) {
-    co_await WaitForWake(until);
+    // WaitForWake inlined: one coroutine frame fewer on every asynchronous answer.
+    wake_timer_.expires_at(until);
+    waiting_ = true;
+    error_code ec;
+    co_await wake_timer_.async_wait(Nothrow(ec));
+    waiting_ = false;
   }
   if (response_ || forced_ || closed_) co_return;
   ++seq_;  // a late answer is dropped

@@ -112,6 +112,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void LogAccess(int status);
   void AddFlag(std::string_view flag);
   bool PrepareTarget(Status* error);
+  bool SplitTarget(Status* error);
   void SetDeadline(std::chrono::milliseconds d);
   void ClearDeadline() { deadline_ = std::chrono::steady_clock::time_point::max(); }
   void ArmWatchdog();
@@ -162,6 +163,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Request request_;
   int version_ = 11;
   bool keep_alive_ = true;
+  // PrepareTarget's outcome for the current request (target_error_ when kInvalid).
+  enum class TargetState { kUnknown, kReady, kInvalid } target_state_ = TargetState::kUnknown;
+  Status target_error_;
   std::string method_;  // copied before dispatch: the handler may move from request_
   std::string route_;
   std::chrono::steady_clock::time_point started_;

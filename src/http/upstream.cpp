@@ -231,6 +231,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   const std::string key;
   const std::string authority;
   boost::beast::flat_buffer buf;
+  std::string head;  // the request head being sent (its storage reused across exchanges)
   steady_clock::time_point idle_since;
   bool timed_out = false;
   bool closed = false;
@@ -684,8 +685,10 @@ struct Exchange {
   }
 };
 
-std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header) {
-  std::string h;
+// Writes the request head into `h` (cleared first; its storage is the connection's, reused).
+void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header,
+                 std::string& h) {
+  h.clear();
   h.reserve(256 + req.target.size());
   h.append(req.method).append(" ").append(req.target).append(" HTTP/1.1\r\n");
   if (!req.headers.Has("Host")) h.append("Host: ").append(req.endpoint.Authority()).append("\r\n");
@@ -697,7 +700,7 @@ std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* b
     if (name.empty() || internal::HasCrLf(name) || name.find(':') != std::string::npos ||
         name.find(' ') != std::string::npos || internal::HasCrLf(value)) {
       *bad_header = name;
-      return {};
+      return;
     }
     h.append(name).append(": ").append(value).append("\r\n");
   }
@@ -713,7 +716,6 @@ std::string RequestHead(const UpstreamRequest& req, bool chunked, std::string* b
   }
   if (req.upgrade) h += "Connection: upgrade\r\n";
   h += "\r\n";
-  return h;
 }
 
 // Sends the request on `conn` and reads the response header.
@@ -744,7 +746,8 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
 
   const bool chunked = req.body_source && !req.body_source->content_length();
   std::string bad_header;
-  std::string head = RequestHead(req, chunked, &bad_header);
+  std::string& head = conn->head;
+  RequestHead(req, chunked, &bad_header, head);
   if (!bad_header.empty()) {
     co_return fail(InvalidArgument("header \"" + bad_header + "\" cannot be sent upstream"),
                    UpstreamFailure::kInvalid);
