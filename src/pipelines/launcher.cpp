@@ -156,6 +156,16 @@ Fd ForkerProgram() {
   return fd;
 }
 
+// The forker's next answer, waiting at most kForkerReplyMs.
+bool ReadReply(int sock, ForkReply& reply) {
+  pollfd pfd{sock, POLLIN, 0};
+  int ready;
+  do {
+    ready = ::poll(&pfd, 1, kForkerReplyMs);
+  } while (ready < 0 && errno == EINTR);
+  return ready > 0 && ::recv(sock, &reply, sizeof reply, 0) == static_cast<ssize_t>(sizeof reply);
+}
+
 // In the forked child: becomes the forker. Runs skiff-task-forker from `program` when it can
 // (descriptors as forker/main.cpp expects them), else the same loop in this copy of skiff.
 [[noreturn]] void ExecForker(int sock, int null_fd, int plans, int program, const char* shared,
@@ -744,6 +754,13 @@ Status TaskLauncher::Impl::StartForker() {
   }
   forker_pid_ = pid;
   forker_sock_ = std::move(ours);
+  theirs.reset();
+  // Ready once it says so (after its exec).
+  ForkReply ready;
+  if (!ReadReply(forker_sock_.get(), ready) || ready.pid != 0) {
+    StopForker();
+    return Unavailable("cannot start the task forker process: it did not say it was ready");
+  }
   return Status::Ok();
 }
 
@@ -792,15 +809,13 @@ Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
       continue;
     }
     ForkReply reply;
-    pollfd pfd{forker_sock_.get(), POLLIN, 0};
-    int ready;
-    do {
-      ready = ::poll(&pfd, 1, kForkerReplyMs);
-    } while (ready < 0 && errno == EINTR);
-    n = ready > 0 ? ::recv(forker_sock_.get(), &reply, sizeof reply, 0) : -1;
-    if (n != static_cast<ssize_t>(sizeof reply)) {
+    if (!ReadReply(forker_sock_.get(), reply)) {
       StopForker();
       return Unavailable("cannot start a task process: the forker process did not answer");
+    }
+    if (reply.pid == 0) {  // not an answer the protocol has
+      StopForker();
+      return Internal("cannot start a task process: the forker process answered pid 0");
     }
     if (reply.pid < 0) {
       return Unavailable(std::string("cannot start a task process: clone: ") + strerror(reply.err));

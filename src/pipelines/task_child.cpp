@@ -372,6 +372,11 @@ void FdPath(char* buf, int fd) {
       ::mmap(nullptr, kPlanCapacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) ::_exit(1);
   char* image = static_cast<char*>(mem);
+  ForkReply ready;
+  ready.pid = 0;
+  if (::send(sock, &ready, sizeof ready, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof ready)) {
+    ::_exit(0);
+  }
   for (;;) {
     ForkRequest req;
     alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];

@@ -96,7 +96,8 @@ constexpr size_t kPlanCapacity = 8 << 20;
 // Protocol over a SOCK_SEQPACKET pair: the launcher copies the task's PlanImage into a shared
 // mapping and sends a ForkRequest with the init's descriptors (report pipe, log, stdout pipe)
 // as SCM_RIGHTS; the forker copies the image into its private mapping, relocates it, clones
-// and answers a ForkReply. One request at a time (the launcher waits for each answer).
+// and answers a ForkReply. One request at a time (the launcher waits for each answer). Before
+// the first, the forker says it is ready with a ForkReply of pid 0.
 
 struct ForkRequest {
   uint64_t size = 0;  // of the image in the shared mapping

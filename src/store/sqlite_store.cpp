@@ -286,8 +286,8 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
   }
 
   const int64_t version = ++revision;
-  std::shared_ptr<Object> prev;
-  if (exists) {
+  std::shared_ptr<Object> prev;  // deletes; an update's is parsed only when a watcher needs it
+  if (exists && m.op == Mutation::Op::kDelete) {
     SKIFF_ASSIGN_OR_RETURN(json::object prev_doc, ParseStored(stored_json, m.key));
     prev = std::make_shared<Object>(Object{m.key, stored_version, std::move(prev_doc)});
   }
@@ -334,7 +334,11 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
     }
     SKIFF_RETURN_IF_ERROR(ev.Run());
   }
-  changes.push_back(std::make_shared<Change>(type, std::move(now), std::move(prev)));
+  if (type == EventType::kModified) {
+    changes.push_back(std::make_shared<Change>(std::move(now), std::move(stored_json)));
+  } else {
+    changes.push_back(std::make_shared<Change>(type, std::move(now), std::move(prev)));
+  }
   return Status::Ok();
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "store/store_util.hpp"
+
 namespace skiff::store {
 
 namespace {
@@ -31,11 +33,30 @@ Change::Change(EventType type, std::shared_ptr<const Object> object,
   if (type_ == EventType::kDeleted) prev_ = object_;
 }
 
+Change::Change(std::shared_ptr<const Object> object, std::string prev_json)
+    : type_(EventType::kModified), object_(std::move(object)), prev_json_(std::move(prev_json)) {}
+
+const Object* Change::Prev() {
+  if (prev_ == nullptr && !prev_json_.empty()) {
+    Result<json::object> doc = ParseJsonObject(prev_json_);
+    if (doc) {
+      const int64_t version = VersionOf(*doc);
+      prev_ = std::make_shared<Object>(Object{key(), version, std::move(*doc)});
+    } else {
+      prev_ = object_;  // the store wrote it: unreachable but for a corrupt file
+    }
+    prev_json_.clear();
+  }
+  return prev_.get();
+}
+
 std::shared_ptr<const Event> Change::EventFor(const std::string& ns, const Selector& selector) {
   if (!ns.empty() && ns != key().ns) return nullptr;
   const bool current_passes =
       type_ != EventType::kDeleted && selector.MatchesObject(object_->object);
-  const bool previous_passes = prev_ != nullptr && selector.MatchesObject(prev_->object);
+  const bool has_prev = prev_ != nullptr || !prev_json_.empty();
+  const bool previous_passes =
+      has_prev && (selector.empty() || selector.MatchesObject(Prev()->object));
   if (current_passes && !previous_passes) {
     if (!added_) added_ = std::make_shared<const Event>(Event{EventType::kAdded, *object_});
     return added_;
@@ -48,7 +69,7 @@ std::shared_ptr<const Event> Change::EventFor(const std::string& ns, const Selec
   if (!current_passes && previous_passes) {
     if (!deleted_) {
       // Moved out of the selector (or deleted): the previous content at this change's version.
-      Object last = *prev_;
+      Object last = *Prev();
       last.resource_version = version();
       json::object& meta = EnsureObject(last.object, "metadata");
       meta["resourceVersion"] = std::to_string(version());

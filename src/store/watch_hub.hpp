@@ -36,6 +36,10 @@ class Change {
   // `prev`: the state before the change (nullptr for kAdded; for kDeleted it may be nullptr, the
   // last state is then taken from `object`).
   Change(EventType type, std::shared_ptr<const Object> object, std::shared_ptr<const Object> prev);
+  // A MODIFIED change whose previous state is the stored document `prev_json`, parsed only when
+  // a watcher's filter needs it (most writes have no watcher with a selector; a pipeline run's
+  // state is ~100 KB written many times a second).
+  Change(std::shared_ptr<const Object> object, std::string prev_json);
 
   int64_t version() const { return object_->resource_version; }
   const Key& key() const { return object_->key; }
@@ -47,7 +51,11 @@ class Change {
  private:
   EventType type_;
   std::shared_ptr<const Object> object_;
+  // The previous state, parsing prev_json_ first; null when there is none.
+  const Object* Prev();
+
   std::shared_ptr<const Object> prev_;
+  std::string prev_json_;  // the lazy form of prev_ (until Prev() parses it)
   std::shared_ptr<const Event> added_, modified_, deleted_;
 };
 
