@@ -20,9 +20,12 @@ using Piece = Result<std::optional<std::string>>;
 
 constexpr std::string_view kVia = "1.1 skiff";
 
+// ASCII only (header names and tokens), without the locale lookup of std::tolower.
 std::string Lower(std::string_view s) {
   std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
   return out;
 }
 
@@ -55,8 +58,9 @@ bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, b
     return true;
   }
   if (is("upgrade")) return !upgrade;
-  if (tokens.empty()) return false;  // the usual case: no allocation
-  return HasToken(tokens, Lower(name));
+  // The tokens are lower-case already: compared without lower-casing each name.
+  return std::any_of(tokens.begin(), tokens.end(),
+                     [&](const std::string& t) { return EqualsIgnoreCase(name, t); });
 }
 
 // "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5000" -> "::1".

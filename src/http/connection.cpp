@@ -838,9 +838,9 @@ net::awaitable<bool> Connection::Write() {
       continue;
     }
     h += name;
-    h += ": ";
+    h.append(": ", 2);
     h += value;
-    h += "\r\n";
+    h.append("\r\n", 2);
   }
   if (chunked) {
     h += "Transfer-Encoding: chunked\r\n";

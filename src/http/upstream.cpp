@@ -307,8 +307,8 @@ milliseconds SweepInterval(const PoolCore* core) {
 
 void ReturnToPool(std::shared_ptr<Conn> conn) {
   Shard* shard = conn->shard;
+  const auto now = steady_clock::now();
   if (!shard->own) {
-    auto now = steady_clock::now();
     if (now - shard->last_sweep >= SweepInterval(shard->core)) {
       shard->last_sweep = now;
       Sweep(shard);
@@ -323,7 +323,7 @@ void ReturnToPool(std::shared_ptr<Conn> conn) {
     conn->Close();
     return;
   }
-  conn->idle_since = steady_clock::now();
+  conn->idle_since = now;
   q.push_back(std::move(conn));
   shard->core->idle.fetch_add(1);
 }
@@ -702,7 +702,7 @@ void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_head
       *bad_header = name;
       return;
     }
-    h.append(name).append(": ").append(value).append("\r\n");
+    h.append(name).append(": ", 2).append(value).append("\r\n", 2);
   }
   const std::string& m = req.method;
   if (req.body_source) {
