@@ -429,8 +429,10 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
     if (failed[i]) continue;
     std::vector<Object> out;
     out.reserve(ranges[i].second - ranges[i].first);
-    // The published objects are shared with watchers and immutable; callers get their own copy.
-    for (size_t c = ranges[i].first; c < ranges[i].second; ++c) out.push_back(changes[c]->object());
+    // Watchers got their own copies when published: the objects go to the callers.
+    for (size_t c = ranges[i].first; c < ranges[i].second; ++c) {
+      out.push_back(changes[c]->TakeObject());
+    }
     group[i]->result = std::move(out);
   }
 }

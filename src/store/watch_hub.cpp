@@ -50,6 +50,16 @@ const Object* Change::Prev() {
   return prev_.get();
 }
 
+Object Change::TakeObject() {
+  if (object_.use_count() == 1) {
+    // Made non-const by the store (make_shared<Object>) and held by no one else.
+    Object out = std::move(const_cast<Object&>(*object_));
+    object_.reset();
+    return out;
+  }
+  return *object_;
+}
+
 std::shared_ptr<const Event> Change::EventFor(const std::string& ns, const Selector& selector) {
   if (!ns.empty() && ns != key().ns) return nullptr;
   const bool current_passes =

@@ -44,6 +44,9 @@ class Change {
   int64_t version() const { return object_->resource_version; }
   const Key& key() const { return object_->key; }
   const Object& object() const { return *object_; }
+  // The new state for the writer's caller, once the change is published: moved out when nothing
+  // else holds it (watchers get copies), else copied. Call it last.
+  Object TakeObject();
 
   // What a watcher of namespace `ns` (empty = all) with `selector` sees, or nullptr.
   std::shared_ptr<const Event> EventFor(const std::string& ns, const Selector& selector);
