@@ -29,14 +29,18 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
-// Lower-case tokens of every Connection header (RFC 9110 section 7.6.1).
+// Lower-case tokens of every Connection header (RFC 9110 section 7.6.1), but "keep-alive".
 std::vector<std::string> ConnectionTokens(const HeaderMap& headers) {
   std::vector<std::string> out;
-  for (std::string_view v : headers.GetAll("Connection")) {
+  for (const auto& [name, value] : headers) {
+    if (!EqualsIgnoreCase(name, "Connection")) continue;
+    std::string_view v = value;
     while (!v.empty()) {
       size_t comma = v.find(',');
       std::string_view tok = http::TrimOws(v.substr(0, comma));
-      if (!tok.empty()) out.push_back(Lower(tok));
+      // "keep-alive" names a header that is hop-by-hop anyway: not kept (the usual upstream
+      // answer then costs no allocation here).
+      if (!tok.empty() && !EqualsIgnoreCase(tok, "keep-alive")) out.push_back(Lower(tok));
       if (comma == std::string_view::npos) break;
       v.remove_prefix(comma + 1);
     }
@@ -78,7 +82,8 @@ std::string ClientIp(std::string_view remote) {
 
 std::string JoinAll(const HeaderMap& h, std::string_view name) {
   std::string out;
-  for (std::string_view v : h.GetAll(name)) {
+  for (const auto& [k, v] : h) {
+    if (!EqualsIgnoreCase(k, name)) continue;
     if (!out.empty()) out += ", ";
     out += v;
   }
