@@ -851,8 +851,19 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
     conn->Arm(opts.io_timeout);
     while (!parser->is_done()) {
       parser->set_body(data.data() + got, data.size() - got);
-      co_await conn->Stream(
-          [&](auto& s) { return bhttp::async_read_some(s, conn->buf, *parser, Nothrow(ec)); });
+      // What the head's read brought of the body (usually all of a small one) is parsed here:
+      // async_read_some would parse the same bytes first, but answer through the scheduler.
+      bool parsed = false;
+      if (conn->buf.size() > 0) {
+        ec = {};
+        size_t used = parser->put(conn->buf.data(), ec);
+        conn->buf.consume(used);
+        parsed = ec != bhttp::error::need_more;
+      }
+      if (!parsed) {
+        co_await conn->Stream(
+            [&](auto& s) { return bhttp::async_read_some(s, conn->buf, *parser, Nothrow(ec)); });
+      }
       if (ec == bhttp::error::need_buffer) ec = {};
       got = data.size() - parser->body_left();
       if (conn->timed_out) {
