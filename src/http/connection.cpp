@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
@@ -863,13 +864,21 @@ net::awaitable<bool> Connection::Write() {
   h += "\r\n";
 
   SetDeadline(core_.options.write_timeout);
-  if (!streaming && !head_request && !bodiless_status && !resp.body.empty()) {
-    std::array<net::const_buffer, 2> bufs = {net::buffer(h), net::buffer(resp.body)};
-    co_await WriteAll(bufs, Nothrow(ec_));
-    if (!ec_) bytes_sent_ += resp.body.size();
+  const bool with_body = !streaming && !head_request && !bodiless_status && !resp.body.empty();
+  std::array<net::const_buffer, 2> bufs = {
+      net::buffer(h), net::buffer(resp.body.data(), with_body ? resp.body.size() : 0)};
+  if (!tls_) {
+    // Plain TCP: what the socket takes at once is sent here, the rest (if any) waits.
+    size_t sent = SendNow(socket_, bufs, ec_);
+    if (!ec_ && sent < h.size() + bufs[1].size()) {
+      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+      rest.consume(sent);
+      co_await WriteAll(rest, Nothrow(ec_));
+    }
   } else {
-    co_await WriteAll(net::buffer(h), Nothrow(ec_));
+    co_await WriteAll(bufs, Nothrow(ec_));
   }
+  if (!ec_ && with_body) bytes_sent_ += resp.body.size();
   ClearDeadline();
   if (ec_) {
     if (resp.stream) resp.stream->Cancel();

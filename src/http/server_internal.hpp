@@ -142,6 +142,24 @@ inline size_t FindCrLf(std::string_view s, size_t from = 0) {
 }
 inline bool HasCrLf(std::string_view s) { return FindCrLf(s) != std::string_view::npos; }
 
+// Sends what a plain socket takes at once, without waiting (it is put in non-blocking mode):
+// a response head and small body usually go in whole, and an async_write would only confirm
+// that after a round through the scheduler. Returns the bytes sent; "would block" is no error.
+// The caller writes the rest (if any) asynchronously.
+template <class Buffers>
+size_t SendNow(tcp::socket& s, const Buffers& buffers, boost::system::error_code& ec) {
+  if (!s.non_blocking()) {
+    s.non_blocking(true, ec);
+    if (ec) return 0;
+  }
+  size_t n = s.send(buffers, 0, ec);
+  if (ec == net::error::would_block || ec == net::error::try_again) {
+    ec = {};
+    return 0;
+  }
+  return n;
+}
+
 // "HTTP/1.1 <code> <reason>\r\n"-ready reason phrase.
 std::string_view ReasonPhrase(int status);
 

@@ -20,6 +20,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -185,6 +186,7 @@ class Conn : public std::enable_shared_from_this<Conn> {
   }
 
   tcp::socket& Socket() { return tls_ ? tls_->next_layer() : plain_; }
+  bool Plain() const { return !tls_; }
   // Calls f(stream) with the stream that carries HTTP (the TLS stream or the socket).
   template <class F>
   decltype(auto) Stream(F&& f) {
@@ -754,7 +756,17 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
   }
   conn->Arm(req.response_timeout);
   std::array<net::const_buffer, 2> bufs = {net::buffer(head), net::buffer(req.body)};
-  co_await conn->Stream([&](auto& s) { return net::async_write(s, bufs, Nothrow(ec)); });
+  if (conn->Plain()) {
+    // What the socket takes at once is sent here, the rest (if any) waits.
+    size_t sent = internal::SendNow(conn->Socket(), bufs, ec);
+    if (!ec && sent < head.size() + req.body.size()) {
+      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+      rest.consume(sent);
+      co_await net::async_write(conn->Socket(), rest, Nothrow(ec));
+    }
+  } else {
+    co_await conn->Stream([&](auto& s) { return net::async_write(s, bufs, Nothrow(ec)); });
+  }
   if (ec) co_return write_failed("receiving the request");
 
   if (req.body_source) {
