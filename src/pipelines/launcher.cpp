@@ -736,7 +736,7 @@ Status TaskLauncher::Impl::StartForker() {
     if (mem == MAP_FAILED) return Internal(std::string("launcher: mmap: ") + strerror(errno));
     shared_ = static_cast<char*>(mem);
     plans_fd_ = std::move(fd);
-    program_fd_ = ForkerProgram();
+    if (options_.forker_program) program_fd_ = ForkerProgram();
   }
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {

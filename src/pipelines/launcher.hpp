@@ -130,6 +130,8 @@ class TaskHandle {
 struct LauncherOptions {
   // Between SIGTERM and SIGKILL on Kill, time-out and Shutdown.
   int64_t kill_grace_ms = 5000;
+  // false: the forker is a copy of this process, as where a memfd cannot be executed (tests).
+  bool forker_program = true;
 };
 
 class TaskLauncher {

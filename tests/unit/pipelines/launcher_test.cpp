@@ -594,6 +594,25 @@ TEST_F(LauncherTest, TasksComeFromAForkerThatIsReplacedWhenItDies) {
   EXPECT_NE(now[0], forker);
 }
 
+// Where a memfd cannot be executed the forker is a copy of skiff running the same loop: tasks
+// run, isolated, all the same.
+TEST_F(LauncherTest, TheForkerMayBeACopyOfThisProcess) {
+  TaskLauncher launcher(LauncherOptions{.forker_program = false});
+  std::vector<pid_t> kids = Children();
+  ASSERT_EQ(kids.size(), 1u);
+  char exe[256] = {};
+  ASSERT_GT(::readlink(("/proc/" + std::to_string(kids[0]) + "/exe").c_str(), exe, sizeof exe - 1),
+            0);
+  char self[256] = {};
+  ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
+  EXPECT_STREQ(exe, self);
+  auto spec = Spec("copy", {"sh", "-c", "echo $$; ls /tmp"});
+  TaskExit e = Run(launcher, spec);
+  EXPECT_TRUE(e.ok()) << e.Describe();
+  // Its own PID namespace (the command is pid 2) and its own /tmp (the working dir only).
+  EXPECT_EQ(ReadAll(spec.log_path), "2\nwork\n");
+}
+
 TEST_F(LauncherTest, AnEnvironmentTooLargeIsRefused) {
   TaskLauncher launcher;
   auto spec = Spec("big", {"true"});
