@@ -7,7 +7,7 @@ set -euo pipefail
 # Boost 1.81 (Asio, Beast, JSON, URL) is not in this list: Debian's libboost1.81-dev conflicts
 # with libboost1.74-dev, which python3-scipy (needed by python3-sklearn) pulls in through
 # pythran. Its headers are unpacked from the Debian package into .deps/ instead (see below).
-build_pkgs=(cmake ninja-build g++ ccache pkg-config clang-format dpkg-dev
+build_pkgs=(cmake ninja-build g++ libc6-dev ccache pkg-config clang-format dpkg-dev
   libyaml-cpp-dev libsqlite3-dev libssl-dev libcli11-dev libspdlog-dev
   libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libxgboost-dev libldap-dev libcrypt-dev
   libre2-dev
