@@ -12,6 +12,8 @@ Rows, each with the same wrk threads/connections/duration:
   d. as c, with a Bearer JWT (RS256) of an external issuer whose JWKS a local HTTP server serves
   e. as d, with a different JWT on every request, so none is served from skiff's verified-token
      cache: what every request would cost without it
+  f. (with BENCH_BASELINE) as c, through another skiff binary (e.g. a build of the previous
+     commit), interleaved with the other rows: before/after comparisons on a shared machine
 
 Targets: c at least as fast as b; d within 10% of c.
 Usage: bench/gateway.sh [path/to/skiff]
@@ -21,6 +23,7 @@ Env: BENCH_DURATION=10s BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_TIMEOUT (whol
      default: both off, as nginx's static rows)
      BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)
      BENCH_MISS_TOKENS=12000 (distinct JWTs of row e, more than the cache holds; 0: no row e)
+     BENCH_BASELINE=path/to/other/skiff (row f; compare CPU us/req of c and f, not req/s)
      BENCH_PERF=DIR (record each skiff row with `perf record --call-graph dwarf` into
      DIR/<row letter>.data, for `perf report -i`; the recording costs CPU: ratios then mislead)"""
 import base64
@@ -43,6 +46,7 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 MISS_TOKENS = int(os.environ.get("BENCH_MISS_TOKENS", "12000"))  # 0: no row e
 PERF_DIR = os.environ.get("BENCH_PERF", "")
+BASELINE = os.environ.get("BENCH_BASELINE", "")  # another skiff binary: row f
 
 
 def seconds(duration):
@@ -340,7 +344,7 @@ def report(rows, ref):
         print(f"| {name:<48} | {r['rps']:>9.0f} | {r['p50']:>7.2f} | {r['p99']:>7.2f} | "
               f"{r['rps'] / ref:>13.0%} | {r['cpu_us']:>10.1f} | {r['non2xx']:>7} |")
     print("\nCPU us/req: CPU time of the answering server's processes (the upstream for a, the "
-          "proxy for b-e, not wrk or the upstream) per request.")
+          "proxy for b-f, not wrk or the upstream) per request.")
 
 
 def main():
@@ -378,6 +382,16 @@ def main():
                 url = f"http://127.0.0.1:{sk}{PATH}"
                 wait_routed(url, admin)
                 wait_routed(url, jwt)  # also loads the JWKS before measuring
+                if BASELINE:
+                    # Its own data directory and configuration, beside the first skiff's.
+                    class Sub:
+                        tmp = os.path.join(s.tmp, "baseline")
+                        procs = s.procs
+                    os.makedirs(Sub.tmp)
+                    sk0, admin0, sk0_pid = start_skiff(Sub, os.path.abspath(BASELINE), issuer)
+                    apply_route(sk0, admin0, up)
+                    url0 = f"http://127.0.0.1:{sk0}{PATH}"
+                    wait_routed(url0, admin0)
             # (name, URL, headers, the process whose CPU per request is reported)
             targets = [("a. nginx upstream, direct", f"http://127.0.0.1:{up}{PATH}", [], up_pid),
                        ("b. nginx proxy_pass (keepalive) -> upstream",
@@ -390,6 +404,9 @@ def main():
                 if MISS_TOKENS:
                     targets.append(("e. as d, a new JWT every request (cache misses)", url,
                                     miss_script(s, issuer), sk_pid))
+                if BASELINE:
+                    targets.append(("f. as c, BENCH_BASELINE's skiff", url0,
+                                    [f"Authorization: Bearer {admin0}"], sk0_pid))
             # Rounds interleave the targets, so load from elsewhere on the machine falls on all
             # of them alike; each row reports its median round.
             runs = {name: [] for name, _, _, _ in targets}
@@ -439,6 +456,10 @@ def main():
             e = rows[4][1]
             print(f"Without the cache (e vs c): {e['rps'] / c['rps'] - 1:+.1%} req/s, "
                   f"{e['cpu_us'] / c['cpu_us'] - 1:+.1%} CPU per request.")
+        if BASELINE:
+            f = rows[-1][1]
+            print(f"This skiff vs BENCH_BASELINE's (c vs f): {c['cpu_us']:.1f} vs "
+                  f"{f['cpu_us']:.1f} CPU us per request ({c['cpu_us'] / f['cpu_us'] - 1:+.1%}).")
     if any(r["non2xx"] for _, r in rows):
         print("\nWARNING: some responses were not 2xx; the numbers above are not comparable.")
         sys.exit(1)
