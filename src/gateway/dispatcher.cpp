@@ -99,14 +99,14 @@ struct Completion {
 
 }  // namespace
 
-RouteRequest RouteRequestFrom(const http::Request& req) {
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers) {
   RouteRequest rr;
   rr.method = req.method;
   rr.path = req.path;
   rr.query = req.raw_query;
-  rr.authority = std::string(req.headers.Get("Host").value_or(""));
+  rr.authority = std::string(headers.Get("Host").value_or(""));
   rr.scheme = req.tls ? "https" : "http";
-  rr.headers = req.headers;
+  rr.headers = std::move(headers);
   return rr;
 }
 
@@ -242,13 +242,7 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
 
 void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
   // Routing takes the request's headers rather than a copy of them; they come back below.
-  RouteRequest routed;
-  routed.method = req.method;
-  routed.path = req.path;
-  routed.query = req.raw_query;
-  routed.authority = std::string(req.headers.Get("Host").value_or(""));
-  routed.scheme = req.tls ? "https" : "http";
-  routed.headers = std::move(req.headers);
+  RouteRequest routed = RouteRequestFrom(req, std::move(req.headers));
   http::HeaderMap original;  // set only when the request re-entered routing
   RoutePlan plan = PlanKeeping(std::move(routed), ThreadLocalRandom(), nullptr, &original);
   const Decision& d = plan.decision;

@@ -42,8 +42,12 @@ struct RoutePlan {
   std::vector<std::pair<std::string, std::string>> virtual_services;
 };
 
-// The request as routing sees it: method, normalized path, raw query, Host, scheme, headers.
-RouteRequest RouteRequestFrom(const http::Request& req);
+// The request as routing sees it: method, normalized path, raw query, Host, scheme, and
+// `headers` (the request's own: a copy, or moved out of it by a caller that puts them back).
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers);
+inline RouteRequest RouteRequestFrom(const http::Request& req) {
+  return RouteRequestFrom(req, req.headers);
+}
 // Keeps the client's X-Request-Id when it is well-formed (1-128 visible ASCII characters),
 // else sets a new random UUID; records it in req.notes. Returns it.
 std::string EnsureRequestId(http::Request& req);

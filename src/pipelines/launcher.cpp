@@ -746,8 +746,7 @@ Status TaskLauncher::Impl::StartForker() {
   const pid_t parent = ::getpid();
   pid_t pid = RawFork(0);
   if (pid < 0) {
-    return Unavailable(std::string("cannot start the task forker process: fork: ") +
-                       strerror(errno));
+    return Unavailable(std::string("cannot start skiff's task forker: fork: ") + strerror(errno));
   }
   if (pid == 0) {
     ExecForker(theirs.get(), null_.get(), plans_fd_.get(), program_fd_.get(), shared_, parent);
@@ -759,7 +758,8 @@ Status TaskLauncher::Impl::StartForker() {
   ForkReply ready;
   if (!ReadReply(forker_sock_.get(), ready) || ready.pid != 0) {
     StopForker();
-    return Unavailable("cannot start the task forker process: it did not say it was ready");
+    return Unavailable("cannot start skiff's task forker: it did not say it was ready within " +
+                       std::to_string(kForkerReplyMs / 1000) + " s");
   }
   return Status::Ok();
 }
@@ -787,12 +787,7 @@ Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof fds)];
     ::memset(control, 0, sizeof control);
     iovec iov{&fr, sizeof fr};
-    msghdr msg;
-    ::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+    msghdr msg = ForkMessage(&iov, control, CMSG_SPACE(nfds * sizeof(int)));
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -811,7 +806,9 @@ Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
     ForkReply reply;
     if (!ReadReply(forker_sock_.get(), reply)) {
       StopForker();
-      return Unavailable("cannot start a task process: the forker process did not answer");
+      return Unavailable("cannot start a task process: skiff's task forker did not answer within " +
+                         std::to_string(kForkerReplyMs / 1000) +
+                         " s (a new one starts with the next task)");
     }
     if (reply.pid == 0) {  // not an answer the protocol has
       StopForker();
@@ -822,7 +819,9 @@ Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
     }
     return static_cast<pid_t>(reply.pid);
   }
-  return Unavailable("cannot start a task process: the forker process failed twice");
+  return Unavailable(
+      "cannot start a task process: skiff's task forker exited twice in a row (see skiff's "
+      "log)");
 }
 
 void TaskLauncher::Impl::BeginKill(Task& t) {

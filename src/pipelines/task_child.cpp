@@ -203,6 +203,21 @@ void FdPath(char* buf, int fd) {
   *out = 0;
 }
 
+// Bind-mounts the directory open as `fd` on `target`, read-only, keeping the source's own
+// flags (a user namespace may not clear them).
+bool BindReadOnly(int fd, const char* target) {
+  struct statfs sf;
+  char source[32];
+  FdPath(source, fd);
+  unsigned long keep = 0;
+  if (::fstatfs(fd, &sf) == 0) {
+    keep = static_cast<unsigned long>(sf.f_flags) &
+           (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+  }
+  return ::mount(source, target, nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
+         ::mount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, nullptr) == 0;
+}
+
 [[noreturn]] void RunInit(const ChildPlan& p) {
   const int rep = p.report_w;
   int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd};
@@ -249,18 +264,7 @@ void FdPath(char* buf, int fd) {
           ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
         }
       }
-      // Read-only, keeping the source's own flags (a user namespace may not clear them).
-      struct statfs sf;
-      char source[32];
-      FdPath(source, exposed_fd[j]);
-      unsigned long keep = 0;
-      if (::fstatfs(exposed_fd[j], &sf) == 0) {
-        keep = static_cast<unsigned long>(sf.f_flags) &
-               (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
-      }
-      if (::mount(source, p.exposed[j], nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-          ::mount(nullptr, p.exposed[j], nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
-                  nullptr) != 0) {
+      if (!BindReadOnly(exposed_fd[j], p.exposed[j])) {
         ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
       }
     }
@@ -293,17 +297,7 @@ void FdPath(char* buf, int fd) {
         }
         path[k] = c;
       }
-      char source[32];
-      FdPath(source, exposed_fd[j]);
-      struct statfs sf;
-      unsigned long keep = 0;
-      if (::fstatfs(exposed_fd[j], &sf) == 0) {
-        keep = static_cast<unsigned long>(sf.f_flags) &
-               (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
-      }
-      if (::mount(source, p.exposed[j], nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-          ::mount(nullptr, p.exposed[j], nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep,
-                  nullptr) != 0) {
+      if (!BindReadOnly(exposed_fd[j], p.exposed[j])) {
         ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
       }
     }
@@ -362,6 +356,16 @@ void FdPath(char* buf, int fd) {
   }
 }
 
+msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
+  msghdr msg;
+  ::memset(&msg, 0, sizeof msg);
+  msg.msg_iov = iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = control_len;
+  return msg;
+}
+
 [[noreturn]] void RunForker(int sock, int null_fd, const char* shared, pid_t parent) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   if (::getppid() != parent) ::_exit(0);
@@ -381,12 +385,7 @@ void FdPath(char* buf, int fd) {
     ForkRequest req;
     alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
     iovec iov{&req, sizeof req};
-    msghdr msg;
-    ::memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msghdr msg = ForkMessage(&iov, control, sizeof control);
     ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) ::_exit(0);  // the launcher closed its end, or is gone

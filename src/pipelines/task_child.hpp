@@ -5,6 +5,7 @@
 // multi-threaded process, may call nothing else) and, alone, into the small static program
 // skiff-task-forker (src/pipelines/forker/main.cpp) that skiff runs as its forker.
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -106,6 +107,10 @@ struct ForkReply {
   int32_t pid = -1;  // the init, or -1
   int32_t err = 0;   // clone's errno, or EINVAL for a malformed request
 };
+
+// The message of either end of the protocol: one iovec (`iov`), and `control_len` bytes of
+// `control` for the descriptors.
+msghdr ForkMessage(iovec* iov, char* control, size_t control_len);
 
 // Turns a PlanImage copied to `image` (8-aligned, `size` bytes, writable) into `p`'s pointers,
 // in place. False when the image is malformed.
