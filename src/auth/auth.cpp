@@ -13,21 +13,24 @@ const std::vector<std::string>& IdentityHeaders() {
   return kHeaders;
 }
 
-void StripIdentityHeaders(http::HeaderMap& headers) {
-  for (const auto& h : IdentityHeaders()) headers.Remove(h);
-  // Prefix forms (Impersonate-Extra-*, X-Remote-Extra-*).
-  std::vector<std::string> extra;
-  for (const auto& [name, _] : headers) {
-    std::string lower = name;
-    for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (lower.rfind("impersonate-extra-", 0) == 0 || lower.rfind("x-remote-extra-", 0) == 0) {
-      extra.push_back(name);
-    }
+bool IsIdentityHeader(std::string_view name) {
+  auto starts_with = [&](std::string_view prefix) {
+    return name.size() >= prefix.size() &&
+           http::EqualsIgnoreCaseSameSize(name.substr(0, prefix.size()), prefix);
+  };
+  if (starts_with("impersonate-extra-") || starts_with("x-remote-extra-")) return true;
+  for (const auto& h : IdentityHeaders()) {
+    if (http::EqualsIgnoreCase(name, h)) return true;
   }
-  for (const auto& name : extra) headers.Remove(name);
+  return false;
 }
 
-std::optional<std::string> BearerToken(const http::Request& req) {
+void StripIdentityHeaders(http::HeaderMap& headers) {
+  // One pass over the headers (not one per identity header), and no lower-cased copies.
+  headers.RemoveIf([](std::string_view name, std::string_view) { return IsIdentityHeader(name); });
+}
+
+std::optional<std::string_view> BearerTokenView(const http::Request& req) {
   auto h = req.headers.Get("Authorization");
   if (!h) return std::nullopt;
   std::string_view v = *h;
@@ -36,27 +39,37 @@ std::optional<std::string> BearerToken(const http::Request& req) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
   while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
   if (v.empty()) return std::nullopt;
-  return std::string(v);
+  return v;
+}
+
+std::optional<std::string> BearerToken(const http::Request& req) {
+  auto v = BearerTokenView(req);
+  if (!v) return std::nullopt;
+  return std::string(*v);
 }
 
 void TokenAuthenticator::AddToken(std::string_view token, Principal principal) {
-  tokens_.emplace_back(Sha256(token), std::move(principal));
+  tokens_.emplace_back(Sha256Digest(token), std::move(principal));
   any_dotted_ = any_dotted_ || token.find('.') != std::string_view::npos;
 }
 
 Result<Principal> TokenAuthenticator::Authenticate(const http::Request& req) const {
-  auto token = BearerToken(req);
+  auto token = BearerTokenView(req);
   if (!token) {
     return Unauthenticated("authentication required: send \"Authorization: Bearer <token>\"");
   }
-  if (!any_dotted_ && token->find('.') != std::string::npos) {
+  if (!any_dotted_ && token->find('.') != std::string_view::npos) {
     return Unauthenticated("invalid bearer token");
   }
-  std::string digest = Sha256(*token);
+  const std::array<uint8_t, 32> digest = Sha256Digest(*token);
+  const std::string_view d(reinterpret_cast<const char*>(digest.data()), digest.size());
   const Principal* found = nullptr;
   // Compare against every token so the time taken does not depend on which one matched.
-  for (const auto& [d, p] : tokens_) {
-    if (ConstantTimeEquals(d, digest)) found = &p;
+  for (const auto& [stored, p] : tokens_) {
+    if (ConstantTimeEquals(
+            std::string_view(reinterpret_cast<const char*>(stored.data()), stored.size()), d)) {
+      found = &p;
+    }
   }
   if (found == nullptr) return Unauthenticated("invalid bearer token");
   return *found;

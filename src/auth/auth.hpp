@@ -11,9 +11,13 @@
 // blocking client for JWKS, discovery and token exchange, used on the blocking pool only).
 // Authenticators are immutable after construction; thread-safe.
 
+#include <array>
+#include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/principal.hpp"
@@ -27,8 +31,14 @@ namespace skiff::auth {
 const std::vector<std::string>& IdentityHeaders();
 void StripIdentityHeaders(http::HeaderMap& headers);
 
+// Whether `name` is one of IdentityHeaders() or of their prefix forms (Impersonate-Extra-*,
+// X-Remote-Extra-*), compared case-insensitively.
+bool IsIdentityHeader(std::string_view name);
+
 // Extracts the token of "Authorization: Bearer <token>" (scheme case-insensitive).
 std::optional<std::string> BearerToken(const http::Request& req);
+// The same, as a view of the request's header (valid while the request's headers are unchanged).
+std::optional<std::string_view> BearerTokenView(const http::Request& req);
 
 class Authenticator {
  public:
@@ -45,7 +55,7 @@ class TokenAuthenticator final : public Authenticator {
   Result<Principal> Authenticate(const http::Request& req) const override;
 
  private:
-  std::vector<std::pair<std::string, Principal>> tokens_;  // (sha256(token), principal)
+  std::vector<std::pair<std::array<uint8_t, 32>, Principal>> tokens_;  // (sha256(token), who)
   // Some token contains a '.'. When none does, a dotted token (a JWT) cannot match and is
   // refused without hashing: the JWT path pays nothing here. Says nothing about any secret.
   bool any_dotted_ = false;

@@ -105,22 +105,24 @@ Captured Gateway::CaptureAndStrip(http::Request& req) const {
   if (config_.alb) {
     if (auto v = req.headers.Get("x-amzn-oidc-data")) c.alb_data = std::string(*v);
   }
-  StripIdentityHeaders(req.headers);
-  req.headers.Remove(config_.user_id_header);
-  req.headers.Remove(config_.groups_header);
+  // One pass over the headers for everything that goes.
+  const std::string* trusted_user = nullptr;
+  const std::string* trusted_groups = nullptr;
   if (config_.trusted_header) {
-    req.headers.Remove(config_.trusted_header->user_header);
+    trusted_user = &config_.trusted_header->user_header;
     if (!config_.trusted_header->groups_header.empty()) {
-      req.headers.Remove(config_.trusted_header->groups_header);
+      trusted_groups = &config_.trusted_header->groups_header;
     }
   }
-  // Every x-amzn-oidc-* header: in ALB mode only the verified data header counts (captured
-  // above); the identity/accesstoken headers are never identity.
-  std::vector<std::string> amzn;
-  for (const auto& [name, _] : req.headers) {
-    if (StartsWithIgnoreCase(name, "x-amzn-oidc-")) amzn.push_back(name);
-  }
-  for (const auto& name : amzn) req.headers.Remove(name);
+  req.headers.RemoveIf([&](std::string_view name, std::string_view) {
+    // Every x-amzn-oidc-* header: in ALB mode only the verified data header counts (captured
+    // above); the identity/accesstoken headers are never identity.
+    return IsIdentityHeader(name) || http::EqualsIgnoreCase(name, config_.user_id_header) ||
+           http::EqualsIgnoreCase(name, config_.groups_header) ||
+           (trusted_user != nullptr && http::EqualsIgnoreCase(name, *trusted_user)) ||
+           (trusted_groups != nullptr && http::EqualsIgnoreCase(name, *trusted_groups)) ||
+           StartsWithIgnoreCase(name, "x-amzn-oidc-");
+  });
   return c;
 }
 
@@ -166,7 +168,7 @@ Decision Gateway::Unauthorized(const http::Request& req, const Status& why) cons
   return Respond(std::move(r));
 }
 
-Decision Gateway::FromBearer(const http::Request& req, const std::string& token,
+Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
                              bool may_block) const {
   if (deps_.tokens != nullptr) {
     if (auto p = deps_.tokens->Authenticate(req)) {
@@ -339,7 +341,7 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
   if (IsPublic(req.path)) return Decision{};
 
   // Bearer credentials are decisive: a wrong token is 401 even with a valid cookie.
-  if (auto token = BearerToken(req)) return FromBearer(req, *token, may_block);
+  if (auto token = BearerTokenView(req)) return FromBearer(req, *token, may_block);
 
   if (deps_.sessions != nullptr) {
     if (auto cookie = CookieValue(req.headers, config_.session_cookie);
@@ -428,13 +430,16 @@ void Gateway::Apply(http::Request& req, Decision d, http::Responder respond,
     return;
   }
   if (d.principal) {
-    req.headers.Set(config_.user_id_header, config_.user_id_prefix + d.principal->name);
-    std::string groups;
+    // Built in a per-thread buffer: the header map copies the value.
+    thread_local std::string value;
+    value.assign(config_.user_id_prefix).append(d.principal->name);
+    req.headers.Set(config_.user_id_header, value);
+    value.clear();
     for (const auto& g : d.principal->groups) {
-      if (!groups.empty()) groups += ',';
-      groups += g;
+      if (!value.empty()) value += ',';
+      value += g;
     }
-    if (!groups.empty()) req.headers.Set(config_.groups_header, groups);
+    if (!value.empty()) req.headers.Set(config_.groups_header, value);
     req.principal = std::move(d.principal);
   }
   if (!d.set_cookies.empty()) {

@@ -151,7 +151,7 @@ class Gateway {
   Decision Login(const http::Request& req, bool may_block, std::string_view target) const;
   Decision Callback(const http::Request& req, bool may_block) const;
   Decision Logout(const http::Request& req, bool may_block) const;
-  Decision FromBearer(const http::Request& req, const std::string& token, bool may_block) const;
+  Decision FromBearer(const http::Request& req, std::string_view token, bool may_block) const;
   bool IsPublic(std::string_view path) const;
   void Apply(http::Request& req, Decision d, http::Responder respond,
              const http::Handler& next) const;

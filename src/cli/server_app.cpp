@@ -374,7 +374,7 @@ int RunServer(const Settings& settings, const std::function<void(const std::stri
                 // Names only (values may be credentials): shows what reached the handler.
                 json::array names;
                 for (const auto& [name, _] : req.headers) {
-                  std::string lower = name;
+                  std::string lower(name);
                   for (auto& c : lower) c = static_cast<char>(std::tolower(c));
                   names.emplace_back(lower);
                 }

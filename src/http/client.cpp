@@ -237,7 +237,7 @@ class FetchOp : public std::enable_shared_from_this<FetchOp> {
           value.find_first_of("\r\n") != std::string::npos) {
         continue;
       }
-      h += name + ": " + value + "\r\n";
+      h.append(name).append(": ").append(value).append("\r\n");
     }
     const std::string& m = req_.method;
     if (!req_.body.empty() || m == "POST" || m == "PUT" || m == "PATCH") {

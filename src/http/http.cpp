@@ -1,6 +1,7 @@
 #include "http/http.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace skiff::http {
 
@@ -35,46 +36,104 @@ bool EqualsIgnoreCaseSameSize(std::string_view a, std::string_view b) {
   return true;
 }
 
-std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
-  for (const auto& [k, v] : entries_) {
-    if (EqualsIgnoreCase(k, name)) return std::string_view(v);
+size_t HeaderMap::Find(std::string_view name, size_t from) const {
+  for (size_t i = from; i < slots_.size(); ++i) {
+    if (slots_[i].name_len == name.size() &&
+        EqualsIgnoreCaseSameSize(std::string_view(text_.data() + slots_[i].name_off, name.size()),
+                                 name)) {
+      return i;
+    }
   }
-  return std::nullopt;
+  return kNone;
+}
+
+std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {
+  size_t i = Find(name, 0);
+  if (i == kNone) return std::nullopt;
+  return value(i);
 }
 
 std::vector<std::string_view> HeaderMap::GetAll(std::string_view name) const {
   std::vector<std::string_view> out;
-  for (const auto& [k, v] : entries_) {
-    if (EqualsIgnoreCase(k, name)) out.emplace_back(v);
-  }
+  for (size_t i = Find(name, 0); i != kNone; i = Find(name, i + 1)) out.push_back(value(i));
   return out;
 }
 
-void HeaderMap::Set(std::string_view name, std::string_view value) {
-  // Replace the first occurrence in place (keeps the order stable), drop the others.
-  bool replaced = false;
-  auto out = entries_.begin();
-  for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-    if (EqualsIgnoreCase(it->first, name)) {
-      if (replaced) continue;
-      it->second.assign(value);
-      replaced = true;
+std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_view b) {
+  const size_t extra = a.size() + b.size();
+  if (text_.capacity() - text_.size() < extra) {
+    // Grow: a fresh buffer with the used bytes only, then a and b (which may point into the
+    // old buffer, still alive here).
+    const size_t live = text_.size() - dead_;
+    std::string next;
+    next.reserve(std::max(kInitialBytes, 2 * (live + extra)));
+    for (Slot& s : slots_) {
+      auto name_off = static_cast<uint32_t>(next.size());
+      next.append(text_.data() + s.name_off, s.name_len);
+      auto value_off = static_cast<uint32_t>(next.size());
+      next.append(text_.data() + s.value_off, s.value_len);
+      s.name_off = name_off;
+      s.value_off = value_off;
     }
-    if (out != it) *out = std::move(*it);
-    ++out;
+    auto a_off = static_cast<uint32_t>(next.size());
+    next.append(a);
+    auto b_off = static_cast<uint32_t>(next.size());
+    next.append(b);
+    text_ = std::move(next);
+    dead_ = 0;
+    return {a_off, b_off};
   }
-  entries_.erase(out, entries_.end());
-  if (!replaced) Add(name, value);
+  // Room enough: the buffer does not move, so views of it stay valid while appending.
+  auto a_off = static_cast<uint32_t>(text_.size());
+  text_.append(a);
+  auto b_off = static_cast<uint32_t>(text_.size());
+  text_.append(b);
+  return {a_off, b_off};
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
   // One allocation for a usual header block instead of growing through 1, 2, 4, 8, 16.
-  if (entries_.capacity() == 0) entries_.reserve(kInitialCapacity);
-  entries_.emplace_back(std::string(name), std::string(value));
+  if (slots_.capacity() == 0) slots_.reserve(kInitialEntries);
+  auto [name_off, value_off] = Append(name, value);
+  slots_.push_back(Slot{name_off, static_cast<uint32_t>(name.size()), value_off,
+                        static_cast<uint32_t>(value.size())});
+}
+
+void HeaderMap::Set(std::string_view name, std::string_view value) {
+  size_t first = Find(name, 0);
+  if (first == kNone) return Add(name, value);
+  // The others of that name go first (their bytes stay where they are: `value` may view them).
+  size_t out = first + 1;
+  for (size_t i = first + 1; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.name_len == name.size() &&
+        EqualsIgnoreCaseSameSize(std::string_view(text_.data() + s.name_off, s.name_len), name)) {
+      dead_ += s.name_len + s.value_len;
+      continue;
+    }
+    slots_[out++] = s;
+  }
+  slots_.resize(out);
+  Slot& slot = slots_[first];
+  if (value.size() <= slot.value_len) {
+    // In place (memmove: `value` may overlap the old value).
+    if (!value.empty()) std::memmove(text_.data() + slot.value_off, value.data(), value.size());
+    dead_ += slot.value_len - value.size();
+    slot.value_len = static_cast<uint32_t>(value.size());
+    return;
+  }
+  // A longer value goes to the end of the buffer. The old one stays referenced until then (a
+  // growing buffer copies it along), and is unused bytes after.
+  const uint32_t old_len = slot.value_len;
+  const uint32_t value_off = Append(std::string_view(), value).second;
+  Slot& s = slots_[first];
+  s.value_off = value_off;
+  s.value_len = static_cast<uint32_t>(value.size());
+  dead_ += old_len;
 }
 
 void HeaderMap::Remove(std::string_view name) {
-  std::erase_if(entries_, [&](const Entry& e) { return EqualsIgnoreCase(e.first, name); });
+  RemoveIf([&](std::string_view n, std::string_view) { return EqualsIgnoreCase(n, name); });
 }
 
 std::optional<std::string> Request::Query(std::string_view name) const {

@@ -8,7 +8,9 @@
 // (SQLite, files) is posted to blocking_pool(), CPU-heavy work to cpu_pool(). A Responder may be
 // called from any thread, exactly once.
 
+#include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,30 +24,130 @@
 namespace skiff::http {
 
 // Ordered, case-insensitive header list. Keeps duplicates (Set replaces all, Add appends).
+//
+// Storage: every name and value lives in one character buffer, indexed by a vector of offsets:
+// a map costs two allocations however many headers it holds (a copy too), and moving it costs
+// none. Views returned by Get/GetAll and by iteration stay valid until the next Add, Set,
+// Remove, RemoveIf or clear on the map (a growing buffer moves); a name or value passed to Add or
+// Set may be a view of the same map. Remove and Set leave unused bytes behind, which the buffer
+// drops when it next grows.
 class HeaderMap {
  public:
-  using Entry = std::pair<std::string, std::string>;
+  using Entry = std::pair<std::string_view, std::string_view>;  // (name, value)
+
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap&) = default;
+  HeaderMap& operator=(const HeaderMap&) = default;
+  HeaderMap(HeaderMap&& o) noexcept
+      : slots_(std::move(o.slots_)), text_(std::move(o.text_)), dead_(o.dead_) {
+    o.Forget();
+  }
+  HeaderMap& operator=(HeaderMap&& o) noexcept {
+    if (this != &o) {
+      slots_ = std::move(o.slots_);
+      text_ = std::move(o.text_);
+      dead_ = o.dead_;
+      o.Forget();
+    }
+    return *this;
+  }
+
   // The first value of `name`, or nullopt.
   std::optional<std::string_view> Get(std::string_view name) const;
   std::vector<std::string_view> GetAll(std::string_view name) const;
-  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  bool Has(std::string_view name) const { return Find(name, 0) != kNone; }
   void Set(std::string_view name, std::string_view value);
   void Add(std::string_view name, std::string_view value);
   void Remove(std::string_view name);
   // Removes every entry for which pred(name, value) is true; keeps the others' order.
   template <class Pred>
   void RemoveIf(Pred pred) {
-    std::erase_if(entries_, [&](const Entry& e) { return pred(e.first, e.second); });
+    size_t out = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (pred(name(i), value(i))) {
+        dead_ += slots_[i].name_len + slots_[i].value_len;
+      } else {
+        slots_[out++] = slots_[i];
+      }
+    }
+    slots_.resize(out);
   }
   // Removes every entry; keeps the storage for reuse.
-  void clear() { entries_.clear(); }
-  size_t size() const { return entries_.size(); }
-  std::vector<Entry>::const_iterator begin() const { return entries_.begin(); }
-  std::vector<Entry>::const_iterator end() const { return entries_.end(); }
+  void clear() {
+    slots_.clear();
+    text_.clear();
+    dead_ = 0;
+  }
+  size_t size() const { return slots_.size(); }
+
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = Entry;
+    using difference_type = std::ptrdiff_t;
+    using reference = Entry;
+    struct pointer {
+      Entry e;
+      const Entry* operator->() const { return &e; }
+    };
+    const_iterator() = default;
+    Entry operator*() const { return {map_->name(i_), map_->value(i_)}; }
+    pointer operator->() const { return {**this}; }
+    const_iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator before = *this;
+      ++i_;
+      return before;
+    }
+    bool operator==(const const_iterator& o) const { return i_ == o.i_; }
+
+   private:
+    friend class HeaderMap;
+    const_iterator(const HeaderMap* map, size_t i) : map_(map), i_(i) {}
+    const HeaderMap* map_ = nullptr;
+    size_t i_ = 0;
+  };
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, slots_.size()}; }
+
+  // Bytes of the character buffer no entry uses any more (for tests).
+  size_t unused_bytes() const { return dead_; }
 
  private:
-  static constexpr size_t kInitialCapacity = 16;
-  std::vector<Entry> entries_;
+  struct Slot {
+    uint32_t name_off;
+    uint32_t name_len;
+    uint32_t value_off;
+    uint32_t value_len;
+  };
+  static constexpr size_t kNone = static_cast<size_t>(-1);
+  static constexpr size_t kInitialEntries = 16;
+  static constexpr size_t kInitialBytes = 512;
+
+  std::string_view name(size_t i) const {
+    return {text_.data() + slots_[i].name_off, slots_[i].name_len};
+  }
+  std::string_view value(size_t i) const {
+    return {text_.data() + slots_[i].value_off, slots_[i].value_len};
+  }
+  // The index of the first entry from `from` on named `name`, or kNone.
+  size_t Find(std::string_view name, size_t from) const;
+  // Appends `a` then `b` to text_ and returns their offsets. Either may be a view of text_
+  // itself: when the buffer must grow, the new one gets the bytes entries use (their offsets
+  // rewritten), then `a` and `b`, before the old one is freed.
+  std::pair<uint32_t, uint32_t> Append(std::string_view a, std::string_view b);
+  void Forget() {
+    slots_.clear();
+    text_.clear();
+    dead_ = 0;
+  }
+
+  std::vector<Slot> slots_;
+  std::string text_;  // names and values; dead_ of its bytes are no longer used
+  size_t dead_ = 0;
 };
 
 bool EqualsIgnoreCaseSameSize(std::string_view a, std::string_view b);

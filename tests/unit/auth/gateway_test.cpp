@@ -203,6 +203,52 @@ TEST_F(GatewayTest, StripsIdentityHeadersBeforeAnything) {
   EXPECT_TRUE(seen.principal->cluster_admin);
 }
 
+TEST_F(GatewayTest, StripsEveryIdentityHeaderFormInOnePassKeepingTheRest) {
+  Build([](GatewayConfig& c) {
+    c.user_id_header = "x-user";
+    c.groups_header = "x-groups";
+    TrustedHeaderConfig th;
+    th.user_header = "X-Auth-Request-Email";
+    th.groups_header = "x-team";
+    c.trusted_header = th;  // no sources: never believed, always stripped
+  });
+  auto req = MakeRequest("GET", "/x");
+  req.headers.Add("Accept", "a");
+  req.headers.Set("Authorization", "Bearer admin-token-0123456789");
+  req.headers.Add("X-USER", "spoofed");
+  req.headers.Add("x-groups", "spoofed");
+  req.headers.Add("X-Team", "spoofed");
+  req.headers.Add("x-auth-request-email", "spoofed");
+  req.headers.Add("Impersonate-Extra-Scopes", "spoofed");
+  req.headers.Add("X-Remote-Extra-Dept", "spoofed");
+  req.headers.Add("X-REMOTE-USER", "spoofed");
+  req.headers.Add("x-amzn-oidc-anything", "spoofed");
+  req.headers.Add("X-Custom", "kept");
+  req.headers.Add("Impersonate", "kept: not an identity header");
+  http::Request seen;
+  EXPECT_EQ(Run(req, &seen).status, 200);
+  std::vector<std::string> names;
+  for (const auto& [name, value] : seen.headers) {
+    EXPECT_NE(value, "spoofed") << name;
+    names.emplace_back(name);
+  }
+  // The client's other headers in their order, then the identity skiff set.
+  EXPECT_EQ(names, (std::vector<std::string>{"Host", "Accept", "Authorization", "X-Custom",
+                                             "Impersonate", "x-user", "x-groups"}))
+      << ::testing::PrintToString(names);
+  EXPECT_EQ(seen.headers.Get("x-user").value_or(""), "admin");
+}
+
+TEST(IdentityHeaderTest, NamesAndPrefixFormsCaseInsensitively) {
+  for (const char* n : {"kubeflow-userid", "KUBEFLOW-GROUPS", "X-Forwarded-User", "impersonate-uid",
+                        "Impersonate-Extra-X", "x-remote-extra-", "X-Skiff-Groups"}) {
+    EXPECT_TRUE(IsIdentityHeader(n)) << n;
+  }
+  for (const char* n : {"kubeflow-userids", "impersonate-extr", "x-remote", "Authorization", ""}) {
+    EXPECT_FALSE(IsIdentityHeader(n)) << n;
+  }
+}
+
 TEST_F(GatewayTest, ConfiguredHeaderNamesAndPrefix) {
   Build([](GatewayConfig& c) {
     c.user_id_header = "x-user";

@@ -25,6 +25,152 @@ TEST(HeaderMapTest, CaseInsensitiveGetSetAddRemove) {
   EXPECT_EQ(h.size(), 0u);
 }
 
+// Every entry of `h` in order, as "name: value" lines.
+std::string Dump(const HeaderMap& h) {
+  std::string out;
+  for (const auto& [name, value] : h) {
+    out.append(name).append(": ").append(value).append("\n");
+  }
+  return out;
+}
+
+TEST(HeaderMapTest, ManyHeadersKeepOrderAndValuesAcrossGrowth) {
+  HeaderMap h;
+  std::string want;
+  for (int i = 0; i < 300; ++i) {  // far past the first buffer (16 entries, 512 bytes)
+    std::string name = "X-Header-" + std::to_string(i);
+    std::string value(static_cast<size_t>(i % 40), static_cast<char>('a' + i % 26));
+    h.Add(name, value);
+    want += name + ": " + value + "\n";
+  }
+  EXPECT_EQ(h.size(), 300u);
+  EXPECT_EQ(Dump(h), want);
+  EXPECT_EQ(h.Get("x-header-299"), std::string(299 % 40, static_cast<char>('a' + 299 % 26)));
+  EXPECT_EQ(h.Get("X-HEADER-0"), "");
+  EXPECT_FALSE(h.Get("X-Header-300"));
+}
+
+TEST(HeaderMapTest, LookupIsCaseInsensitiveAndSizeAware) {
+  HeaderMap h;
+  h.Add("Content-Type", "text/plain");
+  h.Add("content-typ", "short");  // a prefix of the name is another name
+  h.Add("CONTENT-TYPE", "second");
+  EXPECT_EQ(h.Get("cOnTeNt-TyPe"), "text/plain");
+  EXPECT_EQ(h.Get("Content-Typ"), "short");
+  auto all = h.GetAll("content-type");
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0], "text/plain");
+  EXPECT_EQ(all[1], "second");
+  EXPECT_TRUE(h.Has("CONTENT-typ"));
+  EXPECT_FALSE(h.Has("Content-Types"));
+  EXPECT_FALSE(h.Has(""));
+}
+
+TEST(HeaderMapTest, SetReplacesFirstInPlaceAndDropsTheOthers) {
+  HeaderMap h;
+  h.Add("A", "1");
+  h.Add("Via", "long value number one");
+  h.Add("B", "2");
+  h.Add("via", "two");
+  h.Add("C", "3");
+  h.Set("VIA", "short");  // shorter: written over the first value
+  EXPECT_EQ(Dump(h), "A: 1\nVia: short\nB: 2\nC: 3\n");
+  EXPECT_GT(h.unused_bytes(), 0u);
+  h.Set("via", std::string(100, 'x'));  // longer: appended, the position kept
+  EXPECT_EQ(Dump(h), "A: 1\nVia: " + std::string(100, 'x') + "\nB: 2\nC: 3\n");
+  h.Set("D", "4");  // absent: added at the end
+  EXPECT_EQ(h.Get("d"), "4");
+  EXPECT_EQ(h.size(), 5u);
+  h.Set("A", "");
+  EXPECT_EQ(h.Get("A"), "");
+}
+
+TEST(HeaderMapTest, AddAndSetAcceptViewsOfTheSameMap) {
+  HeaderMap h;
+  h.Add("Host", "example.com:8080");
+  for (int i = 0; i < 50; ++i) {  // each Add may grow (and move) the buffer the view is in
+    h.Add("X-Copy-" + std::to_string(i), *h.Get("Host"));
+  }
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(h.Get("X-Copy-" + std::to_string(i)), "example.com:8080");
+  // A longer value made of an existing one, and a value viewing a header Set removes.
+  h.Add("X-Dup", "one");
+  h.Add("X-Dup", "the second value, longer than the first");
+  std::string_view second = h.GetAll("X-Dup")[1];
+  h.Set("X-Dup", second);
+  EXPECT_EQ(h.GetAll("X-Dup").size(), 1u);
+  EXPECT_EQ(h.Get("X-Dup"), "the second value, longer than the first");
+  // A value overlapping the one it replaces.
+  std::string_view host = *h.Get("Host");
+  h.Set("Host", host.substr(0, 11));
+  EXPECT_EQ(h.Get("Host"), "example.com");
+}
+
+TEST(HeaderMapTest, RemoveAndRemoveIfKeepTheOthersOrder) {
+  HeaderMap h;
+  for (const char* n : {"Connection", "A", "Keep-Alive", "B", "connection", "C"}) h.Add(n, n);
+  h.Remove("CONNECTION");
+  EXPECT_EQ(Dump(h), "A: A\nKeep-Alive: Keep-Alive\nB: B\nC: C\n");
+  h.RemoveIf([](std::string_view name, std::string_view value) {
+    return name == "Keep-Alive" || value == "C";
+  });
+  EXPECT_EQ(Dump(h), "A: A\nB: B\n");
+  h.Remove("missing");
+  EXPECT_EQ(h.size(), 2u);
+}
+
+TEST(HeaderMapTest, UnusedBytesAreDroppedWhenTheBufferGrows) {
+  HeaderMap h;
+  for (int round = 0; round < 1000; ++round) {
+    h.Set("X-Counter", std::string(static_cast<size_t>(round % 64 + 1), 'v'));
+    h.Add("X-Temp", "some temporary value");
+    h.Remove("X-Temp");
+  }
+  EXPECT_EQ(h.size(), 1u);
+  EXPECT_EQ(h.Get("X-Counter"), std::string(999 % 64 + 1, 'v'));
+  // Bounded: never more unused bytes than a grown buffer's size allows.
+  EXPECT_LT(h.unused_bytes(), 4096u);
+}
+
+TEST(HeaderMapTest, CopiesAreIndependentAndMovesLeaveAnEmptyMap) {
+  HeaderMap h;
+  h.Add("A", "alpha value that is not short");
+  h.Add("B", "beta");
+  HeaderMap copy = h;
+  copy.Set("A", "changed");
+  copy.Add("C", "gamma");
+  EXPECT_EQ(h.Get("A"), "alpha value that is not short");
+  EXPECT_FALSE(h.Has("C"));
+  EXPECT_EQ(Dump(copy), "A: changed\nB: beta\nC: gamma\n");
+
+  HeaderMap moved = std::move(copy);
+  EXPECT_EQ(moved.size(), 3u);
+  EXPECT_EQ(copy.size(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_FALSE(copy.Has("A"));
+  copy.Add("D", "reused after the move");  // a moved-from map is usable
+  EXPECT_EQ(Dump(copy), "D: reused after the move\n");
+  HeaderMap assigned;
+  assigned.Add("Z", "z");
+  assigned = std::move(moved);
+  EXPECT_EQ(Dump(assigned), "A: changed\nB: beta\nC: gamma\n");
+  EXPECT_EQ(moved.size(), 0u);  // NOLINT(bugprone-use-after-move)
+  assigned.clear();
+  EXPECT_EQ(assigned.size(), 0u);
+  EXPECT_EQ(assigned.unused_bytes(), 0u);
+  assigned.Add("E", "e");
+  EXPECT_EQ(Dump(assigned), "E: e\n");
+}
+
+TEST(HeaderMapTest, IteratorGivesNameAndValue) {
+  HeaderMap h;
+  h.Add("Name", "Value");
+  auto it = h.begin();
+  EXPECT_EQ(it->first, "Name");
+  EXPECT_EQ((*it).second, "Value");
+  ++it;
+  EXPECT_TRUE(it == h.end());
+  EXPECT_EQ(std::distance(h.begin(), h.end()), 1);
+}
+
 TEST(EqualsIgnoreCaseTest, Basics) {
   EXPECT_TRUE(EqualsIgnoreCase("Keep-Alive", "keep-alive"));
   EXPECT_FALSE(EqualsIgnoreCase("keep", "keep-alive"));
