@@ -119,10 +119,10 @@ uint64_t SplitMix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-// A random-looking version 4 UUID for x-request-id: unique (each thread starts from 128 bits of
-// OpenSSL randomness, then steps a SplitMix64 sequence), not secret, and without a call into
-// OpenSSL's locked generator per request.
-std::string FastRequestUid() {
+// A random-looking version 4 UUID for x-request-id, written into `out` (36 characters): unique
+// (each thread starts from 128 bits of OpenSSL randomness, then steps a SplitMix64 sequence),
+// not secret, and without a call into OpenSSL's locked generator per request.
+void FastRequestUid(char (&out)[36]) {
   thread_local uint64_t state[2] = {0, 0};
   thread_local bool seeded = false;
   if (!seeded) {
@@ -135,33 +135,39 @@ std::string FastRequestUid() {
   hi = (hi & ~0xf000ULL) | 0x4000ULL;                         // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
   size_t pos = 0;
   auto put = [&](uint64_t v, int nibbles) {
     for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) out[pos++] = '-';
       out[pos++] = kHex[(v >> (i * 4)) & 0xf];
     }
   };
   put(hi, 16);
   put(lo, 16);
-  return out;
 }
 
 }  // namespace
 
-std::string EnsureRequestId(http::Request& req) {
-  std::string id;
-  auto given = req.headers.GetAll(kRequestIdHeader);
-  if (given.size() == 1 && !given[0].empty() && given[0].size() <= 128 &&
-      std::all_of(given[0].begin(), given[0].end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
-    id = std::string(given[0]);
-  } else {
-    id = FastRequestUid();
-    req.headers.Set(kRequestIdHeader, id);
+void EnsureRequestId(http::Request& req) {
+  // The client's id is kept when it is the only one and well-formed; else a new one. Either way
+  // it is copied into the notes' string (whose storage the connection reuses), not a new one.
+  std::optional<std::string_view> given;
+  size_t count = 0;
+  for (const auto& [name, value] : req.headers) {
+    if (http::EqualsIgnoreCase(name, kRequestIdHeader)) {
+      given = value;
+      ++count;
+    }
   }
-  if (req.notes) req.notes->request_id = id;
-  return id;
+  if (count == 1 && !given->empty() && given->size() <= 128 &&
+      std::all_of(given->begin(), given->end(), [](char c) { return c > 0x20 && c < 0x7f; })) {
+    if (req.notes) req.notes->request_id.assign(*given);
+    return;
+  }
+  char id[36];
+  FastRequestUid(id);
+  req.headers.Set(kRequestIdHeader, std::string_view(id, sizeof id));
+  if (req.notes) req.notes->request_id.assign(id, sizeof id);
 }
 
 bool ShouldStreamBody(const Dispatcher& dispatcher, const http::Request& head) {
@@ -374,8 +380,11 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
   };
 
   if (options_.authorizer != nullptr && !plan.loop) {
+    // Built once per thread; each check assigns the namespace and name (no new strings).
+    thread_local authz::Attributes what = VirtualServiceAttributes("", "");
     for (const auto& [ns, name] : plan.virtual_services) {
-      const authz::Attributes what = VirtualServiceAttributes(ns, name);
+      what.ns = ns;
+      what.name = name;
       if (req.principal && options_.authorizer->Allows(*req.principal, what)) continue;
       // The reason is written only for a refusal.
       std::string reason = req.principal ? options_.authorizer->Decide(*req.principal, what).reason
@@ -467,7 +476,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
       target.retries = d.retries;
       // Request header operations are already applied to req.headers; the response's are
       // applied by `finish`.
-      proxy_->Forward(req, target, std::move(finish));
+      proxy_->Forward(req, std::move(target), std::move(finish));
       return;
     }
     case Decision::Kind::kReenter:

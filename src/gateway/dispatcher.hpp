@@ -49,8 +49,8 @@ inline RouteRequest RouteRequestFrom(const http::Request& req) {
   return RouteRequestFrom(req, req.headers);
 }
 // Keeps the client's X-Request-Id when it is well-formed (1-128 visible ASCII characters),
-// else sets a new random UUID; records it in req.notes. Returns it.
-std::string EnsureRequestId(http::Request& req);
+// else sets a new random UUID; records it in req.notes (when set).
+void EnsureRequestId(http::Request& req);
 
 class Dispatcher;
 

@@ -154,7 +154,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     } else {
       r.endpoint = request.endpoint;
       r.method = request.method;
-      r.target = request.target;
+      r.target = std::move(request.target);
       r.headers = std::move(request.headers);
       r.body = std::move(request.body);
       r.upgrade = request.upgrade;
@@ -389,21 +389,21 @@ void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStrea
 Proxy::Proxy(http::UpstreamPool* pool, ProxyOptions options)
     : pool_(pool), options_(std::move(options)) {}
 
-void Proxy::Forward(http::Request& req, const ProxyTarget& target, http::Responder respond) const {
+void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder respond) const {
   auto fw = std::make_shared<Forwarding>();
   fw->pool = pool_;
   fw->notes = req.notes;
   fw->respond = std::move(respond);
   fw->method = req.method;
-  fw->response_ops = target.response_headers;
+  fw->response_ops = std::move(target.response_headers);
   if (target.retries) fw->policy = RetryPolicy::From(*target.retries);
   fw->timeout = target.timeout.value_or(options_.default_timeout);
   fw->deadline = steady_clock::now() + fw->timeout;
 
   http::UpstreamRequest& up = fw->request;
-  up.endpoint = target.endpoint;
+  up.endpoint = std::move(target.endpoint);
   up.method = req.method;
-  up.target = target.path_and_query.empty() ? "/" : target.path_and_query;
+  up.target = target.path_and_query.empty() ? std::string("/") : std::move(target.path_and_query);
   if (fw->notes) fw->notes->upstream = up.endpoint.Authority();
 
   // The client's headers are filtered in place and moved, not copied. What the filter drops

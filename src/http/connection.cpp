@@ -515,7 +515,8 @@ net::awaitable<void> Connection::Loop() {
       response_.emplace(ErrorResponse(read.status, read.error, read.message));
       keep_alive_ = false;
       phase_ = Phase::kWriting;
-      bool ok = co_await Write();
+      bool ok = false;
+      if (!WriteNow(&ok)) ok = co_await Write();
       core_.Record(worker_, route_, method_, read.status,
                    std::chrono::duration<double>(steady_clock::now() - started_).count());
       if (!ok) AddFlag("DC");
@@ -532,7 +533,26 @@ net::awaitable<void> Connection::Loop() {
     } else {
       CaptureAccess();
       phase_ = Phase::kHandling;
-      co_await Handle();
+      Handle();
+      if (!response_) {
+        // An asynchronous answer (the usual proxied request): wait here, in Loop's own frame.
+        ClearDeadline();
+        // Other wake-ups (a streamed body's reads) may end the wait early: wait again until
+        // answered.
+        const auto until = steady_clock::now() + core_.options.handler_timeout;
+        while (!response_ && !forced_ && !closed_ && steady_clock::now() < until) {
+          wake_timer_.expires_at(until);
+          waiting_ = true;
+          error_code ec;
+          co_await wake_timer_.async_wait(Nothrow(ec));
+          waiting_ = false;
+        }
+        if (!response_ && !forced_ && !closed_) {
+          ++seq_;  // a late answer is dropped
+          response_.emplace(
+              ErrorResponse(504, "GatewayTimeout", "the handler did not answer in time"));
+        }
+      }
       if (forced_ || !response_) {
         AddFlag("DC");
         LogAccess(0);
@@ -548,7 +568,8 @@ net::awaitable<void> Connection::Loop() {
     if (response_->status != 101) response_->upgrade = nullptr;
     const int status = response_->status;
     phase_ = Phase::kWriting;
-    bool ok = co_await Write();
+    bool ok = false;
+    if (!WriteNow(&ok)) ok = co_await Write();
     auto upgrade = std::move(response_->upgrade);
     core_.Record(worker_, route_, method_, status,
                  std::chrono::duration<double>(steady_clock::now() - started_).count());
@@ -766,7 +787,7 @@ bool Connection::SplitTarget(Status* error) {
   return true;
 }
 
-net::awaitable<void> Connection::Handle() {
+void Connection::Handle() {
   ++seq_;
   response_.reset();
   {
@@ -784,25 +805,10 @@ net::awaitable<void> Connection::Handle() {
     }
   }
   route_.assign(request_.route);
-  if (response_) co_return;  // answered inline: the fast path
-
-  ClearDeadline();
-  // Other wake-ups (a streamed body's reads) may end the wait early: wait again until answered.
-  const auto until = steady_clock::now() + core_.options.handler_timeout;
-  while (!response_ && !forced_ && !closed_ && steady_clock::now() < until) {
-    // WaitForWake inlined: one coroutine frame fewer on every asynchronous answer.
-    wake_timer_.expires_at(until);
-    waiting_ = true;
-    error_code ec;
-    co_await wake_timer_.async_wait(Nothrow(ec));
-    waiting_ = false;
-  }
-  if (response_ || forced_ || closed_) co_return;
-  ++seq_;  // a late answer is dropped
-  response_.emplace(ErrorResponse(504, "GatewayTimeout", "the handler did not answer in time"));
 }
 
-net::awaitable<bool> Connection::Write() {
+bool Connection::WriteNow(bool* ok) {
+  ec_ = {};  // what Write finds: a failure of the send below, or none
   Response& resp = *response_;
   const int status = resp.status;
   const bool head_request = request_.method == "HEAD";
@@ -865,31 +871,55 @@ net::awaitable<bool> Connection::Write() {
 
   SetDeadline(core_.options.write_timeout);
   const bool with_body = !streaming && !head_request && !bodiless_status && !resp.body.empty();
-  std::array<net::const_buffer, 2> bufs = {
-      net::buffer(h), net::buffer(resp.body.data(), with_body ? resp.body.size() : 0)};
+  write_ = WriteState{};
+  write_.body_bytes = with_body ? resp.body.size() : 0;
+  write_.head_request = head_request;
+  write_.streaming = streaming;
+  write_.chunked = chunked;
   if (!tls_) {
     // Plain TCP: what the socket takes at once is sent here, the rest (if any) waits.
-    size_t sent = SendNow(socket_, bufs, ec_);
-    if (!ec_ && sent < h.size() + bufs[1].size()) {
-      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
-      rest.consume(sent);
-      co_await WriteAll(rest, Nothrow(ec_));
+    std::array<net::const_buffer, 2> bufs = {net::buffer(h),
+                                             net::buffer(resp.body.data(), write_.body_bytes)};
+    write_.sent = SendNow(socket_, bufs, ec_);
+    if (ec_) return false;  // Write reports the failure
+    if (write_.sent == h.size() + write_.body_bytes && !resp.stream) {
+      bytes_sent_ += write_.body_bytes;
+      ClearDeadline();
+      *ok = true;
+      return true;
     }
-  } else {
-    co_await WriteAll(bufs, Nothrow(ec_));
   }
-  if (!ec_ && with_body) bytes_sent_ += resp.body.size();
+  return false;
+}
+
+net::awaitable<bool> Connection::Write() {
+  Response& resp = *response_;
+  std::string& h = head_;
+  if (!ec_) {
+    std::array<net::const_buffer, 2> bufs = {net::buffer(h),
+                                             net::buffer(resp.body.data(), write_.body_bytes)};
+    if (!tls_) {
+      if (write_.sent < h.size() + write_.body_bytes) {
+        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+        rest.consume(write_.sent);
+        co_await WriteAll(rest, Nothrow(ec_));
+      }
+    } else {
+      co_await WriteAll(bufs, Nothrow(ec_));
+    }
+  }
+  if (!ec_) bytes_sent_ += write_.body_bytes;
   ClearDeadline();
   if (ec_) {
     if (resp.stream) resp.stream->Cancel();
     co_return false;
   }
   if (resp.stream) {
-    if (!streaming || head_request) {
+    if (!write_.streaming || write_.head_request) {
       resp.stream->Cancel();
       co_return true;
     }
-    co_return co_await StreamBody(resp.stream, chunked);
+    co_return co_await StreamBody(resp.stream, write_.chunked);
   }
   co_return true;
 }
@@ -1303,7 +1333,8 @@ net::awaitable<void> Connection::RejectBusy() {
   keep_alive_ = false;
   request_.method = "GET";
   phase_ = Phase::kWriting;
-  bool ok = co_await Write();
+  bool ok = false;
+  if (!WriteNow(&ok)) ok = co_await Write();
   response_.reset();
   // One access-log line, like any answer: no request was read ("-"); flag OM as Envoy's
   // overload manager marks what it refuses.

@@ -79,8 +79,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<void> Loop();
   net::awaitable<void> RejectBusy();
   net::awaitable<ReadOutcome> ReadRequest();
-  net::awaitable<void> Handle();
+  // Calls the root handler; response_ is set when it answered inline. Loop waits for a later
+  // answer itself (no coroutine frame of its own per request).
+  void Handle();
   // Writes response_; clears keep_alive_ when the connection must close. False on I/O failure.
+  // WriteNow builds the head and sends what the socket takes at once: true when that was the
+  // whole response (then *ok is set, and no coroutine is needed); else Write sends the rest.
+  bool WriteNow(bool* ok);
   net::awaitable<bool> Write();
   net::awaitable<bool> StreamBody(std::shared_ptr<BodyStream> stream, bool chunked);
   net::awaitable<std::optional<std::string>> PullChunk(BodyStream& stream);
@@ -105,6 +110,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // After a 101 with Response::upgrade: hands the connection to `upgrade` as a ByteStream and
   // waits until the tunnel is closed (by the callee, the peer, the idle time-out or shutdown).
   net::awaitable<void> Tunnel(std::function<void(std::shared_ptr<ByteStream>)> upgrade);
+
+  // The response being written: what WriteNow sent and decided, for Write.
+  struct WriteState {
+    size_t sent = 0;
+    size_t body_bytes = 0;  // of resp.body in the write (0: none)
+    bool head_request = false;
+    bool streaming = false;
+    bool chunked = false;
+  } write_;
 
   void ResetRequest();
   // Access log: copies what the handler may move away, then writes the record.

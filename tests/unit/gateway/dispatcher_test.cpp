@@ -378,5 +378,47 @@ TEST(ExplainRequestTest, ParsesTheQueryAndTheTokenHeader) {
   EXPECT_FALSE(ParseExplainRequest(req));  // as and a token together
 }
 
+TEST(EnsureRequestIdTest, KeepsAWellFormedIdElseSetsAFreshUuid) {
+  auto run = [](std::initializer_list<std::pair<const char*, std::string>> headers) {
+    http::Request req;
+    req.notes = std::make_shared<http::AccessNotes>();
+    req.notes->request_id = "stale value from the previous request on the connection";
+    for (const auto& [k, v] : headers) req.headers.Add(k, v);
+    EnsureRequestId(req);
+    return req;
+  };
+  auto kept = run({{"X-Request-Id", "req-abc-123"}});
+  EXPECT_EQ(kept.notes->request_id, "req-abc-123");
+  EXPECT_EQ(kept.headers.GetAll("x-request-id").size(), 1u);
+
+  auto is_uuid4 = [](std::string_view id) {
+    if (id.size() != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-') {
+      return false;
+    }
+    return id[14] == '4' && std::string_view("89ab").find(id[19]) != std::string_view::npos;
+  };
+  std::set<std::string> seen;
+  for (const auto& headers : std::vector<std::vector<std::pair<const char*, std::string>>>{
+           {},
+           {{"x-request-id", ""}},
+           {{"x-request-id", "has space"}},
+           {{"x-request-id", std::string(129, 'a')}},
+           {{"x-request-id", "one"}, {"X-Request-ID", "two"}}}) {
+    http::Request req;
+    req.notes = std::make_shared<http::AccessNotes>();
+    for (const auto& [k, v] : headers) req.headers.Add(k, v);
+    EnsureRequestId(req);
+    EXPECT_TRUE(is_uuid4(req.notes->request_id)) << req.notes->request_id;
+    auto all = req.headers.GetAll("x-request-id");
+    ASSERT_EQ(all.size(), 1u);
+    EXPECT_EQ(all[0], req.notes->request_id);
+    seen.insert(req.notes->request_id);
+  }
+  EXPECT_EQ(seen.size(), 5u);  // a fresh id each time
+  http::Request no_notes;      // notes are optional
+  EnsureRequestId(no_notes);
+  EXPECT_TRUE(is_uuid4(*no_notes.headers.Get("x-request-id")));
+}
+
 }  // namespace
 }  // namespace skiff::gateway
