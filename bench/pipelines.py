@@ -224,33 +224,46 @@ class Skiff:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def recorded(self, run_id):
-        """The run's record as the store holds it (read-only): its ms timestamps
-        (metadata.createdAtMs, status.finishedAtMs, each node's startedAtMs/finishedAtMs) are
-        finer than the API's, which have second precision."""
+        """The run's record as the store holds it (read-only), with its nodes (stored as records
+        of their own, "<run id>.<node id>", or inline by older versions) in status.nodes: its ms
+        timestamps (metadata.createdAtMs, status.finishedAtMs, each node's
+        startedAtMs/finishedAtMs) are finer than the API's, which have second precision."""
         db = sqlite3.connect(f"file:{os.path.join(self.data, 'skiff.db')}?mode=ro", uri=True,
                              timeout=30)
         try:
             row = db.execute("SELECT json FROM objects WHERE resource = "
                              "'runs.pipelines.kubeflow.org' AND name = ?", (run_id,)).fetchone()
+            nodes = db.execute("SELECT json FROM objects WHERE resource = "
+                               "'runnodes.pipelines.kubeflow.org' AND name >= ? AND name < ?",
+                               (run_id + ".", run_id + "/")).fetchall()
         finally:
             db.close()
         if row is None:
             raise SystemExit(f"run {run_id} is not in {self.data}/skiff.db")
-        return json.loads(row[0])
+        run = json.loads(row[0])
+        status = run.setdefault("status", {})
+        for (doc,) in nodes:
+            node = json.loads(doc)["node"]
+            status.setdefault("nodes", {})[node["id"]] = node
+        return run
 
     def writes(self, run_id):
-        """(count, bytes) of the store's writes of the run: its rows in the events table (each
-        holds the object after and before the write), plus the object itself each time."""
+        """(count, bytes) of the store's writes of the run: the run's rows in the events table
+        (each holds the object after and before the write), plus the object itself each time,
+        and the bytes of its node records' rows (written in the same transactions)."""
         db = sqlite3.connect(f"file:{os.path.join(self.data, 'skiff.db')}?mode=ro", uri=True,
                              timeout=30)
+        size_sql = ("SELECT count(*), sum(length(json) + coalesce(length(prev_json), 0)), "
+                    "sum(length(json)) FROM events WHERE resource = ")
         try:
             n, size, after = db.execute(
-                "SELECT count(*), sum(length(json) + coalesce(length(prev_json), 0)), "
-                "sum(length(json)) FROM events WHERE resource = 'runs.pipelines.kubeflow.org' "
-                "AND name = ?", (run_id,)).fetchone()
+                size_sql + "'runs.pipelines.kubeflow.org' AND name = ?", (run_id,)).fetchone()
+            _, nsize, nafter = db.execute(
+                size_sql + "'runnodes.pipelines.kubeflow.org' AND name >= ? AND name < ?",
+                (run_id + ".", run_id + "/")).fetchone()
         finally:
             db.close()
-        return n or 0, (size or 0) + (after or 0)
+        return n or 0, (size or 0) + (after or 0) + (nsize or 0) + (nafter or 0)
 
     def setup_namespace(self, client):
         """The benchmark's namespace and one experiment in it (idempotent)."""

@@ -29,6 +29,33 @@ store::Key KeyOf(Kind kind, const Record& r) {
   return {std::string(Info(kind).resource), r.ns, r.id};
 }
 
+// A run's node records (see catalog.hpp).
+constexpr std::string_view kNodeResource = "runnodes.pipelines.kubeflow.org";
+
+std::string NodeRecordName(std::string_view run_id, std::string_view node_id) {
+  std::string name(run_id);
+  name += '.';
+  name += node_id;
+  return name;
+}
+
+store::Key NodeKey(const std::string& ns, std::string_view run_id, std::string_view node_id) {
+  return {std::string(kNodeResource), ns, NodeRecordName(run_id, node_id)};
+}
+
+// Calls `fn(object)` for every stored object of `resource`, page by page.
+Status ForEachStored(store::Store& store, std::string_view resource,
+                     const std::function<Status(store::Object&)>& fn) {
+  store::ListOptions options;
+  options.limit = 1000;
+  for (;;) {
+    SKIFF_ASSIGN_OR_RETURN(store::ListResult page, store.List(std::string(resource), options));
+    for (store::Object& o : page.items) SKIFF_RETURN_IF_ERROR(fn(o));
+    if (page.continue_token.empty()) return Status();
+    options.continue_token = page.continue_token;
+  }
+}
+
 }  // namespace
 
 std::string_view StoreResource(Kind kind) { return Info(kind).resource; }
@@ -48,23 +75,65 @@ json::object Catalog::Envelope(Kind kind, const Record& r, json::object status) 
                       {"status", std::move(status)}};
 }
 
-Result<RecordPtr> Catalog::Store(Kind kind, Record r, int64_t expected_version) {
-  // The status (a run's whole state) goes into the document without a copy and comes back from
-  // the stored object.
-  json::object doc = Envelope(kind, r, std::move(r.status));
-  Result<store::Object> stored =
-      expected_version == 0 ? store_.Create(KeyOf(kind, r), std::move(doc))
-                            : store_.Update(KeyOf(kind, r), std::move(doc), expected_version);
-  if (!stored) return stored.error();
-  r.version = stored->resource_version;
-  if (json::value* status = stored->object.if_contains("status"); status && status->is_object()) {
+Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old) {
+  std::vector<store::Mutation> mutations(1);
+  // A run's nodes stay out of its own document: only those that changed are written, each as
+  // its own record, in the same transaction.
+  json::object nodes;
+  const bool apart = kind == Kind::kRun;
+  if (apart) {
+    if (json::value* n = r.status.if_contains("nodes"); n != nullptr && n->is_object()) {
+      nodes = std::move(n->get_object());
+      r.status.erase("nodes");
+    }
+    NodeMutations(r, nodes, old, mutations);
+  }
+  // The status goes into the document without a copy and comes back from the stored object.
+  store::Mutation& self = mutations.front();
+  self.op = old == nullptr ? store::Mutation::Op::kCreate : store::Mutation::Op::kUpdate;
+  self.key = KeyOf(kind, r);
+  self.object = Envelope(kind, r, std::move(r.status));
+  self.expected_version = old == nullptr ? 0 : old->version;
+  SKIFF_ASSIGN_OR_RETURN(std::vector<store::Object> stored, store_.Commit(std::move(mutations)));
+  store::Object& doc = stored.front();
+  r.version = doc.resource_version;
+  if (json::value* status = doc.object.if_contains("status"); status && status->is_object()) {
     r.status = std::move(status->get_object());
+  }
+  if (apart) {
+    if (!nodes.empty()) r.status["nodes"] = std::move(nodes);
+    r.node_records = true;
   }
   auto ptr = std::make_shared<const Record>(std::move(r));
   std::lock_guard lock(mu_);
   records_[static_cast<size_t>(kind)][ptr->id] = ptr;
   generation_[static_cast<size_t>(kind)].fetch_add(1, std::memory_order_release);
   return RecordPtr(ptr);
+}
+
+void Catalog::NodeMutations(const Record& r, const json::object& nodes, const Record* old,
+                            std::vector<store::Mutation>& out) {
+  // A run written inline (by an earlier version) has no node records yet: all are created.
+  const json::object* before =
+      old != nullptr && old->node_records ? GetObject(old->status, "nodes") : nullptr;
+  for (const auto& [id, node] : nodes) {
+    const json::value* was = before != nullptr ? before->if_contains(id) : nullptr;
+    if (was != nullptr && *was == node) continue;
+    json::object doc{{"apiVersion", "pipelines.kubeflow.org/v1"},
+                     {"kind", "RunNode"},
+                     {"metadata", json::object{{"name", NodeRecordName(r.id, id)}}},
+                     {"run", r.id},
+                     {"node", node}};
+    if (!r.ns.empty()) doc["metadata"].get_object()["namespace"] = r.ns;
+    out.push_back({was != nullptr ? store::Mutation::Op::kUpdate : store::Mutation::Op::kCreate,
+                   NodeKey(r.ns, r.id, id), std::move(doc), 0});
+  }
+  if (before == nullptr) return;
+  for (const auto& [id, node] : *before) {
+    if (!nodes.contains(id)) {
+      out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, id), {}, 0});
+    }
+  }
 }
 
 Result<Record> Catalog::FromObject(const store::Object& o) {
@@ -81,19 +150,32 @@ Result<Record> Catalog::FromObject(const store::Object& o) {
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock& clock) {
   std::unique_ptr<Catalog> c(new Catalog(store, clock));
-  for (int k = 0; k < kKindCount; ++k) {
-    store::ListOptions options;
-    for (;;) {
-      SKIFF_ASSIGN_OR_RETURN(store::ListResult page,
-                             store.List(std::string(kKinds[k].resource), options));
-      for (const store::Object& o : page.items) {
-        SKIFF_ASSIGN_OR_RETURN(Record r, FromObject(o));
-        std::string id = r.id;
-        c->records_[k].emplace(std::move(id), std::make_shared<const Record>(std::move(r)));
-      }
-      if (page.continue_token.empty()) break;
-      options.continue_token = page.continue_token;
+  // Node records by run id, then node id.
+  std::map<std::string, json::object> nodes;
+  SKIFF_RETURN_IF_ERROR(ForEachStored(store, kNodeResource, [&](store::Object& o) -> Status {
+    const std::string run = GetString(o.object, "run");
+    json::value* node = o.object.if_contains("node");
+    if (run.empty() || o.key.name.size() <= run.size() + 1 ||
+        o.key.name.compare(0, run.size() + 1, run + ".") != 0 || node == nullptr ||
+        !node->is_object()) {
+      return Status(Code::kDataLoss, "stored run node \"" + o.key.name + "\" is damaged");
     }
+    nodes[run][o.key.name.substr(run.size() + 1)] = std::move(*node);
+    return Status();
+  }));
+  for (int k = 0; k < kKindCount; ++k) {
+    SKIFF_RETURN_IF_ERROR(ForEachStored(store, kKinds[k].resource, [&](store::Object& o) -> Status {
+      SKIFF_ASSIGN_OR_RETURN(Record r, FromObject(o));
+      if (static_cast<Kind>(k) == Kind::kRun && !r.status.contains("nodes")) {
+        r.node_records = true;
+        if (auto it = nodes.find(r.id); it != nodes.end()) {
+          r.status["nodes"] = std::move(it->second);
+        }
+      }
+      std::string id = r.id;
+      c->records_[k].emplace(std::move(id), std::make_shared<const Record>(std::move(r)));
+      return Status();
+    }));
   }
   return c;
 }
@@ -115,7 +197,7 @@ Result<RecordPtr> Catalog::Create(Kind kind, std::string ns, json::object spec, 
   if (Get(kind, r.id) != nullptr) {
     return AlreadyExists(std::string(Info(kind).noun) + " \"" + r.id + "\" already exists");
   }
-  return Store(kind, std::move(r), 0);
+  return Store(kind, std::move(r), nullptr);
 }
 
 RecordPtr Catalog::Get(Kind kind, const std::string& id) const {
@@ -136,7 +218,7 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
   SKIFF_RETURN_IF_ERROR(change(r));
   r.id = old->id;  // identity is not the change's to make
   r.ns = old->ns;
-  return Store(kind, std::move(r), old->version);
+  return Store(kind, std::move(r), old.get());
 }
 
 Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status) {
@@ -151,7 +233,7 @@ Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json:
   r.spec = old->spec;
   r.created_at_ms = old->created_at_ms;
   r.status = std::move(status);
-  return Store(kind, std::move(r), old->version);
+  return Store(kind, std::move(r), old.get());
 }
 
 Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records) {
@@ -163,6 +245,13 @@ Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records)
       return NotFound(std::string(Info(kind).noun) + " \"" + id + "\" not found");
     }
     mutations.push_back({store::Mutation::Op::kDelete, KeyOf(kind, *r), {}, r->version});
+    if (kind == Kind::kRun && r->node_records) {
+      if (const json::object* nodes = GetObject(r->status, "nodes")) {
+        for (const auto& [node, value] : *nodes) {
+          mutations.push_back({store::Mutation::Op::kDelete, NodeKey(r->ns, r->id, node), {}, 0});
+        }
+      }
+    }
   }
   if (mutations.empty()) return Status();
   auto done = store_.Commit(std::move(mutations));

@@ -835,16 +835,23 @@ class Engine::Impl {
   std::string NodeDir(const ActiveRun& run, const std::string& node_id) const {
     return RunDir(run.ctx.ns, run.ctx.run_id) + "/" + node_id;
   }
-  std::string AttemptRoot(const ActiveRun& run, const Node& node) const {
-    return NodeDir(run, node.id) + "/a" + std::to_string(node.attempts);
+  // The directory whose tmp/ is an attempt's /tmp: the node's own for the first attempt (its
+  // log is there too), aN/ under it for a retry. Each directory costs an inode, and creating
+  // inodes is a large part of starting a task on some file systems (ext4 without a journal
+  // scans the inodes deleted in the last 30 s).
+  std::string AttemptRoot(const RunContext& ctx, const Node& node) const {
+    std::string dir = RunDir(ctx.ns, ctx.run_id) + "/" + node.id;
+    if (node.attempts > 1) dir += "/a" + std::to_string(node.attempts);
+    return dir;
   }
 
   // On a worker: nothing but the arguments and the (thread-safe) store.
   // `ns`: a task reads artifacts of its own namespace only.
   Status Prepare(const LaunchSpec& l, const std::string& root, const std::string& ns) {
     const std::string ns_root = store_->Root() + "/" + ns + "/";
+    // What an earlier try of this attempt left (skiff stopped meanwhile) goes.
     std::error_code ec;
-    fs::remove_all(root, ec);
+    fs::remove_all(root + "/tmp", ec);
     SKIFF_RETURN_IF_ERROR(EnsureDirectory(root + "/tmp", 0700));
     for (const InputFile& f : l.files) {
       SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
@@ -872,7 +879,7 @@ class Engine::Impl {
     Node* node = run.state.Find(l.node_id);
     if (node == nullptr || !node->launch) return;
     const LaunchSpec& spec = *node->launch;
-    std::string root = AttemptRoot(run, *node);
+    std::string root = AttemptRoot(run.ctx, *node);
     TaskProcessSpec p;
     p.argv = spec.argv;
     p.env = options_.task_env;
@@ -1044,8 +1051,7 @@ class Engine::Impl {
   // On a worker: reads only its arguments; writes the store.
   Status Collect(const RunContext& ctx, Node& node, const TaskExit& exit) {
     const LaunchSpec& l = *node.launch;
-    std::string root =
-        RunDir(ctx.ns, ctx.run_id) + "/" + node.id + "/a" + std::to_string(node.attempts);
+    std::string root = AttemptRoot(ctx, node);
     node.output_parameters.clear();
     node.output_artifacts.clear();
     node.state.erase(kUnstored);

@@ -89,5 +89,131 @@ TEST_F(CatalogTest, CreateWithTakenIdIsRefused) {
   EXPECT_EQ(again.error().code(), Code::kAlreadyExists);
 }
 
+// The node records of runs (see catalog.hpp), by node id: the stored node and its version.
+std::map<std::string, std::pair<json::object, int64_t>> NodeRecords(store::Store& store,
+                                                                    const std::string& run_id) {
+  std::map<std::string, std::pair<json::object, int64_t>> out;
+  auto list = store.List("runnodes.pipelines.kubeflow.org", {});
+  EXPECT_TRUE(list) << list.error().ToString();
+  if (!list) return out;
+  for (const store::Object& o : list->items) {
+    if (GetString(o.object, "run") != run_id) continue;
+    const json::object* node = GetObject(o.object, "node");
+    EXPECT_NE(node, nullptr);
+    if (node == nullptr) continue;
+    out[o.key.name.substr(run_id.size() + 1)] = {*node, o.resource_version};
+  }
+  return out;
+}
+
+json::object RunStatus(std::initializer_list<std::pair<std::string, std::string>> nodes) {
+  json::object n;
+  for (const auto& [id, phase] : nodes) n[id] = json::object{{"id", id}, {"phase", phase}};
+  return json::object{{"phase", "Running"}, {"nodes", std::move(n)}};
+}
+
+TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
+  auto r = catalog_->Create(Kind::kRun, "team-a", {{"display_name", "r"}});
+  ASSERT_TRUE(r) << r.error().ToString();
+  const std::string id = (*r)->id;
+  auto first = catalog_->ReplaceStatus(
+      Kind::kRun, id, RunStatus({{"a", "Running"}, {"b", "Pending"}, {"c", "Pending"}}));
+  ASSERT_TRUE(first) << first.error().ToString();
+  auto before = NodeRecords(*store_, id);
+  ASSERT_EQ(before.size(), 3u);
+  // The run's own document keeps no nodes.
+  auto doc = store_->Get({"runs.pipelines.kubeflow.org", "team-a", id});
+  ASSERT_TRUE(doc);
+  EXPECT_EQ(Find(doc->object, "status.nodes"), nullptr);
+  EXPECT_EQ(GetString(doc->object, "status.phase"), "Running");
+
+  // b changes, c goes, d comes; a stays as it was.
+  auto second = catalog_->ReplaceStatus(
+      Kind::kRun, id, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+  ASSERT_TRUE(second) << second.error().ToString();
+  auto after = NodeRecords(*store_, id);
+  ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(after["a"].second, before["a"].second);  // not rewritten
+  EXPECT_GT(after["b"].second, before["b"].second);
+  EXPECT_EQ(GetString(after["b"].first, "phase"), "Succeeded");
+  EXPECT_FALSE(after.contains("c"));
+  EXPECT_EQ(GetString(after["d"].first, "phase"), "Pending");
+  // In memory the status holds its nodes, as written.
+  EXPECT_EQ((*second)->status, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+
+  // A change of the spec alone writes no node.
+  auto archived = catalog_->Update(Kind::kRun, id, [](Record& x) {
+    x.spec["storage_state"] = "ARCHIVED";
+    return Status();
+  });
+  ASSERT_TRUE(archived);
+  auto unchanged = NodeRecords(*store_, id);
+  for (const auto& [node, rec] : after) EXPECT_EQ(unchanged[node].second, rec.second) << node;
+
+  Reopen();
+  RecordPtr loaded = catalog_->Get(Kind::kRun, id);
+  ASSERT_NE(loaded, nullptr);
+  EXPECT_EQ(loaded->status, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+  EXPECT_EQ(GetString(loaded->spec, "storage_state"), "ARCHIVED");
+  // After a restart a write still diffs against what is stored.
+  ASSERT_TRUE(
+      catalog_->ReplaceStatus(Kind::kRun, id, RunStatus({{"a", "Failed"}, {"b", "Succeeded"}})));
+  auto later = NodeRecords(*store_, id);
+  EXPECT_EQ(later.size(), 2u);
+  EXPECT_EQ(later["b"].second, after["b"].second);
+  EXPECT_EQ(GetString(later["a"].first, "phase"), "Failed");
+
+  ASSERT_TRUE(catalog_->Delete({{Kind::kRun, id}}).ok());
+  EXPECT_TRUE(NodeRecords(*store_, id).empty());
+  Reopen();
+  EXPECT_EQ(catalog_->Get(Kind::kRun, id), nullptr);
+}
+
+TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {
+  // As earlier versions stored a run: the nodes inside the run's document.
+  json::object doc{
+      {"apiVersion", "pipelines.kubeflow.org/v1"},
+      {"kind", "Run"},
+      {"metadata", json::object{{"name", "old-run"}, {"namespace", "team-a"}, {"createdAtMs", 5}}},
+      {"spec", json::object{{"display_name", "old"}}},
+      {"status", RunStatus({{"a", "Succeeded"}, {"b", "Running"}})}};
+  ASSERT_TRUE(store_->Create({"runs.pipelines.kubeflow.org", "team-a", "old-run"}, doc));
+  Reopen();
+  RecordPtr run = catalog_->Get(Kind::kRun, "old-run");
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(run->status, RunStatus({{"a", "Succeeded"}, {"b", "Running"}}));
+  EXPECT_TRUE(NodeRecords(*store_, "old-run").empty());
+
+  // Its first write stores every node as a record, unchanged ones too.
+  ASSERT_TRUE(catalog_->ReplaceStatus(Kind::kRun, "old-run",
+                                      RunStatus({{"a", "Succeeded"}, {"b", "Succeeded"}})));
+  auto records = NodeRecords(*store_, "old-run");
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(GetString(records["a"].first, "phase"), "Succeeded");
+  auto stored = store_->Get({"runs.pipelines.kubeflow.org", "team-a", "old-run"});
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(Find(stored->object, "status.nodes"), nullptr);
+  Reopen();
+  EXPECT_EQ(catalog_->Get(Kind::kRun, "old-run")->status,
+            RunStatus({{"a", "Succeeded"}, {"b", "Succeeded"}}));
+}
+
+TEST_F(CatalogTest, ARunWriteThatFailsWritesNoNode) {
+  auto r = catalog_->Create(Kind::kRun, "team-a", {}, RunStatus({{"a", "Pending"}}));
+  ASSERT_TRUE(r);
+  // Another writer's change makes this one's expected version stale: nothing is written.
+  auto conflict =
+      store_->Update({"runs.pipelines.kubeflow.org", "team-a", (*r)->id},
+                     store_->Get({"runs.pipelines.kubeflow.org", "team-a", (*r)->id})->object, 0);
+  ASSERT_TRUE(conflict);
+  auto stale = catalog_->ReplaceStatus(Kind::kRun, (*r)->id,
+                                       RunStatus({{"a", "Running"}, {"b", "Pending"}}));
+  ASSERT_FALSE(stale);
+  auto records = NodeRecords(*store_, (*r)->id);
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(GetString(records["a"].first, "phase"), "Pending");
+  EXPECT_EQ(GetString(catalog_->Get(Kind::kRun, (*r)->id)->status, "nodes.a.phase"), "Pending");
+}
+
 }  // namespace
 }  // namespace skiff::pipelines

@@ -381,8 +381,9 @@ TEST_F(EngineTest, InputsAreMaterializedAndArtifactsMovedToTheStore) {
   }
   EXPECT_EQ(*ReadFile(engine_->ArtifactHostPath(p.output_artifacts[0].uri) + "/b"), "two");
   // Moved, not copied: the task's own directory no longer holds it.
-  EXPECT_FALSE(
-      fs::exists(options_.data_dir + "/runs/team-a/" + id + "/" + p.id + "/a1/tmp/outputs/data"));
+  const std::string task_tmp = options_.data_dir + "/runs/team-a/" + id + "/" + p.id + "/tmp";
+  EXPECT_TRUE(fs::is_directory(task_tmp + "/outputs")) << task_tmp;
+  EXPECT_FALSE(fs::exists(task_tmp + "/outputs/data"));
   const Node& c = NodeOf(s, "cons");
   EXPECT_EQ(c.output_parameters.at("out"), json::value("onetwomodel-param-script"));
   // Outside the store: refused.
@@ -434,9 +435,13 @@ TEST_F(EngineTest, RetriesWithBackoffPerPolicy) {
   LaunchSpec second = Sh("if [ -e " + Shared("second") + " ]; then exit 0; fi; touch " +
                          Shared("second") + "; exit 1");
   second.retry.limit = 3;
+  // Each attempt gets a /tmp of its own: the retry does not see what the first one wrote.
+  LaunchSpec fresh = Sh("if [ -e /tmp/mark ]; then exit 5; fi; touch /tmp/mark; exit 1");
+  fresh.retry.limit = 1;
   std::string id =
       Submit(P({S("fail", fail), S("onerr_exit", on_error_exit), S("onerr_miss", on_error_missing),
-                S("onfail_miss", on_failure_missing), S("always", always), S("second", second)}));
+                S("onfail_miss", on_failure_missing), S("always", always), S("second", second),
+                S("fresh", fresh)}));
   RunState s = Finish(id);
   EXPECT_EQ(s.phase, RunPhase::kFailed);
 
@@ -472,6 +477,9 @@ TEST_F(EngineTest, RetriesWithBackoffPerPolicy) {
   EXPECT_EQ(sec.phase, NodePhase::kSucceeded);
   EXPECT_EQ(sec.attempts, 2);
   EXPECT_TRUE(sec.message.empty()) << sec.message;
+  const Node& fr = NodeOf(s, "fresh");
+  EXPECT_EQ(fr.attempts, 2);
+  EXPECT_EQ(fr.exit_code, 1) << fr.message;
 }
 
 TEST_F(EngineTest, TimeoutKillsTheTask) {
