@@ -680,6 +680,13 @@ struct Exchange {
   UpstreamRequest req;
   UpstreamPool::Callback callback;
   bool answered = false;
+  // The callback-driven exchange on a pooled connection (FastExchange): its state between steps.
+  std::shared_ptr<Conn> conn;
+  std::unique_ptr<Parser> parser;
+  UpstreamResponse out;
+  std::string body;  // a small body of known length, being read
+  bool nothing_yet = false;
+  Shard* retry_shard = nullptr;  // where a stale pooled connection's retry runs
   void done(Result<UpstreamResponse> r, UpstreamFailure f) {
     if (answered) return;
     answered = true;
@@ -899,15 +906,18 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
   co_return out;
 }
 
-net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex) {
+// With `stale_retry`: FastExchange's pooled connection failed before any response byte; this is
+// the one retry on a fresh connection (the exchange is counted already).
+net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex,
+                                 bool stale_retry = false) {
   PoolCore* core = shard->core;
-  core->exchanges.fetch_add(1);
+  if (!stale_retry) core->exchanges.fetch_add(1);
   const UpstreamEndpoint& ep = ex->req.endpoint;
   const std::string key = ep.Key();
-  const bool may_retry = IsIdempotent(ex->req.method) && !ex->req.body_source;
-  bool retried = false;
+  const bool may_retry = IsIdempotent(ex->req.method) && !ex->req.body_source && !stale_retry;
+  bool retried = stale_retry;
   for (int attempt = 0;; ++attempt) {
-    std::shared_ptr<Conn> conn = attempt == 0 ? TakeIdle(shard, key) : nullptr;
+    std::shared_ptr<Conn> conn = attempt == 0 && !stale_retry ? TakeIdle(shard, key) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       conn = std::make_shared<Conn>(shard, key, ep.Authority());
@@ -934,6 +944,186 @@ net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex) {
     co_return;
   }
 }
+
+void SpawnExchange(Shard* shard, std::shared_ptr<Exchange> ex, bool stale_retry) {
+  net::co_spawn(shard->ctx, RunExchange(shard, ex, stale_retry), [ex](std::exception_ptr e) {
+    if (e) {
+      SPDLOG_ERROR("upstream exchange ended by an exception");
+      ex->done(Internal("upstream exchange failed"), UpstreamFailure::kInvalid);
+    }
+  });
+}
+
+// The usual exchange without a coroutine: a request without a streamed body or upgrade, on a
+// pooled plain connection, its response header (and a small body) read by callbacks on the
+// shard's thread. Same outcomes and messages as Talk; a pooled connection that fails before any
+// response byte is retried once by RunExchange on a fresh one, as there.
+class FastExchange {
+ public:
+  static void Start(std::shared_ptr<Exchange> ex, std::shared_ptr<Conn> conn) {
+    Shard* shard = conn->shard;
+    shard->core->exchanges.fetch_add(1);
+    shard->core->reused.fetch_add(1);
+    ex->conn = std::move(conn);
+    Conn& c = *ex->conn;
+    const UpstreamRequest& req = ex->req;
+    std::string bad_header;
+    RequestHead(req, /*chunked=*/false, &bad_header, c.head);
+    if (!bad_header.empty()) {
+      return Fail(ex, InvalidArgument("header \"" + bad_header + "\" cannot be sent upstream"),
+                  UpstreamFailure::kInvalid);
+    }
+    c.Arm(req.response_timeout);
+    error_code ec;
+    std::array<net::const_buffer, 2> bufs = {net::buffer(c.head), net::buffer(req.body)};
+    size_t sent = internal::SendNow(c.Socket(), bufs, ec);
+    if (ec) return WriteFailed(ex, ec);
+    if (sent < c.head.size() + req.body.size()) {
+      beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+      rest.consume(sent);
+      net::async_write(c.Socket(), rest, [ex](error_code ec, size_t) {
+        if (ec) return WriteFailed(ex, ec);
+        ReadHeader(ex);
+      });
+      return;
+    }
+    ReadHeader(ex);
+  }
+
+ private:
+  static std::string Who(const Exchange& ex) { return "upstream " + ex.conn->authority; }
+
+  static void Fail(const std::shared_ptr<Exchange>& ex, Status s, UpstreamFailure kind,
+                   bool stale = false) {
+    ex->conn->Disarm();
+    ex->conn->Close();
+    ex->conn.reset();
+    ex->parser.reset();
+    // The retry runs on the same shard (this thread), as RunExchange's would.
+    if (stale && IsIdempotent(ex->req.method)) {
+      return SpawnExchange(ex->retry_shard, ex, /*stale_retry=*/true);
+    }
+    ex->done(std::move(s), kind);
+  }
+
+  static void WriteFailed(const std::shared_ptr<Exchange>& ex, const error_code& ec) {
+    if (ex->conn->timed_out) {
+      return Fail(ex,
+                  DeadlineExceeded(Who(*ex) + " did not accept the request within " +
+                                   Ms(ex->req.response_timeout)),
+                  UpstreamFailure::kResponseTimeout);
+    }
+    Fail(ex,
+         Unavailable(Who(*ex) + " closed the connection while receiving the request (" +
+                     ec.message() + ")"),
+         UpstreamFailure::kReset, IsDisconnect(ec));
+  }
+
+  static void ReadHeader(const std::shared_ptr<Exchange>& ex) {
+    const auto& opts = ex->conn->shard->core->options;
+    ex->parser = std::make_unique<Parser>();
+    ex->parser->header_limit(static_cast<uint32_t>(opts.max_response_header_bytes));
+    ex->parser->body_limit(boost::none);
+    if (ex->req.method == "HEAD") ex->parser->skip(true);
+    ex->nothing_yet = ex->conn->buf.size() == 0;
+    bhttp::async_read_header(ex->conn->Socket(), ex->conn->buf, *ex->parser,
+                             [ex](error_code ec, size_t) { OnHeader(ex, ec); });
+  }
+
+  static void OnHeader(const std::shared_ptr<Exchange>& ex, error_code ec) {
+    Conn& c = *ex->conn;
+    const auto& opts = c.shard->core->options;
+    if (c.timed_out) {
+      return Fail(
+          ex, DeadlineExceeded(Who(*ex) + " did not answer within " + Ms(ex->req.response_timeout)),
+          UpstreamFailure::kResponseTimeout);
+    }
+    if (ec) {
+      if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
+        bool stale = ex->nothing_yet && ec != bhttp::error::partial_message;
+        return Fail(ex,
+                    Unavailable(Who(*ex) + " closed the connection before sending a response (" +
+                                ec.message() + ")"),
+                    UpstreamFailure::kReset, stale);
+      }
+      return Fail(ex, Unavailable(Who(*ex) + " sent a malformed response header: " + ec.message()),
+                  UpstreamFailure::kProtocol);
+    }
+    int status = ex->parser->status();
+    if (status >= 100 && status < 200 && status != 101) return ReadHeader(ex);  // interim
+    c.Disarm();
+    if (status == 101) {
+      return Fail(ex, Unavailable(Who(*ex) + " switched protocols without being asked to"),
+                  UpstreamFailure::kProtocol);
+    }
+    ex->out.status = status;
+    ex->out.headers = std::move(ex->parser->headers());
+    ex->out.reused_connection = true;
+    // A small body of known length is read here, whole: one hand-off to the caller in all.
+    if (const auto cl = ex->parser->content_length();
+        cl && *cl > 0 && *cl <= opts.buffer_body_bytes && !ex->parser->is_done()) {
+      ex->body.assign(static_cast<size_t>(*cl), '\0');
+      ex->parser->set_body(ex->body.data(), ex->body.size());  // the parser advances it
+      c.Arm(opts.io_timeout);
+      return ReadBody(ex);
+    }
+    Finish(ex);
+  }
+
+  // Parses what the head's read brought of the body (usually all of a small one), else reads.
+  static void ReadBody(const std::shared_ptr<Exchange>& ex) {
+    Conn& c = *ex->conn;
+    Parser& p = *ex->parser;
+    while (!p.is_done()) {
+      if (c.buf.size() == 0) {
+        bhttp::async_read_some(c.Socket(), c.buf, p,
+                               [ex](error_code ec, size_t) { OnBody(ex, ec); });
+        return;
+      }
+      error_code ec;
+      size_t used = p.put(c.buf.data(), ec);
+      c.buf.consume(used);
+      if (ec == bhttp::error::need_more) {
+        bhttp::async_read_some(c.Socket(), c.buf, p,
+                               [ex](error_code ec, size_t) { OnBody(ex, ec); });
+        return;
+      }
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) return BodyFailed(ex, ec);
+    }
+    c.Disarm();
+    ex->body.resize(ex->body.size() - p.body_left());
+    ex->out.buffered_body = std::move(ex->body);
+    Finish(ex);
+  }
+
+  static void OnBody(const std::shared_ptr<Exchange>& ex, error_code ec) {
+    if (ec == bhttp::error::need_buffer) ec = {};
+    if (ex->conn->timed_out) {
+      return Fail(ex,
+                  DeadlineExceeded(Who(*ex) + " sent no response data for " +
+                                   Ms(ex->conn->shard->core->options.io_timeout)),
+                  UpstreamFailure::kResponseTimeout);
+    }
+    if (ec) return BodyFailed(ex, ec);
+    ReadBody(ex);
+  }
+
+  static void BodyFailed(const std::shared_ptr<Exchange>& ex, const error_code& ec) {
+    Fail(ex,
+         Unavailable(Who(*ex) + " closed the connection in the middle of the response body (" +
+                     ec.message() + ")"),
+         UpstreamFailure::kReset);
+  }
+
+  static void Finish(const std::shared_ptr<Exchange>& ex) {
+    auto body = std::make_shared<BodyImpl>(std::move(ex->conn), std::move(ex->parser),
+                                           /*keep_alive=*/true);
+    body->Start();
+    ex->out.body = std::move(body);
+    ex->done(std::move(ex->out), UpstreamFailure::kNone);
+  }
+};
 
 }  // namespace
 
@@ -1081,7 +1271,9 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
     thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
     shard = core.shards[sticky % core.shards.size()].get();
   }
-  auto ex = std::make_shared<Exchange>(Exchange{std::move(request), std::move(done)});
+  auto ex = std::make_shared<Exchange>();
+  ex->req = std::move(request);
+  ex->callback = std::move(done);
   if (ex->req.body_source && ex->req.upgrade) {
     net::post(shard->ctx, [ex] {
       ex->done(InvalidArgument("an upgrade request cannot stream a body"),
@@ -1089,12 +1281,15 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
     });
     return;
   }
-  net::co_spawn(shard->ctx, RunExchange(shard, ex), [ex](std::exception_ptr e) {
-    if (e) {
-      SPDLOG_ERROR("upstream exchange ended by an exception");
-      ex->done(Internal("upstream exchange failed"), UpstreamFailure::kInvalid);
+  // On the shard's thread, a plain request that finds a pooled connection skips the coroutine.
+  if (!ex->req.body_source && !ex->req.upgrade && !ex->req.endpoint.tls && shard->OnThread()) {
+    if (auto conn = TakeIdle(shard, ex->req.endpoint.Key())) {
+      ex->retry_shard = shard;
+      FastExchange::Start(std::move(ex), std::move(conn));
+      return;
     }
-  });
+  }
+  SpawnExchange(shard, std::move(ex), /*stale_retry=*/false);
 }
 
 UpstreamStats UpstreamPool::stats() const {

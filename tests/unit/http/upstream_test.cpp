@@ -6,12 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <future>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "http/server_internal.hpp"
 #include "unit/http/raw_upstream.hpp"
 #include "unit/http/test_certs.hpp"
 #include "unit/http/test_util.hpp"
@@ -383,6 +387,252 @@ TEST(UpstreamPoolTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
   EXPECT_TRUE(second.response->retried);
   EXPECT_FALSE(second.response->reused_connection);
   EXPECT_EQ(upstream.accepted(), 2);
+}
+
+// An io_context run on its own thread that says it is a server I/O thread, as Server's threads
+// do: Send called there runs on that thread, and a request finding a pooled plain connection is
+// exchanged by callbacks instead of a coroutine (the proxy's usual path). Declare it after the
+// pool: its io_context closes its idle connections when destroyed.
+class IoThread {
+ public:
+  IoThread() : guard_(boost::asio::make_work_guard(ctx_)) {
+    thread_ = std::thread([this] {
+      internal::SetCurrentIoContext(&ctx_);
+      ctx_.run();
+      internal::SetCurrentIoContext(nullptr);
+    });
+  }
+  ~IoThread() {
+    guard_.reset();
+    ctx_.stop();
+    thread_.join();
+  }
+  Sent Send(UpstreamPool& pool, UpstreamRequest req) {
+    auto p = std::make_shared<std::promise<Sent>>();
+    auto f = p->get_future();
+    boost::asio::post(ctx_, [&pool, req = std::move(req), p]() mutable {
+      pool.Send(std::move(req), [p](Result<UpstreamResponse> r, UpstreamFailure kind) {
+        p->set_value(Sent{std::move(r), kind});
+      });
+    });
+    if (f.wait_for(20s) != std::future_status::ready) return Sent{};
+    return f.get();
+  }
+
+ private:
+  boost::asio::io_context ctx_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+// Serves `first` to the first request on each connection, then `then(fd, buf, request head)`.
+RawUpstream::Fn FirstThen(
+    std::string first,
+    std::function<void(int fd, std::string& buf, const std::string& head)> then) {
+  return [first = std::move(first), then = std::move(then)](int fd, int) {
+    std::string buf;
+    if (ReadHead(fd, buf).empty()) return;
+    SendAll(fd, first);
+    std::string head = ReadHead(fd, buf);
+    if (head.empty()) return;
+    then(fd, buf, head);
+  };
+}
+
+constexpr std::string_view kFirst = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst";
+
+// The whole body, or the error's message in angle brackets.
+std::string BodyOf(UpstreamResponse& r) {
+  auto body = ReadAll(r);
+  return body ? *body : "<" + body.error().message() + ">";
+}
+
+// The first exchange opens (and pools) a connection; returns the second's outcome.
+Sent SecondOnPooledConnection(UpstreamPool& pool, IoThread& io, UpstreamRequest second) {
+  UpstreamRequest first = second;
+  first.method = "GET";
+  Sent s = io.Send(pool, std::move(first));
+  EXPECT_TRUE(s.response) << s.response.error();
+  if (s.response) {
+    EXPECT_EQ(BodyOf(*s.response), "first");
+  }
+  return io.Send(pool, std::move(second));
+}
+
+TEST(UpstreamPoolFastPathTest, PooledConnectionServesBufferedStreamedHeadAndEmptyAnswers) {
+  const std::string big(200'000, 'b');  // over buffer_body_bytes: streamed
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    for (int i = 0;; ++i) {
+      std::string head = ReadHead(fd, buf);
+      if (head.empty()) return;
+      if (head.rfind("GET /small", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nX-Up: 1\r\nContent-Length: 11\r\n\r\nhello world");
+      } else if (head.rfind("GET /big", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) +
+                        "\r\n\r\n" + big);
+      } else if (head.rfind("HEAD ", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n");
+      } else if (head.rfind("POST /continue", 0) == 0) {
+        if (head.find("Content-Length: 4\r\n") == std::string::npos) return;
+        while (buf.size() < 4) {
+          if (!Fill(fd, buf)) return;
+        }
+        std::string got = buf.substr(0, 4);
+        buf.erase(0, 4);
+        SendAll(
+            fd,
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\n" + got);
+      } else {
+        SendAll(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+      }
+    }
+  });
+  UpstreamPool pool;
+  IoThread io;
+  for (int round = 0; round < 2; ++round) {
+    Sent small = io.Send(pool, Get(upstream.port(), "/small"));
+    ASSERT_TRUE(small.response) << small.response.error();
+    EXPECT_EQ(small.response->status, 200);
+    EXPECT_EQ(small.response->headers.Get("x-up"), "1");
+    ASSERT_TRUE(small.response->buffered_body);
+    EXPECT_EQ(BodyOf(*small.response), "hello world");
+    EXPECT_EQ(small.response->reused_connection, round > 0);
+
+    Sent large = io.Send(pool, Get(upstream.port(), "/big"));
+    ASSERT_TRUE(large.response) << large.response.error();
+    EXPECT_TRUE(large.response->reused_connection);
+    EXPECT_FALSE(large.response->buffered_body);
+    auto body = ReadAll(*large.response);
+    ASSERT_TRUE(body) << body.error();
+    EXPECT_EQ(body->size(), big.size());
+
+    UpstreamRequest head = Get(upstream.port(), "/head");
+    head.method = "HEAD";
+    Sent h = io.Send(pool, std::move(head));
+    ASSERT_TRUE(h.response) << h.response.error();
+    EXPECT_TRUE(h.response->reused_connection);
+    EXPECT_EQ(h.response->headers.Get("Content-Length"), "999");
+    EXPECT_EQ(BodyOf(*h.response), "");
+
+    UpstreamRequest post = Get(upstream.port(), "/continue");
+    post.method = "POST";
+    post.body = "data";
+    Sent c = io.Send(pool, std::move(post));
+    ASSERT_TRUE(c.response) << c.response.error();
+    EXPECT_EQ(c.response->status, 201);  // the interim 100 skipped
+    EXPECT_EQ(BodyOf(*c.response), "data");
+
+    Sent empty = io.Send(pool, Get(upstream.port(), "/empty"));
+    ASSERT_TRUE(empty.response) << empty.response.error();
+    EXPECT_EQ(empty.response->status, 204);
+    EXPECT_EQ(BodyOf(*empty.response), "");
+  }
+  EXPECT_EQ(upstream.accepted(), 1);  // every exchange on the one pooled connection
+  EXPECT_EQ(pool.stats().connections_opened, 1u);
+  EXPECT_EQ(pool.stats().exchanges, 10u);
+  EXPECT_EQ(pool.stats().reused, 9u);
+}
+
+TEST(UpstreamPoolFastPathTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
+  RawUpstream upstream([](int fd, int index) {
+    std::string buf;
+    if (ReadHead(fd, buf).empty()) return;
+    SendAll(fd, kFirst);
+    if (index == 0) {
+      ReadHead(fd, buf);  // the keep-alive race: the upstream gives up as the request arrives
+      ::shutdown(fd, SHUT_RDWR);
+      return;
+    }
+    ReadHead(fd, buf);
+  });
+  UpstreamPool pool;
+  IoThread io;
+  Sent second = SecondOnPooledConnection(pool, io, Get(upstream.port(), "/"));
+  ASSERT_TRUE(second.response) << second.response.error();
+  EXPECT_TRUE(second.response->retried);
+  EXPECT_FALSE(second.response->reused_connection);
+  EXPECT_EQ(BodyOf(*second.response), "first");
+  EXPECT_EQ(upstream.accepted(), 2);
+}
+
+TEST(UpstreamPoolFastPathTest, NonIdempotentRequestOnAStaleConnectionIsNotRetried) {
+  RawUpstream upstream(FirstThen(std::string(kFirst), [](int fd, std::string&, const std::string&) {
+    ::shutdown(fd, SHUT_RDWR);
+  }));
+  UpstreamPool pool;
+  IoThread io;
+  UpstreamRequest post = Get(upstream.port(), "/");
+  post.method = "POST";
+  Sent s = SecondOnPooledConnection(pool, io, std::move(post));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kReset);
+  EXPECT_EQ(s.response.error().code(), Code::kUnavailable);
+  EXPECT_NE(s.response.error().message().find("closed the connection before sending a response"),
+            std::string::npos)
+      << s.response.error();
+  EXPECT_EQ(upstream.accepted(), 1);
+  EXPECT_EQ(pool.stats().idle, 0u);
+}
+
+TEST(UpstreamPoolFastPathTest, SilentUpstreamOnAPooledConnectionIsAResponseTimeout) {
+  RawUpstream upstream(
+      FirstThen(std::string(kFirst), [](int fd, std::string& buf, const std::string&) {
+        ReadHead(fd, buf);  // never answers; returns when the pool gives up
+      }));
+  UpstreamPool pool;
+  IoThread io;
+  UpstreamRequest req = Get(upstream.port(), "/slow");
+  req.response_timeout = 200ms;
+  Sent s = SecondOnPooledConnection(pool, io, std::move(req));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kResponseTimeout);
+  EXPECT_EQ(s.response.error().code(), Code::kDeadlineExceeded);
+  EXPECT_EQ(s.response.error().message(), "upstream 127.0.0.1:" + std::to_string(upstream.port()) +
+                                              " did not answer within 200 ms");
+}
+
+TEST(UpstreamPoolFastPathTest, MalformedHeaderAndCutSmallBodyOnAPooledConnection) {
+  RawUpstream malformed(
+      FirstThen(std::string(kFirst), [](int fd, std::string&, const std::string&) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n");
+      }));
+  RawUpstream cut(FirstThen(std::string(kFirst), [](int fd, std::string&, const std::string&) {
+    SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+    ::shutdown(fd, SHUT_RDWR);
+  }));
+  UpstreamPool pool;
+  IoThread io;
+  Sent m = SecondOnPooledConnection(pool, io, Get(malformed.port(), "/"));
+  ASSERT_FALSE(m.response);
+  EXPECT_EQ(m.failure, UpstreamFailure::kProtocol);
+  EXPECT_NE(m.response.error().message().find("sent a malformed response header"),
+            std::string::npos)
+      << m.response.error();
+  Sent c = SecondOnPooledConnection(pool, io, Get(cut.port(), "/"));
+  ASSERT_FALSE(c.response);
+  EXPECT_EQ(c.failure, UpstreamFailure::kReset);
+  EXPECT_NE(c.response.error().message().find("in the middle of the response body"),
+            std::string::npos)
+      << c.response.error();
+  EXPECT_EQ(pool.stats().idle, 0u);
+}
+
+TEST(UpstreamPoolFastPathTest, HeaderThatCannotBeSentIsInvalid) {
+  RawUpstream upstream(
+      FirstThen(std::string(kFirst), [](int, std::string&, const std::string&) {}));
+  UpstreamPool pool;
+  IoThread io;
+  Sent first = io.Send(pool, Get(upstream.port(), "/"));
+  ASSERT_TRUE(first.response) << first.response.error();
+  EXPECT_EQ(BodyOf(*first.response), "first");
+  UpstreamRequest req = Get(upstream.port(), "/");
+  req.headers.Add("X-Bad", "a\r\nInjected: yes");
+  Sent s = io.Send(pool, std::move(req));
+  ASSERT_FALSE(s.response);
+  EXPECT_EQ(s.failure, UpstreamFailure::kInvalid);
+  EXPECT_EQ(s.response.error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.response.error().message(), "header \"X-Bad\" cannot be sent upstream");
 }
 
 TEST(UpstreamPoolTest, TlsUpstreamVerifiedWithACaFile) {
