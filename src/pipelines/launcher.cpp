@@ -529,7 +529,7 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   }
   if (spec.root_dir.empty()) return InvalidArgument("task: no root_dir");
   if (spec.log_path.empty()) return InvalidArgument("task: no log_path");
-  const std::string working_dir = spec.working_dir.empty() ? "/tmp/work" : spec.working_dir;
+  const std::string working_dir = spec.working_dir.empty() ? kDefaultWorkingDir : spec.working_dir;
   if (working_dir[0] != '/' || working_dir.find("/..") != std::string::npos) {
     return InvalidArgument("task: working directory " + working_dir +
                            " must be absolute, without '..'");
@@ -550,10 +550,14 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
 
   // Files: ROOT/tmp (0700) and the log.
   req.tmp_host = spec.root_dir + "/tmp";
-  SKIFF_RETURN_IF_ERROR(EnsureDirectory(spec.root_dir, 0755));
-  SKIFF_RETURN_IF_ERROR(EnsureDirectory(req.tmp_host, 0700));
-  if (::chmod(req.tmp_host.c_str(), 0700) != 0) {  // also when the engine created it first
-    return ErrnoStatus("cannot chmod", req.tmp_host, errno);
+  struct stat tmp_stat;
+  if (::stat(req.tmp_host.c_str(), &tmp_stat) != 0 || !S_ISDIR(tmp_stat.st_mode) ||
+      (tmp_stat.st_mode & 07777) != 0700) {  // else as the engine prepares it: one stat
+    SKIFF_RETURN_IF_ERROR(EnsureDirectory(spec.root_dir, 0755));
+    SKIFF_RETURN_IF_ERROR(EnsureDirectory(req.tmp_host, 0700));
+    if (::chmod(req.tmp_host.c_str(), 0700) != 0) {  // also when the engine created it first
+      return ErrnoStatus("cannot chmod", req.tmp_host, errno);
+    }
   }
   std::string log_dir = spec.log_path.substr(0, spec.log_path.rfind('/'));
   if (!log_dir.empty()) SKIFF_RETURN_IF_ERROR(EnsureDirectory(log_dir, 0755));
@@ -804,7 +808,11 @@ Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
       continue;
     }
     ForkReply reply;
-    if (!ReadReply(forker_sock_.get(), reply)) {
+    const bool answered = ReadReply(forker_sock_.get(), reply);
+    // The forker has its copy: no later task's init finds this one's command and environment in
+    // the mapping (the inits share the forker's memory, this mapping included).
+    ::memset(shared_, 0, req.image.size());
+    if (!answered) {
       StopForker();
       return Unavailable("cannot start a task process: skiff's task forker did not answer within " +
                          std::to_string(kForkerReplyMs / 1000) +

@@ -19,6 +19,8 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <new>
+#include <type_traits>
 
 namespace skiff::pipelines::task_child {
 
@@ -86,17 +88,6 @@ ssize_t WriteAll(int fd, const void* data, size_t n) {
   return static_cast<ssize_t>(done);
 }
 
-[[noreturn]] void ChildFail(int report_w, Report::Kind kind, Step step, int index, int err) {
-  Report r;
-  r.kind = kind;
-  r.step = step;
-  r.index = index;
-  r.err = err;
-  ssize_t ignored = WriteAll(report_w, &r, sizeof r);
-  (void)ignored;
-  ::_exit(127);
-}
-
 bool WriteProcFile(const char* path, const char* data) {
   int fd = ::open(path, O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
@@ -108,24 +99,127 @@ bool WriteProcFile(const char* path, const char* data) {
   return w == static_cast<ssize_t>(n);
 }
 
-bool DupTo(int src, int dst) {
-  if (src == dst) return ::fcntl(dst, F_SETFD, 0) == 0;
-  return ::dup2(src, dst) == dst;
-}
-
-// The init of the task's PID namespace: sends SIGTERM on to every other process of it.
-void InitOnTerm(int) {
-  int e = errno;
-  ::kill(-1, SIGTERM);
-  errno = e;
-}
-
 pid_t RawFork(unsigned long flags) {
   return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, 0));
 }
 
+namespace {
+
+// System calls that return -errno and leave errno alone. An init shares the forker's memory
+// (CLONE_VM, below), and with it the forker's thread-local storage, errno included: every init
+// and every command before its exec would write the same errno. The init and the command make
+// their calls through Sys, so that an error they read is their own. Where the architecture has no
+// such call here, the inits get a copy of the forker's memory instead (kSharedMemoryInits).
+#if defined(__x86_64__)
+constexpr bool kSharedMemoryInits = true;
+long Sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  register long r10 asm("r10") = d;
+  register long r8 asm("r8") = e;
+  register long r9 asm("r9") = f;
+  long ret;
+  asm volatile("syscall"
+               : "=a"(ret)
+               : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+               : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+constexpr bool kSharedMemoryInits = true;
+long Sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  register long x8 asm("x8") = n;
+  register long x0 asm("x0") = a;
+  register long x1 asm("x1") = b;
+  register long x2 asm("x2") = c;
+  register long x3 asm("x3") = d;
+  register long x4 asm("x4") = e;
+  register long x5 asm("x5") = f;
+  asm volatile("svc 0"
+               : "+r"(x0)
+               : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+               : "memory", "cc");
+  return x0;
+}
+#else
+constexpr bool kSharedMemoryInits = false;
+long Sys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0, long f = 0) {
+  long r = ::syscall(n, a, b, c, d, e, f);
+  return r < 0 ? -errno : r;
+}
+#endif
+
+template <typename T>
+long A(T v) {  // a system call argument
+  if constexpr (std::is_pointer_v<T>) {
+    return reinterpret_cast<long>(v);
+  } else {
+    return static_cast<long>(v);
+  }
+}
+
+// The error of a Sys result, or 0.
+int Err(long r) { return r < 0 && r > -4096 ? static_cast<int>(-r) : 0; }
+
+long SysOpen(const char* path, int flags) {
+  return Sys(SYS_openat, AT_FDCWD, A(path), flags | O_CLOEXEC, 0);
+}
+long SysClose(int fd) { return Sys(SYS_close, fd); }
+long SysMount(const char* source, const char* target, const char* type, unsigned long flags,
+              const char* data) {
+  return Sys(SYS_mount, A(source), A(target), A(type), A(flags), A(data));
+}
+long SysMkdir(const char* path, int mode) { return Sys(SYS_mkdirat, AT_FDCWD, A(path), mode); }
+
+// Every write of `n` bytes, or the error.
+int SysWriteAll(int fd, const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  size_t done = 0;
+  while (done < n) {
+    long w = Sys(SYS_write, fd, A(p + done), A(n - done));
+    if (Err(w) == EINTR) continue;
+    if (Err(w) != 0) return Err(w);
+    if (w == 0) return EIO;
+    done += static_cast<size_t>(w);
+  }
+  return 0;
+}
+
+[[noreturn]] void SysExit(int code) {
+  for (;;) Sys(SYS_exit_group, code);
+}
+
+[[noreturn]] void ChildFail(int report_w, Report::Kind kind, Step step, int index, int err) {
+  Report r;
+  r.kind = kind;
+  r.step = step;
+  r.index = index;
+  r.err = err;
+  SysWriteAll(report_w, &r, sizeof r);
+  SysExit(127);
+}
+
+// 0, or the error.
+int SysWriteProcFile(const char* path, const char* data) {
+  long fd = SysOpen(path, O_WRONLY);
+  if (Err(fd) != 0) return Err(fd);
+  size_t n = ::strlen(data);
+  long w = Sys(SYS_write, fd, A(data), A(n));
+  SysClose(static_cast<int>(fd));
+  if (Err(w) != 0) return Err(w);
+  return w == static_cast<long>(n) ? 0 : EIO;
+}
+
+int DupTo(int src, int dst) {
+  if (src == dst) return Err(Sys(SYS_fcntl, dst, F_SETFD, 0));
+  return Err(Sys(SYS_dup3, src, dst, 0));
+}
+
+// The init of the task's PID namespace: sends SIGTERM on to every other process of it.
+void InitOnTerm(int) { Sys(SYS_kill, -1, SIGTERM); }
+
 // Every signal back to SIG_DFL, the C library's reserved real-time ones (32, 33) included: glibc's
-// sigaction() refuses those, yet a parent may have set them to SIG_IGN and exec keeps that.
+// sigaction() refuses those, yet a parent may have set them to SIG_IGN and exec keeps that. Done
+// once, by the forker: the inits inherit the defaults, the SIGTERM handler an init sets is reset
+// by the command's exec.
 void ResetSignalDispositions() {
   unsigned long dfl[4] = {};  // the kernel's struct sigaction, all zero: SIG_DFL, no flags, no mask
   for (int sig = 1; sig <= kKernelSignals; ++sig) {
@@ -136,29 +230,28 @@ void ResetSignalDispositions() {
 }
 
 [[noreturn]] void RunCommand(const ChildPlan& p) {
-  ResetSignalDispositions();
   sigset_t none;
   ::sigemptyset(&none);
-  if (::sigprocmask(SIG_SETMASK, &none, nullptr) != 0) {
-    ChildFail(p.report_w, Report::kSetupFailed, kStepSignals, 0, errno);
+  if (int e = Err(Sys(SYS_rt_sigprocmask, SIG_SETMASK, A(&none), 0, kKernelSignals / 8))) {
+    ChildFail(p.report_w, Report::kSetupFailed, kStepSignals, 0, e);
   }
-  if (!DupTo(p.null_fd, 0) || !DupTo(p.out_w >= 0 ? p.out_w : p.log_fd, 1) || !DupTo(p.log_fd, 2)) {
-    ChildFail(p.report_w, Report::kSetupFailed, kStepStdio, 0, errno);
-  }
-  if (::prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0) != 0) {
-    ChildFail(p.report_w, Report::kSetupFailed, kStepCaps, 0, errno);
+  int e = DupTo(p.null_fd, 0);
+  if (e == 0) e = DupTo(p.out_w >= 0 ? p.out_w : p.log_fd, 1);
+  if (e == 0) e = DupTo(p.log_fd, 2);
+  if (e != 0) ChildFail(p.report_w, Report::kSetupFailed, kStepStdio, 0, e);
+  if (int e2 = Err(Sys(SYS_prctl, PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))) {
+    ChildFail(p.report_w, Report::kSetupFailed, kStepCaps, 0, e2);
   }
   // Whatever another thread of skiff opened without O_CLOEXEC stays out of the task. The report
   // pipe is CLOEXEC already and stays open until the exec succeeds.
-  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  Sys(SYS_close_range, 3, A(~0U), CLOSE_RANGE_CLOEXEC);
   int err = ENOENT;
   for (char* const* c = p.exec_paths; *c != nullptr; ++c) {
-    ::execve(*c, p.argv, p.envp);
-    int e = errno;
-    if (e == EACCES) {
+    int x = Err(Sys(SYS_execve, A(*c), A(p.argv), A(p.envp)));
+    if (x == EACCES) {
       err = EACCES;  // as execvp: keep looking, report EACCES if nothing else runs
-    } else if (e != ENOENT && e != ENOTDIR) {
-      err = e;
+    } else if (x != ENOENT && x != ENOTDIR) {
+      err = x;
       break;
     }
   }
@@ -166,9 +259,6 @@ void ResetSignalDispositions() {
 }
 
 int CommandMain(void* plan) { RunCommand(*static_cast<const ChildPlan*>(plan)); }
-
-// The command's stack until its exec (RunCommand needs little; a failure report less).
-constexpr size_t kCommandStack = 64 << 10;
 
 // Closes every descriptor but `keep` (ascending, -1 entries ignored): the init never execs, so
 // CLOEXEC does not protect it from holding other tasks' pipe ends (which would delay their EOF
@@ -185,10 +275,10 @@ void CloseAllBut(int* keep, int n) {
   for (int i = 0; i < n; ++i) {
     if (keep[i] < 0) continue;
     unsigned fd = static_cast<unsigned>(keep[i]);
-    if (fd > lo) ::syscall(SYS_close_range, lo, fd - 1, 0U);
+    if (fd > lo) Sys(SYS_close_range, lo, fd - 1, 0);
     lo = fd + 1;
   }
-  ::syscall(SYS_close_range, lo, ~0U, 0U);
+  Sys(SYS_close_range, lo, A(~0U), 0);
 }
 
 // "/proc/self/fd/FD" into buf (at least 32 bytes), without allocating.
@@ -204,18 +294,18 @@ void FdPath(char* buf, int fd) {
 }
 
 // Bind-mounts the directory open as `fd` on `target`, read-only, keeping the source's own
-// flags (a user namespace may not clear them).
-bool BindReadOnly(int fd, const char* target) {
+// flags (a user namespace may not clear them). 0, or the error.
+int BindReadOnly(int fd, const char* target) {
   struct statfs sf;
   char source[32];
   FdPath(source, fd);
   unsigned long keep = 0;
-  if (::fstatfs(fd, &sf) == 0) {
+  if (Err(Sys(SYS_fstatfs, fd, A(&sf))) == 0) {
     keep = static_cast<unsigned long>(sf.f_flags) &
            (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
   }
-  return ::mount(source, target, nullptr, MS_BIND | MS_REC, nullptr) == 0 &&
-         ::mount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, nullptr) == 0;
+  if (int e = Err(SysMount(source, target, nullptr, MS_BIND | MS_REC, nullptr))) return e;
+  return Err(SysMount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, nullptr));
 }
 
 [[noreturn]] void RunInit(const ChildPlan& p) {
@@ -223,60 +313,61 @@ bool BindReadOnly(int fd, const char* target) {
   int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd};
   CloseAllBut(keep, 4);
   if (p.userns) {
-    if (!WriteProcFile("/proc/self/setgroups", "deny") && errno != ENOENT) {
-      ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
-    }
-    if (!WriteProcFile("/proc/self/uid_map", p.uid_map) ||
-        !WriteProcFile("/proc/self/gid_map", p.gid_map)) {
-      ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, errno);
-    }
+    int e = SysWriteProcFile("/proc/self/setgroups", "deny");
+    if (e != 0 && e != ENOENT) ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, e);
+    e = SysWriteProcFile("/proc/self/uid_map", p.uid_map);
+    if (e == 0) e = SysWriteProcFile("/proc/self/gid_map", p.gid_map);
+    if (e != 0) ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, e);
   }
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, errno);
+  Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  if (int e = Err(SysMount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr))) {
+    ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, e);
   }
   // Hidden dirs first, while their host paths still resolve (a hidden dir may be under /tmp);
   // ROOT/tmp is opened before, so it may lie inside a hidden dir (skiff's data dir holds the
   // task dirs). Opened here, not before the fork: a bind mount's source must be in the
   // caller's mount namespace.
-  int root_tmp = ::open(p.tmp_host, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root_tmp < 0) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
+  long root_tmp = SysOpen(p.tmp_host, O_PATH | O_DIRECTORY);
+  if (int e = Err(root_tmp)) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
   char tmp_source[32];
-  FdPath(tmp_source, root_tmp);
+  FdPath(tmp_source, static_cast<int>(root_tmp));
   int exposed_fd[kMaxExposed];
   for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
-    exposed_fd[j] = ::open(p.exposed[j], O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (exposed_fd[j] < 0 && errno != ENOENT) {
-      ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+    long fd = SysOpen(p.exposed[j], O_PATH | O_DIRECTORY);
+    int e = Err(fd);
+    if (e != 0 && e != ENOENT) {
+      ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
     }
+    exposed_fd[j] = e != 0 ? -1 : static_cast<int>(fd);
   }
   for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
     const char* dir = p.hidden[static_cast<size_t>(i)];
-    if (::mount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "size=16k,nr_inodes=1024,mode=0755") != 0) {
-      if (errno == ENOENT) continue;
-      ChildFail(rep, Report::kSetupFailed, kStepHide, i, errno);
+    if (int e = Err(SysMount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "size=16k,nr_inodes=1024,mode=0755"))) {
+      if (e == ENOENT) continue;
+      ChildFail(rep, Report::kSetupFailed, kStepHide, i, e);
     }
     for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
       if (p.exposed_under[j] != i || exposed_fd[j] < 0) continue;
       for (char* const* d = p.expose_mkdirs + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
-        if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
-          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+        int e = Err(SysMkdir(*d, 0755));
+        if (e != 0 && e != EEXIST) {
+          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
         }
       }
-      if (!BindReadOnly(exposed_fd[j], p.exposed[j])) {
-        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+      if (int e = BindReadOnly(exposed_fd[j], p.exposed[j])) {
+        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
       }
     }
-    if (::mount(nullptr, dir, nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                nullptr) != 0) {
-      ChildFail(rep, Report::kSetupFailed, kStepHide, i, errno);
+    if (int e = Err(SysMount(nullptr, dir, nullptr,
+                             MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
+      ChildFail(rep, Report::kSetupFailed, kStepHide, i, e);
     }
   }
-  if (::mount(tmp_source, "/tmp", nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-    ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, errno);
+  if (int e = Err(SysMount(tmp_source, "/tmp", nullptr, MS_BIND | MS_REC, nullptr))) {
+    ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
   }
-  ::close(root_tmp);
+  SysClose(static_cast<int>(root_tmp));
   // Exposed dirs under /tmp (a data dir under /tmp) are covered by the task's own /tmp now:
   // expose them again at the same path inside it (their parents are created in ROOT/tmp).
   for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
@@ -292,31 +383,32 @@ bool BindReadOnly(int fd, const char* target) {
         if (path[k] != '/' && path[k] != '\0') continue;
         char c = path[k];
         path[k] = '\0';
-        if (::mkdir(path, 0755) != 0 && errno != EEXIST) {
-          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+        int e = Err(SysMkdir(path, 0755));
+        if (e != 0 && e != EEXIST) {
+          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
         }
         path[k] = c;
       }
-      if (!BindReadOnly(exposed_fd[j], p.exposed[j])) {
-        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), errno);
+      if (int e = BindReadOnly(exposed_fd[j], p.exposed[j])) {
+        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
       }
     }
-    ::close(exposed_fd[j]);
+    SysClose(exposed_fd[j]);
   }
-  if (::mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-    ChildFail(rep, Report::kSetupFailed, kStepProc, 0, errno);
+  if (int e = Err(SysMount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
+    ChildFail(rep, Report::kSetupFailed, kStepProc, 0, e);
   }
   for (char* const* d = p.mkdirs; *d != nullptr; ++d) {
-    if (::mkdir(*d, 0755) != 0 && errno != EEXIST) {
-      ChildFail(rep, Report::kSetupFailed, kStepWorkDir, 0, errno);
-    }
+    int e = Err(SysMkdir(*d, 0755));
+    if (e != 0 && e != EEXIST) ChildFail(rep, Report::kSetupFailed, kStepWorkDir, 0, e);
   }
-  if (::chdir(p.working_dir) != 0) {
-    ChildFail(rep, Report::kSetupFailed, kStepChdir, 0, errno);
+  if (int e = Err(Sys(SYS_chdir, A(p.working_dir)))) {
+    ChildFail(rep, Report::kSetupFailed, kStepChdir, 0, e);
   }
   // A session of its own: no controlling terminal (a Ctrl-C meant for skiff does not reach the
   // task; /dev/tty is not skiff's terminal) and its own process group.
-  if (::setsid() < 0) ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, errno);
+  if (int e = Err(Sys(SYS_setsid))) ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, e);
+  // glibc's sigaction, for the restorer the kernel needs; it writes errno only when it fails.
   struct sigaction term;
   ::memset(&term, 0, sizeof term);
   term.sa_handler = InitOnTerm;
@@ -325,36 +417,103 @@ bool BindReadOnly(int fd, const char* target) {
   sigset_t only_term;
   ::sigemptyset(&only_term);
   ::sigaddset(&only_term, SIGTERM);
-  if (::sigaction(SIGTERM, &term, nullptr) != 0 ||
-      ::sigprocmask(SIG_UNBLOCK, &only_term, nullptr) != 0) {
-    ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, errno);
+  if (::sigaction(SIGTERM, &term, nullptr) != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, EINVAL);
+  }
+  if (int e = Err(Sys(SYS_rt_sigprocmask, SIG_UNBLOCK, A(&only_term), 0, kKernelSignals / 8))) {
+    ChildFail(rep, Report::kSetupFailed, kStepSignals, 0, e);
   }
   // The command shares the init's memory until its exec, as posix_spawn does: no copy of the
   // address space for it. The init is suspended until the exec succeeded or the command ended.
-  void* stack = ::mmap(nullptr, kCommandStack, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) ChildFail(rep, Report::kSetupFailed, kStepFork, 0, errno);
-  pid_t cmd = ::clone(CommandMain, static_cast<char*>(stack) + kCommandStack,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildPlan*>(&p));
-  if (cmd < 0) ChildFail(rep, Report::kSetupFailed, kStepFork, 0, errno);
+  // The kernel clears command_tid then (and when the command dies before its exec), which tells
+  // the forker that the command's stack is free.
+  __atomic_store_n(p.command_tid, 1, __ATOMIC_RELEASE);
+  pid_t cmd =
+      ::clone(CommandMain, p.command_stack, CLONE_VM | CLONE_VFORK | CLONE_CHILD_CLEARTID | SIGCHLD,
+              const_cast<ChildPlan*>(&p), nullptr, nullptr, p.command_tid);
+  if (cmd < 0) {
+    __atomic_store_n(p.command_tid, 0, __ATOMIC_RELEASE);
+    ChildFail(rep, Report::kSetupFailed, kStepFork, 0, EAGAIN);
+  }
+  // The command and its environment are not needed any more: no other process of the forker's
+  // memory keeps them.
+  if (p.image != nullptr) ::memset(p.image, 0, p.image_size);
   // The init keeps only the report pipe: the stdout pipe must reach EOF when the task ends.
   for (int fd : {p.out_w, p.log_fd, p.null_fd}) {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) SysClose(fd);
   }
   for (;;) {
     int status = 0;
-    pid_t w = ::waitpid(-1, &status, 0);
+    long w = Sys(SYS_wait4, -1, A(&status), 0, 0);
     if (w == cmd) {
       Report r;
       r.kind = Report::kExited;
       r.status = status;
-      ssize_t ignored = WriteAll(rep, &r, sizeof r);
-      (void)ignored;
-      ::_exit(0);  // the kernel kills what the command left behind
+      SysWriteAll(rep, &r, sizeof r);
+      SysExit(0);  // the kernel kills what the command left behind
     }
-    if (w < 0 && errno != EINTR) ::_exit(0);
+    if (Err(w) != 0 && Err(w) != EINTR) SysExit(0);
   }
 }
+
+int InitMain(void* plan) { RunInit(*static_cast<const ChildPlan*>(plan)); }
+
+// Where each init runs: a mapping of the forker's that holds the init's plan, its stack and its
+// command's stack (the inits share the forker's memory: no copy of it per task, no tear-down).
+// A slot is free again once the kernel has cleared both tids (CLONE_CHILD_CLEARTID): the init's
+// when it ends, the command's at its exec or end (a command whose init was killed may outlive
+// it for a moment, on its stack here).
+struct Slot {
+  int tid = 0;
+  int command_tid = 0;
+  size_t size = 0;  // of the mapping
+  ChildPlan plan;
+};
+
+constexpr size_t kPage = 4096;
+constexpr size_t kStack = 64 << 10;  // each of the two stacks (the init needs a few KB)
+// The mapping: the Slot, a guard page, the init's stack, a guard page, the command's stack, the
+// plan's image.
+constexpr size_t kSlotFixed = kPage + kPage + kStack + kPage + kStack;
+constexpr size_t kMaxSlots = 1 << 16;
+
+bool SlotFree(const Slot* s) {
+  return __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE) == 0 &&
+         __atomic_load_n(&s->command_tid, __ATOMIC_ACQUIRE) == 0;
+}
+
+Slot* NewSlot(size_t image_size) {
+  size_t size = kSlotFixed + ((image_size + kPage - 1) / kPage) * kPage;
+  void* mem = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return nullptr;
+  char* base = static_cast<char*>(mem);
+  ::mprotect(base + kPage, kPage, PROT_NONE);
+  ::mprotect(base + 2 * kPage + kStack, kPage, PROT_NONE);
+  Slot* s = new (mem) Slot;
+  s->size = size;
+  return s;
+}
+
+// A free slot with room for `image_size` bytes, from `slots` (`*count` used) or new; nullptr
+// when none can be had.
+Slot* TakeSlot(Slot** slots, size_t* count, size_t image_size) {
+  const size_t need = kSlotFixed + image_size;
+  for (size_t i = 0; i < *count; ++i) {
+    if (!SlotFree(slots[i])) continue;
+    if (slots[i]->size >= need) return slots[i];
+    Slot* bigger = NewSlot(image_size);
+    if (bigger == nullptr) return nullptr;
+    ::munmap(slots[i], slots[i]->size);
+    slots[i] = bigger;
+    return bigger;
+  }
+  if (*count == kMaxSlots) return nullptr;
+  Slot* s = NewSlot(image_size);
+  if (s != nullptr) slots[(*count)++] = s;
+  return s;
+}
+
+}  // namespace
 
 msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
   msghdr msg;
@@ -372,10 +531,12 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
   int keep[] = {sock, null_fd};
   CloseAllBut(keep, 2);
   for (int fd = 0; fd < 3; ++fd) ::dup2(null_fd, fd);  // received descriptors land above 2
-  void* mem =
-      ::mmap(nullptr, kPlanCapacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) ::_exit(1);
-  char* image = static_cast<char*>(mem);
+  ResetSignalDispositions();
+  void* table = ::mmap(nullptr, kMaxSlots * sizeof(Slot*), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (table == MAP_FAILED) ::_exit(1);
+  Slot** slots = static_cast<Slot**>(table);
+  size_t nslots = 0;
   ForkReply ready;
   ready.pid = 0;
   if (::send(sock, &ready, sizeof ready, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof ready)) {
@@ -406,20 +567,37 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
     }
     ForkReply reply;
     reply.err = EINVAL;
-    ChildPlan plan;
     if (n == static_cast<ssize_t>(sizeof req) && nfds >= 2 && req.size <= kPlanCapacity) {
-      ::memcpy(image, shared, req.size);
-      if (Relocate(image, req.size, plan)) {
-        plan.report_w = fds[0];
-        plan.log_fd = fds[1];
-        plan.out_w = fds[2];
-        plan.null_fd = null_fd;
-        unsigned long flags =
-            CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | (plan.userns ? CLONE_NEWUSER : 0);
-        pid_t pid = RawFork(flags);
-        if (pid == 0) RunInit(plan);  // its CloseAllBut closes the socket
-        reply.pid = pid;
-        reply.err = pid < 0 ? errno : 0;
+      Slot* slot = TakeSlot(slots, &nslots, req.size);
+      reply.err = ENOMEM;
+      if (slot != nullptr) {
+        char* base = reinterpret_cast<char*>(slot);
+        char* image = base + kSlotFixed;
+        ::memcpy(image, shared, req.size);
+        ChildPlan& plan = slot->plan;
+        plan = ChildPlan();
+        reply.err = EINVAL;
+        if (Relocate(image, req.size, plan)) {
+          plan.report_w = fds[0];
+          plan.log_fd = fds[1];
+          plan.out_w = fds[2];
+          plan.null_fd = null_fd;
+          plan.command_stack = base + kSlotFixed;  // its top
+          plan.command_tid = &slot->command_tid;
+          // In a user namespace, or without Sys: a copy of this memory, as fork() makes.
+          const bool share = kSharedMemoryInits && !plan.userns;
+          plan.image = share ? image : nullptr;
+          plan.image_size = req.size;
+          int flags = CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD |
+                      (plan.userns ? CLONE_NEWUSER : 0) |
+                      (share ? CLONE_VM | CLONE_CHILD_CLEARTID : 0);
+          __atomic_store_n(&slot->tid, share ? 1 : 0, __ATOMIC_RELEASE);
+          pid_t pid = ::clone(InitMain, base + 2 * kPage + kStack, flags, &plan, nullptr, nullptr,
+                              &slot->tid);
+          reply.pid = pid;
+          reply.err = pid < 0 ? errno : 0;  // errno: only other inits' failures may race this
+          if (pid < 0) __atomic_store_n(&slot->tid, 0, __ATOMIC_RELEASE);
+        }
       }
     }
     for (size_t i = 0; i < nfds; ++i) ::close(fds[i]);

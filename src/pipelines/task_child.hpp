@@ -67,6 +67,13 @@ struct ChildPlan {
   char* const* expose_mkdirs = nullptr;
   int exposed_under[kMaxExposed] = {};
   int expose_mkdirs_at[kMaxExposed] = {};
+  // Set by the forker: the top of the command's stack, the word the kernel clears when the
+  // command has exec'd (or ended), and the image the plan points into when the init shares the
+  // forker's memory (it wipes it once the command has exec'd), else nullptr.
+  char* command_stack = nullptr;
+  int* command_tid = nullptr;
+  char* image = nullptr;
+  size_t image_size = 0;
 };
 
 // A ChildPlan without its descriptors as one position-independent buffer: strings and arrays of

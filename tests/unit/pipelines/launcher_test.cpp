@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/kcmp.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -245,13 +246,13 @@ TEST_F(LauncherTest, TmpIsTheTasksOwn) {
   ASSERT_EQ(::stat((a.root_dir + "/tmp").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
 
-  // Another task sees its own (empty but for its working dir) /tmp, not a's and not the host's.
+  // Another task sees its own (empty) /tmp, not a's and not the host's.
   ASSERT_TRUE(std::ofstream("/tmp/skiff-launcher-host-file").good());
-  auto b = Spec("b", {"sh", "-c", "ls -A /tmp; cat /tmp/x"});
+  auto b = Spec("b", {"sh", "-c", "echo start; ls -A /tmp; cat /tmp/x"});
   TaskExit eb = Run(launcher, b);
   EXPECT_NE(eb.exit_code, 0);
   std::string log = ReadAll(b.log_path);
-  EXPECT_EQ(log.substr(0, 5), "work\n") << log;
+  EXPECT_EQ(log.substr(0, 11), "start\ncat: ") << log;
   EXPECT_EQ(log.find("from-a"), std::string::npos) << log;
   EXPECT_EQ(log.find("skiff-launcher-host-file"), std::string::npos) << log;
   ::unlink("/tmp/skiff-launcher-host-file");
@@ -364,10 +365,17 @@ TEST_F(LauncherTest, OnlyTheTasksProcessesAreVisible) {
 
 TEST_F(LauncherTest, WorkingDirAndSetupFailures) {
   TaskLauncher launcher;
+  // By default the task's /tmp itself: nothing is created for it.
   auto spec = Spec("t", {"pwd"});
   Run(launcher, spec);
-  EXPECT_EQ(ReadAll(spec.log_path), "/tmp/work\n");
-  EXPECT_TRUE(std::filesystem::is_directory(spec.root_dir + "/tmp/work"));
+  EXPECT_EQ(ReadAll(spec.log_path), "/tmp\n");
+  EXPECT_TRUE(std::filesystem::is_empty(spec.root_dir + "/tmp"));
+
+  auto work = Spec("w", {"pwd"});
+  work.working_dir = "/tmp/work";
+  Run(launcher, work);
+  EXPECT_EQ(ReadAll(work.log_path), "/tmp/work\n");
+  EXPECT_TRUE(std::filesystem::is_directory(work.root_dir + "/tmp/work"));
 
   auto deep = Spec("d", {"pwd"});
   deep.working_dir = "/tmp/a/b/c";
@@ -606,11 +614,11 @@ TEST_F(LauncherTest, TheForkerMayBeACopyOfThisProcess) {
   char self[256] = {};
   ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
   EXPECT_STREQ(exe, self);
-  auto spec = Spec("copy", {"sh", "-c", "echo $$; ls /tmp"});
+  auto spec = Spec("copy", {"sh", "-c", "echo $$; touch mine; ls /tmp"});
   TaskExit e = Run(launcher, spec);
   EXPECT_TRUE(e.ok()) << e.Describe();
-  // Its own PID namespace (the command is pid 2) and its own /tmp (the working dir only).
-  EXPECT_EQ(ReadAll(spec.log_path), "2\nwork\n");
+  // Its own PID namespace (the command is pid 2) and its own /tmp (with its own file only).
+  EXPECT_EQ(ReadAll(spec.log_path), "2\nmine\n");
 }
 
 TEST_F(LauncherTest, AnEnvironmentTooLargeIsRefused) {
@@ -669,6 +677,107 @@ TEST_F(LauncherTest, DoneMayStartTheNextTask) {
   EXPECT_TRUE(started);
   EXPECT_TRUE(e.ok());
   EXPECT_EQ(ReadAll(next.log_path), "second\n");
+}
+
+// The inits share the forker's memory (no address space copied and torn down per task) and run
+// on stacks the forker reuses once the kernel says they have ended: many tasks one after the
+// other leave the forker's mappings as the first left them.
+TEST_F(LauncherTest, InitsShareTheForkersMemoryAndReuseItsStacks) {
+  TaskLauncher launcher;
+  std::vector<pid_t> kids = Children();
+  ASSERT_EQ(kids.size(), 1u) << "the forker";
+  const pid_t forker = kids[0];
+  Waiter w;
+  auto h = launcher.Start(Spec("shared", {"sleep", "100"}), w.Callback());
+  ASSERT_TRUE(h) << h.error().message();
+  EXPECT_EQ(::syscall(SYS_kcmp, forker, (*h)->pid(), KCMP_VM, 0, 0), 0)
+      << "not the same memory: " << std::strerror(errno);
+  (*h)->Kill();
+  EXPECT_TRUE(w.Wait().killed);
+  auto mappings = [forker] {
+    std::string maps = ReadAll("/proc/" + std::to_string(forker) + "/maps");
+    return std::count(maps.begin(), maps.end(), '\n');
+  };
+  ASSERT_TRUE(Run(launcher, Spec("first", {"true"})).ok());
+  const auto after_first = mappings();
+  for (int i = 0; i < 20; ++i) {
+    TaskExit e = Run(launcher, Spec("again", {"true"}));
+    ASSERT_TRUE(e.ok()) << e.Describe();
+  }
+  EXPECT_EQ(mappings(), after_first);
+}
+
+// Concurrent tasks' inits and commands share one address space until each command's exec (and
+// with it the C library's errno): each must still act on its own errors, never another's: exec's
+// ENOENT while it searches PATH, a missing hidden dir (skipped).
+TEST_F(LauncherTest, ConcurrentTasksReadTheirOwnErrors) {
+  TaskLauncher launcher;
+  constexpr int kTasks = 48;
+  const std::string path = "/no/a:/no/b:/no/c:/no/d:/no/e:/usr/bin:/bin";
+  std::vector<std::unique_ptr<Waiter>> waiters;
+  std::vector<std::unique_ptr<TaskHandle>> handles;
+  for (int i = 0; i < kTasks; ++i) {
+    const std::string name = "c" + std::to_string(i);
+    auto spec = Spec(name, {i % 2 ? std::string("true") : "no-such-command-" + name});
+    spec.env["PATH"] = path;
+    spec.hidden_dirs = {base_ + "/missing-" + name};
+    waiters.push_back(std::make_unique<Waiter>());
+    auto h = launcher.Start(spec, waiters.back()->Callback());
+    ASSERT_TRUE(h) << h.error().message();
+    handles.push_back(std::move(*h));
+  }
+  for (int i = 0; i < kTasks; ++i) {
+    TaskExit e = waiters[static_cast<size_t>(i)]->Wait();
+    if (i % 2) {
+      EXPECT_TRUE(e.ok()) << i << ": " << e.Describe();
+    } else {
+      EXPECT_EQ(e.start_error, "no-such-command-c" + std::to_string(i) +
+                                   ": command not found in PATH (" + path + ")");
+    }
+  }
+}
+
+// A task may read its init's memory (it runs as the same user, with CAP_SYS_PTRACE): it finds no
+// other task's command line or environment there, not even of the task started right after it,
+// whose plan went through the same shared mapping and the same forker.
+TEST_F(LauncherTest, AnInitsMemoryHoldsNoOtherTasksEnvironment) {
+  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  TaskLauncher launcher;
+  // The marker is never whole in this task's own plan. A control string that is in every
+  // init's memory (the forker's code) proves the reading works.
+  const std::string scan = R"(
+import os, time
+marker = ("SECRET" + "-OF-" + "ANOTHER-TASK").encode()
+deadline = time.time() + 30
+while not os.path.exists("/tmp/go") and time.time() < deadline:
+    time.sleep(0.01)
+found = control = 0
+for line in open("/proc/1/maps"):
+    parts = line.split()
+    if not parts[1].startswith("r") or parts[-1].startswith("[v"):
+        continue
+    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+    try:
+        with open("/proc/1/mem", "rb", buffering=0) as mem:
+            mem.seek(lo)
+            data = mem.read(hi - lo)
+    except OSError:
+        continue
+    found += marker in data
+    control += b"/proc/self/setgroups" in data
+print("found", found, "control", control > 0)
+)";
+  Waiter scanner;
+  auto b = Spec("scanner", {"/usr/bin/python3", "-c", scan});
+  auto hb = launcher.Start(b, scanner.Callback());
+  ASSERT_TRUE(hb) << hb.error().message();
+  auto a = Spec("other", {"true"});
+  a.env["TOKEN"] = "SECRET-OF-ANOTHER-TASK";
+  ASSERT_TRUE(Run(launcher, a).ok());
+  std::ofstream(b.root_dir + "/tmp/go") << "";
+  TaskExit e = scanner.Wait();
+  EXPECT_TRUE(e.ok()) << e.Describe() << ReadAll(b.log_path);
+  EXPECT_EQ(ReadAll(b.log_path), "found 0 control True\n");
 }
 
 TEST_F(LauncherTest, ManyTasksAllEndWithoutLeaks) {
