@@ -11,6 +11,7 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <charconv>
+#include <new>
 
 #include "core/log.hpp"
 #include "http/router.hpp"
@@ -600,7 +601,14 @@ net::awaitable<void> Connection::Loop() {
 }
 
 net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
-  parser_ = std::make_unique<RequestParser>(&request_, core_.options);
+  // A parser cannot be reset: the previous request's is destroyed and a new one built in its
+  // storage (no allocation per request).
+  if (parser_) {
+    parser_->~RequestParser();
+    new (parser_.get()) RequestParser(&request_, core_.options);
+  } else {
+    parser_ = std::make_unique<RequestParser>(&request_, core_.options);
+  }
   RequestParser& p = *parser_;
   auto failure = [](const error_code& ec) {
     ReadOutcome out;

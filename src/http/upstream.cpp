@@ -945,6 +945,17 @@ net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex,
   }
 }
 
+// UpstreamEndpoint::Key() written into `key` (cleared first; its storage reused).
+void AppendKey(const UpstreamEndpoint& ep, std::string& key) {
+  key.clear();
+  key.reserve(24 + ep.host.size() + ep.ca_file.size() + ep.sni.size());
+  key.append(ep.tls ? "https|" : "http|").append(ep.host).append("|");
+  char port_text[8];
+  auto end = std::to_chars(port_text, port_text + sizeof port_text, ep.port).ptr;
+  key.append(port_text, end).append("|").append(ep.ca_file).append("|").append(ep.sni);
+  key.append(ep.insecure_skip_verify ? "|1" : "|0");
+}
+
 void SpawnExchange(Shard* shard, std::shared_ptr<Exchange> ex, bool stale_retry) {
   net::co_spawn(shard->ctx, RunExchange(shard, ex, stale_retry), [ex](std::exception_ptr e) {
     if (e) {
@@ -1134,12 +1145,7 @@ std::string UpstreamEndpoint::Authority() const {
 
 std::string UpstreamEndpoint::Key() const {
   std::string key;
-  key.reserve(24 + host.size() + ca_file.size() + sni.size());
-  key.append(tls ? "https|" : "http|").append(host).append("|");
-  char port_text[8];
-  auto end = std::to_chars(port_text, port_text + sizeof port_text, port).ptr;
-  key.append(port_text, end).append("|").append(ca_file).append("|").append(sni);
-  key.append(insecure_skip_verify ? "|1" : "|0");
+  AppendKey(*this, key);
   return key;
 }
 
@@ -1283,7 +1289,9 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
   }
   // On the shard's thread, a plain request that finds a pooled connection skips the coroutine.
   if (!ex->req.body_source && !ex->req.upgrade && !ex->req.endpoint.tls && shard->OnThread()) {
-    if (auto conn = TakeIdle(shard, ex->req.endpoint.Key())) {
+    thread_local std::string key;  // the pool key, built without a new string per request
+    AppendKey(ex->req.endpoint, key);
+    if (auto conn = TakeIdle(shard, key)) {
       ex->retry_shard = shard;
       FastExchange::Start(std::move(ex), std::move(conn));
       return;
