@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -308,10 +309,83 @@ int BindReadOnly(int fd, const char* target) {
   return Err(SysMount(nullptr, target, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, nullptr));
 }
 
+// What failed: a step of Report's, the index of the dir, the error.
+struct Failure {
+  Step step = kStepPrivate;
+  int index = 0;
+  int err = 0;
+};
+
+// In a new mount namespace: makes every mount private, covers each hidden dir with an empty
+// read-only tmpfs and binds the exposed dirs inside read-only (their descriptors in exposed_fd,
+// -1 for a missing one). False, with `f` set, on failure.
+bool HideAndExpose(const ChildPlan& p, const int* exposed_fd, Failure& f) {
+  if (int e = Err(SysMount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr))) {
+    f = {kStepPrivate, 0, e};
+    return false;
+  }
+  for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
+    const char* dir = p.hidden[static_cast<size_t>(i)];
+    if (int e = Err(SysMount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "size=16k,nr_inodes=1024,mode=0755"))) {
+      if (e == ENOENT) continue;
+      f = {kStepHide, i, e};
+      return false;
+    }
+    for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+      if (p.exposed_under[j] != i || exposed_fd[j] < 0) continue;
+      for (char* const* d = p.expose_mkdirs + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
+        int e = Err(SysMkdir(*d, 0755));
+        if (e != 0 && e != EEXIST) {
+          f = {kStepExpose, static_cast<int>(j), e};
+          return false;
+        }
+      }
+      if (int e = BindReadOnly(exposed_fd[j], p.exposed[j])) {
+        f = {kStepExpose, static_cast<int>(j), e};
+        return false;
+      }
+    }
+    if (int e = Err(SysMount(nullptr, dir, nullptr,
+                             MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
+      f = {kStepHide, i, e};
+      return false;
+    }
+  }
+  return true;
+}
+
+// Opens the exposed dirs (O_PATH) into exposed_fd, -1 for a missing one (or, with only_tmp, one
+// not under /tmp). False, with `f` set, on failure.
+bool OpenExposed(const ChildPlan& p, bool only_tmp, int* exposed_fd, Failure& f) {
+  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+    exposed_fd[j] = -1;
+    if (only_tmp && ::strncmp(p.exposed[j], "/tmp/", 5) != 0) continue;
+    long fd = SysOpen(p.exposed[j], O_PATH | O_DIRECTORY);
+    int e = Err(fd);
+    if (e != 0 && e != ENOENT) {
+      f = {kStepExpose, static_cast<int>(j), e};
+      return false;
+    }
+    if (e == 0) exposed_fd[j] = static_cast<int>(fd);
+  }
+  return true;
+}
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+
 [[noreturn]] void RunInit(const ChildPlan& p) {
   const int rep = p.report_w;
-  int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd};
-  CloseAllBut(keep, 4);
+  int keep[] = {p.report_w, p.out_w, p.log_fd, p.null_fd, p.template_ns};
+  CloseAllBut(keep, 5);
   if (p.userns) {
     int e = SysWriteProcFile("/proc/self/setgroups", "deny");
     if (e != 0 && e != ENOENT) ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, e);
@@ -320,52 +394,44 @@ int BindReadOnly(int fd, const char* target) {
     if (e != 0) ChildFail(rep, Report::kSetupFailed, kStepUserNs, 0, e);
   }
   Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  if (int e = Err(SysMount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr))) {
-    ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, e);
-  }
-  // Hidden dirs first, while their host paths still resolve (a hidden dir may be under /tmp);
-  // ROOT/tmp is opened before, so it may lie inside a hidden dir (skiff's data dir holds the
-  // task dirs). Opened here, not before the fork: a bind mount's source must be in the
-  // caller's mount namespace.
-  long root_tmp = SysOpen(p.tmp_host, O_PATH | O_DIRECTORY);
-  if (int e = Err(root_tmp)) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
-  char tmp_source[32];
-  FdPath(tmp_source, static_cast<int>(root_tmp));
+  Failure f;
   int exposed_fd[kMaxExposed];
-  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
-    long fd = SysOpen(p.exposed[j], O_PATH | O_DIRECTORY);
-    int e = Err(fd);
-    if (e != 0 && e != ENOENT) {
-      ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
+  long root_tmp = -1;
+  if (p.template_ns >= 0) {
+    // Still in skiff's mount namespace (cloned without a new one): a detached copy of ROOT/tmp,
+    // then a copy of the template, where it becomes /tmp.
+    root_tmp =
+        Sys(SYS_open_tree, AT_FDCWD, A(p.tmp_host), OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE);
+    if (int e = Err(root_tmp)) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
+    if (int e = Err(Sys(SYS_setns, p.template_ns, CLONE_NEWNS))) {
+      ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, e);
     }
-    exposed_fd[j] = e != 0 ? -1 : static_cast<int>(fd);
-  }
-  for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
-    const char* dir = p.hidden[static_cast<size_t>(i)];
-    if (int e = Err(SysMount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                             "size=16k,nr_inodes=1024,mode=0755"))) {
-      if (e == ENOENT) continue;
-      ChildFail(rep, Report::kSetupFailed, kStepHide, i, e);
+    if (int e = Err(Sys(SYS_unshare, CLONE_NEWNS))) {
+      ChildFail(rep, Report::kSetupFailed, kStepPrivate, 0, e);
     }
-    for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
-      if (p.exposed_under[j] != i || exposed_fd[j] < 0) continue;
-      for (char* const* d = p.expose_mkdirs + p.expose_mkdirs_at[j]; *d != nullptr; ++d) {
-        int e = Err(SysMkdir(*d, 0755));
-        if (e != 0 && e != EEXIST) {
-          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
-        }
-      }
-      if (int e = BindReadOnly(exposed_fd[j], p.exposed[j])) {
-        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
-      }
+    SysClose(p.template_ns);
+    if (!OpenExposed(p, /*only_tmp=*/true, exposed_fd, f)) {
+      ChildFail(rep, Report::kSetupFailed, f.step, f.index, f.err);
     }
-    if (int e = Err(SysMount(nullptr, dir, nullptr,
-                             MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
-      ChildFail(rep, Report::kSetupFailed, kStepHide, i, e);
+    if (int e = Err(
+            Sys(SYS_move_mount, root_tmp, A(""), AT_FDCWD, A("/tmp"), MOVE_MOUNT_F_EMPTY_PATH))) {
+      ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
     }
-  }
-  if (int e = Err(SysMount(tmp_source, "/tmp", nullptr, MS_BIND | MS_REC, nullptr))) {
-    ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
+  } else {
+    // Hidden dirs first, while their host paths still resolve (a hidden dir may be under /tmp);
+    // ROOT/tmp is opened before, so it may lie inside a hidden dir (skiff's data dir holds the
+    // task dirs). Opened here, not before the fork: a bind mount's source must be in the
+    // caller's mount namespace.
+    root_tmp = SysOpen(p.tmp_host, O_PATH | O_DIRECTORY);
+    if (int e = Err(root_tmp)) ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
+    if (!OpenExposed(p, /*only_tmp=*/false, exposed_fd, f) || !HideAndExpose(p, exposed_fd, f)) {
+      ChildFail(rep, Report::kSetupFailed, f.step, f.index, f.err);
+    }
+    char tmp_source[32];
+    FdPath(tmp_source, static_cast<int>(root_tmp));
+    if (int e = Err(SysMount(tmp_source, "/tmp", nullptr, MS_BIND | MS_REC, nullptr))) {
+      ChildFail(rep, Report::kSetupFailed, kStepTmp, 0, e);
+    }
   }
   SysClose(static_cast<int>(root_tmp));
   // Exposed dirs under /tmp (a data dir under /tmp) are covered by the task's own /tmp now:
@@ -513,6 +579,145 @@ Slot* TakeSlot(Slot** slots, size_t* count, size_t image_size) {
   return s;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Template mount namespaces: hiding and exposing dirs took most of an init's mount calls (a
+// tmpfs per hidden dir, two binds per exposed one, each torn down again at the task's end). The
+// forker sets them up once per set of hidden and exposed dirs, in a namespace of their own, and
+// each init enters a copy of it. A template is used while its dirs are the same ones (device
+// and inode) and skiff's own mounts have not changed since it was made (a poll on
+// /proc/self/mountinfo says so); else it is made again. As root only: in a user namespace each
+// init sets the mounts up itself.
+
+constexpr size_t kTemplates = 8;
+constexpr size_t kTemplateKey = 8 << 10;
+constexpr size_t kTemplateDirs = 32;
+
+struct Template {
+  int ns = -1;
+  size_t key_len = 0;
+  size_t ndirs = 0;
+  uint64_t dirs[2 * kTemplateDirs] = {};  // device and inode of each hidden and exposed dir
+  char key[kTemplateKey] = {};            // the hidden dirs, then the exposed ones
+};
+
+struct Templates {
+  bool supported = false;  // open_tree and move_mount (Linux 5.2) work here
+  int mountinfo = -1;      // skiff's /proc/self/mountinfo: POLLPRI when its mounts changed
+  size_t next = 0;         // the one to replace next
+  Template t[kTemplates];
+  Template probe;  // the request's
+};
+
+// The key and dirs of `p`'s hidden and exposed dirs into `out`. False when they do not fit.
+bool TemplateOf(const ChildPlan& p, Template& out) {
+  out.key_len = 0;
+  out.ndirs = 0;
+  for (char* const* list : {p.hidden, p.exposed}) {
+    for (char* const* d = list; *d != nullptr; ++d) {
+      size_t n = ::strlen(*d) + 1;
+      if (out.key_len + n + 1 > kTemplateKey || out.ndirs == kTemplateDirs) return false;
+      ::memcpy(out.key + out.key_len, *d, n);
+      out.key_len += n;
+      struct stat st;
+      bool there = Err(Sys(SYS_newfstatat, AT_FDCWD, A(*d), A(&st), 0)) == 0;
+      out.dirs[2 * out.ndirs] = there ? st.st_dev : 0;
+      out.dirs[2 * out.ndirs + 1] = there ? st.st_ino : 0;
+      ++out.ndirs;
+    }
+    out.key[out.key_len++] = '\1';
+  }
+  return true;
+}
+
+bool SameTemplate(const Template& a, const Template& b) {
+  return a.key_len == b.key_len && a.ndirs == b.ndirs && ::memcmp(a.key, b.key, a.key_len) == 0 &&
+         ::memcmp(a.dirs, b.dirs, 2 * a.ndirs * sizeof a.dirs[0]) == 0;
+}
+
+// A new template namespace for `p`, or -1 (the init then sets the mounts up itself, and reports
+// what fails). A child in a new mount namespace sets it up and waits while the forker opens it.
+int MakeTemplate(const ChildPlan& p) {
+  int ready[2], hold[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return -1;
+  if (::pipe2(hold, O_CLOEXEC) != 0) {
+    ::close(ready[0]);
+    ::close(ready[1]);
+    return -1;
+  }
+  pid_t pid = RawFork(CLONE_NEWNS);
+  if (pid == 0) {
+    SysClose(ready[0]);
+    SysClose(hold[1]);
+    Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    int exposed_fd[kMaxExposed];
+    Failure f;
+    char ok = OpenExposed(p, /*only_tmp=*/false, exposed_fd, f) && HideAndExpose(p, exposed_fd, f);
+    SysWriteAll(ready[1], &ok, 1);
+    char byte;
+    if (ok) Sys(SYS_read, hold[0], A(&byte), 1);  // until the forker closes its end
+    SysExit(0);
+  }
+  ::close(ready[1]);
+  ::close(hold[0]);
+  char ok = 0;
+  int ns = -1;
+  if (pid > 0) {
+    while (::read(ready[0], &ok, 1) < 0 && errno == EINTR) {
+    }
+    if (ok == 1) {
+      char path[48] = "/proc/";
+      char* end = path + 6;
+      char digits[12];
+      int n = 0;
+      for (int v = pid; n == 0 || v > 0; v /= 10) digits[n++] = static_cast<char>('0' + v % 10);
+      while (n > 0) *end++ = digits[--n];
+      ::memcpy(end, "/ns/mnt", 8);
+      ns = ::open(path, O_RDONLY | O_CLOEXEC);
+    }
+  }
+  ::close(hold[1]);
+  ::close(ready[0]);
+  if (pid > 0) {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  return ns;
+}
+
+// The template namespace for `p` (made if needed), or -1.
+int TemplateFor(Templates& ts, const ChildPlan& p) {
+  if (!ts.supported || p.userns) return -1;
+  pollfd changed{ts.mountinfo, POLLPRI, 0};
+  if (::poll(&changed, 1, 0) > 0) {  // skiff's mounts changed: every template is stale
+    for (Template& t : ts.t) {
+      if (t.ns >= 0) ::close(t.ns);
+      t.ns = -1;
+    }
+  }
+  if (!TemplateOf(p, ts.probe)) return -1;
+  for (Template& t : ts.t) {
+    if (t.ns >= 0 && SameTemplate(t, ts.probe)) return t.ns;
+  }
+  Template& t = ts.t[ts.next];
+  ts.next = (ts.next + 1) % kTemplates;
+  if (t.ns >= 0) ::close(t.ns);
+  t.ns = MakeTemplate(p);
+  if (t.ns < 0) return -1;
+  t.key_len = ts.probe.key_len;
+  t.ndirs = ts.probe.ndirs;
+  ::memcpy(t.key, ts.probe.key, t.key_len);
+  ::memcpy(t.dirs, ts.probe.dirs, 2 * t.ndirs * sizeof t.dirs[0]);
+  return t.ns;
+}
+
+void InitTemplates(Templates& ts) {
+  long tree = Sys(SYS_open_tree, AT_FDCWD, A("/"), OPEN_TREE_CLONE | O_CLOEXEC);
+  if (Err(tree) != 0) return;
+  SysClose(static_cast<int>(tree));
+  ts.mountinfo = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  ts.supported = ts.mountinfo >= 0 && ::geteuid() == 0;
+}
+
 }  // namespace
 
 msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
@@ -537,6 +742,11 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
   if (table == MAP_FAILED) ::_exit(1);
   Slot** slots = static_cast<Slot**>(table);
   size_t nslots = 0;
+  void* tmem = ::mmap(nullptr, sizeof(Templates), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (tmem == MAP_FAILED) ::_exit(1);
+  Templates& templates = *new (tmem) Templates;
+  InitTemplates(templates);
   ForkReply ready;
   ready.pid = 0;
   if (::send(sock, &ready, sizeof ready, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof ready)) {
@@ -588,8 +798,10 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
           const bool share = kSharedMemoryInits && !plan.userns;
           plan.image = share ? image : nullptr;
           plan.image_size = req.size;
-          int flags = CLONE_PARENT | CLONE_NEWNS | CLONE_NEWPID | SIGCHLD |
-                      (plan.userns ? CLONE_NEWUSER : 0) |
+          plan.template_ns = TemplateFor(templates, plan);
+          // With a template the init makes its mount namespace itself (a copy of the template's).
+          int flags = CLONE_PARENT | CLONE_NEWPID | SIGCHLD | (plan.userns ? CLONE_NEWUSER : 0) |
+                      (plan.template_ns >= 0 ? 0 : CLONE_NEWNS) |
                       (share ? CLONE_VM | CLONE_CHILD_CLEARTID : 0);
           __atomic_store_n(&slot->tid, share ? 1 : 0, __ATOMIC_RELEASE);
           pid_t pid = ::clone(InitMain, base + 2 * kPage + kStack, flags, &plan, nullptr, nullptr,

@@ -72,6 +72,9 @@ struct ChildPlan {
   // forker's memory (it wipes it once the command has exec'd), else nullptr.
   char* command_stack = nullptr;
   int* command_tid = nullptr;
+  // A mount namespace with the hidden and exposed dirs set up already (the forker's, for plans
+  // with the same ones): the init enters a copy of it instead of mounting them itself. -1: none.
+  int template_ns = -1;
   char* image = nullptr;
   size_t image_size = 0;
 };

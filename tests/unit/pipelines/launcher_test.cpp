@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <linux/kcmp.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -286,6 +287,49 @@ TEST_F(LauncherTest, HiddenDirsAreEmptyAndReadOnly) {
   Run(launcher, umount);
   EXPECT_NE(ReadAll(umount.log_path).find("refused"), std::string::npos)
       << ReadAll(umount.log_path);
+}
+
+// The forker sets hidden and exposed dirs up once, in a template mount namespace that each init
+// copies (task_child.cpp). A hidden dir made, or made anew, after a task ran is hidden all the
+// same from the next task, an exposed dir made later is exposed, and a mount skiff makes later
+// is seen by the next task, as when every init set its mounts up itself.
+TEST_F(LauncherTest, DirsAndMountsMadeAfterEarlierTasksAreSeenAsTheyAreNow) {
+  TaskLauncher launcher;
+  const std::string data = base_ + "/data", shown = data + "/shown";
+  auto look = [&](const std::string& name) {
+    auto spec = Spec(name, {"sh", "-c",
+                            "cat " + data + "/secret " + shown + "/file " + base_ +
+                                "/mnt/mounted 2>/dev/null; true"});
+    spec.hidden_dirs = {data};
+    spec.exposed_dirs = {shown};
+    TaskExit e = Run(launcher, spec);
+    EXPECT_TRUE(e.ok()) << e.Describe();
+    return ReadAll(spec.log_path);
+  };
+  EXPECT_EQ(look("none"), "");  // neither dir exists yet
+
+  std::filesystem::create_directories(data);
+  std::ofstream(data + "/secret") << "secret-1\n";
+  EXPECT_EQ(look("made"), "");
+
+  std::filesystem::create_directories(shown);
+  std::ofstream(shown + "/file") << "shown-1\n";
+  EXPECT_EQ(look("exposed"), "shown-1\n");
+
+  std::filesystem::remove_all(data);
+  std::filesystem::create_directories(shown);
+  std::ofstream(data + "/secret") << "secret-2\n";
+  std::ofstream(shown + "/file") << "shown-2\n";
+  EXPECT_EQ(look("remade"), "shown-2\n");
+
+  const std::string mnt = base_ + "/mnt";
+  std::filesystem::create_directories(mnt);
+  ASSERT_EQ(::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=64k"), 0) << std::strerror(errno);
+  std::ofstream(mnt + "/mounted") << "mounted\n";
+  std::string with_mount = look("mounted");
+  ::umount2(mnt.c_str(), MNT_DETACH);
+  EXPECT_EQ(with_mount, "shown-2\nmounted\n");
+  EXPECT_EQ(look("unmounted"), "shown-2\n");
 }
 
 TEST_F(LauncherTest, ExposedDirsInsideAHiddenDirAreVisibleReadOnly) {
