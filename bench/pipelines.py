@@ -224,15 +224,16 @@ class Skiff:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def recorded(self, run_id):
-        """The run's record as the store holds it (read-only), with its nodes (stored as records
-        of their own, "<run id>.<node id>", or inline by older versions) in status.nodes: its ms
-        timestamps (metadata.createdAtMs, status.finishedAtMs, each node's
-        startedAtMs/finishedAtMs) are finer than the API's, which have second precision."""
+        """The run's record as the store holds it (read-only), with its status and nodes (records
+        of their own, or inside the document as older versions stored them): its ms timestamps
+        (metadata.createdAtMs, status.finishedAtMs, each node's startedAtMs/finishedAtMs) are
+        finer than the API's, which have second precision."""
         db = sqlite3.connect(f"file:{os.path.join(self.data, 'skiff.db')}?mode=ro", uri=True,
                              timeout=30)
+        by_name = "SELECT json FROM objects WHERE resource = ? AND name = ?"
         try:
-            row = db.execute("SELECT json FROM objects WHERE resource = "
-                             "'runs.pipelines.kubeflow.org' AND name = ?", (run_id,)).fetchone()
+            row = db.execute(by_name, ("runs.pipelines.kubeflow.org", run_id)).fetchone()
+            status = db.execute(by_name, ("runstatuses.pipelines.kubeflow.org", run_id)).fetchone()
             nodes = db.execute("SELECT json FROM objects WHERE resource = "
                                "'runnodes.pipelines.kubeflow.org' AND name >= ? AND name < ?",
                                (run_id + ".", run_id + "/")).fetchall()
@@ -241,29 +242,34 @@ class Skiff:
         if row is None:
             raise SystemExit(f"run {run_id} is not in {self.data}/skiff.db")
         run = json.loads(row[0])
-        status = run.setdefault("status", {})
+        if status is not None:
+            run["status"] = json.loads(status[0])["status"]
         for (doc,) in nodes:
             node = json.loads(doc)["node"]
-            status.setdefault("nodes", {})[node["id"]] = node
+            run.setdefault("status", {}).setdefault("nodes", {})[node["id"]] = node
         return run
 
     def writes(self, run_id):
-        """(count, bytes) of the store's writes of the run: the run's rows in the events table
-        (each holds the object after and before the write), plus the object itself each time,
-        and the bytes of its node records' rows (written in the same transactions)."""
+        """(count, bytes) of the store's writes of the run: the transactions that wrote its
+        status (its rows in the events table, of the status record or, from older versions, the
+        document), and the bytes of all its rows there (each holds the object after and before the
+        write), plus each object itself each time (status, nodes, document)."""
         db = sqlite3.connect(f"file:{os.path.join(self.data, 'skiff.db')}?mode=ro", uri=True,
                              timeout=30)
         size_sql = ("SELECT count(*), sum(length(json) + coalesce(length(prev_json), 0)), "
-                    "sum(length(json)) FROM events WHERE resource = ")
+                    "sum(length(json)) FROM events WHERE ")
         try:
-            n, size, after = db.execute(
-                size_sql + "'runs.pipelines.kubeflow.org' AND name = ?", (run_id,)).fetchone()
-            _, nsize, nafter = db.execute(
-                size_sql + "'runnodes.pipelines.kubeflow.org' AND name >= ? AND name < ?",
-                (run_id + ".", run_id + "/")).fetchone()
+            rows = [db.execute(size_sql + "resource = ? AND name = ?", (resource, run_id)).fetchone()
+                    for resource in ("runs.pipelines.kubeflow.org",
+                                     "runstatuses.pipelines.kubeflow.org")]
+            rows.append(db.execute(
+                size_sql + "resource = 'runnodes.pipelines.kubeflow.org' AND name >= ? AND name < ?",
+                (run_id + ".", run_id + "/")).fetchone())
         finally:
             db.close()
-        return n or 0, (size or 0) + (after or 0) + (nsize or 0) + (nafter or 0)
+        doc, status, _ = rows
+        count = (status[0] or 0) if status[0] else (doc[0] or 0)
+        return count, sum((size or 0) + (after or 0) for _, size, after in rows)
 
     def setup_namespace(self, client):
         """The benchmark's namespace and one experiment in it (idempotent)."""

@@ -29,7 +29,8 @@ store::Key KeyOf(Kind kind, const Record& r) {
   return {std::string(Info(kind).resource), r.ns, r.id};
 }
 
-// A run's node records (see catalog.hpp).
+// A run's status record and node records (see catalog.hpp).
+constexpr std::string_view kStatusResource = "runstatuses.pipelines.kubeflow.org";
 constexpr std::string_view kNodeResource = "runnodes.pipelines.kubeflow.org";
 
 std::string NodeRecordName(std::string_view run_id, std::string_view node_id) {
@@ -68,39 +69,58 @@ std::string FormatTimestamp(int64_t ms) {
 json::object Catalog::Envelope(Kind kind, const Record& r, json::object status) {
   json::object md{{"name", r.id}, {"createdAtMs", r.created_at_ms}};
   if (!r.ns.empty()) md["namespace"] = r.ns;
-  return json::object{{"apiVersion", "pipelines.kubeflow.org/v1"},
-                      {"kind", Info(kind).kind},
-                      {"metadata", std::move(md)},
-                      {"spec", r.spec},
-                      {"status", std::move(status)}};
+  json::object doc{{"apiVersion", "pipelines.kubeflow.org/v1"},
+                   {"kind", Info(kind).kind},
+                   {"metadata", std::move(md)},
+                   {"spec", r.spec}};
+  // A run's status is a record of its own.
+  if (kind != Kind::kRun) doc["status"] = std::move(status);
+  return doc;
 }
 
-Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old) {
-  std::vector<store::Mutation> mutations(1);
-  // A run's nodes stay out of its own document: only those that changed are written, each as
-  // its own record, in the same transaction.
+Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool spec_changed) {
+  std::vector<store::Mutation> mutations;
+  // A legacy run document (status inside) is rewritten without it.
+  const bool write_doc =
+      kind != Kind::kRun || old == nullptr || spec_changed || old->status_version == 0;
+  if (write_doc) {
+    // Other kinds: the status goes into the document without a copy and comes back from the
+    // stored object.
+    mutations.push_back(
+        {old == nullptr ? store::Mutation::Op::kCreate : store::Mutation::Op::kUpdate,
+         KeyOf(kind, r),
+         Envelope(kind, r, kind == Kind::kRun ? json::object() : std::move(r.status)),
+         old == nullptr ? 0 : old->version});
+  }
   json::object nodes;
-  const bool apart = kind == Kind::kRun;
-  if (apart) {
+  if (kind == Kind::kRun) {
+    // The run's status and its nodes stay out of its document: the status is one record, each
+    // node that changed another, in the same transaction.
     if (json::value* n = r.status.if_contains("nodes"); n != nullptr && n->is_object()) {
       nodes = std::move(n->get_object());
       r.status.erase("nodes");
     }
+    json::object md{{"name", r.id}};
+    if (!r.ns.empty()) md["namespace"] = r.ns;
+    const bool had_status = old != nullptr && old->status_version != 0;
+    mutations.push_back({had_status ? store::Mutation::Op::kUpdate : store::Mutation::Op::kCreate,
+                         {std::string(kStatusResource), r.ns, r.id},
+                         json::object{{"apiVersion", "pipelines.kubeflow.org/v1"},
+                                      {"kind", "RunStatus"},
+                                      {"metadata", std::move(md)},
+                                      {"status", std::move(r.status)}},
+                         had_status ? old->status_version : 0});
     NodeMutations(r, nodes, old, mutations);
   }
-  // The status goes into the document without a copy and comes back from the stored object.
-  store::Mutation& self = mutations.front();
-  self.op = old == nullptr ? store::Mutation::Op::kCreate : store::Mutation::Op::kUpdate;
-  self.key = KeyOf(kind, r);
-  self.object = Envelope(kind, r, std::move(r.status));
-  self.expected_version = old == nullptr ? 0 : old->version;
   SKIFF_ASSIGN_OR_RETURN(std::vector<store::Object> stored, store_.Commit(std::move(mutations)));
-  store::Object& doc = stored.front();
-  r.version = doc.resource_version;
-  if (json::value* status = doc.object.if_contains("status"); status && status->is_object()) {
+  r.version = write_doc ? stored.front().resource_version : old->version;
+  store::Object& with_status = kind == Kind::kRun ? stored[write_doc ? 1 : 0] : stored.front();
+  if (json::value* status = with_status.object.if_contains("status");
+      status && status->is_object()) {
     r.status = std::move(status->get_object());
   }
-  if (apart) {
+  if (kind == Kind::kRun) {
+    r.status_version = with_status.resource_version;
     if (!nodes.empty()) r.status["nodes"] = std::move(nodes);
     r.node_records = true;
   }
@@ -150,7 +170,13 @@ Result<Record> Catalog::FromObject(const store::Object& o) {
 
 Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock& clock) {
   std::unique_ptr<Catalog> c(new Catalog(store, clock));
-  // Node records by run id, then node id.
+  // Status records by run id; node records by run id, then node id.
+  std::map<std::string, store::Object> statuses;
+  SKIFF_RETURN_IF_ERROR(ForEachStored(store, kStatusResource, [&](store::Object& o) -> Status {
+    std::string id = o.key.name;
+    statuses.emplace(std::move(id), std::move(o));
+    return Status();
+  }));
   std::map<std::string, json::object> nodes;
   SKIFF_RETURN_IF_ERROR(ForEachStored(store, kNodeResource, [&](store::Object& o) -> Status {
     const std::string run = GetString(o.object, "run");
@@ -166,10 +192,21 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock&
   for (int k = 0; k < kKindCount; ++k) {
     SKIFF_RETURN_IF_ERROR(ForEachStored(store, kKinds[k].resource, [&](store::Object& o) -> Status {
       SKIFF_ASSIGN_OR_RETURN(Record r, FromObject(o));
-      if (static_cast<Kind>(k) == Kind::kRun && !r.status.contains("nodes")) {
-        r.node_records = true;
-        if (auto it = nodes.find(r.id); it != nodes.end()) {
-          r.status["nodes"] = std::move(it->second);
+      if (static_cast<Kind>(k) == Kind::kRun) {
+        // Runs stored by earlier versions: the status (and its nodes) inside the document.
+        if (auto it = statuses.find(r.id); it != statuses.end()) {
+          json::value* status = it->second.object.if_contains("status");
+          if (status == nullptr || !status->is_object()) {
+            return Status(Code::kDataLoss, "stored status of run \"" + r.id + "\" is damaged");
+          }
+          r.status = std::move(status->get_object());
+          r.status_version = it->second.resource_version;
+        }
+        if (!r.status.contains("nodes")) {
+          r.node_records = true;
+          if (auto it = nodes.find(r.id); it != nodes.end()) {
+            r.status["nodes"] = std::move(it->second);
+          }
         }
       }
       std::string id = r.id;
@@ -197,7 +234,7 @@ Result<RecordPtr> Catalog::Create(Kind kind, std::string ns, json::object spec, 
   if (Get(kind, r.id) != nullptr) {
     return AlreadyExists(std::string(Info(kind).noun) + " \"" + r.id + "\" already exists");
   }
-  return Store(kind, std::move(r), nullptr);
+  return Store(kind, std::move(r), nullptr, true);
 }
 
 RecordPtr Catalog::Get(Kind kind, const std::string& id) const {
@@ -218,7 +255,7 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
   SKIFF_RETURN_IF_ERROR(change(r));
   r.id = old->id;  // identity is not the change's to make
   r.ns = old->ns;
-  return Store(kind, std::move(r), old.get());
+  return Store(kind, std::move(r), old.get(), true);
 }
 
 Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status) {
@@ -233,7 +270,7 @@ Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json:
   r.spec = old->spec;
   r.created_at_ms = old->created_at_ms;
   r.status = std::move(status);
-  return Store(kind, std::move(r), old.get());
+  return Store(kind, std::move(r), old.get(), false);
 }
 
 Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records) {
@@ -245,6 +282,12 @@ Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records)
       return NotFound(std::string(Info(kind).noun) + " \"" + id + "\" not found");
     }
     mutations.push_back({store::Mutation::Op::kDelete, KeyOf(kind, *r), {}, r->version});
+    if (kind == Kind::kRun && r->status_version != 0) {
+      mutations.push_back({store::Mutation::Op::kDelete,
+                           {std::string(kStatusResource), r->ns, r->id},
+                           {},
+                           r->status_version});
+    }
     if (kind == Kind::kRun && r->node_records) {
       if (const json::object* nodes = GetObject(r->status, "nodes")) {
         for (const auto& [node, value] : *nodes) {

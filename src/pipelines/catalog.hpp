@@ -9,13 +9,14 @@
 // Records are JSON objects in skiff's own field names (snake_case, close to KFP v2beta1); the
 // API layer renders them as v1beta1 or v2beta1.
 //
-// A run's status.nodes (hundreds of nodes in a big run, rewritten many times while it runs) are
-// stored one record per node (resource "runnodes.pipelines.kubeflow.org", name
-// "<run id>.<node id>"), in the same store transaction as the run's own document, which keeps
-// the rest of the status: a write stores only the nodes whose JSON differs from the run's
-// previous version, and deletes those that are gone. In memory a run's status holds its nodes as
-// always. Runs written by earlier versions (nodes inline in the run's document) are read as
-// they are and converted at their next write.
+// A run's status is written many times while it runs, and its status.nodes are hundreds in a
+// big run: so the run's document holds its spec only, its status (without nodes) is a record of
+// its own (resource "runstatuses.pipelines.kubeflow.org", name = the run's id) and each node
+// another ("runnodes.pipelines.kubeflow.org", name "<run id>.<node id>"), all written in one
+// store transaction. A status write leaves the document alone and stores only the nodes whose
+// JSON differs from the run's previous version (deleting those that are gone). In memory a run's
+// status holds its nodes as always. Runs stored by earlier versions (status and nodes inside the
+// document) are read as they are and converted at their next write.
 //
 // Threading: thread-safe. Writes block on the store (call from the blocking pool or the engine's
 // thread); reads never block on the disk (they copy pointers to immutable records).
@@ -49,8 +50,10 @@ struct Record {
   json::object status;  // runs: the run state; recurring runs: the schedule's progress
   int64_t version = 0;  // the store's resourceVersion of the last write
   int64_t created_at_ms = 0;
-  // Runs, the catalog's own bookkeeping: status.nodes are stored as node records (see above),
-  // not inline in the run's document.
+  // Runs, the catalog's own bookkeeping (see above): the version of the status record (0: the
+  // status is inside the document, as earlier versions stored it), and whether status.nodes are
+  // node records rather than inside the status.
+  int64_t status_version = 0;
   bool node_records = false;
 };
 using RecordPtr = std::shared_ptr<const Record>;
@@ -94,8 +97,9 @@ class Catalog {
   Catalog(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
   static json::object Envelope(Kind kind, const Record& r, json::object status);
   // Writes `r` to the store (creates it when `old` is null, else replaces `old`) and publishes
-  // it. REQUIRES: write_mu_ held.
-  Result<RecordPtr> Store(Kind kind, Record r, const Record* old);
+  // it. `spec_changed`: false when only the status may differ from `old`'s.
+  // REQUIRES: write_mu_ held.
+  Result<RecordPtr> Store(Kind kind, Record r, const Record* old, bool spec_changed);
   static Result<Record> FromObject(const store::Object& o);
   // The mutations that bring run `r`'s node records from `old`'s nodes to `nodes`.
   static void NodeMutations(const Record& r, const json::object& nodes, const Record* old,

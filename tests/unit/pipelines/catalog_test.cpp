@@ -121,18 +121,24 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
   ASSERT_TRUE(first) << first.error().ToString();
   auto before = NodeRecords(*store_, id);
   ASSERT_EQ(before.size(), 3u);
-  // The run's own document keeps no nodes.
+  // The run's own document keeps its spec; its status record keeps no nodes.
   auto doc = store_->Get({"runs.pipelines.kubeflow.org", "team-a", id});
   ASSERT_TRUE(doc);
-  EXPECT_EQ(Find(doc->object, "status.nodes"), nullptr);
-  EXPECT_EQ(GetString(doc->object, "status.phase"), "Running");
+  EXPECT_EQ(Find(doc->object, "status"), nullptr);
+  EXPECT_EQ(GetString(doc->object, "spec.display_name"), "r");
+  auto status = store_->Get({"runstatuses.pipelines.kubeflow.org", "team-a", id});
+  ASSERT_TRUE(status);
+  EXPECT_EQ(Find(status->object, "status.nodes"), nullptr);
+  EXPECT_EQ(GetString(status->object, "status.phase"), "Running");
 
-  // b changes, c goes, d comes; a stays as it was.
+  // b changes, c goes, d comes; a stays as it was; the document is not written.
   auto second = catalog_->ReplaceStatus(
       Kind::kRun, id, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
   ASSERT_TRUE(second) << second.error().ToString();
   auto after = NodeRecords(*store_, id);
   ASSERT_EQ(after.size(), 3u);
+  EXPECT_EQ(store_->Get({"runs.pipelines.kubeflow.org", "team-a", id})->resource_version,
+            doc->resource_version);
   EXPECT_EQ(after["a"].second, before["a"].second);  // not rewritten
   EXPECT_GT(after["b"].second, before["b"].second);
   EXPECT_EQ(GetString(after["b"].first, "phase"), "Succeeded");
@@ -165,6 +171,8 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
 
   ASSERT_TRUE(catalog_->Delete({{Kind::kRun, id}}).ok());
   EXPECT_TRUE(NodeRecords(*store_, id).empty());
+  EXPECT_EQ(store_->Get({"runstatuses.pipelines.kubeflow.org", "team-a", id}).error().code(),
+            Code::kNotFound);
   Reopen();
   EXPECT_EQ(catalog_->Get(Kind::kRun, id), nullptr);
 }
@@ -192,7 +200,11 @@ TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {
   EXPECT_EQ(GetString(records["a"].first, "phase"), "Succeeded");
   auto stored = store_->Get({"runs.pipelines.kubeflow.org", "team-a", "old-run"});
   ASSERT_TRUE(stored);
-  EXPECT_EQ(Find(stored->object, "status.nodes"), nullptr);
+  EXPECT_EQ(Find(stored->object, "status"), nullptr);
+  EXPECT_EQ(GetString(stored->object, "spec.display_name"), "old");
+  auto status = store_->Get({"runstatuses.pipelines.kubeflow.org", "team-a", "old-run"});
+  ASSERT_TRUE(status);
+  EXPECT_EQ(GetString(status->object, "status.phase"), "Running");
   Reopen();
   EXPECT_EQ(catalog_->Get(Kind::kRun, "old-run")->status,
             RunStatus({{"a", "Succeeded"}, {"b", "Succeeded"}}));
@@ -202,9 +214,8 @@ TEST_F(CatalogTest, ARunWriteThatFailsWritesNoNode) {
   auto r = catalog_->Create(Kind::kRun, "team-a", {}, RunStatus({{"a", "Pending"}}));
   ASSERT_TRUE(r);
   // Another writer's change makes this one's expected version stale: nothing is written.
-  auto conflict =
-      store_->Update({"runs.pipelines.kubeflow.org", "team-a", (*r)->id},
-                     store_->Get({"runs.pipelines.kubeflow.org", "team-a", (*r)->id})->object, 0);
+  const store::Key key{"runstatuses.pipelines.kubeflow.org", "team-a", (*r)->id};
+  auto conflict = store_->Update(key, store_->Get(key)->object, 0);
   ASSERT_TRUE(conflict);
   auto stale = catalog_->ReplaceStatus(Kind::kRun, (*r)->id,
                                        RunStatus({{"a", "Running"}, {"b", "Pending"}}));
