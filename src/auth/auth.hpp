@@ -35,6 +35,12 @@ void StripIdentityHeaders(http::HeaderMap& headers);
 // X-Remote-Extra-*), compared case-insensitively.
 bool IsIdentityHeader(std::string_view name);
 
+// SHA-256 of a bearer credential (a static token, a JWT for the verified-token cache): the same
+// digest as core's Sha256Digest, computed with OpenSSL's SHA-256 functions directly rather than
+// through EVP, which sets up and frees provider state for every digest (this runs on every
+// request with a bearer token).
+std::array<uint8_t, 32> CredentialDigest(std::string_view credential);
+
 // Extracts the token of "Authorization: Bearer <token>" (scheme case-insensitive).
 std::optional<std::string> BearerToken(const http::Request& req);
 // The same, as a view of the request's header (valid while the request's headers are unchanged).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "auth/auth.hpp"
 #include "core/crypto.hpp"
 #include "core/result.hpp"
 
@@ -16,7 +17,7 @@ VerifiedJwtCache::VerifiedJwtCache(JwtCacheOptions options) : options_(options) 
 }
 
 VerifiedJwtCache::Digest VerifiedJwtCache::DigestOf(std::string_view token) {
-  return Sha256Digest(token);
+  return CredentialDigest(token);
 }
 
 std::optional<VerifiedJwtCache::Entry> VerifiedJwtCache::Find(

@@ -11,8 +11,10 @@
 #include <thread>
 #include <vector>
 
+#include "auth/auth.hpp"
 #include "auth/jwt.hpp"
 #include "core/clock.hpp"
+#include "core/crypto.hpp"
 #include "core/json.hpp"
 
 namespace skiff::auth {
@@ -340,6 +342,19 @@ TEST_F(JwtCacheTest, ConcurrentVerifiesAgreeWithTheSignature) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_LE(v->cache().size(), v->cache().capacity());
   EXPECT_GT(v->stats().cache_hits, 0u);
+}
+
+TEST(CredentialDigestTest, IsSha256OfTheBytes) {
+  // FIPS 180-2 test vector, then every length across SHA-256's padding boundaries (55/56/64).
+  auto abc = CredentialDigest("abc");
+  EXPECT_EQ(HexEncode(std::string_view(reinterpret_cast<const char*>(abc.data()), abc.size())),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::string data;
+  for (int n = 0; n <= 300; ++n) {
+    EXPECT_EQ(CredentialDigest(data), Sha256Digest(data)) << n;
+    EXPECT_EQ(VerifiedJwtCache::DigestOf(data), Sha256Digest(data)) << n;
+    data += static_cast<char>('a' + n % 26);
+  }
 }
 
 }  // namespace
