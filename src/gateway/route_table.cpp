@@ -790,9 +790,10 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
     addressed = t.options.addressed_namespace(req);
   }
 
-  // VirtualServices whose hosts match, most specific host first (stable: oldest first).
-  std::vector<std::pair<HostScore, const VirtualService*>> order;
-  order.reserve(t.services.size());
+  // VirtualServices whose hosts match, most specific host first (stable: oldest first). A
+  // per-thread vector, reused: Route is not re-entered on a thread.
+  thread_local std::vector<std::pair<HostScore, const VirtualService*>> order;
+  order.clear();
   for (const auto& vs : t.services) {
     if (!addressed.empty() && vs.namespace_name != addressed) {
       if (trace) {
