@@ -328,6 +328,8 @@ std::string StepText(int step) {
       return "drop CAP_SYS_ADMIN";
     case kStepExpose:
       return "expose";
+    case kStepOomScore:
+      return "set the OOM score";
   }
   return "start the task";
 }

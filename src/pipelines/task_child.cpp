@@ -243,6 +243,11 @@ void ResetSignalDispositions() {
   if (int e2 = Err(Sys(SYS_prctl, PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0))) {
     ChildFail(p.report_w, Report::kSetupFailed, kStepCaps, 0, e2);
   }
+  if (p.oom_score_adj != nullptr) {
+    if (int e2 = SysWriteProcFile("/proc/self/oom_score_adj", p.oom_score_adj)) {
+      ChildFail(p.report_w, Report::kSetupFailed, kStepOomScore, 0, e2);
+    }
+  }
   // Whatever another thread of skiff opened without O_CLOEXEC stays out of the task. The report
   // pipe is CLOEXEC already and stays open until the exec succeeds.
   Sys(SYS_close_range, 3, A(~0U), CLOSE_RANGE_CLOEXEC);
@@ -737,6 +742,20 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
   CloseAllBut(keep, 2);
   for (int fd = 0; fd < 3; ++fd) ::dup2(null_fd, fd);  // received descriptors land above 2
   ResetSignalDispositions();
+  // The inits share this process's memory: were one of them (or this) the OOM killer's choice, it
+  // would kill all of them (every process of a memory). None is (-1000, as container runtimes
+  // do for their shims); each command sets skiff's own score back before its exec (a vfork
+  // child's score is its own).
+  char oom_score[16] = {};
+  const char* restore_oom = nullptr;
+  if (kSharedMemoryInits) {
+    long fd = SysOpen("/proc/self/oom_score_adj", O_RDONLY);
+    long n = Err(fd) == 0 ? Sys(SYS_read, fd, A(oom_score), sizeof oom_score - 1) : -EIO;
+    if (Err(fd) == 0) SysClose(static_cast<int>(fd));
+    if (n > 0 && SysWriteProcFile("/proc/self/oom_score_adj", "-1000") == 0) {
+      restore_oom = oom_score;
+    }
+  }
   void* table = ::mmap(nullptr, kMaxSlots * sizeof(Slot*), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (table == MAP_FAILED) ::_exit(1);
@@ -799,6 +818,7 @@ msghdr ForkMessage(iovec* iov, char* control, size_t control_len) {
           plan.image = share ? image : nullptr;
           plan.image_size = req.size;
           plan.template_ns = TemplateFor(templates, plan);
+          plan.oom_score_adj = share ? restore_oom : nullptr;
           // With a template the init makes its mount namespace itself (a copy of the template's).
           int flags = CLONE_PARENT | CLONE_NEWPID | SIGCHLD | (plan.userns ? CLONE_NEWUSER : 0) |
                       (plan.template_ns >= 0 ? 0 : CLONE_NEWNS) |

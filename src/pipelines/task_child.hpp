@@ -27,6 +27,7 @@ enum Step : int32_t {
   kStepStdio,
   kStepCaps,
   kStepExpose,
+  kStepOomScore,
 };
 
 // At most this many exposed dirs (the child keeps their descriptors in a fixed array).
@@ -75,6 +76,10 @@ struct ChildPlan {
   // A mount namespace with the hidden and exposed dirs set up already (the forker's, for plans
   // with the same ones): the init enters a copy of it instead of mounting them itself. -1: none.
   int template_ns = -1;
+  // Written to the command's /proc/self/oom_score_adj before its exec, or nullptr: the forker
+  // and the inits, which share one address space, are never the OOM killer's choice (it would
+  // kill every process of that memory, every task's init), the command gets skiff's score back.
+  const char* oom_score_adj = nullptr;
   char* image = nullptr;
   size_t image_size = 0;
 };

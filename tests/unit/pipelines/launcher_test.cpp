@@ -754,6 +754,33 @@ TEST_F(LauncherTest, InitsShareTheForkersMemoryAndReuseItsStacks) {
   EXPECT_EQ(mappings(), after_first);
 }
 
+// The inits share the forker's memory, and the OOM killer kills every process of the memory it
+// chose: it must never choose them (-1000, where the forker may lower its score: it needs
+// CAP_SYS_RESOURCE). The command has skiff's own score (which a test may set, as systemd does
+// for a service).
+TEST_F(LauncherTest, CommandsHaveSkiffsOomScoreAndInitsCannotBeChosen) {
+  const std::string original = ReadAll("/proc/self/oom_score_adj");
+  const bool can_lower = static_cast<bool>(std::ofstream("/proc/self/oom_score_adj") << "-1\n") &&
+                         ReadAll("/proc/self/oom_score_adj") == "-1\n";
+  if (can_lower) std::ofstream("/proc/self/oom_score_adj") << "123\n";
+  const std::string own = ReadAll("/proc/self/oom_score_adj");
+  std::string log;
+  {
+    TaskLauncher launcher;
+    auto spec =
+        Spec("oom", {"sh", "-c", "cat /proc/self/oom_score_adj; cat /proc/1/oom_score_adj"});
+    TaskExit e = Run(launcher, spec);
+    EXPECT_TRUE(e.ok()) << e.Describe();
+    log = ReadAll(spec.log_path);
+  }
+  std::ofstream("/proc/self/oom_score_adj") << original;
+  EXPECT_EQ(ReadAll("/proc/self/oom_score_adj"), original);
+  EXPECT_EQ(log, own + (can_lower ? "-1000\n" : own)) << log;
+  if (can_lower) {
+    EXPECT_EQ(own, "123\n");
+  }
+}
+
 // Concurrent tasks' inits and commands share one address space until each command's exec (and
 // with it the C library's errno): each must still act on its own errors, never another's: exec's
 // ENOENT while it searches PATH, a missing hidden dir (skipped).
