@@ -91,7 +91,7 @@ struct LaunchSpec {
   std::string image;                       // recorded (shown in the UI and logs), never pulled
   std::vector<std::string> argv;           // command + args with every placeholder resolved
   std::map<std::string, std::string> env;  // the task's own variables (the engine adds PATH...)
-  std::string working_dir;                 // as the task sees it; empty: /tmp/work
+  std::string working_dir;                 // as the task sees it; empty: /tmp
   std::vector<InputFile> files;
   std::vector<InputArtifact> input_artifacts;
   std::vector<OutputFile> output_parameters;
