@@ -472,10 +472,10 @@ def part_fan_out(binary, tmp, rows, notes):
                              f"{ms(t50):.2f} ms", "", "-",
                              f"tasks started at {launch_rate:.0f}/s; reference: one `true`"))
                 nwrites, nbytes = sk.writes(run_id)
-                rows.append(("  store writes of the run record",
+                rows.append(("  store writes of the run (count / bytes)",
                              f"{nwrites} / {nbytes / 1e6:.1f} MB",
-                             "", "", "-", "each rewrites the whole run state (event row holds "
-                             "it before and after)"))
+                             "", "", "-", "each writes the run's status and the nodes that "
+                             "changed (event rows hold them before and after)"))
                 rows.append(("  CPU per task: skiff / the task's processes",
                              f"{ms(cpu / len(pods)):.1f} / {ms(child / len(pods)):.1f} ms",
                              "", "", "-", "user+sys (skiff includes serving the polls)"))
