@@ -70,8 +70,8 @@ Result<json::value> TypedValue(const std::string& text, const std::string& type,
   return std::move(*v);
 }
 
-// `path` (as the task saw it, under /tmp) on the host, for a task whose root is `root`.
-Result<std::string> HostPathIn(const std::string& root, std::string_view path) {
+// `path` (as the task saw it, under /tmp) on the host, for a task whose /tmp is `tmp`.
+Result<std::string> HostPathIn(const std::string& tmp, std::string_view path) {
   if (path.rfind("/tmp/", 0) != 0 && path != "/tmp") {
     return InvalidArgument("path \"" + std::string(path) + "\" is not under /tmp");
   }
@@ -79,7 +79,7 @@ Result<std::string> HostPathIn(const std::string& root, std::string_view path) {
   if (p.string().rfind("/tmp", 0) != 0) {
     return InvalidArgument("path \"" + std::string(path) + "\" leaves /tmp");
   }
-  return root + p.string();
+  return tmp + p.string().substr(4);
 }
 
 }  // namespace
@@ -319,6 +319,15 @@ class Engine::Impl {
 
   std::string RunDir(const std::string& ns, const std::string& run_id) const {
     return options_.data_dir + "/runs/" + ns + "/" + run_id;
+  }
+  // The node's log; runs that earlier versions started keep theirs in RUN/NODE/log.
+  std::string NodeLog(const std::string& ns, const std::string& run_id,
+                      const std::string& node_id) const {
+    std::string log = RunDir(ns, run_id) + "/" + node_id + ".log";
+    std::string legacy = RunDir(ns, run_id) + "/" + node_id + "/log";
+    struct stat st;
+    if (::stat(log.c_str(), &st) != 0 && ::stat(legacy.c_str(), &st) == 0) return legacy;
+    return log;
   }
   std::string PipelineRoot(const std::string& ns, const std::string& run_id) const {
     return store_->RunRoot(ns, run_id);
@@ -832,29 +841,26 @@ class Engine::Impl {
     }
   }
 
-  std::string NodeDir(const ActiveRun& run, const std::string& node_id) const {
-    return RunDir(run.ctx.ns, run.ctx.run_id) + "/" + node_id;
-  }
-  // The directory whose tmp/ is an attempt's /tmp: the node's own for the first attempt (its
-  // log is there too), aN/ under it for a retry. Each directory costs an inode, and creating
-  // inodes is a large part of starting a task on some file systems (ext4 without a journal
-  // scans the inodes deleted in the last 30 s).
-  std::string AttemptRoot(const RunContext& ctx, const Node& node) const {
+  // An attempt's /tmp on the host: RUN/NODE for the first, RUN/NODE.aN for a retry; the
+  // node's log is RUN/NODE.log. A task costs two inodes (creating inodes is a large part of
+  // starting a task on some file systems: ext4 without a journal scans the inodes deleted in
+  // the last 30 s).
+  std::string AttemptTmp(const RunContext& ctx, const Node& node) const {
     std::string dir = RunDir(ctx.ns, ctx.run_id) + "/" + node.id;
-    if (node.attempts > 1) dir += "/a" + std::to_string(node.attempts);
+    if (node.attempts > 1) dir += ".a" + std::to_string(node.attempts);
     return dir;
   }
 
   // On a worker: nothing but the arguments and the (thread-safe) store.
   // `ns`: a task reads artifacts of its own namespace only.
-  Status Prepare(const LaunchSpec& l, const std::string& root, const std::string& ns) {
+  Status Prepare(const LaunchSpec& l, const std::string& tmp, const std::string& ns) {
     const std::string ns_root = store_->Root() + "/" + ns + "/";
     // What an earlier try of this attempt left (skiff stopped meanwhile) goes.
     std::error_code ec;
-    fs::remove_all(root + "/tmp", ec);
-    SKIFF_RETURN_IF_ERROR(EnsureDirectory(root + "/tmp", 0700));
+    fs::remove_all(tmp, ec);
+    SKIFF_RETURN_IF_ERROR(EnsureDirectory(tmp, 0700));
     for (const InputFile& f : l.files) {
-      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(tmp, f.path));
       fs::create_directories(fs::path(host).parent_path(), ec);
       SKIFF_RETURN_IF_ERROR(WriteFileAtomic(host, f.content, f.executable ? 0755 : 0644));
     }
@@ -863,7 +869,7 @@ class Engine::Impl {
         return InvalidArgument("input artifact \"" + a.name + "\": cannot read " + a.uri +
                                " (not in namespace \"" + ns + "\"'s artifacts)");
       }
-      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, a.path));
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(tmp, a.path));
       Status s = store_->CopyTo(a.uri, host);
       // A metadata-only artifact: nothing to copy.
       if (s.code() == Code::kNotFound) continue;
@@ -879,7 +885,7 @@ class Engine::Impl {
     Node* node = run.state.Find(l.node_id);
     if (node == nullptr || !node->launch) return;
     const LaunchSpec& spec = *node->launch;
-    std::string root = AttemptRoot(run.ctx, *node);
+    std::string tmp = AttemptTmp(run.ctx, *node);
     TaskProcessSpec p;
     p.argv = spec.argv;
     p.env = options_.task_env;
@@ -887,9 +893,9 @@ class Engine::Impl {
     p.env.emplace("HOME", "/tmp");
     p.env["KFP_RUN_ID"] = run.ctx.run_id;
     p.env["KFP_POD_NAME"] = node->id;
-    p.root_dir = root;
+    p.tmp_dir = tmp;
     p.working_dir = spec.working_dir;
-    p.log_path = NodeDir(run, node->id) + "/log";
+    p.log_path = RunDir(run.ctx.ns, run.ctx.run_id) + "/" + node->id + ".log";
     p.capture_stdout = spec.capture_result;
     p.timeout_ms = spec.timeout_ms;
     p.hidden_dirs = options_.hidden_dirs;
@@ -899,11 +905,11 @@ class Engine::Impl {
     int attempt = node->attempts;
     SubmitJob(
         [this, run_id = l.run_id, node_id = l.node_id, attempt, p = std::move(p),
-         spec = *node->launch, root, ns = run.ctx.ns]() {
+         spec = *node->launch, tmp, ns = run.ctx.ns]() {
           Result<std::unique_ptr<TaskHandle>> handle = Status();
           if (Stopping()) {
             handle = Unavailable("skiff is stopping");
-          } else if (Status prepared = Prepare(spec, root, ns); !prepared.ok()) {
+          } else if (Status prepared = Prepare(spec, tmp, ns); !prepared.ok()) {
             handle = prepared;
           } else {
             handle = launcher_.Start(p, [box = box_, run_id, node_id, attempt](TaskExit exit) {
@@ -1051,12 +1057,12 @@ class Engine::Impl {
   // On a worker: reads only its arguments; writes the store.
   Status Collect(const RunContext& ctx, Node& node, const TaskExit& exit) {
     const LaunchSpec& l = *node.launch;
-    std::string root = AttemptRoot(ctx, node);
+    std::string tmp = AttemptTmp(ctx, node);
     node.output_parameters.clear();
     node.output_artifacts.clear();
     node.state.erase(kUnstored);
     for (const OutputFile& f : l.output_parameters) {
-      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(tmp, f.path));
       auto text = ReadFile(host, kMaxOutputParameterBytes);
       if (!text) {
         if (f.default_value) {
@@ -1071,7 +1077,7 @@ class Engine::Impl {
       node.output_parameters[f.name] = std::move(v);
     }
     for (const OutputFile& f : l.output_artifacts) {
-      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, f.path));
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(tmp, f.path));
       std::error_code ec;
       const bool written = fs::exists(host, ec);
       // KFP's launcher uploads what a task wrote: an IR artifact may be metadata only
@@ -1105,7 +1111,7 @@ class Engine::Impl {
       node.output_artifacts.push_back({f.name, uri, f.path, f.type, {}});
     }
     if (!l.executor_output_path.empty()) {
-      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(root, l.executor_output_path));
+      SKIFF_ASSIGN_OR_RETURN(std::string host, HostPathIn(tmp, l.executor_output_path));
       std::error_code ec;
       if (fs::exists(host, ec)) {
         SKIFF_ASSIGN_OR_RETURN(std::string text, ReadFile(host, 16 << 20));
@@ -1203,7 +1209,7 @@ Status Engine::Retry(const std::string& run_id) {
 void Engine::WaitIdle() { impl_->WaitIdle(); }
 
 std::string Engine::LogPath(const Record& run, const std::string& node_id) const {
-  return impl_->RunDir(run.ns, run.id) + "/" + node_id + "/log";
+  return impl_->NodeLog(run.ns, run.id, node_id);
 }
 
 std::string Engine::PipelineRoot(const std::string& ns, const std::string& run_id) const {

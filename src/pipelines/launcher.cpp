@@ -529,7 +529,7 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   if (spec.argv.empty() || spec.argv[0].empty()) {
     return InvalidArgument("task: empty command");
   }
-  if (spec.root_dir.empty()) return InvalidArgument("task: no root_dir");
+  if (spec.tmp_dir.empty()) return InvalidArgument("task: no tmp_dir");
   if (spec.log_path.empty()) return InvalidArgument("task: no log_path");
   const std::string working_dir = spec.working_dir.empty() ? kDefaultWorkingDir : spec.working_dir;
   if (working_dir[0] != '/' || working_dir.find("/..") != std::string::npos) {
@@ -550,12 +550,11 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   plan.header().gid_map =
       plan.String(std::to_string(::getegid()) + " " + std::to_string(::getegid()) + " 1");
 
-  // Files: ROOT/tmp (0700) and the log.
-  req.tmp_host = spec.root_dir + "/tmp";
+  // Files: the task's /tmp (0700) and the log.
+  req.tmp_host = spec.tmp_dir;
   struct stat tmp_stat;
   if (::stat(req.tmp_host.c_str(), &tmp_stat) != 0 || !S_ISDIR(tmp_stat.st_mode) ||
       (tmp_stat.st_mode & 07777) != 0700) {  // else as the engine prepares it: one stat
-    SKIFF_RETURN_IF_ERROR(EnsureDirectory(spec.root_dir, 0755));
     SKIFF_RETURN_IF_ERROR(EnsureDirectory(req.tmp_host, 0700));
     if (::chmod(req.tmp_host.c_str(), 0700) != 0) {  // also when the engine created it first
       return ErrnoStatus("cannot chmod", req.tmp_host, errno);

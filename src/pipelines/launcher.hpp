@@ -3,8 +3,8 @@
 // and reports how it ended. Issue 7, "Local executor".
 //
 // Isolation, per task:
-//   - a new mount namespace (private propagation) where ROOT/tmp (ROOT = TaskProcessSpec::
-//     root_dir) is bind-mounted on /tmp, every hidden_dir is covered by an empty read-only tmpfs
+//   - a new mount namespace (private propagation) where TaskProcessSpec::tmp_dir is
+//     bind-mounted on /tmp, every hidden_dir is covered by an empty read-only tmpfs
 //     (with read-only holes for exposed_dirs) and a fresh /proc shows only the task's own
 //     processes;
 //   - a new PID namespace. Its init (pid 1) is a small skiff-side reaper, which forks the
@@ -73,9 +73,9 @@ struct TaskProcessSpec {
   // The task's complete environment. The launcher adds one thing: PATH is extra_path_dirs
   // followed by env's PATH, or by kDefaultTaskPath when env has none.
   std::map<std::string, std::string> env;
-  // Host directory of this task (created if missing). ROOT/tmp is created mode 0700 and is the
-  // task's /tmp. Required.
-  std::string root_dir;
+  // Host directory that is the task's /tmp: created (with its parents) if missing, and made
+  // mode 0700. Required.
+  std::string tmp_dir;
   // As the task sees it (normally under /tmp); created if missing. Empty: kDefaultWorkingDir.
   std::string working_dir;
   // Host path of the task's log: stdout and stderr interleaved in arrival order, appended to
@@ -158,8 +158,8 @@ class TaskLauncher {
   TaskLauncher& operator=(const TaskLauncher&) = delete;
 
   // Starts the task. Errors (nothing started, done() never called): InvalidArgument for a spec
-  // without argv/root_dir/log_path, FailedPrecondition when tasks cannot be isolated here (the
-  // CheckIsolation message) or after Shutdown, and file-system errors preparing root_dir or the
+  // without argv/tmp_dir/log_path, FailedPrecondition when tasks cannot be isolated here (the
+  // CheckIsolation message) or after Shutdown, and file-system errors preparing tmp_dir or the
   // log. Once started, done() is called exactly once, on the launcher thread, never inline from
   // Start; a command that cannot be executed is reported there (TaskExit::start_error).
   Result<std::unique_ptr<TaskHandle>> Start(const TaskProcessSpec& spec,

@@ -53,7 +53,7 @@ struct ChildPlan {
   int log_fd = -1;
   int out_w = -1;  // capture_stdout: stdout's pipe; else stdout goes to log_fd
   int null_fd = -1;
-  const char* tmp_host = nullptr;  // ROOT/tmp
+  const char* tmp_host = nullptr;  // TaskProcessSpec::tmp_dir
   const char* uid_map = nullptr;
   const char* gid_map = nullptr;
   const char* working_dir = nullptr;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -381,7 +382,7 @@ TEST_F(EngineTest, InputsAreMaterializedAndArtifactsMovedToTheStore) {
   }
   EXPECT_EQ(*ReadFile(engine_->ArtifactHostPath(p.output_artifacts[0].uri) + "/b"), "two");
   // Moved, not copied: the task's own directory no longer holds it.
-  const std::string task_tmp = options_.data_dir + "/runs/team-a/" + id + "/" + p.id + "/tmp";
+  const std::string task_tmp = options_.data_dir + "/runs/team-a/" + id + "/" + p.id;
   EXPECT_TRUE(fs::is_directory(task_tmp + "/outputs")) << task_tmp;
   EXPECT_FALSE(fs::exists(task_tmp + "/outputs/data"));
   const Node& c = NodeOf(s, "cons");
@@ -480,6 +481,19 @@ TEST_F(EngineTest, RetriesWithBackoffPerPolicy) {
   const Node& fr = NodeOf(s, "fresh");
   EXPECT_EQ(fr.attempts, 2);
   EXPECT_EQ(fr.exit_code, 1) << fr.message;
+}
+
+TEST_F(EngineTest, ANodesLogIsBesideItsDirectoryOrWhereEarlierVersionsKeptIt) {
+  StartEngine();
+  Record rec;
+  rec.ns = "team-a";
+  rec.id = "old-run";
+  const std::string run_dir = options_.data_dir + "/runs/team-a/old-run";
+  fs::create_directories(run_dir + "/n1");
+  std::ofstream(run_dir + "/n1/log") << "old\n";
+  EXPECT_EQ(engine_->LogPath(rec, "n1"), run_dir + "/n1/log");
+  EXPECT_EQ(*ReadFile(engine_->LogPath(rec, "n1")), "old\n");
+  EXPECT_EQ(engine_->LogPath(rec, "n2"), run_dir + "/n2.log");
 }
 
 TEST_F(EngineTest, TimeoutKillsTheTask) {

@@ -149,7 +149,7 @@ class LauncherTest : public ::testing::Test {
   TaskProcessSpec Spec(const std::string& name, std::vector<std::string> argv) {
     TaskProcessSpec spec;
     spec.argv = std::move(argv);
-    spec.root_dir = base_ + "/" + name;
+    spec.tmp_dir = base_ + "/" + name + "/tmp";
     spec.log_path = base_ + "/logs/" + name + ".log";
     spec.env = {{"HOME", "/tmp"}};
     return spec;
@@ -242,9 +242,9 @@ TEST_F(LauncherTest, TmpIsTheTasksOwn) {
   auto a = Spec("a", {"sh", "-c", "echo from-a > /tmp/x"});
   TaskExit ea = Run(launcher, a);
   ASSERT_TRUE(ea.ok()) << ea.Describe() << ReadAll(a.log_path);
-  EXPECT_EQ(ReadAll(a.root_dir + "/tmp/x"), "from-a\n");
+  EXPECT_EQ(ReadAll(a.tmp_dir + "/x"), "from-a\n");
   struct stat st;
-  ASSERT_EQ(::stat((a.root_dir + "/tmp").c_str(), &st), 0);
+  ASSERT_EQ(::stat(a.tmp_dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 07777, 0700u);
 
   // Another task sees its own (empty) /tmp, not a's and not the host's.
@@ -270,7 +270,7 @@ TEST_F(LauncherTest, HiddenDirsAreEmptyAndReadOnly) {
       Spec("unused", {"sh", "-c",
                       "echo \"ls:[$(ls -A " + data + ")]\"; cat " + other_ns + "/secret; touch " +
                           data + "/new && echo wrote; echo mine > /tmp/mine"});
-  spec.root_dir = data + "/tasks/t1";
+  spec.tmp_dir = data + "/tasks/t1/tmp";
   spec.hidden_dirs = {data, base_ + "/does-not-exist"};
   TaskExit e = Run(launcher, spec);
   std::string log = ReadAll(spec.log_path);
@@ -279,7 +279,7 @@ TEST_F(LauncherTest, HiddenDirsAreEmptyAndReadOnly) {
   EXPECT_NE(log.find("ls:[]\n"), std::string::npos) << log;
   EXPECT_EQ(log.find("wrote"), std::string::npos) << log;
   EXPECT_NE(log.find("No such file"), std::string::npos) << log;
-  EXPECT_EQ(ReadAll(spec.root_dir + "/tmp/mine"), "mine\n");
+  EXPECT_EQ(ReadAll(spec.tmp_dir + "/mine"), "mine\n");
   EXPECT_FALSE(std::filesystem::exists(data + "/new"));
   // Unmounting the cover is refused (no CAP_SYS_ADMIN in the task).
   auto umount = Spec("u", {"sh", "-c", "umount " + data + " || echo refused"});
@@ -346,7 +346,7 @@ TEST_F(LauncherTest, ExposedDirsInsideAHiddenDirAreVisibleReadOnly) {
                               "hello; echo \"data:[$(ls -A " + data + ")]\"; echo \"p:[$(ls -A " +
                                   data + "/pipelines)]\"; touch " + bin +
                                   "/new || echo refused; cat " + data + "/secret"});
-  spec.root_dir = data + "/tasks/t1";
+  spec.tmp_dir = data + "/tasks/t1/tmp";
   // Nested hidden dirs, listed inner first: the outer one covers, the exposed dir stays.
   spec.hidden_dirs = {data + "/pipelines", data + "/"};
   spec.exposed_dirs = {bin + "/", base_ + "/not-hidden", data + "/missing"};
@@ -414,19 +414,19 @@ TEST_F(LauncherTest, WorkingDirAndSetupFailures) {
   auto spec = Spec("t", {"pwd"});
   Run(launcher, spec);
   EXPECT_EQ(ReadAll(spec.log_path), "/tmp\n");
-  EXPECT_TRUE(std::filesystem::is_empty(spec.root_dir + "/tmp"));
+  EXPECT_TRUE(std::filesystem::is_empty(spec.tmp_dir));
 
   auto work = Spec("w", {"pwd"});
   work.working_dir = "/tmp/work";
   Run(launcher, work);
   EXPECT_EQ(ReadAll(work.log_path), "/tmp/work\n");
-  EXPECT_TRUE(std::filesystem::is_directory(work.root_dir + "/tmp/work"));
+  EXPECT_TRUE(std::filesystem::is_directory(work.tmp_dir + "/work"));
 
   auto deep = Spec("d", {"pwd"});
   deep.working_dir = "/tmp/a/b/c";
   Run(launcher, deep);
   EXPECT_EQ(ReadAll(deep.log_path), "/tmp/a/b/c\n");
-  EXPECT_TRUE(std::filesystem::is_directory(deep.root_dir + "/tmp/a/b/c"));
+  EXPECT_TRUE(std::filesystem::is_directory(deep.tmp_dir + "/a/b/c"));
 
   auto missing = Spec("m", {"pwd"});
   missing.working_dir = "/no/such/dir";
@@ -593,7 +593,7 @@ TEST_F(LauncherTest, TasksDieWithSkiff) {
     TaskLauncher* launcher = new TaskLauncher();  // never destroyed
     TaskProcessSpec spec;
     spec.argv = {"sh", "-c", "sleep 100 & sleep 100"};
-    spec.root_dir = root;
+    spec.tmp_dir = root + "/tmp";
     spec.log_path = root + ".log";
     auto h = launcher->Start(spec, nullptr);
     int64_t msg[2] = {h ? (*h)->pid() : -1, h ? (*h)->start_time_ticks() : -1};
@@ -854,7 +854,7 @@ if maps is not None:
   auto a = Spec("other", {"true"});
   a.env["TOKEN"] = "SECRET-OF-ANOTHER-TASK";
   ASSERT_TRUE(Run(launcher, a).ok());
-  std::ofstream(b.root_dir + "/tmp/go") << "";
+  std::ofstream(b.tmp_dir + "/go") << "";
   TaskExit e = scanner.Wait();
   EXPECT_TRUE(e.ok()) << e.Describe() << ReadAll(b.log_path);
   EXPECT_EQ(ReadAll(b.log_path), ::geteuid() == 0 ? "found 0 control True\n" : "unreadable\n");
