@@ -320,10 +320,15 @@ class Engine::Impl {
   std::string RunDir(const std::string& ns, const std::string& run_id) const {
     return options_.data_dir + "/runs/" + ns + "/" + run_id;
   }
-  // The node's log; runs that earlier versions started keep theirs in RUN/NODE/log.
+  // Where a task writes its node's log.
+  std::string LogFile(const std::string& ns, const std::string& run_id,
+                      const std::string& node_id) const {
+    return RunDir(ns, run_id) + "/" + node_id + ".log";
+  }
+  // The node's log to read; runs that earlier versions started keep theirs in RUN/NODE/log.
   std::string NodeLog(const std::string& ns, const std::string& run_id,
                       const std::string& node_id) const {
-    std::string log = RunDir(ns, run_id) + "/" + node_id + ".log";
+    std::string log = LogFile(ns, run_id, node_id);
     std::string legacy = RunDir(ns, run_id) + "/" + node_id + "/log";
     struct stat st;
     if (::stat(log.c_str(), &st) != 0 && ::stat(legacy.c_str(), &st) == 0) return legacy;
@@ -895,7 +900,7 @@ class Engine::Impl {
     p.env["KFP_POD_NAME"] = node->id;
     p.tmp_dir = tmp;
     p.working_dir = spec.working_dir;
-    p.log_path = RunDir(run.ctx.ns, run.ctx.run_id) + "/" + node->id + ".log";
+    p.log_path = LogFile(run.ctx.ns, run.ctx.run_id, node->id);
     p.capture_stdout = spec.capture_result;
     p.timeout_ms = spec.timeout_ms;
     p.hidden_dirs = options_.hidden_dirs;

@@ -815,7 +815,8 @@ TEST_F(LauncherTest, ConcurrentTasksReadTheirOwnErrors) {
 // other task's command line or environment there, not even of the task started right after it,
 // whose plan went through the same shared mapping and the same forker.
 TEST_F(LauncherTest, AnInitsMemoryHoldsNoOtherTasksEnvironment) {
-  if (::access("/usr/bin/python3", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/python3";
+  ASSERT_EQ(::access("/usr/bin/python3", X_OK), 0)
+      << "/usr/bin/python3 is missing: run scripts/deps.sh test";
   TaskLauncher launcher;
   // The marker is never whole in this task's own plan. A control string that is in every
   // init's memory (the forker's code) proves the reading works.
