@@ -1,5 +1,6 @@
 #include "pipelines/catalog.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "core/crypto.hpp"
@@ -62,6 +63,13 @@ Status ForEachStored(store::Store& store, std::string_view resource,
 std::string_view StoreResource(Kind kind) { return Info(kind).resource; }
 std::string_view KindNoun(Kind kind) { return Info(kind).noun; }
 
+Result<RunState> RunStateOf(const Record& r) { return RunState::FromJson(r.status, r.nodes); }
+
+void SetRunState(Record& r, const RunState& state) {
+  r.status = state.StatusJson();
+  r.nodes = state.AllNodeDocs();
+}
+
 std::string FormatTimestamp(int64_t ms) {
   return FormatRfc3339(std::chrono::system_clock::time_point(std::chrono::milliseconds(ms)));
 }
@@ -92,14 +100,10 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
          Envelope(kind, r, kind == Kind::kRun ? json::object() : std::move(r.status)),
          old == nullptr ? 0 : old->version});
   }
-  json::object nodes;
   if (kind == Kind::kRun) {
     // The run's status and its nodes stay out of its document: the status is one record, each
     // node that changed another, in the same transaction.
-    if (json::value* n = r.status.if_contains("nodes"); n != nullptr && n->is_object()) {
-      nodes = std::move(n->get_object());
-      r.status.erase("nodes");
-    }
+    SKIFF_RETURN_IF_ERROR(SplitNodes(r));
     json::object md{{"name", r.id}};
     if (!r.ns.empty()) md["namespace"] = r.ns;
     const bool had_status = old != nullptr && old->status_version != 0;
@@ -110,7 +114,7 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
                                       {"metadata", std::move(md)},
                                       {"status", std::move(r.status)}},
                          had_status ? old->status_version : 0});
-    NodeMutations(r, nodes, old, mutations);
+    NodeMutations(r, old, mutations);
   }
   SKIFF_ASSIGN_OR_RETURN(std::vector<store::Object> stored, store_.Commit(std::move(mutations)));
   r.version = write_doc ? stored.front().resource_version : old->version;
@@ -121,7 +125,6 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
   }
   if (kind == Kind::kRun) {
     r.status_version = with_status.resource_version;
-    if (!nodes.empty()) r.status["nodes"] = std::move(nodes);
     r.node_records = true;
   }
   auto ptr = std::make_shared<const Record>(std::move(r));
@@ -131,28 +134,52 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
   return RecordPtr(ptr);
 }
 
-void Catalog::NodeMutations(const Record& r, const json::object& nodes, const Record* old,
-                            std::vector<store::Mutation>& out) {
-  // A run written inline (by an earlier version) has no node records yet: all are created.
-  const json::object* before =
-      old != nullptr && old->node_records ? GetObject(old->status, "nodes") : nullptr;
-  for (const auto& [id, node] : nodes) {
-    const json::value* was = before != nullptr ? before->if_contains(id) : nullptr;
-    if (was != nullptr && *was == node) continue;
-    json::object doc{{"apiVersion", "pipelines.kubeflow.org/v1"},
-                     {"kind", "RunNode"},
-                     {"metadata", json::object{{"name", NodeRecordName(r.id, id)}}},
-                     {"run", r.id},
-                     {"node", node}};
-    if (!r.ns.empty()) doc["metadata"].get_object()["namespace"] = r.ns;
-    out.push_back({was != nullptr ? store::Mutation::Op::kUpdate : store::Mutation::Op::kCreate,
-                   NodeKey(r.ns, r.id, id), std::move(doc), 0});
-  }
-  if (before == nullptr) return;
-  for (const auto& [id, node] : *before) {
-    if (!nodes.contains(id)) {
-      out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, id), {}, 0});
+Status Catalog::SplitNodes(Record& r) {
+  json::value* n = r.status.if_contains("nodes");
+  if (n == nullptr) return Status();
+  if (!n->is_object()) return InvalidArgument("status.nodes: must be an object");
+  NodeDocs docs;
+  docs.reserve(n->get_object().size());
+  for (auto& [id, node] : n->get_object()) {
+    if (!node.is_object()) {
+      return InvalidArgument("status.nodes." + std::string(id) + ": must be an object");
     }
+    docs.push_back(
+        std::make_shared<const NodeDoc>(NodeDoc{std::string(id), std::move(node.get_object())}));
+  }
+  std::sort(docs.begin(), docs.end(),
+            [](const NodeDocPtr& a, const NodeDocPtr& b) { return a->id < b->id; });
+  r.status.erase("nodes");
+  r.nodes = std::move(docs);
+  return Status();
+}
+
+void Catalog::NodeMutations(const Record& r, const Record* old, std::vector<store::Mutation>& out) {
+  // A run written inline (by an earlier version) has no node records yet: all are created.
+  static const NodeDocs kNone;
+  const NodeDocs& before = old != nullptr && old->node_records ? old->nodes : kNone;
+  auto was = before.begin();
+  for (const NodeDocPtr& node : r.nodes) {
+    for (; was != before.end() && (*was)->id < node->id; ++was) {
+      out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, (*was)->id), {}, 0});
+    }
+    const bool existed = was != before.end() && (*was)->id == node->id;
+    const bool same = existed && (*was == node || (*was)->json == node->json);
+    if (existed) ++was;
+    if (same) continue;
+    json::object md{{"name", NodeRecordName(r.id, node->id)}};
+    if (!r.ns.empty()) md["namespace"] = r.ns;
+    out.push_back({existed ? store::Mutation::Op::kUpdate : store::Mutation::Op::kCreate,
+                   NodeKey(r.ns, r.id, node->id),
+                   json::object{{"apiVersion", "pipelines.kubeflow.org/v1"},
+                                {"kind", "RunNode"},
+                                {"metadata", std::move(md)},
+                                {"run", r.id},
+                                {"node", node->json}},
+                   0});
+  }
+  for (; was != before.end(); ++was) {
+    out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, (*was)->id), {}, 0});
   }
 }
 
@@ -177,7 +204,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock&
     statuses.emplace(std::move(id), std::move(o));
     return Status();
   }));
-  std::map<std::string, json::object> nodes;
+  std::map<std::string, std::map<std::string, json::object>> nodes;
   SKIFF_RETURN_IF_ERROR(ForEachStored(store, kNodeResource, [&](store::Object& o) -> Status {
     const std::string run = GetString(o.object, "run");
     json::value* node = o.object.if_contains("node");
@@ -186,7 +213,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock&
         !node->is_object()) {
       return Status(Code::kDataLoss, "stored run node \"" + o.key.name + "\" is damaged");
     }
-    nodes[run][o.key.name.substr(run.size() + 1)] = std::move(*node);
+    nodes[run][o.key.name.substr(run.size() + 1)] = std::move(node->get_object());
     return Status();
   }));
   for (int k = 0; k < kKindCount; ++k) {
@@ -202,10 +229,15 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(store::Store& store, const Clock&
           r.status = std::move(status->get_object());
           r.status_version = it->second.resource_version;
         }
-        if (!r.status.contains("nodes")) {
+        if (r.status.contains("nodes")) {
+          SKIFF_RETURN_IF_ERROR(SplitNodes(r));
+        } else {
           r.node_records = true;
           if (auto it = nodes.find(r.id); it != nodes.end()) {
-            r.status["nodes"] = std::move(it->second);
+            r.nodes.reserve(it->second.size());
+            for (auto& [node, json] : it->second) {
+              r.nodes.push_back(std::make_shared<const NodeDoc>(NodeDoc{node, std::move(json)}));
+            }
           }
         }
       }
@@ -258,7 +290,8 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
   return Store(kind, std::move(r), old.get(), true);
 }
 
-Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status) {
+Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status,
+                                         NodeDocs nodes) {
   std::lock_guard write(write_mu_);
   RecordPtr old = Get(kind, id);
   if (old == nullptr) {
@@ -270,6 +303,7 @@ Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json:
   r.spec = old->spec;
   r.created_at_ms = old->created_at_ms;
   r.status = std::move(status);
+  r.nodes = std::move(nodes);
   return Store(kind, std::move(r), old.get(), false);
 }
 
@@ -289,10 +323,8 @@ Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records)
                            r->status_version});
     }
     if (kind == Kind::kRun && r->node_records) {
-      if (const json::object* nodes = GetObject(r->status, "nodes")) {
-        for (const auto& [node, value] : *nodes) {
-          mutations.push_back({store::Mutation::Op::kDelete, NodeKey(r->ns, r->id, node), {}, 0});
-        }
+      for (const NodeDocPtr& node : r->nodes) {
+        mutations.push_back({store::Mutation::Op::kDelete, NodeKey(r->ns, r->id, node->id), {}, 0});
       }
     }
   }

@@ -14,9 +14,11 @@
 // its own (resource "runstatuses.pipelines.kubeflow.org", name = the run's id) and each node
 // another ("runnodes.pipelines.kubeflow.org", name "<run id>.<node id>"), all written in one
 // store transaction. A status write leaves the document alone and stores only the nodes whose
-// JSON differs from the run's previous version (deleting those that are gone). In memory a run's
-// status holds its nodes as always. Runs stored by earlier versions (status and nodes inside the
-// document) are read as they are and converted at their next write.
+// JSON differs from the run's previous version (deleting those that are gone). In memory too a
+// run's nodes are apart from its status (Record::nodes), each an immutable NodeDoc that the
+// run's versions share while it is unchanged: a write costs what changed, not the whole run.
+// Runs stored by earlier versions (status and nodes inside the document) are read as they are
+// and converted at their next write.
 //
 // Threading: thread-safe. Writes block on the store (call from the blocking pool or the engine's
 // thread); reads never block on the disk (they copy pointers to immutable records).
@@ -32,6 +34,7 @@
 #include "core/clock.hpp"
 #include "core/json.hpp"
 #include "core/result.hpp"
+#include "pipelines/run_state.hpp"
 #include "store/store.hpp"
 
 namespace skiff::pipelines {
@@ -45,18 +48,24 @@ std::string_view KindNoun(Kind kind);
 
 struct Record {
   std::string id;
-  std::string ns;       // empty: a shared pipeline (and its versions)
-  json::object spec;    // the record's fields
-  json::object status;  // runs: the run state; recurring runs: the schedule's progress
+  std::string ns;     // empty: a shared pipeline (and its versions)
+  json::object spec;  // the record's fields
+  json::object
+      status;      // runs: the run state but its nodes; recurring runs: the schedule's progress
+  NodeDocs nodes;  // runs: the run state's nodes
   int64_t version = 0;  // the store's resourceVersion of the last write
   int64_t created_at_ms = 0;
   // Runs, the catalog's own bookkeeping (see above): the version of the status record (0: the
-  // status is inside the document, as earlier versions stored it), and whether status.nodes are
-  // node records rather than inside the status.
+  // status is inside the document, as earlier versions stored it), and whether the nodes are
+  // node records rather than inside the stored status.
   int64_t status_version = 0;
   bool node_records = false;
 };
 using RecordPtr = std::shared_ptr<const Record>;
+
+// A run record's state (its status and nodes), and the record's status and nodes set from one.
+Result<RunState> RunStateOf(const Record& r);
+void SetRunState(Record& r, const RunState& state);
 
 class Catalog {
  public:
@@ -64,7 +73,8 @@ class Catalog {
   static Result<std::unique_ptr<Catalog>> Open(store::Store& store, const Clock& clock);
 
   // Creates a record with a new id (or `id` when given); created_at_ms is now (or the given
-  // one when not 0). AlreadyExists when the id is taken.
+  // one when not 0). AlreadyExists when the id is taken. A run's `status` may hold its nodes
+  // (under "nodes", as RunState::ToJson writes them): they become Record::nodes; so in Update.
   Result<RecordPtr> Create(Kind kind, std::string ns, json::object spec, json::object status = {},
                            std::string id = {}, int64_t created_at_ms = 0);
   // nullptr when there is none.
@@ -73,9 +83,11 @@ class Catalog {
   // an error from it changes nothing and is returned. NotFound when missing.
   Result<RecordPtr> Update(Kind kind, const std::string& id,
                            const std::function<Status(Record&)>& change);
-  // Update that replaces the status (the run engine's writes of a run's state) without copying
-  // the old one first.
-  Result<RecordPtr> ReplaceStatus(Kind kind, const std::string& id, json::object status);
+  // Update that replaces a run's status and nodes (the run engine's writes of a run's state)
+  // without copying the old ones first. Nodes whose NodeDoc is the previous version's (or equal
+  // to it) are not written again.
+  Result<RecordPtr> ReplaceStatus(Kind kind, const std::string& id, json::object status,
+                                  NodeDocs nodes);
   // Deletes the records atomically (all or none), in order. Missing ones are NotFound.
   Status Delete(const std::vector<std::pair<Kind, std::string>>& records);
   // Every record of a kind, in no particular order.
@@ -101,9 +113,10 @@ class Catalog {
   // REQUIRES: write_mu_ held.
   Result<RecordPtr> Store(Kind kind, Record r, const Record* old, bool spec_changed);
   static Result<Record> FromObject(const store::Object& o);
-  // The mutations that bring run `r`'s node records from `old`'s nodes to `nodes`.
-  static void NodeMutations(const Record& r, const json::object& nodes, const Record* old,
-                            std::vector<store::Mutation>& out);
+  // A run's nodes given inside its status (under "nodes") move to r.nodes.
+  static Status SplitNodes(Record& r);
+  // The mutations that bring run `r`'s node records from `old`'s nodes to r.nodes.
+  static void NodeMutations(const Record& r, const Record* old, std::vector<store::Mutation>& out);
 
   store::Store& store_;
   const Clock& clock_;

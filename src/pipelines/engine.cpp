@@ -214,6 +214,9 @@ class Engine::Impl {
     std::set<std::string> cache_checking;
     std::set<std::string> cache_missed;
     bool dirty = false;
+    // Each node as last saved and its stored form, by node id: a write builds the stored form
+    // of changed nodes only and shares the rest with the run's previous version.
+    std::map<std::string, std::pair<Node, NodeDocPtr>> saved;
   };
 
   // A node chosen to start this round, started after the state saying so is persisted.
@@ -500,10 +503,10 @@ class Engine::Impl {
     }
     RecordPtr rec = catalog_.Get(Kind::kRun, run_id);
     if (rec == nullptr) return NotFound("run \"" + run_id + "\" not found");
-    SKIFF_ASSIGN_OR_RETURN(RunState state, RunState::FromJson(rec->status));
+    SKIFF_ASSIGN_OR_RETURN(RunState state, RunStateOf(*rec));
     ResetFailedNodes(state);
     SKIFF_ASSIGN_OR_RETURN(RecordPtr updated, catalog_.Update(Kind::kRun, rec->id, [&](Record& x) {
-      x.status = state.ToJson();
+      SetRunState(x, state);
       return Status();
     }));
     Resume(updated);
@@ -516,12 +519,16 @@ class Engine::Impl {
     ActiveRun run;
     run.record = r;
     if (!r->status.empty()) {
-      auto state = RunState::FromJson(r->status);
+      auto state = RunStateOf(*r);
       if (!state) {
         FailRecord(r, "the run's saved state is damaged: " + state.error().message());
         return;
       }
       run.state = std::move(*state);
+      for (const NodeDocPtr& doc : r->nodes) {
+        if (const Node* node = run.state.Find(doc->id))
+          run.saved.emplace(doc->id, std::pair(*node, doc));
+      }
     }
     auto program = loader_(*r);
     if (!program) {
@@ -554,12 +561,12 @@ class Engine::Impl {
 
   void FailRecord(const RecordPtr& r, const std::string& message) {
     RunState state;
-    if (auto s = RunState::FromJson(r->status)) state = std::move(*s);
+    if (auto s = RunStateOf(*r)) state = std::move(*s);
     state.phase = RunPhase::kError;
     state.message = message;
     if (state.finished_at_ms == 0) state.finished_at_ms = Now();
     auto updated = catalog_.Update(Kind::kRun, r->id, [&](Record& x) {
-      x.status = state.ToJson();
+      SetRunState(x, state);
       return Status();
     });
     if (!updated) spdlog::warn("pipelines: run {}: {}", r->id, updated.error().ToString());
@@ -830,7 +837,8 @@ class Engine::Impl {
     for (auto& [id, run] : runs_) {
       if (!run.dirty) continue;
       run.dirty = false;
-      auto updated = catalog_.ReplaceStatus(Kind::kRun, id, run.state.ToJson());
+      auto updated =
+          catalog_.ReplaceStatus(Kind::kRun, id, run.state.StatusJson(), SavedNodes(run));
       if (updated) {
         run.record = *updated;
       } else if (updated.error().code() == Code::kNotFound) {
@@ -844,6 +852,28 @@ class Engine::Impl {
         run.dirty = true;
       }
     }
+  }
+
+  // The run's nodes in their stored form: the saved NodeDoc of each node that did not change
+  // since (compared as Nodes, which costs far less than building its JSON), a new one for each
+  // that did.
+  static NodeDocs SavedNodes(ActiveRun& run) {
+    NodeDocs docs;
+    docs.reserve(run.state.nodes.size());
+    auto saved = run.saved.begin();
+    for (const auto& [id, node] : run.state.nodes) {
+      while (saved != run.saved.end() && saved->first < id) saved = run.saved.erase(saved);
+      if (saved == run.saved.end() || saved->first != id) {
+        saved = run.saved.emplace_hint(saved, id, std::pair(node, MakeNodeDoc(node)));
+      } else if (!(saved->second.first == node)) {
+        saved->second.first = node;
+        saved->second.second = MakeNodeDoc(node);
+      }
+      docs.push_back(saved->second.second);
+      ++saved;
+    }
+    run.saved.erase(saved, run.saved.end());
+    return docs;
   }
 
   // An attempt's /tmp on the host: RUN/NODE for the first, RUN/NODE.aN for a retry; the

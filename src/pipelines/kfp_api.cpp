@@ -577,7 +577,7 @@ class KfpApi::Impl {
     md["namespace"] = r.ns;
     md["uid"] = r.id;
     md["creationTimestamp"] = Ts(r.created_at_ms);
-    auto state = RunState::FromJson(r.status);
+    auto state = RunStateOf(r);
     json::object status;
     if (state) {
       status["phase"] = r.status.empty() ? "Pending" : std::string(RunPhaseName(state->phase));
@@ -723,7 +723,7 @@ class KfpApi::Impl {
       o["error"] = json::object{{"code", 2}, {"message", Str(r.status, "message")}};
     }
     json::array tasks;
-    if (auto s = RunState::FromJson(r.status)) {
+    if (auto s = RunStateOf(r)) {
       bool canceled = !s->shutdown.empty();
       for (const auto& [id, n] : s->nodes) {
         json::object t{{"run_id", r.id},
@@ -1147,7 +1147,7 @@ class KfpApi::Impl {
   Result<json::object> ReadArtifact(const Principal& who, const std::string& run_id,
                                     const std::string& node_id, const std::string& name) {
     SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(who, run_id, "readArtifact"));
-    auto state = RunState::FromJson(r->status);
+    auto state = RunStateOf(*r);
     if (!state) return Internal("run state unreadable");
     const Node* n = state->Find(node_id);
     if (n == nullptr) return NotFound("run " + run_id + " has no node " + node_id);
@@ -1205,7 +1205,7 @@ class KfpApi::Impl {
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-      auto state = RunState::FromJson(r->status);
+      auto state = RunStateOf(*r);
       if (state && state->Find(node) != nullptr) {
         http::Response empty = http::Response::Text(200, "");  // not started yet
         empty.headers.Set("X-Log-Size", "0");

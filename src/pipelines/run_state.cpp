@@ -134,7 +134,7 @@ json::object ArtifactJson(const Artifact& a) {
   return o;
 }
 
-json::object NodeJson(const Node& n) {
+json::object NodeJsonOf(const Node& n) {
   json::object o{{"id", n.id},
                  {"name", n.name},
                  {"displayName", n.display_name},
@@ -362,7 +362,7 @@ Node& RunState::Add(Node node) {
   return nodes.emplace(std::move(id), std::move(node)).first->second;
 }
 
-json::object RunState::ToJson() const {
+json::object RunState::StatusJson() const {
   json::object o{{"phase", RunPhaseName(phase)}};
   if (!message.empty()) o["message"] = message;
   if (started_at_ms != 0) o["startedAtMs"] = started_at_ms;
@@ -370,15 +370,29 @@ json::object RunState::ToJson() const {
   if (!root.empty()) o["root"] = root;
   if (!shutdown.empty()) o["shutdown"] = shutdown;
   if (!state.empty()) o["state"] = state;
+  return o;
+}
+
+json::object RunState::ToJson() const {
+  json::object o = StatusJson();
   json::object n;
-  for (const auto& [id, node] : nodes) n[id] = NodeJson(node);
+  for (const auto& [id, node] : nodes) n[id] = NodeJsonOf(node);
   o["nodes"] = std::move(n);
   return o;
 }
 
-Result<RunState> RunState::FromJson(const json::object& o) {
+NodeDocs RunState::AllNodeDocs() const {
+  NodeDocs docs;
+  docs.reserve(nodes.size());
+  for (const auto& [id, node] : nodes) docs.push_back(MakeNodeDoc(node));
+  return docs;
+}
+
+namespace {
+
+// The status fields of `o` (nodes aside) into `s`.
+Status StatusFrom(const json::object& o, RunState& s) {
   Reader r(o, "status");
-  RunState s;
   std::string phase = r.String("phase");
   if (auto p = ParseRunPhase(phase)) {
     s.phase = *p;
@@ -391,20 +405,59 @@ Result<RunState> RunState::FromJson(const json::object& o) {
   s.root = r.String("root");
   s.shutdown = r.String("shutdown");
   s.state = r.Object("state");
-  for (const auto& [id, v] : r.Object("nodes")) {
-    if (!v.is_object())
-      return InvalidArgument("status.nodes." + std::string(id) + ": not an object");
-    SKIFF_ASSIGN_OR_RETURN(Node node, NodeFrom(v.get_object(), "status.nodes." + std::string(id)));
-    if (node.id != id) {
-      return InvalidArgument("status.nodes." + std::string(id) + ".id: differs from its key");
-    }
-    s.nodes.emplace(node.id, std::move(node));
-  }
-  SKIFF_RETURN_IF_ERROR(r.status());
+  return r.status();
+}
+
+// Adds the node stored under `id` to `s`.
+Status AddNodeFrom(std::string_view id, const json::object& o, RunState& s) {
+  const std::string where = "status.nodes." + std::string(id);
+  SKIFF_ASSIGN_OR_RETURN(Node node, NodeFrom(o, where));
+  if (node.id != id) return InvalidArgument(where + ".id: differs from its key");
+  std::string key = node.id;
+  s.nodes.emplace(std::move(key), std::move(node));
+  return Status();
+}
+
+Status CheckRoot(const RunState& s) {
   if (!s.root.empty() && !s.nodes.contains(s.root)) {
     return InvalidArgument("status.root: no node \"" + s.root + "\"");
   }
+  return Status();
+}
+
+}  // namespace
+
+Result<RunState> RunState::FromJson(const json::object& o) {
+  RunState s;
+  SKIFF_RETURN_IF_ERROR(StatusFrom(o, s));
+  const json::value* nodes = o.if_contains("nodes");
+  if (nodes != nullptr && !nodes->is_null() && !nodes->is_object()) {
+    return InvalidArgument("status.nodes: must be an object");
+  }
+  if (nodes != nullptr && nodes->is_object()) {
+    for (const auto& [id, v] : nodes->get_object()) {
+      if (!v.is_object()) {
+        return InvalidArgument("status.nodes." + std::string(id) + ": not an object");
+      }
+      SKIFF_RETURN_IF_ERROR(AddNodeFrom(id, v.get_object(), s));
+    }
+  }
+  SKIFF_RETURN_IF_ERROR(CheckRoot(s));
   return s;
+}
+
+Result<RunState> RunState::FromJson(const json::object& status, const NodeDocs& nodes) {
+  RunState s;
+  SKIFF_RETURN_IF_ERROR(StatusFrom(status, s));
+  for (const NodeDocPtr& doc : nodes) SKIFF_RETURN_IF_ERROR(AddNodeFrom(doc->id, doc->json, s));
+  SKIFF_RETURN_IF_ERROR(CheckRoot(s));
+  return s;
+}
+
+json::object NodeToJson(const Node& node) { return NodeJsonOf(node); }
+
+NodeDocPtr MakeNodeDoc(const Node& node) {
+  return std::make_shared<const NodeDoc>(NodeDoc{node.id, NodeJsonOf(node)});
 }
 
 std::string NodeId(std::string_view run_name, std::string_view node_name) {

@@ -26,6 +26,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,6 +55,8 @@ struct RetryPolicy {
   int64_t backoff_ms = 0;      // before the first retry; 0 = at once
   double factor = 2;           // each later back-off is the previous times this
   int64_t max_backoff_ms = 0;  // 0 = unbounded
+
+  bool operator==(const RetryPolicy&) const = default;
 };
 
 // A file the engine writes into the task's /tmp before it starts (Argo script sources, input
@@ -62,6 +65,8 @@ struct InputFile {
   std::string path;  // absolute, under /tmp, as the task sees it
   std::string content;
   bool executable = false;
+
+  bool operator==(const InputFile&) const = default;
 };
 
 // An artifact copied into the task before it starts.
@@ -69,6 +74,8 @@ struct InputArtifact {
   std::string name;
   std::string path;  // absolute, under /tmp, as the task sees it
   std::string uri;   // where the producer's output was stored (Artifact::uri)
+
+  bool operator==(const InputArtifact&) const = default;
 };
 
 // A file (or directory, for artifacts) the engine reads after the process exits with 0.
@@ -84,6 +91,8 @@ struct OutputFile {
   std::optional<std::string> default_value;
   // Artifacts only: a missing path is fine (KFP v1 declares artifacts a step may not write).
   bool optional = false;
+
+  bool operator==(const OutputFile&) const = default;
 };
 
 // How to run a Pod node. Written by the Program when it creates the node; read by the engine.
@@ -110,6 +119,7 @@ struct LaunchSpec {
 
   json::object ToJson() const;
   static Result<LaunchSpec> FromJson(const json::object& o);
+  bool operator==(const LaunchSpec&) const = default;
 };
 
 // An artifact a node produced (stored by the engine after the process ended).
@@ -119,6 +129,8 @@ struct Artifact {
   std::string path;  // where the task wrote it (for display)
   std::string type;  // IR schema title ("system.Model"); empty for Argo
   json::object metadata;
+
+  bool operator==(const Artifact&) const = default;
 };
 
 struct Node {
@@ -149,7 +161,21 @@ struct Node {
   std::string cached_from;  // "RUN_ID/NODE_ID" it was reused from
   // The Program's own bookkeeping (loop item, IR task spec, condition text, ...).
   json::object state;
+
+  bool operator==(const Node&) const = default;
 };
+
+// A node in its stored form (Node as JSON), immutable: the versions of a run (catalog records)
+// that did not change a node share its NodeDoc, so writing a run's state costs what changed.
+struct NodeDoc {
+  std::string id;
+  json::object json;
+};
+using NodeDocPtr = std::shared_ptr<const NodeDoc>;
+using NodeDocs = std::vector<NodeDocPtr>;  // sorted by id, ids unique
+
+json::object NodeToJson(const Node& node);
+NodeDocPtr MakeNodeDoc(const Node& node);
 
 enum class RunPhase { kPending, kRunning, kSucceeded, kFailed, kError };
 std::string_view RunPhaseName(RunPhase phase);  // Argo's: "Pending", "Running", ...
@@ -175,8 +201,13 @@ struct RunState {
   // Adds `node` (its id must be new) and appends it to its parent's children.
   Node& Add(Node node);
 
+  // The state as one JSON object, its nodes under "nodes" (node id -> node).
   json::object ToJson() const;
   static Result<RunState> FromJson(const json::object& o);
+  // The state without its nodes, and the nodes apart (how the catalog keeps a run).
+  json::object StatusJson() const;
+  NodeDocs AllNodeDocs() const;
+  static Result<RunState> FromJson(const json::object& status, const NodeDocs& nodes);
 };
 
 // Argo-style node id: "<run name>-<10 decimal digits of FNV-1a 32 of node name>".

@@ -112,12 +112,32 @@ json::object RunStatus(std::initializer_list<std::pair<std::string, std::string>
   return json::object{{"phase", "Running"}, {"nodes", std::move(n)}};
 }
 
+// The nodes of RunStatus(nodes) as the engine gives them (sorted by id).
+NodeDocs Docs(std::initializer_list<std::pair<std::string, std::string>> nodes) {
+  NodeDocs docs;
+  for (const auto& [id, phase] : nodes) {
+    docs.push_back(
+        std::make_shared<const NodeDoc>(NodeDoc{id, json::object{{"id", id}, {"phase", phase}}}));
+  }
+  return docs;
+}
+
+// A run record's status with its nodes inside, as RunStatus writes it.
+json::object Inline(const Record& r) {
+  json::object status = r.status;
+  json::object nodes;
+  for (const NodeDocPtr& n : r.nodes) nodes[n->id] = n->json;
+  status["nodes"] = std::move(nodes);
+  return status;
+}
+
 TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
   auto r = catalog_->Create(Kind::kRun, "team-a", {{"display_name", "r"}});
   ASSERT_TRUE(r) << r.error().ToString();
   const std::string id = (*r)->id;
-  auto first = catalog_->ReplaceStatus(
-      Kind::kRun, id, RunStatus({{"a", "Running"}, {"b", "Pending"}, {"c", "Pending"}}));
+  auto first =
+      catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Running"}},
+                              Docs({{"a", "Running"}, {"b", "Pending"}, {"c", "Pending"}}));
   ASSERT_TRUE(first) << first.error().ToString();
   auto before = NodeRecords(*store_, id);
   ASSERT_EQ(before.size(), 3u);
@@ -132,8 +152,9 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
   EXPECT_EQ(GetString(status->object, "status.phase"), "Running");
 
   // b changes, c goes, d comes; a stays as it was; the document is not written.
-  auto second = catalog_->ReplaceStatus(
-      Kind::kRun, id, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+  auto second =
+      catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Running"}},
+                              Docs({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
   ASSERT_TRUE(second) << second.error().ToString();
   auto after = NodeRecords(*store_, id);
   ASSERT_EQ(after.size(), 3u);
@@ -145,7 +166,7 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
   EXPECT_FALSE(after.contains("c"));
   EXPECT_EQ(GetString(after["d"].first, "phase"), "Pending");
   // In memory the status holds its nodes, as written.
-  EXPECT_EQ((*second)->status, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+  EXPECT_EQ(Inline(**second), RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
 
   // A change of the spec alone writes no node.
   auto archived = catalog_->Update(Kind::kRun, id, [](Record& x) {
@@ -159,11 +180,11 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
   Reopen();
   RecordPtr loaded = catalog_->Get(Kind::kRun, id);
   ASSERT_NE(loaded, nullptr);
-  EXPECT_EQ(loaded->status, RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
+  EXPECT_EQ(Inline(*loaded), RunStatus({{"a", "Running"}, {"b", "Succeeded"}, {"d", "Pending"}}));
   EXPECT_EQ(GetString(loaded->spec, "storage_state"), "ARCHIVED");
   // After a restart a write still diffs against what is stored.
-  ASSERT_TRUE(
-      catalog_->ReplaceStatus(Kind::kRun, id, RunStatus({{"a", "Failed"}, {"b", "Succeeded"}})));
+  ASSERT_TRUE(catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Running"}},
+                                      Docs({{"a", "Failed"}, {"b", "Succeeded"}})));
   auto later = NodeRecords(*store_, id);
   EXPECT_EQ(later.size(), 2u);
   EXPECT_EQ(later["b"].second, after["b"].second);
@@ -175,6 +196,52 @@ TEST_F(CatalogTest, ARunWritesOnlyTheNodesThatChanged) {
             Code::kNotFound);
   Reopen();
   EXPECT_EQ(catalog_->Get(Kind::kRun, id), nullptr);
+}
+
+TEST_F(CatalogTest, ARunsVersionsShareTheNodesThatDidNotChange) {
+  auto r = catalog_->Create(Kind::kRun, "team-a", {});
+  ASSERT_TRUE(r) << r.error().ToString();
+  const std::string id = (*r)->id;
+  auto first = catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Running"}},
+                                       Docs({{"a", "Succeeded"}, {"b", "Running"}}));
+  ASSERT_TRUE(first) << first.error().ToString();
+  auto before = NodeRecords(*store_, id);
+  NodeDocs next = (*first)->nodes;
+  ASSERT_EQ(next.size(), 2u);
+  next[1] = Docs({{"b", "Succeeded"}})[0];
+  auto second = catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Succeeded"}}, next);
+  ASSERT_TRUE(second) << second.error().ToString();
+  // The unchanged node is the same object in both versions, and not written again.
+  EXPECT_EQ((*second)->nodes[0].get(), (*first)->nodes[0].get());
+  auto after = NodeRecords(*store_, id);
+  EXPECT_EQ(after["a"].second, before["a"].second);
+  EXPECT_GT(after["b"].second, before["b"].second);
+  EXPECT_EQ(GetString((*first)->status, "phase"), "Running");  // the old version is intact
+  EXPECT_EQ(GetString((*first)->nodes[1]->json, "phase"), "Running");
+
+  // Nodes given inside the status (as RunState::ToJson writes them) are kept apart, by id.
+  auto updated = catalog_->Update(Kind::kRun, id, [](Record& x) {
+    x.status = RunStatus({{"c", "Pending"}, {"a", "Succeeded"}});
+    return Status();
+  });
+  ASSERT_TRUE(updated) << updated.error().ToString();
+  EXPECT_FALSE((*updated)->status.contains("nodes"));
+  ASSERT_EQ((*updated)->nodes.size(), 2u);
+  EXPECT_EQ((*updated)->nodes[0]->id, "a");
+  EXPECT_EQ((*updated)->nodes[1]->id, "c");
+  auto last = NodeRecords(*store_, id);
+  EXPECT_EQ(last["a"].second, before["a"].second);  // equal content: not written either
+  EXPECT_FALSE(last.contains("b"));
+  EXPECT_TRUE(last.contains("c"));
+  // A status whose nodes are not an object is refused and changes nothing.
+  auto bad = catalog_->Update(Kind::kRun, id, [](Record& x) {
+    x.status["nodes"] = 5;
+    return Status();
+  });
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(catalog_->Get(Kind::kRun, id)->version, (*updated)->version);
+  EXPECT_EQ(NodeRecords(*store_, id).size(), 2u);
 }
 
 TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {
@@ -189,12 +256,12 @@ TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {
   Reopen();
   RecordPtr run = catalog_->Get(Kind::kRun, "old-run");
   ASSERT_NE(run, nullptr);
-  EXPECT_EQ(run->status, RunStatus({{"a", "Succeeded"}, {"b", "Running"}}));
+  EXPECT_EQ(Inline(*run), RunStatus({{"a", "Succeeded"}, {"b", "Running"}}));
   EXPECT_TRUE(NodeRecords(*store_, "old-run").empty());
 
   // Its first write stores every node as a record, unchanged ones too.
-  ASSERT_TRUE(catalog_->ReplaceStatus(Kind::kRun, "old-run",
-                                      RunStatus({{"a", "Succeeded"}, {"b", "Succeeded"}})));
+  ASSERT_TRUE(catalog_->ReplaceStatus(Kind::kRun, "old-run", {{"phase", "Running"}},
+                                      Docs({{"a", "Succeeded"}, {"b", "Succeeded"}})));
   auto records = NodeRecords(*store_, "old-run");
   ASSERT_EQ(records.size(), 2u);
   EXPECT_EQ(GetString(records["a"].first, "phase"), "Succeeded");
@@ -206,7 +273,7 @@ TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {
   ASSERT_TRUE(status);
   EXPECT_EQ(GetString(status->object, "status.phase"), "Running");
   Reopen();
-  EXPECT_EQ(catalog_->Get(Kind::kRun, "old-run")->status,
+  EXPECT_EQ(Inline(*catalog_->Get(Kind::kRun, "old-run")),
             RunStatus({{"a", "Succeeded"}, {"b", "Succeeded"}}));
 }
 
@@ -217,13 +284,13 @@ TEST_F(CatalogTest, ARunWriteThatFailsWritesNoNode) {
   const store::Key key{"runstatuses.pipelines.kubeflow.org", "team-a", (*r)->id};
   auto conflict = store_->Update(key, store_->Get(key)->object, 0);
   ASSERT_TRUE(conflict);
-  auto stale = catalog_->ReplaceStatus(Kind::kRun, (*r)->id,
-                                       RunStatus({{"a", "Running"}, {"b", "Pending"}}));
+  auto stale = catalog_->ReplaceStatus(Kind::kRun, (*r)->id, {{"phase", "Running"}},
+                                       Docs({{"a", "Running"}, {"b", "Pending"}}));
   ASSERT_FALSE(stale);
   auto records = NodeRecords(*store_, (*r)->id);
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(GetString(records["a"].first, "phase"), "Pending");
-  EXPECT_EQ(GetString(catalog_->Get(Kind::kRun, (*r)->id)->status, "nodes.a.phase"), "Pending");
+  EXPECT_EQ(GetString(Inline(*catalog_->Get(Kind::kRun, (*r)->id)), "nodes.a.phase"), "Pending");
 }
 
 }  // namespace

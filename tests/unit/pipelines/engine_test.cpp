@@ -223,7 +223,7 @@ class EngineTest : public ::testing::Test {
   RunState State(const std::string& run_id) {
     RecordPtr r = catalog_->Get(Kind::kRun, run_id);
     if (r == nullptr || r->status.empty()) return {};
-    auto s = RunState::FromJson(r->status);
+    auto s = RunStateOf(*r);
     EXPECT_TRUE(s) << s.error().ToString();
     return s ? *s : RunState{};
   }
@@ -250,6 +250,17 @@ class EngineTest : public ::testing::Test {
     static Node none;
     ADD_FAILURE() << "no node for step " << step;
     return none;
+  }
+
+  // The stored form of the step's node in the run's current record.
+  NodeDocPtr DocOf(const std::string& run_id, const std::string& step) {
+    const std::string id = NodeOf(State(run_id), step).id;
+    RecordPtr r = catalog_->Get(Kind::kRun, run_id);
+    for (const NodeDocPtr& doc : r->nodes) {
+      if (doc->id == id) return doc;
+    }
+    ADD_FAILURE() << "no stored node for step " << step;
+    return nullptr;
   }
 
   // Waits until the step's node of the run is Running with its process started.
@@ -727,6 +738,7 @@ TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   WaitRunning(b, "f");
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(marker); }));
   const Node done1 = NodeOf(State(a), "done");
+  const NodeDocPtr done_doc = DocOf(a, "done");
   engine_->Stop();
   launcher_->Shutdown();  // every done() has been called: the old engine can go
   engine_.reset();
@@ -742,6 +754,9 @@ TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   const Node& done2 = NodeOf(sa, "done");
   EXPECT_EQ(done2.attempts, 1);
   EXPECT_EQ(done2.finished_at_ms, done1.finished_at_ms);
+  // The node that did not change is the same stored object in every later version of the run,
+  // across the restart too: writes build only what changed.
+  EXPECT_EQ(DocOf(a, "done"), done_doc);
   EXPECT_EQ(sb.phase, RunPhase::kFailed);
   const Node& f = NodeOf(sb, "f");
   EXPECT_EQ(f.phase, NodePhase::kError);
