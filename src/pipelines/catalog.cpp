@@ -113,7 +113,8 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
                                       {"kind", "RunStatus"},
                                       {"metadata", std::move(md)},
                                       {"status", std::move(r.status)}},
-                         had_status ? old->status_version : 0});
+                         had_status ? old->status_version : 0,
+                         /*history=*/false});
     NodeMutations(r, old, mutations);
   }
   SKIFF_ASSIGN_OR_RETURN(std::vector<store::Object> stored, store_.Commit(std::move(mutations)));
@@ -161,7 +162,11 @@ void Catalog::NodeMutations(const Record& r, const Record* old, std::vector<stor
   auto was = before.begin();
   for (const NodeDocPtr& node : r.nodes) {
     for (; was != before.end() && (*was)->id < node->id; ++was) {
-      out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, (*was)->id), {}, 0});
+      out.push_back({store::Mutation::Op::kDelete,
+                     NodeKey(r.ns, r.id, (*was)->id),
+                     {},
+                     0,
+                     /*history=*/false});
     }
     const bool existed = was != before.end() && (*was)->id == node->id;
     const bool same = existed && (*was == node || (*was)->json == node->json);
@@ -176,10 +181,12 @@ void Catalog::NodeMutations(const Record& r, const Record* old, std::vector<stor
                                 {"metadata", std::move(md)},
                                 {"run", r.id},
                                 {"node", node->json}},
-                   0});
+                   0,
+                   /*history=*/false});
   }
   for (; was != before.end(); ++was) {
-    out.push_back({store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, (*was)->id), {}, 0});
+    out.push_back(
+        {store::Mutation::Op::kDelete, NodeKey(r.ns, r.id, (*was)->id), {}, 0, /*history=*/false});
   }
 }
 
@@ -320,7 +327,8 @@ Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records)
       mutations.push_back({store::Mutation::Op::kDelete,
                            {std::string(kStatusResource), r->ns, r->id},
                            {},
-                           r->status_version});
+                           r->status_version,
+                           /*history=*/false});
     }
     if (kind == Kind::kRun && r->node_records) {
       for (const NodeDocPtr& node : r->nodes) {

@@ -13,12 +13,13 @@
 // big run: so the run's document holds its spec only, its status (without nodes) is a record of
 // its own (resource "runstatuses.pipelines.kubeflow.org", name = the run's id) and each node
 // another ("runnodes.pipelines.kubeflow.org", name "<run id>.<node id>"), all written in one
-// store transaction. A status write leaves the document alone and stores only the nodes whose
-// JSON differs from the run's previous version (deleting those that are gone). In memory too a
-// run's nodes are apart from its status (Record::nodes), each an immutable NodeDoc that the
-// run's versions share while it is unchanged: a write costs what changed, not the whole run.
-// Runs stored by earlier versions (status and nodes inside the document) are read as they are
-// and converted at their next write.
+// store transaction, without watch history (no one watches them; a big run would otherwise
+// crowd other resources' events out of it). A status write leaves the document alone and
+// stores only the nodes whose JSON differs from the run's previous version (deleting those that
+// are gone). In memory too a run's nodes are apart from its status (Record::nodes), each an
+// immutable NodeDoc that the run's versions share while it is unchanged: a write costs what
+// changed, not the whole run. Runs stored by earlier versions (status and nodes inside the
+// document) are read as they are and converted at their next write.
 //
 // Threading: thread-safe. Writes block on the store (call from the blocking pool or the engine's
 // thread); reads never block on the disk (they copy pointers to immutable records).

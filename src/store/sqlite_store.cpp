@@ -3,11 +3,14 @@
 // Schema (version 1, PRAGMA user_version):
 //   objects(resource, ns, name, rv, labels, json)  primary key (resource, ns, name); `labels` is
 //       metadata.labels as JSON so that selectors are checked without parsing whole documents.
-//   meta(key, value)                                'revision' = the global resourceVersion.
-//   events(rv, type, resource, ns, name, json, prev_json)  one row per mutated object, written
-//       in the same transaction as the mutation and trimmed to the last `history_size` rows, so
-//       that watches resume from a version across restarts. `prev_json` is the state before a
-//       MODIFIED change (needed to turn it into ADDED/DELETED for a selector, as Kubernetes).
+//   meta(key, value)                                'revision' = the global resourceVersion;
+//       'trimmed' = the newest version whose event was trimmed (absent in databases of earlier
+//       versions, which trimmed by version: there the oldest event's version - 1 is the bound).
+//   events(rv, type, resource, ns, name, json, prev_json)  one row per mutated object (but
+//       writes without history), written in the same transaction as the mutation and trimmed
+//       to the last `history_size` rows, so that watches resume from a version across
+//       restarts. `prev_json` is the state before a MODIFIED change (needed to turn it into
+//       ADDED/DELETED for a selector, as Kubernetes).
 //
 // Concurrency: one writer connection behind `write_mu_`, fed by a group-commit queue; reads use
 // a pool of read-only connections, which in WAL mode see the last committed snapshot without
@@ -142,7 +145,10 @@ class SqliteStore final : public Store {
   static constexpr size_t kMaxGroup = 256;
   void CommitGroup(const std::vector<PendingCommit*>& group);
   // Applies one mutation inside the open write transaction.
-  Status Apply(Mutation& m, int64_t& revision, std::vector<std::shared_ptr<Change>>& changes);
+  // Writes without history add their change to `changes` (the caller's result) but not to
+  // `events` (what watchers get) nor the events table.
+  Status Apply(Mutation& m, int64_t& revision, std::vector<std::shared_ptr<Change>>& changes,
+               std::vector<std::shared_ptr<Change>>& events);
   Result<std::vector<std::shared_ptr<const Event>>> ReadReplay(const std::string& resource,
                                                                const WatchOptions& options,
                                                                int64_t up_to);
@@ -194,6 +200,8 @@ class SqliteStore final : public Store {
 
   // The last committed version; written under write_mu_ after COMMIT succeeded.
   std::atomic<int64_t> current_version_{0};
+  // The versions of the rows in the events table, oldest first; guarded by write_mu_.
+  std::deque<int64_t> history_;
   std::shared_ptr<WatchHub> hub_;
 };
 
@@ -231,6 +239,19 @@ Status SqliteStore::Open() {
   SKIFF_ASSIGN_OR_RETURN(int64_t revision,
                          writer_->QueryInt("SELECT value FROM meta WHERE key = 'revision'"));
   current_version_ = revision;
+  // A new database: nothing trimmed yet (see 'trimmed' above).
+  if (revision == 0) {
+    SKIFF_RETURN_IF_ERROR(
+        writer_->Exec("INSERT OR IGNORE INTO meta (key, value) VALUES ('trimmed', 0)"));
+  }
+  {
+    SKIFF_ASSIGN_OR_RETURN(Statement st, writer_->Prepare("SELECT rv FROM events ORDER BY rv"));
+    while (true) {
+      SKIFF_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      history_.push_back(st.ColumnInt(0));
+    }
+  }
 
   if (!memory) {
     for (int i = 0; i < o.read_connections; ++i) {
@@ -260,20 +281,25 @@ Result<Object> SqliteStore::Get(const Key& key) {
 }
 
 Status SqliteStore::Apply(Mutation& m, int64_t& revision,
-                          std::vector<std::shared_ptr<Change>>& changes) {
+                          std::vector<std::shared_ptr<Change>>& changes,
+                          std::vector<std::shared_ptr<Change>>& events) {
   Connection& c = *writer_;
   bool exists = false;
   int64_t stored_version = 0;
   std::string stored_json;
+  // The stored document is needed for the event of an update and for a delete's result.
+  const bool need_stored = m.history || m.op == Mutation::Op::kDelete;
   {
     SKIFF_ASSIGN_OR_RETURN(
         Statement st,
-        c.Prepare("SELECT rv, json FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3"));
+        c.Prepare(need_stored
+                      ? "SELECT rv, json FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3"
+                      : "SELECT rv FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3"));
     st.Bind(1, m.key.resource).Bind(2, m.key.ns).Bind(3, m.key.name);
     SKIFF_ASSIGN_OR_RETURN(exists, st.Step());
     if (exists) {
       stored_version = st.ColumnInt(0);
-      stored_json = st.ColumnText(1);
+      if (need_stored) stored_json = st.ColumnText(1);
     }
   }
   if (m.op == Mutation::Op::kCreate) {
@@ -320,7 +346,7 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
     put.Bind(5, LabelsJson(now->object)).Bind(6, doc);
     SKIFF_RETURN_IF_ERROR(put.Run());
   }
-  {
+  if (m.history) {
     SKIFF_ASSIGN_OR_RETURN(
         Statement ev,
         c.Prepare("INSERT INTO events (rv, type, resource, ns, name, json, prev_json) "
@@ -339,6 +365,7 @@ Status SqliteStore::Apply(Mutation& m, int64_t& revision,
   } else {
     changes.push_back(std::make_shared<Change>(type, std::move(now), std::move(prev)));
   }
+  if (m.history) events.push_back(changes.back());
   return Status::Ok();
 }
 
@@ -372,10 +399,12 @@ Result<std::vector<Object>> SqliteStore::Commit(std::vector<Mutation> mutations)
 
 void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
   std::vector<std::shared_ptr<Change>> changes;
+  std::vector<std::shared_ptr<Change>> events;                  // the changes with history
   std::vector<std::pair<size_t, size_t>> ranges(group.size());  // each call's slice of changes
   std::vector<bool> failed(group.size(), false);
   std::lock_guard lock(write_mu_);
   int64_t revision = 0;
+  size_t drop = 0;  // events trimmed from history_
   Status status = [&]() -> Status {
     SKIFF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*writer_, Transaction::Kind::kWrite));
     SKIFF_ASSIGN_OR_RETURN(revision,
@@ -383,11 +412,12 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
     const int64_t start = revision;
     for (size_t i = 0; i < group.size(); ++i) {
       const size_t mark = changes.size();
+      const size_t events_mark = events.size();
       const int64_t revision_mark = revision;
       SKIFF_RETURN_IF_ERROR(writer_->Exec("SAVEPOINT skiff_commit"));
       Status applied = Status::Ok();
       for (Mutation& m : *group[i]->mutations) {
-        applied = Apply(m, revision, changes);
+        applied = Apply(m, revision, changes, events);
         if (!applied.ok()) break;
       }
       if (!applied.ok()) {
@@ -397,6 +427,7 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
         if (writer_->InAutocommit()) return applied;
         SKIFF_RETURN_IF_ERROR(writer_->Exec("ROLLBACK TO skiff_commit"));
         changes.resize(mark);
+        events.resize(events_mark);
         revision = revision_mark;
         failed[i] = true;
         group[i]->result = applied;
@@ -409,9 +440,23 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
                              writer_->Prepare("UPDATE meta SET value = ?1 WHERE key = 'revision'"));
       meta.Bind(1, revision);
       SKIFF_RETURN_IF_ERROR(meta.Run());
+    }
+    // The newest history_size events stay: the rest of the oldest go.
+    const size_t kept = static_cast<size_t>(options_.history_size);
+    if (history_.size() + events.size() > kept) {
+      drop = history_.size() + events.size() - kept;
+      const int64_t through = drop <= history_.size()
+                                  ? history_[drop - 1]
+                                  : events[drop - history_.size() - 1]->version();
       SKIFF_ASSIGN_OR_RETURN(Statement trim, writer_->Prepare("DELETE FROM events WHERE rv <= ?1"));
-      trim.Bind(1, revision - options_.history_size);
+      trim.Bind(1, through);
       SKIFF_RETURN_IF_ERROR(trim.Run());
+      SKIFF_ASSIGN_OR_RETURN(
+          Statement mark,
+          writer_->Prepare("INSERT INTO meta (key, value) VALUES ('trimmed', ?1) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+      mark.Bind(1, through);
+      SKIFF_RETURN_IF_ERROR(mark.Run());
     }
     // Returns only once SQLite has made the commit durable (see PRAGMA synchronous in Open).
     // Any earlier return rolls the whole transaction back (Transaction's destructor).
@@ -424,7 +469,9 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
     return;
   }
   current_version_ = revision;
-  hub_->Publish(changes);
+  for (const auto& e : events) history_.push_back(e->version());
+  history_.erase(history_.begin(), history_.begin() + static_cast<std::ptrdiff_t>(drop));
+  hub_->Publish(events);
   for (size_t i = 0; i < group.size(); ++i) {
     if (failed[i]) continue;
     std::vector<Object> out;
@@ -494,12 +541,22 @@ Result<std::vector<std::shared_ptr<const Event>>> SqliteStore::ReadReplay(
     SKIFF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(c, Transaction::Kind::kRead));
     SKIFF_ASSIGN_OR_RETURN(int64_t revision,
                            c.QueryInt("SELECT value FROM meta WHERE key = 'revision'"));
-    SKIFF_ASSIGN_OR_RETURN(int64_t oldest, c.QueryInt("SELECT coalesce(min(rv), 0) FROM events"));
-    if (oldest == 0) oldest = revision + 1;
-    // Events oldest..revision are kept, so a watch can resume from oldest - 1 or later.
-    if (options.from_version < oldest - 1) {
+    // Every event after the newest trimmed one is kept, so a watch can resume from it or later.
+    // Databases of earlier versions trimmed by version and kept no mark: there every event
+    // after the oldest kept one's version - 1 is kept.
+    int64_t trimmed = 0;
+    SKIFF_ASSIGN_OR_RETURN(Statement mark,
+                           c.Prepare("SELECT value FROM meta WHERE key = 'trimmed'"));
+    SKIFF_ASSIGN_OR_RETURN(bool marked, mark.Step());
+    if (marked) {
+      trimmed = mark.ColumnInt(0);
+    } else {
+      SKIFF_ASSIGN_OR_RETURN(int64_t oldest, c.QueryInt("SELECT coalesce(min(rv), 0) FROM events"));
+      trimmed = oldest == 0 ? revision : oldest - 1;
+    }
+    if (options.from_version < trimmed) {
       return Expired("too old resource version: " + std::to_string(options.from_version) + " (" +
-                     std::to_string(oldest - 1) + ")");
+                     std::to_string(trimmed) + ")");
     }
     SKIFF_ASSIGN_OR_RETURN(Statement st,
                            c.Prepare("SELECT rv, type, ns, name, json, prev_json FROM events "

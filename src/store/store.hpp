@@ -53,6 +53,10 @@ struct Mutation {
   Key key;
   json::object object;           // kCreate/kUpdate: the new document (metadata included)
   int64_t expected_version = 0;  // kUpdate/kDelete: 0 = unconditional, else must match
+  // false: no watch event is sent or kept in the history for this write (bookkeeping that no
+  // one watches, such as the pipelines catalog's records of a run's nodes, which would crowd
+  // the history out). It still takes a version.
+  bool history = true;
 };
 
 struct ListOptions {
@@ -135,7 +139,7 @@ struct SqliteOptions {
   // process crash (SIGKILL) but may lose the last commits on power loss. Concurrent commits are
   // grouped into one SQLite transaction (one fsync), each still atomic on its own.
   std::string synchronous = "full";
-  int64_t history_size = 10'000;  // events kept for watch replay; >= 1
+  int64_t history_size = 10'000;  // events kept for watch replay (the newest ones); >= 1
   // Reader connections for Get/List/watch replay, so reads never wait for a write (WAL). 0 (and
   // always for ":memory:") reads on the writer connection under the write mutex.
   int read_connections = 4;

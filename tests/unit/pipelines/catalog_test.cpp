@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <future>
+#include <mutex>
 
 namespace skiff::pipelines {
 namespace {
@@ -202,6 +204,12 @@ TEST_F(CatalogTest, ARunsVersionsShareTheNodesThatDidNotChange) {
   auto r = catalog_->Create(Kind::kRun, "team-a", {});
   ASSERT_TRUE(r) << r.error().ToString();
   const std::string id = (*r)->id;
+  // Node records are written without watch history: a watch from now replays none of them.
+  std::mutex mu;
+  std::vector<std::string> seen;
+  std::promise<void> probe_seen;
+  store::WatchOptions from_now;
+  from_now.from_version = store_->CurrentVersion();
   auto first = catalog_->ReplaceStatus(Kind::kRun, id, {{"phase", "Running"}},
                                        Docs({{"a", "Succeeded"}, {"b", "Running"}}));
   ASSERT_TRUE(first) << first.error().ToString();
@@ -242,6 +250,20 @@ TEST_F(CatalogTest, ARunsVersionsShareTheNodesThatDidNotChange) {
   EXPECT_EQ(bad.error().code(), Code::kInvalidArgument);
   EXPECT_EQ(catalog_->Get(Kind::kRun, id)->version, (*updated)->version);
   EXPECT_EQ(NodeRecords(*store_, id).size(), 2u);
+
+  auto watch = store_->StartWatch("runnodes.pipelines.kubeflow.org", from_now,
+                                  [&](const store::Event& e) {
+                                    std::lock_guard lock(mu);
+                                    seen.push_back(e.object.key.name);
+                                    if (e.object.key.name == "probe") probe_seen.set_value();
+                                  },
+                                  {});
+  ASSERT_TRUE(watch) << watch.error().ToString();
+  ASSERT_TRUE(store_->Create({"runnodes.pipelines.kubeflow.org", "team-a", "probe"},
+                             json::object{{"metadata", json::object{{"name", "probe"}}}}));
+  ASSERT_EQ(probe_seen.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  std::lock_guard lock(mu);
+  EXPECT_EQ(seen, std::vector<std::string>{"probe"});
 }
 
 TEST_F(CatalogTest, ARunStoredWithInlineNodesLoadsAndConvertsAtItsNextWrite) {

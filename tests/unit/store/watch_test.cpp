@@ -202,6 +202,63 @@ TEST_F(WatchTest, TooOldVersionIsExpired) {
               ElementsAre("ADDED o5 6", "ADDED o6 7", "ADDED o7 8", "ADDED o8 9", "ADDED o9 10"));
 }
 
+// Writes without history (bookkeeping no one watches) reach no watcher and take no room in the
+// history: it keeps the newest history_size events, however many versions they span.
+TEST_F(WatchTest, WritesWithoutHistoryAreNotWatchedNorKept) {
+  options_.history_size = 5;
+  Open();
+  const std::string quiet = "quiets";
+  Recorder live;
+  auto w = MustWatch(live, {}, quiet);
+  for (int i = 0; i < 6; ++i) Put("o" + std::to_string(i));  // versions 1..6
+  std::vector<Mutation> many;
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "q" + std::to_string(i);
+    many.push_back({Mutation::Op::kCreate, {quiet, "", name}, Doc(name), 0, /*history=*/false});
+  }
+  auto written = store_->Commit(std::move(many));
+  ASSERT_TRUE(written) << written.error();
+  ASSERT_EQ(written->size(), 20u);
+  EXPECT_EQ(written->back().resource_version, 26);  // they took versions all the same
+  auto updated =
+      store_->Commit({{Mutation::Op::kUpdate, {quiet, "", "q0"}, Doc("q0", {{"k", "v"}}), 0, false},
+                      {Mutation::Op::kDelete, {quiet, "", "q1"}, {}, 0, false}});
+  ASSERT_TRUE(updated) << updated.error();
+  EXPECT_EQ(store_->Get({quiet, "", "q0"})->resource_version, 27);
+  EXPECT_EQ(store_->Get({quiet, "", "q1"}).error().code(), Code::kNotFound);
+  // A write of the same resource with history: the live watch's first event.
+  ASSERT_TRUE(store_->Create({quiet, "", "loud"}, Doc("loud")));  // version 29
+  ASSERT_TRUE(live.WaitForEvents(1));
+  EXPECT_THAT(live.Summary(), ElementsAre("ADDED loud 29"));
+
+  // Seven events so far (o0..o5, loud): the two oldest went, the other configmaps replay.
+  Recorder rec;
+  WatchOptions o;
+  o.from_version = 1;
+  Result<std::unique_ptr<Watch>> expired = store_->StartWatch(kCm, o, rec.OnEvent(), rec.OnError());
+  ASSERT_FALSE(expired);
+  EXPECT_THAT(expired.error().message(), HasSubstr("too old resource version: 1 (2)"));
+  o.from_version = 2;
+  auto replay = MustWatch(rec, o);
+  ASSERT_TRUE(rec.WaitForEvents(4));
+  EXPECT_THAT(rec.Summary(), ElementsAre("ADDED o2 3", "ADDED o3 4", "ADDED o4 5", "ADDED o5 6"));
+  replay.reset();
+  w.reset();
+
+  // The same after a restart: one more event trims o2 (version 3).
+  Open();
+  Put("o6");  // version 30
+  Recorder after;
+  expired = store_->StartWatch(kCm, o, after.OnEvent(), after.OnError());
+  ASSERT_FALSE(expired);
+  EXPECT_THAT(expired.error().message(), HasSubstr("too old resource version: 2 (3)"));
+  o.from_version = 3;
+  auto again = MustWatch(after, o);
+  ASSERT_TRUE(after.WaitForEvents(4));
+  EXPECT_THAT(after.Summary(),
+              ElementsAre("ADDED o3 4", "ADDED o4 5", "ADDED o5 6", "ADDED o6 30"));
+}
+
 TEST_F(WatchTest, HistorySurvivesReopen) {
   Put("a");
   Put("b");
