@@ -200,8 +200,27 @@ class Engine::Impl {
     RecordPtr hit;
     bool ok;
   };
-  using Event =
-      std::variant<TaskDone, Submitted, Terminated, Retried, Launched, Collected, CacheChecked>;
+  // A node chosen to start this round, started after the state saying so is persisted.
+  struct Launch {
+    std::string run_id;
+    std::string node_id;
+  };
+  // One run's state to save, and how the save went.
+  struct RunWrite {
+    std::string run_id;
+    json::object status;
+    NodeDocs nodes;
+    Result<RecordPtr> result = Status();
+  };
+  // A save of run states (see Persist) is done: what it saved, the launches that waited for it
+  // and the Terminate calls to answer.
+  struct Persisted {
+    std::vector<RunWrite> writes;
+    std::vector<Launch> launches;
+    std::vector<std::shared_ptr<std::promise<Status>>> done;
+  };
+  using Event = std::variant<TaskDone, Submitted, Terminated, Retried, Launched, Collected,
+                             CacheChecked, Persisted>;
 
   struct ActiveRun {
     RecordPtr record;
@@ -214,15 +233,10 @@ class Engine::Impl {
     std::set<std::string> cache_checking;
     std::set<std::string> cache_missed;
     bool dirty = false;
+    bool persisting = false;  // a save of its state is in flight
     // Each node as last saved and its stored form, by node id: a write builds the stored form
     // of changed nodes only and shares the rest with the run's previous version.
     std::map<std::string, std::pair<Node, NodeDocPtr>> saved;
-  };
-
-  // A node chosen to start this round, started after the state saying so is persisted.
-  struct Launch {
-    std::string run_id;
-    std::string node_id;
   };
 
   Status Start() {
@@ -232,8 +246,10 @@ class Engine::Impl {
       if (phase == "Succeeded" || phase == "Failed" || phase == "Error") continue;
       Resume(r);
     }
-    PersistDirty();
-    for (int lane = 0; lane < 2; ++lane) {
+    std::vector<RunWrite> writes = TakeWrites();
+    WriteRuns(catalog_, writes);
+    ApplyWrites(writes);
+    for (int lane = 0; lane < kLanes; ++lane) {
       for (int i = 0; i < kWorkers[lane]; ++i) {
         workers_.emplace_back([this, lane] { WorkerLoop(lane); });
       }
@@ -261,14 +277,12 @@ class Engine::Impl {
     events_.clear();
   }
 
-  // Runs `job` on a worker thread (it must end with FinishJob).
-  // `transfers`: the job moves artifacts through the store (may be slow: S3); others go to
-  // their own workers so that stuck transfers never hold up tasks that need none.
-  void SubmitJob(std::function<void()> job, bool transfers) {
+  // Runs `job` on a worker thread of `lane` (it must end with FinishJob).
+  void SubmitJob(std::function<void()> job, int lane) {
     {
       std::lock_guard lock(mu_);
       ++jobs_in_flight_;
-      jobs_[transfers ? 1 : 0].push_back(std::move(job));
+      jobs_[lane].push_back(std::move(job));
     }
     jobs_cv_.notify_all();
   }
@@ -367,10 +381,13 @@ class Engine::Impl {
   // Jobs that block on files or the network (preparing a task's inputs and starting it;
   // reading its outputs and storing its artifacts) run on workers, so that a slow artifact
   // store (S3) delays only the tasks that use it, never the loop.
-  // Workers per lane: 0 = jobs without artifact transfers, 1 = with.
-  static constexpr int kWorkers[2] = {2, 4};
+  // Lanes: kTasks = jobs without artifact transfers; kTransfers = jobs that move artifacts
+  // through the store (may be slow: S3), on workers of their own so that stuck transfers never
+  // hold up tasks that need none; kSaves = saves of run states (one at a time, in order).
+  enum Lane { kTasks, kTransfers, kSaves, kLanes };
+  static constexpr int kWorkers[kLanes] = {2, 4, 1};
   std::condition_variable jobs_cv_;
-  std::deque<std::function<void()>> jobs_[2];
+  std::deque<std::function<void()>> jobs_[kLanes];
   int jobs_in_flight_ = 0;  // queued or running
   std::vector<std::thread> workers_;
   std::condition_variable idle_cv_;
@@ -380,8 +397,13 @@ class Engine::Impl {
   std::thread thread_;
 
   // Engine thread only.
-  // Terminate calls waiting for the next save of the run states.
+  // Terminate calls waiting for the next save of the run states, and launches waiting for the
+  // save of the state that says their node runs.
   std::vector<std::shared_ptr<std::promise<Status>>> after_persist_;
+  std::vector<Launch> launches_;
+  bool saving_ = false;           // a save is in flight
+  int64_t save_retry_at_ = 0;     // after a failed save: not before this (ms since epoch)
+  std::vector<Retried> retries_;  // retries of runs whose last save was in flight
   std::map<std::string, ActiveRun> runs_;
   int running_tasks_ = 0;
 
@@ -410,27 +432,30 @@ class Engine::Impl {
         batch.swap(events_);
       }
       for (Event& e : batch) Handle(std::move(e));
-      std::vector<Launch> launches;
       // A run that ends frees its namespace's quota: runs waiting for it (visited earlier in
       // this pass) get a second pass now rather than at the next quota re-check.
       for (int pass = 0; pass < 2; ++pass) {
         bool ended = false;
         for (auto& [id, run] : runs_) {
           bool was_finished = Finished(run.state);
-          Progress(run, launches);
+          Progress(run, launches_);
           ended = ended || (!was_finished && Finished(run.state));
         }
         if (!ended) break;
       }
-      PersistDirty();
-      for (auto& done : after_persist_) done->set_value(Status());
-      after_persist_.clear();
-      for (const Launch& l : launches) LaunchNode(l);
-      PersistDirty();
+      Save();
+      // A run leaves once it ended, its tasks are gone and its last state is saved.
+      bool left = false;
       for (auto it = runs_.begin(); it != runs_.end();) {
-        bool done = it->second.state.phase != RunPhase::kPending &&
-                    it->second.state.phase != RunPhase::kRunning && it->second.running.empty();
+        const ActiveRun& run = it->second;
+        bool done = Finished(run.state) && run.running.empty() && !run.dirty && !run.persisting;
+        left = left || done;
         it = done ? runs_.erase(it) : std::next(it);
+      }
+      if (left && !retries_.empty()) {
+        std::vector<Retried> retries = std::move(retries_);
+        retries_.clear();
+        for (Retried& r : retries) Handle(Event(std::move(r)));
       }
     }
     // Stopping: kill what runs; the next Start re-runs or fails it by its retry policy.
@@ -461,6 +486,7 @@ class Engine::Impl {
       }
       if (run.state.phase == RunPhase::kPending) consider(Now() + 1000);  // quota re-check
     }
+    consider(save_retry_at_);
     return next;
   }
 
@@ -493,7 +519,15 @@ class Engine::Impl {
         if (handle) handle->Kill();
       }
     } else if (auto* r = std::get_if<Retried>(&e)) {
+      // A run that ended but whose last state is still being saved: once it is.
+      auto it = runs_.find(r->run_id);
+      if (it != runs_.end() && Finished(it->second.state) && it->second.running.empty()) {
+        retries_.push_back(std::move(*r));
+        return;
+      }
       r->done->set_value(RetryNow(r->run_id));
+    } else if (auto* p = std::get_if<Persisted>(&e)) {
+      OnPersisted(*p);
     }
   }
 
@@ -758,7 +792,7 @@ class Engine::Impl {
           Event e = CacheChecked{run_id, node_id, hit, ok};
           FinishJob(e);
         },
-        /*transfers=*/true);
+        kTransfers);
     return false;
   }
 
@@ -833,25 +867,84 @@ class Engine::Impl {
     }
   }
 
-  void PersistDirty() {
+  // Saving run states. The loop never waits for the store: it hands the states of changed runs
+  // to the kSaves worker and goes on handling events while the store makes them durable (an
+  // fsync of its log); changes made meanwhile go into the next save. A task starts only once
+  // the state that says it runs is saved, and Terminate returns once the state that says the
+  // run stops is.
+  void Save() {
+    if (save_retry_at_ != 0 && Now() >= save_retry_at_) save_retry_at_ = 0;
+    if (saving_) return;
+    bool dirty = false;
+    for (const auto& [id, run] : runs_) dirty = dirty || run.dirty;
+    if (!dirty && launches_.empty() && after_persist_.empty()) return;
+    if (dirty && save_retry_at_ != 0) return;  // NextTimer wakes the loop
+    Persisted p;
+    p.writes = TakeWrites();
+    p.launches = std::move(launches_);
+    launches_.clear();
+    p.done = std::move(after_persist_);
+    after_persist_.clear();
+    saving_ = true;
+    SubmitJob(
+        [this, p = std::move(p)]() mutable {
+          WriteRuns(catalog_, p.writes);
+          Event e = std::move(p);
+          FinishJob(e);
+        },
+        kSaves);
+  }
+
+  // The states of changed runs, to save.
+  std::vector<RunWrite> TakeWrites() {
+    std::vector<RunWrite> writes;
     for (auto& [id, run] : runs_) {
       if (!run.dirty) continue;
       run.dirty = false;
-      auto updated =
-          catalog_.ReplaceStatus(Kind::kRun, id, run.state.StatusJson(), SavedNodes(run));
-      if (updated) {
-        run.record = *updated;
-      } else if (updated.error().code() == Code::kNotFound) {
+      run.persisting = true;
+      writes.push_back({id, run.state.StatusJson(), SavedNodes(run)});
+    }
+    return writes;
+  }
+
+  // On any thread: nothing but the catalog.
+  static void WriteRuns(Catalog& catalog, std::vector<RunWrite>& writes) {
+    for (RunWrite& w : writes) {
+      w.result =
+          catalog.ReplaceStatus(Kind::kRun, w.run_id, std::move(w.status), std::move(w.nodes));
+    }
+  }
+
+  void ApplyWrites(std::vector<RunWrite>& writes) {
+    bool failed = false;
+    for (RunWrite& w : writes) {
+      auto it = runs_.find(w.run_id);
+      if (it == runs_.end()) continue;
+      ActiveRun& run = it->second;
+      run.persisting = false;
+      if (w.result) {
+        run.record = *w.result;
+      } else if (w.result.error().code() == Code::kNotFound) {
         // Deleted while running: stop it.
         run.state.phase = RunPhase::kFailed;
         for (auto& [node, handle] : run.running) {
           if (handle) handle->Kill();
         }
       } else {
-        spdlog::warn("pipelines: saving run {}: {}", id, updated.error().ToString());
+        spdlog::warn("pipelines: saving run {}: {}", w.run_id, w.result.error().ToString());
         run.dirty = true;
+        failed = true;
       }
     }
+    // The store failing (disk full, ...): try again in a second, not in a loop.
+    save_retry_at_ = failed ? Now() + 1000 : 0;
+  }
+
+  void OnPersisted(Persisted& p) {
+    saving_ = false;
+    ApplyWrites(p.writes);
+    for (auto& done : p.done) done->set_value(Status());
+    for (const Launch& l : p.launches) LaunchNode(l);
   }
 
   // The run's nodes in their stored form: the saved NodeDoc of each node that did not change
@@ -962,7 +1055,7 @@ class Engine::Impl {
             if (h) (*h)->Kill();
           }
         },
-        /*transfers=*/!node->launch->input_artifacts.empty());
+        node->launch->input_artifacts.empty() ? kTasks : kTransfers);
   }
 
   void OnLaunched(Launched& l) {
@@ -1054,7 +1147,7 @@ class Engine::Impl {
                 copy.state.contains(kUnstored) ? copy.state.at(kUnstored) : json::value()};
             FinishJob(e);
           },
-          /*transfers=*/!node->launch->output_artifacts.empty());
+          node->launch->output_artifacts.empty() ? kTasks : kTransfers);
       return;
     }
     if (d.exit.killed && !run.state.shutdown.empty()) {
