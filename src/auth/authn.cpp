@@ -1,6 +1,7 @@
 #include "auth/authn.hpp"
 
 #include <algorithm>
+#include <atomic>
 
 #include "auth/csrf.hpp"
 #include "auth/jwt.hpp"
@@ -76,7 +77,11 @@ Gateway::Gateway(GatewayConfig config, GatewayDeps deps) : config_(std::move(con
       return http::ErrorResponse(s);
     };
   }
-  for (const auto& i : config_.jwt_issuers) has_cached_issuers_ = has_cached_issuers_ || i.cached;
+  static std::atomic<uint64_t> next_memo_owner{1};
+  for (const auto& i : config_.jwt_issuers) {
+    has_cached_issuers_ = has_cached_issuers_ || i.cached;
+    memo_owners_.push_back(next_memo_owner.fetch_add(1, std::memory_order_relaxed));
+  }
 }
 
 bool Gateway::IsPublic(std::string_view path) const {
@@ -185,19 +190,30 @@ Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
   // the token's digest alone: no decoding to pick the issuer, no copy of the claims.
   if (has_cached_issuers_) {
     const VerifiedJwtCache::Digest digest = VerifiedJwtCache::DigestOf(token);
-    for (const JwtIssuer& i : config_.jwt_issuers) {
+    for (size_t n = 0; n < config_.jwt_issuers.size(); ++n) {
+      const JwtIssuer& i = config_.jwt_issuers[n];
       if (!i.cached) continue;
       auto hit = i.cached(digest);
       if (!hit) continue;
       if (!*hit) {
         return Refused(req, "bearer JWT", hit->error(), Unauthenticated("invalid bearer token"));
       }
-      auto p = PrincipalFromClaims(***hit, i.mapping, "jwt");
+      // The Principal made for this token by an earlier request, kept with its verification.
+      const VerifiedJwt& v = ***hit;
+      Decision d;
+      if (const Principal* kept = v.principal.Find(memo_owners_[n])) {
+        d.principal = *kept;
+        return d;
+      }
+      auto p = PrincipalFromClaims(v.claims, i.mapping, "jwt");
       if (!p) {
         return Refused(req, "bearer JWT", p.error(), Unauthenticated("invalid bearer token"));
       }
-      Decision d;
-      d.principal = std::move(*p);
+      if (const Principal* kept = v.principal.Keep(memo_owners_[n], *p)) {
+        d.principal = *kept;
+      } else {
+        d.principal = std::move(*p);
+      }
       return d;
     }
   }

@@ -27,6 +27,7 @@
 
 #include "auth/auth.hpp"
 #include "auth/authn_util.hpp"
+#include "auth/jwt.hpp"
 #include "auth/jwt_cache.hpp"
 #include "auth/oidc_rp.hpp"
 #include "auth/session.hpp"
@@ -55,11 +56,12 @@ struct JwtIssuer {
   // Optional non-blocking first try (cached keys). An error with NeedsKeyRefresh (jwt.hpp)
   // sends the request to the blocking pool for `verify`; any other result is final.
   ClaimsVerifier verify_inline;
-  // Optional, non-blocking: the claims of a token this issuer has verified before and still
-  // holds in its verified-token cache, found by the token's SHA-256 (`digest`) alone: nullopt
-  // when it does not hold it; a final error when it does but the claims no longer pass. Lets
-  // the gateway answer a known token without decoding it to find its issuer.
-  std::function<std::optional<Result<std::shared_ptr<const json::object>>>(
+  // Optional, non-blocking: the verification of a token this issuer has verified before and
+  // still holds in its verified-token cache, found by the token's SHA-256 (`digest`) alone:
+  // nullopt when it does not hold it; a final error when it does but the claims no longer pass
+  // (or its key left the set and it failed again). Lets the gateway answer a known token
+  // without decoding it to find its issuer, and keep the Principal it made with it.
+  std::function<std::optional<Result<std::shared_ptr<const VerifiedJwt>>>(
       const VerifiedJwtCache::Digest& digest)>
       cached;
 };
@@ -159,6 +161,9 @@ class Gateway {
   GatewayConfig config_;
   GatewayDeps deps_;
   bool has_cached_issuers_ = false;  // some JwtIssuer::cached is set
+  // A process-unique id per configured JWT issuer (same order as config_.jwt_issuers): the
+  // owner of the Principals this gateway keeps with that issuer's cached tokens.
+  std::vector<uint64_t> memo_owners_;
 };
 
 }  // namespace skiff::auth

@@ -33,7 +33,7 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
   // (the first fetch happens on the request path, NeedsKeyRefresh: a background fetch racing it
   // would use up the source's minimum refresh interval and leave that request without keys).
   auto refresh_if_stale = [verifier, refresher, refreshing] {
-    if (refresher != nullptr && verifier->keys().Current() != nullptr &&
+    if (refresher != nullptr && verifier->keys().CurrentIdentity() != nullptr &&
         verifier->keys().RefreshDue(RefreshCause::kStale) && !refreshing->exchange(true)) {
       refresher->Post([verifier, refreshing] {
         // A failure keeps the last good set; the source retries after its minimum interval.
@@ -48,17 +48,10 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyShared(token, clock.Now()));
     return v->claims;
   };
-  issuer.cached = [verifier, &clock, refresh_if_stale](const VerifiedJwtCache::Digest& digest)
-      -> std::optional<Result<std::shared_ptr<const json::object>>> {
+  // Shares the cached result: no copy of the claims.
+  issuer.cached = [verifier, &clock, refresh_if_stale](const VerifiedJwtCache::Digest& digest) {
     refresh_if_stale();
-    auto hit = verifier->FindCached(digest, clock.Now());
-    if (!hit) return std::nullopt;
-    if (!*hit) return Result<std::shared_ptr<const json::object>>(hit->error());
-    // Shares the cached result: no copy of the claims.
-    std::shared_ptr<const VerifiedJwt> v = std::move(**hit);
-    const json::object* claims = &v->claims;
-    return Result<std::shared_ptr<const json::object>>(
-        std::shared_ptr<const json::object>(std::move(v), claims));
+    return verifier->FindCached(digest, clock.Now());
   };
   issuer.verify = [verifier, &clock](std::string_view token) -> Result<json::object> {
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyOrRefreshShared(token, clock.Now()));

@@ -843,6 +843,31 @@ Status ValidateClaims(const json::object& claims, const ClaimsPolicy& policy,
   return Status::Ok();
 }
 
+ClaimTimes TimesOf(const json::object& claims) {
+  ClaimTimes times;
+  times.known = true;
+  auto date = [&](std::string_view name) -> std::optional<double> {
+    auto it = claims.find(name);
+    if (it == claims.end()) return std::nullopt;
+    auto d = NumericDate(it->value());
+    if (!d) return std::nullopt;
+    return *d;
+  };
+  if (auto exp = date("exp")) times.exp = *exp;
+  for (std::string_view name : {"nbf", "iat"}) {
+    if (auto d = date(name)) times.not_before = std::max(times.not_before, *d);
+  }
+  return times;
+}
+
+bool WithinTimes(const ClaimTimes& times, const ClaimsPolicy& policy,
+                 std::chrono::system_clock::time_point now) {
+  // ValidateClaims' comparisons: t >= exp + skew fails, t + skew < nbf (or iat) fails.
+  const double t = std::chrono::duration<double>(now.time_since_epoch()).count();
+  const double skew = static_cast<double>(policy.skew.count());
+  return times.known && !(t >= times.exp + skew) && !(t + skew < times.not_before);
+}
+
 std::string PrintableForLog(std::string_view s, size_t max) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size() && i < max; ++i) {

@@ -15,6 +15,7 @@
 //   - tokens longer than a limit are refused before any decoding.
 
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -142,5 +143,19 @@ struct ClaimsPolicy {
 // beyond skew). Numeric dates must be numbers. Unauthenticated with the reason.
 Status ValidateClaims(const json::object& claims, const ClaimsPolicy& policy,
                       std::chrono::system_clock::time_point now);
+
+// The time claims as ValidateClaims reads them, to check claims that passed it once again at a
+// later `now` without looking anything up (iss, aud and the dates' types do not change).
+struct ClaimTimes {
+  double exp = std::numeric_limits<double>::infinity();          // absent: no limit
+  double not_before = -std::numeric_limits<double>::infinity();  // max(nbf, iat); absent: none
+  bool known = false;  // set by TimesOf; default-made times never pass WithinTimes
+};
+// Of claims that passed ValidateClaims (members that are not numeric dates are ignored).
+ClaimTimes TimesOf(const json::object& claims);
+// True only when ValidateClaims(claims, policy, now) passes for the claims `times` came from
+// (the same comparisons); false: run ValidateClaims for the verdict and its reason.
+bool WithinTimes(const ClaimTimes& times, const ClaimsPolicy& policy,
+                 std::chrono::system_clock::time_point now);
 
 }  // namespace skiff::auth::jose

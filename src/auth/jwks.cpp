@@ -25,6 +25,7 @@ std::string Lower(std::string_view s) {
 void StaticKeySource::Set(std::shared_ptr<const jose::KeySet> keys) {
   std::lock_guard lock(mu_);
   keys_ = std::move(keys);
+  identity_.store(keys_.get(), std::memory_order_release);
 }
 
 std::shared_ptr<const jose::KeySet> StaticKeySource::Current() const {
@@ -95,8 +96,22 @@ bool JwksSource::DueLocked(RefreshCause cause, std::chrono::steady_clock::time_p
   return now >= expires_;
 }
 
+void JwksSource::PublishLocked() {
+  identity_.store(keys_.get(), std::memory_order_release);
+  std::chrono::steady_clock::rep due = std::numeric_limits<std::chrono::steady_clock::rep>::min();
+  if (last_attempt_) {
+    auto at = *last_attempt_ + options_.min_refresh_interval;
+    if (keys_) at = std::max(at, expires_);
+    due = at.time_since_epoch().count();
+  }
+  stale_due_.store(due, std::memory_order_release);
+}
+
 bool JwksSource::RefreshDue(RefreshCause cause) const {
   const auto now = clock_.Steady();
+  if (cause == RefreshCause::kStale) {
+    return now.time_since_epoch().count() >= stale_due_.load(std::memory_order_acquire);
+  }
   std::lock_guard lock(mu_);
   return DueLocked(cause, now);
 }
@@ -155,6 +170,7 @@ Status JwksSource::Refresh(RefreshCause cause) {
     last_attempt_ = clock_.Steady();
     ++fetches_;
     uri = jwks_uri_;
+    PublishLocked();
   }
   // Only this thread fetches (refresh_mu_); readers keep using the old snapshot meanwhile.
   auto fail = [&](Status s) {
@@ -183,6 +199,7 @@ Status JwksSource::Refresh(RefreshCause cause) {
   jwks_uri_ = uri;
   expires_ = clock_.Steady() + ttl;
   last_error_ = Status::Ok();
+  PublishLocked();
   return Status::Ok();
 }
 

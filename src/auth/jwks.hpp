@@ -18,8 +18,10 @@
 // generator against the issuer); a failed fetch keeps the last good set and is not retried
 // before `min_refresh_interval` either.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +49,10 @@ class KeySource {
   // or was not due and a set is loaded; the fetch error otherwise (Current() still holds the
   // last good set).
   virtual Status Refresh(RefreshCause cause) = 0;
+  // The address of Current()'s set (null when none): tells whether a set held elsewhere (a
+  // cached verification's, kept alive there) is still the current one without taking a
+  // reference. Never blocks; thread-safe; lock-free in the sources below.
+  virtual const jose::KeySet* CurrentIdentity() const { return Current().get(); }
 };
 
 // Keys held in process. Thread-safe; never blocks.
@@ -59,10 +65,14 @@ class StaticKeySource final : public KeySource {
   std::shared_ptr<const jose::KeySet> Current() const override;
   bool RefreshDue(RefreshCause) const override { return false; }
   Status Refresh(RefreshCause) override;
+  const jose::KeySet* CurrentIdentity() const override {
+    return identity_.load(std::memory_order_acquire);
+  }
 
  private:
   mutable std::mutex mu_;
-  std::shared_ptr<const jose::KeySet> keys_;  // guarded by mu_
+  std::shared_ptr<const jose::KeySet> keys_;                // guarded by mu_
+  std::atomic<const jose::KeySet*> identity_{keys_.get()};  // keys_.get(), written under mu_
 };
 
 // Keys read from a callback on every Current() (the built-in identity provider's
@@ -104,8 +114,12 @@ class JwksSource final : public KeySource {
                                                     FetchFn fetch = nullptr);
 
   std::shared_ptr<const jose::KeySet> Current() const override;
+  // RefreshDue(kStale) reads one atomic (every request asks it); kUnknownKid takes the lock.
   bool RefreshDue(RefreshCause cause) const override;
   Status Refresh(RefreshCause cause) override;
+  const jose::KeySet* CurrentIdentity() const override {
+    return identity_.load(std::memory_order_acquire);
+  }
 
   // The JWKS URL in use (after discovery); empty before the first successful discovery.
   std::string jwks_uri() const;
@@ -116,6 +130,8 @@ class JwksSource final : public KeySource {
 
  private:
   bool DueLocked(RefreshCause cause, std::chrono::steady_clock::time_point now) const;
+  // Publishes keys_ and when DueLocked(kStale, now) turns true to the lock-free readers.
+  void PublishLocked();
   Result<std::string> DiscoverLocked();
   Result<http::ClientResponse> Get(const std::string& url) const;
 
@@ -130,6 +146,10 @@ class JwksSource final : public KeySource {
   std::chrono::steady_clock::time_point expires_{};
   Status last_error_;
   int fetches_ = 0;
+  std::atomic<const jose::KeySet*> identity_{nullptr};  // keys_.get()
+  // DueLocked(kStale, now) == (now.time_since_epoch().count() >= stale_due_); min: due now.
+  std::atomic<std::chrono::steady_clock::rep> stale_due_{
+      std::numeric_limits<std::chrono::steady_clock::rep>::min()};
 };
 
 // The max-age of a Cache-Control value: N for "max-age=N", 0 for no-store/no-cache (the caller

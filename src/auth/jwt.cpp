@@ -28,6 +28,17 @@ JwtVerifierStats JwtVerifier::stats() const {
   return s;
 }
 
+const Principal* PrincipalMemo::Keep(uint64_t owner, Principal p) const {
+  auto* made = new Kept{owner, std::move(p)};
+  Kept* expected = nullptr;
+  if (kept_.compare_exchange_strong(expected, made, std::memory_order_acq_rel,
+                                    std::memory_order_acquire)) {
+    return &made->principal;
+  }
+  delete made;
+  return expected->owner == owner ? &expected->principal : nullptr;
+}
+
 Result<VerifiedJwt> JwtVerifier::Verify(std::string_view token,
                                         std::chrono::system_clock::time_point now) const {
   SKIFF_ASSIGN_OR_RETURN(std::shared_ptr<const VerifiedJwt> v, VerifyShared(token, now));
@@ -68,10 +79,15 @@ std::optional<Result<std::shared_ptr<const VerifiedJwt>>> JwtVerifier::FindCache
 std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Digest& digest,
                                                const VerifiedJwtCache::Entry& entry,
                                                std::chrono::system_clock::time_point now) const {
-  if (Status claims = jose::ValidateClaims(entry.jwt->claims, options_.claims, now); !claims.ok()) {
-    cache_->Erase(digest);
-    return claims;
+  if (!jose::WithinTimes(entry.jwt->times, options_.claims, now)) {
+    if (Status claims = jose::ValidateClaims(entry.jwt->claims, options_.claims, now);
+        !claims.ok()) {
+      cache_->Erase(digest);
+      return claims;
+    }
   }
+  // The set that verified it is still the current one (it is alive: the entry holds it).
+  if (entry.set != nullptr && keys_->CurrentIdentity() == entry.set.get()) return Status::Ok();
   const std::shared_ptr<const jose::KeySet> set = keys_->Current();
   if (set && set == entry.set) return Status::Ok();
   // The set was replaced (refresh, rotation): honour the entry only if the same public key is
@@ -153,6 +169,7 @@ Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyFull(
   out->kid = jws.kid.empty() ? verified_by->kid() : jws.kid;
   out->header = std::move(jws.header);
   out->claims = std::move(jws.payload);
+  out->times = jose::TimesOf(out->claims);
   if (verified != nullptr) {
     verified->set = set;
     verified->key = verified_by;

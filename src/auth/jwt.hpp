@@ -14,10 +14,13 @@
 //
 // Cache (jwt_cache.hpp): a token that verified is remembered by its SHA-256 for at most
 // options.cache.max_age. A later Verify of the same bytes skips parsing and the signature but
-// still re-validates the claims (exp, nbf, iss, aud) against `now` and checks that the key
-// which verified it is still in keys().Current() (same public key, same kid); when the key is
-// gone the entry is dropped and the token verified afresh. So a key removed from the JWKS stops
-// being honoured as soon as the set is refreshed, and at the latest after max_age.
+// still re-validates the claims against `now` (exp, nbf, iat from the times kept with the entry;
+// iss and aud passed at insertion and the policy is immutable; outside those times the full
+// ValidateClaims gives the verdict and its reason) and checks that the key which verified it is
+// still in keys().Current() (the very set, compared without a lock; else the same public key
+// under the same kid in the new set); when the key is gone the entry is dropped and the token
+// verified afresh. So a key removed from the JWKS stops being honoured as soon as the set is
+// refreshed, and at the latest after max_age.
 // Failures are never cached. options.cache.max_entries = 0 turns it off.
 
 #include <atomic>
@@ -32,6 +35,7 @@
 #include "auth/jose.hpp"
 #include "auth/jwks.hpp"
 #include "auth/jwt_cache.hpp"
+#include "core/principal.hpp"
 
 namespace skiff::auth {
 
@@ -49,11 +53,43 @@ struct JwtVerifierStats {
   uint64_t cache_misses = 0;      // tokens verified in full (cache on)
 };
 
+// The Principal a user of a verified token (the gateway, for one issuer's claim mapping) made
+// from its claims, kept with the token's cached verification so that later requests with the
+// same token copy it instead of mapping the claims again. Tagged with who made it (`owner`, a
+// process-unique id): a different owner makes its own and does not replace it. Kept once,
+// never changed; lock-free; thread-safe. A copy starts empty.
+class PrincipalMemo {
+ public:
+  PrincipalMemo() = default;
+  PrincipalMemo(const PrincipalMemo&) {}
+  PrincipalMemo& operator=(const PrincipalMemo&) { return *this; }
+  ~PrincipalMemo() { delete kept_.load(std::memory_order_acquire); }
+
+  // The Principal kept by `owner`, or null.
+  const Principal* Find(uint64_t owner) const {
+    const Kept* k = kept_.load(std::memory_order_acquire);
+    return k != nullptr && k->owner == owner ? &k->principal : nullptr;
+  }
+  // Keeps `p` for `owner` unless some Principal is kept already. Returns the one kept for
+  // `owner` (this one, or another thread's made at the same time), or null when another
+  // owner's is kept.
+  const Principal* Keep(uint64_t owner, Principal p) const;
+
+ private:
+  struct Kept {
+    uint64_t owner;
+    Principal principal;
+  };
+  mutable std::atomic<Kept*> kept_{nullptr};
+};
+
 struct VerifiedJwt {
   jose::Alg alg = jose::Alg::kRS256;
   std::string kid;  // of the key that verified (the header's kid, or the key's when absent)
   json::object header;
   json::object claims;
+  jose::ClaimTimes times;  // of `claims`: a cache hit checks exp/nbf/iat with these
+  PrincipalMemo principal;
 };
 
 // Status::reason() of a Verify error that a key refresh may cure.

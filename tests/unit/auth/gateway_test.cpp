@@ -344,13 +344,14 @@ TEST_F(GatewayTest, CachedJwtIsAnsweredByTheIssuerThatHoldsIt) {
     };
     other.mapping.username_claim = "sub";
     other.cached = [&](const VerifiedJwtCache::Digest& d)
-        -> std::optional<Result<std::shared_ptr<const json::object>>> {
+        -> std::optional<Result<std::shared_ptr<const VerifiedJwt>>> {
       if (d == VerifiedJwtCache::DigestOf(held)) {
-        return Result<std::shared_ptr<const json::object>>(
-            std::make_shared<const json::object>(json::object{{"sub", "carol"}}));
+        auto v = std::make_shared<VerifiedJwt>();
+        v->claims = json::object{{"sub", "carol"}};
+        return Result<std::shared_ptr<const VerifiedJwt>>(std::move(v));
       }
       if (d == VerifiedJwtCache::DigestOf(stale)) {
-        return Result<std::shared_ptr<const json::object>>(Unauthenticated("token expired at 1"));
+        return Result<std::shared_ptr<const VerifiedJwt>>(Unauthenticated("token expired at 1"));
       }
       return std::nullopt;
     };
@@ -397,6 +398,53 @@ TEST(TokenAuthenticatorTest, DottedTokensMatchOnlyWhenSomeStaticTokenIsDotted) {
   EXPECT_EQ(p->name, "d");
   req.headers.Set("Authorization", "Bearer x.y.q");
   EXPECT_FALSE(dotted.Authenticate(req));
+}
+
+// The Principal made from a cached token's claims is kept with its verification: later requests
+// with that token get it without mapping the claims again, and another gateway sharing the
+// issuer (other admins) makes and keeps its own instead of taking the first one's.
+TEST_F(GatewayTest, CachedJwtKeepsThePrincipalOfEachGateway) {
+  const std::string token = "e30.eyJzdWIiOiJkYXZlIn0.c2ln";
+  auto held = std::make_shared<VerifiedJwt>();
+  held->claims = json::object{{"email", "boss@example.com"}, {"groups", json::array{"g1"}}};
+  JwtIssuer issuer;
+  issuer.issuer = "https://cached.example";
+  issuer.may_block = false;
+  issuer.verify = [](std::string_view) -> Result<json::object> {
+    return Unauthenticated("not cached");
+  };
+  issuer.cached = [&](const VerifiedJwtCache::Digest& d)
+      -> std::optional<Result<std::shared_ptr<const VerifiedJwt>>> {
+    if (d != VerifiedJwtCache::DigestOf(token)) return std::nullopt;
+    return Result<std::shared_ptr<const VerifiedJwt>>(held);
+  };
+  Build([&](GatewayConfig& c) { c.jwt_issuers = {issuer}; });
+  auto req = MakeRequest("GET", "/x");
+  req.headers.Set("Authorization", "Bearer " + token);
+  http::Request seen;
+  ASSERT_EQ(Run(req, &seen).status, 200);
+  ASSERT_TRUE(seen.principal);
+  EXPECT_EQ(seen.principal->name, "boss@example.com");
+  EXPECT_EQ(seen.principal->groups, std::vector<std::string>{"g1"});
+  EXPECT_TRUE(seen.principal->cluster_admin);
+  // Kept: changing the claims the entry holds no longer changes who the token is.
+  held->claims["email"] = "changed@example.com";
+  ASSERT_EQ(Run(req, &seen).status, 200);
+  EXPECT_EQ(seen.principal->name, "boss@example.com");
+  EXPECT_TRUE(seen.principal->cluster_admin);
+  // Another gateway (no admins) over the same cached verification maps the claims itself.
+  std::unique_ptr<Gateway> first = std::move(gw_);
+  Build([&](GatewayConfig& c) {
+    c.jwt_issuers = {issuer};
+    c.admin_users.clear();
+  });
+  ASSERT_EQ(Run(req, &seen).status, 200);
+  EXPECT_EQ(seen.principal->name, "changed@example.com");
+  EXPECT_FALSE(seen.principal->cluster_admin);
+  // The first gateway still answers with the one it kept.
+  gw_ = std::move(first);
+  ASSERT_EQ(Run(req, &seen).status, 200);
+  EXPECT_EQ(seen.principal->name, "boss@example.com");
 }
 
 TEST_F(GatewayTest, TrustedHeaderOnlyFromAllowedSources) {

@@ -13,6 +13,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "core/crypto.hpp"
@@ -445,6 +446,48 @@ TEST(JoseVerify, SigningNeedsAPrivateKeyWithAnAlgorithm) {
 }
 
 // --- Claims ----------------------------------------------------------------------------------
+
+// WithinTimes, the cache hit's check, passes only where ValidateClaims passes, for every
+// combination of exp/nbf/iat (fractional too) around `now` and the skew's edges; default-made
+// times never pass.
+TEST(JoseClaims, WithinTimesAgreesWithValidateClaims) {
+  ClaimsPolicy p;
+  p.issuers = {"https://issuer.test"};
+  p.audiences = {"skiff"};
+  p.skew = seconds(60);
+  const double base = 1'700'000'000;
+  const std::vector<double> offsets = {-61, -60.5, -60, -59.5, -1, 0, 0.25, 1, 59.5, 60, 60.5, 61};
+  int passed = 0, refused = 0;
+  for (std::optional<double> exp : std::vector<std::optional<double>>{
+           std::nullopt, base - 61, base - 60, base - 59.5, base, base + 1, base + 600}) {
+    for (std::optional<double> nbf :
+         std::vector<std::optional<double>>{std::nullopt, base - 10, base + 60, base + 61}) {
+      for (std::optional<double> iat :
+           std::vector<std::optional<double>>{std::nullopt, base, base + 60.5, base + 120}) {
+        json::object c{{"iss", "https://issuer.test"}, {"aud", "skiff"}};
+        if (exp) c["exp"] = *exp;
+        if (nbf) c["nbf"] = *nbf;
+        if (iat) c["iat"] = *iat;
+        const ClaimTimes times = TimesOf(c);
+        for (double off : offsets) {
+          const auto now =
+              system_clock::time_point(std::chrono::duration_cast<system_clock::duration>(
+                  std::chrono::duration<double>(base + off)));
+          const bool valid = ValidateClaims(c, p, now).ok();
+          // Without exp ValidateClaims refuses (require_exp) whatever the time: not a time
+          // question, and such claims never reach the cache.
+          if (exp) {
+            EXPECT_EQ(WithinTimes(times, p, now), valid) << Serialize(c) << " at +" << off;
+          }
+          (valid ? passed : refused)++;
+        }
+      }
+    }
+  }
+  EXPECT_GT(passed, 50);
+  EXPECT_GT(refused, 50);
+  EXPECT_FALSE(WithinTimes(ClaimTimes{}, p, system_clock::time_point(seconds(1'700'000'000))));
+}
 
 TEST(JoseClaims, Validation) {
   const auto now = system_clock::time_point(seconds(1'700'000'000));

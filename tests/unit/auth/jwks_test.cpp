@@ -268,6 +268,39 @@ TEST_F(JwksTest, FailedRefreshKeepsTheOldSet) {
   EXPECT_TRUE(JwtVerifier(vo, src).Verify(Token(k1_), clock_.Now()));
 }
 
+// RefreshDue(kStale) (read without a lock on every request) follows the refresh policy: due
+// before the first fetch, after a failed fetch only once the minimum interval has passed, and
+// after a good fetch at its TTL; CurrentIdentity follows Current.
+TEST_F(JwksTest, StaleRefreshIsDueAsThePolicySays) {
+  JwksOptions o = Options(false);
+  o.min_refresh_interval = seconds(30);
+  auto src = Source(o);
+  EXPECT_TRUE(src->RefreshDue(RefreshCause::kStale));
+  EXPECT_EQ(src->CurrentIdentity(), nullptr);
+  server_.SetStatus(500);
+  EXPECT_FALSE(src->Refresh(RefreshCause::kStale).ok());
+  EXPECT_EQ(src->CurrentIdentity(), nullptr);
+  clock_.Advance(seconds(29));
+  EXPECT_FALSE(src->RefreshDue(RefreshCause::kStale));
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(src->RefreshDue(RefreshCause::kStale));
+  server_.SetStatus(200);
+  ASSERT_TRUE(src->Refresh(RefreshCause::kStale).ok());
+  EXPECT_EQ(src->CurrentIdentity(), src->Current().get());
+  EXPECT_NE(src->CurrentIdentity(), nullptr);
+  EXPECT_FALSE(src->RefreshDue(RefreshCause::kStale));
+  clock_.Advance(seconds(3599));
+  EXPECT_FALSE(src->RefreshDue(RefreshCause::kStale));
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(src->RefreshDue(RefreshCause::kStale));
+  const jose::KeySet* before = src->CurrentIdentity();
+  auto held = src->Current();  // keeps the old set alive: its address cannot be reused
+  server_.SetJwks(SetOf({&k2_}));
+  ASSERT_TRUE(src->Refresh(RefreshCause::kStale).ok());
+  EXPECT_NE(src->CurrentIdentity(), before);
+  EXPECT_EQ(src->CurrentIdentity(), src->Current().get());
+}
+
 TEST_F(JwksTest, OversizedJwksIsRefused) {
   std::vector<jose::Key> many;
   jose::KeySet big;

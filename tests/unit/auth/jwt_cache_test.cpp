@@ -228,6 +228,59 @@ TEST_F(JwtCacheTest, AKeyRemovedFromTheSourceIsNoLongerHonoured) {
   EXPECT_EQ(r2.error().message(), "signature does not verify");
 }
 
+// The cached path never serves what a full verification refuses: a token for another audience
+// or another issuer is never cached, and a cached one stops being served at exp + skew exactly
+// (not later), also when the key set it was verified with was replaced meanwhile.
+TEST_F(JwtCacheTest, CachedPathRefusesWhatAFullVerificationRefuses) {
+  JwtCacheOptions long_lived;
+  long_lived.max_age = std::chrono::hours(1);
+  auto v = Verifier(long_lived);
+  json::object c;
+  c["iss"] = kIssuer;
+  c["aud"] = "someone-else";
+  c["sub"] = "mallory";
+  c["exp"] = NowSec() + 300;
+  const std::string wrong_aud = *jose::Sign(rsa_, c);
+  c["aud"] = "skiff";
+  c["iss"] = "https://other.test";
+  const std::string wrong_iss = *jose::Sign(rsa_, c);
+  for (int i = 0; i < 2; ++i) {
+    auto r = v->Verify(wrong_aud, clock_.Now());
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message(), "aud \"someone-else\" is not an accepted audience");
+    auto r2 = v->Verify(wrong_iss, clock_.Now());
+    ASSERT_FALSE(r2);
+    EXPECT_EQ(r2.error().message(), "iss \"https://other.test\" is not an accepted issuer");
+  }
+  EXPECT_EQ(v->cache().size(), 0u);
+  EXPECT_EQ(v->stats().cache_hits, 0u);
+  const std::string token = Token(rsa_, "alice", /*ttl=*/60);
+  const uint64_t checks = v->stats().signature_checks;  // the refusals above checked theirs
+  ASSERT_TRUE(v->Verify(token, clock_.Now()));
+  source_->Set(SetOf({&rsa_, &ec_}));  // same keys, new snapshot: the entry is kept, rebound
+  clock_.Advance(seconds(89));
+  ASSERT_TRUE(v->Verify(token, clock_.Now()));
+  clock_.Advance(std::chrono::milliseconds(999));  // 1 ms before exp + skew
+  ASSERT_TRUE(v->Verify(token, clock_.Now()));
+  EXPECT_EQ(v->stats().signature_checks, checks + 1);
+  clock_.Advance(std::chrono::milliseconds(1));  // exp + skew
+  auto r = v->Verify(token, clock_.Now());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message().rfind("token expired at ", 0), 0u) << r.error();
+  EXPECT_EQ(v->stats().signature_checks, checks + 1);
+}
+
+// The verified result records the times its claims are valid within, for the cached path.
+TEST_F(JwtCacheTest, VerifiedResultCarriesItsClaimTimes) {
+  auto v = Verifier();
+  const std::string token = Token(ec_, "alice", /*ttl=*/120);
+  auto r = v->VerifyShared(token, clock_.Now());
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_TRUE((*r)->times.known);
+  EXPECT_EQ((*r)->times.exp, static_cast<double>(NowSec() + 120));
+  EXPECT_EQ((*r)->times.not_before, static_cast<double>(NowSec()));  // iat
+}
+
 TEST_F(JwtCacheTest, DisabledCacheChecksEverySignature) {
   JwtCacheOptions off;
   off.max_entries = 0;
