@@ -408,6 +408,106 @@ bool IsDisconnect(const error_code& ec) {
          ec == net::error::connection_aborted || ec == ssl::error::stream_truncated;
 }
 
+// The steps and failures both exchange forms share (Talk, a coroutine for every case;
+// FastExchange, callbacks for a plain request on a pooled connection): one text per failure.
+std::string Who(const Conn& c) { return "upstream " + c.authority; }
+
+Failure BadHeader(std::string_view name) {
+  return {InvalidArgument("header \"" + std::string(name) + "\" cannot be sent upstream"),
+          UpstreamFailure::kInvalid};
+}
+
+// Sending the request (`during`: "receiving the request", "... body") ended with `ec`.
+Failure SendFailed(const Conn& c, const UpstreamRequest& req, const error_code& ec,
+                   std::string_view during, bool reused) {
+  if (c.timed_out) {
+    return {
+        DeadlineExceeded(Who(c) + " did not accept the request within " + Ms(req.response_timeout)),
+        UpstreamFailure::kResponseTimeout};
+  }
+  return {Unavailable(Who(c) + " closed the connection while " + std::string(during) + " (" +
+                      ec.message() + ")"),
+          UpstreamFailure::kReset, reused && IsDisconnect(ec)};
+}
+
+// A read of the response header ended with `ec` or timed out; nullopt: it arrived. A reused
+// connection that closed before any response byte (`nothing_yet`) is stale: may retry.
+std::optional<Failure> HeaderFailed(const Conn& c, const UpstreamRequest& req, const error_code& ec,
+                                    bool reused, bool nothing_yet) {
+  if (c.timed_out) {
+    return Failure{DeadlineExceeded(Who(c) + " did not answer within " + Ms(req.response_timeout)),
+                   UpstreamFailure::kResponseTimeout};
+  }
+  if (!ec) return std::nullopt;
+  if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
+    return Failure{Unavailable(Who(c) + " closed the connection before sending a response (" +
+                               ec.message() + ")"),
+                   UpstreamFailure::kReset,
+                   reused && nothing_yet && ec != bhttp::error::partial_message};
+  }
+  return Failure{Unavailable(Who(c) + " sent a malformed response header: " + ec.message()),
+                 UpstreamFailure::kProtocol};
+}
+
+Failure UnaskedSwitch(const Conn& c) {
+  return {Unavailable(Who(c) + " switched protocols without being asked to"),
+          UpstreamFailure::kProtocol};
+}
+
+// A read of a small response body (the one read whole) ended with `ec` (need_buffer is not
+// an error) or timed out; nullopt: it went on.
+std::optional<Failure> BodyFailed(const Conn& c, error_code ec) {
+  if (ec == bhttp::error::need_buffer) ec = {};
+  if (c.timed_out) {
+    return Failure{DeadlineExceeded(Who(c) + " sent no response data for " +
+                                    Ms(c.shard->core->options.io_timeout)),
+                   UpstreamFailure::kResponseTimeout};
+  }
+  if (!ec) return std::nullopt;
+  return Failure{Unavailable(Who(c) + " closed the connection in the middle of the response " +
+                             "body (" + ec.message() + ")"),
+                 UpstreamFailure::kReset};
+}
+
+// A parser for the next response header (or an interim one) of `req`.
+std::unique_ptr<Parser> ResponseParser(const UpstreamRequest& req, const UpstreamPoolOptions& o) {
+  auto parser = std::make_unique<Parser>();
+  parser->header_limit(static_cast<uint32_t>(o.max_response_header_bytes));
+  parser->body_limit(boost::none);
+  if (req.method == "HEAD") parser->skip(true);
+  return parser;
+}
+
+// An interim response (1xx other than 101): skipped, the next header follows.
+bool IsInterim(int status) { return status >= 100 && status < 200 && status != 101; }
+
+// The length of a body small enough to be read here, whole (one hand-off to the caller in all),
+// after its header; nullopt when it is streamed (or already done).
+std::optional<size_t> BufferedLength(Parser& p, const UpstreamPoolOptions& o,
+                                     const UpstreamRequest& req) {
+  const auto cl = p.content_length();
+  if (!cl || *cl == 0 || *cl > o.buffer_body_bytes || p.is_done() || req.upgrade) {
+    return std::nullopt;
+  }
+  return static_cast<size_t>(*cl);
+}
+
+// Parses the body bytes the head's read brought (usually all of a small body) instead of letting
+// a read parse them (which would answer through the scheduler). False: more must be read.
+bool ParseBuffered(Conn& c, Parser& p, error_code& ec) {
+  if (c.buf.size() == 0) return false;
+  ec = {};
+  size_t used = p.put(c.buf.data(), ec);
+  c.buf.consume(used);
+  return ec != bhttp::error::need_more;
+}
+
+void TakeHead(Parser& p, bool reused, UpstreamResponse& out) {
+  out.status = p.status();
+  out.headers = std::move(p.headers());
+  out.reused_connection = reused;
+}
+
 // Waits for the next piece of a streamed request body; resumes on the coroutine's executor. The
 // source answers on any thread; its answer is posted here and wakes a timer used as an event.
 struct SourceWait {
@@ -577,13 +677,8 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
     conn_->Disarm();
     if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) {
-      const std::string who = "upstream " + conn_->authority;
       Status s = cancelled_ ? Cancelled("upstream response body cancelled")
-                 : conn_->timed_out
-                     ? DeadlineExceeded(who + " sent no response data for " +
-                                        Ms(shard_->core->options.io_timeout))
-                     : Unavailable(who + " closed the connection in the middle of the response " +
-                                   "body (" + ec.message() + ")");
+                            : BodyFailed(*conn_, ec)->status;
       conn_->Close();
       error_ = s;
       return ready(std::move(s));
@@ -733,34 +828,19 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
                                               Failure* failure) {
   const UpstreamRequest& req = ex->req;
   const auto& opts = conn->shard->core->options;
-  // Built only for messages: most exchanges succeed.
-  auto who = [&] { return "upstream " + conn->authority; };
   error_code ec;
-  auto fail = [&](Status s, UpstreamFailure kind, bool stale = false) {
+  auto fail = [&](Failure f) {
     conn->Disarm();
     conn->Close();
-    *failure = Failure{s, kind, stale};
-    return s;
-  };
-  auto write_failed = [&](std::string_view during) {
-    if (conn->timed_out) {
-      return fail(DeadlineExceeded(who() + " did not accept the request within " +
-                                   Ms(req.response_timeout)),
-                  UpstreamFailure::kResponseTimeout);
-    }
-    return fail(Unavailable(who() + " closed the connection while " + std::string(during) + " (" +
-                            ec.message() + ")"),
-                UpstreamFailure::kReset, reused && IsDisconnect(ec));
+    *failure = std::move(f);
+    return failure->status;
   };
 
   const bool chunked = req.body_source && !req.body_source->content_length();
   std::string bad_header;
   std::string& head = conn->head;
   RequestHead(req, chunked, &bad_header, head);
-  if (!bad_header.empty()) {
-    co_return fail(InvalidArgument("header \"" + bad_header + "\" cannot be sent upstream"),
-                   UpstreamFailure::kInvalid);
-  }
+  if (!bad_header.empty()) co_return fail(BadHeader(bad_header));
   conn->Arm(req.response_timeout);
   std::array<net::const_buffer, 2> bufs = {net::buffer(head), net::buffer(req.body)};
   if (conn->Plain()) {
@@ -774,7 +854,7 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
   } else {
     co_await conn->Stream([&](auto& s) { return net::async_write(s, bufs, Nothrow(ec)); });
   }
-  if (ec) co_return write_failed("receiving the request");
+  if (ec) co_return fail(SendFailed(*conn, req, ec, "receiving the request", reused));
 
   if (req.body_source) {
     uint64_t sent = 0;
@@ -782,25 +862,28 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
       conn->Disarm();  // the client's body has its own time-outs
       Piece piece = co_await ReadSource(req.body_source);
       if (!piece) {
-        co_return fail(piece.error().WithPrefix("request body"), UpstreamFailure::kRequestBody);
+        co_return fail({piece.error().WithPrefix("request body"), UpstreamFailure::kRequestBody});
       }
       if (conn->closed) {
-        co_return fail(Unavailable(who() + " closed the connection while receiving the request"),
-                       UpstreamFailure::kReset);
+        co_return fail(
+            {Unavailable(Who(*conn) + " closed the connection while receiving the request"),
+             UpstreamFailure::kReset});
       }
       conn->Arm(req.response_timeout);
       if (!piece->has_value()) {
         auto declared = req.body_source->content_length();
         if (declared && *declared != sent) {
-          co_return fail(InvalidArgument("request body ended after " + std::to_string(sent) +
-                                         " of " + std::to_string(*declared) + " bytes"),
-                         UpstreamFailure::kRequestBody);
+          co_return fail({InvalidArgument("request body ended after " + std::to_string(sent) +
+                                          " of " + std::to_string(*declared) + " bytes"),
+                          UpstreamFailure::kRequestBody});
         }
         if (chunked) {
           static constexpr std::string_view kLast = "0\r\n\r\n";
           co_await conn->Stream(
               [&](auto& s) { return net::async_write(s, net::buffer(kLast), Nothrow(ec)); });
-          if (ec) co_return write_failed("receiving the request body");
+          if (ec) {
+            co_return fail(SendFailed(*conn, req, ec, "receiving the request body", reused));
+          }
         }
         break;
       }
@@ -816,88 +899,42 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
         co_await conn->Stream(
             [&](auto& s) { return net::async_write(s, net::buffer(data), Nothrow(ec)); });
       }
-      if (ec) co_return write_failed("receiving the request body");
+      if (ec) co_return fail(SendFailed(*conn, req, ec, "receiving the request body", reused));
     }
   }
 
   // The response header; interim 1xx responses other than 101 are skipped.
   std::unique_ptr<Parser> parser;
   for (;;) {
-    parser = std::make_unique<Parser>();
-    parser->header_limit(static_cast<uint32_t>(opts.max_response_header_bytes));
-    parser->body_limit(boost::none);
-    if (req.method == "HEAD") parser->skip(true);
+    parser = ResponseParser(req, opts);
     const bool nothing_yet = conn->buf.size() == 0;
     co_await conn->Stream(
         [&](auto& s) { return bhttp::async_read_header(s, conn->buf, *parser, Nothrow(ec)); });
-    if (conn->timed_out) {
-      co_return fail(DeadlineExceeded(who() + " did not answer within " + Ms(req.response_timeout)),
-                     UpstreamFailure::kResponseTimeout);
-    }
-    if (ec) {
-      if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
-        bool stale = reused && nothing_yet && ec != bhttp::error::partial_message;
-        co_return fail(Unavailable(who() + " closed the connection before sending a response (" +
-                                   ec.message() + ")"),
-                       UpstreamFailure::kReset, stale);
-      }
-      co_return fail(Unavailable(who() + " sent a malformed response header: " + ec.message()),
-                     UpstreamFailure::kProtocol);
-    }
-    int status = parser->status();
-    if (status >= 100 && status < 200 && status != 101) continue;
-    break;
+    if (auto f = HeaderFailed(*conn, req, ec, reused, nothing_yet)) co_return fail(std::move(*f));
+    if (!IsInterim(parser->status())) break;
   }
   conn->Disarm();
 
   UpstreamResponse out;
-  out.status = parser->status();
-  out.headers = std::move(parser->headers());
-  out.reused_connection = reused;
+  TakeHead(*parser, reused, out);
   if (out.status == 101) {
-    if (!req.upgrade) {
-      co_return fail(Unavailable(who() + " switched protocols without being asked to"),
-                     UpstreamFailure::kProtocol);
-    }
+    if (!req.upgrade) co_return fail(UnaskedSwitch(*conn));
     out.tunnel = std::make_shared<TunnelImpl>(std::move(conn));
     co_return out;
   }
-  // A small body of known length is read here, whole: one hand-off to the caller in all.
-  if (const auto cl = parser->content_length();
-      cl && *cl > 0 && *cl <= opts.buffer_body_bytes && !parser->is_done() && !req.upgrade) {
-    std::string data(static_cast<size_t>(*cl), '\0');
-    size_t got = 0;
+  if (const auto length = BufferedLength(*parser, opts, req)) {
+    std::string data(*length, '\0');
+    parser->set_body(data.data(), data.size());  // the parser advances it
     conn->Arm(opts.io_timeout);
     while (!parser->is_done()) {
-      parser->set_body(data.data() + got, data.size() - got);
-      // What the head's read brought of the body (usually all of a small one) is parsed here:
-      // async_read_some would parse the same bytes first, but answer through the scheduler.
-      bool parsed = false;
-      if (conn->buf.size() > 0) {
-        ec = {};
-        size_t used = parser->put(conn->buf.data(), ec);
-        conn->buf.consume(used);
-        parsed = ec != bhttp::error::need_more;
-      }
-      if (!parsed) {
+      if (!ParseBuffered(*conn, *parser, ec)) {
         co_await conn->Stream(
             [&](auto& s) { return bhttp::async_read_some(s, conn->buf, *parser, Nothrow(ec)); });
       }
-      if (ec == bhttp::error::need_buffer) ec = {};
-      got = data.size() - parser->body_left();
-      if (conn->timed_out) {
-        co_return fail(
-            DeadlineExceeded(who() + " sent no response data for " + Ms(opts.io_timeout)),
-            UpstreamFailure::kResponseTimeout);
-      }
-      if (ec) {
-        co_return fail(Unavailable(who() + " closed the connection in the middle of the response " +
-                                   "body (" + ec.message() + ")"),
-                       UpstreamFailure::kReset);
-      }
+      if (auto f = BodyFailed(*conn, ec)) co_return fail(std::move(*f));
     }
     conn->Disarm();
-    data.resize(got);
+    data.resize(data.size() - parser->body_left());
     out.buffered_body = std::move(data);
   }
   auto body = std::make_shared<BodyImpl>(conn, std::move(parser), !req.upgrade);
@@ -980,10 +1017,7 @@ class FastExchange {
     const UpstreamRequest& req = ex->req;
     std::string bad_header;
     RequestHead(req, /*chunked=*/false, &bad_header, c.head);
-    if (!bad_header.empty()) {
-      return Fail(ex, InvalidArgument("header \"" + bad_header + "\" cannot be sent upstream"),
-                  UpstreamFailure::kInvalid);
-    }
+    if (!bad_header.empty()) return Fail(ex, BadHeader(bad_header));
     c.Arm(req.response_timeout);
     error_code ec;
     std::array<net::const_buffer, 2> bufs = {net::buffer(c.head), net::buffer(req.body)};
@@ -1002,40 +1036,24 @@ class FastExchange {
   }
 
  private:
-  static std::string Who(const Exchange& ex) { return "upstream " + ex.conn->authority; }
-
-  static void Fail(const std::shared_ptr<Exchange>& ex, Status s, UpstreamFailure kind,
-                   bool stale = false) {
+  static void Fail(const std::shared_ptr<Exchange>& ex, Failure f) {
     ex->conn->Disarm();
     ex->conn->Close();
     ex->conn.reset();
     ex->parser.reset();
     // The retry runs on the same shard (this thread), as RunExchange's would.
-    if (stale && IsIdempotent(ex->req.method)) {
+    if (f.stale && IsIdempotent(ex->req.method)) {
       return SpawnExchange(ex->retry_shard, ex, /*stale_retry=*/true);
     }
-    ex->done(std::move(s), kind);
+    ex->done(std::move(f.status), f.kind);
   }
 
   static void WriteFailed(const std::shared_ptr<Exchange>& ex, const error_code& ec) {
-    if (ex->conn->timed_out) {
-      return Fail(ex,
-                  DeadlineExceeded(Who(*ex) + " did not accept the request within " +
-                                   Ms(ex->req.response_timeout)),
-                  UpstreamFailure::kResponseTimeout);
-    }
-    Fail(ex,
-         Unavailable(Who(*ex) + " closed the connection while receiving the request (" +
-                     ec.message() + ")"),
-         UpstreamFailure::kReset, IsDisconnect(ec));
+    Fail(ex, SendFailed(*ex->conn, ex->req, ec, "receiving the request", /*reused=*/true));
   }
 
   static void ReadHeader(const std::shared_ptr<Exchange>& ex) {
-    const auto& opts = ex->conn->shard->core->options;
-    ex->parser = std::make_unique<Parser>();
-    ex->parser->header_limit(static_cast<uint32_t>(opts.max_response_header_bytes));
-    ex->parser->body_limit(boost::none);
-    if (ex->req.method == "HEAD") ex->parser->skip(true);
+    ex->parser = ResponseParser(ex->req, ex->conn->shard->core->options);
     ex->nothing_yet = ex->conn->buf.size() == 0;
     bhttp::async_read_header(ex->conn->Socket(), ex->conn->buf, *ex->parser,
                              [ex](error_code ec, size_t) { OnHeader(ex, ec); });
@@ -1043,64 +1061,33 @@ class FastExchange {
 
   static void OnHeader(const std::shared_ptr<Exchange>& ex, error_code ec) {
     Conn& c = *ex->conn;
-    const auto& opts = c.shard->core->options;
-    if (c.timed_out) {
-      return Fail(
-          ex, DeadlineExceeded(Who(*ex) + " did not answer within " + Ms(ex->req.response_timeout)),
-          UpstreamFailure::kResponseTimeout);
+    if (auto f = HeaderFailed(c, ex->req, ec, /*reused=*/true, ex->nothing_yet)) {
+      return Fail(ex, std::move(*f));
     }
-    if (ec) {
-      if (IsDisconnect(ec) || ec == bhttp::error::partial_message) {
-        bool stale = ex->nothing_yet && ec != bhttp::error::partial_message;
-        return Fail(ex,
-                    Unavailable(Who(*ex) + " closed the connection before sending a response (" +
-                                ec.message() + ")"),
-                    UpstreamFailure::kReset, stale);
-      }
-      return Fail(ex, Unavailable(Who(*ex) + " sent a malformed response header: " + ec.message()),
-                  UpstreamFailure::kProtocol);
-    }
-    int status = ex->parser->status();
-    if (status >= 100 && status < 200 && status != 101) return ReadHeader(ex);  // interim
+    if (IsInterim(ex->parser->status())) return ReadHeader(ex);
     c.Disarm();
-    if (status == 101) {
-      return Fail(ex, Unavailable(Who(*ex) + " switched protocols without being asked to"),
-                  UpstreamFailure::kProtocol);
-    }
-    ex->out.status = status;
-    ex->out.headers = std::move(ex->parser->headers());
-    ex->out.reused_connection = true;
-    // A small body of known length is read here, whole: one hand-off to the caller in all.
-    if (const auto cl = ex->parser->content_length();
-        cl && *cl > 0 && *cl <= opts.buffer_body_bytes && !ex->parser->is_done()) {
-      ex->body.assign(static_cast<size_t>(*cl), '\0');
+    if (ex->parser->status() == 101) return Fail(ex, UnaskedSwitch(c));
+    TakeHead(*ex->parser, /*reused=*/true, ex->out);
+    if (const auto length = BufferedLength(*ex->parser, c.shard->core->options, ex->req)) {
+      ex->body.assign(*length, '\0');
       ex->parser->set_body(ex->body.data(), ex->body.size());  // the parser advances it
-      c.Arm(opts.io_timeout);
+      c.Arm(c.shard->core->options.io_timeout);
       return ReadBody(ex);
     }
     Finish(ex);
   }
 
-  // Parses what the head's read brought of the body (usually all of a small one), else reads.
   static void ReadBody(const std::shared_ptr<Exchange>& ex) {
     Conn& c = *ex->conn;
     Parser& p = *ex->parser;
     while (!p.is_done()) {
-      if (c.buf.size() == 0) {
-        bhttp::async_read_some(c.Socket(), c.buf, p,
-                               [ex](error_code ec, size_t) { OnBody(ex, ec); });
-        return;
-      }
       error_code ec;
-      size_t used = p.put(c.buf.data(), ec);
-      c.buf.consume(used);
-      if (ec == bhttp::error::need_more) {
+      if (!ParseBuffered(c, p, ec)) {
         bhttp::async_read_some(c.Socket(), c.buf, p,
                                [ex](error_code ec, size_t) { OnBody(ex, ec); });
         return;
       }
-      if (ec == bhttp::error::need_buffer) ec = {};
-      if (ec) return BodyFailed(ex, ec);
+      if (auto f = BodyFailed(c, ec)) return Fail(ex, std::move(*f));
     }
     c.Disarm();
     ex->body.resize(ex->body.size() - p.body_left());
@@ -1109,22 +1096,8 @@ class FastExchange {
   }
 
   static void OnBody(const std::shared_ptr<Exchange>& ex, error_code ec) {
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ex->conn->timed_out) {
-      return Fail(ex,
-                  DeadlineExceeded(Who(*ex) + " sent no response data for " +
-                                   Ms(ex->conn->shard->core->options.io_timeout)),
-                  UpstreamFailure::kResponseTimeout);
-    }
-    if (ec) return BodyFailed(ex, ec);
+    if (auto f = BodyFailed(*ex->conn, ec)) return Fail(ex, std::move(*f));
     ReadBody(ex);
-  }
-
-  static void BodyFailed(const std::shared_ptr<Exchange>& ex, const error_code& ec) {
-    Fail(ex,
-         Unavailable(Who(*ex) + " closed the connection in the middle of the response body (" +
-                     ec.message() + ")"),
-         UpstreamFailure::kReset);
   }
 
   static void Finish(const std::shared_ptr<Exchange>& ex) {
