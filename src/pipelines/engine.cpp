@@ -915,8 +915,9 @@ class Engine::Impl {
     }
   }
 
-  void ApplyWrites(std::vector<RunWrite>& writes) {
-    bool failed = false;
+  // The ids of runs whose write failed (they stay dirty and are saved again in a second).
+  std::set<std::string> ApplyWrites(std::vector<RunWrite>& writes) {
+    std::set<std::string> failed;
     for (RunWrite& w : writes) {
       auto it = runs_.find(w.run_id);
       if (it == runs_.end()) continue;
@@ -933,18 +934,26 @@ class Engine::Impl {
       } else {
         spdlog::warn("pipelines: saving run {}: {}", w.run_id, w.result.error().ToString());
         run.dirty = true;
-        failed = true;
+        failed.insert(w.run_id);
       }
     }
     // The store failing (disk full, ...): try again in a second, not in a loop.
-    save_retry_at_ = failed ? Now() + 1000 : 0;
+    save_retry_at_ = failed.empty() ? 0 : Now() + 1000;
+    return failed;
   }
 
   void OnPersisted(Persisted& p) {
     saving_ = false;
-    ApplyWrites(p.writes);
+    std::set<std::string> failed = ApplyWrites(p.writes);
     for (auto& done : p.done) done->set_value(Status());
-    for (const Launch& l : p.launches) LaunchNode(l);
+    for (Launch& l : p.launches) {
+      // A task starts only once the state that says it runs is saved.
+      if (failed.contains(l.run_id)) {
+        launches_.push_back(std::move(l));
+      } else {
+        LaunchNode(l);
+      }
+    }
   }
 
   // The run's nodes in their stored form: the saved NodeDoc of each node that did not change

@@ -720,6 +720,85 @@ TEST_F(EngineTest, RetryOfAFailedRunRerunsOnlyFailedNodes) {
   EXPECT_EQ(engine_->Retry(id).code(), Code::kFailedPrecondition);
 }
 
+// The real store, but for saves of a run's state (commits of a status record without the run's
+// document), the first `failures` of which fail as a full disk would.
+class FailingSaves : public store::Store {
+ public:
+  explicit FailingSaves(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  std::atomic<int> failures{0};
+  std::function<void()> on_failure;  // set before the failures
+
+  Result<store::Object> Create(const store::Key& key, json::object object) override {
+    return inner_->Create(key, std::move(object));
+  }
+  Result<store::Object> Get(const store::Key& key) override { return inner_->Get(key); }
+  Result<store::Object> Update(const store::Key& key, json::object object,
+                               int64_t expected_version) override {
+    return inner_->Update(key, std::move(object), expected_version);
+  }
+  Result<store::Object> Delete(const store::Key& key, int64_t expected_version) override {
+    return inner_->Delete(key, expected_version);
+  }
+  Result<std::vector<store::Object>> Commit(std::vector<store::Mutation> mutations) override {
+    bool status = false, document = false;
+    for (const store::Mutation& m : mutations) {
+      status = status || m.key.resource == "runstatuses.pipelines.kubeflow.org";
+      document = document || m.key.resource == "runs.pipelines.kubeflow.org";
+    }
+    if (status && !document) {
+      for (int left = failures.load(); left > 0;) {
+        if (failures.compare_exchange_weak(left, left - 1)) {
+          if (on_failure) on_failure();
+          return Status(Code::kResourceExhausted, "disk full (a test's store)");
+        }
+      }
+    }
+    return inner_->Commit(std::move(mutations));
+  }
+  Result<store::ListResult> List(const std::string& resource,
+                                 const store::ListOptions& options) override {
+    return inner_->List(resource, options);
+  }
+  Result<std::unique_ptr<store::Watch>> StartWatch(
+      const std::string& resource, const store::WatchOptions& options,
+      std::function<void(const store::Event&)> on_event,
+      std::function<void(const Status&)> on_error) override {
+    return inner_->StartWatch(resource, options, std::move(on_event), std::move(on_error));
+  }
+  int64_t CurrentVersion() override { return inner_->CurrentVersion(); }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+};
+
+// A save that fails is tried again (not at once, not never), and the tasks whose start it would
+// have recorded wait for it: each runs once.
+TEST_F(EngineTest, AFailedSaveIsTriedAgainAndTasksWaitForIt) {
+  catalog_.reset();
+  auto failing = std::make_unique<FailingSaves>(std::move(store_));
+  FailingSaves* saves = failing.get();
+  store_ = std::move(failing);
+  auto c = Catalog::Open(*store_, SystemClock());
+  ASSERT_TRUE(c) << c.error().ToString();
+  catalog_ = std::move(*c);
+  StartEngine();
+  // The second failure comes a second after the first: a task started without waiting for its
+  // state to be saved would have run by then.
+  std::atomic<bool> ran_unsaved = false;
+  saves->on_failure = [&] { ran_unsaved = ran_unsaved || fs::exists(Shared("a")); };
+  saves->failures = 2;
+  std::string id = Submit(P({S("a", "echo run >> " + Shared("a")), S("b", "true", {"a"})}));
+  RunState s = Finish(id);
+  EXPECT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  EXPECT_EQ(saves->failures.load(), 0);
+  EXPECT_FALSE(ran_unsaved);
+  EXPECT_EQ(NodeOf(s, "a").attempts, 1);
+  EXPECT_EQ(NodeOf(s, "b").attempts, 1);
+  std::ifstream ran(Shared("a"));
+  std::string text((std::istreambuf_iterator<char>(ran)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "run\n");
+}
+
 TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   // Retried: covers errors; its second attempt ends at once.
   std::string marker = Shared("ran");
