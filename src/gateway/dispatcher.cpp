@@ -1,6 +1,7 @@
 #include "gateway/dispatcher.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -16,27 +17,32 @@ namespace {
 
 constexpr std::string_view kRequestIdHeader = "x-request-id";
 
-bool IsPathChar(unsigned char c) {
-  // RFC 3986 pchar plus '/': unreserved, sub-delims, ':' and '@'.
-  if (std::isalnum(c)) return true;
-  return std::string_view("-._~!$&'()*+,;=:@/").find(static_cast<char>(c)) !=
-         std::string_view::npos;
-}
+// RFC 3986 pchar plus '/': unreserved, sub-delims, ':' and '@'.
+constexpr std::array<bool, 256> kPathChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = t[c - 'a' + 'A'] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=:@/")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
 
-// A normalized (decoded) path in origin-form for an upstream: bytes outside pchar escaped.
-std::string EncodePath(std::string_view path) {
+// A normalized (decoded) path in origin-form for an upstream, bytes outside pchar escaped, and
+// "?query" when there is one.
+std::string OriginForm(std::string_view path, std::string_view query) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
-  out.reserve(path.size());
-  for (unsigned char c : path) {
-    if (IsPathChar(c)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
+  out.reserve(path.size() + 1 + query.size());
+  size_t run = 0;  // start of the bytes not yet appended, all pchars
+  for (size_t i = 0; i < path.size(); ++i) {
+    const auto c = static_cast<unsigned char>(path[i]);
+    if (kPathChars[c]) continue;
+    out.append(path.substr(run, i - run));
+    const char escaped[3] = {'%', kHex[c >> 4], kHex[c & 15]};
+    out.append(escaped, 3);
+    run = i + 1;
   }
+  out.append(path.substr(run));
+  if (!query.empty()) out.append(1, '?').append(query);
   return out;
 }
 
@@ -260,7 +266,7 @@ void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
     if (rewritten) {
       req.path = plan.request.path;
       req.raw_query = plan.request.query;
-      req.target = EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+      req.target = OriginForm(req.path, req.raw_query);
     }
     req.headers = std::move(plan.request.headers);
   } else {
@@ -316,7 +322,7 @@ void Dispatcher::Mirror(const http::Request& req, const Decision& d) const {
   if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
     target.endpoint.ca_file = options_.upstream_ca_file;
   }
-  target.path_and_query = EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+  target.path_and_query = OriginForm(req.path, req.raw_query);
   target.authority = authority;
   proxy_->Forward(copy, target, [](http::Response r) {
     if (r.stream) r.stream->Cancel();
@@ -452,7 +458,10 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
         finish(http::ErrorResponse(Unavailable("the reverse proxy is not configured")));
         return;
       }
-      auto endpoint = ParseUpstream(d.upstream);
+      // Parsed when the table was built (decisions made otherwise: here).
+      Result<http::UpstreamEndpoint> parsed = http::UpstreamEndpoint{};
+      if (!d.endpoint) parsed = ParseUpstream(d.upstream);
+      const Result<http::UpstreamEndpoint>& endpoint = d.endpoint ? *d.endpoint : parsed;
       if (!endpoint) {
         finish(http::ErrorResponse(502, "BadGateway",
                                    "route " + d.route_name + " names an invalid upstream " +
@@ -465,12 +474,11 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
         req.headers.Remove("Authorization");
       }
       ProxyTarget target;
-      target.endpoint = std::move(*endpoint);
+      target.endpoint = *endpoint;
       if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
         target.endpoint.ca_file = options_.upstream_ca_file;
       }
-      target.path_and_query =
-          EncodePath(req.path) + (req.raw_query.empty() ? "" : "?" + req.raw_query);
+      target.path_and_query = OriginForm(req.path, req.raw_query);
       target.authority = plan.request.authority;
       target.timeout = plan.timeout;
       target.retries = d.retries;

@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "gateway/proxy.hpp"
 #include "gateway/route_internal.hpp"
 
 namespace skiff::gateway {
@@ -399,6 +400,17 @@ struct RouteTable::Impl {
   // name, computed once so that routing a request does not build them.
   std::vector<std::string> sources;
   std::vector<std::vector<std::string>> names;
+  // Per service, http route and destination (same order as services[i].http[j].route[k]):
+  // Classify's result, made once so that routing a request looks nothing up.
+  struct Classified {
+    Decision::Kind kind = Decision::Kind::kUpstream;
+    uint32_t port = 80;
+    std::string upstream;   // kUpstream
+    std::string authority;  // kReenter of an in-cluster service: its expanded name; else ""
+    std::shared_ptr<const Result<http::UpstreamEndpoint>> endpoint;  // kUpstream
+  };
+  std::vector<std::vector<std::vector<Classified>>> classified;
+  Classified ClassifyOnce(const Destination& dest, const VirtualService& vs) const;
 
   // The classification of a destination host: fills kind/upstream/authority of `d`.
   void Classify(const Destination& dest, const VirtualService& vs, Decision& d) const;
@@ -441,6 +453,21 @@ void RouteTable::Impl::Classify(const Destination& dest, const VirtualService& v
     d.kind = Decision::Kind::kUpstream;
     d.upstream = UpstreamOf(dest, vs);
   }
+}
+
+RouteTable::Impl::Classified RouteTable::Impl::ClassifyOnce(const Destination& dest,
+                                                            const VirtualService& vs) const {
+  Decision d;
+  Classify(dest, vs, d);
+  Classified c;
+  c.kind = d.kind;
+  c.port = d.port;
+  c.authority = std::move(d.authority);  // set only for an in-cluster service
+  if (d.kind == Decision::Kind::kUpstream) {
+    c.endpoint = std::make_shared<const Result<http::UpstreamEndpoint>>(ParseUpstream(d.upstream));
+    c.upstream = std::move(d.upstream);
+  }
+  return c;
 }
 
 void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_t route_index,
@@ -639,7 +666,13 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
   if (chosen) {
     d.destination = chosen->destination;
     std::string authority_before = d.authority;
-    Classify(chosen->destination, vs, d);
+    const Classified& c =
+        classified[vs_index][route_index][static_cast<size_t>(chosen - r.route.data())];
+    d.kind = c.kind;
+    d.port = c.port;
+    d.upstream = c.upstream;
+    d.endpoint = c.endpoint;
+    if (!c.authority.empty()) d.authority = c.authority;
     switch (d.kind) {
       case Decision::Kind::kUpstream:
         SKIFF_GATEWAY_ACT("destination " + DescribeDestination(chosen->destination) +
@@ -734,8 +767,11 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinR
     for (size_t i = 0; i < vs.http.size(); ++i) {
       impl->names.back().push_back(RouteName(vs, vs.http[i], i));
     }
+    auto& classified = impl->classified.emplace_back();
     for (const auto& r : vs.http) {
       for (const auto& m : r.match) impl->any_query_params |= !m.query_params.empty();
+      auto& per_route = classified.emplace_back();
+      for (const auto& rd : r.route) per_route.push_back(impl->ClassifyOnce(rd.destination, vs));
     }
   }
   return std::make_shared<const RouteTable>(std::move(impl));

@@ -63,6 +63,10 @@
 #include "gateway/virtual_service.hpp"
 #include "http/http.hpp"
 
+namespace skiff::http {
+struct UpstreamEndpoint;
+}  // namespace skiff::http
+
 namespace skiff::gateway {
 
 // The randomness the table draws from (weighted split, fault and mirror percentages). Not
@@ -187,7 +191,10 @@ struct Decision {
   // kUpstream and kReenter: the chosen destination.
   std::optional<Destination> destination;
   std::string upstream;  // kUpstream: "host:port" or the mapped URL
-  uint32_t port = 0;     // destination port (80 when not given)
+  // kUpstream: `upstream` parsed (ParseUpstream, proxy.hpp), made once when the table was
+  // built: an error when it does not parse. Null in decisions made by other means.
+  std::shared_ptr<const Result<http::UpstreamEndpoint>> endpoint;
+  uint32_t port = 0;  // destination port (80 when not given)
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<Retries> retries;
   std::optional<std::chrono::milliseconds> delay;  // fault.delay drawn for this request

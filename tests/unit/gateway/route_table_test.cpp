@@ -7,9 +7,11 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/yaml.hpp"
+#include "http/upstream.hpp"
 
 namespace skiff::gateway {
 namespace {
@@ -735,6 +737,48 @@ TEST(Upstreams, ConfiguredMappingWins) {
   EXPECT_EQ(a.upstream, "http://10.1.2.3:9000");
   Decision b = table->Route(Req("GET", "/pay"), random);
   EXPECT_EQ(b.upstream, "https://billing.internal:8443");
+}
+
+// An upstream decision carries its destination parsed once with the table (the dispatcher does
+// not parse `upstream` per request): the chosen destination's, of a weighted split too, and the
+// parse error of one that does not parse.
+TEST(Upstreams, DecisionCarriesTheParsedEndpoint) {
+  RouteTableOptions options;
+  options.upstreams["billing.example.org"] = "https://billing.internal:8443";
+  options.upstreams["broken.example.org"] = "bad host:1";
+  auto table = Table({Vs("hosts: ['*']\nhttp:\n- match:\n  - uri: {prefix: /pay}\n  route:\n"
+                         "  - destination: {host: billing.example.org}\n"
+                         "- match:\n  - uri: {prefix: /broken}\n  route:\n"
+                         "  - destination: {host: broken.example.org}\n"
+                         "- route:\n  - destination: {host: a.example.org, port: {number: 81}}\n"
+                         "    weight: 50\n"
+                         "  - destination: {host: b.example.org, port: {number: 82}}\n"
+                         "    weight: 50\n")},
+                     options);
+  SeededRandom random(1);
+  Decision pay = table->Route(Req("GET", "/pay"), random);
+  ASSERT_TRUE(pay.endpoint);
+  ASSERT_TRUE(*pay.endpoint);
+  EXPECT_TRUE((*pay.endpoint)->tls);
+  EXPECT_EQ((*pay.endpoint)->host, "billing.internal");
+  EXPECT_EQ((*pay.endpoint)->port, 8443);
+  Decision broken = table->Route(Req("GET", "/broken"), random);
+  ASSERT_TRUE(broken.endpoint);
+  EXPECT_FALSE(*broken.endpoint);
+  std::set<std::string> seen;
+  for (int i = 0; i < 64; ++i) {
+    Decision d = table->Route(Req("GET", "/x"), random);
+    ASSERT_EQ(d.kind, K::kUpstream);
+    ASSERT_TRUE(d.endpoint && *d.endpoint);
+    EXPECT_EQ((*d.endpoint)->Authority(), d.upstream);
+    seen.insert(d.upstream);
+  }
+  EXPECT_EQ(seen, (std::set<std::string>{"a.example.org:81", "b.example.org:82"}));
+  // An in-cluster destination re-enters: no endpoint.
+  auto local = Table({Vs("hosts: ['*']\nhttp:\n- route:\n  - destination: {host: m.ns.svc}\n")});
+  Decision r = local->Route(Req("GET", "/y"), random);
+  EXPECT_EQ(r.kind, K::kReenter);
+  EXPECT_FALSE(r.endpoint);
 }
 
 TEST(NoRoute, NamesClosestCandidates) {
