@@ -212,10 +212,18 @@ class Engine::Impl {
     NodeDocs nodes;
     Result<RecordPtr> result = Status();
   };
-  // A save of run states (see Persist) is done: what it saved, the launches that waited for it
+  // A cache entry to save (the newest execution of a cacheable task).
+  struct CacheWrite {
+    std::string ns;
+    std::string id;
+    json::object spec;
+    std::string what;  // "run R node N", for the log
+  };
+  // A save of run states (see Save) is done: what it saved, the launches that waited for it
   // and the Terminate calls to answer.
   struct Persisted {
     std::vector<RunWrite> writes;
+    std::vector<CacheWrite> caches;
     std::vector<Launch> launches;
     std::vector<std::shared_ptr<std::promise<Status>>> done;
   };
@@ -401,9 +409,10 @@ class Engine::Impl {
   // save of the state that says their node runs.
   std::vector<std::shared_ptr<std::promise<Status>>> after_persist_;
   std::vector<Launch> launches_;
-  bool saving_ = false;           // a save is in flight
-  int64_t save_retry_at_ = 0;     // after a failed save: not before this (ms since epoch)
-  std::vector<Retried> retries_;  // retries of runs whose last save was in flight
+  std::vector<CacheWrite> cache_writes_;  // for the next save
+  bool saving_ = false;                   // a save is in flight
+  int64_t save_retry_at_ = 0;             // after a failed save: not before this (ms since epoch)
+  std::vector<Retried> retries_;          // retries of runs whose last save was in flight
   std::map<std::string, ActiveRun> runs_;
   int running_tasks_ = 0;
 
@@ -853,17 +862,24 @@ class Engine::Impl {
     if (node.result) spec["result"] = *node.result;
     // The newest execution wins (as KFP picks the latest): an older entry is replaced, so one
     // whose artifacts are gone (which made this task run) is not checked again and again.
-    const std::string id = CacheId(run.ctx.ns, node.launch->cache_key);
-    Result<RecordPtr> saved = catalog_.Create(Kind::kCacheEntry, run.ctx.ns, spec, {}, id);
-    if (!saved && saved.error().code() == Code::kAlreadyExists) {
-      saved = catalog_.Update(Kind::kCacheEntry, id, [&](Record& r) {
-        r.spec = spec;
-        return Status();
-      });
-    }
-    if (!saved) {
-      spdlog::warn("pipelines: cache entry for run {} node {}: {}", run.ctx.run_id, node.id,
-                   saved.error().ToString());
+    // Saved with the next save of run states (the loop does not wait for the store).
+    cache_writes_.push_back({run.ctx.ns, CacheId(run.ctx.ns, node.launch->cache_key),
+                             std::move(spec), "run " + run.ctx.run_id + " node " + node.id});
+  }
+
+  // On any thread: nothing but the catalog.
+  static void WriteCaches(Catalog& catalog, std::vector<CacheWrite>& caches) {
+    for (CacheWrite& c : caches) {
+      Result<RecordPtr> saved = catalog.Create(Kind::kCacheEntry, c.ns, c.spec, {}, c.id);
+      if (!saved && saved.error().code() == Code::kAlreadyExists) {
+        saved = catalog.Update(Kind::kCacheEntry, c.id, [&](Record& r) {
+          r.spec = std::move(c.spec);
+          return Status();
+        });
+      }
+      if (!saved) {
+        spdlog::warn("pipelines: cache entry for {}: {}", c.what, saved.error().ToString());
+      }
     }
   }
 
@@ -877,7 +893,7 @@ class Engine::Impl {
     if (saving_) return;
     bool dirty = false;
     for (const auto& [id, run] : runs_) dirty = dirty || run.dirty;
-    if (!dirty && launches_.empty() && after_persist_.empty()) return;
+    if (!dirty && launches_.empty() && after_persist_.empty() && cache_writes_.empty()) return;
     if (dirty && save_retry_at_ != 0) return;  // NextTimer wakes the loop
     Persisted p;
     p.writes = TakeWrites();
@@ -885,10 +901,13 @@ class Engine::Impl {
     launches_.clear();
     p.done = std::move(after_persist_);
     after_persist_.clear();
+    p.caches = std::move(cache_writes_);
+    cache_writes_.clear();
     saving_ = true;
     SubmitJob(
         [this, p = std::move(p)]() mutable {
           WriteRuns(catalog_, p.writes);
+          WriteCaches(catalog_, p.caches);
           Event e = std::move(p);
           FinishJob(e);
         },
