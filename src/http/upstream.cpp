@@ -221,9 +221,11 @@ class Conn : public std::enable_shared_from_this<Conn> {
     Socket().close(ec);
     timer_.cancel();  // drops the pending wait's reference
   }
-  // An idle connection the peer has closed (EOF) or that holds unexpected bytes is not reusable.
-  bool LooksAlive() {
+  // An idle connection the peer has closed (EOF, seen with `probe`) or that holds unexpected
+  // bytes is not reusable.
+  bool LooksAlive(bool probe) {
     if (closed || !Socket().is_open() || buf.size() > 0) return false;
+    if (!probe) return true;
     char c;
     ssize_t n = ::recv(Socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -330,7 +332,10 @@ void ReturnToPool(std::shared_ptr<Conn> conn) {
   shard->core->idle.fetch_add(1);
 }
 
-std::shared_ptr<Conn> TakeIdle(Shard* shard, const std::string& key) {
+// The most recently used idle connection for `key`. With `probe`, one that the peer has closed
+// meanwhile is found by a recv (a syscall) and dropped; without, the caller's exchange finds it
+// (a request that may be retried on a fresh connection when its pooled one was stale: most are).
+std::shared_ptr<Conn> TakeIdle(Shard* shard, const std::string& key, bool probe) {
   auto it = shard->idle.find(key);
   if (it == shard->idle.end()) return nullptr;
   auto& q = it->second;
@@ -339,7 +344,7 @@ std::shared_ptr<Conn> TakeIdle(Shard* shard, const std::string& key) {
     std::shared_ptr<Conn> c = std::move(q.back());  // most recently used: least likely stale
     q.pop_back();
     shard->core->idle.fetch_sub(1);
-    if (now - c->idle_since < shard->core->options.idle_timeout && c->LooksAlive()) return c;
+    if (now - c->idle_since < shard->core->options.idle_timeout && c->LooksAlive(probe)) return c;
     c->Close();
   }
   return nullptr;
@@ -954,7 +959,8 @@ net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex,
   const bool may_retry = IsIdempotent(ex->req.method) && !ex->req.body_source && !stale_retry;
   bool retried = stale_retry;
   for (int attempt = 0;; ++attempt) {
-    std::shared_ptr<Conn> conn = attempt == 0 && !stale_retry ? TakeIdle(shard, key) : nullptr;
+    std::shared_ptr<Conn> conn =
+        attempt == 0 && !stale_retry ? TakeIdle(shard, key, /*probe=*/!may_retry) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
       conn = std::make_shared<Conn>(shard, key, ep.Authority());
@@ -1264,7 +1270,8 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
   if (!ex->req.body_source && !ex->req.upgrade && !ex->req.endpoint.tls && shard->OnThread()) {
     thread_local std::string key;  // the pool key, built without a new string per request
     AppendKey(ex->req.endpoint, key);
-    if (auto conn = TakeIdle(shard, key)) {
+    // FastExchange retries a stale connection for idempotent methods: only others probe it.
+    if (auto conn = TakeIdle(shard, key, /*probe=*/!IsIdempotent(ex->req.method))) {
       ex->retry_shard = shard;
       FastExchange::Start(std::move(ex), std::move(conn));
       return;

@@ -575,6 +575,41 @@ TEST(UpstreamPoolFastPathTest, NonIdempotentRequestOnAStaleConnectionIsNotRetrie
   EXPECT_EQ(pool.stats().idle, 0u);
 }
 
+// An idle pooled connection the upstream has closed: an idempotent request takes it without a
+// probe and is retried on a fresh connection when it fails; a POST (never retried) probes it
+// first, so it goes on a fresh connection at once. Both succeed.
+TEST(UpstreamPoolFastPathTest, IdleConnectionClosedByTheUpstreamIsNotAFailure) {
+  for (const std::string method : {"GET", "POST"}) {
+    std::atomic<bool> closed{false};
+    RawUpstream upstream([&](int fd, int index) {
+      std::string buf;
+      if (ReadHead(fd, buf).empty()) return;
+      SendAll(fd, kFirst);
+      if (index == 0) {
+        ::shutdown(fd, SHUT_RDWR);  // gives up on the idle connection
+        closed = true;
+        return;
+      }
+      ReadHead(fd, buf);
+    });
+    UpstreamPool pool;
+    IoThread io;
+    Sent first = io.Send(pool, Get(upstream.port(), "/"));
+    ASSERT_TRUE(first.response) << first.response.error();
+    EXPECT_EQ(BodyOf(*first.response), "first");
+    ASSERT_TRUE(WaitUntil([&] { return closed.load(); }, 5s));
+    UpstreamRequest second = Get(upstream.port(), "/");
+    second.method = method;
+    if (method == "POST") second.body = "x";
+    Sent s = io.Send(pool, std::move(second));
+    ASSERT_TRUE(s.response) << method << ": " << s.response.error();
+    EXPECT_EQ(BodyOf(*s.response), "first") << method;
+    EXPECT_FALSE(s.response->reused_connection) << method;
+    EXPECT_EQ(s.response->retried, method == "GET") << method;
+    EXPECT_EQ(upstream.accepted(), 2) << method;
+  }
+}
+
 TEST(UpstreamPoolFastPathTest, SilentUpstreamOnAPooledConnectionIsAResponseTimeout) {
   RawUpstream upstream(
       FirstThen(std::string(kFirst), [](int fd, std::string& buf, const std::string&) {
