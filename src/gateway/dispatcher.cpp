@@ -249,6 +249,7 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
     }
   }
   plan.request = std::move(request);
+  plan.table = std::move(table);
   return plan;
 }
 

@@ -30,7 +30,9 @@ using ServiceMap = std::map<std::string, http::Handler, std::less<>>;
 
 // What routing decided for a request, re-entries followed.
 struct RoutePlan {
-  Decision decision;     // the final hop's decision
+  Decision decision;  // the final hop's decision
+  // The table that made it: the decision's views (Decision::source) point into it.
+  std::shared_ptr<const RouteTable> table;
   RouteRequest request;  // the request as the final hop dispatches it (rewrites applied)
   int hops = 1;          // 1 + re-entries
   bool loop = false;     // re-entered more than kMaxReenter times (508)

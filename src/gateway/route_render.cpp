@@ -108,7 +108,7 @@ std::string Decision::ToText() const {
     if (!candidates.empty()) line("closest:", Join(candidates, ", "));
     return out;
   }
-  line("route:", route_name + " (" + source + ")");
+  line("route:", route_name + " (" + std::string(source) + ")");
   switch (kind) {
     case Kind::kService:
       line("decision:", "in-process service " + service);

@@ -172,7 +172,9 @@ struct Decision {
   };
   Kind kind = Kind::kNoRoute;
   std::string route_name;  // "api", "team-a/kfserving-iap[0]", or the http route's name
-  std::string source;      // "built-in" or "VirtualService team-a/kfserving-iap"
+  // "built-in" or "VirtualService team-a/kfserving-iap": text of the table that made the
+  // decision, valid while that table lives (RoutePlan keeps it).
+  std::string_view source;
   // The VirtualService whose route matched (empty for built-in routes): who may take it is
   // decided on it (dispatcher.hpp, Authorization).
   std::string vs_namespace;

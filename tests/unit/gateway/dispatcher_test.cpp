@@ -95,6 +95,24 @@ class DispatcherTest : public ::testing::Test {
   http::Responder held_;
 };
 
+// A plan keeps the table that made its decision: the decision's source (a view of the table's
+// text) stays readable after the dispatcher's table was replaced and the old one dropped.
+TEST_F(DispatcherTest, APlanKeepsTheTableItsDecisionViews) {
+  Build({Vs("hosts: ['*']\nhttp:\n- route:\n  - destination: {host: b.example.org}\n")});
+  RouteRequest rr;
+  rr.path = "/x";
+  rr.authority = "example.com";
+  RoutePlan plan = dispatcher_->Plan(rr, ThreadLocalRandom());
+  std::weak_ptr<const RouteTable> made_by = table_;
+  EXPECT_EQ(plan.table, table_);
+  Build({});  // a new table; the dispatcher and this test no longer hold the old one
+  EXPECT_FALSE(made_by.expired());
+  EXPECT_EQ(plan.decision.source, "VirtualService ns/vs");
+  EXPECT_EQ(plan.decision.ToJson().at("source").as_string(), "VirtualService ns/vs");
+  plan = RoutePlan{};
+  EXPECT_TRUE(made_by.expired());
+}
+
 TEST_F(DispatcherTest, ReentryRewritesReachTheService) {
   Build({Vs(R"(hosts: ['*']
 http:
