@@ -699,7 +699,10 @@ class Engine::Impl {
           continue;
         }
       }
-      if (!cache_hit && !changed) break;
+      // Advance is idempotent (tested for every sample at every step): it needs no second call
+      // to see what its first did, unless a cache hit finished nodes since. A change is saved,
+      // and the saved event runs Advance again in any case.
+      if (!cache_hit) break;
     }
     if (!s.shutdown.empty()) return;
     int run_limit = run.program->parallelism();
