@@ -433,7 +433,10 @@ TEST_F(GatewayTest, CachedJwtKeepsThePrincipalOfEachGateway) {
   EXPECT_EQ(seen.principal->name, "boss@example.com");
   EXPECT_TRUE(seen.principal->cluster_admin);
   // Another gateway (no admins) over the same cached verification maps the claims itself.
+  // (The first gateway's relying party and sessions stay alive: it is used again below.)
   std::unique_ptr<Gateway> first = std::move(gw_);
+  std::unique_ptr<OidcRelyingParty> first_rp = std::move(rp_);
+  std::unique_ptr<SessionStore> first_sessions = std::move(sessions_);
   Build([&](GatewayConfig& c) {
     c.jwt_issuers = {issuer};
     c.admin_users.clear();
@@ -445,6 +448,7 @@ TEST_F(GatewayTest, CachedJwtKeepsThePrincipalOfEachGateway) {
   gw_ = std::move(first);
   ASSERT_EQ(Run(req, &seen).status, 200);
   EXPECT_EQ(seen.principal->name, "boss@example.com");
+  gw_.reset();  // before the relying party and sessions it uses
 }
 
 TEST_F(GatewayTest, TrustedHeaderOnlyFromAllowedSources) {
