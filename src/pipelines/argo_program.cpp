@@ -797,32 +797,39 @@ std::vector<std::string> Runner::Outbound(const std::string& id) const {
 }
 
 void Runner::ReconcileDag(const std::string& id) {
-  const Template& t = Tmpl(st_.Find(id)->template_name);
-  bool all_done = true;
+  // Nodes are added but never erased while the tree is reconciled: pointers stay valid.
+  Node* const dag_node = st_.Find(id);
+  const Template& t = Tmpl(dag_node->template_name);
+  const std::string prefix = dag_node->name + ".";
+  // Tasks whose node existed and is not finished, and the ids of nodes created now (they may
+  // have finished at once: skipped, errors, empty DAGs).
+  bool unfinished = false;
+  std::vector<std::string> created;
   for (const Task& task : t.tasks) {
-    const Node& dag = *st_.Find(id);
-    std::string name = dag.name + "." + task.name;
+    std::string name = prefix + task.name;
     std::string tid = NodeId(ctx_.run_name, name);
     if (Node* existing = st_.Find(tid)) {
-      if (existing->type == "TaskGroup" && !IsFinished(existing->phase)) {
-        if (ReconcileLoop(dag, task, name, tid, id)) CompleteGroup(*st_.Find(tid), false);
+      if (IsFinished(existing->phase)) continue;
+      if (existing->type == "TaskGroup") {
+        if (ReconcileLoop(*dag_node, task, name, tid, id)) CompleteGroup(*existing, false);
       } else {
         Reconcile(tid);
       }
-      if (!IsFinished(st_.Find(tid)->phase)) all_done = false;
+      if (!IsFinished(existing->phase)) unfinished = true;
       continue;
     }
-    all_done = false;
-    if (terminating_) continue;
+    if (terminating_) {
+      unfinished = true;
+      continue;
+    }
     CreateDagTask(id, task, name);
     if (st_.Find(tid) != nullptr) Relink(id, task, tid);
+    created.push_back(std::move(tid));
   }
-  if (!all_done) {
-    // Recheck: tasks created above may have finished at once (skipped, errors, empty DAGs).
-    for (const Task& task : t.tasks) {
-      const Node* n = st_.Find(NodeId(ctx_.run_name, st_.Find(id)->name + "." + task.name));
-      if (n == nullptr || !IsFinished(n->phase)) return;
-    }
+  if (unfinished) return;
+  for (const std::string& tid : created) {
+    const Node* n = st_.Find(tid);
+    if (n == nullptr || !IsFinished(n->phase)) return;
   }
   // Every task has a finished node: Argo's branch rule. An omitted task carries the worst phase
   // of the tasks it depends on; the DAG fails when a target (a task nothing depends on) carries

@@ -1,6 +1,7 @@
 #include "pipelines/run_state.hpp"
 
 #include <array>
+#include <charconv>
 #include <cstdio>
 
 namespace skiff::pipelines {
@@ -467,8 +468,12 @@ std::string NodeId(std::string_view run_name, std::string_view node_name) {
     h *= 16777619u;
   }
   char digits[16];
-  std::snprintf(digits, sizeof digits, "%u", h);
-  return std::string(run_name) + "-" + digits;
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, h);
+  std::string id;
+  id.reserve(run_name.size() + 1 + static_cast<size_t>(end - digits));
+  id.append(run_name).push_back('-');
+  id.append(digits, end);
+  return id;
 }
 
 }  // namespace skiff::pipelines
