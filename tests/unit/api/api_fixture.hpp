@@ -25,6 +25,7 @@
 #include "http/http.hpp"
 #include "store/store.hpp"
 #include "test_util.hpp"
+#include "unit/forwarding_store.hpp"
 
 namespace skiff::api::testing {
 
@@ -35,24 +36,23 @@ inline constexpr std::string_view kTableAccept =
     "g=meta.k8s.io,application/json";
 
 // Forwards to a real store; records every Commit and can fail the next ones.
-class RecordingStore final : public store::Store {
+class RecordingStore final : public skiff::testing::ForwardingStore {
  public:
-  explicit RecordingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
 
   Result<store::Object> Create(const store::Key& key, json::object object) override {
     ++writes_;
-    return inner_->Create(key, std::move(object));
+    return ForwardingStore::Create(key, std::move(object));
   }
-  Result<store::Object> Get(const store::Key& key) override { return inner_->Get(key); }
   Result<store::Object> Update(const store::Key& key, json::object object,
                                int64_t expected_version) override {
     ++writes_;
     if (TakeConflict()) return Conflict("injected conflict");
-    return inner_->Update(key, std::move(object), expected_version);
+    return ForwardingStore::Update(key, std::move(object), expected_version);
   }
   Result<store::Object> Delete(const store::Key& key, int64_t expected_version) override {
     ++writes_;
-    return inner_->Delete(key, expected_version);
+    return ForwardingStore::Delete(key, expected_version);
   }
   Result<std::vector<store::Object>> Commit(std::vector<store::Mutation> mutations) override {
     ++writes_;
@@ -62,19 +62,8 @@ class RecordingStore final : public store::Store {
     }
     if (fail_commits_) return Unavailable("injected commit failure");
     if (TakeConflict()) return Conflict("injected conflict");
-    return inner_->Commit(std::move(mutations));
+    return ForwardingStore::Commit(std::move(mutations));
   }
-  Result<store::ListResult> List(const std::string& resource,
-                                 const store::ListOptions& options) override {
-    return inner_->List(resource, options);
-  }
-  Result<std::unique_ptr<store::Watch>> StartWatch(
-      const std::string& resource, const store::WatchOptions& options,
-      std::function<void(const store::Event&)> on_event,
-      std::function<void(const Status&)> on_error) override {
-    return inner_->StartWatch(resource, options, std::move(on_event), std::move(on_error));
-  }
-  int64_t CurrentVersion() override { return inner_->CurrentVersion(); }
 
   // Write calls of any kind (Create, Update, Delete, Commit).
   int writes() const { return writes_; }
@@ -96,7 +85,6 @@ class RecordingStore final : public store::Store {
   }
 
   std::atomic<int> conflicts_{0};
-  std::unique_ptr<store::Store> inner_;
   std::atomic<int> writes_{0};
   std::atomic<bool> fail_commits_{false};
   std::mutex mu_;  // guards commits_

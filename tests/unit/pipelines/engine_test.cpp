@@ -20,6 +20,7 @@
 
 #include "core/fs.hpp"
 #include "store/store.hpp"
+#include "unit/forwarding_store.hpp"
 #include "unit/s3rver.hpp"
 #include "unit/wait_until.hpp"
 
@@ -722,23 +723,12 @@ TEST_F(EngineTest, RetryOfAFailedRunRerunsOnlyFailedNodes) {
 
 // The real store, but for saves of a run's state (commits of a status record without the run's
 // document), the first `failures` of which fail as a full disk would.
-class FailingSaves : public store::Store {
+class FailingSaves : public skiff::testing::ForwardingStore {
  public:
-  explicit FailingSaves(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
   std::atomic<int> failures{0};
   std::function<void()> on_failure;  // set before the failures
 
-  Result<store::Object> Create(const store::Key& key, json::object object) override {
-    return inner_->Create(key, std::move(object));
-  }
-  Result<store::Object> Get(const store::Key& key) override { return inner_->Get(key); }
-  Result<store::Object> Update(const store::Key& key, json::object object,
-                               int64_t expected_version) override {
-    return inner_->Update(key, std::move(object), expected_version);
-  }
-  Result<store::Object> Delete(const store::Key& key, int64_t expected_version) override {
-    return inner_->Delete(key, expected_version);
-  }
   Result<std::vector<store::Object>> Commit(std::vector<store::Mutation> mutations) override {
     bool status = false, document = false;
     for (const store::Mutation& m : mutations) {
@@ -753,22 +743,8 @@ class FailingSaves : public store::Store {
         }
       }
     }
-    return inner_->Commit(std::move(mutations));
+    return ForwardingStore::Commit(std::move(mutations));
   }
-  Result<store::ListResult> List(const std::string& resource,
-                                 const store::ListOptions& options) override {
-    return inner_->List(resource, options);
-  }
-  Result<std::unique_ptr<store::Watch>> StartWatch(
-      const std::string& resource, const store::WatchOptions& options,
-      std::function<void(const store::Event&)> on_event,
-      std::function<void(const Status&)> on_error) override {
-    return inner_->StartWatch(resource, options, std::move(on_event), std::move(on_error));
-  }
-  int64_t CurrentVersion() override { return inner_->CurrentVersion(); }
-
- private:
-  std::unique_ptr<store::Store> inner_;
 };
 
 // A save that fails is tried again (not at once, not never), and the tasks whose start it would
