@@ -455,8 +455,6 @@ Result<RunState> RunState::FromJson(const json::object& status, const NodeDocs& 
   return s;
 }
 
-json::object NodeToJson(const Node& node) { return NodeJsonOf(node); }
-
 NodeDocPtr MakeNodeDoc(const Node& node) {
   return std::make_shared<const NodeDoc>(NodeDoc{node.id, NodeJsonOf(node)});
 }

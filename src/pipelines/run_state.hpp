@@ -174,7 +174,6 @@ struct NodeDoc {
 using NodeDocPtr = std::shared_ptr<const NodeDoc>;
 using NodeDocs = std::vector<NodeDocPtr>;  // sorted by id, ids unique
 
-json::object NodeToJson(const Node& node);
 NodeDocPtr MakeNodeDoc(const Node& node);
 
 enum class RunPhase { kPending, kRunning, kSucceeded, kFailed, kError };
