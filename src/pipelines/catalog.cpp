@@ -86,7 +86,8 @@ json::object Catalog::Envelope(Kind kind, const Record& r, json::object status) 
   return doc;
 }
 
-Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool spec_changed) {
+Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool spec_changed,
+                                 bool durable) {
   std::vector<store::Mutation> mutations;
   // A legacy run document (status inside) is rewritten without it.
   const bool write_doc =
@@ -117,6 +118,7 @@ Result<RecordPtr> Catalog::Store(Kind kind, Record r, const Record* old, bool sp
                          /*history=*/false});
     NodeMutations(r, old, mutations);
   }
+  for (store::Mutation& m : mutations) m.durable = durable;
   SKIFF_ASSIGN_OR_RETURN(std::vector<store::Object> stored, store_.Commit(std::move(mutations)));
   r.version = write_doc ? stored.front().resource_version : old->version;
   store::Object& with_status = kind == Kind::kRun ? stored[write_doc ? 1 : 0] : stored.front();
@@ -298,7 +300,7 @@ Result<RecordPtr> Catalog::Update(Kind kind, const std::string& id,
 }
 
 Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json::object status,
-                                         NodeDocs nodes) {
+                                         NodeDocs nodes, bool durable) {
   std::lock_guard write(write_mu_);
   RecordPtr old = Get(kind, id);
   if (old == nullptr) {
@@ -311,7 +313,7 @@ Result<RecordPtr> Catalog::ReplaceStatus(Kind kind, const std::string& id, json:
   r.created_at_ms = old->created_at_ms;
   r.status = std::move(status);
   r.nodes = std::move(nodes);
-  return Store(kind, std::move(r), old.get(), false);
+  return Store(kind, std::move(r), old.get(), false, durable);
 }
 
 Status Catalog::Delete(const std::vector<std::pair<Kind, std::string>>& records) {

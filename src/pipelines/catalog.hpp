@@ -86,9 +86,10 @@ class Catalog {
                            const std::function<Status(Record&)>& change);
   // Update that replaces a run's status and nodes (the run engine's writes of a run's state)
   // without copying the old ones first. Nodes whose NodeDoc is the previous version's (or equal
-  // to it) are not written again.
+  // to it) are not written again. `durable` false: the write may be acknowledged before it
+  // reaches the disk (store::Mutation::durable; for progress the engine can redo).
   Result<RecordPtr> ReplaceStatus(Kind kind, const std::string& id, json::object status,
-                                  NodeDocs nodes);
+                                  NodeDocs nodes, bool durable = true);
   // Deletes the records atomically (all or none), in order. Missing ones are NotFound.
   Status Delete(const std::vector<std::pair<Kind, std::string>>& records);
   // Every record of a kind, in no particular order.
@@ -110,9 +111,10 @@ class Catalog {
   Catalog(store::Store& store, const Clock& clock) : store_(store), clock_(clock) {}
   static json::object Envelope(Kind kind, const Record& r, json::object status);
   // Writes `r` to the store (creates it when `old` is null, else replaces `old`) and publishes
-  // it. `spec_changed`: false when only the status may differ from `old`'s.
-  // REQUIRES: write_mu_ held.
-  Result<RecordPtr> Store(Kind kind, Record r, const Record* old, bool spec_changed);
+  // it. `spec_changed`: false when only the status may differ from `old`'s. `durable`: see
+  // store::Mutation::durable. REQUIRES: write_mu_ held.
+  Result<RecordPtr> Store(Kind kind, Record r, const Record* old, bool spec_changed,
+                          bool durable = true);
   static Result<Record> FromObject(const store::Object& o);
   // A run's nodes given inside its status (under "nodes") move to r.nodes.
   static Status SplitNodes(Record& r);

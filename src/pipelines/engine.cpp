@@ -210,6 +210,11 @@ class Engine::Impl {
     std::string run_id;
     json::object status;
     NodeDocs nodes;
+    // Progress of a running run is saved without waiting for the disk (store::Mutation::durable):
+    // a process crash keeps it; a power loss may lose the last of it, and the tasks it recorded
+    // run again after the restart, as tasks that were running do. A run's end and a request to
+    // stop it are durable.
+    bool durable = true;
     Result<RecordPtr> result = Status();
   };
   // A cache entry to save (the newest execution of a cacheable task).
@@ -887,8 +892,9 @@ class Engine::Impl {
   }
 
   // Saving run states. The loop never waits for the store: it hands the states of changed runs
-  // to the kSaves worker and goes on handling events while the store makes them durable (an
-  // fsync of its log); changes made meanwhile go into the next save. A task starts only once
+  // to the kSaves worker and goes on handling events while the store writes them (a running
+  // run's progress without waiting for an fsync: RunWrite::durable); changes made meanwhile go
+  // into the next save. A task starts only once
   // the state that says it runs is saved, and Terminate returns once the state that says the
   // run stops is.
   void Save() {
@@ -924,7 +930,8 @@ class Engine::Impl {
       if (!run.dirty) continue;
       run.dirty = false;
       run.persisting = true;
-      writes.push_back({id, run.state.StatusJson(), SavedNodes(run)});
+      writes.push_back({id, run.state.StatusJson(), SavedNodes(run),
+                        Finished(run.state) || !run.state.shutdown.empty()});
     }
     return writes;
   }
@@ -932,8 +939,8 @@ class Engine::Impl {
   // On any thread: nothing but the catalog.
   static void WriteRuns(Catalog& catalog, std::vector<RunWrite>& writes) {
     for (RunWrite& w : writes) {
-      w.result =
-          catalog.ReplaceStatus(Kind::kRun, w.run_id, std::move(w.status), std::move(w.nodes));
+      w.result = catalog.ReplaceStatus(Kind::kRun, w.run_id, std::move(w.status),
+                                       std::move(w.nodes), w.durable);
     }
   }
 

@@ -144,6 +144,10 @@ class SqliteStore final : public Store {
   };
   static constexpr size_t kMaxGroup = 256;
   void CommitGroup(const std::vector<PendingCommit*>& group);
+  // Sets the writer's synchronous level for the next write transaction: the configured one for
+  // a durable commit, NORMAL for one that need not be (Mutation::durable). SQLite cannot change
+  // it inside a transaction. Under write_mu_.
+  Status SetDurable(bool durable);
   // Applies one mutation inside the open write transaction.
   // Writes without history add their change to `changes` (the caller's result) but not to
   // `events` (what watchers get) nor the events table.
@@ -203,6 +207,8 @@ class SqliteStore final : public Store {
   // The versions of the rows in the events table, oldest first; guarded by write_mu_.
   std::deque<int64_t> history_;
   std::shared_ptr<WatchHub> hub_;
+  std::string sync_;      // the configured synchronous level, lower case; fixed after Open()
+  bool relaxed_ = false;  // the writer is at NORMAL for non-durable commits; guarded by write_mu_
 };
 
 Status SqliteStore::Open() {
@@ -235,6 +241,7 @@ Status SqliteStore::Open() {
   // checkpoints: it survives a process crash (SIGKILL: the WAL is in the OS page cache) but may
   // lose the last commits on power loss. Set per connection; only the writer commits.
   SKIFF_RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous = " + sync));
+  sync_ = sync;
   SKIFF_RETURN_IF_ERROR(Migrate(*writer_, o.path));
   SKIFF_ASSIGN_OR_RETURN(int64_t revision,
                          writer_->QueryInt("SELECT value FROM meta WHERE key = 'revision'"));
@@ -397,6 +404,13 @@ Result<std::vector<Object>> SqliteStore::Commit(std::vector<Mutation> mutations)
   return std::move(self.result);
 }
 
+Status SqliteStore::SetDurable(bool durable) {
+  if (sync_ == "normal" || relaxed_ == !durable) return Status();
+  SKIFF_RETURN_IF_ERROR(writer_->Exec("PRAGMA synchronous = " + (durable ? sync_ : "normal")));
+  relaxed_ = !durable;
+  return Status();
+}
+
 void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
   std::vector<std::shared_ptr<Change>> changes;
   std::vector<std::shared_ptr<Change>> events;                  // the changes with history
@@ -406,6 +420,10 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
   int64_t revision = 0;
   size_t drop = 0;  // events trimmed from history_
   Status status = [&]() -> Status {
+    SKIFF_RETURN_IF_ERROR(SetDurable(std::any_of(group.begin(), group.end(), [](const auto* p) {
+      return std::any_of(p->mutations->begin(), p->mutations->end(),
+                         [](const Mutation& m) { return m.durable; });
+    })));
     SKIFF_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(*writer_, Transaction::Kind::kWrite));
     SKIFF_ASSIGN_OR_RETURN(revision,
                            writer_->QueryInt("SELECT value FROM meta WHERE key = 'revision'"));
@@ -458,7 +476,8 @@ void SqliteStore::CommitGroup(const std::vector<PendingCommit*>& group) {
       mark.Bind(1, through);
       SKIFF_RETURN_IF_ERROR(mark.Run());
     }
-    // Returns only once SQLite has made the commit durable (see PRAGMA synchronous in Open).
+    // Returns only once SQLite has made the commit durable (see PRAGMA synchronous in Open and
+    // SetDurable).
     // Any earlier return rolls the whole transaction back (Transaction's destructor).
     return tx.Commit();
   }();

@@ -57,6 +57,13 @@ struct Mutation {
   // one watches, such as the pipelines catalog's records of a run's nodes, which would crowd
   // the history out). It still takes a version.
   bool history = true;
+  // false: the commit may be acknowledged before it reaches the disk (SQLite synchronous=NORMAL
+  // for its transaction, whatever SqliteOptions::synchronous says): a process crash keeps it, a
+  // power loss or OS crash may lose it, together with later non-durable commits but never an
+  // earlier durable one (the next durable commit makes everything before it durable). For
+  // progress that is cheap to redo, such as a running pipeline's node states. A transaction is
+  // durable when any of its mutations is (or any in the same commit group).
+  bool durable = true;
 };
 
 struct ListOptions {

@@ -448,6 +448,135 @@ TEST(SqliteStoreOptionsTest, InMemoryStoreWorks) {
   EXPECT_EQ(store.List(kCm, {})->items.size(), 1u);
 }
 
+// The default SQLite VFS with a count of the syncs SQLite asks of it (the WAL's fsync of a
+// durable commit, at synchronous=FULL). Installed as the default VFS for one test.
+class SyncCountingVfs {
+ public:
+  SyncCountingVfs() {
+    base_ = sqlite3_vfs_find(nullptr);
+    vfs_ = *base_;
+    vfs_.zName = "skiff-sync-counting";
+    vfs_.szOsFile = static_cast<int>(sizeof(File)) + base_->szOsFile;
+    vfs_.xOpen = &Open;
+    instance_ = this;
+    sqlite3_vfs_register(&vfs_, /*makeDflt=*/1);
+  }
+  ~SyncCountingVfs() {
+    sqlite3_vfs_unregister(&vfs_);
+    sqlite3_vfs_register(base_, 1);
+    instance_ = nullptr;
+  }
+  int syncs() const { return syncs_.load(); }
+
+ private:
+  struct File {
+    sqlite3_file base;  // first: SQLite sees a File as a sqlite3_file
+    sqlite3_file* real;
+  };
+  static sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<File*>(f)->real; }
+  static int Open(sqlite3_vfs*, const char* name, sqlite3_file* f, int flags, int* out) {
+    File* file = reinterpret_cast<File*>(f);
+    file->real = reinterpret_cast<sqlite3_file*>(file + 1);
+    file->base.pMethods = nullptr;
+    int rc = instance_->base_->xOpen(instance_->base_, name, file->real, flags, out);
+    if (rc != SQLITE_OK || file->real->pMethods == nullptr) return rc;
+    static sqlite3_io_methods methods = [] {
+      sqlite3_io_methods m{};
+      m.iVersion = 3;
+      m.xClose = [](sqlite3_file* f) { return Real(f)->pMethods->xClose(Real(f)); };
+      m.xRead = [](sqlite3_file* f, void* b, int n, sqlite3_int64 o) {
+        return Real(f)->pMethods->xRead(Real(f), b, n, o);
+      };
+      m.xWrite = [](sqlite3_file* f, const void* b, int n, sqlite3_int64 o) {
+        return Real(f)->pMethods->xWrite(Real(f), b, n, o);
+      };
+      m.xTruncate = [](sqlite3_file* f, sqlite3_int64 n) {
+        return Real(f)->pMethods->xTruncate(Real(f), n);
+      };
+      m.xSync = [](sqlite3_file* f, int flags) {
+        instance_->syncs_.fetch_add(1);
+        return Real(f)->pMethods->xSync(Real(f), flags);
+      };
+      m.xFileSize = [](sqlite3_file* f, sqlite3_int64* n) {
+        return Real(f)->pMethods->xFileSize(Real(f), n);
+      };
+      m.xLock = [](sqlite3_file* f, int l) { return Real(f)->pMethods->xLock(Real(f), l); };
+      m.xUnlock = [](sqlite3_file* f, int l) { return Real(f)->pMethods->xUnlock(Real(f), l); };
+      m.xCheckReservedLock = [](sqlite3_file* f, int* r) {
+        return Real(f)->pMethods->xCheckReservedLock(Real(f), r);
+      };
+      m.xFileControl = [](sqlite3_file* f, int op, void* a) {
+        return Real(f)->pMethods->xFileControl(Real(f), op, a);
+      };
+      m.xSectorSize = [](sqlite3_file* f) { return Real(f)->pMethods->xSectorSize(Real(f)); };
+      m.xDeviceCharacteristics = [](sqlite3_file* f) {
+        return Real(f)->pMethods->xDeviceCharacteristics(Real(f));
+      };
+      m.xShmMap = [](sqlite3_file* f, int i, int n, int e, void volatile** p) {
+        return Real(f)->pMethods->xShmMap(Real(f), i, n, e, p);
+      };
+      m.xShmLock = [](sqlite3_file* f, int o, int n, int fl) {
+        return Real(f)->pMethods->xShmLock(Real(f), o, n, fl);
+      };
+      m.xShmBarrier = [](sqlite3_file* f) { Real(f)->pMethods->xShmBarrier(Real(f)); };
+      m.xShmUnmap = [](sqlite3_file* f, int d) { return Real(f)->pMethods->xShmUnmap(Real(f), d); };
+      m.xFetch = [](sqlite3_file* f, sqlite3_int64 o, int n, void** p) {
+        return Real(f)->pMethods->xFetch(Real(f), o, n, p);
+      };
+      m.xUnfetch = [](sqlite3_file* f, sqlite3_int64 o, void* p) {
+        return Real(f)->pMethods->xUnfetch(Real(f), o, p);
+      };
+      return m;
+    }();
+    file->base.pMethods = &methods;
+    return rc;
+  }
+  static inline SyncCountingVfs* instance_ = nullptr;
+  sqlite3_vfs* base_ = nullptr;
+  sqlite3_vfs vfs_{};
+  std::atomic<int> syncs_{0};
+};
+
+// A durable commit (the default) waits for an fsync at synchronous=full; a non-durable one
+// does not, and the next durable commit syncs again (and so makes the earlier one durable).
+TEST(SqliteStoreDurabilityTest, NonDurableCommitsAreNotSynced) {
+  SyncCountingVfs counting;
+  TempDir dir;
+  SqliteOptions o;
+  o.path = dir.File("skiff.db");
+  auto s = OpenSqliteStore(o);
+  ASSERT_TRUE(s) << s.error();
+  Store& store = **s;
+  auto commit = [&](const std::string& name, bool durable) {
+    std::vector<Mutation> m;
+    m.push_back({Mutation::Op::kCreate, {kCm, "", name}, Doc(name)});
+    m.back().durable = durable;
+    return store.Commit(std::move(m)).has_value();
+  };
+  int before = counting.syncs();
+  ASSERT_TRUE(commit("durable-1", true));
+  int durable = counting.syncs() - before;
+  EXPECT_GE(durable, 1) << "a durable commit was not synced";
+  before = counting.syncs();
+  ASSERT_TRUE(commit("relaxed-1", false));
+  ASSERT_TRUE(commit("relaxed-2", false));
+  EXPECT_EQ(counting.syncs() - before, 0) << "a non-durable commit was synced";
+  before = counting.syncs();
+  ASSERT_TRUE(commit("durable-2", true));
+  EXPECT_EQ(counting.syncs() - before, durable) << "durability did not come back";
+  // One durable mutation makes the whole commit durable.
+  before = counting.syncs();
+  std::vector<Mutation> mixed;
+  mixed.push_back({Mutation::Op::kCreate, {kCm, "", "mixed-a"}, Doc("mixed-a")});
+  mixed.back().durable = false;
+  mixed.push_back({Mutation::Op::kCreate, {kCm, "", "mixed-b"}, Doc("mixed-b")});
+  ASSERT_TRUE(store.Commit(std::move(mixed)));
+  EXPECT_EQ(counting.syncs() - before, durable);
+  for (const char* name : {"durable-1", "relaxed-1", "relaxed-2", "durable-2", "mixed-a"}) {
+    EXPECT_TRUE(store.Get({kCm, "", name})) << name;
+  }
+}
+
 // A child process writes as fast as it can and reports each acknowledged version through a
 // pipe; the parent SIGKILLs it mid-burst and checks that every acknowledged write is there.
 TEST(SqliteStoreDurabilityTest, AcknowledgedWritesSurviveSigkill) {
@@ -464,8 +593,12 @@ TEST(SqliteStoreDurabilityTest, AcknowledgedWritesSurviveSigkill) {
     auto s = OpenSqliteStore(o);
     if (!s) _exit(2);
     for (int i = 0;; ++i) {
+      // Every other write is non-durable (Mutation::durable): a process crash keeps those too.
       std::string name = "obj-" + std::to_string(i);
-      if (!(*s)->Create({kCm, "", name}, Doc(name))) _exit(3);
+      std::vector<Mutation> m;
+      m.push_back({Mutation::Op::kCreate, {kCm, "", name}, Doc(name)});
+      m.back().durable = i % 2 == 0;
+      if (!(*s)->Commit(std::move(m))) _exit(3);
       int64_t acked = i;
       if (write(fds[1], &acked, sizeof acked) != sizeof acked) _exit(4);
     }
