@@ -775,6 +775,60 @@ TEST_F(EngineTest, AFailedSaveIsTriedAgainAndTasksWaitForIt) {
   EXPECT_EQ(text, "run\n");
 }
 
+// Records the phase each save of a run's status wrote and whether the store was asked to make
+// it durable.
+class RecordingSaves : public skiff::testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::mutex mu;
+  std::vector<std::pair<std::string, bool>> saves;  // (status.phase, durable)
+
+  Result<std::vector<store::Object>> Commit(std::vector<store::Mutation> mutations) override {
+    bool durable = false;
+    std::string phase;
+    for (const store::Mutation& m : mutations) {
+      durable = durable || m.durable;
+      if (m.key.resource != "runstatuses.pipelines.kubeflow.org") continue;
+      if (const json::value* st = m.object.if_contains("status"); st && st->is_object()) {
+        phase = GetString(st->get_object(), "phase");
+      }
+    }
+    if (!phase.empty()) {
+      std::lock_guard lock(mu);
+      saves.emplace_back(phase, durable);
+    }
+    return ForwardingStore::Commit(std::move(mutations));
+  }
+};
+
+// A running run's progress is saved without waiting for the disk (store::Mutation::durable);
+// the save of its end is durable, as is the run's creation.
+TEST_F(EngineTest, ProgressIsSavedNonDurablyAndTheEndDurably) {
+  catalog_.reset();
+  auto recording = std::make_unique<RecordingSaves>(std::move(store_));
+  RecordingSaves* saves = recording.get();
+  store_ = std::move(recording);
+  auto c = Catalog::Open(*store_, SystemClock());
+  ASSERT_TRUE(c) << c.error().ToString();
+  catalog_ = std::move(*c);
+  StartEngine();
+  std::string id = Submit(P({S("a", "true"), S("b", "true", {"a"})}));
+  RunState s = Finish(id);
+  ASSERT_EQ(s.phase, RunPhase::kSucceeded) << s.message;
+  std::lock_guard lock(saves->mu);
+  ASSERT_FALSE(saves->saves.empty());
+  int running = 0;
+  for (const auto& [phase, durable] : saves->saves) {
+    if (phase == "Running") {
+      ++running;
+      EXPECT_FALSE(durable) << "a save of a running run's progress was durable";
+    }
+  }
+  EXPECT_GE(running, 2);  // a started, b started (a's end with it)
+  EXPECT_EQ(saves->saves.back().first, "Succeeded");
+  EXPECT_TRUE(saves->saves.back().second) << "the save of the run's end was not durable";
+}
+
 TEST_F(EngineTest, RestartRetriesOrFailsInterruptedTasksPerPolicy) {
   // Retried: covers errors; its second attempt ends at once.
   std::string marker = Shared("ran");
