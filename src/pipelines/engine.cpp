@@ -278,7 +278,7 @@ class Engine::Impl {
       stopping_ = true;
     }
     cv_.notify_all();
-    jobs_cv_.notify_all();
+    for (std::condition_variable& cv : jobs_cv_) cv.notify_all();
     if (thread_.joinable()) thread_.join();
     for (std::thread& w : workers_) w.join();
     workers_.clear();
@@ -297,7 +297,7 @@ class Engine::Impl {
       ++jobs_in_flight_;
       jobs_[lane].push_back(std::move(job));
     }
-    jobs_cv_.notify_all();
+    jobs_cv_[lane].notify_one();
   }
 
   // A job's outcome for the loop. False (and `e` left with the caller) when the engine is
@@ -324,7 +324,7 @@ class Engine::Impl {
       std::function<void()> job;
       {
         std::unique_lock lock(mu_);
-        jobs_cv_.wait(lock, [&] { return stopping_ || !queue.empty(); });
+        jobs_cv_[lane].wait(lock, [&] { return stopping_ || !queue.empty(); });
         if (stopping_) return;  // queued jobs are dropped: a restart redoes their nodes
         job = std::move(queue.front());
         queue.pop_front();
@@ -399,7 +399,9 @@ class Engine::Impl {
   // hold up tasks that need none; kSaves = saves of run states (one at a time, in order).
   enum Lane { kTasks, kTransfers, kSaves, kLanes };
   static constexpr int kWorkers[kLanes] = {2, 4, 1};
-  std::condition_variable jobs_cv_;
+  // One per lane, each woken once per job (one condition for all lanes woke every worker of
+  // every lane for each job: seven context switches where one will do).
+  std::condition_variable jobs_cv_[kLanes];
   std::deque<std::function<void()>> jobs_[kLanes];
   int jobs_in_flight_ = 0;  // queued or running
   std::vector<std::thread> workers_;
