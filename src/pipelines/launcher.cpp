@@ -25,6 +25,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -447,10 +448,14 @@ class TaskLauncher::Impl : public std::enable_shared_from_this<TaskLauncher::Imp
     std::promise<Result<Spawned>> promise;
   };
 
-  Result<Spawned> Spawn(Request req);  // REQUIRES: mu_ held
+  // Forks the request's init through the forker and watches it, moving what it needs out of
+  // `req`. Only the launcher thread may start a forker (`may_start_forker`): elsewhere, when
+  // there is no live forker, it returns nullopt and leaves `req` as it was. REQUIRES: mu_ held.
+  Result<std::optional<Spawned>> Spawn(Request& req, bool may_start_forker);
   // On the launcher thread only (the forker's death signal follows the thread that forked it).
   Status StartForker();
-  Result<pid_t> ForkInit(const Request& req);  // REQUIRES: mu_ held
+  // The init's pid; 0 when a forker is needed and `may_start_forker` is false.
+  Result<pid_t> ForkInit(const Request& req, bool may_start_forker);  // REQUIRES: mu_ held
   void StopForker();
   void Wake();
   void BeginKill(Task& t);  // REQUIRES: mu_ held
@@ -672,12 +677,23 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
   req.timeout_ms = spec.timeout_ms;
   req.done = std::move(done);
 
-  Result<Spawned> spawned = Internal("not started");
+  const bool has_deadline = req.timeout_ms > 0;
+  Result<std::optional<Spawned>> spawned = Internal("not started");
   if (std::this_thread::get_id() == thread_id_) {
     // From a done() callback: the loop thread itself forks.
     std::lock_guard lock(mu_);
-    spawned = Spawn(std::move(req));
+    spawned = Spawn(req, /*may_start_forker=*/true);
   } else {
+    // While the forker runs, this thread forks (through it) rather than hand the request to the
+    // launcher thread and wait for it: two thread switches less per task.
+    std::lock_guard lock(mu_);
+    if (stopping_) return FailedPrecondition("task launcher is shut down");
+    spawned = Spawn(req, /*may_start_forker=*/false);
+  }
+  // A deadline the launcher thread does not know of yet: it recomputes its wait.
+  if (spawned && *spawned && has_deadline) Wake();
+  if (spawned && !*spawned) {
+    // No forker: the launcher thread starts one (see StartForker) and forks.
     auto pending = std::make_shared<Pending>();
     pending->req = std::move(req);
     auto future = pending->promise.get_future();
@@ -687,17 +703,21 @@ Result<std::unique_ptr<TaskHandle>> TaskLauncher::Impl::Start(const TaskProcessS
       queue_.push_back(pending);
     }
     Wake();
-    spawned = future.get();
+    Result<Spawned> handed = future.get();
+    if (!handed) return handed.error();
+    spawned = std::optional<Spawned>(*handed);
   }
   // The child has its copies; ours of the child-side ends close here (report_w, out_w).
   if (!spawned) return spawned.error();
-  return std::unique_ptr<TaskHandle>(
-      new Handle(weak_from_this(), spawned->id, spawned->pid, spawned->ticks));
+  const Spawned& s = **spawned;
+  return std::unique_ptr<TaskHandle>(new Handle(weak_from_this(), s.id, s.pid, s.ticks));
 }
 
-Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
+Result<std::optional<TaskLauncher::Impl::Spawned>> TaskLauncher::Impl::Spawn(
+    Request& req, bool may_start_forker) {
   if (stopping_) return FailedPrecondition("task launcher is shut down");
-  SKIFF_ASSIGN_OR_RETURN(pid_t pid, ForkInit(req));
+  SKIFF_ASSIGN_OR_RETURN(pid_t pid, ForkInit(req, may_start_forker));
+  if (pid == 0) return std::optional<Spawned>();
   Task t;
   t.id = next_id_++;
   t.pid = pid;
@@ -727,7 +747,7 @@ Result<TaskLauncher::Impl::Spawned> TaskLauncher::Impl::Spawn(Request req) {
   }
   Spawned s{t.id, t.pid, t.ticks};
   tasks_.emplace(t.id, std::move(t));
-  return s;
+  return std::optional<Spawned>(s);
 }
 
 Status TaskLauncher::Impl::StartForker() {
@@ -779,11 +799,14 @@ void TaskLauncher::Impl::StopForker() {
   }
 }
 
-Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req) {
+Result<pid_t> TaskLauncher::Impl::ForkInit(const Request& req, bool may_start_forker) {
   // A request the forker never got (it died since the last one) is sent again to a new forker;
   // one it got but did not answer is not (its init may exist).
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (!forker_sock_) SKIFF_RETURN_IF_ERROR(StartForker());
+    if (!forker_sock_) {
+      if (!may_start_forker) return 0;
+      SKIFF_RETURN_IF_ERROR(StartForker());
+    }
     ::memcpy(shared_, req.image.data(), req.image.size());
     ForkRequest fr;
     fr.size = req.image.size();
@@ -1026,7 +1049,8 @@ void TaskLauncher::Impl::Run(std::promise<void>* started) {
       pending.assign(queue_.begin(), queue_.end());
       queue_.clear();
       for (auto& p : pending) {
-        p->promise.set_value(Spawn(std::move(p->req)));
+        Result<std::optional<Spawned>> spawned = Spawn(p->req, /*may_start_forker=*/true);
+        p->promise.set_value(spawned ? Result<Spawned>(**spawned) : spawned.error());
       }
       quit = quit_ && tasks_.empty();
     }
