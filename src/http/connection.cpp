@@ -786,12 +786,10 @@ bool Connection::SplitTarget(Status* error) {
   std::string_view raw_path = target.substr(0, q);
   if (q != std::string_view::npos) request_.raw_query.assign(target.substr(q + 1));
   if (raw_path.empty()) raw_path = "/";
-  auto path = NormalizePath(raw_path);
-  if (!path) {
-    *error = path.error();
+  if (Status s = NormalizePathInto(raw_path, request_.path); !s.ok()) {
+    *error = std::move(s);
     return false;
   }
-  request_.path = std::move(*path);
   return true;
 }
 

@@ -59,6 +59,68 @@ std::vector<std::string_view> HeaderMap::GetAll(std::string_view name) const {
   return out;
 }
 
+namespace {
+
+// The per-thread cache of HeaderMap buffers (see HeaderMap, Recycling). Bounded in count and in
+// the size of what it keeps: a few hundred KiB per thread at most.
+constexpr size_t kCachedMaps = 64;
+constexpr size_t kCachedMaxEntries = 64;
+constexpr size_t kCachedMaxBytes = 4096;
+
+}  // namespace
+
+struct HeaderMapCache {
+  std::vector<std::vector<HeaderMap::Slot>> slots;
+  std::vector<std::string> texts;
+  ~HeaderMapCache();
+};
+
+namespace {
+// Trivially destructible, so still readable while (and after) the thread's cache is destroyed:
+// maps destroyed then free their buffers as usual.
+thread_local bool t_cache_gone = false;
+thread_local HeaderMapCache t_cache;
+}  // namespace
+
+HeaderMapCache::~HeaderMapCache() { t_cache_gone = true; }
+
+void HeaderMap::Give() noexcept {
+  if (t_cache_gone) return;
+  HeaderMapCache& c = t_cache;
+  if (slots_.capacity() != 0 && slots_.capacity() <= kCachedMaxEntries &&
+      c.slots.size() < kCachedMaps) {
+    slots_.clear();
+    try {
+      c.slots.push_back(std::move(slots_));
+    } catch (...) {  // the cache's own growth failed: the buffer is freed as usual
+    }
+  }
+  if (text_.capacity() > kInlineText && text_.capacity() <= kCachedMaxBytes &&
+      c.texts.size() < kCachedMaps) {
+    text_.clear();
+    try {
+      c.texts.push_back(std::move(text_));
+    } catch (...) {
+    }
+  }
+  slots_ = {};
+  text_ = {};
+  dead_ = 0;
+}
+
+void HeaderMap::Take() {
+  if (t_cache_gone) return;
+  HeaderMapCache& c = t_cache;
+  if (slots_.capacity() == 0 && !c.slots.empty()) {
+    slots_ = std::move(c.slots.back());
+    c.slots.pop_back();
+  }
+  if (text_.capacity() <= kInlineText && text_.empty() && !c.texts.empty()) {
+    text_ = std::move(c.texts.back());
+    c.texts.pop_back();
+  }
+}
+
 std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_view b) {
   const size_t extra = a.size() + b.size();
   if (text_.capacity() - text_.size() < extra) {
@@ -92,8 +154,12 @@ std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {
-  // One allocation for a usual header block instead of growing through 1, 2, 4, 8, 16.
-  if (slots_.capacity() == 0) slots_.reserve(kInitialEntries);
+  // One allocation for a usual header block instead of growing through 1, 2, 4, 8, 16, or
+  // none when the thread's cache has buffers.
+  if (slots_.capacity() == 0) {
+    Take();
+    if (slots_.capacity() < kInitialEntries) slots_.reserve(kInitialEntries);
+  }
   auto [name_off, value_off] = Append(name, value);
   slots_.push_back(Slot{name_off, static_cast<uint32_t>(name.size()), value_off,
                         static_cast<uint32_t>(value.size())});
@@ -229,6 +295,17 @@ bool AlreadyNormal(std::string_view raw_path) {
 }
 
 }  // namespace
+
+Status NormalizePathInto(std::string_view raw_path, std::string& out) {
+  if (!raw_path.empty() && raw_path.front() == '/' && AlreadyNormal(raw_path)) {
+    out.assign(raw_path);
+    return Status::Ok();
+  }
+  auto path = NormalizePath(raw_path);
+  if (!path) return path.error();
+  out = std::move(*path);
+  return Status::Ok();
+}
 
 Result<std::string> NormalizePath(std::string_view raw_path) {
   if (raw_path.empty() || raw_path.front() != '/') {

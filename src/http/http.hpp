@@ -23,6 +23,8 @@
 
 namespace skiff::http {
 
+struct HeaderMapCache;
+
 // Ordered, case-insensitive header list. Keeps duplicates (Set replaces all, Add appends).
 //
 // Storage: every name and value lives in one character buffer, indexed by a vector of offsets:
@@ -31,6 +33,12 @@ namespace skiff::http {
 // Remove, RemoveIf or clear on the map (a growing buffer moves); a name or value passed to Add or
 // Set may be a view of the same map. Remove and Set leave unused bytes behind, which the buffer
 // drops when it next grows.
+//
+// Recycling: a map destroyed (or overwritten by a move) hands its two buffers, when of a usual
+// size, to a small cache of its thread, and a map's first Add takes them from there. A proxied
+// request's headers travel from the listener's parser to the upstream request and die there,
+// and its response's from the upstream parser to the client's response: in steady state every
+// map on an I/O thread reuses storage instead of allocating.
 class HeaderMap {
  public:
   using Entry = std::pair<std::string_view, std::string_view>;  // (name, value)
@@ -42,8 +50,10 @@ class HeaderMap {
       : slots_(std::move(o.slots_)), text_(std::move(o.text_)), dead_(o.dead_) {
     o.Forget();
   }
+  ~HeaderMap() { Recycle(); }
   HeaderMap& operator=(HeaderMap&& o) noexcept {
     if (this != &o) {
+      Recycle();
       slots_ = std::move(o.slots_);
       text_ = std::move(o.text_);
       dead_ = o.dead_;
@@ -117,6 +127,7 @@ class HeaderMap {
   size_t unused_bytes() const { return dead_; }
 
  private:
+  friend struct HeaderMapCache;
   struct Slot {
     uint32_t name_off;
     uint32_t name_len;
@@ -144,6 +155,15 @@ class HeaderMap {
     text_.clear();
     dead_ = 0;
   }
+  // Gives the buffers to this thread's cache (when they are worth keeping) and leaves the map
+  // without storage.
+  void Recycle() noexcept {
+    if (slots_.capacity() != 0 || text_.capacity() > kInlineText) Give();
+  }
+  void Give() noexcept;
+  // Takes cached buffers for a map without storage, if the cache has some.
+  void Take();
+  static constexpr size_t kInlineText = 15;  // a std::string's capacity without a buffer
 
   std::vector<Slot> slots_;
   std::string text_;  // names and values; dead_ of its bytes are no longer used
@@ -289,5 +309,8 @@ std::string PercentEncode(std::string_view s);
 // with parameters ("..;x", which servlet containers resolve as ".."), and collapses duplicate
 // slashes. Returns InvalidArgument with a reason on ambiguity.
 Result<std::string> NormalizePath(std::string_view raw_path);
+// NormalizePath into `out`, whose storage a usual (already normal) path reuses; `out` is left
+// unchanged on error.
+Status NormalizePathInto(std::string_view raw_path, std::string& out);
 
 }  // namespace skiff::http

@@ -160,6 +160,31 @@ TEST(HeaderMapTest, CopiesAreIndependentAndMovesLeaveAnEmptyMap) {
   EXPECT_EQ(Dump(assigned), "E: e\n");
 }
 
+TEST(HeaderMapTest, MapsReusingADestroyedMapsStorageStartEmpty) {
+  // Destroyed and overwritten maps give their buffers to the thread's cache; maps that take them
+  // must hold only their own entries.
+  for (int round = 0; round < 3; ++round) {
+    {
+      HeaderMap old;
+      for (int i = 0; i < 12; ++i) old.Add("X-Old-" + std::to_string(i), "an old value");
+      HeaderMap overwritten;
+      overwritten.Add("Y", "y");
+      overwritten = std::move(old);
+      EXPECT_EQ(overwritten.size(), 12u);
+    }
+    HeaderMap a;
+    a.Add("Host", "example.com");
+    HeaderMap b;
+    b.Add("Accept", "*/*");
+    b.Set("Accept", "text/html");
+    EXPECT_EQ(Dump(a), "Host: example.com\n");
+    EXPECT_EQ(Dump(b), "Accept: text/html\n");
+    EXPECT_FALSE(a.Has("X-Old-0"));
+    EXPECT_FALSE(b.Has("Y"));
+    EXPECT_EQ(a.unused_bytes(), 0u);
+  }
+}
+
 TEST(HeaderMapTest, IteratorGivesNameAndValue) {
   HeaderMap h;
   h.Add("Name", "Value");
@@ -229,6 +254,16 @@ TEST_P(NormalizePathTest, Table) {
   } else {
     ASSERT_TRUE(r) << c.in << ": " << r.error();
     EXPECT_EQ(*r, c.out) << c.in;
+  }
+  // NormalizePathInto agrees, overwriting what `out` held; on error it leaves `out` alone.
+  std::string out = "/previous/request/path/that/was/long";
+  Status s = NormalizePathInto(c.in, out);
+  if (c.out == nullptr) {
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << c.in;
+    EXPECT_EQ(out, "/previous/request/path/that/was/long");
+  } else {
+    EXPECT_TRUE(s.ok()) << c.in << ": " << s;
+    EXPECT_EQ(out, c.out) << c.in;
   }
 }
 
