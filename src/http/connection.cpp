@@ -91,7 +91,7 @@ class ResponderState {
   ~ResponderState() {
     if (!called_.exchange(true)) Send(ErrorResponse(Internal("handler dropped its responder")));
   }
-  void Call(Response r) {
+  void Call(Response&& r) {
     if (called_.exchange(true)) {
       SPDLOG_WARN("a Responder was called more than once; the extra response is dropped");
       return;
@@ -100,7 +100,7 @@ class ResponderState {
   }
 
  private:
-  void Send(Response r) {
+  void Send(Response&& r) {
     if (handle_->OnThisThread()) {
       if (auto c = conn_.lock()) c->Deliver(seq_, std::move(r));
       return;
@@ -359,7 +359,7 @@ void Connection::ForceClose() {
   Close();
 }
 
-void Connection::Deliver(uint64_t seq, Response response) {
+void Connection::Deliver(uint64_t seq, Response&& response) {
   if (seq != seq_ || response_) return;
   response_.emplace(std::move(response));
   if (waiting_) wake_timer_.cancel();
@@ -799,7 +799,7 @@ void Connection::Handle() {
   {
     Responder responder(
         [state = std::make_shared<ResponderState>(worker_.handle, weak_from_this(), seq_)](
-            Response r) { state->Call(std::move(r)); });
+            Response&& r) { state->Call(std::move(r)); });
     try {
       core_.root(request_, std::move(responder));
     } catch (const std::exception& e) {

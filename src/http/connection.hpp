@@ -52,7 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void ForceClose();
 
   // Deliveries, on the worker's thread.
-  void Deliver(uint64_t seq, Response response);
+  void Deliver(uint64_t seq, Response&& response);
   void DeliverChunk(uint64_t seq, Result<std::optional<std::string>> chunk);
   // A streamed body's Read (BodySource), on the worker's thread; `seq` names the request.
   using BodyReady = std::function<void(Result<std::optional<std::string>>)>;

@@ -1,13 +1,21 @@
 #include "http/http.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 namespace skiff::http {
 
 namespace {
 
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+// ASCII lower case as a table: header names are compared on every lookup.
+constexpr std::array<unsigned char, 256> kLower = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  }
+  return t;
+}();
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -30,17 +38,30 @@ std::string_view TrimOws(std::string_view s) {
 }
 
 bool EqualsIgnoreCaseSameSize(std::string_view a, std::string_view b) {
+  const auto* x = reinterpret_cast<const unsigned char*>(a.data());
+  const auto* y = reinterpret_cast<const unsigned char*>(b.data());
   for (size_t i = 0; i < a.size(); ++i) {
-    if (Lower(a[i]) != Lower(b[i])) return false;
+    if (x[i] != y[i] && kLower[x[i]] != kLower[y[i]]) return false;
   }
   return true;
 }
 
 size_t HeaderMap::Find(std::string_view name, size_t from) const {
+  if (name.empty()) {
+    for (size_t i = from; i < slots_.size(); ++i) {
+      if (slots_[i].name_len == 0) return i;
+    }
+    return kNone;
+  }
+  // Names of the same length are told apart by their first letter before a full comparison.
+  const unsigned char first = kLower[static_cast<unsigned char>(name.front())];
   for (size_t i = from; i < slots_.size(); ++i) {
-    if (slots_[i].name_len == name.size() &&
-        EqualsIgnoreCaseSameSize(std::string_view(text_.data() + slots_[i].name_off, name.size()),
-                                 name)) {
+    const Slot& s = slots_[i];
+    if (s.name_len != name.size() ||
+        kLower[static_cast<unsigned char>(text_[s.name_off])] != first) {
+      continue;
+    }
+    if (EqualsIgnoreCaseSameSize(std::string_view(text_.data() + s.name_off, name.size()), name)) {
       return i;
     }
   }

@@ -14,6 +14,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -133,9 +134,20 @@ void SetCurrentIoContext(net::io_context* ctx);
 std::string_view MethodLabel(std::string_view method);
 
 // The first CR or LF in `s` at or after `from`, or npos. One pass over the bytes, where
-// find_first_of("\r\n") calls memchr once per byte (measurable on every header of a request).
+// find_first_of("\r\n") calls memchr once per byte (measurable on every header of a request),
+// eight bytes at a time (the request head is scanned, and every header name and value of every
+// response checked): a byte is CR or LF when XOR with it leaves a zero byte, which the usual
+// has-zero-byte test finds; the word that has one is then searched byte by byte.
 inline size_t FindCrLf(std::string_view s, size_t from = 0) {
-  for (size_t i = from; i < s.size(); ++i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+  auto has_zero = [](uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
+  size_t i = from;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (has_zero(w ^ (kOnes * '\r')) || has_zero(w ^ (kOnes * '\n'))) break;
+  }
+  for (; i < s.size(); ++i) {
     if (s[i] == '\r' || s[i] == '\n') return i;
   }
   return std::string_view::npos;

@@ -794,6 +794,15 @@ struct Exchange {
   }
 };
 
+// A header name that cannot break the head: not empty, without CR, LF, ':' or ' ' (one pass).
+bool SendableName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c == '\r' || c == '\n' || c == ':' || c == ' ') return false;
+  }
+  return true;
+}
+
 // Writes the request head into `h` (cleared first; its storage is the connection's, reused).
 void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header,
                  std::string& h) {
@@ -806,8 +815,7 @@ void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_head
         EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;
     }
-    if (name.empty() || internal::HasCrLf(name) || name.find(':') != std::string::npos ||
-        name.find(' ') != std::string::npos || internal::HasCrLf(value)) {
+    if (!SendableName(name) || internal::HasCrLf(value)) {
       *bad_header = name;
       return;
     }

@@ -200,6 +200,24 @@ TEST(EqualsIgnoreCaseTest, Basics) {
   EXPECT_TRUE(EqualsIgnoreCase("Keep-Alive", "keep-alive"));
   EXPECT_FALSE(EqualsIgnoreCase("keep", "keep-alive"));
   EXPECT_TRUE(EqualsIgnoreCase("", ""));
+  // Only ASCII letters fold: '@' and '`', '[' and '{' differ by the case bit but are not letters.
+  EXPECT_FALSE(EqualsIgnoreCase("a@b", "a`b"));
+  EXPECT_FALSE(EqualsIgnoreCase("[x]", "{x}"));
+  EXPECT_FALSE(EqualsIgnoreCase("\xc1", "\xe1"));
+  EXPECT_TRUE(EqualsIgnoreCase("X-REQUEST-ID", "x-request-id"));
+}
+
+TEST(HeaderMapTest, LookupComparesWholeNamesNotJustTheFirstLetter) {
+  HeaderMap h;
+  h.Add("@a", "1");
+  h.Add("Xb", "2");
+  h.Add("xa", "3");
+  h.Add("", "empty name");
+  EXPECT_FALSE(h.Has("`a"));  // same first letter once folded, but not a letter
+  EXPECT_EQ(h.Get("XA"), "3");
+  EXPECT_EQ(h.Get("xB"), "2");
+  EXPECT_EQ(h.Get(""), "empty name");
+  EXPECT_FALSE(h.Has("xc"));
 }
 
 TEST(RequestQueryTest, DecodesPlusAndPercent) {

@@ -116,6 +116,29 @@ class CountingSource : public BodySource {
   std::atomic<int> max_outstanding_{0};
 };
 
+TEST(FindCrLfTest, FindsTheFirstCrOrLfInAnyPositionOfAWord) {
+  using skiff::http::internal::FindCrLf;
+  using skiff::http::internal::HasCrLf;
+  // Every length up to three words, with the break at every position (word-wise scanning).
+  for (size_t n = 0; n <= 24; ++n) {
+    std::string clean(n, 'a');
+    EXPECT_FALSE(HasCrLf(clean)) << n;
+    EXPECT_EQ(FindCrLf(clean), std::string_view::npos) << n;
+    for (size_t at = 0; at < n; ++at) {
+      for (char c : {'\r', '\n'}) {
+        std::string s = clean;
+        s[at] = c;
+        if (at + 1 < n) s[n - 1] = '\n';  // a later one must not be found first
+        EXPECT_EQ(FindCrLf(s), at) << n << " " << at;
+        EXPECT_TRUE(HasCrLf(s));
+        EXPECT_EQ(FindCrLf(s, at + 1), at + 1 < n ? n - 1 : std::string_view::npos);
+      }
+    }
+  }
+  // Bytes next to CR and LF, and high bytes, are not taken for them.
+  EXPECT_FALSE(HasCrLf("\x0b\x0c\x0e\x09\x8d\x8a\xff\x80\x0b\x0c\x0e\x09"));
+}
+
 TEST(UpstreamPoolTest, ReusesOneConnectionForSequentialRequests) {
   UpstreamPool pool;
   std::mutex mu;
