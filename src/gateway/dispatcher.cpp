@@ -92,7 +92,7 @@ struct Completion {
   std::atomic<uint64_t> timer{0};
   std::atomic<bool> done{false};
 
-  void Finish(http::Response r) {
+  void Finish(http::Response&& r) {
     if (done.exchange(true)) return;
     if (uint64_t t = timer.load(); t != 0 && timers != nullptr) timers->Cancel(t);
     ApplyHeaderOps(response_headers, r.headers);
@@ -360,7 +360,7 @@ void Dispatcher::CollectBody(std::shared_ptr<http::BodySource> source,
   });
 }
 
-void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan,
+void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& plan,
                           http::Responder respond) const {
   if (req_ptr->body_source && plan.decision.kind == Decision::Kind::kService && !plan.loop) {
     // The listener streamed the body for an upstream, but this request ends in-process (a
@@ -381,7 +381,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan plan
   done->response_headers = std::move(plan.response_headers);
   done->notes = req.notes;
   done->timers = timers_;
-  http::Responder finish = [done](http::Response r) { done->Finish(std::move(r)); };
+  http::Responder finish = [done](http::Response&& r) { done->Finish(std::move(r)); };
   auto flag = [&](std::string_view f) {
     if (req.notes) req.notes->flags += (req.notes->flags.empty() ? "" : ",") + std::string(f);
   };

@@ -100,7 +100,8 @@ class Dispatcher {
   // are about to change on a re-entry (the only way an unrouted plan holds changed headers).
   RoutePlan PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
                         http::HeaderMap* original) const;
-  void Dispatch(std::shared_ptr<http::Request> req, RoutePlan plan, http::Responder respond) const;
+  void Dispatch(std::shared_ptr<http::Request> req, RoutePlan&& plan,
+                http::Responder respond) const;
   void Mirror(const http::Request& req, const Decision& d) const;
   void CollectBody(std::shared_ptr<http::BodySource> source, std::shared_ptr<http::Request> req,
                    RoutePlan plan, http::Responder respond) const;

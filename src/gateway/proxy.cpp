@@ -55,13 +55,30 @@ bool HasToken(const std::vector<std::string>& tokens, std::string_view t) {
 // Hop-by-hop: meaningful for one connection only, never forwarded (RFC 9110 section 7.6.1).
 // Content-Length goes too: the pool and the server write the framing they actually use.
 bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, bool upgrade) {
-  auto is = [&](std::string_view h) { return EqualsIgnoreCase(name, h); };
-  if (is("connection") || is("keep-alive") || is("te") || is("trailer") ||
-      is("transfer-encoding") || is("content-length") ||
-      (name.size() >= 6 && EqualsIgnoreCase(name.substr(0, 6), "proxy-"))) {
-    return true;
+  auto is = [&](std::string_view h) { return http::EqualsIgnoreCaseSameSize(name, h); };
+  // By length first: every header of both directions of every request passes here.
+  switch (name.size()) {
+    case 2:
+      if (is("te")) return true;
+      break;
+    case 7:
+      if (is("trailer")) return true;
+      if (is("upgrade")) return !upgrade;
+      break;
+    case 10:
+      if (is("connection") || is("keep-alive")) return true;
+      break;
+    case 14:
+      if (is("content-length")) return true;
+      break;
+    case 17:
+      if (is("transfer-encoding")) return true;
+      break;
+    default:
+      break;
   }
-  if (is("upgrade")) return !upgrade;
+  if (name.size() >= 6 && http::EqualsIgnoreCaseSameSize(name.substr(0, 6), "proxy-")) return true;
+  if (tokens.empty()) return false;
   // The tokens are lower-case already: compared without lower-casing each name.
   return std::any_of(tokens.begin(), tokens.end(),
                      [&](const std::string& t) { return EqualsIgnoreCase(name, t); });
@@ -78,6 +95,18 @@ std::string ClientIp(std::string_view remote) {
     return std::string(remote.substr(0, colon));
   }
   return std::string(remote);
+}
+
+// UpstreamEndpoint::Authority() written over `out` (its storage reused: the notes' string).
+void AssignAuthority(const http::UpstreamEndpoint& ep, std::string& out) {
+  const bool v6 = ep.host.find(':') != std::string::npos;
+  out.clear();
+  if (v6) out += '[';
+  out += ep.host;
+  if (v6) out += ']';
+  out += ':';
+  char port[8];
+  out.append(port, std::to_chars(port, port + sizeof port, ep.port).ptr);
 }
 
 std::string JoinAll(const HeaderMap& h, std::string_view name) {
@@ -163,14 +192,14 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     auto left = std::chrono::ceil<milliseconds>(deadline - now);
     r.response_timeout = policy.per_try_timeout ? std::min(*policy.per_try_timeout, left) : left;
     ++tries;
-    pool->Send(std::move(r),
-               [self = shared_from_this()](Result<http::UpstreamResponse> res, UpstreamFailure f) {
-                 self->OnResult(std::move(res), f);
-               });
+    pool->Send(std::move(r), [self = shared_from_this()](Result<http::UpstreamResponse>&& res,
+                                                         UpstreamFailure f) {
+      self->OnResult(std::move(res), f);
+    });
   }
 
  private:
-  void OnResult(Result<http::UpstreamResponse> res, UpstreamFailure f) {
+  void OnResult(Result<http::UpstreamResponse>&& res, UpstreamFailure f) {
     const bool tries_left = tries <= policy.retries && steady_clock::now() < deadline;
     if (res) {
       if (res->status != 101 && !source && policy.RetryStatus(res->status)) {
@@ -229,7 +258,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     respond(http::ErrorResponse(code, error, message));
   }
 
-  void Answer(http::UpstreamResponse up) {
+  void Answer(http::UpstreamResponse&& up) {
     http::Response out;
     out.status = up.status;
     const bool upgraded = up.status == 101;
@@ -404,7 +433,7 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   up.endpoint = std::move(target.endpoint);
   up.method = req.method;
   up.target = target.path_and_query.empty() ? std::string("/") : std::move(target.path_and_query);
-  if (fw->notes) fw->notes->upstream = up.endpoint.Authority();
+  if (fw->notes) AssignAuthority(up.endpoint, fw->notes->upstream);
 
   // The client's headers are filtered in place and moved, not copied. What the filter drops
   // but the forwarded request needs is read first.

@@ -156,6 +156,11 @@ bool Frontend::Matches(std::string_view authority, std::string_view path) const 
 }
 
 std::string Frontend::AddressedNamespace(std::string_view authority, std::string_view path) const {
+  // Only these paths resolve to a namespace (see Resolve): the gateway asks for every request it
+  // routes by VirtualService, and the others need no snapshot of the serving table.
+  if (!IsServingPath(path) && !StartsWith(path, "/kfserving/") && !StartsWith(path, "/serving/")) {
+    return std::string();
+  }
   auto target = Resolve(authority, path, *controller_.table());
   return target ? target->ns : std::string();
 }

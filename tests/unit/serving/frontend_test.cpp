@@ -185,6 +185,18 @@ TEST_F(FrontendTest, PathBasedUrls) {
   EXPECT_EQ(r.status, 404) << r;
 }
 
+TEST_F(FrontendTest, AddressedNamespaceComesFromServingUrlsOnly) {
+  EXPECT_EQ(frontend_->AddressedNamespace("iris.team-b.example.com", "/v1/models/iris:predict"),
+            "team-b");
+  EXPECT_EQ(frontend_->AddressedNamespace("", "/kfserving/team-a/iris:predict"), "team-a");
+  EXPECT_EQ(frontend_->AddressedNamespace("", "/serving/team-b/iris/v2/models/iris"), "team-b");
+  // A model's Host does not address its namespace on other paths; plain paths name none.
+  EXPECT_EQ(frontend_->AddressedNamespace("iris.team-b.example.com", "/bench/hello.txt"), "");
+  EXPECT_EQ(frontend_->AddressedNamespace("iris.team-b.example.com", "/api/v1/pods"), "");
+  EXPECT_EQ(frontend_->AddressedNamespace("localhost", "/v1/models/solo:predict"), "");
+  EXPECT_EQ(frontend_->AddressedNamespace("localhost", "/kfserving-x/team-a/iris"), "");
+}
+
 TEST_F(FrontendTest, PlainPathsFindAUniqueNameInAnyNamespace) {
   EXPECT_EQ(Predict("localhost:8080", "/v1/models/solo:predict"), "s");
   Reply r = Call("POST", "localhost:8080", "/v2/models/solo/infer", kV2Row);
