@@ -1172,22 +1172,32 @@ class Engine::Impl {
     if (d.exit.ok()) {
       // The node stays Running until its outputs are read and its artifacts stored (saved with
       // that outcome: one store write per task end, not two).
+      auto collect = [this, ctx = run.ctx, exit = std::move(d.exit),
+                      attempt = d.attempt](Node copy) -> Event {
+        Status st = Collect(ctx, copy, exit);
+        return Collected{ctx.run_id,
+                         copy.id,
+                         attempt,
+                         std::move(st),
+                         std::move(copy.output_parameters),
+                         std::move(copy.output_artifacts),
+                         std::move(copy.result),
+                         copy.state.contains(kUnstored) ? copy.state.at(kUnstored) : json::value()};
+      };
+      const LaunchSpec& l = *node->launch;
+      if (l.output_parameters.empty() && l.output_artifacts.empty() &&
+          l.executor_output_path.empty()) {
+        // Nothing to read from files: collected here, without a worker's round trip.
+        Event e = collect(*node);
+        OnCollected(std::get<Collected>(e));
+        return;
+      }
       SubmitJob(
-          [this, ctx = run.ctx, copy = *node, exit = std::move(d.exit),
-           attempt = d.attempt]() mutable {
-            Status st = Collect(ctx, copy, exit);
-            Event e = Collected{
-                ctx.run_id,
-                copy.id,
-                attempt,
-                std::move(st),
-                std::move(copy.output_parameters),
-                std::move(copy.output_artifacts),
-                std::move(copy.result),
-                copy.state.contains(kUnstored) ? copy.state.at(kUnstored) : json::value()};
+          [this, collect = std::move(collect), copy = *node]() mutable {
+            Event e = collect(std::move(copy));
             FinishJob(e);
           },
-          node->launch->output_artifacts.empty() ? kTasks : kTransfers);
+          l.output_artifacts.empty() ? kTasks : kTransfers);
       return;
     }
     if (d.exit.killed && !run.state.shutdown.empty()) {
