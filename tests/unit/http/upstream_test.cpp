@@ -482,6 +482,59 @@ Sent SecondOnPooledConnection(UpstreamPool& pool, IoThread& io, UpstreamRequest 
   return io.Send(pool, std::move(second));
 }
 
+TEST(UpstreamPoolTest, WritesTheRequestHeadExactly) {
+  // Every head the pool wrote, byte for byte, on fresh and pooled connections.
+  std::mutex mu;
+  std::vector<std::string> heads;
+  RawUpstream upstream([&](int fd, int) {
+    std::string buf;
+    for (;;) {
+      std::string head = ReadHead(fd, buf);
+      if (head.empty()) return;
+      size_t cl = head.find("Content-Length: ");
+      size_t body = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+      while (buf.size() < body) {
+        if (!Fill(fd, buf)) return;
+      }
+      buf.erase(0, body);
+      {
+        std::lock_guard lock(mu);
+        heads.push_back(head);
+      }
+      SendAll(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+    }
+  });
+  UpstreamPool pool;
+  IoThread io;
+  UpstreamRequest get = Get(upstream.port(), "/a/b?c=d");
+  get.headers.Add("X-Long", std::string(300, 'v'));
+  get.headers.Add("Connection", "keep-alive");  // the pool's own framing headers are dropped
+  get.headers.Add("Content-Length", "99");
+  UpstreamRequest post = Get(upstream.port(), "/p");
+  post.method = "POST";
+  post.headers = HeaderMap();  // no Host: the upstream's host:port
+  post.body = "four";
+  UpstreamRequest empty_put = Get(upstream.port(), "/e");
+  empty_put.method = "PUT";
+  for (int round = 0; round < 2; ++round) {
+    for (const UpstreamRequest& r : {get, post, empty_put}) {
+      Sent sent = io.Send(pool, r);
+      ASSERT_TRUE(sent.response) << sent.response.error();
+      EXPECT_EQ(sent.response->status, 204);
+    }
+  }
+  const std::string port = std::to_string(upstream.port());
+  std::lock_guard lock(mu);
+  ASSERT_EQ(heads.size(), 6u);
+  for (size_t i = 0; i < heads.size(); i += 3) {
+    EXPECT_EQ(heads[i], "GET /a/b?c=d HTTP/1.1\r\nHost: upstream.test\r\nX-Long: " +
+                            std::string(300, 'v') + "\r\n");
+    EXPECT_EQ(heads[i + 1],
+              "POST /p HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\nContent-Length: 4\r\n");
+    EXPECT_EQ(heads[i + 2], "PUT /e HTTP/1.1\r\nHost: upstream.test\r\nContent-Length: 0\r\n");
+  }
+}
+
 TEST(UpstreamPoolFastPathTest, PooledConnectionServesBufferedStreamedHeadAndEmptyAnswers) {
   const std::string big(200'000, 'b');  // over buffer_body_bytes: streamed
   RawUpstream upstream([&](int fd, int) {
