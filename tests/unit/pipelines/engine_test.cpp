@@ -193,6 +193,20 @@ class EngineTest : public ::testing::Test {
     fs::remove_all(base_, ec);
   }
 
+  // Puts a Wrapper (a ForwardingStore) around the store and reopens the catalog on it (before
+  // StartEngine).
+  template <class Wrapper>
+  Wrapper* WrapStore() {
+    catalog_.reset();
+    auto wrapper = std::make_unique<Wrapper>(std::move(store_));
+    Wrapper* raw = wrapper.get();
+    store_ = std::move(wrapper);
+    auto c = Catalog::Open(*store_, SystemClock());
+    SKIFF_CHECK(c.has_value());
+    catalog_ = std::move(*c);
+    return raw;
+  }
+
   // Programs by run id: the loader gives each run its own.
   void StartEngine() {
     engine_ = std::make_unique<Engine>(
@@ -750,13 +764,7 @@ class FailingSaves : public skiff::testing::ForwardingStore {
 // A save that fails is tried again (not at once, not never), and the tasks whose start it would
 // have recorded wait for it: each runs once.
 TEST_F(EngineTest, AFailedSaveIsTriedAgainAndTasksWaitForIt) {
-  catalog_.reset();
-  auto failing = std::make_unique<FailingSaves>(std::move(store_));
-  FailingSaves* saves = failing.get();
-  store_ = std::move(failing);
-  auto c = Catalog::Open(*store_, SystemClock());
-  ASSERT_TRUE(c) << c.error().ToString();
-  catalog_ = std::move(*c);
+  FailingSaves* saves = WrapStore<FailingSaves>();
   StartEngine();
   // The second failure comes a second after the first: a task started without waiting for its
   // state to be saved would have run by then.
@@ -804,13 +812,7 @@ class RecordingSaves : public skiff::testing::ForwardingStore {
 // A running run's progress is saved without waiting for the disk (store::Mutation::durable);
 // the save of its end is durable, as is the run's creation.
 TEST_F(EngineTest, ProgressIsSavedNonDurablyAndTheEndDurably) {
-  catalog_.reset();
-  auto recording = std::make_unique<RecordingSaves>(std::move(store_));
-  RecordingSaves* saves = recording.get();
-  store_ = std::move(recording);
-  auto c = Catalog::Open(*store_, SystemClock());
-  ASSERT_TRUE(c) << c.error().ToString();
-  catalog_ = std::move(*c);
+  RecordingSaves* saves = WrapStore<RecordingSaves>();
   StartEngine();
   std::string id = Submit(P({S("a", "true"), S("b", "true", {"a"})}));
   RunState s = Finish(id);
