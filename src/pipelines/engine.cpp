@@ -673,7 +673,7 @@ class Engine::Impl {
     }
     for (int round = 0; round < 1000; ++round) {
       run.ctx.now_ms = now;
-      std::string before = Fingerprint(s);
+      std::vector<uint8_t> before = Fingerprint(s);
       if (Status st = run.program->Advance(s, run.ctx); !st.ok()) {
         s.phase = RunPhase::kError;
         s.message = st.message();
@@ -733,14 +733,13 @@ class Engine::Impl {
     }
   }
 
-  static std::string Fingerprint(const RunState& s) {
-    std::string f;
-    f.reserve(s.nodes.size() * 24);
-    f += std::to_string(static_cast<int>(s.phase));
-    for (const auto& [id, n] : s.nodes) {
-      f += id;
-      f += static_cast<char>('0' + static_cast<int>(n.phase));
-    }
+  // The run's and its nodes' phases, in id order. Advance only adds nodes (never removes one),
+  // so a new node changes the size and this tells every node or phase Advance added or changed.
+  static std::vector<uint8_t> Fingerprint(const RunState& s) {
+    std::vector<uint8_t> f;
+    f.reserve(s.nodes.size() + 1);
+    f.push_back(static_cast<uint8_t>(s.phase));
+    for (const auto& [id, n] : s.nodes) f.push_back(static_cast<uint8_t>(n.phase));
     return f;
   }
 
