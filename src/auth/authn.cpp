@@ -187,13 +187,14 @@ Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
     return Refused(req, "bearer token", why, Unauthenticated("invalid bearer token"));
   }
   // A token verified before is answered by the cache of the issuer that verified it, found by
-  // the token's digest alone: no decoding to pick the issuer, no copy of the claims.
+  // the token's bytes (keyed hash, then a constant-time comparison): no decoding to pick the
+  // issuer, no copy of the claims.
   if (has_cached_issuers_) {
-    const VerifiedJwtCache::Digest digest = VerifiedJwtCache::DigestOf(token);
+    const VerifiedJwtCache::Key key = VerifiedJwtCache::KeyOf(token);
     for (size_t n = 0; n < config_.jwt_issuers.size(); ++n) {
       const JwtIssuer& i = config_.jwt_issuers[n];
       if (!i.cached) continue;
-      auto hit = i.cached(digest);
+      auto hit = i.cached(key);
       if (!hit) continue;
       if (!*hit) {
         return Refused(req, "bearer JWT", hit->error(), Unauthenticated("invalid bearer token"));

@@ -57,12 +57,12 @@ struct JwtIssuer {
   // sends the request to the blocking pool for `verify`; any other result is final.
   ClaimsVerifier verify_inline;
   // Optional, non-blocking: the verification of a token this issuer has verified before and
-  // still holds in its verified-token cache, found by the token's SHA-256 (`digest`) alone:
+  // still holds in its verified-token cache, found by the token alone (`key`):
   // nullopt when it does not hold it; a final error when it does but the claims no longer pass
   // (or its key left the set and it failed again). Lets the gateway answer a known token
   // without decoding it to find its issuer, and keep the Principal it made with it.
   std::function<std::optional<Result<std::shared_ptr<const VerifiedJwt>>>(
-      const VerifiedJwtCache::Digest& digest)>
+      const VerifiedJwtCache::Key& key)>
       cached;
 };
 

@@ -49,9 +49,9 @@ Result<JwtIssuer> MakeRemoteJwtIssuer(JwtPolicy policy, RemoteJwksOptions option
     return v->claims;
   };
   // Shares the cached result: no copy of the claims.
-  issuer.cached = [verifier, &clock, refresh_if_stale](const VerifiedJwtCache::Digest& digest) {
+  issuer.cached = [verifier, &clock, refresh_if_stale](const VerifiedJwtCache::Key& key) {
     refresh_if_stale();
-    return verifier->FindCached(digest, clock.Now());
+    return verifier->FindCached(key, clock.Now());
   };
   issuer.verify = [verifier, &clock](std::string_view token) -> Result<json::object> {
     SKIFF_ASSIGN_OR_RETURN(auto v, verifier->VerifyOrRefreshShared(token, clock.Now()));

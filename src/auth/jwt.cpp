@@ -51,38 +51,38 @@ Result<std::shared_ptr<const VerifiedJwt>> JwtVerifier::VerifyShared(
   if (!cache_->enabled() || token.size() > options_.max_token_bytes) {
     return VerifyFull(token, now, nullptr);
   }
-  const VerifiedJwtCache::Digest digest = VerifiedJwtCache::DigestOf(token);
-  if (auto hit = FindCached(digest, now)) return std::move(*hit);
+  const VerifiedJwtCache::Key key = VerifiedJwtCache::KeyOf(token);
+  if (auto hit = FindCached(key, now)) return std::move(*hit);
   counters_->cache_misses.fetch_add(1, std::memory_order_relaxed);
   VerifiedJwtCache::Entry entry;
   auto r = VerifyFull(token, now, &entry);
   if (r) {
     entry.jwt = *r;
     entry.cached_at = now;
-    cache_->Insert(digest, std::move(entry));
+    cache_->Insert(key, std::move(entry));
   }
   return r;
 }
 
 std::optional<Result<std::shared_ptr<const VerifiedJwt>>> JwtVerifier::FindCached(
-    const VerifiedJwtCache::Digest& digest, std::chrono::system_clock::time_point now) const {
+    const VerifiedJwtCache::Key& key, std::chrono::system_clock::time_point now) const {
   if (!cache_->enabled()) return std::nullopt;
-  std::optional<VerifiedJwtCache::Entry> hit = cache_->Find(digest, now);
+  std::optional<VerifiedJwtCache::Entry> hit = cache_->Find(key, now);
   if (!hit) return std::nullopt;
-  std::optional<Status> checked = CheckCached(digest, *hit, now);
+  std::optional<Status> checked = CheckCached(key, *hit, now);
   if (!checked) return std::nullopt;
   if (!checked->ok()) return Result<std::shared_ptr<const VerifiedJwt>>(*checked);
   counters_->cache_hits.fetch_add(1, std::memory_order_relaxed);
   return Result<std::shared_ptr<const VerifiedJwt>>(std::move(hit->jwt));
 }
 
-std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Digest& digest,
+std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Key& key,
                                                const VerifiedJwtCache::Entry& entry,
                                                std::chrono::system_clock::time_point now) const {
   if (!jose::WithinTimes(entry.jwt->times, options_.claims, now)) {
     if (Status claims = jose::ValidateClaims(entry.jwt->claims, options_.claims, now);
         !claims.ok()) {
-      cache_->Erase(digest);
+      cache_->Erase(key);
       return claims;
     }
   }
@@ -104,12 +104,12 @@ std::optional<Status> JwtVerifier::CheckCached(const VerifiedJwtCache::Digest& d
         same = k.Thumbprint() == thumbprint;
       }
       if (same) {
-        cache_->Rebind(digest, set, &k);
+        cache_->Rebind(key, set, &k);
         return Status::Ok();
       }
     }
   }
-  cache_->Erase(digest);
+  cache_->Erase(key);
   return std::nullopt;
 }
 

@@ -117,12 +117,12 @@ class JwtVerifier {
                                       std::chrono::system_clock::time_point now) const;
   Result<std::shared_ptr<const VerifiedJwt>> VerifyOrRefreshShared(
       std::string_view token, std::chrono::system_clock::time_point now) const;
-  // The cached result for the token whose SHA-256 is `digest` (VerifiedJwtCache::DigestOf):
+  // The cached result for the token `key` (VerifiedJwtCache::KeyOf):
   // nullopt when the cache does not hold it (or its key left the set: verify in full);
   // Unauthenticated when it is held but its claims no longer pass (expired). No decoding, no
   // signature: what VerifyShared does first.
   std::optional<Result<std::shared_ptr<const VerifiedJwt>>> FindCached(
-      const VerifiedJwtCache::Digest& digest, std::chrono::system_clock::time_point now) const;
+      const VerifiedJwtCache::Key& key, std::chrono::system_clock::time_point now) const;
 
   KeySource& keys() const { return *keys_; }
   const JwtVerifierOptions& options() const { return options_; }
@@ -138,7 +138,7 @@ class JwtVerifier {
   };
   // Ok: the entry may be served. Unauthenticated (final): its claims no longer pass.
   // nullopt: its key is gone from the current set (the entry was dropped): verify in full.
-  std::optional<Status> CheckCached(const VerifiedJwtCache::Digest& digest,
+  std::optional<Status> CheckCached(const VerifiedJwtCache::Key& key,
                                     const VerifiedJwtCache::Entry& entry,
                                     std::chrono::system_clock::time_point now) const;
   Result<std::shared_ptr<const VerifiedJwt>> VerifyFull(std::string_view token,

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "auth/auth.hpp"
 #include "core/crypto.hpp"
 #include "core/result.hpp"
 
@@ -16,16 +15,25 @@ VerifiedJwtCache::VerifiedJwtCache(JwtCacheOptions options) : options_(options) 
   shards_ = std::vector<Shard>(shards);
 }
 
-VerifiedJwtCache::Digest VerifiedJwtCache::DigestOf(std::string_view token) {
-  return CredentialDigest(token);
+VerifiedJwtCache::Key VerifiedJwtCache::KeyOf(std::string_view token) {
+  return Key{token, ProcessKeyedHash(token)};
+}
+
+std::unordered_multimap<uint64_t, std::list<VerifiedJwtCache::Node>::iterator>::iterator
+VerifiedJwtCache::Locate(Shard& s, const Key& k) {
+  auto [it, end] = s.index.equal_range(k.hash);
+  for (; it != end; ++it) {
+    if (ConstantTimeEquals(it->second->token, k.token)) return it;
+  }
+  return s.index.end();
 }
 
 std::optional<VerifiedJwtCache::Entry> VerifiedJwtCache::Find(
-    const Digest& digest, std::chrono::system_clock::time_point now) {
+    const Key& key, std::chrono::system_clock::time_point now) {
   if (!enabled()) return std::nullopt;
-  Shard& s = ShardFor(digest);
+  Shard& s = ShardFor(key);
   std::lock_guard lock(s.mu);
-  auto it = s.index.find(digest);
+  auto it = Locate(s, key);
   if (it == s.index.end()) return std::nullopt;
   const Entry& e = it->second->entry;
   if (now < e.cached_at || now >= e.cached_at + options_.max_age) {
@@ -37,39 +45,43 @@ std::optional<VerifiedJwtCache::Entry> VerifiedJwtCache::Find(
   return e;
 }
 
-void VerifiedJwtCache::Insert(const Digest& digest, Entry entry) {
+void VerifiedJwtCache::Insert(const Key& key, Entry entry) {
   if (!enabled()) return;
-  Shard& s = ShardFor(digest);
+  Shard& s = ShardFor(key);
   std::lock_guard lock(s.mu);
-  if (auto it = s.index.find(digest); it != s.index.end()) {
+  if (auto it = Locate(s, key); it != s.index.end()) {
     it->second->entry = std::move(entry);
     s.lru.splice(s.lru.begin(), s.lru, it->second);
     return;
   }
   while (s.lru.size() >= per_shard_) {
-    s.index.erase(s.lru.back().digest);
+    const auto last = std::prev(s.lru.end());
+    auto [it, end] = s.index.equal_range(last->hash);
+    while (it != end && it->second != last) ++it;
+    SKIFF_CHECK(it != end);
+    s.index.erase(it);
     s.lru.pop_back();
   }
-  s.lru.push_front(Node{digest, std::move(entry)});
-  s.index.emplace(digest, s.lru.begin());
+  s.lru.push_front(Node{std::string(key.token), key.hash, std::move(entry)});
+  s.index.emplace(key.hash, s.lru.begin());
 }
 
-void VerifiedJwtCache::Rebind(const Digest& digest, std::shared_ptr<const jose::KeySet> set,
-                              const jose::Key* key) {
+void VerifiedJwtCache::Rebind(const Key& key, std::shared_ptr<const jose::KeySet> set,
+                              const jose::Key* jwk) {
   if (!enabled()) return;
-  Shard& s = ShardFor(digest);
+  Shard& s = ShardFor(key);
   std::lock_guard lock(s.mu);
-  if (auto it = s.index.find(digest); it != s.index.end()) {
+  if (auto it = Locate(s, key); it != s.index.end()) {
     it->second->entry.set = std::move(set);
-    it->second->entry.key = key;
+    it->second->entry.key = jwk;
   }
 }
 
-void VerifiedJwtCache::Erase(const Digest& digest) {
+void VerifiedJwtCache::Erase(const Key& key) {
   if (!enabled()) return;
-  Shard& s = ShardFor(digest);
+  Shard& s = ShardFor(key);
   std::lock_guard lock(s.mu);
-  if (auto it = s.index.find(digest); it != s.index.end()) {
+  if (auto it = Locate(s, key); it != s.index.end()) {
     s.lru.erase(it->second);
     s.index.erase(it);
   }

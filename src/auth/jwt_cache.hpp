@@ -3,8 +3,13 @@
 // client that sends the same Bearer token on every request pays for the signature once
 // (issue 5, "JWT verification costing under 10%: cache verified tokens until expiry").
 //
-// Keyed by SHA-256 of the exact token bytes: the token itself is never stored, so a dump of
-// the cache holds no credential, and a token that differs in any byte is a different key. An
+// Keyed by the exact token bytes: an entry holds a copy of its token, found through the
+// token's SipHash-2-4 under a random per-process key (ProcessKeyedHash: clients cannot choose
+// tokens that share a bucket, so no hash flooding) and then compared with the presented token
+// in constant time (ConstantTimeEquals), so a token that differs in any byte is a different
+// key and the comparison says nothing about a held token. (The cache holds verified tokens,
+// which are bearer credentials until they expire, as the requests carrying them do; it held
+// only their SHA-256 before, which cost a digest of the whole token on every request.) An
 // entry holds the verified result and the key that verified it, and is served only while
 //   - the wall clock `now` given to Find is within [cached_at, cached_at + max_age) (a clock
 //     that went back counts as a miss), and
@@ -17,15 +22,14 @@
 // Thread-safe: 16 shards, each with its own mutex held only for a map lookup and a list splice
 // (no crypto, no allocation on a hit); fit for I/O threads.
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -43,7 +47,12 @@ struct JwtCacheOptions {
 
 class VerifiedJwtCache {
  public:
-  using Digest = std::array<uint8_t, 32>;  // SHA-256 of the token
+  // A presented token as the cache looks it up: the bytes and their keyed hash (KeyOf). Views
+  // the caller's token. Tests may pick `hash` (it selects the shard by its top byte).
+  struct Key {
+    std::string_view token;
+    uint64_t hash = 0;
+  };
 
   // What was verified and with which key. `set` keeps `key` alive (it points into it).
   struct Entry {
@@ -55,39 +64,37 @@ class VerifiedJwtCache {
 
   explicit VerifiedJwtCache(JwtCacheOptions options);
 
-  static Digest DigestOf(std::string_view token);
+  static Key KeyOf(std::string_view token);
 
   bool enabled() const { return capacity_ > 0; }
-  // The entry for `digest` when it is younger than max_age at `now` (and marks it recently
+  // The entry for `key` when it is younger than max_age at `now` (and marks it recently
   // used); nullopt otherwise (an entry past max_age is removed).
-  std::optional<Entry> Find(const Digest& digest, std::chrono::system_clock::time_point now);
+  std::optional<Entry> Find(const Key& key, std::chrono::system_clock::time_point now);
   // Inserts or replaces; evicts the least recently used entry of the shard when full.
-  void Insert(const Digest& digest, Entry entry);
+  void Insert(const Key& key, Entry entry);
   // Replaces the key-set snapshot of an entry (the same key found in a newer set), if present.
-  void Rebind(const Digest& digest, std::shared_ptr<const jose::KeySet> set, const jose::Key* key);
-  void Erase(const Digest& digest);
+  void Rebind(const Key& key, std::shared_ptr<const jose::KeySet> set, const jose::Key* jwk);
+  void Erase(const Key& key);
   void Clear();
   size_t size() const;
   size_t capacity() const { return capacity_; }
 
  private:
-  struct DigestHash {
-    size_t operator()(const Digest& d) const {
-      size_t h;
-      std::memcpy(&h, d.data(), sizeof(h));
-      return h;
-    }
-  };
   struct Node {
-    Digest digest;
+    std::string token;
+    uint64_t hash = 0;
     Entry entry;
   };
   struct Shard {
     mutable std::mutex mu;  // guards lru and index
     std::list<Node> lru;    // most recently used first
-    std::unordered_map<Digest, std::list<Node>::iterator, DigestHash> index;
+    // hash -> node; several nodes share a hash only by a 2^-64 chance, each is compared.
+    std::unordered_multimap<uint64_t, std::list<Node>::iterator> index;
   };
-  Shard& ShardFor(const Digest& d) { return shards_[d[31] % shards_.size()]; }
+  Shard& ShardFor(const Key& k) { return shards_[(k.hash >> 56) % shards_.size()]; }
+  // The index entry of `k`'s node (its token compared in constant time), or index.end().
+  static std::unordered_multimap<uint64_t, std::list<Node>::iterator>::iterator Locate(
+      Shard& s, const Key& k);
 
   const JwtCacheOptions options_;
   size_t capacity_ = 0;  // total bound: per_shard_ * shards_.size() <= max_entries

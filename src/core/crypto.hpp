@@ -30,7 +30,15 @@ std::string Base64Encode(std::string_view bytes);  // standard alphabet, padded
 // '\r' and '\n' are ignored.
 Result<std::string> Base64Decode(std::string_view text);
 
-// Compares in time that depends only on the lengths.
+// Compares in time that depends only on the lengths (eight bytes at a time, no branch on the
+// data; an optimizer barrier keeps it from stopping at the first difference).
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
+
+// SipHash-2-4 (Aumasson & Bernstein): a keyed 64-bit hash (a PRF under a secret 128-bit key).
+// With a random key its values cannot be predicted, so it indexes hash tables holding
+// client-chosen keys without hash flooding. Not a digest: equal values do not mean equal input.
+uint64_t SipHash24(const std::array<uint64_t, 2>& key, std::string_view data);
+// SipHash24 under a random key drawn once per process (RAND_bytes, at the first call).
+uint64_t ProcessKeyedHash(std::string_view data);
 
 }  // namespace skiff

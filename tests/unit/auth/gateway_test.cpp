@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <deque>
 
 #include "auth/authn.hpp"
@@ -324,7 +325,7 @@ TEST_F(GatewayTest, JwtThatNeedsKeysContinuesOnTheBlockingPool) {
 }
 
 // A token some issuer's verified-token cache holds is answered from that cache, found by its
-// digest alone: no issuer is picked by decoding it, `verify` is not called, and a cached entry
+// bytes alone: no issuer is picked by decoding it, `verify` is not called, and a cached entry
 // whose claims no longer pass is refused with its reason.
 TEST_F(GatewayTest, CachedJwtIsAnsweredByTheIssuerThatHoldsIt) {
   const std::string held = "e30.eyJpc3MiOiJodHRwczovL3Nsb3cuZXhhbXBsZSJ9.c2ln";
@@ -343,14 +344,14 @@ TEST_F(GatewayTest, CachedJwtIsAnsweredByTheIssuerThatHoldsIt) {
       return Unauthenticated("not cached, not valid");
     };
     other.mapping.username_claim = "sub";
-    other.cached = [&](const VerifiedJwtCache::Digest& d)
+    other.cached = [&](const VerifiedJwtCache::Key& d)
         -> std::optional<Result<std::shared_ptr<const VerifiedJwt>>> {
-      if (d == VerifiedJwtCache::DigestOf(held)) {
+      if (d.token == held) {
         auto v = std::make_shared<VerifiedJwt>();
         v->claims = json::object{{"sub", "carol"}};
         return Result<std::shared_ptr<const VerifiedJwt>>(std::move(v));
       }
-      if (d == VerifiedJwtCache::DigestOf(stale)) {
+      if (d.token == stale) {
         return Result<std::shared_ptr<const VerifiedJwt>>(Unauthenticated("token expired at 1"));
       }
       return std::nullopt;
@@ -380,7 +381,42 @@ TEST_F(GatewayTest, CachedJwtIsAnsweredByTheIssuerThatHoldsIt) {
   EXPECT_EQ(verify_calls, 1);
 }
 
-// Static tokens: a JWT-shaped token is not hashed when no static token has a dot, and a static
+// Static tokens are matched by their exact bytes: a token of the same length differing in one
+// byte (first, middle, last), a prefix, an extension or a different case is refused, and with
+// several tokens each one gets its own Principal.
+TEST(TokenAuthenticatorTest, OnlyTheExactTokenMatches) {
+  TokenAuthenticator tokens;
+  const std::string admin = "Zk3q9PaXv2LmN8rT0yWcB4dHs6JuE1oQ5iGfK7nVx_A";
+  tokens.AddToken(admin, Principal{"admin", {}, "token", true});
+  tokens.AddToken("second-token-0123456789", Principal{"second", {}, "token", false});
+  auto as = [&](const std::string& token) {
+    http::Request req;
+    req.headers.Set("Authorization", "Bearer " + token);
+    return tokens.Authenticate(req);
+  };
+  auto p = as(admin);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->name, "admin");
+  p = as("second-token-0123456789");
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->name, "second");
+  for (size_t i : {size_t{0}, admin.size() / 2, admin.size() - 1}) {
+    std::string wrong = admin;
+    wrong[i] = wrong[i] == 'A' ? 'B' : 'A';
+    ASSERT_EQ(wrong.size(), admin.size());
+    auto r = as(wrong);
+    ASSERT_FALSE(r) << i;
+    EXPECT_EQ(r.error().code(), Code::kUnauthenticated);
+  }
+  EXPECT_FALSE(as(admin.substr(0, admin.size() - 1)));
+  EXPECT_FALSE(as(admin + "x"));
+  std::string upper = admin;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_FALSE(as(upper));
+  EXPECT_FALSE(as("second-token-0123456780"));
+}
+
+// Static tokens: a JWT-shaped token is not compared when no static token has a dot, and a static
 // token that has one still matches.
 TEST(TokenAuthenticatorTest, DottedTokensMatchOnlyWhenSomeStaticTokenIsDotted) {
   TokenAuthenticator plain;
@@ -413,9 +449,9 @@ TEST_F(GatewayTest, CachedJwtKeepsThePrincipalOfEachGateway) {
   issuer.verify = [](std::string_view) -> Result<json::object> {
     return Unauthenticated("not cached");
   };
-  issuer.cached = [&](const VerifiedJwtCache::Digest& d)
+  issuer.cached = [&](const VerifiedJwtCache::Key& d)
       -> std::optional<Result<std::shared_ptr<const VerifiedJwt>>> {
-    if (d != VerifiedJwtCache::DigestOf(token)) return std::nullopt;
+    if (d.token != token) return std::nullopt;
     return Result<std::shared_ptr<const VerifiedJwt>>(held);
   };
   Build([&](GatewayConfig& c) { c.jwt_issuers = {issuer}; });

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -126,21 +127,21 @@ TEST_F(JwtCacheTest, ExpiredEntryIsRefusedAtTheHit) {
 TEST_F(JwtCacheTest, FindCachedAnswersOnlyWhatWasVerified) {
   auto v = Verifier();
   const std::string token = Token(rsa_, "alice", /*ttl=*/60);
-  const auto digest = VerifiedJwtCache::DigestOf(token);
-  EXPECT_FALSE(v->FindCached(digest, clock_.Now()).has_value());
+  const auto key = VerifiedJwtCache::KeyOf(token);
+  EXPECT_FALSE(v->FindCached(key, clock_.Now()).has_value());
   auto first = v->VerifyShared(token, clock_.Now());
   ASSERT_TRUE(first) << first.error();
-  auto hit = v->FindCached(digest, clock_.Now());
+  auto hit = v->FindCached(key, clock_.Now());
   ASSERT_TRUE(hit.has_value());
   ASSERT_TRUE(*hit);
   EXPECT_EQ(hit->value().get(), first->get());
-  EXPECT_FALSE(v->FindCached(VerifiedJwtCache::DigestOf(token + "x"), clock_.Now()).has_value());
+  EXPECT_FALSE(v->FindCached(VerifiedJwtCache::KeyOf(token + "x"), clock_.Now()).has_value());
   clock_.Advance(seconds(91));  // past exp + skew
-  auto expired = v->FindCached(digest, clock_.Now());
+  auto expired = v->FindCached(key, clock_.Now());
   ASSERT_TRUE(expired.has_value());
   ASSERT_FALSE(*expired);
   EXPECT_EQ(expired->error().code(), Code::kUnauthenticated);
-  EXPECT_FALSE(v->FindCached(digest, clock_.Now()).has_value());  // the entry is gone
+  EXPECT_FALSE(v->FindCached(key, clock_.Now()).has_value());  // the entry is gone
 }
 
 TEST_F(JwtCacheTest, EntriesLiveAtMostMaxAge) {
@@ -312,11 +313,12 @@ TEST_F(JwtCacheTest, SizeBoundHoldsThroughTheVerifier) {
   EXPECT_EQ(v->stats().signature_checks, checks);
 }
 
-VerifiedJwtCache::Digest DigestIn(uint8_t shard_byte, uint8_t id) {
-  VerifiedJwtCache::Digest d{};
-  d[0] = id;
-  d[31] = shard_byte;
-  return d;
+// A key whose hash puts it in shard `shard_byte % 16` (the top byte picks the shard); `id`
+// tells keys apart (token and hash).
+VerifiedJwtCache::Key KeyIn(uint8_t shard_byte, uint8_t id) {
+  static std::deque<std::string> tokens;  // the keys view them
+  tokens.push_back("token-" + std::to_string(shard_byte) + "-" + std::to_string(id));
+  return VerifiedJwtCache::Key{tokens.back(), (uint64_t{shard_byte} << 56) | id};
 }
 
 TEST(VerifiedJwtCache, EvictsTheLeastRecentlyUsedOfAShard) {
@@ -331,20 +333,20 @@ TEST(VerifiedJwtCache, EvictsTheLeastRecentlyUsedOfAShard) {
     e.cached_at = now;
     return e;
   };
-  for (uint8_t id = 0; id < 4; ++id) cache.Insert(DigestIn(16, id), entry());  // shard 0
-  ASSERT_TRUE(cache.Find(DigestIn(16, 0), now));  // 0 is now the most recent
-  cache.Insert(DigestIn(32, 4), entry());         // same shard: evicts 1
+  for (uint8_t id = 0; id < 4; ++id) cache.Insert(KeyIn(16, id), entry());  // shard 0
+  ASSERT_TRUE(cache.Find(KeyIn(16, 0), now));  // 0 is now the most recent
+  cache.Insert(KeyIn(32, 4), entry());         // same shard: evicts 1
   EXPECT_EQ(cache.size(), 4u);
-  EXPECT_TRUE(cache.Find(DigestIn(16, 0), now));
-  EXPECT_FALSE(cache.Find(DigestIn(16, 1), now));
-  EXPECT_TRUE(cache.Find(DigestIn(16, 2), now));
-  EXPECT_TRUE(cache.Find(DigestIn(32, 4), now));
-  // Re-inserting a present digest replaces it without growing.
-  cache.Insert(DigestIn(16, 2), entry());
+  EXPECT_TRUE(cache.Find(KeyIn(16, 0), now));
+  EXPECT_FALSE(cache.Find(KeyIn(16, 1), now));
+  EXPECT_TRUE(cache.Find(KeyIn(16, 2), now));
+  EXPECT_TRUE(cache.Find(KeyIn(32, 4), now));
+  // Re-inserting a present key replaces it without growing.
+  cache.Insert(KeyIn(16, 2), entry());
   EXPECT_EQ(cache.size(), 4u);
   // Filling every shard never exceeds the total bound.
   for (int i = 0; i < 1000; ++i) {
-    cache.Insert(DigestIn(static_cast<uint8_t>(i), static_cast<uint8_t>(i / 256 + 10)), entry());
+    cache.Insert(KeyIn(static_cast<uint8_t>(i), static_cast<uint8_t>(i / 256 + 10)), entry());
     ASSERT_LE(cache.size(), 64u);
   }
   cache.Clear();
@@ -356,13 +358,39 @@ TEST(VerifiedJwtCache, EvictsTheLeastRecentlyUsedOfAShard) {
   EXPECT_LE(VerifiedJwtCache(o).capacity(), 100u);
 }
 
-TEST(VerifiedJwtCache, KeyIsTheSha256OfTheToken) {
-  const auto d = VerifiedJwtCache::DigestOf("abc");
-  // FIPS 180-2 test vector for "abc".
-  EXPECT_EQ(d[0], 0xba);
-  EXPECT_EQ(d[1], 0x78);
-  EXPECT_EQ(d[31], 0xad);
-  EXPECT_NE(VerifiedJwtCache::DigestOf("abd"), d);
+TEST(VerifiedJwtCache, KeyIsTheTokensBytes) {
+  const auto now = std::chrono::system_clock::time_point(seconds(1'700'000'000));
+  VerifiedJwtCache cache(JwtCacheOptions{});
+  VerifiedJwtCache::Entry e;
+  e.jwt = std::make_shared<VerifiedJwt>();
+  e.cached_at = now;
+  const std::string held = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl";
+  const auto key = VerifiedJwtCache::KeyOf(held);
+  EXPECT_EQ(key.token, held);
+  EXPECT_EQ(key.hash, VerifiedJwtCache::KeyOf(std::string(held)).hash);  // bytes, not address
+  cache.Insert(key, e);
+  EXPECT_TRUE(cache.Find(VerifiedJwtCache::KeyOf(std::string(held)), now));
+  // A token of the same length differing in one byte (first, middle, last) is another key.
+  for (size_t i : {size_t{0}, held.size() / 2, held.size() - 1}) {
+    std::string other = held;
+    other[i] = other[i] == 'A' ? 'B' : 'A';
+    EXPECT_FALSE(cache.Find(VerifiedJwtCache::KeyOf(other), now)) << i;
+    // Even when its hash is the held token's (a collision): the bytes are compared.
+    EXPECT_FALSE(cache.Find(VerifiedJwtCache::Key{other, key.hash}, now)) << i;
+  }
+  EXPECT_FALSE(cache.Find(VerifiedJwtCache::Key{held + "x", key.hash}, now));
+  EXPECT_FALSE(cache.Find(VerifiedJwtCache::Key{held.substr(1), key.hash}, now));
+  // Two tokens under one hash are two entries, each found by its own bytes.
+  VerifiedJwtCache::Entry e2 = e;
+  e2.jwt = std::make_shared<VerifiedJwt>();
+  const std::string twin = held + "2";
+  cache.Insert(VerifiedJwtCache::Key{twin, key.hash}, e2);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_EQ(cache.Find(key, now)->jwt, e.jwt);
+  EXPECT_EQ(cache.Find(VerifiedJwtCache::Key{twin, key.hash}, now)->jwt, e2.jwt);
+  cache.Erase(key);
+  EXPECT_FALSE(cache.Find(key, now));
+  EXPECT_TRUE(cache.Find(VerifiedJwtCache::Key{twin, key.hash}, now));
 }
 
 TEST_F(JwtCacheTest, ConcurrentVerifiesAgreeWithTheSignature) {
@@ -395,19 +423,6 @@ TEST_F(JwtCacheTest, ConcurrentVerifiesAgreeWithTheSignature) {
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_LE(v->cache().size(), v->cache().capacity());
   EXPECT_GT(v->stats().cache_hits, 0u);
-}
-
-TEST(CredentialDigestTest, IsSha256OfTheBytes) {
-  // FIPS 180-2 test vector, then every length across SHA-256's padding boundaries (55/56/64).
-  auto abc = CredentialDigest("abc");
-  EXPECT_EQ(HexEncode(std::string_view(reinterpret_cast<const char*>(abc.data()), abc.size())),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  std::string data;
-  for (int n = 0; n <= 300; ++n) {
-    EXPECT_EQ(CredentialDigest(data), Sha256Digest(data)) << n;
-    EXPECT_EQ(VerifiedJwtCache::DigestOf(data), Sha256Digest(data)) << n;
-    data += static_cast<char>('a' + n % 26);
-  }
 }
 
 }  // namespace

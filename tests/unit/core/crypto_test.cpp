@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <regex>
 #include <set>
 #include <string>
@@ -165,6 +166,53 @@ TEST(ConstantTimeEqualsTest, Compares) {
   EXPECT_FALSE(ConstantTimeEquals("secret", ""));
   EXPECT_TRUE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0b", 3)));
   EXPECT_FALSE(ConstantTimeEquals(std::string("a\0b", 3), std::string("a\0c", 3)));
+}
+
+TEST(ConstantTimeEqualsTest, EveryByteOfEveryLengthCounts) {
+  // Lengths across the eight-byte words and the tail; one bit flipped at each position (each
+  // bit in turn), compared from unaligned starts.
+  for (size_t n = 0; n <= 41; ++n) {
+    std::string a(n + 3, '\0');
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<char>('!' + (i * 7) % 90);
+    const std::string_view va = std::string_view(a).substr(3);
+    const std::string b(va);
+    EXPECT_TRUE(ConstantTimeEquals(va, b)) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = b;
+      c[i] = static_cast<char>(c[i] ^ (1 << (i % 8)));
+      EXPECT_FALSE(ConstantTimeEquals(va, c)) << n << " " << i;
+      EXPECT_FALSE(ConstantTimeEquals(c, va)) << n << " " << i;
+    }
+  }
+}
+
+TEST(SipHashTest, ReferenceVectors) {
+  // The SipHash paper's key 00 01 .. 0f and messages 00 01 .. (n-1) (reference vectors.h, read
+  // as little-endian words; the 15-byte one is the paper's worked example).
+  const std::array<uint64_t, 2> key = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+  std::string msg;
+  for (int n = 0; n < 16; ++n) msg += static_cast<char>(n);
+  EXPECT_EQ(SipHash24(key, std::string_view(msg).substr(0, 0)), 0x726fdb47dd0e0e31ULL);
+  EXPECT_EQ(SipHash24(key, std::string_view(msg).substr(0, 1)), 0x74f839c593dc67fdULL);
+  EXPECT_EQ(SipHash24(key, std::string_view(msg).substr(0, 7)), 0xab0200f58b01d137ULL);
+  EXPECT_EQ(SipHash24(key, std::string_view(msg).substr(0, 8)), 0x93f5f5799a932462ULL);
+  EXPECT_EQ(SipHash24(key, std::string_view(msg).substr(0, 15)), 0xa129ca6149be45e5ULL);
+}
+
+TEST(SipHashTest, ProcessKeyedHashDependsOnEveryByte) {
+  EXPECT_EQ(ProcessKeyedHash("abc"), ProcessKeyedHash("abc"));
+  std::set<uint64_t> seen;
+  std::string data(40, 'a');
+  seen.insert(ProcessKeyedHash(data));
+  for (size_t i = 0; i < data.size(); ++i) {
+    std::string changed = data;
+    changed[i] = 'b';
+    seen.insert(ProcessKeyedHash(changed));
+  }
+  seen.insert(ProcessKeyedHash(std::string_view(data).substr(0, 39)));
+  EXPECT_EQ(seen.size(), data.size() + 2);
+  // Not the unkeyed function: the key is random, not zero.
+  EXPECT_NE(ProcessKeyedHash("abc"), SipHash24({0, 0}, "abc"));
 }
 
 }  // namespace
