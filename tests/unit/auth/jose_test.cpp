@@ -537,14 +537,12 @@ std::string PeersDir() {
   if (const char* peers = std::getenv("SKIFF_PEERS_DIR"); peers != nullptr && *peers != '\0') {
     return peers;
   }
-  const std::string here = __FILE__;  // SOURCE/tests/unit/auth/jose_test.cpp
-  return here.substr(0, here.rfind("/unit/auth/")) + "/peers";
+  return std::string(SKIFF_TEST_SOURCE_DIR) + "/tests/peers";
 }
 
 // tests/unit/auth/jose_interop.mjs, next to this file.
 std::string InteropScript() {
-  const std::string here = __FILE__;
-  return here.substr(0, here.rfind('/')) + "/jose_interop.mjs";
+  return std::string(SKIFF_TEST_SOURCE_DIR) + "/tests/unit/auth/jose_interop.mjs";
 }
 
 Result<json::object> RunNode(const std::string& cmd, const std::string& input) {

@@ -32,9 +32,7 @@ std::string PeerScript() {
   if (const char* src = std::getenv("SKIFF_SOURCE_DIR"); src && *src) {
     return std::string(src) + "/tests/integration/ldap_peer.py";
   }
-  // This file is SOURCE/tests/unit/identity/ldap_test.cpp.
-  std::string here = __FILE__;
-  return here.substr(0, here.rfind("/unit/identity/")) + "/integration/ldap_peer.py";
+  return std::string(SKIFF_TEST_SOURCE_DIR) + "/tests/integration/ldap_peer.py";
 }
 
 class LdapTest : public ::testing::Test {

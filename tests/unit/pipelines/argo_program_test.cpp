@@ -26,7 +26,7 @@ constexpr char kRun[] = "wf-x7k2p";
 
 std::string SamplesDir() {
   if (const char* env = std::getenv("SKIFF_KFP_SAMPLES")) return env;
-  fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  fs::path root = SKIFF_TEST_SOURCE_DIR;
   return (root.parent_path() / "shared" / "kfp-samples").string();
 }
 

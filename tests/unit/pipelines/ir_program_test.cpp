@@ -23,8 +23,7 @@ std::string SamplesDir() {
   if (const char* peers = std::getenv("SKIFF_PEERS_DIR"); peers && *peers) {
     src = std::string(peers) + "/../..";
   } else {
-    std::string here = __FILE__;  // SOURCE/tests/unit/pipelines/ir_program_test.cpp
-    src = here.substr(0, here.rfind("/tests/unit/"));
+    src = SKIFF_TEST_SOURCE_DIR;
   }
   return src + "/../shared/kfp-samples/v2-ir";
 }

@@ -44,7 +44,7 @@ class ScratchDir {
 // $SKIFF_KFP_SAMPLES).
 std::string SamplesDir() {
   if (const char* env = std::getenv("SKIFF_KFP_SAMPLES")) return env;
-  fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  fs::path root = SKIFF_TEST_SOURCE_DIR;
   return (root.parent_path() / "shared" / "kfp-samples").string();
 }
 

@@ -28,7 +28,7 @@ namespace stdfs = std::filesystem;
 using namespace std::chrono_literals;
 
 std::string TrainScript() {
-  return (stdfs::path(__FILE__).parent_path() / "sklearn_train.py").string();
+  return std::string(SKIFF_TEST_SOURCE_DIR) + "/tests/unit/serving/sklearn_train.py";
 }
 
 std::string Tail(const std::string& s) { return s.size() > 2000 ? s.substr(s.size() - 2000) : s; }
