@@ -74,6 +74,8 @@ class FakeEngine {
 
   Status Advance() {
     ctx.now_ms += 1000;
+    // A workflow that did not compile has failed its test already (Compile): no program to run.
+    if (program_ == nullptr) return FailedPrecondition("the workflow did not compile");
     return program_->Advance(st, ctx);
   }
 
