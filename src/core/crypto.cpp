@@ -121,7 +121,7 @@ std::string RandomToken(size_t bytes) { return Base64UrlEncode(RandomBytes(bytes
 
 std::array<uint8_t, 32> Sha256Digest(std::string_view data) {
   // Fetched once: EVP_sha256() is looked up in the provider store (under its lock) on every
-  // use, and every request with a bearer token or a session cookie hashes it.
+  // use, and every request with a session cookie hashes it.
   static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   SKIFF_CHECK(sha256 != nullptr);
   // One context per thread, reused: EVP_Digest would allocate and free one (and its provider

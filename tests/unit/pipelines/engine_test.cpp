@@ -193,18 +193,17 @@ class EngineTest : public ::testing::Test {
     fs::remove_all(base_, ec);
   }
 
-  // Puts a Wrapper (a ForwardingStore) around the store and reopens the catalog on it (before
-  // StartEngine).
+  // Puts a Wrapper (a ForwardingStore) around the store, sets *wrapper to it and reopens the
+  // catalog on it (before StartEngine). Call through ASSERT_NO_FATAL_FAILURE.
   template <class Wrapper>
-  Wrapper* WrapStore() {
+  void WrapStore(Wrapper** wrapper) {
     catalog_.reset();
-    auto wrapper = std::make_unique<Wrapper>(std::move(store_));
-    Wrapper* raw = wrapper.get();
-    store_ = std::move(wrapper);
+    auto owned = std::make_unique<Wrapper>(std::move(store_));
+    *wrapper = owned.get();
+    store_ = std::move(owned);
     auto c = Catalog::Open(*store_, SystemClock());
-    SKIFF_CHECK(c.has_value());
+    ASSERT_TRUE(c) << c.error().ToString();
     catalog_ = std::move(*c);
-    return raw;
   }
 
   // Programs by run id: the loader gives each run its own.
@@ -764,7 +763,8 @@ class FailingSaves : public skiff::testing::ForwardingStore {
 // A save that fails is tried again (not at once, not never), and the tasks whose start it would
 // have recorded wait for it: each runs once.
 TEST_F(EngineTest, AFailedSaveIsTriedAgainAndTasksWaitForIt) {
-  FailingSaves* saves = WrapStore<FailingSaves>();
+  FailingSaves* saves = nullptr;
+  ASSERT_NO_FATAL_FAILURE(WrapStore(&saves));
   StartEngine();
   // The second failure comes a second after the first: a task started without waiting for its
   // state to be saved would have run by then.
@@ -812,7 +812,8 @@ class RecordingSaves : public skiff::testing::ForwardingStore {
 // A running run's progress is saved without waiting for the disk (store::Mutation::durable);
 // the save of its end is durable, as is the run's creation.
 TEST_F(EngineTest, ProgressIsSavedNonDurablyAndTheEndDurably) {
-  RecordingSaves* saves = WrapStore<RecordingSaves>();
+  RecordingSaves* saves = nullptr;
+  ASSERT_NO_FATAL_FAILURE(WrapStore(&saves));
   StartEngine();
   std::string id = Submit(P({S("a", "true"), S("b", "true", {"a"})}));
   RunState s = Finish(id);
