@@ -52,7 +52,9 @@ bool Relocate(char* image, size_t size, ChildPlan& p) {
     if (off == 0 || off >= size) return false;
   }
   for (size_t j = 0; j < kMaxExposed; ++j) {
-    if (h.exposed_under[j] < 0 || h.expose_mkdirs_at[j] < 0 ||
+    if (h.exposed_under[j] < 0 ||
+        static_cast<uint64_t>(h.exposed_under[j]) >= h.counts[PlanHeader::kHidden] ||
+        h.expose_mkdirs_at[j] < 0 ||
         static_cast<uint64_t>(h.expose_mkdirs_at[j]) >= h.counts[PlanHeader::kExposeMkdirs]) {
       return false;
     }
@@ -321,6 +323,16 @@ struct Failure {
   int err = 0;
 };
 
+// Whether one of the exposed dirs (those open in exposed_fd) is `dir` itself: its bind mount then
+// covers the tmpfs there, and `dir` names the bind (a remount of it would change the flags of
+// the exposed dir's own file system).
+bool ExposedAt(const ChildPlan& p, const int* exposed_fd, const char* dir) {
+  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+    if (exposed_fd[j] >= 0 && ::strcmp(p.exposed[j], dir) == 0) return true;
+  }
+  return false;
+}
+
 // In a new mount namespace: makes every mount private, covers each hidden dir with an empty
 // read-only tmpfs and binds the exposed dirs inside read-only (their descriptors in exposed_fd,
 // -1 for a missing one). False, with `f` set, on failure.
@@ -351,6 +363,7 @@ bool HideAndExpose(const ChildPlan& p, const int* exposed_fd, Failure& f) {
         return false;
       }
     }
+    if (ExposedAt(p, exposed_fd, dir)) continue;
     if (int e = Err(SysMount(nullptr, dir, nullptr,
                              MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
       f = {kStepHide, i, e};
@@ -375,6 +388,53 @@ bool OpenExposed(const ChildPlan& p, bool only_tmp, int* exposed_fd, Failure& f)
     if (e == 0) exposed_fd[j] = static_cast<int>(fd);
   }
   return true;
+}
+
+// Exposes again, inside the task's own /tmp, the exposed dirs under /tmp (open in exposed_fd;
+// closes every descriptor there). As outside /tmp, the hidden dir holding one is covered with a
+// read-only tmpfs that holds the path down to it: only the dirs above the hidden one are made in
+// the task's /tmp (on ext4, creating inodes is much of what starting a task costs). 0, or the
+// error with `f.index` set.
+int ExposeUnderTmp(const ChildPlan& p, const int* exposed_fd, Failure& f) {
+  int covers[kMaxExposed];  // indexes of the hidden dirs covered
+  size_t covered = 0;
+  int err = 0;
+  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
+    if (exposed_fd[j] < 0) continue;
+    if (err == 0 && ::strncmp(p.exposed[j], "/tmp/", 5) == 0) {
+      f.index = static_cast<int>(j);
+      const int h = p.exposed_under[j];
+      const size_t top = ::strlen(p.hidden[h]);  // the hidden dir: exposed[j]'s prefix
+      char path[PATH_MAX];
+      size_t n = ::strlen(p.exposed[j]);
+      if (n >= sizeof path) err = ENAMETOOLONG;
+      if (err == 0) ::memcpy(path, p.exposed[j], n + 1);
+      const bool cover = top > 5 && top < n;  // not /tmp itself, not the exposed dir
+      bool is_covered = false;
+      for (size_t c = 0; c < covered; ++c) is_covered = is_covered || covers[c] == h;
+      for (size_t k = is_covered ? top + 1 : 5; err == 0 && k <= n; ++k) {
+        if (path[k] != '/' && path[k] != '\0') continue;
+        char c = path[k];
+        path[k] = '\0';
+        int e = Err(SysMkdir(path, 0755));
+        if (e != 0 && e != EEXIST) err = e;
+        if (err == 0 && k == top && cover && !is_covered) {
+          err = Err(SysMount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                             "size=16k,nr_inodes=1024,mode=0755"));
+          covers[covered++] = h;
+        }
+        path[k] = c;
+      }
+      if (err == 0) err = BindReadOnly(exposed_fd[j], p.exposed[j]);
+    }
+    SysClose(exposed_fd[j]);
+  }
+  for (size_t c = 0; err == 0 && c < covered; ++c) {
+    if (ExposedAt(p, exposed_fd, p.hidden[covers[c]])) continue;
+    err = Err(SysMount(nullptr, p.hidden[covers[c]], nullptr,
+                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+  }
+  return err;
 }
 
 #ifndef OPEN_TREE_CLONE
@@ -440,31 +500,9 @@ bool OpenExposed(const ChildPlan& p, bool only_tmp, int* exposed_fd, Failure& f)
   }
   SysClose(static_cast<int>(root_tmp));
   // Exposed dirs under /tmp (a data dir under /tmp) are covered by the task's own /tmp now:
-  // expose them again at the same path inside it (their parents are created in ROOT/tmp).
-  for (size_t j = 0; p.exposed[j] != nullptr; ++j) {
-    if (exposed_fd[j] < 0) continue;
-    if (::strncmp(p.exposed[j], "/tmp/", 5) == 0) {
-      char path[PATH_MAX];
-      size_t n = ::strlen(p.exposed[j]);
-      if (n >= sizeof path) {
-        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), ENAMETOOLONG);
-      }
-      ::memcpy(path, p.exposed[j], n + 1);
-      for (size_t k = 5; k <= n; ++k) {
-        if (path[k] != '/' && path[k] != '\0') continue;
-        char c = path[k];
-        path[k] = '\0';
-        int e = Err(SysMkdir(path, 0755));
-        if (e != 0 && e != EEXIST) {
-          ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
-        }
-        path[k] = c;
-      }
-      if (int e = BindReadOnly(exposed_fd[j], p.exposed[j])) {
-        ChildFail(rep, Report::kSetupFailed, kStepExpose, static_cast<int>(j), e);
-      }
-    }
-    SysClose(exposed_fd[j]);
+  // expose them again at the same path inside it.
+  if (int e = ExposeUnderTmp(p, exposed_fd, f); e != 0) {
+    ChildFail(rep, Report::kSetupFailed, kStepExpose, f.index, e);
   }
   if (int e = Err(SysMount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
     ChildFail(rep, Report::kSetupFailed, kStepProc, 0, e);

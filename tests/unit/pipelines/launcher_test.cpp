@@ -362,6 +362,54 @@ TEST_F(LauncherTest, ExposedDirsInsideAHiddenDirAreVisibleReadOnly) {
   EXPECT_FALSE(std::filesystem::exists(bin + "/new"));
 }
 
+// A data dir under /tmp (skiff started in /tmp): the task's own /tmp covers it, so the exposed
+// dirs are exposed again inside the task's /tmp, in a read-only tmpfs on the hidden dir as
+// outside /tmp. Only the dirs above the hidden one are made in the task's /tmp on the host.
+TEST_F(LauncherTest, ExposedDirsOfADataDirUnderTmpAreVisibleReadOnly) {
+  char tmpl[] = "/tmp/skiff-launcher-data-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string top = tmpl, data = top + "/data", bin = data + "/pipelines/bin",
+                    shim = data + "/pipelines/kfp-executor";
+  std::filesystem::create_directories(bin);
+  std::filesystem::create_directories(shim);
+  std::ofstream(data + "/secret") << "secret";
+  std::ofstream(shim + "/shim.py") << "shim\n";
+  std::ofstream(bin + "/hello") << "#!/bin/sh\necho hello from $0\n";
+  ::chmod((bin + "/hello").c_str(), 0755);
+  TaskLauncher launcher;
+  auto spec =
+      Spec("t", {"sh", "-c",
+                 "hello; cat " + shim + "/shim.py; echo \"data:[$(ls -A " + data +
+                     ")]\"; echo \"p:[$(ls -A " + data + "/pipelines | tr '\\n' ' ')]\"; " +
+                     "for f in " + data + "/new " + bin + "/new " + data +
+                     "/pipelines/new; do touch $f 2>/dev/null && echo wrote $f; done; " + "cat " +
+                     data + "/secret 2>/dev/null; echo mine > /tmp/mine && echo tmp-ok"});
+  spec.tmp_dir = data + "/runs/r/t";
+  spec.hidden_dirs = {data};
+  spec.exposed_dirs = {bin, shim};
+  spec.extra_path_dirs = {bin};
+  for (int run = 0; run < 2; ++run) {  // twice: the second from the template the first made
+    std::filesystem::remove_all(spec.tmp_dir);
+    std::filesystem::remove(spec.log_path);
+    TaskExit e = Run(launcher, spec);
+    std::string log = ReadAll(spec.log_path);
+    EXPECT_TRUE(e.ok()) << e.Describe() << "\n" << log;
+    EXPECT_EQ(log, "hello from " + bin + "/hello\nshim\ndata:[pipelines]\np:[bin kfp-executor ]\n" +
+                       "tmp-ok\n");
+    // On the host: the task's /tmp holds the dirs down to the hidden one, empty, and its file.
+    std::vector<std::string> entries;
+    for (const auto& d : std::filesystem::recursive_directory_iterator(spec.tmp_dir)) {
+      entries.push_back(d.path().string().substr(spec.tmp_dir.size()));
+    }
+    std::sort(entries.begin(), entries.end());
+    EXPECT_EQ(entries, (std::vector<std::string>{"/mine", top.substr(4), top.substr(4) + "/data"}));
+  }
+  EXPECT_FALSE(std::filesystem::exists(bin + "/new"));
+  EXPECT_FALSE(std::filesystem::exists(data + "/new"));
+  std::error_code ec;
+  std::filesystem::remove_all(top, ec);
+}
+
 TEST_F(LauncherTest, TaskHasItsOwnSessionWithoutTerminal) {
   TaskLauncher launcher;
   auto spec = Spec("t", {"sh", "-c",
