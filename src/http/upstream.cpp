@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "http/head_parser.hpp"
 #include "http/server_internal.hpp"
 
 namespace skiff::http {
@@ -720,6 +721,24 @@ class BodyImpl final : public UpstreamBody, public std::enable_shared_from_this<
   std::atomic<size_t> buffered_{0};
 };
 
+// A body read whole with its head (FastExchange's lean path): at its end from the start, its
+// connection already back in the pool or closed.
+class EndedBody final : public UpstreamBody, public std::enable_shared_from_this<EndedBody> {
+ public:
+  EndedBody(Shard* shard, uint64_t length) : shard_(shard), length_(length) {}
+  void Read(std::function<void(Piece)> ready) override {
+    if (shard_->OnThread()) return ready(std::optional<std::string>());
+    net::post(shard_->ctx, [ready = std::move(ready)]() { ready(std::optional<std::string>()); });
+  }
+  std::optional<uint64_t> content_length() const override { return length_; }
+  void Cancel() override {}
+  size_t buffered_bytes() const override { return 0; }
+
+ private:
+  Shard* shard_;
+  uint64_t length_;
+};
+
 // The upstream's side of an upgraded connection. No time-out: WebSocket connections may idle;
 // the client side's closing ends the bridge.
 class TunnelImpl final : public ByteStream, public std::enable_shared_from_this<TunnelImpl> {
@@ -784,7 +803,9 @@ struct Exchange {
   std::shared_ptr<Conn> conn;
   std::unique_ptr<Parser> parser;
   UpstreamResponse out;
-  std::string body;  // a small body of known length, being read
+  std::string body;         // a small body of known length, being read
+  size_t body_got = 0;      // bytes of `body` read so far (the lean path)
+  bool keep_alive = false;  // the lean path: the response lets the connection be reused
   bool nothing_yet = false;
   Shard* retry_shard = nullptr;  // where a stale pooled connection's retry runs
   void done(Result<UpstreamResponse> r, UpstreamFailure f) {
@@ -1097,11 +1118,96 @@ class FastExchange {
     Fail(ex, SendFailed(*ex->conn, ex->req, ec, "receiving the request", /*reused=*/true));
   }
 
+  // The response head is read by a plain socket read and parsed by the lean parser
+  // (head_parser.hpp) when it comes whole and is the usual kind: a final status with a small
+  // Content-Length body (see Lean). Anything else goes to Beast's parser, which parses the bytes
+  // read so far and reads on as before.
   static void ReadHeader(const std::shared_ptr<Exchange>& ex) {
+    Conn& c = *ex->conn;
+    ex->nothing_yet = c.buf.size() == 0;
+    if (!ex->nothing_yet) return Parse(ex);
+    c.Socket().async_read_some(c.buf.prepare(kReadBytes), [ex](error_code ec, size_t n) {
+      if (ec) {
+        // What Beast's read would report: nothing received yet, so the end of the stream.
+        if (ec == net::error::eof) ec = bhttp::error::end_of_stream;
+        return OnHeader(ex, ec);
+      }
+      ex->conn->buf.commit(n);
+      Parse(ex);
+    });
+  }
+
+  static void Parse(const std::shared_ptr<Exchange>& ex) {
+    if (Lean(ex)) return;
     ex->parser = ResponseParser(ex->req, ex->conn->shard->core->options);
-    ex->nothing_yet = ex->conn->buf.size() == 0;
     bhttp::async_read_header(ex->conn->Socket(), ex->conn->buf, *ex->parser,
                              [ex](error_code ec, size_t) { OnHeader(ex, ec); });
+  }
+
+  // The lean path: false (nothing consumed) when Beast must parse the head.
+  static bool Lean(const std::shared_ptr<Exchange>& ex) {
+    Conn& c = *ex->conn;
+    const UpstreamPoolOptions& o = c.shard->core->options;
+    auto data = c.buf.data();
+    const std::string_view bytes(static_cast<const char*>(data.data()), data.size());
+    internal::ParsedHead head;
+    HeaderMap& headers = ex->out.headers;
+    headers.clear();
+    // Interim answers, bodies without a length, HEAD and the bodiless statuses stay Beast's.
+    if (!internal::ParseResponseHead(bytes, o.max_response_header_bytes, head, headers) ||
+        head.status < 200 || head.status == 204 || head.status == 304 || head.status > 599 ||
+        !head.content_length || *head.content_length > o.buffer_body_bytes ||
+        ex->req.method == "HEAD") {
+      headers.clear();
+      return false;
+    }
+    c.Disarm();
+    c.buf.consume(head.size);
+    ex->out.status = head.status;
+    ex->out.reused_connection = true;
+    ex->keep_alive = head.keep_alive;
+    const auto length = static_cast<size_t>(*head.content_length);
+    ex->body.resize(length);
+    ex->body_got = std::min(length, c.buf.size());
+    std::memcpy(ex->body.data(), c.buf.data().data(), ex->body_got);
+    c.buf.consume(ex->body_got);
+    if (ex->body_got < length) {
+      c.Arm(o.io_timeout);
+      ReadLeanBody(ex);
+    } else {
+      FinishLean(ex);
+    }
+    return true;
+  }
+
+  // The rest of a small body, straight into its string.
+  static void ReadLeanBody(const std::shared_ptr<Exchange>& ex) {
+    Conn& c = *ex->conn;
+    c.Socket().async_read_some(
+        net::buffer(ex->body.data() + ex->body_got, ex->body.size() - ex->body_got),
+        [ex](error_code ec, size_t n) {
+          // Cut short: what Beast's parser reports for a body ended early.
+          if (ec == net::error::eof) ec = bhttp::error::partial_message;
+          if (auto f = BodyFailed(*ex->conn, ec)) return Fail(ex, std::move(*f));
+          ex->body_got += n;
+          if (ex->body_got < ex->body.size()) return ReadLeanBody(ex);
+          ex->conn->Disarm();
+          FinishLean(ex);
+        });
+  }
+
+  static void FinishLean(const std::shared_ptr<Exchange>& ex) {
+    const size_t length = ex->body.size();
+    // As after Beast's parse: an empty body is no buffered body (BufferedLength).
+    if (length > 0) ex->out.buffered_body = std::move(ex->body);
+    ex->out.body = std::make_shared<EndedBody>(ex->conn->shard, length);
+    if (ex->keep_alive) {
+      ReturnToPool(std::move(ex->conn));
+    } else {
+      ex->conn->Close();
+      ex->conn.reset();
+    }
+    ex->done(std::move(ex->out), UpstreamFailure::kNone);
   }
 
   static void OnHeader(const std::shared_ptr<Exchange>& ex, error_code ec) {
