@@ -15,6 +15,7 @@
 #include <new>
 
 #include "core/log.hpp"
+#include "http/head_parser.hpp"
 #include "http/router.hpp"
 
 namespace skiff::http::internal {
@@ -601,7 +602,40 @@ net::awaitable<void> Connection::Loop() {
   }
 }
 
+bool Connection::ReadLeanRequest() {
+  auto data = buffer_.data();
+  ParsedHead head;
+  if (!ParseRequestHead(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                        core_.options.max_header_bytes, head, request_.headers)) {
+    request_.headers.clear();
+    return false;
+  }
+  request_.method.assign(head.method);
+  request_.target.assign(head.target);
+  buffer_.consume(head.size);  // after the copies: the views point into the buffer
+  version_ = head.version;
+  request_.keep_alive = head.keep_alive;
+  return true;
+}
+
 net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
+  // The usual request, without a body and whole in the buffer, is parsed by the lean parser
+  // (head_parser.hpp); it declines anything else (a body to frame, anything unusual or
+  // malformed), which Beast's parser then reads as before. No Content-Length or
+  // Transfer-Encoding here: no body, so none of the framing checks below applies.
+  if (buffer_.size() > 0 && ReadLeanRequest()) {
+    if (version_ >= 11 && !request_.headers.Has("Host")) co_return ReadOutcome::NoHost();
+    if (core_.options.stream_body && StreamThisBody()) {
+      // As Beast's path does for a request without a body: a stream that ends at once. The
+      // parser is not used: body_done_ keeps PumpBody and FinishStreamedBody away from it.
+      body_streamed_ = true;
+      body_done_ = true;
+      request_.body_source = std::make_shared<ConnectionBodySource>(
+          worker_.handle, weak_from_this(), ++body_seq_, std::optional<uint64_t>(0));
+    }
+    ClearDeadline();
+    co_return ReadOutcome{};
+  }
   // A parser cannot be reset: the previous request's is destroyed and a new one built in its
   // storage (no allocation per request).
   if (parser_) {
@@ -692,14 +726,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   if (p.transfer_encoding() && !p.chunked()) {
     co_return refuse(501, "unsupported transfer-encoding");
   }
-  if (version_ >= 11 && !request_.headers.Has("Host")) {
-    ReadOutcome out;
-    out.kind = ReadOutcome::kReject;
-    out.status = 400;
-    out.error = "BadRequest";
-    out.message = "HTTP/1.1 request without Host";
-    co_return out;
-  }
+  if (version_ >= 11 && !request_.headers.Has("Host")) co_return ReadOutcome::NoHost();
 
   const bool streamed = core_.options.stream_body && StreamThisBody();
   const size_t limit =

@@ -73,12 +73,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
       out.kind = kClosed;
       return out;
     }
+    static ReadOutcome NoHost() {
+      ReadOutcome out;
+      out.kind = kReject;
+      out.status = 400;
+      out.error = "BadRequest";
+      out.message = "HTTP/1.1 request without Host";
+      return out;
+    }
   };
 
   static net::awaitable<void> Run(std::shared_ptr<Connection> self);
   net::awaitable<void> Loop();
   net::awaitable<void> RejectBusy();
   net::awaitable<ReadOutcome> ReadRequest();
+  // Parses a request head without a body that is whole in buffer_ (head_parser.hpp) into
+  // request_; false (nothing consumed) when Beast's parser must read it.
+  bool ReadLeanRequest();
   // Calls the root handler; response_ is set when it answered inline. Loop waits for a later
   // answer itself (no coroutine frame of its own per request).
   void Handle();
