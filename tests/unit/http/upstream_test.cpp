@@ -610,6 +610,54 @@ TEST(UpstreamPoolFastPathTest, PooledConnectionServesBufferedStreamedHeadAndEmpt
   EXPECT_EQ(pool.stats().reused, 9u);
 }
 
+// The lean head parser's reads on a pooled connection: a small body that follows its head in
+// pieces, a head split across segments (Beast's parser reads it on), and answers after which the
+// connection is not reused (HTTP/1.0 without keep-alive, "Connection: close").
+TEST(UpstreamPoolFastPathTest, PiecemealAndClosingAnswersOnAPooledConnection) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    for (;;) {
+      std::string head = ReadHead(fd, buf);
+      if (head.empty()) return;
+      // The pauses put the pieces in separate segments; the outcome is the same if they merge.
+      if (head.rfind("GET /pieces", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab");
+        std::this_thread::sleep_for(20ms);
+        SendAll(fd, "cdef");
+        std::this_thread::sleep_for(20ms);
+        SendAll(fd, "ghij");
+      } else if (head.rfind("GET /split", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nX-Split: 1\r\nConte");
+        std::this_thread::sleep_for(20ms);
+        SendAll(fd, "nt-Length: 5\r\n\r\nsplit");
+      } else if (head.rfind("GET /old", 0) == 0) {
+        SendAll(fd, "HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold");
+      } else if (head.rfind("GET /close", 0) == 0) {
+        SendAll(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nclose");
+      } else {
+        SendAll(fd, kFirst);
+      }
+    }
+  });
+  UpstreamPool pool;
+  IoThread io;
+  auto body_of = [&](const std::string& target, bool reused) {
+    Sent s = io.Send(pool, Get(upstream.port(), target));
+    if (!s.response) return "<" + s.response.error().message() + ">";
+    EXPECT_EQ(s.response->reused_connection, reused) << target;
+    return BodyOf(*s.response);
+  };
+  EXPECT_EQ(body_of("/", false), "first");
+  EXPECT_EQ(body_of("/pieces", true), "abcdefghij");
+  EXPECT_EQ(body_of("/split", true), "split");
+  EXPECT_EQ(body_of("/old", true), "old");  // then closed: the next opens a connection
+  EXPECT_EQ(body_of("/", false), "first");
+  EXPECT_EQ(body_of("/close", true), "close");
+  EXPECT_EQ(body_of("/", false), "first");
+  EXPECT_EQ(upstream.accepted(), 3);
+  EXPECT_EQ(pool.stats().connections_opened, 3u);
+}
+
 TEST(UpstreamPoolFastPathTest, StalePooledConnectionIsRetriedOnceOnAFreshOne) {
   RawUpstream upstream([](int fd, int index) {
     std::string buf;
