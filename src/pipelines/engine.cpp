@@ -892,12 +892,13 @@ class Engine::Impl {
     }
   }
 
-  // Saving run states. The loop never waits for the store: it hands the states of changed runs
-  // to the kSaves worker and goes on handling events while the store writes them (a running
-  // run's progress without waiting for an fsync: RunWrite::durable); changes made meanwhile go
-  // into the next save. A task starts only once
-  // the state that says it runs is saved, and Terminate returns once the state that says the
-  // run stops is.
+  // Saving run states. The loop writes running runs' progress itself (a commit that needs no
+  // fsync: RunWrite::durable; it waits only while another writer's commit holds the store), and
+  // hands a save that must be durable (a run's end or stop, cache entries) to the kSaves worker,
+  // going on handling events while the store writes it; changes made meanwhile go into the next
+  // save. A task starts
+  // only once the state that says it runs is saved, and Terminate returns once the state that
+  // says the run stops is.
   void Save() {
     if (save_retry_at_ != 0 && Now() >= save_retry_at_) save_retry_at_ = 0;
     if (saving_) return;
@@ -913,7 +914,17 @@ class Engine::Impl {
     after_persist_.clear();
     p.caches = std::move(cache_writes_);
     cache_writes_.clear();
+    // Progress of running runs only: a commit without an fsync, which takes less than handing
+    // it to the worker and back (two thread switches).
+    const bool inline_save =
+        p.caches.empty() &&
+        std::none_of(p.writes.begin(), p.writes.end(), [](const RunWrite& w) { return w.durable; });
     saving_ = true;
+    if (inline_save) {
+      WriteRuns(catalog_, p.writes);
+      OnPersisted(p);
+      return;
+    }
     SubmitJob(
         [this, p = std::move(p)]() mutable {
           WriteRuns(catalog_, p.writes);
