@@ -38,6 +38,7 @@ Targets (issue 7): per-task overhead under 20 ms; listing pages under 20 ms p99.
 Usage: bench/pipelines.sh [path/to/skiff]
 Env: BENCH_RUNS=10000 BENCH_LATENCY_RUNS=20 BENCH_FANOUT=200 BENCH_HIGH_PARALLELISM=64
      BENCH_CLIENTS=8 BENCH_DATA_DIR (kept data dir for part 3) BENCH_POLL_MS=2
+     BENCH_TMP=/var/tmp (where the run's data dirs go; not /tmp, see main())
      BENCH_DAG_POLL_MS=100 (polling interval of the DAG runs; their wall time is taken from
      the store's ms timestamps)
      BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)
@@ -50,6 +51,7 @@ import http.client
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import sqlite3
@@ -69,6 +71,7 @@ HIGH_PARALLELISM = int(os.environ.get("BENCH_HIGH_PARALLELISM", "64"))
 DEFAULT_PARALLELISM = 16  # pipelines.maxParallelTasks's default (src/cli/settings.cpp)
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 DATA_DIR = os.environ.get("BENCH_DATA_DIR", "")
+TMP_ROOT = os.environ.get("BENCH_TMP", "/var/tmp")
 POLL = float(os.environ.get("BENCH_POLL_MS", "2")) / 1000
 # The DAG runs take seconds, and every GET of a run renders its 200-task pipeline (skiff CPU the
 # run would otherwise get): poll it less often.
@@ -323,13 +326,19 @@ def bare_true(n=200, argv=("true",)):
 
 
 def python_fan_out(n, parallelism):
-    """Wall seconds of root, n `true` over `parallelism` threads, final, spawned from Python."""
+    """Root, n `true` over `parallelism` threads, final, spawned from Python: (wall seconds,
+    Python's CPU seconds, the `true`s' CPU seconds)."""
+    def cpu(who):
+        r = resource.getrusage(who)
+        return r.ru_utime + r.ru_stime
+    own, children = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(["true"], check=True)
     with concurrent.futures.ThreadPoolExecutor(parallelism) as pool:
         list(pool.map(lambda _: subprocess.run(["true"], check=True), range(n)))
     subprocess.run(["true"], check=True)
-    return time.perf_counter() - t
+    return (time.perf_counter() - t, cpu(resource.RUSAGE_SELF) - own,
+            cpu(resource.RUSAGE_CHILDREN) - children)
 
 
 # --- parts ---------------------------------------------------------------------------------------
@@ -407,7 +416,8 @@ def part_fan_out(binary, tmp, rows, notes):
             c.experiment = sk.setup_namespace(c)
             run_id = create_run(c, "warm", one_task())
             wait_state(c, run_id)
-            base = min(python_fan_out(FANOUT, parallelism) for _ in range(3))
+            base, base_cpu, base_child = min(python_fan_out(FANOUT, parallelism)
+                                             for _ in range(3))
             waves = FANOUT / parallelism
             commands = (2 + math.ceil(FANOUT / parallelism)) * t50
             base_overhead = (base - commands) / waves
@@ -478,13 +488,17 @@ def part_fan_out(binary, tmp, rows, notes):
                              f"{nwrites} / {nbytes / 1e6:.1f} MB",
                              "", "", "-", "/proc/PID/io: the store's WAL (each commit: the run's "
                              "status and the nodes that changed), log lines"))
+                ntasks = FANOUT + 2
                 rows.append(("  CPU per task: skiff / the task's processes",
                              f"{ms(cpu / len(pods)):.1f} / {ms(child / len(pods)):.1f} ms",
-                             "", "", "-", "user+sys (skiff includes serving the polls)"))
+                             f"{ms(base_cpu / ntasks):.1f} / {ms(base_child / ntasks):.1f} ms", "",
+                             "-", "user+sys (skiff includes serving the polls); reference: Python "
+                             "/ its `true`s (its best run)"))
                 floor = (cpu + child) / (os.cpu_count() or 1)
                 rows.append(("  CPU floor of the wall: (skiff + tasks' CPU) / cores",
-                             f"{ms(floor):.0f} ms", "", "", "-",
-                             "the wall cannot be shorter on this machine"))
+                             f"{ms(floor):.0f} ms",
+                             f"{ms((base_cpu + base_child) / (os.cpu_count() or 1)):.0f} ms", "",
+                             "-", "the wall cannot be shorter on this machine"))
                 notes.append(f"{kind}, P={parallelism}: POST took {ms(posted):.0f} ms; client "
                              f"wall (POST -> SUCCEEDED seen, polled every {ms(DAG_POLL):.0f} ms) "
                              f"{ms(client_wall):.0f} ms.")
@@ -627,7 +641,9 @@ def main():
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(TIMEOUT)
     load_before = loadavg()
-    tmp = tempfile.mkdtemp(prefix="skiff-bench-pipelines-")
+    # Not under /tmp: `skiff up`'s data dir is ./skiff-data; one under /tmp costs each task the
+    # dirs down to it in its own /tmp (its executor dirs are exposed again there).
+    tmp = tempfile.mkdtemp(prefix="skiff-bench-pipelines-", dir=TMP_ROOT)
     rows, notes = [], []
     started = time.monotonic()
     try:
