@@ -52,28 +52,85 @@ bool HasToken(const std::vector<std::string>& tokens, std::string_view t) {
   return std::find(tokens.begin(), tokens.end(), t) != tokens.end();
 }
 
-// Hop-by-hop: meaningful for one connection only, never forwarded (RFC 9110 section 7.6.1).
-// Content-Length goes too: the pool and the server write the framing they actually use.
-bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, bool upgrade) {
+// The header names the proxy treats specially, told apart by length first: every header of
+// both directions of every request is classified once.
+enum class Known {
+  kOther,
+  kTe,
+  kVia,
+  kHost,
+  kExpect,
+  kTrailer,
+  kUpgrade,
+  kConnection,
+  kKeepAlive,
+  kXRequestId,
+  kContentLength,
+  kXForwardedFor,
+  kXForwardedHost,
+  kTransferEncoding,
+  kXForwardedProto,
+};
+
+Known Classify(std::string_view name) {
   auto is = [&](std::string_view h) { return http::EqualsIgnoreCaseSameSize(name, h); };
-  // By length first: every header of both directions of every request passes here.
   switch (name.size()) {
     case 2:
-      if (is("te")) return true;
+      if (is("te")) return Known::kTe;
+      break;
+    case 3:
+      if (is("via")) return Known::kVia;
+      break;
+    case 4:
+      if (is("host")) return Known::kHost;
+      break;
+    case 6:
+      if (is("expect")) return Known::kExpect;
       break;
     case 7:
-      if (is("trailer")) return true;
-      if (is("upgrade")) return !upgrade;
+      if (is("trailer")) return Known::kTrailer;
+      if (is("upgrade")) return Known::kUpgrade;
       break;
     case 10:
-      if (is("connection") || is("keep-alive")) return true;
+      if (is("connection")) return Known::kConnection;
+      if (is("keep-alive")) return Known::kKeepAlive;
+      break;
+    case 12:
+      if (is("x-request-id")) return Known::kXRequestId;
       break;
     case 14:
-      if (is("content-length")) return true;
+      if (is("content-length")) return Known::kContentLength;
+      break;
+    case 15:
+      if (is("x-forwarded-for")) return Known::kXForwardedFor;
+      break;
+    case 16:
+      if (is("x-forwarded-host")) return Known::kXForwardedHost;
       break;
     case 17:
-      if (is("transfer-encoding")) return true;
+      if (is("transfer-encoding")) return Known::kTransferEncoding;
+      if (is("x-forwarded-proto")) return Known::kXForwardedProto;
       break;
+    default:
+      break;
+  }
+  return Known::kOther;
+}
+
+// Hop-by-hop: meaningful for one connection only, never forwarded (RFC 9110 section 7.6.1).
+// Content-Length goes too: the pool and the server write the framing they actually use.
+bool IsHopByHop(Known known, std::string_view name, const std::vector<std::string>& tokens,
+                bool upgrade) {
+  switch (known) {
+    case Known::kTe:
+    case Known::kTrailer:
+    case Known::kConnection:
+    case Known::kKeepAlive:
+    case Known::kContentLength:
+    case Known::kTransferEncoding:
+      return true;
+    case Known::kUpgrade:
+      return !upgrade;  // kept on an upgrade, though Connection names it
     default:
       break;
   }
@@ -82,6 +139,12 @@ bool IsHopByHop(std::string_view name, const std::vector<std::string>& tokens, b
   // The tokens are lower-case already: compared without lower-casing each name.
   return std::any_of(tokens.begin(), tokens.end(),
                      [&](const std::string& t) { return EqualsIgnoreCase(name, t); });
+}
+
+// `value` appended to a comma-separated list (how repeated headers join).
+void AppendListValue(std::string& list, std::string_view value) {
+  if (!list.empty()) list += ", ";
+  list += value;
 }
 
 // "127.0.0.1:5000" -> "127.0.0.1", "[::1]:5000" -> "::1".
@@ -107,16 +170,6 @@ void AssignAuthority(const http::UpstreamEndpoint& ep, std::string& out) {
   out += ':';
   char port[8];
   out.append(port, std::to_chars(port, port + sizeof port, ep.port).ptr);
-}
-
-std::string JoinAll(const HeaderMap& h, std::string_view name) {
-  std::string out;
-  for (const auto& [k, v] : h) {
-    if (!EqualsIgnoreCase(k, name)) continue;
-    if (!out.empty()) out += ", ";
-    out += v;
-  }
-  return out;
 }
 
 std::string Ms(milliseconds d) { return std::to_string(d.count()) + " ms"; }
@@ -264,20 +317,33 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     const bool upgraded = up.status == 101;
     // What is read from the upstream's headers before they are filtered in place and moved.
     auto tokens = ConnectionTokens(up.headers);
-    std::string via = JoinAll(up.headers, "Via");
+    // One pass: the Via list and a HEAD's length are read as the hop-by-hop headers go.
+    std::string via;
+    bool has_via = false;
     std::optional<uint64_t> head_length;
-    if (method == "HEAD") {
-      if (auto cl = up.headers.Get("Content-Length")) {
+    bool length_seen = false;
+    const bool head = method == "HEAD";
+    up.headers.RemoveIf([&](std::string_view name, std::string_view value) {
+      const Known known = Classify(name);
+      if (known == Known::kVia) {
+        has_via = true;
+        AppendListValue(via, value);
+      } else if (known == Known::kContentLength && head && !length_seen) {
+        length_seen = true;  // the first one, as Get would find
         uint64_t n = 0;
-        auto [end, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), n);
-        if (ec == std::errc() && end == cl->data() + cl->size()) head_length = n;
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+        if (ec == std::errc() && end == value.data() + value.size()) head_length = n;
       }
-    }
-    up.headers.RemoveIf([&](std::string_view name, std::string_view) {
-      return IsHopByHop(name, tokens, upgraded);
+      return IsHopByHop(known, name, tokens, upgraded);
     });
     out.headers = std::move(up.headers);
-    out.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
+    AppendListValue(via, kVia);
+    // Set replaces the upstream's Via where it stands; without one it is an Add (no search).
+    if (has_via) {
+      out.headers.Set("Via", via);
+    } else {
+      out.headers.Add("Via", via);
+    }
     ApplyHeaderOps(response_ops, out.headers);
     if (upgraded) {
       out.headers.Set("Connection", "Upgrade");
@@ -440,39 +506,65 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   HeaderMap& in = req.headers;
   auto tokens = ConnectionTokens(in);
   const bool upgrade = HasToken(tokens, "upgrade") && in.Has("Upgrade");
-  const std::string client_host(in.Get("Host").value_or(""));
-  std::string xff = JoinAll(in, "X-Forwarded-For");
-  std::string via = JoinAll(in, "Via");
   const bool trust = options_.trust_forwarded_headers;
-  in.RemoveIf([&](std::string_view name, std::string_view) {
-    if (IsHopByHop(name, tokens, upgrade)) return true;
-    if (EqualsIgnoreCase(name, "Host") || EqualsIgnoreCase(name, "X-Forwarded-For") ||
-        EqualsIgnoreCase(name, "Via")) {
-      return true;
+  // One pass: what the filter drops but the forwarded request needs is read as it goes (the
+  // client's Host, X-Forwarded-For and Via, dropped in any case), and what it keeps is noted
+  // (so that the headers added below need no search: each is known absent).
+  std::string client_host;
+  bool host_seen = false;
+  std::string xff, via;
+  bool has_xfp = false, has_xfh = false, has_request_id = false;
+  in.RemoveIf([&](std::string_view name, std::string_view value) {
+    const Known known = Classify(name);
+    switch (known) {
+      case Known::kHost:
+        if (!host_seen) client_host.assign(value);
+        host_seen = true;
+        return true;
+      case Known::kXForwardedFor:
+        AppendListValue(xff, value);
+        return true;
+      case Known::kVia:
+        AppendListValue(via, value);
+        return true;
+      default:
+        break;
     }
-    // The client's 100-continue was answered by the server when the body was first read; the
-    // pool sends the body without waiting, so the upstream need not be asked (Envoy drops it
-    // too).
-    if (EqualsIgnoreCase(name, "Expect")) return true;
-    return !trust && (EqualsIgnoreCase(name, "X-Forwarded-Proto") ||
-                      EqualsIgnoreCase(name, "X-Forwarded-Host"));
+    if (IsHopByHop(known, name, tokens, upgrade)) return true;
+    switch (known) {
+      // The client's 100-continue was answered by the server when the body was first read;
+      // the pool sends the body without waiting, so the upstream need not be asked (Envoy drops
+      // it too).
+      case Known::kExpect:
+        return true;
+      case Known::kXForwardedProto:
+        if (!trust) return true;
+        has_xfp = true;
+        return false;
+      case Known::kXForwardedHost:
+        if (!trust) return true;
+        has_xfh = true;
+        return false;
+      case Known::kXRequestId:
+        has_request_id = true;
+        return false;
+      default:
+        return false;
+    }
   });
   up.headers = std::move(in);
   // Empty both ways: the pool sends the upstream's host:port.
   const std::string& host = target.authority.empty() ? client_host : target.authority;
-  if (!host.empty()) up.headers.Set("Host", host);
+  if (!host.empty()) up.headers.Add("Host", host);
   std::string ip = ClientIp(req.remote_addr);
-  if (!ip.empty()) xff = xff.empty() ? ip : xff + ", " + ip;
-  if (!xff.empty()) up.headers.Set("X-Forwarded-For", xff);
-  if (!up.headers.Has("X-Forwarded-Proto")) {
-    up.headers.Set("X-Forwarded-Proto", req.tls ? "https" : "http");
-  }
-  if (!up.headers.Has("X-Forwarded-Host") && !client_host.empty()) {
-    up.headers.Set("X-Forwarded-Host", client_host);
-  }
-  up.headers.Set("Via", via.empty() ? std::string(kVia) : via + ", " + std::string(kVia));
-  if (fw->notes && !fw->notes->request_id.empty() && !up.headers.Has("X-Request-Id")) {
-    up.headers.Set("X-Request-Id", fw->notes->request_id);
+  if (!ip.empty()) AppendListValue(xff, ip);
+  if (!xff.empty()) up.headers.Add("X-Forwarded-For", xff);
+  if (!has_xfp) up.headers.Add("X-Forwarded-Proto", req.tls ? "https" : "http");
+  if (!has_xfh && !client_host.empty()) up.headers.Add("X-Forwarded-Host", client_host);
+  AppendListValue(via, kVia);
+  up.headers.Add("Via", via);
+  if (fw->notes && !fw->notes->request_id.empty() && !has_request_id) {
+    up.headers.Add("X-Request-Id", fw->notes->request_id);
   }
   ApplyHeaderOps(target.request_headers, up.headers);
   up.upgrade = upgrade;

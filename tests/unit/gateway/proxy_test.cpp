@@ -74,6 +74,21 @@ ProxyTarget Target(uint16_t port, std::string path = "/") {
   return t;
 }
 
+// An upstream that records the head of a connection's first request in `seen` (under `mu`) and
+// answers it with `response`.
+RawUpstream::Fn RecordAndAnswer(std::mutex& mu, std::string& seen, std::string response) {
+  return [&mu, &seen, response = std::move(response)](int fd, int) {
+    std::string buf;
+    std::string head = ReadHead(fd, buf);
+    {
+      std::lock_guard lock(mu);
+      seen = head;
+    }
+    SendAll(fd, response);
+    ReadHead(fd, buf);
+  };
+}
+
 Response Forward(const Proxy& proxy, Request& req, const ProxyTarget& target) {
   auto p = std::make_shared<std::promise<Response>>();
   auto f = p->get_future();
@@ -196,22 +211,59 @@ class FakeStream : public http::ByteStream {
   bool closed_ = false;
 };
 
+// Repeated X-Forwarded-For and Via headers join in order; trusted X-Forwarded-Proto/-Host and a
+// client's X-Request-Id stay where they were, once; the added headers follow in a fixed order;
+// the upstream's Via keeps its place in the response and gets skiff's appended.
+TEST(ProxyTest, ForwardingHeadersJoinRepeatsAndKeepTrustedOnesInPlace) {
+  std::mutex mu;
+  std::string seen;  // guarded by mu
+  RawUpstream upstream(RecordAndAnswer(
+      mu, seen,
+      "HTTP/1.1 200 OK\r\nX-First: 1\r\nVia: 1.0 cache-a\r\nX-Mid: 2\r\nvia: 1.1 cache-b\r\n"
+      "Content-Length: 2\r\n\r\nok"));
+  http::UpstreamPool pool;
+  ProxyOptions options;
+  options.trust_forwarded_headers = true;
+  Proxy proxy(&pool, options);
+  Request req = MakeRequest();
+  req.headers.Add("X-Forwarded-For", "10.0.0.1");
+  req.headers.Add("X-Forwarded-Proto", "https");
+  req.headers.Add("Via", "1.0 a");
+  req.headers.Add("x-forwarded-for", "10.0.0.2, 10.0.0.3");
+  req.headers.Add("X-Forwarded-Host", "public.example.com");
+  req.headers.Add("X-Request-Id", "req-9");
+  req.headers.Add("via", "1.1 b");
+  req.notes->request_id = "req-9";
+  Response r = Forward(proxy, req, Target(upstream.port()));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(BodyOf(r), "ok");
+  {
+    std::lock_guard lock(mu);
+    const std::string want =
+        "GET / HTTP/1.1\r\n"
+        "X-Forwarded-Proto: https\r\n"
+        "X-Forwarded-Host: public.example.com\r\n"
+        "X-Request-Id: req-9\r\n"
+        "Host: backend.internal\r\n"
+        "X-Forwarded-For: 10.0.0.1, 10.0.0.2, 10.0.0.3, 127.0.0.1\r\n"
+        "Via: 1.0 a, 1.1 b, 1.1 skiff\r\n";
+    EXPECT_EQ(seen, want);
+  }
+  std::vector<std::pair<std::string, std::string>> got;
+  for (const auto& [name, value] : r.headers) got.emplace_back(name, value);
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"X-First", "1"}, {"Via", "1.0 cache-a, 1.1 cache-b, 1.1 skiff"}, {"X-Mid", "2"}};
+  EXPECT_EQ(got, want);
+}
+
 TEST(ProxyTest, StripsHopByHopHeadersAndAddsForwardingHeaders) {
   std::mutex mu;
   std::string seen;  // guarded by mu
-  RawUpstream upstream([&](int fd, int) {
-    std::string buf;
-    std::string head = ReadHead(fd, buf);
-    {
-      std::lock_guard lock(mu);
-      seen = head;
-    }
-    SendAll(fd,
-            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Hop\r\nX-Hop: 1\r\n"
-            "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n"
-            "X-Keep: yes\r\nX-Drop-Me: 1\r\n\r\nok");
-    ReadHead(fd, buf);
-  });
+  RawUpstream upstream(
+      RecordAndAnswer(mu, seen,
+                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: X-Hop\r\nX-Hop: 1\r\n"
+                      "Keep-Alive: timeout=5\r\nProxy-Authenticate: Basic\r\nTrailer: X-T\r\n"
+                      "X-Keep: yes\r\nX-Drop-Me: 1\r\n\r\nok"));
   http::UpstreamPool pool;
   Proxy proxy(&pool);
   Request req = MakeRequest();
