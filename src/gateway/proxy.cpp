@@ -73,7 +73,13 @@ enum class Known {
 };
 
 Known Classify(std::string_view name) {
-  auto is = [&](std::string_view h) { return http::EqualsIgnoreCaseSameSize(name, h); };
+  if (name.empty()) return Known::kOther;
+  // The first letter (lower-cased) before a whole comparison: most names share a length with a
+  // known one but not their first letter.
+  const char first = static_cast<char>(name.front() | 0x20);
+  auto is = [&](std::string_view h) {
+    return first == h.front() && http::EqualsIgnoreCaseSameSize(name, h);
+  };
   switch (name.size()) {
     case 2:
       if (is("te")) return Known::kTe;
@@ -337,12 +343,12 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
       return IsHopByHop(known, name, tokens, upgraded);
     });
     out.headers = std::move(up.headers);
-    AppendListValue(via, kVia);
     // Set replaces the upstream's Via where it stands; without one it is an Add (no search).
     if (has_via) {
+      AppendListValue(via, kVia);
       out.headers.Set("Via", via);
     } else {
-      out.headers.Add("Via", via);
+      out.headers.Add("Via", kVia);
     }
     ApplyHeaderOps(response_ops, out.headers);
     if (upgraded) {

@@ -248,6 +248,11 @@ bool BuiltinPathMatches(const BuiltinRoute& b, std::string_view path) {
     case BuiltinRoute::PathKind::kExact:
       return path == b.path;
     case BuiltinRoute::PathKind::kPrefix:
+      // Every request is tried against each reserved prefix: the second byte (the first after
+      // '/') tells most apart without a comparison call.
+      if (path.size() < b.path.size() || (b.path.size() > 1 && path[1] != b.path[1])) {
+        return false;
+      }
       if (path.substr(0, b.path.size()) != b.path) return false;
       return b.path.ends_with('/') || path.size() == b.path.size() || path[b.path.size()] == '/';
   }
@@ -334,9 +339,31 @@ Random& ThreadLocalRandom() {
   return random;
 }
 
+namespace {
+
+// RouteRequest::Host() of `authority` written over `out` (its storage reused): the part before
+// the port (SplitAuthority's), lower-cased, without a final '.'.
+void AssignHost(std::string_view authority, std::string& out) {
+  std::string_view host = authority;
+  if (!authority.empty() && authority.front() == '[') {
+    if (size_t close = authority.find(']'); close != authority.npos) {
+      host = authority.substr(0, close + 1);
+    }
+  } else if (size_t colon = authority.rfind(':'); colon != authority.npos) {
+    host = authority.substr(0, colon);
+  }
+  out.assign(host);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  if (out.size() > 1 && out.back() == '.') out.pop_back();  // "a.example.com." is absolute
+}
+
+}  // namespace
+
 std::string RouteRequest::Host() const {
-  std::string host = ToLower(SplitAuthority(authority).first);
-  if (host.size() > 1 && host.back() == '.') host.pop_back();  // "a.example.com." is absolute
+  std::string host;
+  AssignHost(authority, host);
   return host;
 }
 
@@ -780,7 +807,9 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinR
 Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace) const {
   // Reasons and route names are built only when tracing: this runs for every request.
   const Impl& t = *impl_;
-  std::string host = req.Host();
+  // A per-thread string, reused (Route is not re-entered on a thread).
+  thread_local std::string host;
+  AssignHost(req.authority, host);
   if (trace) trace->host = host;
   std::string why;
   std::string* why_ptr = trace ? &why : nullptr;
