@@ -116,9 +116,9 @@ void HeaderMap::Give() noexcept {
     } catch (...) {  // the cache's own growth failed: the buffer is freed as usual
     }
   }
-  if (text_.capacity() > kInlineText && text_.capacity() <= kCachedMaxBytes &&
+  // The text keeps its size (the room a map taking it gets).
+  if (text_.size() > kInlineText && text_.size() <= kCachedMaxBytes &&
       c.texts.size() < kCachedMaps) {
-    text_.clear();
     try {
       c.texts.push_back(std::move(text_));
     } catch (...) {
@@ -126,6 +126,7 @@ void HeaderMap::Give() noexcept {
   }
   slots_ = {};
   text_ = {};
+  used_ = 0;
   dead_ = 0;
 }
 
@@ -136,42 +137,51 @@ void HeaderMap::Take() {
     slots_ = std::move(c.slots.back());
     c.slots.pop_back();
   }
-  if (text_.capacity() <= kInlineText && text_.empty() && !c.texts.empty()) {
+  if (text_.empty() && !c.texts.empty()) {
     text_ = std::move(c.texts.back());
     c.texts.pop_back();
+    used_ = 0;
+    dead_ = 0;
   }
 }
 
 std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_view b) {
   const size_t extra = a.size() + b.size();
-  if (text_.capacity() - text_.size() < extra) {
+  if (text_.size() - used_ < extra) {
     // Grow: a fresh buffer with the used bytes only, then a and b (which may point into the
     // old buffer, still alive here).
-    const size_t live = text_.size() - dead_;
-    std::string next;
-    next.reserve(std::max(kInitialBytes, 2 * (live + extra)));
+    const size_t live = used_ - dead_;
+    std::string next(std::max(kInitialBytes, 2 * (live + extra)), '\0');
+    size_t at = 0;
+    auto put = [&next, &at](const char* p, size_t n) {
+      if (n != 0) std::memcpy(next.data() + at, p, n);
+      at += n;
+    };
     for (Slot& s : slots_) {
-      auto name_off = static_cast<uint32_t>(next.size());
-      next.append(text_.data() + s.name_off, s.name_len);
-      auto value_off = static_cast<uint32_t>(next.size());
-      next.append(text_.data() + s.value_off, s.value_len);
+      auto name_off = static_cast<uint32_t>(at);
+      put(text_.data() + s.name_off, s.name_len);
+      auto value_off = static_cast<uint32_t>(at);
+      put(text_.data() + s.value_off, s.value_len);
       s.name_off = name_off;
       s.value_off = value_off;
     }
-    auto a_off = static_cast<uint32_t>(next.size());
-    next.append(a);
-    auto b_off = static_cast<uint32_t>(next.size());
-    next.append(b);
+    auto a_off = static_cast<uint32_t>(at);
+    put(a.data(), a.size());
+    auto b_off = static_cast<uint32_t>(at);
+    put(b.data(), b.size());
     text_ = std::move(next);
+    used_ = at;
     dead_ = 0;
     return {a_off, b_off};
   }
-  // Room enough: the buffer does not move, so views of it stay valid while appending.
-  auto a_off = static_cast<uint32_t>(text_.size());
-  text_.append(a);
-  auto b_off = static_cast<uint32_t>(text_.size());
-  text_.append(b);
-  return {a_off, b_off};
+  // Room enough: the buffer does not move, and what `a` or `b` may view of it lies before
+  // used_, apart from where they go.
+  char* p = text_.data() + used_;
+  if (!a.empty()) std::memcpy(p, a.data(), a.size());
+  if (!b.empty()) std::memcpy(p + a.size(), b.data(), b.size());
+  auto a_off = static_cast<uint32_t>(used_);
+  used_ += extra;
+  return {a_off, static_cast<uint32_t>(a_off + a.size())};
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {

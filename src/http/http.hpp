@@ -47,7 +47,7 @@ class HeaderMap {
   HeaderMap(const HeaderMap&) = default;
   HeaderMap& operator=(const HeaderMap&) = default;
   HeaderMap(HeaderMap&& o) noexcept
-      : slots_(std::move(o.slots_)), text_(std::move(o.text_)), dead_(o.dead_) {
+      : slots_(std::move(o.slots_)), text_(std::move(o.text_)), used_(o.used_), dead_(o.dead_) {
     o.Forget();
   }
   ~HeaderMap() { Recycle(); }
@@ -56,6 +56,7 @@ class HeaderMap {
       Recycle();
       slots_ = std::move(o.slots_);
       text_ = std::move(o.text_);
+      used_ = o.used_;
       dead_ = o.dead_;
       o.Forget();
     }
@@ -85,7 +86,7 @@ class HeaderMap {
   // Removes every entry; keeps the storage for reuse.
   void clear() {
     slots_.clear();
-    text_.clear();
+    used_ = 0;
     dead_ = 0;
   }
   size_t size() const { return slots_.size(); }
@@ -153,6 +154,7 @@ class HeaderMap {
   void Forget() {
     slots_.clear();
     text_.clear();
+    used_ = 0;
     dead_ = 0;
   }
   // Gives the buffers to this thread's cache (when they are worth keeping) and leaves the map
@@ -166,7 +168,11 @@ class HeaderMap {
   static constexpr size_t kInlineText = 15;  // a std::string's capacity without a buffer
 
   std::vector<Slot> slots_;
-  std::string text_;  // names and values; dead_ of its bytes are no longer used
+  // Names and values in text_[0, used_), dead_ of those bytes no longer used. The string's size
+  // is the room there is (bytes past used_ are scratch): an append is two plain copies, without
+  // std::string's checks and terminator per piece.
+  std::string text_;
+  size_t used_ = 0;
   size_t dead_ = 0;
 };
 
