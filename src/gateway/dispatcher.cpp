@@ -216,7 +216,8 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
   for (int hop = 0;; ++hop) {
     Trace* trace = nullptr;
     if (hops != nullptr) trace = &hops->emplace_back();
-    plan.decision = table->Route(request, random, trace);
+    if (hop > 0) plan.decision = Decision{};  // each pass decides afresh
+    table->Route(request, random, trace, plan.decision);
     const Decision& d = plan.decision;
     plan.hops = hop + 1;
     plan.response_headers.insert(plan.response_headers.end(), d.response_headers.begin(),

@@ -805,6 +805,12 @@ Result<std::shared_ptr<const RouteTable>> RouteTable::Build(std::vector<BuiltinR
 }
 
 Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace) const {
+  Decision d;
+  Route(req, random, trace, d);
+  return d;
+}
+
+void RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace, Decision& d) const {
   // Reasons and route names are built only when tracing: this runs for every request.
   const Impl& t = *impl_;
   // A per-thread string, reused (Route is not re-entered on a thread).
@@ -817,10 +823,9 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
     trace->steps.push_back({std::move(route), source, matched, std::move(reason)});
   };
 
-  auto try_builtins = [&](const std::vector<BuiltinRoute>& list) -> std::optional<Decision> {
+  auto try_builtins = [&](const std::vector<BuiltinRoute>& list) -> bool {
     for (const auto& b : list) {
       if (CheckBuiltin(b, req, why_ptr)) {
-        Decision d;
         d.kind = Decision::Kind::kService;
         d.route_name = b.name;
         d.source = kBuiltin;
@@ -833,14 +838,14 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
                "matched " + DescribeBuiltinMatch(b) + " -> service " + b.service);
           trace->actions.push_back("in-process service " + b.service);
         }
-        return d;
+        return true;
       }
       if (trace) step(b.name, kBuiltin, false, std::move(why));
     }
-    return std::nullopt;
+    return false;
   };
 
-  if (auto d = try_builtins(t.before)) return std::move(*d);
+  if (try_builtins(t.before)) return;
 
   // A request that names a namespace is routed by that namespace's VirtualServices only.
   std::string addressed;
@@ -907,17 +912,15 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
           if (matched && !matched->name.empty()) reason += " (match " + matched->name + ")";
           step(RouteName(*vs, r, i), SourceOf(*vs), true, std::move(reason));
         }
-        Decision d;
         t.Apply(*vs, r, i, matched, req, random, trace, d);
-        return d;
+        return;
       }
       if (trace) step(RouteName(*vs, r, i), SourceOf(*vs), false, Join(reasons, "; "));
     }
   }
 
-  if (auto d = try_builtins(t.after)) return std::move(*d);
+  if (try_builtins(t.after)) return;
 
-  Decision d;
   d.kind = Decision::Kind::kNoRoute;
   d.path = req.path;
   d.query = req.query;
@@ -948,7 +951,6 @@ Decision RouteTable::Route(const RouteRequest& req, Random& random, Trace* trace
     if (seen.insert(name).second) d.candidates.push_back(name);
   }
   if (trace) trace->actions.push_back("no route matched: 404");
-  return d;
 }
 
 std::vector<RouteRow> RouteTable::List() const {

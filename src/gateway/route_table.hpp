@@ -260,6 +260,9 @@ class RouteTable {
   // actions taken. Never fails: no match is Decision::Kind::kNoRoute. Callers that follow
   // kReenter decisions must bound the depth (kMaxReenter).
   Decision Route(const RouteRequest& request, Random& random, Trace* trace = nullptr) const;
+  // The same, written into `out` (no Decision moved per request). REQUIRES: `out` is a
+  // default-constructed Decision.
+  void Route(const RouteRequest& request, Random& random, Trace* trace, Decision& out) const;
 
   // The table in its static order: built-in before, VirtualServices (ordered by their most
   // specific host entry, then age, then name: the order a request whose host matches all of
