@@ -855,15 +855,15 @@ bool Connection::WriteNow(bool* ok) {
   const bool upgrading = status == 101 && resp.upgrade;
   std::string& h = head_;
   h.clear();
-  h += "HTTP/1.1 ";
+  h += std::string_view("HTTP/1.1 ");
   AppendNumber(h, static_cast<uint64_t>(status));
   h += ' ';
   h += ReasonPhrase(status);
-  h += "\r\n";
+  h += std::string_view("\r\n");
   if (!core_.options.server_header.empty()) {
-    h += "Server: ";
+    h += std::string_view("Server: ");
     h += core_.options.server_header;
-    h += "\r\n";
+    h += std::string_view("\r\n");
   }
   AppendDateHeader(h);
   // The handler's headers: room made once, then plain copies (a call and a capacity check per
@@ -896,24 +896,24 @@ bool Connection::WriteNow(bool* ok) {
   }
   h.resize(static_cast<size_t>(p - h.data()));
   if (chunked) {
-    h += "Transfer-Encoding: chunked\r\n";
+    h += std::string_view("Transfer-Encoding: chunked\r\n");
   } else if (!streaming && status >= 200 && status != 204 &&
              (status != 304 || resp.head_content_length)) {
     // A 304 states the length only as the one the 200 would have (RFC 9110 section 8.6).
-    h += "Content-Length: ";
+    h += std::string_view("Content-Length: ");
     AppendNumber(h, (head_request || status == 304) && resp.head_content_length
                         ? *resp.head_content_length
                         : resp.body.size());
-    h += "\r\n";
+    h += std::string_view("\r\n");
   }
   if (upgrading) {
     // The handler's own Connection header said "upgrade".
   } else if (!keep_alive_) {
-    h += "Connection: close\r\n";
+    h += std::string_view("Connection: close\r\n");
   } else if (version_ < 11) {
-    h += "Connection: keep-alive\r\n";
+    h += std::string_view("Connection: keep-alive\r\n");
   }
-  h += "\r\n";
+  h += std::string_view("\r\n");
 
   SetDeadline(core_.options.write_timeout);
   const bool with_body = !streaming && !head_request && !bodiless_status && !resp.body.empty();

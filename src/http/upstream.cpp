@@ -1413,8 +1413,16 @@ void UpstreamPool::Send(UpstreamRequest request, Callback done) {
   }
   // On the shard's thread, a plain request that finds a pooled connection skips the coroutine.
   if (!ex->req.body_source && !ex->req.upgrade && !ex->req.endpoint.tls && shard->OnThread()) {
-    thread_local std::string key;  // the pool key, built without a new string per request
-    AppendKey(ex->req.endpoint, key);
+    // The pool key, built only when the endpoint differs from the last one on this thread.
+    thread_local std::string key;
+    thread_local UpstreamEndpoint key_of;
+    const UpstreamEndpoint& ep = ex->req.endpoint;
+    if (ep.port != key_of.port || ep.tls != key_of.tls || ep.host != key_of.host ||
+        ep.ca_file != key_of.ca_file || ep.sni != key_of.sni ||
+        ep.insecure_skip_verify != key_of.insecure_skip_verify || key.empty()) {
+      AppendKey(ep, key);
+      key_of = ep;
+    }
     // FastExchange retries a stale connection for idempotent methods: only others probe it.
     if (auto conn = TakeIdle(shard, key, /*probe=*/!IsIdempotent(ex->req.method))) {
       ex->retry_shard = shard;
