@@ -447,16 +447,24 @@ void Gateway::Apply(http::Request& req, Decision d, http::Responder respond,
     return;
   }
   if (d.principal) {
-    // Built in a per-thread buffer: the header map copies the value.
+    // Built in a per-thread buffer: the header map copies the value. Added, not set: the
+    // client's headers of these names went in CaptureAndStrip (no search for them here).
     thread_local std::string value;
     value.assign(config_.user_id_prefix).append(d.principal->name);
-    req.headers.Set(config_.user_id_header, value);
+    req.headers.Add(config_.user_id_header, value);
     value.clear();
     for (const auto& g : d.principal->groups) {
       if (!value.empty()) value += ',';
       value += g;
     }
-    if (!value.empty()) req.headers.Set(config_.groups_header, value);
+    if (!value.empty()) {
+      // (One header for both, if so configured: the groups replace the user, as they did.)
+      if (http::EqualsIgnoreCase(config_.groups_header, config_.user_id_header)) {
+        req.headers.Set(config_.groups_header, value);
+      } else {
+        req.headers.Add(config_.groups_header, value);
+      }
+    }
     req.principal = std::move(d.principal);
   }
   if (!d.set_cookies.empty()) {

@@ -140,16 +140,15 @@ void FastRequestUid(char (&out)[36]) {
   uint64_t lo = SplitMix64(state[1]);
   hi = (hi & ~0xf000ULL) | 0x4000ULL;                         // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
+  // 8-4-4-4-12 hex digits: byte i of hi then lo, most significant first, two digits at kAt[i].
   static constexpr char kHex[] = "0123456789abcdef";
-  size_t pos = 0;
-  auto put = [&](uint64_t v, int nibbles) {
-    for (int i = nibbles - 1; i >= 0; --i) {
-      if (pos == 8 || pos == 13 || pos == 18 || pos == 23) out[pos++] = '-';
-      out[pos++] = kHex[(v >> (i * 4)) & 0xf];
-    }
-  };
-  put(hi, 16);
-  put(lo, 16);
+  static constexpr int kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+  for (int i = 0; i < 16; ++i) {
+    const auto v = static_cast<unsigned>(((i < 8 ? hi : lo) >> (56 - 8 * (i % 8))) & 0xff);
+    out[kAt[i]] = kHex[v >> 4];
+    out[kAt[i] + 1] = kHex[v & 15];
+  }
+  out[8] = out[13] = out[18] = out[23] = '-';
 }
 
 }  // namespace
@@ -172,7 +171,11 @@ void EnsureRequestId(http::Request& req) {
   }
   char id[36];
   FastRequestUid(id);
-  req.headers.Set(kRequestIdHeader, std::string_view(id, sizeof id));
+  if (count == 0) {
+    req.headers.Add(kRequestIdHeader, std::string_view(id, sizeof id));  // none to replace
+  } else {
+    req.headers.Set(kRequestIdHeader, std::string_view(id, sizeof id));
+  }
   if (req.notes) req.notes->request_id.assign(id, sizeof id);
 }
 
@@ -472,10 +475,9 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
       }
       // The bearer credential skiff verified is not an upstream's business (Istio's
       // forwardOriginalToken: false); the identity headers say who called.
-      if (req.principal && (req.principal->method == "token" || req.principal->method == "jwt")) {
-        req.headers.Remove("Authorization");
-      }
       ProxyTarget target;
+      target.drop_authorization =
+          req.principal && (req.principal->method == "token" || req.principal->method == "jwt");
       target.endpoint = *endpoint;
       if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
         target.endpoint.ca_file = options_.upstream_ca_file;

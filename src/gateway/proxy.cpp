@@ -65,6 +65,7 @@ enum class Known {
   kConnection,
   kKeepAlive,
   kXRequestId,
+  kAuthorization,
   kContentLength,
   kXForwardedFor,
   kXForwardedHost,
@@ -103,6 +104,9 @@ Known Classify(std::string_view name) {
       break;
     case 12:
       if (is("x-request-id")) return Known::kXRequestId;
+      break;
+    case 13:
+      if (is("authorization")) return Known::kAuthorization;
       break;
     case 14:
       if (is("content-length")) return Known::kContentLength;
@@ -543,6 +547,8 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
       // it too).
       case Known::kExpect:
         return true;
+      case Known::kAuthorization:
+        return target.drop_authorization;
       case Known::kXForwardedProto:
         if (!trust) return true;
         has_xfp = true;

@@ -47,6 +47,8 @@ struct ProxyTarget {
   // nullopt = ProxyOptions::default_timeout.
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<Retries> retries;  // nullopt = a single try
+  // Drop the client's Authorization (a credential skiff itself verified).
+  bool drop_authorization = false;
 };
 
 struct ProxyOptions {
