@@ -6,7 +6,30 @@
 namespace skiff::gateway {
 
 RoutesController::RoutesController(store::Store& store, RoutesControllerOptions options)
-    : store_(store), options_(std::move(options)) {}
+    : store_(store), options_(std::move(options)), id_([] {
+        static std::atomic<uint64_t> next{1};
+        return next.fetch_add(1);
+      }()) {}
+
+std::shared_ptr<const RouteTable> RoutesController::table() const {
+  struct Cached {
+    uint64_t owner = 0;
+    uint64_t generation = 0;
+    std::shared_ptr<const RouteTable> table;  // aliases a holder of this thread's own
+  };
+  thread_local Cached cached;
+  // Rebuild stores the table before it counts the generation: a generation seen here has its
+  // table (or a later one) in table_.
+  const uint64_t generation = generation_.load();
+  if (cached.owner != id_ || cached.generation != generation || !cached.table) {
+    auto holder = std::make_shared<const std::shared_ptr<const RouteTable>>(table_.load());
+    if (!*holder) return nullptr;
+    cached.table = std::shared_ptr<const RouteTable>(holder, holder->get());
+    cached.owner = id_;
+    cached.generation = generation;
+  }
+  return cached.table;
+}
 
 RoutesController::~RoutesController() { Stop(); }
 

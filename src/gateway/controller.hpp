@@ -38,8 +38,12 @@ class RoutesController {
   Status Start();
   void Stop();
 
-  // The current table; never null after Start succeeded.
-  std::shared_ptr<const RouteTable> table() const { return table_.load(); }
+  // The current table; never null after Start succeeded. Each thread keeps the table it last
+  // got, checked against generation(): the shared snapshot (its lock bit and reference count)
+  // is touched only when a new table is published, not by every request of every I/O thread.
+  // What a thread gets is its own reference (an aliasing shared_ptr), so the copies a request
+  // makes count on a line no other thread writes.
+  std::shared_ptr<const RouteTable> table() const;
   // How many tables have been published (tests wait for a rebuild with it).
   uint64_t generation() const { return generation_.load(); }
 
@@ -53,6 +57,8 @@ class RoutesController {
   const RoutesControllerOptions options_;
   std::atomic<std::shared_ptr<const RouteTable>> table_;
   std::atomic<uint64_t> generation_{0};
+  // Tells controllers apart in the threads' caches (an address may be reused).
+  const uint64_t id_;
 
   std::mutex mu_;  // guards the fields below
   std::condition_variable cv_;
