@@ -196,6 +196,26 @@ TEST(HeaderMapTest, IteratorGivesNameAndValue) {
   EXPECT_EQ(std::distance(h.begin(), h.end()), 1);
 }
 
+// Every pair of byte values, at every position of strings of lengths around the eight-byte
+// words the comparison works in, against a byte-by-byte reference.
+TEST(EqualsIgnoreCaseTest, AgreesWithTheBytewiseDefinitionForEveryBytePair) {
+  auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  for (size_t n : {1u, 7u, 8u, 9u, 15u, 16u, 17u, 23u}) {
+    for (int x = 0; x < 256; ++x) {
+      for (int y = 0; y < 256; ++y) {
+        const bool want =
+            lower(static_cast<unsigned char>(x)) == lower(static_cast<unsigned char>(y));
+        for (size_t at : {size_t{0}, n / 2, n - 1}) {
+          std::string a(n, 'k'), b(n, 'K');
+          a[at] = static_cast<char>(x);
+          b[at] = static_cast<char>(y);
+          ASSERT_EQ(EqualsIgnoreCase(a, b), want) << n << " " << at << " " << x << " " << y;
+        }
+      }
+    }
+  }
+}
+
 TEST(EqualsIgnoreCaseTest, Basics) {
   EXPECT_TRUE(EqualsIgnoreCase("Keep-Alive", "keep-alive"));
   EXPECT_FALSE(EqualsIgnoreCase("keep", "keep-alive"));
