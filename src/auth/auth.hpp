@@ -44,6 +44,12 @@ class Authenticator {
   // A Principal, or Unauthenticated: missing credentials say what to send, wrong ones say
   // only that they are wrong (never which part).
   virtual Result<Principal> Authenticate(const http::Request& req) const = 0;
+  // The same, given the request's bearer token the caller has already read from it (so that it
+  // is not looked up again). The default ignores `token` and calls Authenticate.
+  virtual Result<Principal> AuthenticateBearer(const http::Request& req,
+                                               std::string_view /*token*/) const {
+    return Authenticate(req);
+  }
 };
 
 // Static bearer tokens. A presented token is compared with every stored one in time that
@@ -53,6 +59,8 @@ class TokenAuthenticator final : public Authenticator {
  public:
   void AddToken(std::string_view token, Principal principal);
   Result<Principal> Authenticate(const http::Request& req) const override;
+  Result<Principal> AuthenticateBearer(const http::Request& req,
+                                       std::string_view token) const override;
 
  private:
   std::vector<std::pair<std::string, Principal>> tokens_;  // (token, who)

@@ -176,7 +176,7 @@ Decision Gateway::Unauthorized(const http::Request& req, const Status& why) cons
 Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
                              bool may_block) const {
   if (deps_.tokens != nullptr) {
-    if (auto p = deps_.tokens->Authenticate(req)) {
+    if (auto p = deps_.tokens->AuthenticateBearer(req, token)) {
       Decision d;
       d.principal = std::move(*p);
       return d;
@@ -440,7 +440,7 @@ Decision Gateway::Decide(const http::Request& req, const Captured& captured, boo
                                            "Bearer <token>\" or log in"));
 }
 
-void Gateway::Apply(http::Request& req, Decision d, http::Responder respond,
+void Gateway::Apply(http::Request& req, Decision&& d, http::Responder respond,
                     const http::Handler& next) const {
   if (d.kind == Kind::kRespond) {
     respond(std::move(d.response));

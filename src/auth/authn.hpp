@@ -155,7 +155,7 @@ class Gateway {
   Decision Logout(const http::Request& req, bool may_block) const;
   Decision FromBearer(const http::Request& req, std::string_view token, bool may_block) const;
   bool IsPublic(std::string_view path) const;
-  void Apply(http::Request& req, Decision d, http::Responder respond,
+  void Apply(http::Request& req, Decision&& d, http::Responder respond,
              const http::Handler& next) const;
 
   GatewayConfig config_;

@@ -389,10 +389,17 @@ TEST(TokenAuthenticatorTest, OnlyTheExactTokenMatches) {
   const std::string admin = "Zk3q9PaXv2LmN8rT0yWcB4dHs6JuE1oQ5iGfK7nVx_A";
   tokens.AddToken(admin, Principal{"admin", {}, "token", true});
   tokens.AddToken("second-token-0123456789", Principal{"second", {}, "token", false});
+  // Both ways in (the request, or the token read from it) give the same answer.
   auto as = [&](const std::string& token) {
     http::Request req;
     req.headers.Set("Authorization", "Bearer " + token);
-    return tokens.Authenticate(req);
+    auto by_request = tokens.Authenticate(req);
+    auto by_token = tokens.AuthenticateBearer(req, token);
+    EXPECT_EQ(static_cast<bool>(by_request), static_cast<bool>(by_token)) << token;
+    if (by_request && by_token) {
+      EXPECT_EQ(by_request->name, by_token->name) << token;
+    }
+    return by_request;
   };
   auto p = as(admin);
   ASSERT_TRUE(p);
