@@ -107,6 +107,12 @@ void AppendDateHeader(std::string& out) {
 void ServerCore::Record(Worker& w, std::string_view route, std::string_view method, int code,
                         double seconds) {
   if (requests_total == nullptr) return;
+  if (w.last_children.requests != nullptr && code == w.last_code && route == w.last_route &&
+      method == w.last_method) {
+    w.last_children.requests->Inc();
+    w.last_children.duration->Observe(seconds);
+    return;
+  }
   std::string& key = w.metric_key;
   key.assign(route);
   key += '\x1f';
@@ -127,6 +133,10 @@ void ServerCore::Record(Worker& w, std::string_view route, std::string_view meth
     // Bounded: route names come from the route table, methods and codes from small sets.
     if (w.metric_cache.size() < 4096) w.metric_cache.emplace(key, children);
   }
+  w.last_children = children;
+  w.last_route.assign(route);
+  w.last_method.assign(method);
+  w.last_code = code;
   children.requests->Inc();
   children.duration->Observe(seconds);
 }

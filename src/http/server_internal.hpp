@@ -82,6 +82,11 @@ struct Worker {
   // Metric children by "route\x1fmethod\x1fcode"; touched only on this worker's thread.
   std::unordered_map<std::string, MetricChildren> metric_cache;
   std::string metric_key;  // reused key buffer
+  // The children of the last request recorded and what they were for: a run of requests to the
+  // same route, method and code (the usual case) skips building the key and the lookup.
+  MetricChildren last_children;
+  std::string last_route, last_method;
+  int last_code = 0;
 };
 
 // What every connection reads; owned by Server::Impl, outlives every connection.
