@@ -14,6 +14,11 @@ const std::vector<std::string>& IdentityHeaders() {
 }
 
 bool IsIdentityHeader(std::string_view name) {
+  // Every identity header starts with 'i', 'k' or 'x' (in any case): the usual headers of a
+  // request are ruled out by their first letter.
+  if (name.empty()) return false;
+  const char first = static_cast<char>(name.front() | 0x20);
+  if (first != 'i' && first != 'k' && first != 'x') return false;
   auto starts_with = [&](std::string_view prefix) {
     return name.size() >= prefix.size() &&
            http::EqualsIgnoreCaseSameSize(name.substr(0, prefix.size()), prefix);

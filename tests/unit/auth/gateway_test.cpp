@@ -248,6 +248,12 @@ TEST(IdentityHeaderTest, NamesAndPrefixFormsCaseInsensitively) {
   for (const char* n : {"kubeflow-userids", "impersonate-extr", "x-remote", "Authorization", ""}) {
     EXPECT_FALSE(IsIdentityHeader(n)) << n;
   }
+  // Every listed header, in either case (the first-letter filter must let each through).
+  for (std::string n : IdentityHeaders()) {
+    EXPECT_TRUE(IsIdentityHeader(n)) << n;
+    for (char& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_TRUE(IsIdentityHeader(n)) << n;
+  }
 }
 
 TEST_F(GatewayTest, ConfiguredHeaderNamesAndPrefix) {
