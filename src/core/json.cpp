@@ -111,6 +111,9 @@ void AppendJsonString(std::string& out, std::string_view s) {
 
 namespace {
 
+void Write(std::string& out, const json::array& a);
+void Write(std::string& out, const json::object& o);
+
 void Write(std::string& out, const json::value& v) {
   switch (v.kind()) {
     case json::kind::null:
@@ -137,31 +140,37 @@ void Write(std::string& out, const json::value& v) {
     case json::kind::string:
       AppendJsonString(out, v.get_string());
       break;
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : v.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        Write(out, item);
-      }
-      out += ']';
+    case json::kind::array:
+      Write(out, v.get_array());
       break;
-    }
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& kv : v.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        AppendJsonString(out, kv.key());
-        out += ':';
-        Write(out, kv.value());
-      }
-      out += '}';
+    case json::kind::object:
+      Write(out, v.get_object());
       break;
-    }
   }
+}
+
+void Write(std::string& out, const json::array& a) {
+  out += '[';
+  bool first = true;
+  for (const auto& item : a) {
+    if (!first) out += ',';
+    first = false;
+    Write(out, item);
+  }
+  out += ']';
+}
+
+void Write(std::string& out, const json::object& o) {
+  out += '{';
+  bool first = true;
+  for (const auto& kv : o) {
+    if (!first) out += ',';
+    first = false;
+    AppendJsonString(out, kv.key());
+    out += ':';
+    Write(out, kv.value());
+  }
+  out += '}';
 }
 
 }  // namespace
@@ -209,6 +218,18 @@ std::string FormatJsonNumber(double d) {
 std::string Serialize(const json::value& v) {
   std::string out;
   Write(out, v);
+  return out;
+}
+
+std::string Serialize(const json::object& o) {
+  std::string out;
+  Write(out, o);
+  return out;
+}
+
+std::string Serialize(const json::array& a) {
+  std::string out;
+  Write(out, a);
   return out;
 }
 

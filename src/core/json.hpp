@@ -22,6 +22,9 @@ Result<json::object> ParseJsonObject(std::string_view text);
 // Compact JSON. Doubles are written as Go's encoding/json writes them ("0.5", "1e+21", "1e-7",
 // never "5E-1"); NaN and infinities, which JSON cannot express, are written as null.
 std::string Serialize(const json::value& v);
+// The same for an object or an array, without first copying it into a json::value.
+std::string Serialize(const json::object& o);
+std::string Serialize(const json::array& a);
 // Appends `s` as a JSON string literal (quotes and escapes). REQUIRES: valid UTF-8.
 void AppendJsonString(std::string& out, std::string_view s);
 // One double as Serialize writes it.

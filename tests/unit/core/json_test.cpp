@@ -104,6 +104,19 @@ TEST(SerializeTest, CompactAndOrdered) {
   EXPECT_EQ(Serialize(json::value(18446744073709551615ull)), "18446744073709551615");
 }
 
+// An object or array is written in place (its overload), as the same value would be.
+TEST(SerializeTest, ObjectsAndArraysAsTheirValues) {
+  json::object o = {{"k\"", 0.5},
+                    {"a", json::array{1, -2, json::object{{"n", nullptr}}, "s"}},
+                    {"e", json::object{}}};
+  EXPECT_EQ(Serialize(o), R"({"k\"":0.5,"a":[1,-2,{"n":null},"s"],"e":{}})");
+  EXPECT_EQ(Serialize(o), Serialize(json::value(o)));
+  const json::array& a = o["a"].as_array();
+  EXPECT_EQ(Serialize(a), R"([1,-2,{"n":null},"s"])");
+  EXPECT_EQ(Serialize(a), Serialize(json::value(a)));
+  EXPECT_EQ(Serialize(json::object{}), "{}");
+}
+
 TEST(SerializeTest, EscapesStrings) {
   EXPECT_EQ(Serialize(json::value("q\"b\\n\nt\tc\x01\x1f/\xC3\xA9")),
             R"("q\"b\\n\nt\tc\u0001\u001f/)"
