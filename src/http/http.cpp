@@ -186,7 +186,9 @@ std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_
   if (text_.size() - used_ < extra) {
     // Grow: a fresh buffer with the used bytes only, then a and b (which may point into the
     // old buffer, still alive here).
-    const size_t live = used_ - dead_;
+    // The bytes entries use, counted (not taken from dead_): the copies below rely on it.
+    size_t live = 0;
+    for (const Slot& s : slots_) live += s.name_len + s.value_len;
     std::string next(std::max(kInitialBytes, 2 * (live + extra)), '\0');
     size_t at = 0;
     auto put = [&next, &at](const char* p, size_t n) {
