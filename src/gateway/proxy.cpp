@@ -144,7 +144,10 @@ bool IsHopByHop(Known known, std::string_view name, const std::vector<std::strin
     default:
       break;
   }
-  if (name.size() >= 6 && http::EqualsIgnoreCaseSameSize(name.substr(0, 6), "proxy-")) return true;
+  if (name.size() >= 6 && (name.front() | 0x20) == 'p' &&
+      http::EqualsIgnoreCaseSameSize(name.substr(0, 6), "proxy-")) {
+    return true;
+  }
   if (tokens.empty()) return false;
   // The tokens are lower-case already: compared without lower-casing each name.
   return std::any_of(tokens.begin(), tokens.end(),
