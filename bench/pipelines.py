@@ -38,7 +38,7 @@ Targets (issue 7): per-task overhead under 20 ms; listing pages under 20 ms p99.
 Usage: bench/pipelines.sh [path/to/skiff]
 Env: BENCH_RUNS=10000 BENCH_LATENCY_RUNS=20 BENCH_FANOUT=200 BENCH_HIGH_PARALLELISM=64
      BENCH_CLIENTS=8 BENCH_DATA_DIR (kept data dir for part 3) BENCH_POLL_MS=2
-     BENCH_TMP=/var/tmp (where the run's data dirs go; not /tmp, see main())
+     BENCH_TMP=build/ (where the runs' data dirs go; not /tmp, see main())
      BENCH_DAG_POLL_MS=100 (polling interval of the DAG runs; their wall time is taken from
      the store's ms timestamps)
      BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)
@@ -71,7 +71,10 @@ HIGH_PARALLELISM = int(os.environ.get("BENCH_HIGH_PARALLELISM", "64"))
 DEFAULT_PARALLELISM = 16  # pipelines.maxParallelTasks's default (src/cli/settings.cpp)
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 DATA_DIR = os.environ.get("BENCH_DATA_DIR", "")
-TMP_ROOT = os.environ.get("BENCH_TMP", "/var/tmp")
+# Where the runs' data dirs go: the tree's build dir, as `skiff up`'s ./skiff-data sits in the
+# directory it is started from.
+TMP_ROOT = os.environ.get("BENCH_TMP", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    os.pardir, "build"))
 POLL = float(os.environ.get("BENCH_POLL_MS", "2")) / 1000
 # The DAG runs take seconds, and every GET of a run renders its 200-task pipeline (skiff CPU the
 # run would otherwise get): poll it less often.
@@ -406,8 +409,24 @@ def children_cpu(sk):
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
+def mkdir_cost(parent, n=200):
+    """Seconds one mkdir takes in `parent`: (p50, p99) of n (the dirs stay: deleting them would
+    slow the next inodes made near them on ext4 without a journal)."""
+    probe = tempfile.mkdtemp(prefix="mkdir-", dir=parent)
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        os.mkdir(os.path.join(probe, str(i)))
+        times.append(time.perf_counter() - t)
+    return pct(times, 50), pct(times, 99)
+
+
 def part_fan_out(binary, tmp, rows, notes):
     t50, _ = bare_true()
+    m50, m99 = mkdir_cost(tmp)
+    rows.append(("a task's two inodes: mkdir in the data dir (p50 / p99)", "",
+                 f"{m50 * 1e6:.0f} / {m99 * 1e6:.0f} us", "", "-",
+                 f"each task makes its /tmp and its log in {tmp}"))
     for parallelism in (DEFAULT_PARALLELISM, HIGH_PARALLELISM):
         sk = Skiff(binary, os.path.join(tmp, f"data-fan-{parallelism}"), tmp,
                    None if parallelism == DEFAULT_PARALLELISM else parallelism)
@@ -642,7 +661,10 @@ def main():
     signal.alarm(TIMEOUT)
     load_before = loadavg()
     # Not under /tmp: `skiff up`'s data dir is ./skiff-data; one under /tmp costs each task the
-    # dirs down to it in its own /tmp (its executor dirs are exposed again there).
+    # dirs down to it in its own /tmp (its executor dirs are exposed again there). Each task
+    # creates two inodes (its /tmp and its log), whose cost depends on the file system and on
+    # what was deleted near them lately: the mkdir row of the table shows it for this dir.
+    os.makedirs(TMP_ROOT, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="skiff-bench-pipelines-", dir=TMP_ROOT)
     rows, notes = [], []
     started = time.monotonic()
