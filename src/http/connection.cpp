@@ -518,10 +518,12 @@ net::awaitable<void> Connection::Loop() {
       response_.emplace(ErrorResponse(read.status, read.error, read.message));
       keep_alive_ = false;
       phase_ = Phase::kWriting;
+      Histogram* duration = core_.Count(worker_, route_, method_, read.status);
       bool ok = false;
       if (!WriteNow(&ok)) ok = co_await Write();
-      core_.Record(worker_, route_, method_, read.status,
-                   std::chrono::duration<double>(steady_clock::now() - started_).count());
+      if (duration != nullptr) {
+        duration->Observe(std::chrono::duration<double>(steady_clock::now() - started_).count());
+      }
       if (!ok) AddFlag("DC");
       LogAccess(read.status);
       if (ok) co_await LingerClose();
@@ -571,11 +573,13 @@ net::awaitable<void> Connection::Loop() {
     if (response_->status != 101) response_->upgrade = nullptr;
     const int status = response_->status;
     phase_ = Phase::kWriting;
+    Histogram* duration = core_.Count(worker_, route_, method_, status);
     bool ok = false;
     if (!WriteNow(&ok)) ok = co_await Write();
     auto upgrade = std::move(response_->upgrade);
-    core_.Record(worker_, route_, method_, status,
-                 std::chrono::duration<double>(steady_clock::now() - started_).count());
+    if (duration != nullptr) {
+      duration->Observe(std::chrono::duration<double>(steady_clock::now() - started_).count());
+    }
     response_.reset();
     if (!ok) AddFlag("DC");
     bool linger = false;

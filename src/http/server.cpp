@@ -104,14 +104,12 @@ void AppendDateHeader(std::string& out) {
   out.append(cached, cached_len);
 }
 
-void ServerCore::Record(Worker& w, std::string_view route, std::string_view method, int code,
-                        double seconds) {
-  if (requests_total == nullptr) return;
+Histogram* ServerCore::Count(Worker& w, std::string_view route, std::string_view method, int code) {
+  if (requests_total == nullptr) return nullptr;
   if (w.last_children.requests != nullptr && code == w.last_code && route == w.last_route &&
       method == w.last_method) {
     w.last_children.requests->Inc();
-    w.last_children.duration->Observe(seconds);
-    return;
+    return w.last_children.duration;
   }
   std::string& key = w.metric_key;
   key.assign(route);
@@ -138,7 +136,7 @@ void ServerCore::Record(Worker& w, std::string_view route, std::string_view meth
   w.last_method.assign(method);
   w.last_code = code;
   children.requests->Inc();
-  children.duration->Observe(seconds);
+  return children.duration;
 }
 
 }  // namespace internal

@@ -125,8 +125,10 @@ struct ServerCore {
     return *workers[i];
   }
 
-  // Records one answered request. Call on `w`'s thread.
-  void Record(Worker& w, std::string_view route, std::string_view method, int code, double seconds);
+  // Counts one answered request, before its response is written (a client that has read the
+  // response sees it counted), and returns the histogram its duration goes to once the response
+  // is written (nullptr without metrics). Call on `w`'s thread.
+  Histogram* Count(Worker& w, std::string_view route, std::string_view method, int code);
 };
 
 // The io_context of the server I/O thread running this code, or null on any other thread. The

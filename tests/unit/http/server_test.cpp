@@ -601,22 +601,23 @@ TEST(ServerTest, MetricsCountRequests) {
     ASSERT_TRUE(c.ReadResponse());
     ASSERT_TRUE(c.Send(Get("/healthz")));  // back to the first route after another
     ASSERT_TRUE(c.ReadResponse());
-    // A request is recorded once its last byte is written, which may be just after the client
-    // has read it.
-    const std::string want_404 =
-        "skiff_http_requests_total{route=\"\",method=\"GET\",code=\"404\"} 1";
-    const std::string want_200 =
-        "skiff_http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 4";
-    ASSERT_TRUE(WaitUntil([&] {
-      std::string text = metrics.Render();
-      return text.find(want_404) != std::string::npos && text.find(want_200) != std::string::npos;
-    })) << metrics.Render();
+    // A request is counted before its response is written: a client that has read it sees it
+    // counted. Its duration is observed once its last byte is written, which may be just after.
     std::string text = metrics.Render();
+    EXPECT_NE(text.find("skiff_http_requests_total{route=\"\",method=\"GET\",code=\"404\"} 1"),
+              std::string::npos)
+        << text;
     EXPECT_NE(
-        text.find("skiff_http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\"} 4"),
+        text.find("skiff_http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 4"),
         std::string::npos)
         << text;
-    EXPECT_NE(text.find("skiff_http_open_connections 1"), std::string::npos) << text;
+    const std::string want_durations =
+        "skiff_http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\"} 4";
+    ASSERT_TRUE(WaitUntil([&] {
+      return metrics.Render().find(want_durations) != std::string::npos;
+    })) << metrics.Render();
+    EXPECT_NE(metrics.Render().find("skiff_http_open_connections 1"), std::string::npos)
+        << metrics.Render();
   }
   // The gauge stays readable after the server is gone.
   EXPECT_NE(metrics.Render().find("skiff_http_open_connections 0"), std::string::npos);
