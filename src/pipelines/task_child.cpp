@@ -333,6 +333,21 @@ bool ExposedAt(const ChildPlan& p, const int* exposed_fd, const char* dir) {
   return false;
 }
 
+// Covers `dir` with a small empty tmpfs (where a hidden dir's exposed dirs are then made). 0, or
+// the error.
+int Cover(const char* dir) {
+  return Err(SysMount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=16k,nr_inodes=1024,mode=0755"));
+}
+
+// Makes the cover on `dir` read-only once its exposed dirs are in, unless one is `dir` itself
+// (ExposedAt). 0, or the error.
+int SealCover(const ChildPlan& p, const int* exposed_fd, const char* dir) {
+  if (ExposedAt(p, exposed_fd, dir)) return 0;
+  return Err(SysMount(nullptr, dir, nullptr,
+                      MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
+}
+
 // In a new mount namespace: makes every mount private, covers each hidden dir with an empty
 // read-only tmpfs and binds the exposed dirs inside read-only (their descriptors in exposed_fd,
 // -1 for a missing one). False, with `f` set, on failure.
@@ -343,8 +358,7 @@ bool HideAndExpose(const ChildPlan& p, const int* exposed_fd, Failure& f) {
   }
   for (int i = 0; p.hidden[static_cast<size_t>(i)] != nullptr; ++i) {
     const char* dir = p.hidden[static_cast<size_t>(i)];
-    if (int e = Err(SysMount("tmpfs", dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                             "size=16k,nr_inodes=1024,mode=0755"))) {
+    if (int e = Cover(dir)) {
       if (e == ENOENT) continue;
       f = {kStepHide, i, e};
       return false;
@@ -363,9 +377,7 @@ bool HideAndExpose(const ChildPlan& p, const int* exposed_fd, Failure& f) {
         return false;
       }
     }
-    if (ExposedAt(p, exposed_fd, dir)) continue;
-    if (int e = Err(SysMount(nullptr, dir, nullptr,
-                             MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr))) {
+    if (int e = SealCover(p, exposed_fd, dir)) {
       f = {kStepHide, i, e};
       return false;
     }
@@ -419,8 +431,7 @@ int ExposeUnderTmp(const ChildPlan& p, const int* exposed_fd, Failure& f) {
         int e = Err(SysMkdir(path, 0755));
         if (e != 0 && e != EEXIST) err = e;
         if (err == 0 && k == top && cover && !is_covered) {
-          err = Err(SysMount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                             "size=16k,nr_inodes=1024,mode=0755"));
+          err = Cover(path);
           covers[covered++] = h;
         }
         path[k] = c;
@@ -429,11 +440,8 @@ int ExposeUnderTmp(const ChildPlan& p, const int* exposed_fd, Failure& f) {
     }
     SysClose(exposed_fd[j]);
   }
-  for (size_t c = 0; err == 0 && c < covered; ++c) {
-    if (ExposedAt(p, exposed_fd, p.hidden[covers[c]])) continue;
-    err = Err(SysMount(nullptr, p.hidden[covers[c]], nullptr,
-                       MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
-  }
+  for (size_t c = 0; err == 0 && c < covered; ++c)
+    err = SealCover(p, exposed_fd, p.hidden[covers[c]]);
   return err;
 }
 
