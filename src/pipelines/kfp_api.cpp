@@ -377,25 +377,30 @@ class KfpApi::Impl {
         out.push_back(Serialize(render(*rec)));
         continue;
       }
-      {
-        std::lock_guard lock(cache->mu);
-        auto it = cache->items.find(rec.get());
-        if (it != cache->items.end()) {
-          out.push_back(it->second.second);
-          continue;
-        }
-      }
-      std::string text = Serialize(render(*rec));
-      std::lock_guard lock(cache->mu);
-      if (cache->items.size() >= catalog_.Count(kind) * 2 + 1024) {
-        std::erase_if(cache->items, [&](const auto& e) {
-          return catalog_.Get(kind, e.second.first->id) != e.second.first;
-        });
-      }
-      cache->items.try_emplace(rec.get(), rec, text);
-      out.push_back(std::move(text));
+      out.push_back(CachedText(kind, rec, render, *cache));
     }
     return out;
+  }
+
+  // `render` of `rec`, serialized; from `cache` while the record is the same version (a run
+  // polled by a client is rendered once per change, not once per poll).
+  std::string CachedText(Kind kind, const RecordPtr& rec,
+                         const std::function<json::object(const Record&)>& render,
+                         ItemCache& cache) {
+    {
+      std::lock_guard lock(cache.mu);
+      auto it = cache.items.find(rec.get());
+      if (it != cache.items.end()) return it->second.second;
+    }
+    std::string text = Serialize(render(*rec));
+    std::lock_guard lock(cache.mu);
+    if (cache.items.size() >= catalog_.Count(kind) * 2 + 1024) {
+      std::erase_if(cache.items, [&](const auto& e) {
+        return catalog_.Get(kind, e.second.first->id) != e.second.first;
+      });
+    }
+    cache.items.try_emplace(rec.get(), rec, text);
+    return text;
   }
 
   Result<json::object> List(Ctx& c, Kind kind, const std::shared_ptr<const ScopeRows>& scope,
@@ -1496,8 +1501,9 @@ class KfpApi::Impl {
   mutable bool last_run_valid_ = false;
   std::mutex scopes_mu_;  // guards scopes_
   std::unordered_map<std::string, std::shared_ptr<const ScopeRows>> scopes_;
-  ItemCache run_items_[2];  // v1beta1, v2beta1
-  std::mutex rows_mu_;      // guards rows_
+  ItemCache run_items_[2];    // v1beta1, v2beta1
+  ItemCache run_details_v1_;  // v1beta1's GET of a run (with its workflow manifest)
+  std::mutex rows_mu_;        // guards rows_
   std::unordered_map<const Record*, std::pair<RecordPtr, std::shared_ptr<const Row>>>
       rows_[kKindCount];
 };
@@ -1676,7 +1682,14 @@ Result<json::object> KfpApi::Impl::RunItem(Ctx& c) {
   }
   if (m == "GET") {
     SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "get"));
-    return v2 ? RunV2(*r) : RunDetailV1(*r);
+    if (v2) {
+      c.body = CachedText(
+          Kind::kRun, r, [this](const Record& x) { return RunV2(x); }, run_items_[1]);
+    } else {
+      c.body = CachedText(
+          Kind::kRun, r, [this](const Record& x) { return RunDetailV1(x); }, run_details_v1_);
+    }
+    return json::object();
   }
   if (m == "DELETE") {
     SKIFF_ASSIGN_OR_RETURN(RecordPtr r, AuthorizedRun(c.who, id, "delete"));

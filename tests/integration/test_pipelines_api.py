@@ -409,8 +409,16 @@ def test_terminate_retry_archive_delete(env):
         assert wait_run(env, "alice", run2)["state"] == "SUCCEEDED"
     finally:
         os.unlink(marker)
-    # Archive/unarchive and the filter on storage_state.
+    # Archive/unarchive and the filter on storage_state. A GET of a run is rendered once per
+    # run version and then served as is: each change shows at once, never a stale copy.
+    def storage(run):
+        v1 = env.ok("alice", "GET", f"/apis/v1beta1/runs/{run}")["run"]["storage_state"]
+        v2 = env.ok("alice", "GET", f"/apis/v2beta1/runs/{run}")["storage_state"]
+        return v1, v2
+    assert storage(run_id) == ("STORAGESTATE_AVAILABLE", "AVAILABLE")
+    assert storage(run_id) == ("STORAGESTATE_AVAILABLE", "AVAILABLE")  # the kept rendering
     env.ok("alice", "POST", f"/apis/v1beta1/runs/{run_id}:archive")
+    assert storage(run_id) == ("STORAGESTATE_ARCHIVED", "ARCHIVED")
     lst = env.ok("alice", "GET", "/apis/v2beta1/runs", params={
         "namespace": "team-a",
         "filter": json.dumps({"predicates": [{"key": "storage_state", "operation": "EQUALS",
@@ -422,6 +430,7 @@ def test_terminate_retry_archive_delete(env):
                                               "string_value": "STORAGESTATE_ARCHIVED"}]})})
     assert [x["id"] for x in lst["runs"]] == [run_id]
     env.ok("alice", "POST", f"/apis/v1beta1/runs/{run_id}:unarchive")
+    assert storage(run_id) == ("STORAGESTATE_AVAILABLE", "AVAILABLE")
     env.ok("alice", "DELETE", f"/apis/v1beta1/runs/{run_id}")
     assert env.call("alice", "GET", f"/apis/v1beta1/runs/{run_id}").status_code == 404
     # Experiments: archive archives its runs; delete removes it.
