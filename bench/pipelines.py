@@ -19,7 +19,9 @@ v2beta1 API on loopback, in one run:
      launcher (the reference scores its own figure there). Root and final task overheads are
      charged to the fan-out tasks (a pessimistic figure). Run
      with the default maxParallelTasks (16) and with BENCH_HIGH_PARALLELISM (64), once with 200
-     explicit tasks and once with `withItems` (what KFP v1's ParallelFor compiles to);
+     explicit tasks and once with `withItems` (what KFP v1's ParallelFor compiles to), each
+     BENCH_DAG_RUNS (3) times: the rows show skiff's best run against the reference's best of
+     three, and the first run after skiff started (its heaps and store files still growing);
   3. listing BENCH_RUNS (10,000) runs of one namespace page by page,
      GET /apis/v2beta1/runs?namespace=NS&page_size=N&sort_by=created_at desc[&filter]&page_token,
      N in 20, 100, 200, with and without a filter: p50/p99 per page.
@@ -41,6 +43,7 @@ Env: BENCH_RUNS=10000 BENCH_LATENCY_RUNS=20 BENCH_FANOUT=200 BENCH_HIGH_PARALLEL
      BENCH_TMP=build/ (where the runs' data dirs go; not /tmp, see main())
      BENCH_DAG_POLL_MS=100 (polling interval of the DAG runs; their wall time is taken from
      the store's ms timestamps)
+     BENCH_DAG_RUNS=3 (runs of each fan-out; the rows show the best, as the reference's)
      BENCH_PARTS=123 (which parts to run) BENCH_TIMEOUT=3600 (whole run, s)
      BENCH_EXTRA_CONFIG (YAML appended to every skiff's --config, `\n` for new lines; e.g.
      'store:\n  synchronous: normal' to see what the store's fsyncs cost)
@@ -79,6 +82,7 @@ POLL = float(os.environ.get("BENCH_POLL_MS", "2")) / 1000
 # The DAG runs take seconds, and every GET of a run renders its 200-task pipeline (skiff CPU the
 # run would otherwise get): poll it less often.
 DAG_POLL = float(os.environ.get("BENCH_DAG_POLL_MS", "100")) / 1000
+DAG_RUNS = max(1, int(os.environ.get("BENCH_DAG_RUNS", "3")))
 PARTS = os.environ.get("BENCH_PARTS", "123")
 PERF_DIR = os.environ.get("BENCH_PERF", "")
 EXTRA_CONFIG = os.environ.get("BENCH_EXTRA_CONFIG", "")
@@ -421,6 +425,41 @@ def mkdir_cost(parent, n=200):
     return pct(times, 50), pct(times, 99)
 
 
+
+def fan_out_once(sk, c, kind, manifest, parallelism, i):
+    """One fan-out run: its wall (store timestamps), skiff's and its tasks' CPU, its writes."""
+    perf = None
+    if PERF_DIR:
+        os.makedirs(PERF_DIR, exist_ok=True)
+        out = os.path.join(PERF_DIR, f"fan-{parallelism}-{kind.split()[0]}-{i}.data")
+        perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "--call-graph",
+                                 "dwarf,32768", "-p", str(sk.proc.pid), "-o", out],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # perf attaches
+    cpu0, child0, io0 = sk.cpu(), children_cpu(sk), sk.io()
+    t0 = time.monotonic()
+    run_id = create_run(c, f"fan-{kind}-{i}", manifest)
+    posted = time.monotonic() - t0
+    state, seen, run = wait_state(c, run_id, poll=DAG_POLL)
+    cpu, child = sk.cpu() - cpu0, children_cpu(sk) - child0
+    io = sk.io()
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+    if state != "SUCCEEDED":
+        raise SystemExit(f"fan-out run ended {state}: {json.dumps(run)[:800]}")
+    rec = sk.recorded(run_id)
+    pods = [n for n in rec["status"]["nodes"].values() if n.get("type") == "Pod"]
+    ran = [n for n in pods if n.get("phase") == "Succeeded" and n.get("exitCode") == 0
+           and n.get("attempts") == 1]
+    if len(ran) != FANOUT + 2:
+        raise SystemExit(f"the {kind} run has {len(ran)} task pods that ran once "
+                         f"and succeeded, expected {FANOUT + 2}")
+    return {"wall": (rec["status"]["finishedAtMs"] - rec["metadata"]["createdAtMs"]) / 1000,
+            "cpu": cpu, "child": child, "nwrites": io[0] - io0[0], "nbytes": io[1] - io0[1],
+            "posted": posted, "client_wall": seen - t0, "pods": pods}
+
+
 def part_fan_out(binary, tmp, rows, notes):
     t50, _ = bare_true()
     m50, m99 = mkdir_cost(tmp)
@@ -442,36 +481,16 @@ def part_fan_out(binary, tmp, rows, notes):
             base_overhead = (base - commands) / waves
             for kind, manifest in (("explicit tasks", fan_out_explicit(FANOUT)),
                                    ("withItems", fan_out_items(FANOUT))):
-                perf = None
-                if PERF_DIR:
-                    os.makedirs(PERF_DIR, exist_ok=True)
-                    out = os.path.join(PERF_DIR, f"fan-{parallelism}-{kind.split()[0]}.data")
-                    perf = subprocess.Popen(["perf", "record", "-q", "-F", "499", "--call-graph",
-                                             "dwarf,32768", "-p", str(sk.proc.pid), "-o", out],
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                    time.sleep(0.5)  # perf attaches
-                cpu0, child0, io0 = sk.cpu(), children_cpu(sk), sk.io()
-                t0 = time.monotonic()
-                run_id = create_run(c, f"fan-{kind}", manifest)
-                posted = time.monotonic() - t0
-                state, seen, run = wait_state(c, run_id, poll=DAG_POLL)
-                client_wall = seen - t0
-                cpu, child = sk.cpu() - cpu0, children_cpu(sk) - child0
-                io = sk.io()
-                nwrites, nbytes = io[0] - io0[0], io[1] - io0[1]
-                if perf:
-                    perf.send_signal(signal.SIGINT)
-                    perf.wait(timeout=120)
-                if state != "SUCCEEDED":
-                    raise SystemExit(f"fan-out run ended {state}: {json.dumps(run)[:800]}")
-                rec = sk.recorded(run_id)
-                pods = [n for n in rec["status"]["nodes"].values() if n.get("type") == "Pod"]
-                ran = [n for n in pods if n.get("phase") == "Succeeded" and n.get("exitCode") == 0
-                       and n.get("attempts") == 1]
-                if len(ran) != FANOUT + 2:
-                    raise SystemExit(f"the {kind} run has {len(ran)} task pods that ran once "
-                                     f"and succeeded, expected {FANOUT + 2}")
-                wall = (rec["status"]["finishedAtMs"] - rec["metadata"]["createdAtMs"]) / 1000
+                dags = [fan_out_once(sk, c, kind, manifest, parallelism, i)
+                        for i in range(DAG_RUNS)]
+                # The rows show the best run, as the reference's are its best of three; the first
+                # run after skiff started (its heaps and store files still growing) is shown too.
+                best = min(dags, key=lambda d: d["wall"])
+                first = dags[0]
+                wall, cpu, child = best["wall"], best["cpu"], best["child"]
+                nwrites, nbytes, posted, client_wall = (best["nwrites"], best["nbytes"],
+                                                        best["posted"], best["client_wall"])
+                pods = best["pods"]
                 starts = sorted(n["startedAtMs"] for n in pods)
                 spans = sorted((n["finishedAtMs"] - n["startedAtMs"]) / 1000 for n in pods)
                 launch_rate = (len(starts) - 1) / max(1e-3, (starts[-1] - starts[0]) / 1000)
@@ -494,7 +513,17 @@ def part_fan_out(binary, tmp, rows, notes):
                 added = (wall - base) / waves
                 rows.append(("  per-task overhead = (wall - reference) / (tasks / P)",
                              f"{ms(added):.1f} ms", "0 ms", "-",
-                             "met" if added < 0.020 else "NOT met", "target < 20 ms"))
+                             "met" if added < 0.020 else "NOT met",
+                             f"target < 20 ms; skiff's best of {DAG_RUNS} runs, the reference's "
+                             "best of 3"))
+                if DAG_RUNS > 1:
+                    first_added = (first["wall"] - base) / waves
+                    rows.append(("    the same, the first run after skiff started",
+                                 f"{ms(first_added):.1f} ms", "0 ms", "-", "-",
+                                 f"wall {ms(first['wall']):.0f} ms; CPU per task: skiff "
+                                 f"{ms(first['cpu'] / len(first['pods'])):.1f} ms"))
+                    notes.append(f"{kind}, P={parallelism}: walls of the {DAG_RUNS} runs "
+                                 + " / ".join(f"{ms(d['wall']):.0f}" for d in dags) + " ms.")
                 rows.append(("  wall / tasks (tasks = fan-out + 2)",
                              f"{ms(wall / len(pods)):.1f} ms",
                              f"{ms(base / len(pods)):.2f} ms", f"{wall / base:.0f}x", "-",
