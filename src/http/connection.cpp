@@ -874,6 +874,8 @@ bool Connection::WriteNow(bool* ok) {
   // piece otherwise, for every header of every response).
   size_t room = 0;
   for (const auto& [name, value] : resp.headers) room += name.size() + value.size() + 4;
+  // Each name and value is checked for CR/LF only when the map's bytes hold one somewhere.
+  const bool check_crlf = resp.headers.MayHoldCrLf();
   size_t at = h.size();
   h.resize(at + room);
   char* p = h.data() + at;
@@ -889,7 +891,7 @@ bool Connection::WriteNow(bool* ok) {
       if (EqualsIgnoreCase(value, "close")) keep_alive_ = false;
       continue;
     }
-    if (name.empty() || HasCrLf(name) || HasCrLf(value)) {
+    if (name.empty() || (check_crlf && (HasCrLf(name) || HasCrLf(value)))) {
       SPDLOG_WARN("dropping response header with CR/LF (route {})", route_);
       continue;
     }

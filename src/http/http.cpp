@@ -4,6 +4,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace skiff::http {
 
 namespace {
@@ -102,6 +106,27 @@ size_t HeaderMap::Find(std::string_view name, size_t from) const {
     }
   }
   return kNone;
+}
+
+bool HeaderMap::MayHoldCrLf() const {
+  // Every entry's bytes lie in text_[0, used_) (see text_).
+  const char* p = text_.data();
+  const size_t n = used_;
+  size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    if (_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf))) != 0) {
+      return true;
+    }
+  }
+#endif
+  for (; i < n; ++i) {
+    if (p[i] == '\r' || p[i] == '\n') return true;
+  }
+  return false;
 }
 
 std::optional<std::string_view> HeaderMap::Get(std::string_view name) const {

@@ -161,6 +161,28 @@ inline size_t FindCrLf(std::string_view s, size_t from = 0) {
 }
 inline bool HasCrLf(std::string_view s) { return FindCrLf(s) != std::string_view::npos; }
 
+// A header name that cannot break a head: not empty, without CR, LF, ':' or ' '. With `no_crlf`
+// (known: the name's map holds no CR or LF anywhere, HeaderMap::MayHoldCrLf) only ':' and ' '
+// are looked for, eight bytes at a time as in FindCrLf.
+inline bool SendableName(std::string_view name, bool no_crlf) {
+  if (name.empty()) return false;
+  size_t i = 0;
+  if (no_crlf) {
+    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
+    auto has_zero = [](uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
+    for (; i + 8 <= name.size(); i += 8) {
+      uint64_t w;
+      std::memcpy(&w, name.data() + i, 8);
+      if (has_zero(w ^ (kOnes * ':')) || has_zero(w ^ (kOnes * ' '))) return false;
+    }
+  }
+  for (; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '\r' || c == '\n' || c == ':' || c == ' ') return false;
+  }
+  return true;
+}
+
 // Sends what a plain socket takes at once, without waiting (it is put in non-blocking mode):
 // a response head and small body usually go in whole, and an async_write would only confirm
 // that after a round through the scheduler. Returns the bytes sent; "would block" is no error.

@@ -815,15 +815,6 @@ struct Exchange {
   }
 };
 
-// A header name that cannot break the head: not empty, without CR, LF, ':' or ' ' (one pass).
-bool SendableName(std::string_view name) {
-  if (name.empty()) return false;
-  for (char c : name) {
-    if (c == '\r' || c == '\n' || c == ':' || c == ' ') return false;
-  }
-  return true;
-}
-
 // Writes the request head into `h` (cleared first; its storage is the connection's, reused).
 void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_header,
                  std::string& h) {
@@ -851,12 +842,14 @@ void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_head
     put(authority);
     put("\r\n");
   }
+  // Values are checked for CR/LF only when the map's bytes hold one somewhere.
+  const bool no_crlf = !req.headers.MayHoldCrLf();
   for (const auto& [name, value] : req.headers) {
     if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Connection") ||
         EqualsIgnoreCase(name, "Transfer-Encoding")) {
       continue;
     }
-    if (!SendableName(name) || internal::HasCrLf(value)) {
+    if (!internal::SendableName(name, no_crlf) || (!no_crlf && internal::HasCrLf(value))) {
       *bad_header = name;
       h.clear();
       return;

@@ -185,6 +185,51 @@ TEST(HeaderMapTest, MapsReusingADestroyedMapsStorageStartEmpty) {
   }
 }
 
+TEST(HeaderMapTest, MayHoldCrLfFindsACrOrLfInAnyNameOrValue) {
+  HeaderMap empty;
+  EXPECT_FALSE(empty.MayHoldCrLf());
+  // Names and values of every length up to three SSE blocks, the byte at every position, after
+  // other entries (so it lies at every offset of the buffer's blocks).
+  for (size_t before = 0; before < 3; ++before) {
+    for (size_t n = 1; n <= 40; ++n) {
+      for (size_t at = 0; at < n; ++at) {
+        for (char c : {'\r', '\n'}) {
+          for (bool in_name : {false, true}) {
+            HeaderMap h;
+            for (size_t i = 0; i < before; ++i) h.Add("X-Before", std::string(i + 5, 'b'));
+            std::string bad(n, 'a');
+            bad[at] = c;
+            if (in_name) {
+              h.Add(bad, "value");
+            } else {
+              h.Add("X-Bad", bad);
+            }
+            h.Add("X-After", "after");
+            EXPECT_TRUE(h.MayHoldCrLf()) << before << " " << n << " " << at << " " << in_name;
+          }
+        }
+      }
+      HeaderMap clean;
+      for (size_t i = 0; i < before; ++i) clean.Add("X-Before", std::string(i + 5, 'b'));
+      // Bytes next to CR and LF, and high bytes, are not taken for them.
+      clean.Add("X-Clean", std::string(n, '\x0c') + "\x0b\x0e\x09\x8d\x8a\xff");
+      EXPECT_FALSE(clean.MayHoldCrLf()) << before << " " << n;
+    }
+  }
+  // Set in place over a bad value, then a copy and a move: the bad byte is gone with it.
+  HeaderMap h;
+  h.Add("A", "x\r\ny");
+  h.Set("A", "ok");
+  h.clear();
+  h.Add("B", "fine");
+  EXPECT_FALSE(h.MayHoldCrLf());
+  h.Add("C", "bad\n");
+  HeaderMap copy = h;
+  EXPECT_TRUE(copy.MayHoldCrLf());
+  HeaderMap moved = std::move(copy);
+  EXPECT_TRUE(moved.MayHoldCrLf());
+}
+
 TEST(HeaderMapTest, IteratorGivesNameAndValue) {
   HeaderMap h;
   h.Add("Name", "Value");

@@ -63,6 +63,49 @@ TEST(ServerTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(ts.server().open_connections(), 1u);
 }
 
+TEST(ServerTest, ResponseHeadersWithCrOrLfAreDropped) {
+  // A handler's header that would split the head is dropped, the others sent; a response whose
+  // headers hold none is sent whole (the map is scanned once, then each entry only if needed).
+  TestServer ts(SmallOptions(), [](Router& r, Server&) {
+    r.Add(
+        {"GET"}, "/bad",
+        [](Request&) {
+          Response resp = Response::Text(200, "ok");
+          resp.headers.Add("X-Good", "1");
+          resp.headers.Add("X-Evil", "a\r\nInjected: value");
+          resp.headers.Add("X-Evil-Name\nInjected-Name", "b");
+          resp.headers.Add("X-Lf", "c\nInjected-Lf: d");
+          resp.headers.Add("X-Also-Good", "2");
+          return resp;
+        },
+        Execution::kInline);
+    r.Add(
+        {"GET"}, "/good",
+        [](Request&) {
+          Response resp = Response::Text(200, "ok");
+          resp.headers.Add("X-Good", "1");
+          resp.headers.Add("X-Also-Good", "2");
+          return resp;
+        },
+        Execution::kInline);
+  });
+  RawConn c(ts.port());
+  for (const char* path : {"/bad", "/good", "/bad"}) {
+    ASSERT_TRUE(c.Send(Get(path)));
+    auto r = c.ReadResponse();
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+    EXPECT_EQ(r->Header("x-good"), "1");
+    EXPECT_EQ(r->Header("x-also-good"), "2");
+    EXPECT_EQ(r->headers.count("x-evil"), 0u);
+    EXPECT_EQ(r->headers.count("x-lf"), 0u);
+    EXPECT_EQ(r->headers.count("injected"), 0u);
+    EXPECT_EQ(r->headers.count("injected-name"), 0u);
+    EXPECT_EQ(r->headers.count("injected-lf"), 0u);
+  }
+}
+
 TEST(ServerTest, PipelinedRequestsAnsweredInOrder) {
   TestServer ts(SmallOptions(), AddBasicRoutes);
   RawConn c(ts.port());

@@ -139,6 +139,32 @@ TEST(FindCrLfTest, FindsTheFirstCrOrLfInAnyPositionOfAWord) {
   EXPECT_FALSE(HasCrLf("\x0b\x0c\x0e\x09\x8d\x8a\xff\x80\x0b\x0c\x0e\x09"));
 }
 
+TEST(SendableNameTest, RefusesColonSpaceCrAndLfInAnyPositionOfAWord) {
+  using skiff::http::internal::SendableName;
+  EXPECT_FALSE(SendableName("", false));
+  EXPECT_FALSE(SendableName("", true));
+  for (size_t n = 1; n <= 24; ++n) {
+    std::string clean(n, 'x');
+    EXPECT_TRUE(SendableName(clean, false)) << n;
+    EXPECT_TRUE(SendableName(clean, true)) << n;
+    for (size_t at = 0; at < n; ++at) {
+      for (char c : {':', ' '}) {
+        std::string s = clean;
+        s[at] = c;
+        EXPECT_FALSE(SendableName(s, false)) << n << " " << at;
+        EXPECT_FALSE(SendableName(s, true)) << n << " " << at;
+      }
+      for (char c : {'\r', '\n'}) {  // without the promise, CR and LF are looked for too
+        std::string s = clean;
+        s[at] = c;
+        EXPECT_FALSE(SendableName(s, false)) << n << " " << at;
+      }
+    }
+  }
+  // Bytes next to ':' and ' ' are not taken for them.
+  EXPECT_TRUE(SendableName("\x1f!9;\xa0\xba\x80\xff\x1f!9;", true));
+}
+
 TEST(UpstreamPoolTest, ReusesOneConnectionForSequentialRequests) {
   UpstreamPool pool;
   std::mutex mu;
