@@ -380,12 +380,20 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
   }
   http::Request& req = *req_ptr;
   const Decision& d = plan.decision;
-  auto done = std::make_shared<Completion>();
-  done->respond = std::move(respond);
-  done->response_headers = std::move(plan.response_headers);
-  done->notes = req.notes;
-  done->timers = timers_;
-  http::Responder finish = [done](http::Response&& r) { done->Finish(std::move(r)); };
+  // The Completion is made for the answers given here and by services; the proxy does the same
+  // itself (ProxyTarget::answer_headers), so its Responder is not wrapped.
+  std::shared_ptr<Completion> done;
+  auto completion = [&]() -> const std::shared_ptr<Completion>& {
+    if (!done) {
+      done = std::make_shared<Completion>();
+      done->respond = std::move(respond);
+      done->response_headers = std::move(plan.response_headers);
+      done->notes = req.notes;
+      done->timers = timers_;
+    }
+    return done;
+  };
+  auto finish = [&](http::Response&& r) { completion()->Finish(std::move(r)); };
   auto flag = [&](std::string_view f) {
     if (req.notes) req.notes->flags += (req.notes->flags.empty() ? "" : ",") + std::string(f);
   };
@@ -445,6 +453,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
         return;
       }
       if (req.notes) req.notes->upstream = d.service;
+      completion();
       if (plan.timeout && timers_ != nullptr) {
         std::weak_ptr<Completion> weak = done;
         std::string route = d.route_name;
@@ -455,7 +464,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
           }
         });
       }
-      it->second(req, std::move(finish));
+      it->second(req, [done](http::Response&& r) { done->Finish(std::move(r)); });
       return;
     }
     case Decision::Kind::kUpstream: {
@@ -486,9 +495,11 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
       target.authority = plan.request.authority;
       target.timeout = plan.timeout;
       target.retries = d.retries;
-      // Request header operations are already applied to req.headers; the response's are
-      // applied by `finish`.
-      proxy_->Forward(req, std::move(target), std::move(finish));
+      // Request header operations are already applied to req.headers; the response's, and
+      // x-request-id, the proxy applies last to every answer, as Completion::Finish would.
+      target.answer_headers = std::move(plan.response_headers);
+      target.echo_request_id = true;
+      proxy_->Forward(req, std::move(target), std::move(respond));
       return;
     }
     case Decision::Kind::kReenter:

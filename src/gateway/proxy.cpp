@@ -19,6 +19,7 @@ using std::chrono::steady_clock;
 using Piece = Result<std::optional<std::string>>;
 
 constexpr std::string_view kVia = "1.1 skiff";
+constexpr std::string_view kRequestIdHeader = "x-request-id";
 
 // ASCII only (header names and tokens), without the locale lookup of std::tolower.
 std::string Lower(std::string_view s) {
@@ -226,6 +227,8 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
   std::shared_ptr<http::BodySource> source;
   std::string method;
   std::vector<HeaderOp> response_ops;
+  std::vector<HeaderOp> answer_ops;  // ProxyTarget::answer_headers
+  bool echo_request_id = false;
   RetryPolicy policy;
   steady_clock::time_point deadline;
   milliseconds timeout{0};
@@ -321,7 +324,18 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
 
   void Fail(int code, const std::string& error, const std::string& message, std::string flags) {
     if (notes) notes->flags = std::move(flags);
-    respond(http::ErrorResponse(code, error, message));
+    Finish(http::ErrorResponse(code, error, message), /*may_have_request_id=*/true);
+  }
+
+  // ProxyTarget::answer_headers and echo_request_id, then the Responder. Without
+  // `may_have_request_id` the answer is known to hold no x-request-id (no search for it).
+  void Finish(http::Response&& r, bool may_have_request_id) {
+    ApplyHeaderOps(answer_ops, r.headers);
+    if (echo_request_id && notes && !notes->request_id.empty() &&
+        ((answer_ops.empty() && !may_have_request_id) || !r.headers.Has(kRequestIdHeader))) {
+      r.headers.Add(kRequestIdHeader, notes->request_id);
+    }
+    respond(std::move(r));
   }
 
   void Answer(http::UpstreamResponse&& up) {
@@ -333,6 +347,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     // One pass: the Via list and a HEAD's length are read as the hop-by-hop headers go.
     std::string via;
     bool has_via = false;
+    bool has_request_id = false;
     std::optional<uint64_t> head_length;
     bool length_seen = false;
     const bool head = method == "HEAD";
@@ -341,6 +356,8 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
       if (known == Known::kVia) {
         has_via = true;
         AppendListValue(via, value);
+      } else if (known == Known::kXRequestId) {
+        has_request_id = true;
       } else if (known == Known::kContentLength && head && !length_seen) {
         length_seen = true;  // the first one, as Get would find
         uint64_t n = 0;
@@ -374,7 +391,9 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
         out.stream = std::make_shared<UpstreamBodyStream>(up.body, notes);
       }
     }
-    respond(std::move(out));
+    // The upstream's x-request-id, if it sent one, is kept (and only the route's operations
+    // could have added one since).
+    Finish(std::move(out), has_request_id || !response_ops.empty());
   }
 };
 
@@ -504,6 +523,8 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   fw->respond = std::move(respond);
   fw->method = req.method;
   fw->response_ops = std::move(target.response_headers);
+  fw->answer_ops = std::move(target.answer_headers);
+  fw->echo_request_id = target.echo_request_id;
   if (target.retries) fw->policy = RetryPolicy::From(*target.retries);
   fw->timeout = target.timeout.value_or(options_.default_timeout);
   fw->deadline = steady_clock::now() + fw->timeout;

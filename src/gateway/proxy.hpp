@@ -49,6 +49,13 @@ struct ProxyTarget {
   std::optional<Retries> retries;  // nullopt = a single try
   // Drop the client's Authorization (a credential skiff itself verified).
   bool drop_authorization = false;
+  // The last steps on every answer, the proxy's own errors included: these operations (the
+  // routes' response header operations, as the dispatcher collects them), then x-request-id set
+  // to AccessNotes::request_id when `echo_request_id`, the notes have one and the answer has
+  // none. What the dispatcher's Responder does for the other destinations, without wrapping
+  // the proxy's.
+  std::vector<HeaderOp> answer_headers;
+  bool echo_request_id = false;
 };
 
 struct ProxyOptions {

@@ -313,6 +313,70 @@ TEST(ProxyTest, StripsHopByHopHeadersAndAddsForwardingHeaders) {
   EXPECT_EQ(req.notes->flags, "");
 }
 
+// ProxyTarget::answer_headers and echo_request_id: applied last, to the upstream's answers and
+// to the proxy's own errors; an upstream's x-request-id is kept (once), and one the operations
+// add is not doubled.
+TEST(ProxyTest, AnswerHeadersAndRequestIdApplyLastToEveryAnswer) {
+  std::mutex mu;
+  std::string seen;  // guarded by mu
+  auto answer = [&](std::string response, ProxyTarget t) {
+    RawUpstream upstream(RecordAndAnswer(mu, seen, std::move(response)));
+    http::UpstreamPool pool;
+    Proxy proxy(&pool);
+    Request req = MakeRequest();
+    req.notes->request_id = "rid-1";
+    t.endpoint.port = upstream.port();
+    return Forward(proxy, req, t);
+  };
+  ProxyTarget t = Target(0);
+  t.response_headers = {{HeaderOp::Kind::kSet, "x-order", "response-ops"}};
+  t.answer_headers = {{HeaderOp::Kind::kSet, "x-order", "answer-ops"},
+                      {HeaderOp::Kind::kRemove, "x-drop-me", ""}};
+  t.echo_request_id = true;
+
+  Response plain = answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Drop-Me: 1\r\n\r\nok", t);
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_EQ(plain.headers.GetAll("x-order"), std::vector<std::string_view>{"answer-ops"});
+  EXPECT_FALSE(plain.headers.Has("x-drop-me"));
+  EXPECT_EQ(plain.headers.GetAll("x-request-id"), std::vector<std::string_view>{"rid-1"});
+
+  Response own =
+      answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Request-Id: upstream-id\r\n\r\nok", t);
+  ASSERT_EQ(own.status, 200) << own.body;
+  EXPECT_EQ(own.headers.GetAll("x-request-id"), std::vector<std::string_view>{"upstream-id"});
+
+  // The upstream's id named by its Connection header goes as hop-by-hop: then the echo is added.
+  Response hop = answer(
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: x-request-id\r\n"
+      "X-Request-Id: upstream-id\r\n\r\nok",
+      t);
+  ASSERT_EQ(hop.status, 200) << hop.body;
+  EXPECT_EQ(hop.headers.GetAll("x-request-id"), std::vector<std::string_view>{"rid-1"});
+
+  ProxyTarget by_ops = t;
+  by_ops.answer_headers.push_back({HeaderOp::Kind::kAdd, "x-request-id", "from-ops"});
+  Response added = answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", by_ops);
+  EXPECT_EQ(added.headers.GetAll("x-request-id"), std::vector<std::string_view>{"from-ops"});
+
+  ProxyTarget quiet = t;
+  quiet.echo_request_id = false;
+  Response no_echo = answer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", quiet);
+  EXPECT_FALSE(no_echo.headers.Has("x-request-id"));
+  EXPECT_EQ(no_echo.headers.Get("x-order").value_or(""), "answer-ops");
+
+  // The proxy's own error (connection refused: 503) gets them too.
+  http::UpstreamPool pool;
+  Proxy proxy(&pool);
+  Request req = MakeRequest();
+  req.notes->request_id = "rid-2";
+  ProxyTarget refused = t;
+  refused.endpoint.port = ClosedPort();
+  Response error = Forward(proxy, req, refused);
+  EXPECT_EQ(error.status, 503);
+  EXPECT_EQ(error.headers.Get("x-order").value_or(""), "answer-ops");
+  EXPECT_EQ(error.headers.GetAll("x-request-id"), std::vector<std::string_view>{"rid-2"});
+}
+
 TEST(ProxyTest, SequentialRequestsShareOneUpstreamConnection) {
   std::mutex mu;
   std::set<std::string> peers;  // guarded by mu
