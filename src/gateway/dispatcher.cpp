@@ -105,11 +105,12 @@ struct Completion {
 
 }  // namespace
 
-RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers) {
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers, std::string path,
+                              std::string query) {
   RouteRequest rr;
   rr.method = req.method;
-  rr.path = req.path;
-  rr.query = req.raw_query;
+  rr.path = std::move(path);
+  rr.query = std::move(query);
   rr.authority = std::string(headers.Get("Host").value_or(""));
   rr.scheme = req.tls ? "https" : "http";
   rr.headers = std::move(headers);
@@ -213,7 +214,7 @@ RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Tra
 }
 
 RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
-                                  http::HeaderMap* original) const {
+                                  Original* original) const {
   RoutePlan plan;
   std::shared_ptr<const RouteTable> table = table_();
   for (int hop = 0;; ++hop) {
@@ -228,15 +229,25 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
     if (d.timeout && (!plan.timeout || *d.timeout < *plan.timeout)) plan.timeout = d.timeout;
     if (d.delay) plan.delay += *d.delay;
     if (d.kind == Decision::Kind::kNoRoute) break;
-    if (!d.vs_name.empty()) plan.virtual_services.emplace_back(d.vs_namespace, d.vs_name);
+    if (!d.vs_name.empty() && plan.virtual_service_count < plan.virtual_service_slots.size()) {
+      plan.virtual_service_slots[plan.virtual_service_count++] = {d.vs_namespace, d.vs_name};
+    }
     // Only a request that re-enters can end without a route (or in a loop) after its headers
     // were changed: then the caller gets them as sent.
     if (original != nullptr && hop == 0 && d.kind == Decision::Kind::kReenter) {
-      *original = request.headers;
+      original->headers = request.headers;
     }
-    // The request as the destination sees it.
-    request.path = d.path;
-    request.query = d.query;
+    // The request as the destination sees it (the caller's path and query kept the first time
+    // they change).
+    if (request.path != d.path || request.query != d.query) {
+      if (original != nullptr && !original->rewritten) {
+        original->rewritten = true;
+        original->path = std::move(request.path);
+        original->query = std::move(request.query);
+      }
+      request.path = d.path;
+      request.query = d.query;
+    }
     ApplyHeaderOps(d.request_headers, request.headers);
     if (d.authority != request.authority) {
       request.authority = d.authority;
@@ -258,25 +269,30 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
 }
 
 void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
-  // Routing takes the request's headers rather than a copy of them; they come back below.
-  RouteRequest routed = RouteRequestFrom(req, std::move(req.headers));
-  http::HeaderMap original;  // set only when the request re-entered routing
+  // Routing takes the request's headers, path and query rather than copies of them; they come
+  // back below (what routing changed of them is kept in `original`).
+  RouteRequest routed =
+      RouteRequestFrom(req, std::move(req.headers), std::move(req.path), std::move(req.raw_query));
+  Original original;
   RoutePlan plan = PlanKeeping(std::move(routed), ThreadLocalRandom(), nullptr, &original);
   const Decision& d = plan.decision;
   if (req.notes) req.notes->route_name = d.route_name;
   if (d.kind != Decision::Kind::kService) req.route = d.route_name;
   // The routed request replaces the original: path, query and headers after rewrites.
   if (d.kind != Decision::Kind::kNoRoute && !plan.loop) {
-    bool rewritten = plan.request.path != req.path || plan.request.query != req.raw_query;
-    if (rewritten) {
-      req.path = plan.request.path;
-      req.raw_query = plan.request.query;
-      req.target = OriginForm(req.path, req.raw_query);
-    }
+    // (Nothing reads the routed plan's path and query after this: they are moved.)
+    req.path = std::move(plan.request.path);
+    req.raw_query = std::move(plan.request.query);
+    const bool rewritten =
+        original.rewritten && (req.path != original.path || req.raw_query != original.query);
+    if (rewritten) req.target = OriginForm(req.path, req.raw_query);
     req.headers = std::move(plan.request.headers);
   } else {
-    // Unrouted: the headers as sent (a first pass that ends here changed none of them).
-    req.headers = std::move(plan.hops == 1 ? plan.request.headers : original);
+    // Unrouted: the request as sent (a first pass that ends here changed none of it). The plan's
+    // path and query stay for the 404's text.
+    req.path = original.rewritten ? std::move(original.path) : plan.request.path;
+    req.raw_query = original.rewritten ? std::move(original.query) : plan.request.query;
+    req.headers = std::move(plan.hops == 1 ? plan.request.headers : original.headers);
   }
   if (plan.delay.count() > 0 && timers_ != nullptr) {
     if (req.notes) req.notes->flags += req.notes->flags.empty() ? "DI" : ",DI";
@@ -401,7 +417,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
   if (options_.authorizer != nullptr && !plan.loop) {
     // Built once per thread; each check assigns the namespace and name (no new strings).
     thread_local authz::Attributes what = VirtualServiceAttributes("", "");
-    for (const auto& [ns, name] : plan.virtual_services) {
+    for (const auto& [ns, name] : plan.virtual_services()) {
       what.ns = ns;
       what.name = name;
       if (req.principal && options_.authorizer->Allows(*req.principal, what)) continue;
@@ -409,8 +425,9 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
       std::string reason = req.principal ? options_.authorizer->Decide(*req.principal, what).reason
                                          : "the request has no authenticated user";
       flag("UAEX");
-      finish(http::ErrorResponse(
-          403, "Forbidden", "route of VirtualService " + ns + "/" + name + " refused: " + reason));
+      finish(http::ErrorResponse(403, "Forbidden",
+                                 "route of VirtualService " + std::string(ns) + "/" +
+                                     std::string(name) + " refused: " + reason));
       return;
     }
   }

@@ -12,10 +12,14 @@
 // and never blocks. Services are called on the calling thread (or the timer thread after a
 // fault delay) and must not block, like any http::Handler.
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "authz/authz.hpp"
 #include "gateway/proxy.hpp"
@@ -40,13 +44,23 @@ struct RoutePlan {
   std::vector<HeaderOp> response_headers;
   std::optional<std::chrono::milliseconds> timeout;  // the tightest of the hops'
   std::chrono::milliseconds delay{0};                // fault delays of every hop, summed
-  // The VirtualServices whose routes the request took, outermost first ("ns", "name").
-  std::vector<std::pair<std::string, std::string>> virtual_services;
+  // The VirtualServices whose routes the request took, outermost first ("ns", "name"): views
+  // of the table's, like Decision::vs_namespace and vs_name. At most one per hop.
+  std::array<std::pair<std::string_view, std::string_view>, RouteTable::kMaxReenter + 1>
+      virtual_service_slots{};
+  size_t virtual_service_count = 0;
+  std::span<const std::pair<std::string_view, std::string_view>> virtual_services() const {
+    return {virtual_service_slots.data(), virtual_service_count};
+  }
 };
 
 // The request as routing sees it: method, normalized path, raw query, Host, scheme, and
 // `headers` (the request's own: a copy, or moved out of it by a caller that puts them back).
-RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers);
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers, std::string path,
+                              std::string query);
+inline RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers) {
+  return RouteRequestFrom(req, std::move(headers), req.path, req.raw_query);
+}
 inline RouteRequest RouteRequestFrom(const http::Request& req) {
   return RouteRequestFrom(req, req.headers);
 }
@@ -96,10 +110,17 @@ class Dispatcher {
   std::shared_ptr<const RouteTable> table() const { return table_(); }
 
  private:
-  // Plan, and with `original`: a copy of the request's headers as sent, taken only when they
-  // are about to change on a re-entry (the only way an unrouted plan holds changed headers).
+  // What routing changed of a request, kept for Handle only when it changes (the usual request
+  // is routed as it came: its path and query are moved into routing and back, not copied).
+  struct Original {
+    bool rewritten = false;  // some hop changed the path or query: path and query hold them
+    std::string path, query;
+    http::HeaderMap headers;  // the headers as sent, when the first hop re-entered (the only
+                              // way an unrouted plan holds changed headers)
+  };
+  // Plan, and with `original`: what the request was before routing changed it (see Original).
   RoutePlan PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
-                        http::HeaderMap* original) const;
+                        Original* original) const;
   void Dispatch(std::shared_ptr<http::Request> req, RoutePlan&& plan,
                 http::Responder respond) const;
   void Mirror(const http::Request& req, const Decision& d) const;

@@ -357,7 +357,8 @@ Result<Explanation> Explain(const ExplainRequest& what, const http::Request& cal
     // The same checks, in the same order, as the request would meet: every VirtualService on
     // the way (dispatcher), then the destination's own.
     std::vector<std::pair<std::string, authz::Attributes>> checks;
-    for (const auto& [ns, name] : plan.virtual_services) {
+    for (const auto& [ns_view, name_view] : plan.virtual_services()) {
+      const std::string ns(ns_view), name(name_view);
       checks.emplace_back("route of VirtualService " + ns + "/" + name,
                           VirtualServiceAttributes(ns, name));
     }

@@ -176,9 +176,9 @@ struct Decision {
   // decision, valid while that table lives (RoutePlan keeps it).
   std::string_view source;
   // The VirtualService whose route matched (empty for built-in routes): who may take it is
-  // decided on it (dispatcher.hpp, Authorization).
-  std::string vs_namespace;
-  std::string vs_name;
+  // decided on it (dispatcher.hpp, Authorization). Views of the table's, like `source`.
+  std::string_view vs_namespace;
+  std::string_view vs_name;
   std::string service;  // kService
 
   // The request after rewrites (always filled when a route matched).

@@ -169,6 +169,10 @@ struct Shard {
   bool dead = false;
   std::unordered_map<std::string, std::deque<std::shared_ptr<Conn>>> idle;
   std::map<std::string, std::shared_ptr<ssl::context>> tls_cache;
+  // The last body read whole with its head (FastExchange's lean path), handed out again to the
+  // next one of the same length: such a body is immutable (at its end, Cancel does nothing).
+  std::shared_ptr<UpstreamBody> last_ended;
+  uint64_t last_ended_length = 0;
 };
 
 // One upstream connection: plain or TLS, with a watchdog that closes it when the current
@@ -1193,7 +1197,12 @@ class FastExchange {
     const size_t length = ex->body.size();
     // As after Beast's parse: an empty body is no buffered body (BufferedLength).
     if (length > 0) ex->out.buffered_body = std::move(ex->body);
-    ex->out.body = std::make_shared<EndedBody>(ex->conn->shard, length);
+    Shard* shard = ex->conn->shard;
+    if (!shard->last_ended || shard->last_ended_length != length) {
+      shard->last_ended = std::make_shared<EndedBody>(shard, length);
+      shard->last_ended_length = length;
+    }
+    ex->out.body = shard->last_ended;
     if (ex->keep_alive) {
       ReturnToPool(std::move(ex->conn));
     } else {

@@ -199,6 +199,78 @@ http:
   EXPECT_EQ(authorizer.asked.size(), asked);
 }
 
+// Routing takes the request's path, query and headers and gives them back: as routed (the target
+// rebuilt only when a rewrite changed the path or query), or as sent when routing ends without
+// a route after a re-entry changed them.
+TEST_F(DispatcherTest, TheRequestComesBackAsRoutedOrAsSent) {
+  Build({Vs(R"(hosts: ['*']
+http:
+- match: [{uri: {prefix: /gone/}}]
+  rewrite: {uri: /nowhere/}
+  headers: {request: {set: {x-hop: one}}}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+- match: [{uri: {prefix: /kfserving/team-a/iap}}]
+  rewrite: {uri: /v1/models/iap}
+  route: [{destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}}]
+)"),
+         Vs(R"(hosts: [example.com]
+http:
+- match: [{uri: {prefix: /v1/models/}}]
+  rewrite: {uri: /v1/models/}
+  route:
+  - destination: {host: cluster-local-gateway.istio-system.svc.cluster.local}
+    headers: {request: {set: {Host: model.local}}}
+)",
+            "models")});
+  auto handle = [&](http::Request& req) {
+    std::optional<http::Response> got;
+    dispatcher_->Handle(req, [&got](http::Response r) { got = std::move(r); });
+    return got ? got->status : 0;  // every route here answers before Handle returns
+  };
+  auto request = [](std::string path, std::string query, std::string target) {
+    http::Request req;
+    req.method = "GET";
+    req.path = std::move(path);
+    req.raw_query = std::move(query);
+    req.target = std::move(target);
+    req.headers.Add("Host", "example.com");
+    req.headers.Add("X-Client", "c");
+    return req;
+  };
+  // Rewritten, re-entered, then no route: all as sent.
+  http::Request gone = request("/gone/far/away", "a=1", "/gone/far/%61way?a=1");
+  EXPECT_EQ(handle(gone), 404);
+  EXPECT_EQ(gone.path, "/gone/far/away");
+  EXPECT_EQ(gone.raw_query, "a=1");
+  EXPECT_EQ(gone.target, "/gone/far/%61way?a=1");
+  EXPECT_FALSE(gone.headers.Has("x-hop"));
+  EXPECT_EQ(gone.headers.Get("X-Client").value_or(""), "c");
+  // Re-entered with the path it had: routed as it came, the client's target kept.
+  http::Request same = request("/v1/models/x", "q=1", "/v1/models/%78?q=1");
+  EXPECT_EQ(handle(same), 200);
+  ASSERT_EQ(seen_.size(), 1u);
+  EXPECT_EQ(seen_.back().path, "/v1/models/x");
+  EXPECT_EQ(same.path, "/v1/models/x");
+  EXPECT_EQ(same.raw_query, "q=1");
+  EXPECT_EQ(same.target, "/v1/models/%78?q=1");
+  // Rewritten and routed: the new path, the query kept, the target rebuilt from them.
+  http::Request moved =
+      request("/kfserving/team-a/iap:predict", "x=1", "/kfserving/team-a/iap:predict?x=1");
+  EXPECT_EQ(handle(moved), 200);
+  ASSERT_EQ(seen_.size(), 2u);
+  EXPECT_EQ(seen_.back().path, "/v1/models/iap:predict");
+  EXPECT_EQ(seen_.back().query, "x=1");
+  EXPECT_EQ(moved.path, "/v1/models/iap:predict");
+  EXPECT_EQ(moved.raw_query, "x=1");
+  EXPECT_EQ(moved.target, "/v1/models/iap:predict?x=1");
+  // Unrouted on the first pass: as sent.
+  http::Request none = request("/nothing/here", "", "/nothing/here");
+  EXPECT_EQ(handle(none), 404);
+  EXPECT_EQ(none.path, "/nothing/here");
+  EXPECT_EQ(none.target, "/nothing/here");
+  EXPECT_EQ(none.headers.Get("X-Client").value_or(""), "c");
+}
+
 TEST_F(DispatcherTest, ARoutingLoopAnswers508) {
   Build({Vs(R"(hosts: ['*']
 http:

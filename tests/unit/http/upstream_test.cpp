@@ -636,6 +636,40 @@ TEST(UpstreamPoolFastPathTest, PooledConnectionServesBufferedStreamedHeadAndEmpt
   EXPECT_EQ(pool.stats().reused, 9u);
 }
 
+// Bodies read whole with their heads are handed out again to the next of the same length
+// (Shard::last_ended): each response's body still has its own length and ends at once, and the
+// bodies of earlier responses keep theirs.
+TEST(UpstreamPoolFastPathTest, BodiesReadWithTheirHeadsKeepTheirOwnLengths) {
+  RawUpstream upstream([](int fd, int) {
+    std::string buf;
+    for (;;) {
+      std::string head = ReadHead(fd, buf);
+      if (head.empty()) return;
+      const size_t n = std::stoul(head.substr(5, head.find(' ', 5) - 5));  // "GET /N "
+      SendAll(fd, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(n) + "\r\n\r\n" +
+                      std::string(n, 'x'));
+    }
+  });
+  UpstreamPool pool;
+  IoThread io;
+  const std::vector<uint64_t> lengths = {5, 7, 7, 5, 0, 1, 5, 5};
+  std::vector<std::shared_ptr<UpstreamBody>> bodies;
+  for (uint64_t n : lengths) {
+    Sent s = io.Send(pool, Get(upstream.port(), "/" + std::to_string(n)));
+    ASSERT_TRUE(s.response) << s.response.error();
+    EXPECT_EQ(s.response->body->content_length(), n);
+    EXPECT_EQ(BodyOf(*s.response), std::string(n, 'x'));
+    auto again = ReadAll(*s.response->body);  // at its end: read again, nothing more
+    ASSERT_TRUE(again) << again.error();
+    EXPECT_EQ(*again, "");
+    bodies.push_back(s.response->body);
+  }
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    EXPECT_EQ(bodies[i]->content_length(), lengths[i]) << i;
+  }
+  EXPECT_EQ(pool.stats().connections_opened, 1u);
+}
+
 // The lean head parser's reads on a pooled connection: a small body that follows its head in
 // pieces, a head split across segments (Beast's parser reads it on), and answers after which the
 // connection is not reused (HTTP/1.0 without keep-alive, "Connection: close").
