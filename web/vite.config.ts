@@ -13,5 +13,9 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts'],
     environment: 'node',
+    // Tests that parse and lay out every KFP sample take a few seconds alone and several times
+    // that while ctest runs other suites beside them on a 2-core machine (vitest's default is
+    // 5 s); ctest bounds the whole run (tests/CMakeLists.txt).
+    testTimeout: 30000,
   },
 });
