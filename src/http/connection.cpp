@@ -15,6 +15,7 @@
 #include <new>
 
 #include "core/log.hpp"
+#include "http/copy_piece.hpp"
 #include "http/head_parser.hpp"
 #include "http/router.hpp"
 
@@ -880,7 +881,7 @@ bool Connection::WriteNow(bool* ok) {
   h.resize(at + room);
   char* p = h.data() + at;
   auto put = [&p](std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
+    CopyPiece(p, s.data(), s.size());
     p += s.size();
   };
   for (const auto& [name, value] : resp.headers) {

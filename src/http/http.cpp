@@ -8,6 +8,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "http/copy_piece.hpp"
+
 namespace skiff::http {
 
 namespace {
@@ -240,8 +242,8 @@ std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_
   // Room enough: the buffer does not move, and what `a` or `b` may view of it lies before
   // used_, apart from where they go.
   char* p = text_.data() + used_;
-  if (!a.empty()) std::memcpy(p, a.data(), a.size());
-  if (!b.empty()) std::memcpy(p + a.size(), b.data(), b.size());
+  internal::CopyPiece(p, a.data(), a.size());
+  internal::CopyPiece(p + a.size(), b.data(), b.size());
   auto a_off = static_cast<uint32_t>(used_);
   used_ += extra;
   return {a_off, static_cast<uint32_t>(a_off + a.size())};

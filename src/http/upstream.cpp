@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "http/copy_piece.hpp"
 #include "http/head_parser.hpp"
 #include "http/server_internal.hpp"
 
@@ -834,7 +835,7 @@ void RequestHead(const UpstreamRequest& req, bool chunked, std::string* bad_head
   h.resize(bound);
   char* p = h.data();
   auto put = [&p](std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
+    internal::CopyPiece(p, s.data(), s.size());
     p += s.size();
   };
   put(req.method);

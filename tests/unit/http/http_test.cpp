@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "http/copy_piece.hpp"
+
 namespace skiff::http {
 namespace {
 
@@ -228,6 +230,20 @@ TEST(HeaderMapTest, MayHoldCrLfFindsACrOrLfInAnyNameOrValue) {
   EXPECT_TRUE(copy.MayHoldCrLf());
   HeaderMap moved = std::move(copy);
   EXPECT_TRUE(moved.MayHoldCrLf());
+}
+
+TEST(CopyPieceTest, CopiesEveryLengthExactlyAndNothingAround) {
+  std::string src;
+  for (int i = 0; i < 80; ++i) src += static_cast<char>('!' + i);
+  for (size_t n = 0; n <= 70; ++n) {
+    for (size_t at : {0u, 1u, 7u}) {
+      std::string dst(90, '.');
+      skiff::http::internal::CopyPiece(dst.data() + 5 + at, src.data() + at, n);
+      std::string want(90, '.');
+      want.replace(5 + at, n, src.substr(at, n));
+      EXPECT_EQ(dst, want) << n << " " << at;
+    }
+  }
 }
 
 TEST(HeaderMapTest, IteratorGivesNameAndValue) {
