@@ -25,6 +25,30 @@ bool IsTargetChar(unsigned char c) { return c > 0x20 && c != 0x7f; }
 
 bool IsOws(char c) { return c == ' ' || c == '\t'; }
 
+// Past the letters, digits and '-' from d[i] on (all tchar), sixteen bytes at a time, while
+// sixteen bytes remain before n: the usual field name is passed with one or two compares instead
+// of a table lookup per byte. Where it stops, the caller's byte-wise loop goes on.
+size_t SkipNameChars(const char* d, size_t i, size_t n) {
+#if defined(__SSE2__)
+  const __m128i k20 = _mm_set1_epi8(0x20);
+  // Signed compares: bytes from 0x80 on are negative, below every bound.
+  const __m128i before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1);
+  const __m128i before_0 = _mm_set1_epi8('0' - 1), after_9 = _mm_set1_epi8('9' + 1);
+  const __m128i dash = _mm_set1_epi8('-');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(d + i));
+    const __m128i lower = _mm_or_si128(v, k20);  // a letter's lower case, in a-z only for letters
+    const __m128i letter =
+        _mm_and_si128(_mm_cmpgt_epi8(lower, before_a), _mm_cmplt_epi8(lower, after_z));
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, before_0), _mm_cmplt_epi8(v, after_9));
+    const int mask =
+        _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), _mm_cmpeq_epi8(v, dash)));
+    if (mask != 0xffff) return i + static_cast<size_t>(__builtin_ctz(~static_cast<unsigned>(mask)));
+  }
+#endif
+  return i;
+}
+
 // The end of a field value or reason phrase from `i`: the first control byte other than HTAB,
 // or DEL (the caller wants CR there).
 size_t SkipText(std::string_view s, size_t i) {
@@ -70,6 +94,7 @@ bool ParseFields(std::string_view data, size_t i, size_t limit, bool request, Pa
     }
     // Name: one or more tchar, then ':' (no whitespace before it).
     const size_t name_start = i;
+    i = SkipNameChars(d, i, n);
     while (i < n && kToken[static_cast<unsigned char>(d[i])]) ++i;
     if (i == name_start || i >= n || d[i] != ':') return false;
     const std::string_view name(d + name_start, i - name_start);

@@ -198,6 +198,39 @@ TEST(HeadParserTest, FieldValueBytesAreCheckedInEveryPosition) {
   }
 }
 
+// Field names are scanned sixteen bytes at a time while they hold letters, digits and '-': every
+// byte value at every position of names of 1 to 40 bytes is taken or declined as the token table
+// says (a name must be all tchar, then ':').
+TEST(HeadParserTest, FieldNameBytesAreCheckedInEveryPosition) {
+  auto is_tchar = [](int b) {
+    return (b >= '0' && b <= '9') || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(b)) != std::string_view::npos;
+  };
+  for (size_t len = 1; len <= 40; ++len) {
+    std::string base;
+    for (size_t k = 0; k < len; ++k) base += "aZ9-"[k % 4];
+    for (int b = 0; b < 256; ++b) {
+      for (size_t at : {size_t{0}, len / 2, len - 1}) {
+        std::string name = base;
+        name[at] = static_cast<char>(b);
+        const std::string data = "GET / HTTP/1.1\r\nHost: h\r\n" + name +
+                                 ": v\r\nX-After: " + std::string(40, 'x') + "\r\n\r\n";
+        ParsedHead head;
+        HeaderMap headers;
+        const bool ok = ParseRequestHead(data, kLimit, head, headers);
+        // A ':' ends the name early: then the rest of it (and ": v") is the value, when it is a
+        // name at all.
+        const bool want = b == ':' ? at > 0 : is_tchar(b);
+        EXPECT_EQ(ok, want) << "byte " << b << " at " << at << " of " << len;
+        if (ok && b != ':') {
+          EXPECT_EQ(headers.Get(name), std::optional<std::string_view>("v")) << b << " " << at;
+          EXPECT_EQ(headers.size(), 3u);
+        }
+      }
+    }
+  }
+}
+
 TEST(HeadParserTest, SkipFieldTextFindsTheFirstControlByteOrDel) {
   for (size_t n = 0; n < 48; ++n) {
     std::string s(n, 'v');
