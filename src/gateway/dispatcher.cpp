@@ -105,15 +105,19 @@ struct Completion {
 
 }  // namespace
 
-RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers, std::string path,
-                              std::string query) {
-  RouteRequest rr;
+void FillRouteRequest(const http::Request& req, http::HeaderMap&& headers, std::string&& path,
+                      std::string&& query, RouteRequest& rr) {
   rr.method = req.method;
   rr.path = std::move(path);
   rr.query = std::move(query);
-  rr.authority = std::string(headers.Get("Host").value_or(""));
+  rr.authority = headers.Get("Host").value_or("");
   rr.scheme = req.tls ? "https" : "http";
   rr.headers = std::move(headers);
+}
+
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers) {
+  RouteRequest rr;
+  FillRouteRequest(req, std::move(headers), std::string(req.path), std::string(req.raw_query), rr);
   return rr;
 }
 
@@ -210,12 +214,15 @@ authz::Attributes VirtualServiceAttributes(const std::string& ns, const std::str
 }
 
 RoutePlan Dispatcher::Plan(RouteRequest request, Random& random, std::vector<Trace>* hops) const {
-  return PlanKeeping(std::move(request), random, hops, nullptr);
+  RoutePlan plan;
+  plan.request = std::move(request);
+  PlanInPlace(plan, random, hops, nullptr);
+  return plan;
 }
 
-RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
-                                  Original* original) const {
-  RoutePlan plan;
+void Dispatcher::PlanInPlace(RoutePlan& plan, Random& random, std::vector<Trace>* hops,
+                             Original* original) const {
+  RouteRequest& request = plan.request;
   std::shared_ptr<const RouteTable> table = table_();
   for (int hop = 0;; ++hop) {
     Trace* trace = nullptr;
@@ -263,18 +270,17 @@ RoutePlan Dispatcher::PlanKeeping(RouteRequest request, Random& random, std::vec
       break;
     }
   }
-  plan.request = std::move(request);
   plan.table = std::move(table);
-  return plan;
 }
 
 void Dispatcher::Handle(http::Request& req, http::Responder respond) const {
   // Routing takes the request's headers, path and query rather than copies of them; they come
   // back below (what routing changed of them is kept in `original`).
-  RouteRequest routed =
-      RouteRequestFrom(req, std::move(req.headers), std::move(req.path), std::move(req.raw_query));
+  RoutePlan plan;
+  FillRouteRequest(req, std::move(req.headers), std::move(req.path), std::move(req.raw_query),
+                   plan.request);
   Original original;
-  RoutePlan plan = PlanKeeping(std::move(routed), ThreadLocalRandom(), nullptr, &original);
+  PlanInPlace(plan, ThreadLocalRandom(), nullptr, &original);
   const Decision& d = plan.decision;
   if (req.notes) req.notes->route_name = d.route_name;
   if (d.kind != Decision::Kind::kService) req.route = d.route_name;

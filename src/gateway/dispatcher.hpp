@@ -56,11 +56,11 @@ struct RoutePlan {
 
 // The request as routing sees it: method, normalized path, raw query, Host, scheme, and
 // `headers` (the request's own: a copy, or moved out of it by a caller that puts them back).
-RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers, std::string path,
-                              std::string query);
-inline RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers) {
-  return RouteRequestFrom(req, std::move(headers), req.path, req.raw_query);
-}
+RouteRequest RouteRequestFrom(const http::Request& req, http::HeaderMap headers);
+// The same written into `out` (a default RouteRequest), with the path and query given (a
+// caller that puts them back moves the request's own in).
+void FillRouteRequest(const http::Request& req, http::HeaderMap&& headers, std::string&& path,
+                      std::string&& query, RouteRequest& out);
 inline RouteRequest RouteRequestFrom(const http::Request& req) {
   return RouteRequestFrom(req, req.headers);
 }
@@ -118,9 +118,11 @@ class Dispatcher {
     http::HeaderMap headers;  // the headers as sent, when the first hop re-entered (the only
                               // way an unrouted plan holds changed headers)
   };
-  // Plan, and with `original`: what the request was before routing changed it (see Original).
-  RoutePlan PlanKeeping(RouteRequest request, Random& random, std::vector<Trace>* hops,
-                        Original* original) const;
+  // Plan for plan.request (routed in place: the request as the final hop dispatches it), and
+  // with `original`: what the request was before routing changed it (see Original). REQUIRES:
+  // `plan` is a default RoutePlan but for its request.
+  void PlanInPlace(RoutePlan& plan, Random& random, std::vector<Trace>* hops,
+                   Original* original) const;
   void Dispatch(std::shared_ptr<http::Request> req, RoutePlan&& plan,
                 http::Responder respond) const;
   void Mirror(const http::Request& req, const Decision& d) const;
