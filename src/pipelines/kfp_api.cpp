@@ -239,9 +239,14 @@ class KfpApi::Impl {
   // their experiment's name and pipeline root never change), kept per record version so that
   // paging and polling a list serializes each run once, not once per page view.
   struct ItemCache {
-    std::mutex mu;  // guards items
+    std::mutex mu;  // guards items and bytes
     std::unordered_map<const Record*, std::pair<RecordPtr, std::string>> items;
+    size_t bytes = 0;  // of the texts in items
   };
+  // What one ItemCache may hold: a big run renders to 100 KB or more (its pipeline spec and a
+  // task detail per node), and a client reading every run of a large namespace would otherwise
+  // keep gigabytes, and every stale version's record with them.
+  static constexpr size_t kItemCacheBytes = size_t{32} << 20;
 
   // ---- authorization ----
   Status Authorize(const Principal& who, std::string verb, std::string resource,
@@ -393,13 +398,22 @@ class KfpApi::Impl {
       if (it != cache.items.end()) return it->second.second;
     }
     std::string text = Serialize(render(*rec));
+    if (text.size() > kItemCacheBytes / 16) return text;  // kept, it would crowd out the rest
     std::lock_guard lock(cache.mu);
-    if (cache.items.size() >= catalog_.Count(kind) * 2 + 1024) {
+    if (cache.items.size() >= catalog_.Count(kind) * 2 + 1024 ||
+        cache.bytes + text.size() > kItemCacheBytes) {
+      // Versions no longer current go first; then, still too full, everything.
       std::erase_if(cache.items, [&](const auto& e) {
-        return catalog_.Get(kind, e.second.first->id) != e.second.first;
+        const bool stale = catalog_.Get(kind, e.second.first->id) != e.second.first;
+        if (stale) cache.bytes -= e.second.second.size();
+        return stale;
       });
+      if (cache.bytes + text.size() > kItemCacheBytes) {
+        cache.items.clear();
+        cache.bytes = 0;
+      }
     }
-    cache.items.try_emplace(rec.get(), rec, text);
+    if (cache.items.try_emplace(rec.get(), rec, text).second) cache.bytes += text.size();
     return text;
   }
 
