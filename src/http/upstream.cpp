@@ -1384,7 +1384,7 @@ UpstreamPool::~UpstreamPool() {
   }
 }
 
-void UpstreamPool::Send(UpstreamRequest request, Callback done) {
+void UpstreamPool::Send(UpstreamRequest&& request, Callback done) {
   PoolCore& core = impl_->core;
   // Each calling thread sticks to one shard, so its requests find that shard's idle
   // connections (with threads == the server's I/O threads, one shard per I/O thread).

@@ -145,7 +145,11 @@ class UpstreamPool {
   // an error and its kind (never kNone). A pooled connection that fails before any response byte is
   // retried once on a fresh connection when the method is idempotent (GET, HEAD, OPTIONS, TRACE,
   // PUT, DELETE) and the body is not streamed.
-  void Send(UpstreamRequest request, Callback done);
+  void Send(UpstreamRequest&& request, Callback done);
+  // The same with a copy of `request` (the usual caller moves its request in).
+  void Send(const UpstreamRequest& request, Callback done) {
+    Send(UpstreamRequest(request), std::move(done));
+  }
 
   UpstreamStats stats() const;
 
