@@ -422,7 +422,13 @@ void Connection::ResetRequest() {
   // usual case: a handler's copies are gone once it has answered).
   request_.notes.reset();
   if (notes_ && notes_.use_count() == 1) {
-    *notes_ = AccessNotes{};  // (moving from empty strings keeps their storage)
+    // Each string cleared (its storage kept), rather than assigned from a fresh AccessNotes.
+    static_assert(sizeof(AccessNotes) == 5 * sizeof(std::string), "clear every field below");
+    notes_->route_name.clear();
+    notes_->upstream.clear();
+    notes_->user.clear();
+    notes_->flags.clear();
+    notes_->request_id.clear();
   } else {
     notes_ = std::make_shared<AccessNotes>();
   }
