@@ -362,6 +362,21 @@ void Connection::ForceClose() {
   Close();
 }
 
+namespace {
+thread_local std::string t_spare_body;  // see TakeSpareBody
+}  // namespace
+
+void TakeSpareBody(std::string& into, size_t length) {
+  if (into.capacity() < length && t_spare_body.capacity() >= length) into.swap(t_spare_body);
+}
+
+void GiveSpareBody(std::string&& body) {
+  if (body.capacity() > t_spare_body.capacity() && body.capacity() <= kSpareBodyBytes) {
+    body.clear();
+    t_spare_body.swap(body);
+  }
+}
+
 void Connection::Deliver(uint64_t seq, Response&& response) {
   if (seq != seq_ || response_) return;
   response_.emplace(std::move(response));
@@ -587,6 +602,7 @@ net::awaitable<void> Connection::Loop() {
     if (duration != nullptr) {
       duration->Observe(std::chrono::duration<double>(steady_clock::now() - started_).count());
     }
+    GiveSpareBody(std::move(response_->body));  // written (or failed): the buffer is free
     response_.reset();
     if (!ok) AddFlag("DC");
     bool linger = false;

@@ -201,6 +201,18 @@ size_t SendNow(tcp::socket& s, const Buffers& buffers, boost::system::error_code
   return n;
 }
 
+// A spare buffer per thread for small response bodies: the upstream pool reads a body of known
+// length into it (TakeSpareBody) and the connection gives the body's buffer back once the
+// response is written (GiveSpareBody), so proxying small bodies on a thread allocates none. One
+// buffer of at most kSpareBodyBytes of capacity is kept per thread.
+inline constexpr size_t kSpareBodyBytes = 64 * 1024;
+// Swaps the thread's spare buffer into `into` when `into` has less room than `length` and the
+// spare has enough; otherwise leaves both.
+void TakeSpareBody(std::string& into, size_t length);
+// Keeps `body`'s buffer as the thread's spare when it is larger than the spare's (and at most
+// kSpareBodyBytes).
+void GiveSpareBody(std::string&& body);
+
 // "HTTP/1.1 <code> <reason>\r\n"-ready reason phrase.
 std::string_view ReasonPhrase(int status);
 

@@ -1170,6 +1170,7 @@ class FastExchange {
     ex->out.reused_connection = true;
     ex->keep_alive = head.keep_alive;
     const auto length = static_cast<size_t>(*head.content_length);
+    internal::TakeSpareBody(ex->body, length);  // at most buffer_body_bytes: often the spare fits
     ex->body.resize(length);
     ex->body_got = std::min(length, c.buf.size());
     std::memcpy(ex->body.data(), c.buf.data().data(), ex->body_got);

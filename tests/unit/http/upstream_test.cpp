@@ -139,6 +139,48 @@ TEST(FindCrLfTest, FindsTheFirstCrOrLfInAnyPositionOfAWord) {
   EXPECT_FALSE(HasCrLf("\x0b\x0c\x0e\x09\x8d\x8a\xff\x80\x0b\x0c\x0e\x09"));
 }
 
+TEST(SpareBodyTest, ABufferGivenBackIsTakenForABodyItFits) {
+  using skiff::http::internal::GiveSpareBody;
+  using skiff::http::internal::kSpareBodyBytes;
+  using skiff::http::internal::TakeSpareBody;
+  std::thread([] {  // a thread of its own: its spare starts empty
+    std::string none;
+    TakeSpareBody(none, 100);
+    EXPECT_EQ(none.capacity(), std::string().capacity());
+
+    std::string body(2000, 'b');
+    const char* buffer = body.data();
+    GiveSpareBody(std::move(body));
+    std::string small;
+    TakeSpareBody(small, 3000);  // too small for this one: kept
+    EXPECT_EQ(small.capacity(), std::string().capacity());
+    std::string fits;
+    TakeSpareBody(fits, 1500);
+    EXPECT_EQ(fits.data(), buffer);
+    EXPECT_GE(fits.capacity(), 2000u);
+    fits.resize(1500);  // a taken buffer is sized by the caller, as a fresh one
+    EXPECT_EQ(fits.size(), 1500u);
+    std::string again;
+    TakeSpareBody(again, 10);  // the spare went with `fits`
+    EXPECT_NE(again.data(), buffer);
+
+    GiveSpareBody(std::string(kSpareBodyBytes + 1, 'x'));  // too large to keep
+    std::string big;
+    TakeSpareBody(big, 100);
+    EXPECT_LT(big.capacity(), 100u);
+    // A larger buffer replaces a smaller spare; a smaller one does not replace a larger.
+    GiveSpareBody(std::string(500, 's'));
+    std::string larger(900, 'l');
+    const char* larger_buffer = larger.data();
+    GiveSpareBody(std::move(larger));
+    GiveSpareBody(std::string(600, 'm'));
+    std::string taken;
+    TakeSpareBody(taken, 800);
+    EXPECT_EQ(taken.data(), larger_buffer);
+    EXPECT_TRUE(taken.empty());  // given back cleared
+  }).join();
+}
+
 TEST(SendableNameTest, RefusesColonSpaceCrAndLfInAnyPositionOfAWord) {
   using skiff::http::internal::SendableName;
   EXPECT_FALSE(SendableName("", false));
