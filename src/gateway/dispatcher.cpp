@@ -515,7 +515,7 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
         target.endpoint.ca_file = options_.upstream_ca_file;
       }
       target.path_and_query = OriginForm(req.path, req.raw_query);
-      target.authority = plan.request.authority;
+      target.authority = std::move(plan.request.authority);  // the plan is ours, done with
       target.timeout = plan.timeout;
       target.retries = d.retries;
       // Request header operations are already applied to req.headers; the response's, and

@@ -229,7 +229,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
   http::UpstreamPool* pool = nullptr;
   http::UpstreamRequest request;  // the template of every try (its body kept for replays)
   std::shared_ptr<http::BodySource> source;
-  std::string method;
+  bool head_request = false;  // the client's method is HEAD
   std::vector<HeaderOp> response_ops;
   std::vector<HeaderOp> answer_ops;  // ProxyTarget::answer_headers
   bool echo_request_id = false;
@@ -248,14 +248,14 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
           "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
           "UT");
     }
-    // Without retries the template's headers and body are needed once: moved, not copied (the
-    // endpoint stays for messages).
+    // Without retries the template's method, target, headers and body are needed once: moved,
+    // not copied (the endpoint stays for messages).
     http::UpstreamRequest r;
     if (policy.retries > 0) {
       r = request;
     } else {
       r.endpoint = request.endpoint;
-      r.method = request.method;
+      r.method = std::move(request.method);
       r.target = std::move(request.target);
       r.headers = std::move(request.headers);
       r.body = std::move(request.body);
@@ -354,7 +354,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
     bool has_request_id = false;
     std::optional<uint64_t> head_length;
     bool length_seen = false;
-    const bool head = method == "HEAD";
+    const bool head = head_request;
     up.headers.RemoveIf([&](std::string_view name, std::string_view value) {
       const Known known = Classify(name);
       if (known == Known::kVia) {
@@ -385,7 +385,7 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
         Bridge(std::move(client), tunnel);
       };
     } else if (up.body) {
-      const bool no_body = method == "HEAD" || up.status == 204 || up.status == 304;
+      const bool no_body = head_request || up.status == 204 || up.status == 304;
       if (no_body) {
         // HEAD: the length a GET's body would have, as the upstream said it.
         if (head_length) out.head_content_length = head_length;
@@ -525,7 +525,7 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   fw->pool = pool_;
   fw->notes = req.notes;
   fw->respond = std::move(respond);
-  fw->method = req.method;
+  fw->head_request = req.method == "HEAD";
   fw->response_ops = std::move(target.response_headers);
   fw->answer_ops = std::move(target.answer_headers);
   fw->echo_request_id = target.echo_request_id;
