@@ -14,6 +14,7 @@
 #include <cstring>
 #include <new>
 
+#include "core/caching_allocator.hpp"
 #include "core/log.hpp"
 #include "http/copy_piece.hpp"
 #include "http/head_parser.hpp"
@@ -852,9 +853,9 @@ void Connection::Handle() {
   ++seq_;
   response_.reset();
   {
-    Responder responder(
-        [state = std::make_shared<ResponderState>(worker_.handle, weak_from_this(), seq_)](
-            Response&& r) { state->Call(std::move(r)); });
+    Responder responder([state = std::allocate_shared<ResponderState>(
+                             CachingAllocator<ResponderState>(), worker_.handle, weak_from_this(),
+                             seq_)](Response&& r) { state->Call(std::move(r)); });
     try {
       core_.root(request_, std::move(responder));
     } catch (const std::exception& e) {

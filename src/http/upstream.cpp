@@ -38,6 +38,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/caching_allocator.hpp"
 #include "core/log.hpp"
 #include "http/copy_piece.hpp"
 #include "http/head_parser.hpp"
@@ -1410,7 +1411,8 @@ void UpstreamPool::Send(UpstreamRequest&& request, Callback done) {
     thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
     shard = core.shards[sticky % core.shards.size()].get();
   }
-  auto ex = std::make_shared<Exchange>();
+  // One per exchange: its block comes from the thread's cache (CachingAllocator).
+  auto ex = std::allocate_shared<Exchange>(CachingAllocator<Exchange>());
   ex->req = std::move(request);
   ex->callback = std::move(done);
   if (ex->req.body_source && ex->req.upgrade) {
