@@ -218,6 +218,26 @@ TEST(HeaderMapTest, MayHoldCrLfFindsACrOrLfInAnyNameOrValue) {
       EXPECT_FALSE(clean.MayHoldCrLf()) << before << " " << n;
     }
   }
+  // Mostly removed bytes (a dropped 700-byte token): the live entries are looked at one by one,
+  // and a CR or LF in any of them, at any position, is still found.
+  for (size_t at = 0; at < 20; ++at) {
+    for (bool in_name : {false, true}) {
+      HeaderMap h;
+      h.Add("Host", "example.com");
+      h.Add("Authorization", "Bearer " + std::string(700, 't') + "\r\n");
+      h.Add("X-Forwarded-For", "10.0.0.1");
+      h.Remove("Authorization");
+      EXPECT_FALSE(h.MayHoldCrLf()) << "the removed entry's CR LF does not count";
+      std::string bad(20, 'v');
+      bad[at] = '\n';
+      if (in_name) {
+        h.Add(bad, "x");
+      } else {
+        h.Add("X-Bad", bad);
+      }
+      EXPECT_TRUE(h.MayHoldCrLf()) << at << " " << in_name;
+    }
+  }
   // Set in place over a bad value, then a copy and a move: the bad byte is gone with it.
   HeaderMap h;
   h.Add("A", "x\r\ny");
