@@ -242,35 +242,7 @@ void HeaderMap::Take() {
 
 std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_view b) {
   const size_t extra = a.size() + b.size();
-  if (text_.size() - used_ < extra) {
-    // Grow: a fresh buffer with the used bytes only, then a and b (which may point into the
-    // old buffer, still alive here).
-    // The bytes entries use, counted (not taken from dead_): the copies below rely on it.
-    size_t live = 0;
-    for (const Slot& s : slots_) live += s.name_len + s.value_len;
-    std::string next(std::max(kInitialBytes, 2 * (live + extra)), '\0');
-    size_t at = 0;
-    auto put = [&next, &at](const char* p, size_t n) {
-      if (n != 0) std::memcpy(next.data() + at, p, n);
-      at += n;
-    };
-    for (Slot& s : slots_) {
-      auto name_off = static_cast<uint32_t>(at);
-      put(text_.data() + s.name_off, s.name_len);
-      auto value_off = static_cast<uint32_t>(at);
-      put(text_.data() + s.value_off, s.value_len);
-      s.name_off = name_off;
-      s.value_off = value_off;
-    }
-    auto a_off = static_cast<uint32_t>(at);
-    put(a.data(), a.size());
-    auto b_off = static_cast<uint32_t>(at);
-    put(b.data(), b.size());
-    text_ = std::move(next);
-    used_ = at;
-    dead_ = 0;
-    return {a_off, b_off};
-  }
+  if (text_.size() - used_ < extra) return AppendGrowing(a, b);
   // Room enough: the buffer does not move, and what `a` or `b` may view of it lies before
   // used_, apart from where they go.
   char* p = text_.data() + used_;
@@ -279,6 +251,37 @@ std::pair<uint32_t, uint32_t> HeaderMap::Append(std::string_view a, std::string_
   auto a_off = static_cast<uint32_t>(used_);
   used_ += extra;
   return {a_off, static_cast<uint32_t>(a_off + a.size())};
+}
+
+std::pair<uint32_t, uint32_t> HeaderMap::AppendGrowing(std::string_view a, std::string_view b) {
+  const size_t extra = a.size() + b.size();
+  // Grow: a fresh buffer with the used bytes only, then a and b (which may point into the
+  // old buffer, still alive here).
+  // The bytes entries use, counted (not taken from dead_): the copies below rely on it.
+  size_t live = 0;
+  for (const Slot& s : slots_) live += s.name_len + s.value_len;
+  std::string next(std::max(kInitialBytes, 2 * (live + extra)), '\0');
+  size_t at = 0;
+  auto put = [&next, &at](const char* p, size_t n) {
+    if (n != 0) std::memcpy(next.data() + at, p, n);
+    at += n;
+  };
+  for (Slot& s : slots_) {
+    auto name_off = static_cast<uint32_t>(at);
+    put(text_.data() + s.name_off, s.name_len);
+    auto value_off = static_cast<uint32_t>(at);
+    put(text_.data() + s.value_off, s.value_len);
+    s.name_off = name_off;
+    s.value_off = value_off;
+  }
+  auto a_off = static_cast<uint32_t>(at);
+  put(a.data(), a.size());
+  auto b_off = static_cast<uint32_t>(at);
+  put(b.data(), b.size());
+  text_ = std::move(next);
+  used_ = at;
+  dead_ = 0;
+  return {a_off, b_off};
 }
 
 void HeaderMap::Add(std::string_view name, std::string_view value) {

@@ -156,6 +156,10 @@ class HeaderMap {
   // itself: when the buffer must grow, the new one gets the bytes entries use (their offsets
   // rewritten), then `a` and `b`, before the old one is freed.
   std::pair<uint32_t, uint32_t> Append(std::string_view a, std::string_view b);
+  // Append when text_ has no room: kept out of line, so that the usual append saves and restores
+  // no registers for it.
+  [[gnu::noinline]] std::pair<uint32_t, uint32_t> AppendGrowing(std::string_view a,
+                                                                std::string_view b);
   void Forget() {
     slots_.clear();
     text_.clear();
