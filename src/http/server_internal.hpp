@@ -145,14 +145,19 @@ std::string_view MethodLabel(std::string_view method);
 // eight bytes at a time (the request head is scanned, and every header name and value of every
 // response checked): a byte is CR or LF when XOR with it leaves a zero byte, which the usual
 // has-zero-byte test finds; the word that has one is then searched byte by byte.
-inline size_t FindCrLf(std::string_view s, size_t from = 0) {
+// Whether any of the eight bytes of `word` is `c`.
+inline bool WordHasByte(uint64_t word, char c) {
   constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-  auto has_zero = [](uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
+  const uint64_t v = word ^ (kOnes * static_cast<unsigned char>(c));
+  return ((v - kOnes) & ~v & kHighs) != 0;
+}
+
+inline size_t FindCrLf(std::string_view s, size_t from = 0) {
   size_t i = from;
   for (; i + 8 <= s.size(); i += 8) {
     uint64_t w;
     std::memcpy(&w, s.data() + i, 8);
-    if (has_zero(w ^ (kOnes * '\r')) || has_zero(w ^ (kOnes * '\n'))) break;
+    if (WordHasByte(w, '\r') || WordHasByte(w, '\n')) break;
   }
   for (; i < s.size(); ++i) {
     if (s[i] == '\r' || s[i] == '\n') return i;
@@ -168,12 +173,10 @@ inline bool SendableName(std::string_view name, bool no_crlf) {
   if (name.empty()) return false;
   size_t i = 0;
   if (no_crlf) {
-    constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
-    auto has_zero = [](uint64_t v) { return ((v - kOnes) & ~v & kHighs) != 0; };
     for (; i + 8 <= name.size(); i += 8) {
       uint64_t w;
       std::memcpy(&w, name.data() + i, 8);
-      if (has_zero(w ^ (kOnes * ':')) || has_zero(w ^ (kOnes * ' '))) return false;
+      if (WordHasByte(w, ':') || WordHasByte(w, ' ')) return false;
     }
   }
   for (; i < name.size(); ++i) {

@@ -143,7 +143,7 @@ TEST(SpareBodyTest, ABufferGivenBackIsTakenForABodyItFits) {
   using skiff::http::internal::GiveSpareBody;
   using skiff::http::internal::kSpareBodyBytes;
   using skiff::http::internal::TakeSpareBody;
-  std::thread([] {  // a thread of its own: its spare starts empty
+  std::thread fresh([] {  // a thread of its own: its spare starts empty
     std::string none;
     TakeSpareBody(none, 100);
     EXPECT_EQ(none.capacity(), std::string().capacity());
@@ -178,7 +178,8 @@ TEST(SpareBodyTest, ABufferGivenBackIsTakenForABodyItFits) {
     TakeSpareBody(taken, 800);
     EXPECT_EQ(taken.data(), larger_buffer);
     EXPECT_TRUE(taken.empty());  // given back cleared
-  }).join();
+  });
+  fresh.join();
 }
 
 TEST(SendableNameTest, RefusesColonSpaceCrAndLfInAnyPositionOfAWord) {
