@@ -566,14 +566,16 @@ net::awaitable<void> Connection::Loop() {
         // An asynchronous answer (the usual proxied request): wait here, in Loop's own frame.
         ClearDeadline();
         // Other wake-ups (a streamed body's reads) may end the wait early: wait again until
-        // answered.
-        const auto until = steady_clock::now() + core_.options.handler_timeout;
-        while (!response_ && !forced_ && !closed_ && steady_clock::now() < until) {
+        // answered. The clock read for `until` serves as the first check's too.
+        auto now = steady_clock::now();
+        const auto until = now + core_.options.handler_timeout;
+        while (!response_ && !forced_ && !closed_ && now < until) {
           wake_timer_.expires_at(until);
           waiting_ = true;
           error_code ec;
           co_await wake_timer_.async_wait(Nothrow(ec));
           waiting_ = false;
+          if (!response_ && !forced_ && !closed_) now = steady_clock::now();
         }
         if (!response_ && !forced_ && !closed_) {
           ++seq_;  // a late answer is dropped
@@ -945,19 +947,23 @@ bool Connection::WriteNow(bool* ok) {
   }
   h += std::string_view("\r\n");
 
-  SetDeadline(core_.options.write_timeout);
   const bool with_body = !streaming && !head_request && !bodiless_status && !resp.body.empty();
+  timed_out_ = false;
   write_ = WriteState{};
   write_.body_bytes = with_body ? resp.body.size() : 0;
   write_.head_request = head_request;
   write_.streaming = streaming;
   write_.chunked = chunked;
   if (!tls_) {
-    // Plain TCP: what the socket takes at once is sent here, the rest (if any) waits.
+    // Plain TCP: what the socket takes at once is sent here (a call that does not wait, so no
+    // deadline is needed for it), the rest (if any) waits in Write, under the write deadline.
     std::array<net::const_buffer, 2> bufs = {net::buffer(h),
                                              net::buffer(resp.body.data(), write_.body_bytes)};
     write_.sent = SendNow(socket_, bufs, ec_);
-    if (ec_) return false;  // Write reports the failure
+    if (ec_) {
+      ClearDeadline();
+      return false;  // Write reports the failure
+    }
     if (write_.sent == h.size() + write_.body_bytes && !resp.stream) {
       bytes_sent_ += write_.body_bytes;
       ClearDeadline();
@@ -965,6 +971,7 @@ bool Connection::WriteNow(bool* ok) {
       return true;
     }
   }
+  SetDeadline(core_.options.write_timeout);
   return false;
 }
 
