@@ -107,11 +107,14 @@ struct Completion {
 
 void FillRouteRequest(const http::Request& req, http::HeaderMap&& headers, std::string&& path,
                       std::string&& query, RouteRequest& rr) {
-  rr.method = req.method;
+  // Method and scheme are mostly the defaults already there ("GET", "http"): compared, not
+  // assigned.
+  if (rr.method != req.method) rr.method = req.method;
   rr.path = std::move(path);
   rr.query = std::move(query);
   rr.authority = headers.Get("Host").value_or("");
-  rr.scheme = req.tls ? "https" : "http";
+  const std::string_view scheme = req.tls ? "https" : "http";
+  if (rr.scheme != scheme) rr.scheme = scheme;
   rr.headers = std::move(headers);
 }
 

@@ -230,7 +230,8 @@ class UpstreamBodyStream final : public http::BodyStream {
 class Forwarding : public std::enable_shared_from_this<Forwarding> {
  public:
   http::UpstreamPool* pool = nullptr;
-  http::UpstreamRequest request;  // the template of every try (its body kept for replays)
+  http::UpstreamRequest request;    // the template of every try (its body kept for replays)
+  http::UpstreamEndpoint endpoint;  // request's, for messages (request is moved by a last try)
   std::shared_ptr<http::BodySource> source;
   bool head_request = false;  // the client's method is HEAD
   std::vector<HeaderOp> response_ops;
@@ -243,35 +244,33 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
   http::Responder respond;
   int tries = 0;
 
-  void Try() {
-    auto now = steady_clock::now();
+  // `now`: the clock read when the caller has just taken it (the first try, in Forward).
+  void Try(steady_clock::time_point now = steady_clock::now()) {
     if (now >= deadline) {
-      return Fail(
-          504, "UpstreamTimeout",
-          "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
-          "UT");
+      return Fail(504, "UpstreamTimeout",
+                  "upstream " + endpoint.Authority() + " did not answer within " + Ms(timeout),
+                  "UT");
     }
-    // Without retries the template's method, target, headers and body are needed once: moved,
-    // not copied (the endpoint stays for messages).
-    http::UpstreamRequest r;
-    if (policy.retries > 0) {
-      r = request;
-    } else {
-      r.endpoint = request.endpoint;
-      r.method = std::move(request.method);
-      r.target = std::move(request.target);
-      r.headers = std::move(request.headers);
-      r.body = std::move(request.body);
-      r.upgrade = request.upgrade;
-    }
-    r.body_source = source;
     auto left = std::chrono::ceil<milliseconds>(deadline - now);
-    r.response_timeout = policy.per_try_timeout ? std::min(*policy.per_try_timeout, left) : left;
+    const milliseconds response_timeout =
+        policy.per_try_timeout ? std::min(*policy.per_try_timeout, left) : left;
     ++tries;
-    pool->Send(std::move(r), [self = shared_from_this()](Result<http::UpstreamResponse>&& res,
-                                                         UpstreamFailure f) {
+    auto done = [self = shared_from_this()](Result<http::UpstreamResponse>&& res,
+                                            UpstreamFailure f) {
       self->OnResult(std::move(res), f);
-    });
+    };
+    if (policy.retries > 0) {
+      http::UpstreamRequest r = request;
+      r.body_source = source;
+      r.response_timeout = response_timeout;
+      pool->Send(std::move(r), std::move(done));
+      return;
+    }
+    // Without retries the template is needed once: it is sent itself, not copied (OnResult
+    // never tries again; messages name `endpoint`).
+    request.body_source = source;
+    request.response_timeout = response_timeout;
+    pool->Send(std::move(request), std::move(done));
   }
 
  private:
@@ -301,10 +300,9 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
         return Fail(504, "UpstreamTimeout", s.message(), "UF" + retry_flag);
       case UpstreamFailure::kResponseTimeout:
         if (steady_clock::now() >= deadline) {  // the route's timeout, not a per-try one
-          return Fail(
-              504, "UpstreamTimeout",
-              "upstream " + request.endpoint.Authority() + " did not answer within " + Ms(timeout),
-              "UT" + retry_flag);
+          return Fail(504, "UpstreamTimeout",
+                      "upstream " + endpoint.Authority() + " did not answer within " + Ms(timeout),
+                      "UT" + retry_flag);
         }
         return Fail(504, "UpstreamTimeout", s.message(), "UT" + retry_flag);
       case UpstreamFailure::kReset:
@@ -535,9 +533,11 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   fw->echo_request_id = target.echo_request_id;
   if (target.retries) fw->policy = RetryPolicy::From(*target.retries);
   fw->timeout = target.timeout.value_or(options_.default_timeout);
-  fw->deadline = steady_clock::now() + fw->timeout;
+  const auto now = steady_clock::now();
+  fw->deadline = now + fw->timeout;
 
   http::UpstreamRequest& up = fw->request;
+  fw->endpoint = target.endpoint;
   up.endpoint = std::move(target.endpoint);
   up.method = req.method;
   up.target = target.path_and_query.empty() ? std::string("/") : std::move(target.path_and_query);
@@ -619,7 +619,7 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   } else {
     up.body = std::move(req.body);
   }
-  fw->Try();
+  fw->Try(now);
 }
 
 }  // namespace skiff::gateway

@@ -692,21 +692,21 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
   }
   if (chosen) {
     d.destination = chosen->destination;
-    std::string authority_before = d.authority;
     const Classified& c =
         classified[vs_index][route_index][static_cast<size_t>(chosen - r.route.data())];
     d.kind = c.kind;
     d.port = c.port;
     d.upstream = c.upstream;
     d.endpoint = c.endpoint;
-    if (!c.authority.empty()) d.authority = c.authority;
+    const bool authority_changed = !c.authority.empty() && c.authority != d.authority;
+    if (authority_changed) d.authority = c.authority;
     switch (d.kind) {
       case Decision::Kind::kUpstream:
         SKIFF_GATEWAY_ACT("destination " + DescribeDestination(chosen->destination) +
                           ": upstream " + d.upstream);
         break;
       case Decision::Kind::kReenter:
-        if (d.authority != authority_before) {
+        if (authority_changed) {
           SKIFF_GATEWAY_ACT("destination " + chosen->destination.host +
                             ": an in-cluster service, re-enter routing with Host " + d.authority);
         } else {
