@@ -24,6 +24,19 @@ Decision Respond(http::Response r) {
   return d;
 }
 
+// kContinue as `p`, built in the return slot: FromBearer returns these as prvalues, so the
+// caller's Decision is this one (a named Decision per branch there was moved out instead).
+Decision Continue(const Principal& p) {
+  Decision d;
+  d.principal = p;
+  return d;
+}
+Decision Continue(Principal&& p) {
+  Decision d;
+  d.principal = std::move(p);
+  return d;
+}
+
 Decision NeedsBlocking() {
   Decision d;
   d.kind = Kind::kNeedsBlocking;
@@ -177,9 +190,7 @@ Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
                              bool may_block) const {
   if (deps_.tokens != nullptr) {
     if (auto p = deps_.tokens->AuthenticateBearer(req, token)) {
-      Decision d;
-      d.principal = std::move(*p);
-      return d;
+      return Continue(std::move(*p));
     }
   }
   if (token.size() > kMaxBearerBytes) {
@@ -201,21 +212,17 @@ Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
       }
       // The Principal made for this token by an earlier request, kept with its verification.
       const VerifiedJwt& v = ***hit;
-      Decision d;
       if (const Principal* kept = v.principal.Find(memo_owners_[n])) {
-        d.principal = *kept;
-        return d;
+        return Continue(*kept);
       }
       auto p = PrincipalFromClaims(v.claims, i.mapping, "jwt");
       if (!p) {
         return Refused(req, "bearer JWT", p.error(), Unauthenticated("invalid bearer token"));
       }
       if (const Principal* kept = v.principal.Keep(memo_owners_[n], *p)) {
-        d.principal = *kept;
-      } else {
-        d.principal = std::move(*p);
+        return Continue(*kept);
       }
-      return d;
+      return Continue(std::move(*p));
     }
   }
   // With one issuer configured its verifier decides (it checks "iss" itself), which saves
@@ -253,9 +260,7 @@ Decision Gateway::FromBearer(const http::Request& req, std::string_view token,
   if (!p) {
     return Refused(req, "bearer JWT", p.error(), Unauthenticated("invalid bearer token"));
   }
-  Decision d;
-  d.principal = std::move(*p);
-  return d;
+  return Continue(std::move(*p));
 }
 
 Decision Gateway::Login(const http::Request& req, bool may_block, std::string_view target) const {
