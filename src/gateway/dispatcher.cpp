@@ -498,10 +498,10 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
         finish(http::ErrorResponse(Unavailable("the reverse proxy is not configured")));
         return;
       }
-      // Parsed when the table was built (decisions made otherwise: here).
-      Result<http::UpstreamEndpoint> parsed = http::UpstreamEndpoint{};
-      if (!d.endpoint) parsed = ParseUpstream(d.upstream);
-      const Result<http::UpstreamEndpoint>& endpoint = d.endpoint ? *d.endpoint : parsed;
+      // Parsed when the table was built (decisions made otherwise: here, only then).
+      std::optional<Result<http::UpstreamEndpoint>> parsed;
+      if (!d.endpoint) parsed.emplace(ParseUpstream(d.upstream));
+      const Result<http::UpstreamEndpoint>& endpoint = d.endpoint ? *d.endpoint : *parsed;
       if (!endpoint) {
         finish(http::ErrorResponse(502, "BadGateway",
                                    "route " + d.route_name + " names an invalid upstream " +

@@ -230,8 +230,9 @@ class UpstreamBodyStream final : public http::BodyStream {
 class Forwarding : public std::enable_shared_from_this<Forwarding> {
  public:
   http::UpstreamPool* pool = nullptr;
-  http::UpstreamRequest request;    // the template of every try (its body kept for replays)
-  http::UpstreamEndpoint endpoint;  // request's, for messages (request is moved by a last try)
+  http::UpstreamRequest request;  // the template of every try (its body kept for replays)
+  // The host and port of request's endpoint, for messages (a last try moves the request).
+  http::UpstreamEndpoint endpoint;
   std::shared_ptr<http::BodySource> source;
   bool head_request = false;  // the client's method is HEAD
   std::vector<HeaderOp> response_ops;
@@ -537,7 +538,8 @@ void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder resp
   fw->deadline = now + fw->timeout;
 
   http::UpstreamRequest& up = fw->request;
-  fw->endpoint = target.endpoint;
+  fw->endpoint.host = target.endpoint.host;
+  fw->endpoint.port = target.endpoint.port;
   up.endpoint = std::move(target.endpoint);
   up.method = req.method;
   up.target = target.path_and_query.empty() ? std::string("/") : std::move(target.path_and_query);

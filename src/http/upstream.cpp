@@ -802,6 +802,10 @@ class TunnelImpl final : public ByteStream, public std::enable_shared_from_this<
 };
 
 struct Exchange {
+  // The request moved in at construction (moving it into a default-made one cost more).
+  Exchange(UpstreamRequest&& r, UpstreamPool::Callback&& c)
+      : req(std::move(r)), callback(std::move(c)) {}
+
   UpstreamRequest req;
   UpstreamPool::Callback callback;
   bool answered = false;
@@ -1412,9 +1416,8 @@ void UpstreamPool::Send(UpstreamRequest&& request, Callback done) {
     shard = core.shards[sticky % core.shards.size()].get();
   }
   // One per exchange: its block comes from the thread's cache (CachingAllocator).
-  auto ex = std::allocate_shared<Exchange>(CachingAllocator<Exchange>());
-  ex->req = std::move(request);
-  ex->callback = std::move(done);
+  auto ex = std::allocate_shared<Exchange>(CachingAllocator<Exchange>(), std::move(request),
+                                           std::move(done));
   if (ex->req.body_source && ex->req.upgrade) {
     net::post(shard->ctx, [ex] {
       ex->done(InvalidArgument("an upgrade request cannot stream a body"),
