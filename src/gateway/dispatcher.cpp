@@ -354,7 +354,7 @@ void Dispatcher::Mirror(const http::Request& req, const Decision& d) const {
   }
   target.path_and_query = OriginForm(req.path, req.raw_query);
   target.authority = authority;
-  proxy_->Forward(copy, target, [](http::Response r) {
+  proxy_->Forward(copy, std::move(target), [](http::Response r) {
     if (r.stream) r.stream->Cancel();
   });
 }

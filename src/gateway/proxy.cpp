@@ -522,7 +522,7 @@ void Bridge(std::shared_ptr<http::ByteStream> a, std::shared_ptr<http::ByteStrea
 Proxy::Proxy(http::UpstreamPool* pool, ProxyOptions options)
     : pool_(pool), options_(std::move(options)) {}
 
-void Proxy::Forward(http::Request& req, ProxyTarget target, http::Responder respond) const {
+void Proxy::Forward(http::Request& req, ProxyTarget&& target, http::Responder respond) const {
   // One per proxied request: its block comes from the thread's cache (CachingAllocator).
   auto fw = std::allocate_shared<Forwarding>(CachingAllocator<Forwarding>());
   fw->pool = pool_;

@@ -98,8 +98,9 @@ class Proxy {
   Proxy(http::UpstreamPool* pool, ProxyOptions options = {});
 
   // Forwards `req` (moving its headers and body out; `route` and `notes` stay) and answers
-  // through `respond` exactly once. `target` is taken by value: a caller done with it moves it in.
-  void Forward(http::Request& req, ProxyTarget target, http::Responder respond) const;
+  // through `respond` exactly once. `target` is consumed (its strings moved out): taken by
+  // reference, not by value, so that the caller's is not moved into a parameter first.
+  void Forward(http::Request& req, ProxyTarget&& target, http::Responder respond) const;
 
  private:
   http::UpstreamPool* pool_;

@@ -92,7 +92,7 @@ RawUpstream::Fn RecordAndAnswer(std::mutex& mu, std::string& seen, std::string r
 Response Forward(const Proxy& proxy, Request& req, const ProxyTarget& target) {
   auto p = std::make_shared<std::promise<Response>>();
   auto f = p->get_future();
-  proxy.Forward(req, target, [p](Response r) { p->set_value(std::move(r)); });
+  proxy.Forward(req, ProxyTarget(target), [p](Response r) { p->set_value(std::move(r)); });
   if (f.wait_for(30s) != std::future_status::ready) return Response::Text(599, "test: no answer");
   return f.get();
 }
@@ -701,7 +701,7 @@ class Front {
     server_ = std::make_unique<http::Server>(
         o,
         [&proxy, target](Request& req, http::Responder respond) {
-          proxy.Forward(req, target, std::move(respond));
+          proxy.Forward(req, ProxyTarget(target), std::move(respond));
         },
         nullptr);
     auto port = server_->Start();
