@@ -418,7 +418,8 @@ void Connection::ResetRequest() {
   } else {
     request_.body.clear();
   }
-  request_.remote_addr = remote_addr_;
+  // The same on every request of the connection, unless a handler took the request's.
+  if (request_.remote_addr != remote_addr_) request_.remote_addr = remote_addr_;
   request_.tls = tls_.has_value();
   request_.keep_alive = true;
   request_.principal.reset();
