@@ -424,11 +424,12 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
   };
 
   if (options_.authorizer != nullptr && !plan.loop) {
-    // Built once per thread; each check assigns the namespace and name (no new strings).
+    // Built once per thread; each check assigns the namespace and name (no new strings), when
+    // they differ from the last request's (the usual request names the same VirtualService).
     thread_local authz::Attributes what = VirtualServiceAttributes("", "");
     for (const auto& [ns, name] : plan.virtual_services()) {
-      what.ns = ns;
-      what.name = name;
+      if (what.ns != ns) what.ns = ns;
+      if (what.name != name) what.name = name;
       if (req.principal && options_.authorizer->Allows(*req.principal, what)) continue;
       // The reason is written only for a refusal.
       std::string reason = req.principal ? options_.authorizer->Decide(*req.principal, what).reason

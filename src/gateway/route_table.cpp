@@ -291,10 +291,17 @@ size_t CommonPrefix(std::string_view a, std::string_view b) {
 }
 
 // Appends one level of operations in Envoy's order: remove, set, add.
-void AppendOps(const HeaderOperations& ops, std::vector<HeaderOp>& out) {
+void AppendEachOp(const HeaderOperations& ops, std::vector<HeaderOp>& out) {
   for (const auto& name : ops.remove) out.push_back({HeaderOp::Kind::kRemove, name, ""});
   for (const auto& [name, value] : ops.set) out.push_back({HeaderOp::Kind::kSet, name, value});
   for (const auto& [name, value] : ops.add) out.push_back({HeaderOp::Kind::kAdd, name, value});
+}
+
+// Most routes and destinations have no header operations: that is tested inline (routing a
+// request asks four times), the call made only when there are some.
+[[gnu::always_inline]] inline void AppendOps(const HeaderOperations& ops,
+                                             std::vector<HeaderOp>& out) {
+  if (!ops.empty()) AppendEachOp(ops, out);
 }
 
 bool IsHostHeader(std::string_view name) { return name == "host" || name == ":authority"; }
