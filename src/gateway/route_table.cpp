@@ -704,7 +704,7 @@ void RouteTable::Impl::Apply(const VirtualService& vs, const HttpRoute& r, size_
     d.kind = c.kind;
     d.port = c.port;
     d.upstream = c.upstream;
-    d.endpoint = c.endpoint;
+    d.endpoint = c.endpoint.get();
     const bool authority_changed = !c.authority.empty() && c.authority != d.authority;
     if (authority_changed) d.authority = c.authority;
     switch (d.kind) {

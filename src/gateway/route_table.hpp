@@ -194,8 +194,10 @@ struct Decision {
   std::optional<Destination> destination;
   std::string upstream;  // kUpstream: "host:port" or the mapped URL
   // kUpstream: `upstream` parsed (ParseUpstream, proxy.hpp), made once when the table was
-  // built: an error when it does not parse. Null in decisions made by other means.
-  std::shared_ptr<const Result<http::UpstreamEndpoint>> endpoint;
+  // built: an error when it does not parse. Null in decisions made by other means. The table's,
+  // like `source`: valid while that table lives (a pointer, so that routing a request touches
+  // no reference count shared by every thread's requests).
+  const Result<http::UpstreamEndpoint>* endpoint = nullptr;
   uint32_t port = 0;  // destination port (80 when not given)
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<Retries> retries;
