@@ -148,13 +148,21 @@ void FastRequestUid(char (&out)[36]) {
   uint64_t lo = SplitMix64(state[1]);
   hi = (hi & ~0xf000ULL) | 0x4000ULL;                         // version 4
   lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // RFC 4122 variant
-  // 8-4-4-4-12 hex digits: byte i of hi then lo, most significant first, two digits at kAt[i].
-  static constexpr char kHex[] = "0123456789abcdef";
+  // 8-4-4-4-12 hex digits: byte i of hi then lo, most significant first, two digits at kAt[i],
+  // copied as a pair from a table of the 256 bytes' two digits.
+  static constexpr std::array<char, 512> kHexPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> t{};
+    for (int b = 0; b < 256; ++b) {
+      t[2 * b] = kHex[b >> 4];
+      t[2 * b + 1] = kHex[b & 15];
+    }
+    return t;
+  }();
   static constexpr int kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
   for (int i = 0; i < 16; ++i) {
     const auto v = static_cast<unsigned>(((i < 8 ? hi : lo) >> (56 - 8 * (i % 8))) & 0xff);
-    out[kAt[i]] = kHex[v >> 4];
-    out[kAt[i] + 1] = kHex[v & 15];
+    std::memcpy(out + kAt[i], &kHexPairs[2 * v], 2);
   }
   out[8] = out[13] = out[18] = out[23] = '-';
 }

@@ -485,6 +485,10 @@ TEST(EnsureRequestIdTest, KeepsAWellFormedIdElseSetsAFreshUuid) {
     if (id.size() != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-') {
       return false;
     }
+    for (size_t i = 0; i < id.size(); ++i) {
+      if (i == 8 || i == 13 || i == 18 || i == 23) continue;
+      if (std::string_view("0123456789abcdef").find(id[i]) == std::string_view::npos) return false;
+    }
     return id[14] == '4' && std::string_view("89ab").find(id[19]) != std::string_view::npos;
   };
   std::set<std::string> seen;
