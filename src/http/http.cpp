@@ -220,7 +220,7 @@ void HeaderMap::Give() noexcept {
     }
   }
   slots_ = {};
-  text_ = {};
+  text_.clear();  // (as `= {}` did, without the call: empty, its buffer, if any, kept)
   used_ = 0;
   dead_ = 0;
 }
