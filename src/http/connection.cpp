@@ -539,7 +539,7 @@ net::awaitable<void> Connection::Loop() {
       } else if (read.status == 400 || read.status == 501) {
         AddFlag("DPE");  // downstream protocol error, as Envoy names it
       }
-      response_.emplace(ErrorResponse(read.status, read.error, read.message));
+      response_.emplace(ErrorResponse(read.status, read.error, reject_message_));
       keep_alive_ = false;
       phase_ = Phase::kWriting;
       Histogram* duration = core_.Count(worker_, route_, method_, read.status);
@@ -655,7 +655,8 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   // malformed), which Beast's parser then reads as before. No Content-Length or
   // Transfer-Encoding here: no body, so none of the framing checks below applies.
   if (buffer_.size() > 0 && ReadLeanRequest()) {
-    if (version_ >= 11 && !request_.headers.Has("Host")) co_return ReadOutcome::NoHost();
+    if (version_ >= 11 && !request_.headers.Has("Host"))
+      co_return Reject(400, "BadRequest", "HTTP/1.1 request without Host");
     if (core_.options.stream_body && StreamThisBody()) {
       // As Beast's path does for a request without a body: a stream that ends at once. The
       // parser is not used: body_done_ keeps PumpBody and FinishStreamedBody away from it.
@@ -676,40 +677,21 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
     parser_ = std::make_unique<RequestParser>(&request_, core_.options);
   }
   RequestParser& p = *parser_;
-  auto failure = [](const error_code& ec) {
-    ReadOutcome out;
-    out.kind = ReadOutcome::kReject;
+  auto failure = [this](const error_code& ec) {
     if (ec == bhttp::error::header_limit) {
-      out.status = 431;
-      out.error = "RequestHeaderFieldsTooLarge";
-      out.message = "request header too large";
-    } else if (ec == bhttp::error::body_limit) {
-      out.status = 413;
-      out.error = "PayloadTooLarge";
-      out.message = "request body too large";
-    } else {
-      out.status = 400;
-      out.error = "BadRequest";
-      out.message = "malformed request: " + ec.message();
+      return Reject(431, "RequestHeaderFieldsTooLarge", "request header too large");
     }
-    return out;
+    if (ec == bhttp::error::body_limit) {
+      return Reject(413, "PayloadTooLarge", "request body too large");
+    }
+    return Reject(400, "BadRequest", "malformed request: " + ec.message());
   };
-  auto timeout = [](std::string what) {
-    ReadOutcome out;
-    out.kind = ReadOutcome::kReject;
-    out.status = 408;
-    out.error = "RequestTimeout";
-    out.message = "timed out reading the request " + what;
-    return out;
+  auto timeout = [this](std::string what) {
+    return Reject(408, "RequestTimeout", "timed out reading the request " + what);
   };
 
-  auto refuse = [](int status, std::string message) {
-    ReadOutcome out;
-    out.kind = ReadOutcome::kReject;
-    out.status = status;
-    out.error = status == 501 ? "NotImplemented" : "BadRequest";
-    out.message = std::move(message);
-    return out;
+  auto refuse = [this](int status, std::string message) {
+    return Reject(status, status == 501 ? "NotImplemented" : "BadRequest", std::move(message));
   };
 
   bool deadline_set = false;
@@ -757,7 +739,8 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   if (p.transfer_encoding() && !p.chunked()) {
     co_return refuse(501, "unsupported transfer-encoding");
   }
-  if (version_ >= 11 && !request_.headers.Has("Host")) co_return ReadOutcome::NoHost();
+  if (version_ >= 11 && !request_.headers.Has("Host"))
+    co_return Reject(400, "BadRequest", "HTTP/1.1 request without Host");
 
   const bool streamed = core_.options.stream_body && StreamThisBody();
   const size_t limit =

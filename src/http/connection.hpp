@@ -64,24 +64,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
  private:
   enum class Phase { kIdle, kReading, kHandling, kWriting, kStreaming, kTunnel };
+  // ReadRequest's result: trivially copyable (a coroutine's result is moved on its way out);
+  // a rejection's message is in reject_message_ (see Reject).
   struct ReadOutcome {
     enum Kind { kOk, kClosed, kReject } kind = kOk;
     int status = 0;
-    std::string error, message;
+    std::string_view error;  // kReject: a literal ("BadRequest")
     static ReadOutcome Closed() {
       ReadOutcome out;
       out.kind = kClosed;
       return out;
     }
-    static ReadOutcome NoHost() {
-      ReadOutcome out;
-      out.kind = kReject;
-      out.status = 400;
-      out.error = "BadRequest";
-      out.message = "HTTP/1.1 request without Host";
-      return out;
-    }
   };
+  // A kReject outcome; `message` goes to reject_message_.
+  ReadOutcome Reject(int status, std::string_view error, std::string message) {
+    reject_message_ = std::move(message);
+    ReadOutcome out;
+    out.kind = ReadOutcome::kReject;
+    out.status = status;
+    out.error = error;
+    return out;
+  }
 
   static net::awaitable<void> Run(std::shared_ptr<Connection> self);
   net::awaitable<void> Loop();
@@ -191,7 +194,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // PrepareTarget's outcome for the current request (target_error_ when kInvalid).
   enum class TargetState { kUnknown, kReady, kInvalid } target_state_ = TargetState::kUnknown;
   Status target_error_;
-  std::string method_;  // copied before dispatch: the handler may move from request_
+  std::string method_;          // copied before dispatch: the handler may move from request_
+  std::string reject_message_;  // the message of ReadRequest's last kReject outcome
   std::string route_;
   std::chrono::steady_clock::time_point started_;
   std::shared_ptr<AccessNotes> notes_;  // the handler's copy is request_.notes

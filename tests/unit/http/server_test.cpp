@@ -225,6 +225,9 @@ TEST(ServerTest, HugeHeaderIs431AndCloses) {
   auto r = c.ReadResponse();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 431);
+  // The rejection's error and message reach the body.
+  EXPECT_NE(r->body.find("RequestHeaderFieldsTooLarge"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("request header too large"), std::string::npos) << r->body;
   EXPECT_EQ(r->Header("connection"), "close");
   EXPECT_TRUE(c.WaitClosed());
 }
@@ -287,6 +290,9 @@ TEST(ServerTest, GarbageIs400AndCloses) {
     // An unknown transfer coding is 501 (as Envoy answers); other framing errors are 400.
     const bool unknown_coding = std::string_view(bad).find("gzip") != std::string_view::npos;
     EXPECT_EQ(rs->status, unknown_coding ? 501 : 400) << bad;
+    if (std::string_view(bad).find("Host") == std::string_view::npos) {
+      EXPECT_NE(rs->body.find("HTTP/1.1 request without Host"), std::string::npos) << rs->body;
+    }
     EXPECT_TRUE(smuggle.WaitClosed()) << bad;
   }
 
@@ -305,6 +311,7 @@ TEST(ServerTest, PartialHeaderTimesOutWith408) {
   auto r = c.ReadResponse(5s);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 408);
+  EXPECT_NE(r->body.find("timed out reading the request header"), std::string::npos) << r->body;
   EXPECT_GE(testing::Clock::now() - start, 250ms);
   EXPECT_TRUE(c.WaitClosed());
 }
