@@ -523,7 +523,8 @@ void Dispatcher::Dispatch(std::shared_ptr<http::Request> req_ptr, RoutePlan&& pl
       // forwardOriginalToken: false); the identity headers say who called.
       ProxyTarget target;
       target.drop_authorization =
-          req.principal && (req.principal->method == "token" || req.principal->method == "jwt");
+          req.principal && (std::string_view(req.principal->method) == "token" ||
+                            std::string_view(req.principal->method) == "jwt");
       target.endpoint = *endpoint;
       if (target.endpoint.tls && target.endpoint.ca_file.empty()) {
         target.endpoint.ca_file = options_.upstream_ca_file;

@@ -528,7 +528,7 @@ void Proxy::Forward(http::Request& req, ProxyTarget&& target, http::Responder re
   fw->pool = pool_;
   fw->notes = req.notes;
   fw->respond = std::move(respond);
-  fw->head_request = req.method == "HEAD";
+  fw->head_request = std::string_view(req.method) == "HEAD";
   fw->response_ops = std::move(target.response_headers);
   fw->answer_ops = std::move(target.answer_headers);
   fw->echo_request_id = target.echo_request_id;

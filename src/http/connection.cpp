@@ -859,7 +859,7 @@ bool Connection::WriteNow(bool* ok) {
   ec_ = {};  // what Write finds: a failure of the send below, or none
   Response& resp = *response_;
   const int status = resp.status;
-  const bool head_request = request_.method == "HEAD";
+  const bool head_request = std::string_view(request_.method) == "HEAD";
   const bool bodiless_status = status < 200 || status == 204 || status == 304;
   const bool streaming = resp.stream != nullptr && !bodiless_status;
   const bool chunked = streaming && version_ >= 11;
