@@ -1403,15 +1403,29 @@ void UpstreamPool::Send(UpstreamRequest&& request, Callback done) {
   // On a server I/O thread: that thread's own io_context, through a borrowed shard.
   Shard* shard = nullptr;
   if (net::io_context* current = internal::CurrentIoContext()) {
-    auto& svc = net::use_service<BorrowedShards>(*current);
-    std::shared_ptr<Link>& link = svc.links[core.id];
-    if (!link) {
-      link = std::make_shared<Link>();
-      link->shard = std::make_unique<Shard>(&core, current);
-      std::lock_guard lock(core.borrowed_mu);
-      core.borrowed.push_back(link);
+    // The shard the last request on this thread used, when it was this pool's: use_service
+    // locks the io_context's service registry and `links` is a hash map. The io_context, its
+    // BorrowedShards and their Links (never removed) outlive the I/O thread's use of them, and
+    // pool ids are never reused.
+    thread_local const net::io_context* last_context = nullptr;
+    thread_local uint64_t last_pool = 0;
+    thread_local Shard* last_shard = nullptr;
+    if (current == last_context && core.id == last_pool) {
+      shard = last_shard;
+    } else {
+      auto& svc = net::use_service<BorrowedShards>(*current);
+      std::shared_ptr<Link>& link = svc.links[core.id];
+      if (!link) {
+        link = std::make_shared<Link>();
+        link->shard = std::make_unique<Shard>(&core, current);
+        std::lock_guard lock(core.borrowed_mu);
+        core.borrowed.push_back(link);
+      }
+      shard = link->shard.get();
+      last_context = current;
+      last_pool = core.id;
+      last_shard = shard;
     }
-    shard = link->shard.get();
   } else {
     thread_local const size_t sticky = core.next.fetch_add(1, std::memory_order_relaxed);
     shard = core.shards[sticky % core.shards.size()].get();
