@@ -2,12 +2,13 @@
 # (Debian packages, as root), configure with CMake + Ninja (+ ccache) and build incrementally.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
+RELEASE_BUILD ?= build/optimized
 ADDR       ?= 127.0.0.1:8080
 DATA_DIR   ?= ./skiff-data
 CTEST_JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test test-unit test-integration test-asan bench format clean
+.PHONY: all deps build release run test test-unit test-integration test-asan bench format clean
 
 all: build
 
@@ -42,12 +43,17 @@ test-asan: deps $(ASAN_BUILD)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(CTEST_JOBS) --timeout 900
 
-bench: build
+# The binary to deploy: profile-guided (a training run of the gateway path) and link-time
+# optimized, in $(RELEASE_BUILD)/skiff. Slower to build than `make build` (two builds).
+release: deps
+	scripts/release.sh $(RELEASE_BUILD)
+
+bench: release
 	@scripts/deps.sh bench
-	bench/run.sh $(BUILD)/skiff
-	bench/serving.sh $(BUILD)/skiff
-	bench/gateway.sh $(BUILD)/skiff
-	bench/pipelines.sh $(BUILD)/skiff
+	bench/run.sh $(RELEASE_BUILD)/skiff
+	bench/serving.sh $(RELEASE_BUILD)/skiff
+	bench/gateway.sh $(RELEASE_BUILD)/skiff
+	bench/pipelines.sh $(RELEASE_BUILD)/skiff
 
 format:
 	find src tests bench -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
