@@ -12,7 +12,8 @@ out="${1:-build/optimized}"
 train=build/pgo-train
 profile="$PWD/build/pgo-profile"
 
-cmake -S . -B "$train" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSKIFF_TESTS=OFF \
+# Without the dashboard: the training does not load it, and step 3 builds it.
+cmake -S . -B "$train" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSKIFF_TESTS=OFF -DSKIFF_WEB=OFF \
   -DSKIFF_PGO=generate -DSKIFF_PGO_DIR="$profile"
 cmake --build "$train" --target skiff
 

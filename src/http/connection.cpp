@@ -655,8 +655,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   // malformed), which Beast's parser then reads as before. No Content-Length or
   // Transfer-Encoding here: no body, so none of the framing checks below applies.
   if (buffer_.size() > 0 && ReadLeanRequest()) {
-    if (version_ >= 11 && !request_.headers.Has("Host"))
-      co_return Reject(400, "BadRequest", "HTTP/1.1 request without Host");
+    if (version_ >= 11 && !request_.headers.Has("Host")) co_return RejectNoHost();
     if (core_.options.stream_body && StreamThisBody()) {
       // As Beast's path does for a request without a body: a stream that ends at once. The
       // parser is not used: body_done_ keeps PumpBody and FinishStreamedBody away from it.
@@ -739,8 +738,7 @@ net::awaitable<Connection::ReadOutcome> Connection::ReadRequest() {
   if (p.transfer_encoding() && !p.chunked()) {
     co_return refuse(501, "unsupported transfer-encoding");
   }
-  if (version_ >= 11 && !request_.headers.Has("Host"))
-    co_return Reject(400, "BadRequest", "HTTP/1.1 request without Host");
+  if (version_ >= 11 && !request_.headers.Has("Host")) co_return RejectNoHost();
 
   const bool streamed = core_.options.stream_body && StreamThisBody();
   const size_t limit =

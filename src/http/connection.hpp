@@ -85,6 +85,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     out.error = error;
     return out;
   }
+  ReadOutcome RejectNoHost() { return Reject(400, "BadRequest", "HTTP/1.1 request without Host"); }
 
   static net::awaitable<void> Run(std::shared_ptr<Connection> self);
   net::awaitable<void> Loop();
