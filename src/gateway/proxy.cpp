@@ -61,7 +61,9 @@ enum class Known {
   kTe,
   kVia,
   kHost,
+  kDate,
   kExpect,
+  kServer,
   kTrailer,
   kUpgrade,
   kConnection,
@@ -96,9 +98,11 @@ Known Classify(std::string_view name) {
       break;
     case 4:
       if (IsKnownName(name, first, "host")) return Known::kHost;
+      if (IsKnownName(name, first, "date")) return Known::kDate;
       break;
     case 6:
       if (IsKnownName(name, first, "expect")) return Known::kExpect;
+      if (IsKnownName(name, first, "server")) return Known::kServer;
       break;
     case 7:
       if (IsKnownName(name, first, "trailer")) return Known::kTrailer;
@@ -370,6 +374,9 @@ class Forwarding : public std::enable_shared_from_this<Forwarding> {
         auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
         if (ec == std::errc() && end == value.data() + value.size()) head_length = n;
       }
+      // The upstream's Server and Date are not passed on (as nginx's proxy_hide_header has it
+      // by default): the client gets skiff's, once. A route's response operations may set them.
+      if (known == Known::kServer || known == Known::kDate) return true;
       return IsHopByHop(known, name, tokens, upgraded);
     });
     out.headers = std::move(up.headers);

@@ -872,16 +872,25 @@ bool Connection::WriteNow(bool* ok) {
   h += ' ';
   h += ReasonPhrase(status);
   h += std::string_view("\r\n");
-  if (!core_.options.server_header.empty()) {
+  // The handler's headers: room made once, then plain copies (a call and a capacity check per
+  // piece otherwise, for every header of every response). A Server or Date the handler set (a
+  // route's header operation) replaces the server's own: each is written once.
+  size_t room = 0;
+  bool own_server = !core_.options.server_header.empty(), own_date = true;
+  for (const auto& [name, value] : resp.headers) {
+    room += name.size() + value.size() + 4;
+    if (name.size() == 4) {
+      own_date = own_date && !EqualsIgnoreCaseSameSize(name, "date");
+    } else if (name.size() == 6) {
+      own_server = own_server && !EqualsIgnoreCaseSameSize(name, "server");
+    }
+  }
+  if (own_server) {
     h += std::string_view("Server: ");
     h += core_.options.server_header;
     h += std::string_view("\r\n");
   }
-  AppendDateHeader(h);
-  // The handler's headers: room made once, then plain copies (a call and a capacity check per
-  // piece otherwise, for every header of every response).
-  size_t room = 0;
-  for (const auto& [name, value] : resp.headers) room += name.size() + value.size() + 4;
+  if (own_date) AppendDateHeader(h);
   // Each name and value is checked for CR/LF only when the map's bytes hold one somewhere.
   const bool check_crlf = resp.headers.MayHoldCrLf();
   size_t at = h.size();

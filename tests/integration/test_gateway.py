@@ -269,6 +269,10 @@ def test_proxy_to_an_upstream_with_rewrites_and_headers(gw, upstream):
     assert r.headers["x-served-by"] == "skiff"
     assert "x-upstream" not in r.headers
     assert r.headers["x-request-id"] == "req-abc-123"
+    # The upstream (Python's http.server) sends its own Server and Date: the client gets skiff's,
+    # once each.
+    assert r.raw.headers.getlist("Server") == ["skiff"]
+    assert len(r.raw.headers.getlist("Date")) == 1
     # The access log names the route, the upstream, the user and the request id.
     line = gw.out.wait_for(r'"GET /echo/thing\?q=1 HTTP/1.1" 200 .*"req-abc-123".*', timeout=5).group(0)
     assert f"127.0.0.1:{upstream.port}" in line

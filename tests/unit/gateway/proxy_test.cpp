@@ -760,6 +760,39 @@ TEST(ProxyTest, EndToEndStreamedUploadThroughTheServer) {
   EXPECT_FALSE(HasName(seen, "X-Hop")) << seen;
 }
 
+// As nginx's proxy_hide_header has it by default: the upstream's Server and Date stay behind,
+// the client gets skiff's, once each (not both, as two Date headers would be); a route's
+// response operation may still set its own Server.
+TEST(ProxyTest, TheUpstreamsServerAndDateAreNotPassedOn) {
+  const std::string upstream_date = "Mon, 01 Jan 2024 00:00:00 GMT";
+  for (bool route_sets_server : {false, true}) {
+    std::mutex mu;
+    std::string seen;  // guarded by mu
+    RawUpstream upstream(
+        RecordAndAnswer(mu, seen,
+                        "HTTP/1.1 200 OK\r\nServer: upstream/1.0\r\nDate: " + upstream_date +
+                            "\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok"));
+    http::UpstreamPool pool;
+    Proxy proxy(&pool);
+    ProxyTarget t = Target(upstream.port(), "/up");
+    if (route_sets_server) t.response_headers = {{HeaderOp::Kind::kSet, "Server", "edge"}};
+    Front front(proxy, t);
+    http::testing::RawConn client(front.port());
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(client.Send("GET /in HTTP/1.1\r\nHost: gw.example.com\r\n\r\n"));
+    auto r = client.ReadResponse(10s);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, "ok");
+    EXPECT_EQ(r->Header("x-kept"), "1");
+    EXPECT_EQ(r->Header("server"), route_sets_server ? "edge" : "skiff");
+    EXPECT_EQ(r->counts["server"], 1u);
+    EXPECT_FALSE(r->Header("date").empty());
+    EXPECT_NE(r->Header("date"), upstream_date);
+    EXPECT_EQ(r->counts["date"], 1u);
+  }
+}
+
 TEST(ProxyTest, EndToEndWebSocketThroughTheServer) {
   RawUpstream upstream([&](int fd, int) {
     std::string buf;

@@ -63,6 +63,40 @@ TEST(ServerTest, KeepAliveReusesOneConnection) {
   EXPECT_EQ(ts.server().open_connections(), 1u);
 }
 
+// The server writes its Server and Date once; a handler's own (a route's header operation, say)
+// replaces the server's rather than joining it.
+TEST(ServerTest, AHandlersServerAndDateReplaceTheServersOwn) {
+  TestServer ts(SmallOptions(), [](Router& r, Server&) {
+    r.Add(
+        {"GET"}, "/own",
+        [](Request&) {
+          Response resp = Response::Text(200, "ok");
+          resp.headers.Add("server", "edge/2");
+          resp.headers.Add("DATE", "Mon, 01 Jan 2024 00:00:00 GMT");
+          return resp;
+        },
+        Execution::kInline);
+    r.Add(
+        {"GET"}, "/plain", [](Request&) { return Response::Text(200, "ok"); }, Execution::kInline);
+  });
+  RawConn c(ts.port());
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(c.Send(Get("/own")));
+  auto own = c.ReadResponse();
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->Header("server"), "edge/2");
+  EXPECT_EQ(own->Header("date"), "Mon, 01 Jan 2024 00:00:00 GMT");
+  EXPECT_EQ(own->counts["server"], 1u);
+  EXPECT_EQ(own->counts["date"], 1u);
+  ASSERT_TRUE(c.Send(Get("/plain")));
+  auto plain = c.ReadResponse();
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->Header("server"), "skiff");
+  EXPECT_NE(plain->Header("date"), "Mon, 01 Jan 2024 00:00:00 GMT");
+  EXPECT_EQ(plain->counts["server"], 1u);
+  EXPECT_EQ(plain->counts["date"], 1u);
+}
+
 TEST(ServerTest, ResponseHeadersWithCrOrLfAreDropped) {
   // A handler's header that would split the head is dropped, the others sent; a response whose
   // headers hold none is sent whole (the map is scanned once, then each entry only if needed).

@@ -31,7 +31,8 @@ using ::skiff::testing::WaitUntil;
 
 struct RawResponse {
   int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string> headers;  // lower-case names (the last of repeated ones)
+  std::map<std::string, size_t> counts;        // how often each lower-case name came
   std::string body;
   bool chunked = false;
   std::string Header(const std::string& name) const {
@@ -126,6 +127,7 @@ class RawConn {
         for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         size_t v = line.find_first_not_of(' ', colon + 1);
         r.headers[name] = v == std::string::npos ? "" : line.substr(v);
+        ++r.counts[name];
       }
       pos = next;
     }
