@@ -250,7 +250,6 @@ Connection::Connection(ServerCore& core, Worker& worker, tcp::socket socket, boo
       socket_(std::move(socket)),
       admitted_(admitted),
       watchdog_(socket_.get_executor()),
-      wake_timer_(socket_.get_executor()),
       body_timer_(socket_.get_executor()) {
   {
     std::lock_guard lock(core_.mu);
@@ -321,16 +320,18 @@ void Connection::OnWatchdog() {
   if (deadline_ <= now) {
     timed_out_ = true;
     deadline_ = steady_clock::time_point::max();
-    watchdog_.expires_at(deadline_);
     error_code ec;
     sock().cancel(ec);
     if (phase_ == Phase::kTunnel && tunnel_open_) {
       AddFlag("SI");
       CloseTunnel();
     }
-  } else if (watchdog_.expiry() <= now) {
-    watchdog_.expires_at(deadline_);
   }
+  if (parked_ && wake_at_ <= now) Wake();  // the parked wait's own time-out
+  // Re-armed for the earlier of the deadline and the parked wait's end, when it fired or when
+  // that is earlier than what it was armed for.
+  const auto next = parked_ ? std::min(deadline_, wake_at_) : deadline_;
+  if (watchdog_.expiry() <= now || next < watchdog_.expiry()) watchdog_.expires_at(next);
   ArmWatchdog();
 }
 
@@ -338,7 +339,7 @@ void Connection::Close() {
   if (closed_) return;
   closed_ = true;
   watchdog_.cancel();
-  wake_timer_.cancel();
+  Wake();
   body_timer_.cancel();
   error_code ec;
   sock().close(ec);
@@ -381,7 +382,7 @@ void GiveSpareBody(std::string&& body) {
 void Connection::Deliver(uint64_t seq, Response&& response) {
   if (seq != seq_ || response_) return;
   response_.emplace(std::move(response));
-  if (waiting_) wake_timer_.cancel();
+  Wake();
 }
 
 void Connection::DeliverChunk(uint64_t seq, Result<std::optional<std::string>> chunk) {
@@ -396,15 +397,25 @@ void Connection::DeliverChunk(uint64_t seq, Result<std::optional<std::string>> c
     if (!*chunk) stream_ended_ = true;
     chunk_ = std::move(*chunk);
   }
-  if (waiting_) wake_timer_.cancel();
+  Wake();
 }
 
+// Not a coroutine (no frame of its own per wait): the awaitable of the parking operation.
 net::awaitable<void> Connection::WaitForWake(steady_clock::time_point until) {
-  wake_timer_.expires_at(until);
-  waiting_ = true;
-  error_code ec;
-  co_await wake_timer_.async_wait(Nothrow(ec));
-  waiting_ = false;
+  wake_at_ = until;  // read only while parked
+  // The watchdog ends the wait at `until`: a timer operation only when it would fire later.
+  if (until < watchdog_.expiry()) watchdog_.expires_at(until);
+  return net::async_initiate<const net::use_awaitable_t<>&, void()>(
+      [this](auto&& handler) { parked_.emplace(std::move(handler)); }, net::use_awaitable);
+}
+
+void Connection::Wake() {
+  if (!parked_) return;
+  // Through the thread's io_context itself (not the type-erased executor the handler names):
+  // from its own thread, a post goes to the thread's private queue.
+  net::post(worker_.ctx->get_executor(),
+            [handler = std::move(*parked_)]() mutable { std::move(handler)(); });
+  parked_.reset();
 }
 
 void Connection::ResetRequest() {
@@ -571,11 +582,7 @@ net::awaitable<void> Connection::Loop() {
         auto now = steady_clock::now();
         const auto until = now + core_.options.handler_timeout;
         while (!response_ && !forced_ && !closed_ && now < until) {
-          wake_timer_.expires_at(until);
-          waiting_ = true;
-          error_code ec;
-          co_await wake_timer_.async_wait(Nothrow(ec));
-          waiting_ = false;
+          co_await WaitForWake(until);
           if (!response_ && !forced_ && !closed_) now = steady_clock::now();
         }
         if (!response_ && !forced_ && !closed_) {
@@ -1099,7 +1106,7 @@ void Connection::OnDetect(error_code ec, size_t n) {
     peer_gone_ = true;
     if (stream_) stream_->Cancel();
   }
-  if (waiting_) wake_timer_.cancel();
+  Wake();
 }
 
 bool Connection::StreamThisBody() {
@@ -1175,7 +1182,7 @@ void Connection::PumpBody() {
     continue_writing_ = true;
     WriteAll(net::buffer(kContinue), [self = shared_from_this()](error_code ec, size_t) {
       self->continue_writing_ = false;
-      if (self->waiting_) self->wake_timer_.cancel();
+      self->Wake();
       if (!self->body_ready_) return;
       if (ec) {
         self->FailBody(Unavailable("the client went away"));
@@ -1206,7 +1213,7 @@ void Connection::OnBodyRead(error_code ec, size_t n) {
   body_reading_ = false;
   ++body_read_gen_;
   body_timer_.cancel();
-  if (waiting_) wake_timer_.cancel();  // FinishStreamedBody may be waiting for this read
+  Wake();  // FinishStreamedBody may be waiting for this read
   if (ec) {
     if (body_timed_out_) {
       AddFlag("RT");
@@ -1383,7 +1390,7 @@ void Connection::CloseTunnel() {
   tunnel_open_ = false;
   error_code ec;
   sock().cancel(ec);  // pending Read/Write complete with errors
-  if (waiting_) wake_timer_.cancel();
+  Wake();
 }
 
 net::awaitable<void> Connection::LingerClose() {

@@ -6,11 +6,13 @@
 // watchdog cancels the socket's pending operations and sets timed_out_; the coroutine reads
 // that flag to tell a time-out (408) from a peer that went away.
 //
-// Waiting for a handler's Responder or a BodyStream's chunk uses wake_timer_: the coroutine
-// waits on it (with the handler time-out, or forever), and the delivery, which always runs on
-// the worker's thread, stores the value and cancels the timer. Deliveries carry a sequence
-// number so that a late answer to an earlier request is dropped. Waits loop on their condition:
-// other events (a streamed body's read, a tunnel closing) cancel the same timer.
+// Waiting for a handler's Responder or a BodyStream's chunk parks the coroutine (WaitForWake
+// keeps its completion handler), and the delivery, which always runs on the worker's thread,
+// stores the value and calls Wake, which posts that handler to the thread. No timer operation
+// per wait: a wait's own time-out (the handler time-out) is the watchdog's, re-armed lazily like
+// the deadlines. Deliveries carry a sequence number so that a late answer to an earlier request
+// is dropped. Waits loop on their condition: other events (a streamed body's read, a tunnel
+// closing, Close) wake the same wait.
 //
 // Two things run as callbacks beside the coroutine rather than inside it, because the handler
 // drives them while the coroutine waits: a streamed request body (BodySource reads, with their
@@ -22,6 +24,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <memory>
@@ -104,7 +107,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::awaitable<bool> Write();
   net::awaitable<bool> StreamBody(std::shared_ptr<BodyStream> stream, bool chunked);
   net::awaitable<std::optional<std::string>> PullChunk(BodyStream& stream);
+  // Parks the coroutine until Wake, or until `until` (time_point::max(): no time-out). Each wait
+  // is a loop on its condition: a wake-up is no promise that it holds.
   net::awaitable<void> WaitForWake(std::chrono::steady_clock::time_point until);
+  // Resumes a parked WaitForWake (posted to the thread, not run inside the caller); no-op when
+  // none is parked. Worker thread only.
+  void Wake();
   net::awaitable<void> LingerClose();
 
   // Streamed request bodies: parse what is buffered, else read more (callback-driven: the
@@ -178,8 +186,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   net::steady_timer watchdog_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   bool timed_out_ = false;
-  net::steady_timer wake_timer_;
-  bool waiting_ = false;
+  // WaitForWake's completion handler while the coroutine is parked there, and when that wait
+  // ends by itself (time_point::max(): only Wake ends it).
+  using Parked = net::async_result<net::use_awaitable_t<>, void()>::handler_type;
+  std::optional<Parked> parked_;
+  std::chrono::steady_clock::time_point wake_at_ = std::chrono::steady_clock::time_point::max();
 
   Phase phase_ = Phase::kIdle;
   bool closing_ = false;  // shutdown: this response is the last
