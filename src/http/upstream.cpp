@@ -1177,9 +1177,14 @@ class FastExchange {
     ex->keep_alive = head.keep_alive;
     const auto length = static_cast<size_t>(*head.content_length);
     internal::TakeSpareBody(ex->body, length);  // at most buffer_body_bytes: often the spare fits
-    ex->body.resize(length);
     ex->body_got = std::min(length, c.buf.size());
-    std::memcpy(ex->body.data(), c.buf.data().data(), ex->body_got);
+    const char* got = static_cast<const char*>(c.buf.data().data());
+    if (ex->body_got == length) {
+      ex->body.assign(got, length);  // the usual whole body: copied, not zero-filled first
+    } else {
+      ex->body.resize(length);
+      std::memcpy(ex->body.data(), got, ex->body_got);
+    }
     c.buf.consume(ex->body_got);
     if (ex->body_got < length) {
       c.Arm(o.io_timeout);
