@@ -402,5 +402,43 @@ INSTANTIATE_TEST_SUITE_P(
         PathCase{"/a/.;x/b", nullptr}, PathCase{"/a/%2e%2e;jsessionid=1/b", nullptr},
         PathCase{"/a;v=1/b", "/a;v=1/b"}, PathCase{"/m/x:predict;v", "/m/x:predict;v"}));
 
+// The usual path is checked sixteen bytes at a time: every kind of byte or pair NormalizePath
+// must act on, at every offset of a long path (the pair across a 16-byte boundary too), and the
+// same path without it, which comes back as it was.
+TEST(NormalizePathScanTest, EveryOffsetOfALongPath) {
+  const std::string base = "/" + std::string(47, 'a');
+  struct Insert {
+    std::string text;
+    const char* becomes;  // nullptr: refused
+  };
+  const Insert inserts[] = {{"/", "/"},        {"//", "/"},      {"/./", "/"},
+                            {"%41", "A"},      {"\\", nullptr},  {std::string(1, '\x01'), nullptr},
+                            {"\x7f", nullptr}, {"%2F", nullptr}, {"\t", nullptr}};
+  for (size_t at = 2; at < base.size(); ++at) {  // after a letter: "/" + "/" would collapse
+    for (const Insert& in : inserts) {
+      const std::string raw = base.substr(0, at) + in.text + base.substr(at);
+      auto r = NormalizePath(raw);
+      std::string out = "/previous";
+      Status s = NormalizePathInto(raw, out);
+      if (in.becomes == nullptr) {
+        EXPECT_FALSE(r) << raw;
+        EXPECT_FALSE(s.ok()) << raw;
+      } else {
+        const std::string want = base.substr(0, at) + in.becomes + base.substr(at);
+        ASSERT_TRUE(r) << raw << ": " << r.error();
+        EXPECT_EQ(*r, want) << raw;
+        EXPECT_EQ(out, want) << raw;
+      }
+    }
+  }
+  // "/." and "//" at the very end, on a 16-byte boundary and past it.
+  for (size_t len : {14u, 15u, 16u, 17u, 31u, 32u, 33u}) {
+    const std::string stem = "/" + std::string(len - 1, 'b');
+    EXPECT_EQ(NormalizePath(stem + "/."), stem + "/") << len;
+    EXPECT_EQ(NormalizePath(stem + "//"), stem + "/") << len;
+    EXPECT_EQ(NormalizePath(stem + "/"), stem + "/") << len;
+  }
+}
+
 }  // namespace
 }  // namespace skiff::http
