@@ -107,30 +107,58 @@ std::vector<double> CleanBounds(std::vector<double> bounds) {
 
 }  // namespace
 
+namespace metrics_internal {
+size_t AssignShard() {
+  static std::atomic<size_t> next{0};
+  t_shard = next.fetch_add(1, std::memory_order_relaxed) % kShards;
+  return t_shard;
+}
+}  // namespace metrics_internal
+
 Histogram::Histogram(const std::vector<double>& bounds)
-    : bounds_(CleanBounds(bounds)), buckets_(new std::atomic<uint64_t>[bounds_.size() + 1]) {
-  for (size_t i = 0; i <= bounds_.size(); ++i) buckets_[i].store(0);
+    : bounds_(CleanBounds(bounds)),
+      lines_per_shard_((bounds_.size() + 1 + 7) / 8),
+      lines_(new Line[lines_per_shard_ * metrics_internal::kShards]) {
+  for (size_t l = 0; l < lines_per_shard_ * metrics_internal::kShards; ++l) {
+    for (auto& c : lines_[l].counts) c.store(0, std::memory_order_relaxed);
+  }
 }
 
 void Histogram::Observe(double v) {
   // Buckets are "less than or equal" (le); NaN belongs to no finite bucket, only +Inf.
   size_t i = std::isnan(v) ? bounds_.size()
                            : std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
-  buckets_[i].fetch_add(1, std::memory_order_relaxed);
-  double cur = sum_.load(std::memory_order_relaxed);
-  while (!sum_.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
+  const size_t shard = metrics_internal::Shard();
+  lines_[shard * lines_per_shard_ + i / 8].counts[i % 8].fetch_add(1, std::memory_order_relaxed);
+  Totals& t = totals_[shard];
+  double cur = t.sum.load(std::memory_order_relaxed);
+  while (!t.sum.compare_exchange_weak(cur, cur + v, std::memory_order_relaxed)) {
   }
-  count_.fetch_add(1, std::memory_order_relaxed);
+  t.count.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::vector<uint64_t> Histogram::CumulativeCounts() const {
   std::vector<uint64_t> out(bounds_.size() + 1);
   uint64_t acc = 0;
   for (size_t i = 0; i <= bounds_.size(); ++i) {
-    acc += buckets_[i].load(std::memory_order_relaxed);
+    for (size_t shard = 0; shard < metrics_internal::kShards; ++shard) {
+      acc += lines_[shard * lines_per_shard_ + i / 8].counts[i % 8].load(std::memory_order_relaxed);
+    }
     out[i] = acc;
   }
   return out;
+}
+
+double Histogram::Sum() const {
+  double sum = 0;
+  for (const Totals& t : totals_) sum += t.sum.load(std::memory_order_relaxed);
+  return sum;
+}
+
+uint64_t Histogram::Count() const {
+  uint64_t count = 0;
+  for (const Totals& t : totals_) count += t.count.load(std::memory_order_relaxed);
+  return count;
 }
 
 const std::vector<double>& DefaultLatencyBuckets() {

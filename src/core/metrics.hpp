@@ -4,7 +4,9 @@
 // registry; recording is lock-free after the first use of a label set (a shared lock guards
 // the child map of a family). Thread-safe.
 
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
@@ -17,13 +19,44 @@
 
 namespace skiff {
 
-class Counter {
+namespace metrics_internal {
+inline constexpr size_t kShards = 8;
+// The calling thread's shard of every ShardedSum: threads take them in turn as they first add.
+inline thread_local size_t t_shard = kShards;  // kShards: none yet
+size_t AssignShard();
+inline size_t Shard() {
+  const size_t s = t_shard;
+  return s < kShards ? s : AssignShard();
+}
+}  // namespace metrics_internal
+
+// A sum that many threads add to at once (a request counter): one cache line per shard of
+// threads, so that an add stays in its core's cache. A single atomic would move between the
+// cores' caches on every add. Value() sums the shards (a snapshot, like any relaxed read).
+template <class T>
+class ShardedSum {
  public:
-  void Inc(uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
-  uint64_t Value() const { return value_.load(std::memory_order_relaxed); }
+  void Add(T n) { slots_[metrics_internal::Shard()].value.fetch_add(n, std::memory_order_relaxed); }
+  T Value() const {
+    T sum = 0;
+    for (const Slot& s : slots_) sum += s.value.load(std::memory_order_relaxed);
+    return sum;
+  }
 
  private:
-  std::atomic<uint64_t> value_{0};
+  struct alignas(64) Slot {
+    std::atomic<T> value{0};
+  };
+  std::array<Slot, metrics_internal::kShards> slots_;
+};
+
+class Counter {
+ public:
+  void Inc(uint64_t n = 1) { sum_.Add(n); }
+  uint64_t Value() const { return sum_.Value(); }
+
+ private:
+  ShardedSum<uint64_t> sum_;
 };
 
 class Gauge {
@@ -46,15 +79,24 @@ class Histogram {
   void Observe(double v);
   // Snapshot for rendering: cumulative counts per bound (+Inf last), sum, count.
   std::vector<uint64_t> CumulativeCounts() const;
-  double Sum() const { return sum_.load(std::memory_order_relaxed); }
-  uint64_t Count() const { return count_.load(std::memory_order_relaxed); }
+  double Sum() const;
+  uint64_t Count() const;
   const std::vector<double>& bounds() const { return bounds_; }
 
  private:
+  // Sharded like ShardedSum: each shard's bucket counts on lines of their own, and its sum and
+  // count on another.
+  struct alignas(64) Line {
+    std::atomic<uint64_t> counts[8];
+  };
+  struct alignas(64) Totals {
+    std::atomic<double> sum{0};
+    std::atomic<uint64_t> count{0};
+  };
   std::vector<double> bounds_;
-  std::unique_ptr<std::atomic<uint64_t>[]> buckets_;  // bounds_.size() + 1 (the +Inf bucket)
-  std::atomic<double> sum_{0};
-  std::atomic<uint64_t> count_{0};
+  size_t lines_per_shard_;  // lines for bounds_.size() + 1 counts (the +Inf bucket last)
+  std::unique_ptr<Line[]> lines_;
+  std::array<Totals, metrics_internal::kShards> totals_;
 };
 
 // Default latency buckets in seconds, 0.5 ms to 30 s.

@@ -40,6 +40,7 @@
 
 #include "core/caching_allocator.hpp"
 #include "core/log.hpp"
+#include "core/metrics.hpp"
 #include "http/copy_piece.hpp"
 #include "http/head_parser.hpp"
 #include "http/server_internal.hpp"
@@ -134,9 +135,11 @@ struct PoolCore {
   std::vector<std::unique_ptr<Shard>> shards;
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> opened{0};
-  std::atomic<uint64_t> exchanges{0};
-  std::atomic<uint64_t> reused{0};
-  std::atomic<int64_t> idle{0};
+  // Counted on every exchange by every thread: sharded (an atomic each would move between the
+  // cores' caches on every request).
+  ShardedSum<uint64_t> exchanges;
+  ShardedSum<uint64_t> reused;
+  ShardedSum<int64_t> idle;
   // The pool's destructor has stopped the threads: objects destroyed from now on (handlers
   // dropped by the io_context's destruction) must not post to it.
   std::atomic<bool> stopping{false};
@@ -336,7 +339,7 @@ void ReturnToPool(std::shared_ptr<Conn> conn) {
   }
   conn->idle_since = now;
   q.push_back(std::move(conn));
-  shard->core->idle.fetch_add(1);
+  shard->core->idle.Add(1);
 }
 
 // The most recently used idle connection for `key`. With `probe`, one that the peer has closed
@@ -350,7 +353,7 @@ std::shared_ptr<Conn> TakeIdle(Shard* shard, const std::string& key, bool probe)
   while (!q.empty()) {
     std::shared_ptr<Conn> c = std::move(q.back());  // most recently used: least likely stale
     q.pop_back();
-    shard->core->idle.fetch_sub(1);
+    shard->core->idle.Add(-1);
     if (now - c->idle_since < shard->core->options.idle_timeout && c->LooksAlive(probe)) return c;
     c->Close();
   }
@@ -364,7 +367,7 @@ void Sweep(Shard* shard) {
     while (!q.empty() && now - q.front()->idle_since >= shard->core->options.idle_timeout) {
       q.front()->Close();
       q.pop_front();
-      shard->core->idle.fetch_sub(1);
+      shard->core->idle.Add(-1);
     }
     it = q.empty() ? shard->idle.erase(it) : std::next(it);
   }
@@ -1022,7 +1025,7 @@ net::awaitable<Result<UpstreamResponse>> Talk(std::shared_ptr<Conn> conn,
 net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex,
                                  bool stale_retry = false) {
   PoolCore* core = shard->core;
-  if (!stale_retry) core->exchanges.fetch_add(1);
+  if (!stale_retry) core->exchanges.Add(1);
   const UpstreamEndpoint& ep = ex->req.endpoint;
   const std::string key = ep.Key();
   const bool may_retry = IsIdempotent(ex->req.method) && !ex->req.body_source && !stale_retry;
@@ -1039,7 +1042,7 @@ net::awaitable<void> RunExchange(Shard* shard, std::shared_ptr<Exchange> ex,
         co_return;
       }
     } else {
-      core->reused.fetch_add(1);
+      core->reused.Add(1);
     }
     Failure failure{Status::Ok(), UpstreamFailure::kNone};
     Result<UpstreamResponse> r = co_await Talk(conn, ex, reused, &failure);
@@ -1085,8 +1088,8 @@ class FastExchange {
  public:
   static void Start(std::shared_ptr<Exchange> ex, std::shared_ptr<Conn> conn) {
     Shard* shard = conn->shard;
-    shard->core->exchanges.fetch_add(1);
-    shard->core->reused.fetch_add(1);
+    shard->core->exchanges.Add(1);
+    shard->core->reused.Add(1);
     ex->conn = std::move(conn);
     Conn& c = *ex->conn;
     const UpstreamRequest& req = ex->req;
@@ -1471,9 +1474,9 @@ UpstreamStats UpstreamPool::stats() const {
   const PoolCore& core = impl_->core;
   UpstreamStats s;
   s.connections_opened = core.opened.load();
-  s.exchanges = core.exchanges.load();
-  s.reused = core.reused.load();
-  s.idle = static_cast<size_t>(std::max<int64_t>(0, core.idle.load()));
+  s.exchanges = core.exchanges.Value();
+  s.reused = core.reused.Value();
+  s.idle = static_cast<size_t>(std::max<int64_t>(0, core.idle.Value()));
   return s;
 }
 

@@ -241,7 +241,12 @@ TEST(MetricsTest, ConcurrentIncrementsSum) {
   auto& c = reg.AddCounter("c_total", "c", {"worker"});
   auto& g = reg.AddGauge("g", "g", {});
   auto& h = reg.AddHistogram("h", "h", {"k"}, {0.5});
-  constexpr int kThreads = 8, kIters = 20000;
+  // Sixteen buckets: each shard's counts span two cache lines.
+  const std::vector<double>& bounds = DefaultLatencyBuckets();
+  ASSERT_EQ(bounds.size(), 15u);
+  auto& d = reg.AddHistogram("d", "d", {}, bounds);
+  // More threads than the counters' shards: threads sharing a shard still add up exactly.
+  constexpr int kThreads = 12, kIters = 20000;
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -252,7 +257,8 @@ TEST(MetricsTest, ConcurrentIncrementsSum) {
         c.With({std::to_string(t % 2)}).Inc(2);
         g.With({}).Add(1);
         h.With({"x"}).Observe(i % 2 ? 1.0 : 0.25);
-        if (i % 1000 == 0) (void)reg.Render();  // renders race with recording
+        d.With({}).Observe(i % 16 < 15 ? bounds[i % 16] : 100.0);  // every bucket alike
+        if (i % 1000 == 0) (void)reg.Render();                     // renders race with recording
       }
     });
   }
@@ -266,6 +272,11 @@ TEST(MetricsTest, ConcurrentIncrementsSum) {
   EXPECT_EQ(hist.CumulativeCounts(),
             (std::vector<uint64_t>{uint64_t{kThreads} * kIters / 2, uint64_t{kThreads} * kIters}));
   EXPECT_DOUBLE_EQ(hist.Sum(), kThreads * (kIters / 2) * 1.25);
+  auto& dist = d.With({});
+  EXPECT_EQ(dist.Count(), uint64_t{kThreads} * kIters);
+  std::vector<uint64_t> want;
+  for (uint64_t k = 1; k <= 16; ++k) want.push_back(k * kThreads * (kIters / 16));
+  EXPECT_EQ(dist.CumulativeCounts(), want);
   ExpectValidExposition(reg.Render());
 }
 
