@@ -718,6 +718,13 @@ class Front {
   uint16_t port_ = 0;
 };
 
+// One request on a new connection to `port`, and its whole answer (nullopt: none came).
+std::optional<http::testing::RawResponse> Exchange(uint16_t port, const std::string& request) {
+  http::testing::RawConn client(port);
+  if (!client.ok() || !client.Send(request)) return std::nullopt;
+  return client.ReadResponse(10s);
+}
+
 TEST(ProxyTest, EndToEndStreamedUploadThroughTheServer) {
   constexpr size_t kTotal = 20u << 20;
   std::mutex mu;
@@ -777,10 +784,7 @@ TEST(ProxyTest, TheUpstreamsServerAndDateAreNotPassedOn) {
     ProxyTarget t = Target(upstream.port(), "/up");
     if (route_sets_server) t.response_headers = {{HeaderOp::Kind::kSet, "Server", "edge"}};
     Front front(proxy, t);
-    http::testing::RawConn client(front.port());
-    ASSERT_TRUE(client.ok());
-    ASSERT_TRUE(client.Send("GET /in HTTP/1.1\r\nHost: gw.example.com\r\n\r\n"));
-    auto r = client.ReadResponse(10s);
+    auto r = Exchange(front.port(), "GET /in HTTP/1.1\r\nHost: gw.example.com\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->body, "ok");
@@ -849,10 +853,7 @@ TEST(ProxyTest, SmallBodiesKeepTheirContentLengthLargeOnesStream) {
 
   // Through a server: Content-Length reaches the client.
   Front front(proxy, Target(upstream.port(), "/small"));
-  http::testing::RawConn client(front.port());
-  ASSERT_TRUE(client.ok());
-  ASSERT_TRUE(client.Send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n"));
-  auto got = client.ReadResponse(10s);
+  auto got = Exchange(front.port(), "GET /x HTTP/1.1\r\nHost: gw\r\n\r\n");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, 200);
   EXPECT_EQ(got->Header("content-length"), "1000");
