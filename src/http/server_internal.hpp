@@ -67,7 +67,10 @@ struct MetricChildren {
 struct Worker {
   explicit Worker(int index)
       : index(index),
-        ctx(std::make_unique<net::io_context>(1)),
+        // One thread runs it, and every socket on it is used on that thread only (connections
+        // and the upstream pool's borrowed shards; other threads post): its reactor's
+        // per-socket locks are skipped. Posts from other threads and timers stay locked.
+        ctx(std::make_unique<net::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
         guard(net::make_work_guard(*ctx)),
         handle(std::make_shared<WorkerHandle>(ctx.get())) {}
 
