@@ -18,7 +18,8 @@ Rows, each with the same wrk threads/connections/duration:
 Targets: c at least as fast as b; d within 10% of c.
 Usage: bench/gateway.sh [path/to/skiff]
 Env: BENCH_DURATION=10s BENCH_THREADS=2 BENCH_CONNECTIONS=64 BENCH_TIMEOUT (whole run, s; default from the rounds)
-     BENCH_ROUNDS=1 (interleaved rounds; each row reports its median round)
+     BENCH_ROUNDS=3 (interleaved rounds; each row reports its median round: on a small shared
+     machine one round's ratios move by +-10% from run to run)
      BENCH_ACCESS_LOG=1 (the proxying nginx and skiff both write an access log to a file;
      default: both off, as nginx's static rows)
      BENCH_NGINX_ONLY=1 (rows a and b only, no skiff)
@@ -42,7 +43,7 @@ import urllib.request
 from common import Servers, free_port, require, wait_port, wrk, DURATION, THREADS
 
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1"))
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 MISS_TOKENS = int(os.environ.get("BENCH_MISS_TOKENS", "12000"))  # 0: no row e
 PERF_DIR = os.environ.get("BENCH_PERF", "")
