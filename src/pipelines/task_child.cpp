@@ -636,8 +636,10 @@ Slot* TakeSlot(Slot** slots, size_t* count, size_t image_size) {
 // forker sets them up once per set of hidden and exposed dirs, in a namespace of their own, and
 // each init enters a copy of it. A template is used while its dirs are the same ones (device
 // and inode) and skiff's own mounts have not changed since it was made (a poll on
-// /proc/self/mountinfo says so); else it is made again. As root only: in a user namespace each
-// init sets the mounts up itself.
+// /proc/self/mountinfo says so); else it is made again. The forker holds an O_PATH descriptor of
+// each dir a template was made for: a dir removed and made anew cannot get the removed one's
+// inode number while it is held (the template's cover went with the removed dir). As root only:
+// in a user namespace each init sets the mounts up itself.
 
 constexpr size_t kTemplates = 8;
 constexpr size_t kTemplateKey = 8 << 10;
@@ -648,8 +650,43 @@ struct Template {
   size_t key_len = 0;
   size_t ndirs = 0;
   uint64_t dirs[2 * kTemplateDirs] = {};  // device and inode of each hidden and exposed dir
+  int pins[kTemplateDirs] = {};           // an O_PATH descriptor of each (-1: not there)
   char key[kTemplateKey] = {};            // the hidden dirs, then the exposed ones
 };
+
+// Closes `t`'s namespace and pins: it is not used again.
+void Drop(Template& t) {
+  if (t.ns >= 0) ::close(t.ns);
+  t.ns = -1;
+  for (size_t i = 0; i < t.ndirs; ++i) {
+    if (t.pins[i] >= 0) ::close(t.pins[i]);
+  }
+  t.ndirs = 0;
+}
+
+// Opens `probe`'s dirs into `pins`. False (and none left open) when one is not the dir `probe`
+// saw: it was replaced since.
+bool Pin(const Template& probe, int* pins) {
+  const char* name = probe.key;
+  for (size_t i = 0; i < probe.ndirs; ++i, name += ::strlen(name) + 1) {
+    if (*name == '\1') ++name;  // the end of the hidden dirs
+    pins[i] = -1;
+    const uint64_t* id = probe.dirs + 2 * i;
+    struct stat st;
+    bool same = id[0] == 0 && id[1] == 0;
+    if (!same) {
+      pins[i] = ::open(name, O_PATH | O_CLOEXEC);
+      same = pins[i] >= 0 && ::fstat(pins[i], &st) == 0 && st.st_dev == id[0] && st.st_ino == id[1];
+    }
+    if (!same) {
+      for (size_t j = 0; j <= i; ++j) {
+        if (pins[j] >= 0) ::close(pins[j]);
+      }
+      return false;
+    }
+  }
+  return true;
+}
 
 struct Templates {
   bool supported = false;  // open_tree and move_mount (Linux 5.2) work here
@@ -740,10 +777,7 @@ int TemplateFor(Templates& ts, const ChildPlan& p) {
   if (!ts.supported || p.userns) return -1;
   pollfd changed{ts.mountinfo, POLLPRI, 0};
   if (::poll(&changed, 1, 0) > 0) {  // skiff's mounts changed: every template is stale
-    for (Template& t : ts.t) {
-      if (t.ns >= 0) ::close(t.ns);
-      t.ns = -1;
-    }
+    for (Template& t : ts.t) Drop(t);
   }
   if (!TemplateOf(p, ts.probe)) return -1;
   for (Template& t : ts.t) {
@@ -751,9 +785,14 @@ int TemplateFor(Templates& ts, const ChildPlan& p) {
   }
   Template& t = ts.t[ts.next];
   ts.next = (ts.next + 1) % kTemplates;
-  if (t.ns >= 0) ::close(t.ns);
+  Drop(t);
+  if (!Pin(ts.probe, t.pins)) return -1;
+  t.ndirs = ts.probe.ndirs;  // so that Drop closes the pins
   t.ns = MakeTemplate(p);
-  if (t.ns < 0) return -1;
+  if (t.ns < 0) {
+    Drop(t);
+    return -1;
+  }
   t.key_len = ts.probe.key_len;
   t.ndirs = ts.probe.ndirs;
   ::memcpy(t.key, ts.probe.key, t.key_len);
