@@ -530,7 +530,16 @@ net::awaitable<void> Connection::Loop() {
       if (closing_ || core_.stopping.load()) co_return;
       phase_ = Phase::kIdle;
       SetDeadline(fresh ? core_.options.header_timeout : core_.options.idle_timeout);
-      size_t n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
+      // The only operation pending on the socket (answers are written, the detector stopped):
+      // once read empty, it is read again when epoll reports the next request (ReadGate).
+      size_t n = 0;
+      if (tls_) {
+        n = co_await ReadSome(buffer_.prepare(kReadSize), Nothrow(ec_));
+      } else if (ReadGate gate(socket_);
+                 !gate.TryNow(socket_, buffer_.prepare(kReadSize), n, ec_)) {
+        n = co_await socket_.async_read_some(buffer_.prepare(kReadSize), Nothrow(ec_));
+        gate.Drained(socket_, ec_, n, kReadSize);
+      }
       if (ec_) co_return;
       buffer_.commit(n);
     }

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <openssl/ssl.h>
+#include <sys/epoll.h>
 #include <time.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/status.hpp>
+#include <boost/version.hpp>
 #include <charconv>
 
 #include "core/log.hpp"
@@ -138,6 +140,124 @@ Histogram* ServerCore::Count(Worker& w, std::string_view route, std::string_view
   children.requests->Inc();
   return children.duration;
 }
+
+// ReadGate uses the socket's state in Asio's epoll reactor: its "try a read at once" flag, the
+// events it registered and the events epoll reported last. All are private; C++ leaves one way
+// to name them: the arguments of an explicit instantiation are not access-checked (Reach
+// below). Tied to Boost 1.81's layout, so to that version only.
+#if BOOST_VERSION == 108100 && defined(BOOST_ASIO_HAS_EPOLL) && \
+    !defined(BOOST_ASIO_HAS_IO_URING_AS_DEFAULT)
+namespace {
+
+using Reactor = net::detail::epoll_reactor;
+using State = Reactor::descriptor_state;
+using SocketBase = net::basic_socket<tcp, net::any_io_executor>;
+
+template <typename Tag, typename Tag::Type M>
+struct Reach {
+  friend typename Tag::Type Get(Tag) { return M; }
+};
+struct SocketImpl {
+  using Type =
+      net::detail::io_object_impl<net::detail::reactive_socket_service<tcp>, net::any_io_executor>
+          SocketBase::*;
+  friend Type Get(SocketImpl);
+};
+struct TrySpeculative {
+  using Type = bool (State::*)[Reactor::max_ops];
+  friend Type Get(TrySpeculative);
+};
+struct Registered {
+  using Type = uint32_t State::*;
+  friend Type Get(Registered);
+};
+struct ReactorOf {
+  using Type = Reactor* State::*;
+  friend Type Get(ReactorOf);
+};
+struct EpollFd {
+  using Type = int Reactor::*;
+  friend Type Get(EpollFd);
+};
+struct LastEvents {
+  using Type = unsigned int net::detail::scheduler_operation::*;
+  friend Type Get(LastEvents);
+};
+template struct Reach<SocketImpl, &SocketBase::impl_>;
+template struct Reach<TrySpeculative, &State::try_speculative_>;
+template struct Reach<Registered, &State::registered_events_>;
+template struct Reach<ReactorOf, &State::reactor_>;
+template struct Reach<EpollFd, &Reactor::epoll_fd_>;
+template struct Reach<LastEvents, &net::detail::scheduler_operation::task_result_>;
+
+State* StateOf(tcp::socket& s) {
+  return (static_cast<SocketBase&>(s).*Get(SocketImpl{})).get_implementation().reactor_data_;
+}
+
+bool& ReadFlag(State* d) { return (d->*Get(TrySpeculative{}))[Reactor::read_op]; }
+
+// Marks the socket read empty: its next read waits for epoll. A read that returned less than
+// asked does not tell whether the peer's FIN came with the bytes; epoll does (EPOLLRDHUP),
+// once registered for it: a socket whose last report had it, or an error, is not marked (the
+// next read sees the end at once, and no event would announce it again). Registering it (once
+// per socket) re-polls the socket, so a FIN that came before is reported then.
+void MarkEmpty(tcp::socket& s, State* d, bool nothing_there) {
+  uint32_t& registered = d->*Get(Registered{});
+  if ((registered & EPOLLRDHUP) == 0) {
+    epoll_event ev{};
+    ev.events = registered | EPOLLRDHUP;
+    ev.data.ptr = d;
+    if (::epoll_ctl((d->*Get(ReactorOf{}))->*Get(EpollFd{}), EPOLL_CTL_MOD, s.native_handle(),
+                    &ev) != 0) {
+      return;
+    }
+    registered |= EPOLLRDHUP;
+    if (!nothing_there) return;  // the events seen so far did not say whether a FIN came
+  }
+  // A C-style cast reaches the private base that holds the last reported events.
+  const unsigned events = ((net::detail::scheduler_operation*)d)->*Get(LastEvents{});
+  if (!nothing_there && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0) return;
+  ReadFlag(d) = false;
+}
+
+}  // namespace
+
+ReadGate::ReadGate(tcp::socket& s) {
+  State* d = StateOf(s);
+  open_ = d != nullptr && ReadFlag(d);
+  known_ = d != nullptr;
+}
+
+void ReadGate::Drained(tcp::socket& s, const boost::system::error_code& ec, size_t n,
+                       size_t asked) const {
+  if (!known_ || open_ || ec || n >= asked) return;  // after a try, the reactor's read may be late
+  if (State* d = StateOf(s)) MarkEmpty(s, d, /*nothing_there=*/false);
+}
+
+bool ReadGate::TryNow(tcp::socket& s, net::mutable_buffer b, size_t& n,
+                      boost::system::error_code& ec) {
+  if (!open_) return false;
+  if (!s.non_blocking()) {
+    s.non_blocking(true, ec);
+    if (ec) return true;
+  }
+  n = s.read_some(b, ec);
+  const bool nothing = ec == net::error::would_block || ec == net::error::try_again;
+  if (nothing || (!ec && n < b.size())) {
+    if (State* d = StateOf(s)) MarkEmpty(s, d, nothing);
+  }
+  if (!nothing) return true;
+  ec = {};
+  open_ = false;  // the reactor's read that follows is started without a try
+  return false;
+}
+#else
+ReadGate::ReadGate(tcp::socket&) : open_(false), known_(false) {}
+void ReadGate::Drained(tcp::socket&, const boost::system::error_code&, size_t, size_t) const {}
+bool ReadGate::TryNow(tcp::socket&, net::mutable_buffer, size_t&, boost::system::error_code&) {
+  return false;
+}
+#endif
 
 }  // namespace internal
 

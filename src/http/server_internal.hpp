@@ -207,6 +207,45 @@ size_t SendNow(tcp::socket& s, const Buffers& buffers, boost::system::error_code
   return n;
 }
 
+// Reading a socket empty, the nginx way. nginx stops reading a socket once a read returned less
+// than it asked for, until epoll reports the socket readable again. Asio's epoll reactor tries a
+// read at once when one starts (a "speculative" read) unless the socket's last read returned 0
+// bytes, and keeps trying at once after such a try found nothing: on a keep-alive connection,
+// the read that waits for the client's next request, and the one that waits for the upstream's
+// answer, mostly find nothing yet (EAGAIN), a system call per request for nothing. A ReadGate
+// reads only when epoll has reported the socket readable since it was last read empty:
+//
+//   ReadGate gate(socket);
+//   if (!gate.TryNow(socket, buffer, n, ec)) {     // nothing read (maybe nothing there): wait
+//     socket.async_read_some(buffer, ...);         // started without a try, the reactor reads
+//     ... in its completion handler:  gate.Drained(socket, ec, n, buffer.size());
+//   }
+//
+// TryNow reads at once (one non-blocking recv) when an event came since the socket was last
+// read empty. A read that returns less than its buffer, or nothing, marks the socket empty in
+// the reactor: its next read is left to epoll. Drained does so for the reactor's read; it runs
+// as the reactor's completion, before its next epoll_wait, so no event for bytes that came
+// since has been seen yet, and such an event starts the next read. A short read does not tell
+// whether the peer's FIN came with its bytes (then no event would come again): the socket is
+// registered for EPOLLRDHUP (once), and one whose last epoll report had it is not marked.
+// Only for sockets of an io_context run by one thread (the reactor runs on the thread that runs
+// the handlers, and none other touches its state), whose read is the only operation pending on
+// the socket (so that its handler runs as the reactor's first completion, at once). With
+// another Boost than 1.81's epoll reactor, whose private state this uses, TryNow returns false
+// and Asio reads as it does.
+class ReadGate {
+ public:
+  explicit ReadGate(tcp::socket& s);
+  // True when a read was made: `n` bytes read, or `ec` its error (end of stream included).
+  bool TryNow(tcp::socket& s, net::mutable_buffer b, size_t& n, boost::system::error_code& ec);
+  // The socket is passed again: by then it may have been closed, its reactor state gone.
+  void Drained(tcp::socket& s, const boost::system::error_code& ec, size_t n, size_t asked) const;
+
+ private:
+  bool open_;   // an event came since the socket was read empty: TryNow reads
+  bool known_;  // the reactor's state of the socket is known (Boost 1.81's epoll reactor)
+};
+
 // A spare buffer per thread for small response bodies: the upstream pool reads a body of known
 // length into it (TakeSpareBody) and the connection gives the body's buffer back once the
 // response is written (GiveSpareBody), so proxying small bodies on a thread allocates none. One

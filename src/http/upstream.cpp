@@ -1138,15 +1138,26 @@ class FastExchange {
     Conn& c = *ex->conn;
     ex->nothing_yet = c.buf.size() == 0;
     if (!ex->nothing_yet) return Parse(ex);
-    c.Socket().async_read_some(c.buf.prepare(kReadBytes), [ex](error_code ec, size_t n) {
-      if (ec) {
-        // What Beast's read would report: nothing received yet, so the end of the stream.
-        if (ec == net::error::eof) ec = bhttp::error::end_of_stream;
-        return OnHeader(ex, ec);
-      }
-      ex->conn->buf.commit(n);
-      Parse(ex);
+    // The request is sent whole: this read is the only operation pending on the socket. Once
+    // read empty, it is read again when epoll reports the response (ReadGate).
+    internal::ReadGate gate(c.Socket());
+    size_t n = 0;
+    error_code ec;
+    if (gate.TryNow(c.Socket(), c.buf.prepare(kReadBytes), n, ec)) return OnHead(ex, ec, n);
+    c.Socket().async_read_some(c.buf.prepare(kReadBytes), [ex, gate](error_code ec, size_t n) {
+      gate.Drained(ex->conn->Socket(), ec, n, kReadBytes);
+      OnHead(ex, ec, n);
     });
+  }
+
+  static void OnHead(const std::shared_ptr<Exchange>& ex, error_code ec, size_t n) {
+    if (ec) {
+      // What Beast's read would report: nothing received yet, so the end of the stream.
+      if (ec == net::error::eof) ec = bhttp::error::end_of_stream;
+      return OnHeader(ex, ec);
+    }
+    ex->conn->buf.commit(n);
+    Parse(ex);
   }
 
   static void Parse(const std::shared_ptr<Exchange>& ex) {
