@@ -199,11 +199,13 @@ bool& ReadFlag(State* d) { return (d->*Get(TrySpeculative{}))[Reactor::read_op];
 // Marks the socket read empty: its next read waits for epoll. A read that returned less than
 // asked does not tell whether the peer's FIN came with the bytes; epoll does (EPOLLRDHUP),
 // once registered for it: a socket whose last report had it, or an error, is not marked (the
-// next read sees the end at once, and no event would announce it again). Registering it (once
-// per socket) re-polls the socket, so a FIN that came before is reported then.
+// next read sees the end at once, and no event would announce it again). It is registered the
+// first time a read finds the socket empty (`nothing_there`: no FIN has come), so a connection
+// that carries one request costs no epoll_ctl; until then the socket is not marked.
 void MarkEmpty(tcp::socket& s, State* d, bool nothing_there) {
   uint32_t& registered = d->*Get(Registered{});
   if ((registered & EPOLLRDHUP) == 0) {
+    if (!nothing_there) return;
     epoll_event ev{};
     ev.events = registered | EPOLLRDHUP;
     ev.data.ptr = d;
@@ -212,7 +214,6 @@ void MarkEmpty(tcp::socket& s, State* d, bool nothing_there) {
       return;
     }
     registered |= EPOLLRDHUP;
-    if (!nothing_there) return;  // the events seen so far did not say whether a FIN came
   }
   // A C-style cast reaches the private base that holds the last reported events.
   const unsigned events = ((net::detail::scheduler_operation*)d)->*Get(LastEvents{});
