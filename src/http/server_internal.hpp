@@ -227,7 +227,8 @@ size_t SendNow(tcp::socket& s, const Buffers& buffers, boost::system::error_code
 // as the reactor's completion, before its next epoll_wait, so no event for bytes that came
 // since has been seen yet, and such an event starts the next read. A short read does not tell
 // whether the peer's FIN came with its bytes (then no event would come again): the socket is
-// registered for EPOLLRDHUP (once), and one whose last epoll report had it is not marked.
+// registered for EPOLLRDHUP the first time a read finds it empty (it is not marked before), and
+// one whose last epoll report had it is not marked.
 // Only for sockets of an io_context run by one thread (the reactor runs on the thread that runs
 // the handlers, and none other touches its state), whose read is the only operation pending on
 // the socket (so that its handler runs as the reactor's first completion, at once). With
