@@ -226,12 +226,11 @@ void MarkEmpty(tcp::socket& s, State* d, bool nothing_there) {
 ReadGate::ReadGate(tcp::socket& s) {
   State* d = StateOf(s);
   open_ = d != nullptr && ReadFlag(d);
-  known_ = d != nullptr;
 }
 
 void ReadGate::Drained(tcp::socket& s, const boost::system::error_code& ec, size_t n,
                        size_t asked) const {
-  if (!known_ || open_ || ec || n >= asked) return;  // after a try, the reactor's read may be late
+  if (open_ || ec || n >= asked) return;  // after a try, the reactor's read may be late
   if (State* d = StateOf(s)) MarkEmpty(s, d, /*nothing_there=*/false);
 }
 
@@ -253,7 +252,7 @@ bool ReadGate::TryNow(tcp::socket& s, net::mutable_buffer b, size_t& n,
   return false;
 }
 #else
-ReadGate::ReadGate(tcp::socket&) : open_(false), known_(false) {}
+ReadGate::ReadGate(tcp::socket&) : open_(false) {}
 void ReadGate::Drained(tcp::socket&, const boost::system::error_code&, size_t, size_t) const {}
 bool ReadGate::TryNow(tcp::socket&, net::mutable_buffer, size_t&, boost::system::error_code&) {
   return false;

@@ -243,8 +243,7 @@ class ReadGate {
   void Drained(tcp::socket& s, const boost::system::error_code& ec, size_t n, size_t asked) const;
 
  private:
-  bool open_;   // an event came since the socket was read empty: TryNow reads
-  bool known_;  // the reactor's state of the socket is known (Boost 1.81's epoll reactor)
+  bool open_;  // an event came since the socket was read empty: TryNow reads
 };
 
 // A spare buffer per thread for small response bodies: the upstream pool reads a body of known

@@ -664,25 +664,27 @@ void Drop(Template& t) {
   t.ndirs = 0;
 }
 
-// Opens `probe`'s dirs into `pins`. False (and none left open) when one is not the dir `probe`
-// saw: it was replaced since.
-bool Pin(const Template& probe, int* pins) {
-  const char* name = probe.key;
-  for (size_t i = 0; i < probe.ndirs; ++i, name += ::strlen(name) + 1) {
-    if (*name == '\1') ++name;  // the end of the hidden dirs
-    pins[i] = -1;
-    const uint64_t* id = probe.dirs + 2 * i;
-    struct stat st;
-    bool same = id[0] == 0 && id[1] == 0;
-    if (!same) {
-      pins[i] = ::open(name, O_PATH | O_CLOEXEC);
-      same = pins[i] >= 0 && ::fstat(pins[i], &st) == 0 && st.st_dev == id[0] && st.st_ino == id[1];
-    }
-    if (!same) {
-      for (size_t j = 0; j <= i; ++j) {
-        if (pins[j] >= 0) ::close(pins[j]);
+// Opens `p`'s hidden and exposed dirs into `pins`. False (and none left open) when one is not
+// the dir `probe` (TemplateOf's, for `p`) saw: it was replaced since.
+bool Pin(const ChildPlan& p, const Template& probe, int* pins) {
+  size_t i = 0;
+  for (char* const* list : {p.hidden, p.exposed}) {
+    for (char* const* d = list; *d != nullptr; ++d, ++i) {
+      pins[i] = -1;
+      const uint64_t* id = probe.dirs + 2 * i;
+      struct stat st;
+      bool same = id[0] == 0 && id[1] == 0;  // not there when probed
+      if (!same) {
+        pins[i] = ::open(*d, O_PATH | O_CLOEXEC);
+        same =
+            pins[i] >= 0 && ::fstat(pins[i], &st) == 0 && st.st_dev == id[0] && st.st_ino == id[1];
       }
-      return false;
+      if (!same) {
+        for (size_t j = 0; j <= i; ++j) {
+          if (pins[j] >= 0) ::close(pins[j]);
+        }
+        return false;
+      }
     }
   }
   return true;
@@ -786,7 +788,7 @@ int TemplateFor(Templates& ts, const ChildPlan& p) {
   Template& t = ts.t[ts.next];
   ts.next = (ts.next + 1) % kTemplates;
   Drop(t);
-  if (!Pin(ts.probe, t.pins)) return -1;
+  if (!Pin(p, ts.probe, t.pins)) return -1;
   t.ndirs = ts.probe.ndirs;  // so that Drop closes the pins
   t.ns = MakeTemplate(p);
   if (t.ns < 0) {
